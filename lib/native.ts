@@ -1,0 +1,123 @@
+/**
+ * Loads the native addon and gives its raw functions types. Everything that computes
+ * goes through here: the addon takes typed arrays, runs on a worker thread and returns
+ * a Promise. `runTask` adds AbortSignal support and safe progress callbacks on top.
+ *
+ * The addon is found by node-gyp-build: a prebuild for this platform in prebuilds/, or
+ * build/Release/transformer_fusion.node (from `npm install` or `npm run build:cuda`).
+ * OTFUSE_ADDON=/path/to/addon.node loads a specific build instead.
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Where a computation runs: `auto` picks the GPU when the addon has CUDA and a GPU is usable. */
+export type Device = 'auto' | 'cpu' | 'cuda';
+
+export interface NativeCancelToken {
+  cancel(): void;
+  readonly cancelled: boolean;
+}
+
+export interface NativeTaskOptions {
+  onProgress?: (done: number, total: number) => void;
+  cancel?: NativeCancelToken;
+  device?: Device;
+}
+
+export interface NativeInfo {
+  threads: number;
+  blas: string;
+  cpu: string;
+  cudaCompiled: boolean;
+  cudaAvailable: boolean;
+  cuda?: string;
+  cudaUnavailableReason?: string;
+}
+
+export interface NativeAddon {
+  CancelToken: new () => NativeCancelToken;
+  info(): NativeInfo;
+  setThreads(n: number): number;
+  gemm(
+    a: Float32Array, b: Float32Array, c: Float32Array, m: number, n: number, k: number,
+    transA: boolean, transB: boolean, alpha: number, beta: number, options?: NativeTaskOptions,
+  ): Promise<void>;
+  gelu(x: Float32Array, out: Float32Array, options?: NativeTaskOptions): Promise<void>;
+  geluBackward(x: Float32Array, dout: Float32Array, dinp: Float32Array, options?: NativeTaskOptions): Promise<void>;
+  weightedSum(inputs: Float32Array[], weights: number[], out: Float32Array, options?: NativeTaskOptions): Promise<void>;
+}
+
+/** The package root: the nearest folder above this file that has package.json. */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('transformer-fusion: cannot find the package root');
+    dir = parent;
+  }
+  return dir;
+}
+
+let addon: NativeAddon | undefined;
+
+/** The loaded addon (loaded on first use). */
+export function native(): NativeAddon {
+  if (addon) return addon;
+  const require = createRequire(import.meta.url);
+  const explicit = process.env.OTFUSE_ADDON;
+  try {
+    addon = explicit ? (require(explicit) as NativeAddon) : (require('node-gyp-build')(packageRoot()) as NativeAddon);
+  } catch (err) {
+    throw new Error(
+      'transformer-fusion: the native addon could not be loaded. Run `npm install` (or `npm run build`) ' +
+        `in the package folder to build it.\n${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+  return addon;
+}
+
+/** Options every long-running call accepts. */
+export interface TaskOptions {
+  /** Where to run (default `auto`). */
+  device?: Device;
+  /** Aborting rejects the call with an AbortError at the next safe point. */
+  signal?: AbortSignal;
+  /** Called on the main thread with the work done so far (throttled to about 20 per second). */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * Calls a native task function with a cancel token wired to `signal` and a progress
+ * callback that cannot throw into native code.
+ */
+export async function runTask<T>(options: TaskOptions | undefined, call: (opts: NativeTaskOptions) => Promise<T>): Promise<T> {
+  const { signal, onProgress, device } = options ?? {};
+  signal?.throwIfAborted();
+  const token = new (native().CancelToken)();
+  const abort = () => token.cancel();
+  signal?.addEventListener('abort', abort, { once: true });
+  let progressError: unknown;
+  const progress = onProgress
+    ? (done: number, total: number) => {
+        try {
+          onProgress(done, total);
+        } catch (err) {
+          progressError ??= err;
+          token.cancel();
+        }
+      }
+    : undefined;
+  try {
+    const result = await call({ cancel: token, device: device ?? 'auto', onProgress: progress });
+    if (progressError) throw progressError;
+    return result;
+  } catch (err) {
+    if (progressError) throw progressError;
+    throw err;
+  } finally {
+    signal?.removeEventListener('abort', abort);
+  }
+}

@@ -1,0 +1,19 @@
+// Module entry point of the addon: registers the native classes and functions.
+#include <napi.h>
+
+#include "cancel_token.h"
+#include "exports.h"
+
+namespace tfb {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  CancelToken::Register(env, exports);
+  RegisterBasicOps(env, exports);
+  return exports;
+}
+
+}  // namespace tfb
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return tfb::Init(env, exports); }
+
+NODE_API_MODULE(transformer_fusion, InitAddon)

@@ -1,0 +1,10 @@
+// Each exports file of the binding registers its functions through one of these.
+#pragma once
+
+#include <napi.h>
+
+namespace tfb {
+
+void RegisterBasicOps(Napi::Env env, Napi::Object exports);
+
+}  // namespace tfb

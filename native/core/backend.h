@@ -1,0 +1,95 @@
+// The one interface every compute backend implements. Pointers passed to a backend's
+// kernels live in that backend's memory (host memory for the CPU, device memory for
+// CUDA); matrices are row-major. The CPU backend always exists; the CUDA backend exists
+// when the addon was built with nvcc and a usable GPU is present at run time.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace tf {
+
+enum class Device { Cpu, Cuda };
+
+const char* device_name(Device d);
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual Device device() const = 0;
+  // One line for humans: "cpu: OpenBLAS 0.3.21 (Haswell), 2 threads".
+  virtual std::string describe() const = 0;
+
+  // --- memory -------------------------------------------------------------------------
+  virtual void* allocate(size_t bytes) = 0;
+  virtual void deallocate(void* ptr) noexcept = 0;
+  virtual void copy_from_host(void* dst, const void* host_src, size_t bytes) = 0;
+  virtual void copy_to_host(void* host_dst, const void* src, size_t bytes) = 0;
+  // Waits until every kernel queued on this backend has finished.
+  virtual void synchronize() = 0;
+
+  // --- kernels ------------------------------------------------------------------------
+  // C[m x n] = alpha * op(A) * op(B) + beta * C, op(A) is m x k, op(B) is k x n.
+  // lda/ldb/ldc are row strides of A, B and C as stored. With beta == 0, C is not read.
+  virtual void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                    const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+                    int64_t ldc) = 0;
+
+  // GELU with the exact erf form used by Hugging Face ("gelu"):
+  // out = 0.5 * x * (1 + erf(x / sqrt(2))).
+  virtual void gelu_forward(float* out, const float* inp, int64_t n) = 0;
+  // dinp = dout * gelu'(inp), overwriting dinp.
+  virtual void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n) = 0;
+
+  // y = alpha * x + beta * y: the primitive of weight aggregation (weighted sums of
+  // aligned parameters). With beta == 0, y is not read.
+  virtual void axpby(float* y, const float* x, float alpha, float beta, int64_t n) = 0;
+};
+
+// The CPU backend (always available).
+Backend& cpu_backend();
+
+// True when the addon was compiled with the CUDA backend.
+bool cuda_compiled();
+// True when the CUDA backend is compiled in and a GPU is usable right now. Never throws.
+bool cuda_available();
+// Why CUDA is not available ("not compiled", "no CUDA-capable device", ...), or "" if it is.
+std::string cuda_unavailable_reason();
+// The CUDA backend; throws tf::Error when cuda_available() is false.
+Backend& cuda_backend();
+
+// "auto" picks CUDA when available, else the CPU. Throws on an unknown name or when
+// "cuda" is requested and unavailable.
+Backend& backend_for(const std::string& device_name);
+
+// Throws tf::Error unless the GEMM arguments describe valid row-major matrices.
+void check_gemm_args(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb,
+                     int64_t ldc);
+
+// Owns a buffer in a backend's memory.
+class DeviceBuffer {
+ public:
+  DeviceBuffer(Backend& be, size_t bytes) : be_(&be), bytes_(bytes), ptr_(bytes ? be.allocate(bytes) : nullptr) {}
+  ~DeviceBuffer() {
+    if (ptr_) be_->deallocate(ptr_);
+  }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  DeviceBuffer(DeviceBuffer&& o) noexcept : be_(o.be_), bytes_(o.bytes_), ptr_(o.ptr_) { o.ptr_ = nullptr; }
+
+  template <typename T = void>
+  T* get() const { return static_cast<T*>(ptr_); }
+  size_t bytes() const { return bytes_; }
+  void upload(const void* host) { be_->copy_from_host(ptr_, host, bytes_); }
+  void download(void* host) const { be_->copy_to_host(host, ptr_, bytes_); }
+
+ private:
+  Backend* be_;
+  size_t bytes_;
+  void* ptr_;
+};
+
+}  // namespace tf

@@ -1,0 +1,47 @@
+// Elementwise CPU kernels: GELU (forward and backward side by side) and axpby.
+#include <cmath>
+
+#include "../thread_pool.h"
+#include "kernels.h"
+
+namespace tf::cpu {
+
+namespace {
+constexpr int64_t kGrain = 1 << 14;  // elements per chunk: enough work to amortise a task
+constexpr float kInvSqrt2 = 0.70710678118654752440f;
+constexpr float kInvSqrt2Pi = 0.39894228040143267794f;
+}  // namespace
+
+// gelu(x) = x * Phi(x), Phi the standard normal CDF (Hugging Face's exact "gelu").
+void gelu_forward(float* out, const float* inp, int64_t n) {
+  parallel_for(n, kGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      float x = inp[i];
+      out[i] = 0.5f * x * (1.0f + std::erf(x * kInvSqrt2));
+    }
+  });
+}
+
+// gelu'(x) = Phi(x) + x * phi(x), phi the standard normal density.
+void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n) {
+  parallel_for(n, kGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      float x = inp[i];
+      float cdf = 0.5f * (1.0f + std::erf(x * kInvSqrt2));
+      float pdf = kInvSqrt2Pi * std::exp(-0.5f * x * x);
+      dinp[i] = dout[i] * (cdf + x * pdf);
+    }
+  });
+}
+
+void axpby(float* y, const float* x, float alpha, float beta, int64_t n) {
+  parallel_for(n, kGrain, [&](int64_t begin, int64_t end) {
+    if (beta == 0.0f) {
+      for (int64_t i = begin; i < end; ++i) y[i] = alpha * x[i];
+    } else {
+      for (int64_t i = begin; i < end; ++i) y[i] = alpha * x[i] + beta * y[i];
+    }
+  });
+}
+
+}  // namespace tf::cpu

@@ -1,0 +1,42 @@
+// cuBLAS opened at run time with dlopen. The build needs no cuBLAS headers or library,
+// and an addon built here uses cuBLAS on a machine that has it, our tiled kernels where
+// it does not. Only the handful of entry points the backend calls are declared.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <string>
+
+namespace tf::cuda {
+
+class Cublas {
+ public:
+  // Loads the library once per process; returns nullptr when it is not installed.
+  // TF_CUBLAS_PATH names a specific libcublas.so to try first; TF_CUBLAS=0 disables it.
+  static Cublas* instance();
+
+  // Row-major C = alpha op(A) op(B) + beta C on `stream`. Returns false if cuBLAS failed.
+  bool sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda, const float* b,
+             int ldb, float beta, float* c, int ldc, cudaStream_t stream);
+
+  const std::string& library() const { return library_; }
+
+ private:
+  Cublas() = default;
+  bool load();
+
+  using Handle = void*;
+  using CreateFn = int (*)(Handle*);
+  using SetStreamFn = int (*)(Handle, cudaStream_t);
+  using SgemmFn = int (*)(Handle, int, int, int, int, int, const float*, const float*, int, const float*, int,
+                          const float*, float*, int);
+
+  void* lib_ = nullptr;
+  Handle handle_ = nullptr;
+  CreateFn create_ = nullptr;
+  SetStreamFn set_stream_ = nullptr;
+  SgemmFn sgemm_ = nullptr;
+  std::string library_;
+};
+
+}  // namespace tf::cuda
