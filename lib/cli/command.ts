@@ -1,0 +1,62 @@
+/**
+ * The shape of an otfuse subcommand and the argument parsing they share. Options are
+ * declared per command and parsed strictly: an unknown option or a missing value is an
+ * InputError naming it.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { InputError } from '../errors.ts';
+import type { OutputMode } from './output.ts';
+
+export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
+
+export interface CommandContext {
+  positionals: string[];
+  values: Record<string, string | boolean | string[] | undefined>;
+  /** Aborted on Ctrl-C: pass it to every long call. */
+  signal: AbortSignal;
+  mode: OutputMode;
+}
+
+export interface Command {
+  name: string;
+  summary: string;
+  /** Usage line without the program name, e.g. "inspect <model-folder> [--json]". */
+  usage: string;
+  /** Extra help text: what the options mean. */
+  details?: string;
+  options: OptionSpec;
+  positionals: { min: number; max: number; names: string };
+  run(ctx: CommandContext): Promise<void>;
+}
+
+/** Options every command accepts. */
+export const commonOptions: OptionSpec = {
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+};
+
+export function parseCommandArgs(cmd: Command, argv: string[]): { positionals: string[]; values: CommandContext['values'] } {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: { ...commonOptions, ...cmd.options }, allowPositionals: true, strict: true });
+  } catch (err) {
+    const message = (err as Error).message.replace(/\. To specify a positional argument.*$/s, '');
+    throw new InputError(`otfuse ${cmd.name}`, `${message} (see otfuse ${cmd.name} --help)`);
+  }
+  const { positionals, values } = parsed;
+  if (!values.help && (positionals.length < cmd.positionals.min || positionals.length > cmd.positionals.max)) {
+    throw new InputError(`otfuse ${cmd.name}`, `expected ${cmd.positionals.names}; usage: otfuse ${cmd.usage}`);
+  }
+  return { positionals, values: values as CommandContext['values'] };
+}
+
+/** Reads a numeric option, with an InputError naming the option when it is not a number in range. */
+export function numberOption(values: CommandContext['values'], name: string, fallback: number, min = -Infinity, max = Infinity): number {
+  const raw = values[name];
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(n) || n < min || n > max) {
+    throw new InputError(`--${name}`, `expected a number${min > -Infinity ? ` >= ${min}` : ''}${max < Infinity ? ` and <= ${max}` : ''}, got '${String(raw)}'`);
+  }
+  return n;
+}

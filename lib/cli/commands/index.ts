@@ -1,0 +1,5 @@
+/** Every otfuse subcommand, in the order `otfuse --help` lists them. */
+import type { Command } from '../command.ts';
+import { doctorCommand } from './doctor.ts';
+
+export const commands: Command[] = [doctorCommand];
