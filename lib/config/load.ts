@@ -1,0 +1,79 @@
+/**
+ * Reads an experiment config: YAML (YAML 1.1, as PyYAML reads the reference's files, so
+ * `True`, `yes` and `1e-2` mean what they meant there), `--set key=value` overrides, then
+ * validation against the schema and the cross-key checks the schema cannot express.
+ */
+import { readFileSync } from 'node:fs';
+import { parse, parseDocument } from 'yaml';
+import { InputError } from '../errors.ts';
+import { experimentSchema, type ExperimentConfig } from './experiment.ts';
+import { validateConfig } from './validate.ts';
+
+function parseYaml(text: string, file: string): unknown {
+  const doc = parseDocument(text, { version: '1.1', uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    // The parser's first message line already says where: "... at line 4, column 1:".
+    throw new InputError(file, `not valid YAML: ${doc.errors[0].message.split('\n')[0].replace(/:$/, '')}`);
+  }
+  return doc.toJS();
+}
+
+/** Applies `a.b.c=value` overrides; the value is read as a YAML scalar or flow collection. */
+export function applyOverrides(doc: unknown, overrides: string[]): unknown {
+  const root = (doc ?? {}) as Record<string, unknown>;
+  for (const o of overrides) {
+    const eq = o.indexOf('=');
+    if (eq <= 0) throw new InputError(`--set ${o}`, 'expected key=value, e.g. fusion.ot_solver=sinkhorn');
+    const path = o.slice(0, eq).split('.');
+    if (path.some((p) => p.length === 0)) throw new InputError(`--set ${o}`, 'empty key segment');
+    let value: unknown;
+    try {
+      value = parse(o.slice(eq + 1), { version: '1.1' });
+    } catch {
+      throw new InputError(`--set ${o}`, 'the value is not valid YAML');
+    }
+    let node = root;
+    for (const key of path.slice(0, -1)) {
+      if (node[key] === undefined || node[key] === null) node[key] = {};
+      if (typeof node[key] !== 'object' || Array.isArray(node[key])) throw new InputError(`--set ${o}`, `${key} is not a mapping`);
+      node = node[key] as Record<string, unknown>;
+    }
+    node[path[path.length - 1]] = value;
+  }
+  return root;
+}
+
+/** Cross-key rules: the model names num_models asks for exist, the anchor is one of them, weights fit. */
+function checkConsistency(cfg: ExperimentConfig, file: string): void {
+  const names = Array.from({ length: cfg.fusion.num_models }, (_, i) => `name_${i}`);
+  for (const n of names) {
+    if (!cfg.model.extraKeys[n]) throw new InputError(file, `model.${n}: missing (fusion.num_models is ${cfg.fusion.num_models})`);
+  }
+  for (const n of Object.keys(cfg.model.extraKeys)) {
+    if (!names.includes(n)) throw new InputError(file, `model.${n}: fusion.num_models is ${cfg.fusion.num_models}, so only ${names.join(', ')} are fused`);
+  }
+  if (!names.includes(cfg.fusion.anchor)) throw new InputError(file, `fusion.anchor: expected one of ${names.join(', ')}, got '${cfg.fusion.anchor}'`);
+  const w = cfg.fusion.weights;
+  if (w) {
+    if (w.length !== cfg.fusion.num_models) throw new InputError(file, `fusion.weights: expected ${cfg.fusion.num_models} weights, got ${w.length}`);
+    if (w.some((x) => x < 0) || w.reduce((a, b) => a + b, 0) <= 0) throw new InputError(file, 'fusion.weights: weights must be >= 0 with a positive sum');
+  }
+}
+
+/** Parses and validates config text; `file` names it in errors. */
+export function parseExperimentConfig(text: string, file: string, overrides: string[] = []): ExperimentConfig {
+  const doc = applyOverrides(parseYaml(text, file), overrides);
+  const cfg = validateConfig(experimentSchema, doc, file);
+  checkConsistency(cfg, file);
+  return cfg;
+}
+
+export function loadExperimentConfig(file: string, overrides: string[] = []): ExperimentConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new InputError(file, `cannot read the config (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  return parseExperimentConfig(text, file, overrides);
+}

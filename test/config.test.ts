@@ -1,0 +1,105 @@
+// Experiment configs: the reference's example loads unchanged, defaults fill in, and
+// every kind of mistake is one InputError naming the file and the key.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { experimentSchema } from '../lib/config/experiment.ts';
+import { loadExperimentConfig, parseExperimentConfig } from '../lib/config/load.ts';
+import type { SchemaNode } from '../lib/config/schema-kit.ts';
+import { InputError } from '../lib/errors.ts';
+
+const fixture = fileURLToPath(new URL('./fixtures/configs/reference-example.yaml', import.meta.url));
+const minimal = 'model:\n  name_0: a\n  name_1: b\n';
+
+function rejects(text: string, pattern: RegExp, overrides: string[] = []): void {
+  assert.throws(() => parseExperimentConfig(text, 'exp.yaml', overrides), (err: unknown) => {
+    assert.ok(err instanceof InputError, `expected an InputError, got ${String(err)}`);
+    assert.match(err.message, /^exp\.yaml: |^--set /);
+    assert.match(err.message, pattern);
+    return true;
+  });
+}
+
+describe('experiment config', () => {
+  it("loads the reference's example experiment unchanged", () => {
+    const cfg = loadExperimentConfig(fixture);
+    assert.deepEqual(cfg.model.extraKeys, { name_0: 'models/cifar10_model', name_1: 'models/cifar10_anchor' });
+    assert.equal(cfg.fusion.type, 'acts');
+    assert.equal(cfg.fusion.resid_policy, 'mean');
+    assert.equal(cfg.fusion.ot_solver, 'sinkhorn');
+    assert.equal(cfg.fusion.sinkhorn_reg, 0.08);
+    assert.deepEqual(cfg.fusion.acts.seq_filter, { kind: 'window', size: 6 });
+    assert.equal(cfg.fusion.acts.loss_thres, false);
+    assert.equal(cfg.fusion.gnd_metric.norm, 'max');
+    assert.equal(cfg.fusion.gnd_metric.clip_min, 5);
+    assert.equal(cfg.fusion.wts.norm, true);
+    assert.equal(cfg.regression.only_eval_ot, false);
+    assert.equal(cfg.fusion.anchor, 'name_1');
+  });
+
+  it('fills defaults and reads YAML 1.1 scalars as PyYAML does', () => {
+    const cfg = parseExperimentConfig(`${minimal}fusion:\n  sinkhorn_reg: 1e-2\n  fuse_bias: no\n`, 'exp.yaml');
+    assert.equal(cfg.fusion.sinkhorn_reg, 0.01);
+    assert.equal(cfg.fusion.fuse_bias, false);
+    assert.equal(cfg.fusion.ot_solver, 'emd');
+    assert.equal(cfg.fusion.qk_fusion, 'separate');
+    assert.equal(cfg.fusion.acts.num_samples, 200);
+    assert.equal(cfg.fusion.acts.seq_filter, null);
+    assert.equal(cfg.runtime.device, 'auto');
+  });
+
+  it('applies --set overrides with YAML values', () => {
+    const cfg = parseExperimentConfig(minimal, 'exp.yaml', ['fusion.ot_solver=sinkhorn', 'fusion.acts.num_samples=50', 'fusion.acts.seq_filter=only_cls', 'fusion.weights=[1, 3]']);
+    assert.equal(cfg.fusion.ot_solver, 'sinkhorn');
+    assert.equal(cfg.fusion.acts.num_samples, 50);
+    assert.deepEqual(cfg.fusion.acts.seq_filter, { kind: 'only_cls' });
+    assert.deepEqual(cfg.fusion.weights, [1, 3]);
+  });
+
+  it('names the key and suggests the nearest valid one for typos', () => {
+    rejects(`${minimal}fusion:\n  gnd_metric:\n    tpye: cosine\n`, /fusion\.gnd_metric\.tpye: unknown key; did you mean 'type'\?/);
+    rejects(`${minimal}fusoin:\n  type: acts\n`, /fusoin: unknown key; did you mean 'fusion'\?/);
+    rejects(`${minimal}fusion:\n  ot_solver: sinkorn\n`, /fusion\.ot_solver: expected one of emd, sinkhorn, sinkhorn_for_widening, got 'sinkorn'; did you mean 'sinkhorn'\?/);
+    rejects(`${minimal}fusion:\n  acts:\n    seq_filter: window_x\n`, /fusion\.acts\.seq_filter: expected null, only_cls or window_<k>/);
+  });
+
+  it('rejects wrong types and out-of-range values, naming the key', () => {
+    rejects(`${minimal}fusion:\n  acts:\n    num_samples: many\n`, /fusion\.acts\.num_samples: expected an integer, got 'many'/);
+    rejects(`${minimal}fusion:\n  acts:\n    num_samples: 0\n`, /fusion\.acts\.num_samples: must be >= 1/);
+    rejects(`${minimal}fusion:\n  acts:\n    num_samples: 2.5\n`, /num_samples: expected an integer, got 2\.5/);
+    rejects(`${minimal}fusion:\n  fuse_sa: maybe\n`, /fusion\.fuse_sa: expected true or false, got 'maybe'/);
+    rejects(`${minimal}fusion:\n  acts: 3\n`, /fusion\.acts: expected a mapping, got 3/);
+    rejects(`${minimal}fusion:\n  acts:\n    loss_thres: -1\n`, /fusion\.acts\.loss_thres: expected false or a positive number/);
+    rejects(`${minimal}fusion:\n  weights: [1, x]\n`, /fusion\.weights: expected a list of numbers/);
+  });
+
+  it('checks the keys against each other', () => {
+    rejects('model:\n  name_0: a\n', /model\.name_1: missing \(fusion\.num_models is 2\)/);
+    rejects(`${minimal}  name_2: c\n`, /model\.name_2: fusion\.num_models is 2/);
+    rejects(`${minimal}fusion:\n  anchor: name_7\n`, /fusion\.anchor: expected one of name_0, name_1/);
+    rejects(`${minimal}fusion:\n  weights: [1]\n`, /fusion\.weights: expected 2 weights, got 1/);
+    rejects(`${minimal}model:\n  name_2: c\n`, /not valid YAML.*line 4/);
+  });
+
+  it('rejects malformed overrides, naming them', () => {
+    rejects(minimal, /--set fusion: expected key=value/, ['fusion']);
+    rejects(minimal, /--set fusion\.type\.x=1: type is not a mapping/, ['fusion.type=acts', 'fusion.type.x=1']);
+  });
+
+  it('names an unreadable file', () => {
+    assert.throws(() => loadExperimentConfig('/nonexistent/exp.yaml'), /\/nonexistent\/exp\.yaml: cannot read the config \(ENOENT\)/);
+  });
+
+  it('documents every key in docs/config.md', () => {
+    const docs = readFileSync(fileURLToPath(new URL('../docs/config.md', import.meta.url)), 'utf8');
+    const keys: string[] = [];
+    const walk = (node: SchemaNode, path: string) => {
+      if (node.kind !== 'section') return void keys.push(path);
+      for (const [k, child] of Object.entries(node.fields)) walk(child, path ? `${path}.${k}` : k);
+      for (const k of Object.keys(node.ignoredKeys ?? {})) keys.push(path ? `${path}.${k}` : k);
+    };
+    walk(experimentSchema, '');
+    const missing = keys.filter((k) => !docs.includes(`\`${k}\``));
+    assert.deepEqual(missing, [], `keys missing from docs/config.md: ${missing.join(', ')}`);
+  });
+});
