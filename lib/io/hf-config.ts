@@ -258,11 +258,22 @@ export function hfConfigToJson(config: HfConfig, architecture?: Architecture): s
   for (const [key, value] of Object.entries(config)) {
     if (key !== 'extra' && key !== 'num_labels' && key !== 'architectures') out[key] = value;
   }
+  // Like HF's save_pretrained, leave out labels that only restate PretrainedConfig's default.
+  if (isDefaultLabels(config.id2label, config.label2id)) {
+    delete out.id2label;
+    delete out.label2id;
+  }
   const architectures = architecture ? [architecture] : config.architectures;
   if (architectures) out.architectures = architectures;
   out.torch_dtype = 'float32';
   const sorted = Object.fromEntries(Object.keys(out).sort().map((key) => [key, out[key]]));
   return `${JSON.stringify(sorted, null, 2)}\n`;
+}
+
+function isDefaultLabels(id2label: Record<string, string>, label2id: Record<string, number>): boolean {
+  const names = Object.entries(id2label);
+  return names.length === 2 && names.every(([index, name]) => name === `LABEL_${index}` && label2id[name] === Number(index))
+    && Object.keys(label2id).length === 2;
 }
 
 function show(value: unknown): string {

@@ -204,9 +204,9 @@ export function unpickle(bytes: Uint8Array, options: PickleOptions): unknown {
         break;
       }
       case Op.STRING: push(parseQuotedString(line(), failAt)); break;
-      case Op.SHORT_BINBYTES: push(take(u8()).slice()); break;
-      case Op.BINBYTES: push(take(u32()).slice()); break;
-      case Op.BINBYTES8: case Op.BYTEARRAY8: push(take(u64()).slice()); break;
+      case Op.SHORT_BINBYTES: push(new Uint8Array(take(u8()))); break;
+      case Op.BINBYTES: push(new Uint8Array(take(u32()))); break;
+      case Op.BINBYTES8: case Op.BYTEARRAY8: push(new Uint8Array(take(u64()))); break;
 
       case Op.EMPTY_TUPLE: push(new PyTuple([])); break;
       case Op.TUPLE1: push(new PyTuple([pop()])); break;

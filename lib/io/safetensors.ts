@@ -66,7 +66,8 @@ export async function readSafetensors(input: string | Uint8Array, options: ReadO
 export async function readSafetensorsHeader(source: ByteSource): Promise<{ entries: SafetensorsEntry[]; metadata: Record<string, string> | null }> {
   const fail = (fault: string): never => { throw new InputError(source.name, fault); };
   if (source.size < 8) fail(`file is too short to be safetensors (${source.size} bytes; the header length alone takes 8)`);
-  const headerLength = new DataView((await source.read(0, 8)).slice().buffer).getBigUint64(0, true);
+  const prefix = await source.read(0, 8);
+  const headerLength = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
   if (headerLength > BigInt(source.size - 8)) {
     fail(`header length ${headerLength} runs past the end of the file (${source.size} bytes)`);
   }
@@ -125,9 +126,9 @@ function parseEntry(name: string, value: unknown, dataStart: number, dataSize: n
   const [begin, end] = offsets as [number, number];
   if (end > dataSize) fail(`${at}: data ends at byte ${end} of the data section, past its end (${dataSize} bytes)`);
   const stored = dtype as StoredDType;
-  const needed = byteCount(shape as number[], bytesPerElement(stored), dataSize);
+  const needed = byteCount(shape as number[], bytesPerElement(stored), Number.MAX_SAFE_INTEGER);
   if (needed !== end - begin) {
-    fail(`${at}: shape [${(shape as number[]).join(', ')}] of ${stored} needs ${needed > dataSize ? 'more than the file holds' : `${needed} bytes`} but data_offsets span ${end - begin}`);
+    fail(`${at}: shape [${(shape as number[]).join(', ')}] of ${stored} needs ${needed > Number.MAX_SAFE_INTEGER ? 'more bytes than any file holds' : `${needed} bytes`} but data_offsets span ${end - begin}`);
   }
   return { name, dtype: stored, shape: [...(shape as number[])], start: dataStart + begin, end: dataStart + end };
 }
@@ -200,7 +201,11 @@ export function safetensorsChunks(tensors: Iterable<[string, Tensor]>, options: 
 
 /** The whole file as one buffer (for small files and tests). */
 export function encodeSafetensors(tensors: Iterable<[string, Tensor]>, options: WriteOptions = {}): Uint8Array {
-  return Buffer.concat(safetensorsChunks(tensors, options));
+  const chunks = safetensorsChunks(tensors, options);
+  const out = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
+  let at = 0;
+  for (const chunk of chunks) { out.set(chunk, at); at += chunk.length; }
+  return out;
 }
 
 /** Writes a safetensors file; the file appears complete or not at all. */
