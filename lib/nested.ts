@@ -13,6 +13,7 @@
  */
 import { InputError } from './errors.ts';
 import { isTensor } from './io/tensor.ts';
+import { quoted } from './io/messages.ts';
 
 export interface NestedDict<T> {
   [key: string]: T | NestedDict<T>;
@@ -42,14 +43,14 @@ export function unflatten<T>(flat: Map<string, T> | Record<string, T> | Iterable
         define(node, part, {});
       } else if (isLeaf(node[part])) {
         const other = leafKeys.get(node)?.get(part) ?? parts.slice(0, i + 1).join(separator);
-        fail(`key "${other}" is both a value and a prefix of "${key}"`);
+        fail(`key ${quoted(other)} is both a value and a prefix of ${quoted(key)}`);
       }
       node = node[part] as NestedDict<T>;
     }
     const last = parts[parts.length - 1];
     if (Object.hasOwn(node, last)) {
-      if (isLeaf(node[last])) fail(`key "${key}" appears twice`);
-      fail(`key "${key}" is both a value and a prefix of "${firstLeafKey(node[last] as NestedDict<T>, key, separator)}"`);
+      if (isLeaf(node[last])) fail(`key ${quoted(key)} appears twice`);
+      fail(`key ${quoted(key)} is both a value and a prefix of ${quoted(firstLeafKey(node[last] as NestedDict<T>, key, separator))}`);
     }
     define(node, last, value);
     if (!leafKeys.has(node)) leafKeys.set(node, new Map());
@@ -65,10 +66,10 @@ export function flatten<T>(nested: NestedDict<T>, options: NestedOptions = {}): 
   const out = new Map<string, T>();
   const onPath = new Set<object>();
   const walk = (node: NestedDict<T>, prefix: string): void => {
-    if (onPath.has(node)) fail(`"${prefix}" contains itself`);
+    if (onPath.has(node)) fail(`${quoted(prefix)} contains itself`);
     onPath.add(node);
     for (const [part, value] of Object.entries(node)) {
-      if (part === '' || part.includes(separator)) fail(`key "${part}" under "${prefix}" is empty or contains the separator "${separator}"`);
+      if (part === '' || part.includes(separator)) fail(`key ${quoted(part)} under ${quoted(prefix)} is empty or contains the separator ${quoted(separator)}`);
       const key = prefix ? `${prefix}${separator}${part}` : part;
       if (isLeaf(value)) out.set(key, value as T);
       else walk(value as NestedDict<T>, key);
@@ -99,7 +100,7 @@ export function setPath<T>(nested: NestedDict<T>, path: string | readonly string
   let node = nested;
   for (let i = 0; i < parts.length - 1; i++) {
     if (!Object.hasOwn(node, parts[i])) define(node, parts[i], {});
-    else if (isLeaf(node[parts[i]])) fail(`"${parts.slice(0, i + 1).join(separator)}" is a value, not a dictionary`);
+    else if (isLeaf(node[parts[i]])) fail(`${quoted(parts.slice(0, i + 1).join(separator))} is a value, not a dictionary`);
     node = node[parts[i]] as NestedDict<T>;
   }
   define(node, parts[parts.length - 1], value);
@@ -114,7 +115,7 @@ export function isLeaf(value: unknown): boolean {
 
 function splitKey(key: string, separator: string, fail: (fault: string) => never): string[] {
   const parts = key.split(separator);
-  if (parts.some((part) => part === '')) fail(`key "${key}" has an empty segment`);
+  if (parts.some((part) => part === '')) fail(`key ${quoted(key)} has an empty segment`);
   return parts;
 }
 

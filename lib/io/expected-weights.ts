@@ -8,6 +8,7 @@ import { InputError } from '../errors.ts';
 import { isFloatDType } from './dtype.ts';
 import { type Architecture, type BertConfig, type HfConfig, patchGrid, pair, type ViTConfig } from './hf-config.ts';
 import { formatShape, type Tensor } from './tensor.ts';
+import { quoted } from './messages.ts';
 
 export interface ExpectedTensor {
   name: string;
@@ -47,76 +48,82 @@ export function basePrefix(config: HfConfig, architecture: Architecture, names: 
 }
 
 export function expectedTensors(config: HfConfig, architecture: Architecture, prefix: string): ExpectedTensor[] {
+  return [...iterateExpected(config, architecture, prefix)];
+}
+
+/**
+ * The expected tensors one at a time, in model order. Checks walk this lazily so a
+ * config claiming a billion layers fails at the first missing layer instead of building
+ * a billion-entry list.
+ */
+function iterateExpected(config: HfConfig, architecture: Architecture, prefix: string): Iterable<ExpectedTensor> {
   return config.model_type === 'vit' ? expectedVit(config, architecture, prefix) : expectedBert(config, architecture, prefix);
 }
 
-function linear(list: ExpectedTensor[], name: string, out: number, inp: number, bias = true): void {
-  list.push({ name: `${name}.weight`, shape: [out, inp], kind: 'weight' });
-  if (bias) list.push({ name: `${name}.bias`, shape: [out], kind: 'weight' });
+function* linear(name: string, out: number, inp: number, bias = true): Generator<ExpectedTensor> {
+  yield { name: `${name}.weight`, shape: [out, inp], kind: 'weight' };
+  if (bias) yield { name: `${name}.bias`, shape: [out], kind: 'weight' };
 }
 
-function layerNorm(list: ExpectedTensor[], name: string, size: number): void {
-  list.push({ name: `${name}.weight`, shape: [size], kind: 'weight' }, { name: `${name}.bias`, shape: [size], kind: 'weight' });
+function* layerNorm(name: string, size: number): Generator<ExpectedTensor> {
+  yield { name: `${name}.weight`, shape: [size], kind: 'weight' };
+  yield { name: `${name}.bias`, shape: [size], kind: 'weight' };
 }
 
-function expectedVit(config: ViTConfig, architecture: Architecture, p: string): ExpectedTensor[] {
+function* expectedVit(config: ViTConfig, architecture: Architecture, p: string): Generator<ExpectedTensor> {
   const h = config.hidden_size;
   const [patchH, patchW] = pair(config.patch_size);
-  const list: ExpectedTensor[] = [
+  yield* [
     { name: `${p}embeddings.cls_token`, shape: [1, 1, h], kind: 'weight' },
     { name: `${p}embeddings.position_embeddings`, shape: [1, patchGrid(config).patches + 1, h], kind: 'weight' },
     { name: `${p}embeddings.patch_embeddings.projection.weight`, shape: [h, config.num_channels, patchH, patchW], kind: 'weight' },
     { name: `${p}embeddings.patch_embeddings.projection.bias`, shape: [h], kind: 'weight' },
-  ];
+  ] satisfies ExpectedTensor[];
   for (let i = 0; i < config.num_hidden_layers; i++) {
     const layer = `${p}encoder.layer.${i}`;
-    for (const part of ['query', 'key', 'value']) linear(list, `${layer}.attention.attention.${part}`, h, h, config.qkv_bias);
-    linear(list, `${layer}.attention.output.dense`, h, h);
-    linear(list, `${layer}.intermediate.dense`, config.intermediate_size, h);
-    linear(list, `${layer}.output.dense`, h, config.intermediate_size);
-    layerNorm(list, `${layer}.layernorm_before`, h);
-    layerNorm(list, `${layer}.layernorm_after`, h);
+    for (const part of ['query', 'key', 'value']) yield* linear(`${layer}.attention.attention.${part}`, h, h, config.qkv_bias);
+    yield* linear(`${layer}.attention.output.dense`, h, h);
+    yield* linear(`${layer}.intermediate.dense`, config.intermediate_size, h);
+    yield* linear(`${layer}.output.dense`, h, config.intermediate_size);
+    yield* layerNorm(`${layer}.layernorm_before`, h);
+    yield* layerNorm(`${layer}.layernorm_after`, h);
   }
-  layerNorm(list, `${p}layernorm`, h);
-  if (architecture === 'ViTModel') linear(list, `${p}pooler.dense`, h, h);
-  else linear(list, 'classifier', config.num_labels, h);
-  return list;
+  yield* layerNorm(`${p}layernorm`, h);
+  if (architecture === 'ViTModel') yield* linear(`${p}pooler.dense`, h, h);
+  else yield* linear('classifier', config.num_labels, h);
 }
 
-function expectedBert(config: BertConfig, architecture: Architecture, p: string): ExpectedTensor[] {
+function* expectedBert(config: BertConfig, architecture: Architecture, p: string): Generator<ExpectedTensor> {
   const h = config.hidden_size;
   const positions = config.max_position_embeddings;
-  const list: ExpectedTensor[] = [
+  yield* [
     { name: `${p}embeddings.word_embeddings.weight`, shape: [config.vocab_size, h], kind: 'weight' },
     { name: `${p}embeddings.position_embeddings.weight`, shape: [positions, h], kind: 'weight' },
     { name: `${p}embeddings.token_type_embeddings.weight`, shape: [config.type_vocab_size, h], kind: 'weight' },
     // Buffers that older transformers saved and newer ones do not.
     { name: `${p}embeddings.position_ids`, shape: [1, positions], kind: 'index', optional: true },
     { name: `${p}embeddings.token_type_ids`, shape: [1, positions], kind: 'index', optional: true },
-  ];
-  layerNorm(list, `${p}embeddings.LayerNorm`, h);
+  ] satisfies ExpectedTensor[];
+  yield* layerNorm(`${p}embeddings.LayerNorm`, h);
   for (let i = 0; i < config.num_hidden_layers; i++) {
     const layer = `${p}encoder.layer.${i}`;
-    for (const part of ['query', 'key', 'value']) linear(list, `${layer}.attention.self.${part}`, h, h);
-    linear(list, `${layer}.attention.output.dense`, h, h);
-    layerNorm(list, `${layer}.attention.output.LayerNorm`, h);
-    linear(list, `${layer}.intermediate.dense`, config.intermediate_size, h);
-    linear(list, `${layer}.output.dense`, h, config.intermediate_size);
-    layerNorm(list, `${layer}.output.LayerNorm`, h);
+    for (const part of ['query', 'key', 'value']) yield* linear(`${layer}.attention.self.${part}`, h, h);
+    yield* linear(`${layer}.attention.output.dense`, h, h);
+    yield* layerNorm(`${layer}.attention.output.LayerNorm`, h);
+    yield* linear(`${layer}.intermediate.dense`, config.intermediate_size, h);
+    yield* linear(`${layer}.output.dense`, h, config.intermediate_size);
+    yield* layerNorm(`${layer}.output.LayerNorm`, h);
   }
-  if (architecture === 'BertModel' || architecture === 'BertForSequenceClassification') linear(list, `${p}pooler.dense`, h, h);
-  if (architecture === 'BertForSequenceClassification') linear(list, 'classifier', config.num_labels, h);
+  if (architecture === 'BertModel' || architecture === 'BertForSequenceClassification') yield* linear(`${p}pooler.dense`, h, h);
+  if (architecture === 'BertForSequenceClassification') yield* linear('classifier', config.num_labels, h);
   if (architecture === 'BertForMaskedLM') {
-    list.push({ name: 'cls.predictions.bias', shape: [config.vocab_size], kind: 'weight' });
-    linear(list, 'cls.predictions.transform.dense', h, h);
-    layerNorm(list, 'cls.predictions.transform.LayerNorm', h);
+    yield { name: 'cls.predictions.bias', shape: [config.vocab_size], kind: 'weight' };
+    yield* linear('cls.predictions.transform.dense', h, h);
+    yield* layerNorm('cls.predictions.transform.LayerNorm', h);
     // Tied to the word embeddings and cls.predictions.bias: HF re-ties them on load.
-    list.push(
-      { name: 'cls.predictions.decoder.weight', shape: [config.vocab_size, h], kind: 'weight', optional: true },
-      { name: 'cls.predictions.decoder.bias', shape: [config.vocab_size], kind: 'weight', optional: true },
-    );
+    yield { name: 'cls.predictions.decoder.weight', shape: [config.vocab_size, h], kind: 'weight', optional: true };
+    yield { name: 'cls.predictions.decoder.bias', shape: [config.vocab_size], kind: 'weight', optional: true };
   }
-  return list;
 }
 
 /**
@@ -128,28 +135,28 @@ export function checkTensorsMatchConfig(
   config: HfConfig, architecture: Architecture, tensors: Map<string, Tensor>, source: string,
 ): { unexpected: string[] } {
   const prefix = basePrefix(config, architecture, tensors.keys());
-  const expected = expectedTensors(config, architecture, prefix);
   const context = `${architecture} with ${config.num_hidden_layers} layers and hidden size ${config.hidden_size}`;
-  for (const item of expected) {
+  const known = new Set<string>();
+  for (const item of iterateExpected(config, architecture, prefix)) {
+    known.add(item.name);
     const tensor = tensors.get(item.name);
     if (!tensor) {
       if (item.optional) continue;
-      throw new InputError(source, `tensor "${item.name}" is missing (config.json describes a ${context})`);
+      throw new InputError(source, `tensor ${quoted(item.name)} is missing (config.json describes a ${context})`);
     }
     if (tensor.shape.length !== item.shape.length || tensor.shape.some((size, d) => size !== item.shape[d])) {
-      throw new InputError(source, `tensor "${item.name}" has shape ${formatShape(tensor.shape)} but config.json implies ${formatShape(item.shape)}`);
+      throw new InputError(source, `tensor ${quoted(item.name)} has shape ${formatShape(tensor.shape)} but config.json implies ${formatShape(item.shape)}`);
     }
     const isFloat = isFloatDType(tensor.dtype);
-    if (item.kind === 'weight' && !isFloat) throw new InputError(source, `tensor "${item.name}" holds ${tensor.dtype} values; weights must be floating point`);
-    if (item.kind === 'index' && (isFloat || tensor.dtype === 'BOOL')) throw new InputError(source, `tensor "${item.name}" holds ${tensor.dtype} values; it is an index buffer and must hold integers`);
+    if (item.kind === 'weight' && !isFloat) throw new InputError(source, `tensor ${quoted(item.name)} holds ${tensor.dtype} values; weights must be floating point`);
+    if (item.kind === 'index' && (isFloat || tensor.dtype === 'BOOL')) throw new InputError(source, `tensor ${quoted(item.name)} holds ${tensor.dtype} values; it is an index buffer and must hold integers`);
   }
   const layerPattern = new RegExp(`^${prefix.replace('.', '\\.')}encoder\\.layer\\.(\\d+)\\.`);
-  const known = new Set(expected.map((item) => item.name));
   const unexpected: string[] = [];
   for (const name of tensors.keys()) {
     const layer = layerPattern.exec(name);
     if (layer && Number(layer[1]) >= config.num_hidden_layers) {
-      throw new InputError(source, `tensor "${name}" belongs to encoder layer ${layer[1]} but config.json has num_hidden_layers ${config.num_hidden_layers}`);
+      throw new InputError(source, `tensor ${quoted(name)} belongs to encoder layer ${layer[1]} but config.json has num_hidden_layers ${config.num_hidden_layers}`);
     }
     if (!known.has(name)) unexpected.push(name);
   }
@@ -165,7 +172,7 @@ export function checkFinite(tensors: Map<string, Tensor>, source: string): void 
       const v = values[i];
       // v - v is 0 for finite numbers and NaN for NaN and +-Infinity: one test per element.
       if (v - v !== 0) {
-        throw new InputError(source, `tensor "${name}" contains ${Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity'} (element ${i} of ${values.length}); the weights are corrupt or training diverged`);
+        throw new InputError(source, `tensor ${quoted(name)} contains ${Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity'} (element ${i} of ${values.length}); the weights are corrupt or training diverged`);
       }
     }
   }

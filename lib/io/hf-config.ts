@@ -8,6 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { InputError } from '../errors.ts';
 import { describeFsError } from './byte-source.ts';
+import { jsonFault, oneLine, quoted } from './messages.ts';
 
 export type ModelType = 'vit' | 'bert';
 
@@ -74,19 +75,19 @@ export type HfConfig = ViTConfig | BertConfig;
 
 type Check = (value: unknown, fail: (fault: string) => never, key: string) => unknown;
 
-const positiveInt: Check = (v, fail, key) => (Number.isSafeInteger(v) && (v as number) > 0 ? v : fail(`"${key}" must be a positive integer (got ${show(v)})`));
-const nonNegativeInt: Check = (v, fail, key) => (Number.isSafeInteger(v) && (v as number) >= 0 ? v : fail(`"${key}" must be a non-negative integer (got ${show(v)})`));
-const probability: Check = (v, fail, key) => (typeof v === 'number' && v >= 0 && v <= 1 ? v : fail(`"${key}" must be a number from 0 to 1 (got ${show(v)})`));
-const positiveNumber: Check = (v, fail, key) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : fail(`"${key}" must be a positive number (got ${show(v)})`));
-const nonNegativeNumber: Check = (v, fail, key) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : fail(`"${key}" must be a non-negative number (got ${show(v)})`));
-const boolean: Check = (v, fail, key) => (typeof v === 'boolean' ? v : fail(`"${key}" must be true or false (got ${show(v)})`));
-const hiddenAct: Check = (v, fail, key) => ((SUPPORTED_HIDDEN_ACTS as readonly unknown[]).includes(v) ? v : fail(`"${key}" ${show(v)} is not supported (supported: ${SUPPORTED_HIDDEN_ACTS.join(', ')})`));
+const positiveInt: Check = (v, fail, key) => (Number.isSafeInteger(v) && (v as number) > 0 ? v : fail(`${quoted(key)} must be a positive integer (got ${show(v)})`));
+const nonNegativeInt: Check = (v, fail, key) => (Number.isSafeInteger(v) && (v as number) >= 0 ? v : fail(`${quoted(key)} must be a non-negative integer (got ${show(v)})`));
+const probability: Check = (v, fail, key) => (typeof v === 'number' && v >= 0 && v <= 1 ? v : fail(`${quoted(key)} must be a number from 0 to 1 (got ${show(v)})`));
+const positiveNumber: Check = (v, fail, key) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : fail(`${quoted(key)} must be a positive number (got ${show(v)})`));
+const nonNegativeNumber: Check = (v, fail, key) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : fail(`${quoted(key)} must be a non-negative number (got ${show(v)})`));
+const boolean: Check = (v, fail, key) => (typeof v === 'boolean' ? v : fail(`${quoted(key)} must be true or false (got ${show(v)})`));
+const hiddenAct: Check = (v, fail, key) => ((SUPPORTED_HIDDEN_ACTS as readonly unknown[]).includes(v) ? v : fail(`${quoted(key)} ${show(v)} is not supported (supported: ${SUPPORTED_HIDDEN_ACTS.join(', ')})`));
 const sizeOrPair: Check = (v, fail, key) =>
   Number.isSafeInteger(v) && (v as number) > 0 ? v
     : Array.isArray(v) && v.length === 2 && v.every((x) => Number.isSafeInteger(x) && x > 0) ? [v[0], v[1]]
-      : fail(`"${key}" must be a positive integer or a [height, width] pair (got ${show(v)})`);
+      : fail(`${quoted(key)} must be a positive integer or a [height, width] pair (got ${show(v)})`);
 const orNull = (check: Check): Check => (v, fail, key) => (v === null ? null : check(v, fail, key));
-const absoluteOnly: Check = (v, fail, key) => (v === 'absolute' ? v : fail(`"${key}" ${show(v)} is not supported (only "absolute" position embeddings)`));
+const absoluteOnly: Check = (v, fail, key) => (v === 'absolute' ? v : fail(`${quoted(key)} ${show(v)} is not supported (only "absolute" position embeddings)`));
 
 interface Field { check: Check; default: unknown }
 
@@ -147,7 +148,7 @@ export function parseHfConfig(text: string, source: string): HfConfig {
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    return fail(`is not valid JSON (${(err as Error).message})`);
+    return fail(`is not valid JSON (${jsonFault(err, text)})`);
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return fail('must hold a JSON object');
   const file = raw as Record<string, unknown>;
@@ -177,14 +178,14 @@ export function parseHfConfig(text: string, source: string): HfConfig {
 function resolveModelType(value: unknown, architectures: string[] | null, fail: (fault: string) => never): ModelType {
   const first = architectures?.[0];
   if (first !== undefined && !Object.hasOwn(ARCHITECTURES, first)) {
-    fail(`architecture "${first}" is not supported (supported: ${Object.keys(ARCHITECTURES).join(', ')})`);
+    fail(`architecture ${quoted(first)} is not supported (supported: ${Object.keys(ARCHITECTURES).join(', ')})`);
   }
   const fromArchitecture = first === undefined ? undefined : ARCHITECTURES[first as Architecture];
   if (value === undefined) {
     return fromArchitecture ?? fail('has neither "model_type" nor "architectures"; cannot tell which model this is');
   }
   if (value !== 'vit' && value !== 'bert') fail(`"model_type" ${show(value)} is not supported (supported: vit, bert)`);
-  if (fromArchitecture && fromArchitecture !== value) fail(`"model_type" is "${String(value)}" but "architectures" names ${first}`);
+  if (fromArchitecture && fromArchitecture !== value) fail(`"model_type" is ${quoted(String(value))} but "architectures" names ${quoted(first!)}`);
   return value as ModelType;
 }
 
@@ -195,8 +196,8 @@ function parseLabels(file: Record<string, unknown>, fail: (fault: string) => nev
     if (typeof given !== 'object' || Array.isArray(given)) return fail('"id2label" must map class indices to names');
     id2label = {};
     for (const [key, name] of Object.entries(given as object)) {
-      if (!/^(0|[1-9]\d{0,8})$/.test(key)) fail(`"id2label" key "${key}" is not a class index`);
-      if (typeof name !== 'string') fail(`"id2label" name of class ${key} must be a string`);
+      if (!/^(0|[1-9]\d{0,8})$/.test(key)) fail(`"id2label" key ${quoted(key)} is not a class index`);
+      if (typeof name !== 'string') fail(`"id2label" name of class ${quoted(key)} must be a string`);
       id2label[key] = name as string;
     }
     if (Object.keys(id2label).length === 0) fail('"id2label" is empty');
@@ -211,7 +212,7 @@ function parseLabels(file: Record<string, unknown>, fail: (fault: string) => nev
     const given = file.label2id;
     if (typeof given !== 'object' || Array.isArray(given)) return fail('"label2id" must map class names to indices');
     for (const [name, index] of Object.entries(given as object)) {
-      if (!Number.isSafeInteger(index) || (index as number) < 0) fail(`"label2id" index of "${name}" must be a non-negative integer`);
+      if (!Number.isSafeInteger(index) || (index as number) < 0) fail(`"label2id" index of ${quoted(name)} must be a non-negative integer`);
     }
     label2id = { ...(given as Record<string, number>) };
   } else {
@@ -277,6 +278,6 @@ function isDefaultLabels(id2label: Record<string, string>, label2id: Record<stri
 }
 
 function show(value: unknown): string {
-  const text = JSON.stringify(value) ?? String(value);
+  const text = oneLine(JSON.stringify(value) ?? String(value));
   return text.length > 40 ? `${text.slice(0, 37)}...` : text;
 }

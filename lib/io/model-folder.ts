@@ -22,6 +22,7 @@ import { safetensorsChunks, readSafetensors, type TensorFileContents } from './s
 import { parseByteSize, planShards, readShardIndex, shardFileName, shardIndexJson } from './shard-index.ts';
 import type { Tensor } from './tensor.ts';
 import { readTorchBin } from './torch-bin.ts';
+import { oneLine, quoted } from './messages.ts';
 
 export type ModelFormat = 'safetensors' | 'pytorch';
 
@@ -110,17 +111,17 @@ async function readSharded(
   const storedDtypes = new Map<string, StoredDType>();
   const shardOf = new Map<string, string>();
   for (const file of index.files) {
-    if (!names.has(file)) throw new InputError(indexPath, `names shard "${file}", which is not in the folder`);
+    if (!names.has(file)) throw new InputError(indexPath, `names shard ${quoted(file)}, which is not in the folder`);
     const shard = await read(join(folder, file));
     for (const [name, tensor] of shard.tensors) {
-      if (shardOf.has(name)) throw new InputError(join(folder, file), `tensor "${name}" is also in ${shardOf.get(name)}`);
+      if (shardOf.has(name)) throw new InputError(join(folder, file), `tensor ${quoted(name)} is also in ${oneLine(shardOf.get(name)!)}`);
       shardOf.set(name, file);
       tensors.set(name, tensor);
       storedDtypes.set(name, shard.storedDtypes.get(name)!);
     }
   }
   for (const [name, file] of index.weightMap) {
-    if (shardOf.get(name) !== file) throw new InputError(indexPath, `says tensor "${name}" is in ${file}, but it is not there`);
+    if (shardOf.get(name) !== file) throw new InputError(indexPath, `says tensor ${quoted(name)} is in ${oneLine(file)}, but it is not there`);
   }
   return { contents: { tensors, storedDtypes }, files: [indexFile, ...index.files] };
 }

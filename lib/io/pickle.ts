@@ -9,6 +9,7 @@
  * against the bytes that remain before anything is read or allocated.
  */
 import { InputError } from '../errors.ts';
+import { oneLine, quoted } from './messages.ts';
 
 export type Fail = (fault: string) => never;
 
@@ -139,7 +140,7 @@ export function unpickle(bytes: Uint8Array, options: PickleOptions): unknown {
   const memoPut = (index: number): void => { memo.set(index, top()); };
   const global = (module: string, name: string): void => {
     const stand_in = options.resolveGlobal(module, name);
-    if (!stand_in) fail(`references the forbidden global ${module}.${name}`);
+    if (!stand_in) fail(`references the forbidden global ${oneLine(`${module}.${name}`)}`);
     push(stand_in);
   };
   const dictOf = (value: unknown, what: string): PyDict => {
@@ -316,7 +317,7 @@ function parseTextInt(text: string, fail: Fail): number | bigint | boolean {
   // Protocol 0 spells booleans as INT "00" and "01".
   if (text === '00') return false;
   if (text === '01') return true;
-  if (!/^[+-]?\d{1,40}$/.test(text)) fail(`holds a malformed integer "${text.slice(0, 40)}"`);
+  if (!/^[+-]?\d{1,40}$/.test(text)) fail(`holds a malformed integer ${quoted(text.slice(0, 40))}`);
   return narrow(BigInt(text));
 }
 
@@ -326,7 +327,7 @@ function parseTextFloat(text: string, fail: Fail): number {
   if (word === 'inf' || word === '+inf') return Infinity;
   if (word === '-inf') return -Infinity;
   const value = Number(word);
-  if (word === '' || Number.isNaN(value)) fail(`holds a malformed float "${text.slice(0, 40)}"`);
+  if (word === '' || Number.isNaN(value)) fail(`holds a malformed float ${quoted(text.slice(0, 40))}`);
   return value;
 }
 

@@ -13,6 +13,7 @@ import { bytesOf, bytesPerElement, decode, dtypeOfArray, isStoredDType, memoryDT
 import { findDuplicateKey } from './json-duplicates.ts';
 import { writeFileAtomically } from './atomic-folder.ts';
 import { elementCount, formatShape, type Tensor } from './tensor.ts';
+import { jsonFault, oneLine, quoted } from './messages.ts';
 
 /** The reference implementation refuses headers above 100 MB; so do we. */
 export const MAX_HEADER_BYTES = 100_000_000;
@@ -86,12 +87,12 @@ export async function readSafetensorsHeader(source: ByteSource): Promise<{ entri
   try {
     header = JSON.parse(text);
   } catch (err) {
-    return fail(`header is not JSON (${(err as Error).message})`);
+    return fail(`header is not JSON (${jsonFault(err, text)})`);
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('header is not a JSON object');
   const duplicate = findDuplicateKey(text);
   if (duplicate) {
-    fail(duplicate.path.length === 0 ? `header names tensor "${duplicate.key}" twice` : `header repeats the key "${duplicate.key}" in "${duplicate.path.join('.')}"`);
+    fail(duplicate.path.length === 0 ? `header names tensor ${quoted(duplicate.key)} twice` : `header repeats the key ${quoted(duplicate.key)} in ${quoted(duplicate.path.join('.'))}`);
   }
 
   let metadata: Record<string, string> | null = null;
@@ -107,17 +108,17 @@ export async function readSafetensorsHeader(source: ByteSource): Promise<{ entri
 function parseMetadata(value: unknown, fail: (fault: string) => never): Record<string, string> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) fail('__metadata__ must be an object of strings');
   for (const [key, item] of Object.entries(value as object)) {
-    if (typeof item !== 'string') fail(`__metadata__ value of "${key}" must be a string`);
+    if (typeof item !== 'string') fail(`__metadata__ value of ${quoted(key)} must be a string`);
   }
   return { ...(value as Record<string, string>) };
 }
 
 function parseEntry(name: string, value: unknown, dataStart: number, dataSize: number, fail: (fault: string) => never): SafetensorsEntry {
-  const at = `tensor "${name}"`;
+  const at = `tensor ${quoted(name)}`;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(`${at}: header entry must be an object with dtype, shape and data_offsets`);
   const { dtype, shape, data_offsets: offsets } = value as Record<string, unknown>;
   if (!isStoredDType(dtype)) {
-    fail(`${at}: unsupported dtype ${JSON.stringify(dtype) ?? 'undefined'} (supported: ${STORED_DTYPES.join(', ')})`);
+    fail(`${at}: unsupported dtype ${oneLine(JSON.stringify(dtype) ?? 'undefined')} (supported: ${STORED_DTYPES.join(', ')})`);
   }
   if (!Array.isArray(shape) || !shape.every(isCount)) fail(`${at}: shape must be a list of non-negative integers`);
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount) || offsets[0] > offsets[1]) {
@@ -138,8 +139,8 @@ function checkTiling(entries: SafetensorsEntry[], dataStart: number, dataSize: n
   let expected = dataStart;
   let previous = '';
   for (const entry of sorted) {
-    if (entry.start < expected) fail(`tensor "${entry.name}" overlaps tensor "${previous}" in the data section`);
-    if (entry.start > expected) fail(`gap of ${entry.start - expected} bytes before tensor "${entry.name}" in the data section`);
+    if (entry.start < expected) fail(`tensor ${quoted(entry.name)} overlaps tensor ${quoted(previous)} in the data section`);
+    if (entry.start > expected) fail(`gap of ${entry.start - expected} bytes before tensor ${quoted(entry.name)} in the data section`);
     expected = entry.end;
     previous = entry.name;
   }
@@ -215,13 +216,13 @@ export async function writeSafetensors(path: string, tensors: Map<string, Tensor
 
 // Writing bad tensors is a bug in the caller, not bad user input: plain errors.
 function checkWritable(name: string, tensor: Tensor): void {
-  if (name === METADATA_KEY || name === '') throw new RangeError(`writeSafetensors: "${name}" cannot be a tensor name`);
-  if (!tensor.shape.every((size) => isCount(size))) throw new RangeError(`writeSafetensors: tensor "${name}" has an invalid shape [${tensor.shape.join(', ')}]`);
+  if (name === METADATA_KEY || name === '') throw new RangeError(`writeSafetensors: ${quoted(name)} cannot be a tensor name`);
+  if (!tensor.shape.every((size) => isCount(size))) throw new RangeError(`writeSafetensors: tensor ${quoted(name)} has an invalid shape [${tensor.shape.join(', ')}]`);
   if (tensor.data.length !== elementCount(tensor.shape)) {
-    throw new RangeError(`writeSafetensors: tensor "${name}" has ${tensor.data.length} values for shape ${formatShape(tensor.shape)}`);
+    throw new RangeError(`writeSafetensors: tensor ${quoted(name)} has ${tensor.data.length} values for shape ${formatShape(tensor.shape)}`);
   }
   const held = dtypeOfArray(tensor.data);
   if (held !== tensor.dtype && !(held === 'U8' && tensor.dtype === 'BOOL')) {
-    throw new TypeError(`writeSafetensors: tensor "${name}" claims ${tensor.dtype} but holds ${tensor.data.constructor.name}`);
+    throw new TypeError(`writeSafetensors: tensor ${quoted(name)} claims ${tensor.dtype} but holds ${tensor.data.constructor.name}`);
   }
 }

@@ -8,6 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { InputError } from '../errors.ts';
 import { describeFsError } from './byte-source.ts';
+import { jsonFault, oneLine, quoted } from './messages.ts';
 
 export interface ShardIndex {
   /** Shard files in order of first appearance in the weight map. */
@@ -31,14 +32,14 @@ export function parseShardIndex(text: string, source: string): ShardIndex {
   try {
     index = JSON.parse(text);
   } catch (err) {
-    return fail(`is not valid JSON (${(err as Error).message})`);
+    return fail(`is not valid JSON (${jsonFault(err, text)})`);
   }
   const weightMap = (index as { weight_map?: unknown } | null)?.weight_map;
   if (typeof weightMap !== 'object' || weightMap === null || Array.isArray(weightMap)) return fail('has no "weight_map" object');
   const map = new Map<string, string>();
   const files: string[] = [];
   for (const [tensor, file] of Object.entries(weightMap)) {
-    if (typeof file !== 'string' || !isPlainFileName(file)) fail(`"weight_map" entry "${tensor}" must name a file in the model folder (got ${JSON.stringify(file)})`);
+    if (typeof file !== 'string' || !isPlainFileName(file)) fail(`"weight_map" entry ${quoted(tensor)} must name a file in the model folder (got ${oneLine(JSON.stringify(file) ?? 'nothing')})`);
     map.set(tensor, file);
     if (!files.includes(file)) files.push(file);
   }
@@ -92,6 +93,6 @@ export function parseByteSize(value: number | string, source = 'max shard size')
   const match = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(value);
   const unit = match ? UNITS[(match[2] || 'B').toUpperCase()] : undefined;
   const bytes = match && unit ? Math.floor(Number(match[1]) * unit) : NaN;
-  if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new InputError(source, `"${value}" is not a size such as 500MB or 5GB`);
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new InputError(source, `${quoted(value)} is not a size such as 500MB or 5GB`);
   return bytes;
 }

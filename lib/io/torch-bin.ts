@@ -14,6 +14,7 @@ import type { ReadOptions, TensorFileContents } from './safetensors.ts';
 import { resolveTorchGlobal, StorageRef, TensorRef, torchStorageRef } from './torch-globals.ts';
 import { elementCount, type Tensor } from './tensor.ts';
 import { ZipArchive, type ZipEntry } from './zip.ts';
+import { oneLine, quoted } from './messages.ts';
 
 const LEGACY_FORMAT = 'unsupported legacy format, re-save with torch >= 1.6 (the default zip format of torch.save)';
 
@@ -34,7 +35,7 @@ export async function readTorchBin(input: string | Uint8Array, options: ReadOpti
         const storage = torchStorageRef(pid, fail);
         const known = storages.get(storage.key);
         if (known && (known.dtype !== storage.dtype || known.numel !== storage.numel)) {
-          fail(`storage "${storage.key}" is named as both ${known.typeName} and ${storage.typeName}`);
+          fail(`storage ${quoted(storage.key)} is named as both ${known.typeName} and ${storage.typeName}`);
         }
         if (!known) storages.set(storage.key, storage);
         return known ?? storage;
@@ -58,7 +59,7 @@ async function checkContainer(source: ByteSource): Promise<void> {
 function archivePrefix(zip: ZipArchive, name: string): string {
   const pickles = [...zip.entries.keys()].filter((entry) => /^[^/]+\/data\.pkl$/.test(entry));
   if (pickles.length === 0) throw new InputError(name, 'zip archive has no <name>/data.pkl: not written by torch.save');
-  if (pickles.length > 1) throw new InputError(name, `zip archive holds ${pickles.length} pickles (${pickles.join(', ')}); expected one`);
+  if (pickles.length > 1) throw new InputError(name, `zip archive holds ${pickles.length} pickles (${pickles.map(quoted).join(', ')}); expected one`);
   return pickles[0].slice(0, -'/data.pkl'.length);
 }
 
@@ -68,7 +69,7 @@ async function checkByteOrder(zip: ZipArchive, prefix: string, name: string): Pr
   if (entry.size > 16) throw new InputError(name, 'byteorder record is malformed');
   const order = new TextDecoder('latin1').decode(await zip.read(entry)).trim();
   if (order === 'big') throw new InputError(name, 'was saved on a big-endian machine; big-endian checkpoints are not supported');
-  if (order !== 'little') throw new InputError(name, `byteorder record says "${order}"; expected "little"`);
+  if (order !== 'little') throw new InputError(name, `byteorder record says ${quoted(order)}; expected "little"`);
 }
 
 /** The state dict's (name, view) pairs; anything but a flat dict of tensors is refused. */
@@ -76,8 +77,8 @@ function stateDictViews(root: unknown, name: string): Array<[string, TensorRef]>
   if (!(root instanceof PyDict)) throw new InputError(name, 'pickle does not hold a state dict (a dict of tensors)');
   const views: Array<[string, TensorRef]> = [];
   for (const [key, value] of root.entries) {
-    if (typeof key !== 'string') throw new InputError(name, `state dict has a key that is not a string (${String(key)})`);
-    if (!(value instanceof TensorRef)) throw new InputError(name, `state dict entry "${key}" is a ${pythonKind(value)}, not a tensor`);
+    if (typeof key !== 'string') throw new InputError(name, `state dict has a key that is not a string (${oneLine(String(key))})`);
+    if (!(value instanceof TensorRef)) throw new InputError(name, `state dict entry ${quoted(key)} is a ${pythonKind(value)}, not a tensor`);
     views.push([key, value]);
   }
   return views;
@@ -95,10 +96,10 @@ async function materialize(views: Array<[string, TensorRef]>, zip: ZipArchive, p
   for (const [key, list] of byStorage) {
     const storage = list[0][1].storage;
     const entry: ZipEntry | undefined = zip.entries.get(`${prefix}/data/${key}`);
-    if (!entry) throw new InputError(name, `storage "${key}" is missing from the archive (${prefix}/data/${key})`);
+    if (!entry) throw new InputError(name, `storage ${quoted(key)} is missing from the archive (${oneLine(`${prefix}/data/${key}`)})`);
     const needed = storage.numel * bytesPerElement(storage.dtype);
     if (entry.size !== needed) {
-      throw new InputError(name, `storage "${key}" holds ${entry.size} bytes but ${storage.numel} elements of ${storage.dtype} need ${needed}`);
+      throw new InputError(name, `storage ${quoted(key)} holds ${entry.size} bytes but ${storage.numel} elements of ${storage.dtype} need ${needed}`);
     }
     const values = decode(storage.dtype, await zip.read(entry), storage.numel);
     for (const [tensorName, view] of list) {

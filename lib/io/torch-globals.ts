@@ -5,6 +5,7 @@
  */
 import { PyDict, PyGlobal, PyList, PyTuple, type Fail } from './pickle.ts';
 import type { StoredDType } from './dtype.ts';
+import { quoted } from './messages.ts';
 
 /** A storage named by a persistent id: ('storage', torch.FloatStorage, key, location, numel). */
 export class StorageRef {
@@ -70,7 +71,7 @@ export function torchStorageRef(pid: unknown, fail: Fail): StorageRef {
   }
   if (typeof key !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(key) || key.includes('..')) return fail('persistent id has an invalid storage key');
   if (typeof location !== 'string') return fail('persistent id has an invalid location');
-  if (!isCount(numel)) return fail(`storage "${key}" has an invalid element count`);
+  if (!isCount(numel)) return fail(`storage ${quoted(key)} has an invalid element count`);
   return new StorageRef(key, type.meaning as StoredDType, numel, type.qualifiedName);
 }
 
@@ -104,7 +105,7 @@ function checkView(view: TensorRef, fail: Fail): TensorRef {
   const { storage, offset, size, stride } = view;
   const shape = `[${size.join(', ')}]`;
   if (size.includes(0)) {
-    if (offset > storage.numel) fail(`storage offset ${offset} is past the end of storage "${storage.key}" (${storage.numel} elements)`);
+    if (offset > storage.numel) fail(`storage offset ${offset} is past the end of storage ${quoted(storage.key)} (${storage.numel} elements)`);
     return view;
   }
   let last = BigInt(offset);
@@ -113,10 +114,10 @@ function checkView(view: TensorRef, fail: Fail): TensorRef {
     last += BigInt(size[d] - 1) * BigInt(stride[d]);
     count *= BigInt(size[d]);
   }
-  if (last >= BigInt(storage.numel)) fail(`view ${shape} at offset ${offset} reaches past the end of storage "${storage.key}" (${storage.numel} elements)`);
+  if (last >= BigInt(storage.numel)) fail(`view ${shape} at offset ${offset} reaches past the end of storage ${quoted(storage.key)} (${storage.numel} elements)`);
   // Only stride-0 (broadcast) views hold more elements than their storage; materialising
   // one could take far more memory than the file, so such views are refused.
-  if (count > BigInt(storage.numel)) fail(`view ${shape} repeats elements of storage "${storage.key}" (a broadcast view); save a contiguous copy instead`);
+  if (count > BigInt(storage.numel)) fail(`view ${shape} repeats elements of storage ${quoted(storage.key)} (a broadcast view); save a contiguous copy instead`);
   return view;
 }
 

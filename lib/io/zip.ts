@@ -7,6 +7,7 @@
 import { crc32, inflateRawSync } from 'node:zlib';
 import { InputError } from '../errors.ts';
 import type { ByteSource } from './byte-source.ts';
+import { oneLine, quoted } from './messages.ts';
 
 export interface ZipEntry {
   name: string;
@@ -51,8 +52,8 @@ export class ZipArchive {
         fail(`zip central directory entry ${i} is damaged`);
       }
       const entry = parseCentralEntry(directory, at, fail);
-      if (entries.has(entry.name)) fail(`zip holds two entries named "${entry.name}"`);
-      if (entry.localHeaderOffset + LOCAL_SIZE > directoryOffset) fail(`zip entry "${entry.name}" starts past the end of the entry data`);
+      if (entries.has(entry.name)) fail(`zip holds two entries named ${quoted(entry.name)}`);
+      if (entry.localHeaderOffset + LOCAL_SIZE > directoryOffset) fail(`zip entry ${quoted(entry.name)} starts past the end of the entry data`);
       entries.set(entry.name, entry);
       at += CENTRAL_SIZE + directory.getUint16(at + 28, true) + directory.getUint16(at + 30, true) + directory.getUint16(at + 32, true);
     }
@@ -61,7 +62,7 @@ export class ZipArchive {
 
   /** The uncompressed bytes of an entry, checked against its size and CRC-32. */
   async read(entry: ZipEntry): Promise<Uint8Array> {
-    const fail = (fault: string): never => { throw new InputError(this.source.name, `zip entry "${entry.name}": ${fault}`); };
+    const fail = (fault: string): never => { throw new InputError(this.source.name, `zip entry ${quoted(entry.name)}: ${fault}`); };
     const local = view(await this.source.read(entry.localHeaderOffset, LOCAL_SIZE));
     if (local.getUint32(0, true) !== LOCAL_SIGNATURE) fail('local header is damaged');
     const dataStart = entry.localHeaderOffset + LOCAL_SIZE + local.getUint16(26, true) + local.getUint16(28, true);
@@ -75,7 +76,7 @@ export class ZipArchive {
         // One byte beyond the claimed size lets a longer stream show up as an error.
         data = inflateRawSync(raw, { maxOutputLength: entry.size + 1 });
       } catch (err) {
-        return fail(`deflate data is corrupt (${(err as Error).message})`);
+        return fail(`deflate data is corrupt (${oneLine((err as Error).message)})`);
       }
     }
     if (data.length !== entry.size) fail(`holds ${data.length} bytes but its header says ${entry.size}`);
@@ -132,7 +133,7 @@ function parseCentralEntry(directory: DataView, at: number, fail: (fault: string
   if (nameStart + nameLength + extraLength > directory.byteLength) fail('zip central directory entry runs past its end');
   const nameBytes = new Uint8Array(directory.buffer, directory.byteOffset + nameStart, nameLength);
   const name = new TextDecoder(flags & 0x800 ? 'utf-8' : 'latin1').decode(nameBytes);
-  const at64 = `zip entry "${name}"`;
+  const at64 = `zip entry ${quoted(name)}`;
   if (flags & 0x1) fail(`${at64} is encrypted`);
   if (method !== 0 && method !== 8) fail(`${at64} uses compression method ${method}; only stored (0) and deflate (8) are supported`);
 

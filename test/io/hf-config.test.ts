@@ -71,7 +71,7 @@ describe('HF config.json', () => {
     ['an image not divisible into patches', { model_type: 'vit', image_size: 30, patch_size: 16 }, /"image_size" 30x30 is not a whole number of "patch_size" 16x16 patches/],
     ['an unknown model type', { model_type: 'gpt2' }, /"model_type" "gpt2" is not supported \(supported: vit, bert\)/],
     ['an unknown architecture', { architectures: ['ViTForMaskedImageModeling'] }, /architecture "ViTForMaskedImageModeling" is not supported/],
-    ['a model type that contradicts the architecture', { model_type: 'vit', architectures: ['BertModel'] }, /"model_type" is "vit" but "architectures" names BertModel/],
+    ['a model type that contradicts the architecture', { model_type: 'vit', architectures: ['BertModel'] }, /"model_type" is "vit" but "architectures" names "BertModel"/],
     ['neither model_type nor architectures', { hidden_size: 8 }, /neither "model_type" nor "architectures"/],
     ['relative position embeddings', { model_type: 'bert', position_embedding_type: 'relative_key' }, /"position_embedding_type" "relative_key" is not supported/],
     ['a pad token outside the vocabulary', { model_type: 'bert', vocab_size: 10, pad_token_id: 10 }, /"pad_token_id" 10 is outside the vocabulary/],
