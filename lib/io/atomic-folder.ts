@@ -28,7 +28,7 @@ export async function writeFolderAtomically(
 ): Promise<void> {
   const target = resolve(destination);
   const existing = await kindOf(target);
-  checkNotProtected(target, options.protectedFolders ?? []);
+  checkNotProtected(destination, target, options.protectedFolders ?? []);
   if (existing === 'file') throw new InputError(destination, 'exists and is a file, not a model folder; remove it or choose another output');
   if (existing === 'folder' && !options.force) throw new InputError(destination, 'output folder already exists; pass --force to replace it');
 
@@ -91,12 +91,12 @@ async function swapInto(temp: string, target: string): Promise<void> {
   await rm(aside, { recursive: true, force: true });
 }
 
-function checkNotProtected(target: string, protectedFolders: readonly string[]): void {
+function checkNotProtected(destination: string, target: string, protectedFolders: readonly string[]): void {
   for (const folder of protectedFolders) {
     const kept = resolve(folder);
     const rel = relative(target, kept);
     if (rel === '' || (!rel.startsWith('..') && !isAbsolute(rel))) {
-      throw new InputError(target, `refusing to write here: it would replace the input model folder ${folder}`);
+      throw new InputError(destination, `refusing to write here: it would replace the input model folder ${folder}`);
     }
   }
 }

@@ -5,10 +5,9 @@
  * transformers exactly as its parent did. Field names are HF's own (snake_case) so they
  * read the same here, in config.json and in HF's documentation.
  */
-import { readFile } from 'node:fs/promises';
 import { InputError } from '../errors.ts';
-import { describeFsError } from './byte-source.ts';
-import { jsonFault, oneLine, quoted } from './messages.ts';
+import { parseJsonObject, readTextFile } from './json-file.ts';
+import { oneLine, quoted } from './messages.ts';
 
 export type ModelType = 'vit' | 'bert';
 
@@ -132,26 +131,13 @@ const LABEL_KEYS = ['id2label', 'label2id', 'num_labels'];
 
 /** Reads and validates a config.json. */
 export async function readHfConfig(path: string): Promise<HfConfig> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new InputError(path, describeFsError(err), { cause: err });
-  }
-  return parseHfConfig(text, path);
+  return parseHfConfig(await readTextFile(path), path);
 }
 
 /** Parses and validates config.json text; `source` names the file in errors. */
 export function parseHfConfig(text: string, source: string): HfConfig {
   const fail = (fault: string): never => { throw new InputError(source, fault); };
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    return fail(`is not valid JSON (${jsonFault(err, text)})`);
-  }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return fail('must hold a JSON object');
-  const file = raw as Record<string, unknown>;
+  const file = parseJsonObject(text, source);
 
   const architectures = file.architectures ?? null;
   if (architectures !== null && (!Array.isArray(architectures) || !architectures.every((a) => typeof a === 'string'))) {

@@ -139,9 +139,9 @@ export function unpickle(bytes: Uint8Array, options: PickleOptions): unknown {
   };
   const memoPut = (index: number): void => { memo.set(index, top()); };
   const global = (module: string, name: string): void => {
-    const stand_in = options.resolveGlobal(module, name);
-    if (!stand_in) fail(`references the forbidden global ${oneLine(`${module}.${name}`)}`);
-    push(stand_in);
+    const standIn = options.resolveGlobal(module, name);
+    if (!standIn) fail(`references the forbidden global ${oneLine(`${module}.${name}`)}`);
+    push(standIn);
   };
   const dictOf = (value: unknown, what: string): PyDict => {
     if (!(value instanceof PyDict)) failAt(`applies ${what} to something that is not a dict`);
@@ -166,10 +166,7 @@ export function unpickle(bytes: Uint8Array, options: PickleOptions): unknown {
         break;
       }
       case Op.FRAME: u64(); break;
-      case Op.STOP: {
-        const result = pop();
-        return result;
-      }
+      case Op.STOP: return pop();
       case Op.MARK: marks.push(stack); stack = []; break;
       case Op.POP: pop(); break;
       case Op.POP_MARK: popMark(); break;

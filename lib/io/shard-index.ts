@@ -5,36 +5,23 @@
  * model folder (an index must not point elsewhere); writing splits tensors the way
  * transformers does, starting a new shard when the next tensor would not fit.
  */
-import { readFile } from 'node:fs/promises';
 import { InputError } from '../errors.ts';
-import { describeFsError } from './byte-source.ts';
-import { jsonFault, oneLine, quoted } from './messages.ts';
+import { parseJsonObject, readTextFile } from './json-file.ts';
+import { oneLine, quoted } from './messages.ts';
 
 export interface ShardIndex {
-  /** Shard files in order of first appearance in the weight map. */
+  /** Shard files, in the order their names number them. */
   files: string[];
   weightMap: Map<string, string>;
 }
 
 export async function readShardIndex(path: string): Promise<ShardIndex> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new InputError(path, describeFsError(err), { cause: err });
-  }
-  return parseShardIndex(text, path);
+  return parseShardIndex(await readTextFile(path), path);
 }
 
 export function parseShardIndex(text: string, source: string): ShardIndex {
   const fail = (fault: string): never => { throw new InputError(source, fault); };
-  let index: unknown;
-  try {
-    index = JSON.parse(text);
-  } catch (err) {
-    return fail(`is not valid JSON (${jsonFault(err, text)})`);
-  }
-  const weightMap = (index as { weight_map?: unknown } | null)?.weight_map;
+  const weightMap = parseJsonObject(text, source).weight_map;
   if (typeof weightMap !== 'object' || weightMap === null || Array.isArray(weightMap)) return fail('has no "weight_map" object');
   const map = new Map<string, string>();
   const files: string[] = [];
@@ -44,6 +31,8 @@ export function parseShardIndex(text: string, source: string): ShardIndex {
     if (!files.includes(file)) files.push(file);
   }
   if (map.size === 0) fail('"weight_map" is empty');
+  // HF writes the weight map sorted by tensor name; shard numbers give the model's order.
+  files.sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
   return { files, weightMap: map };
 }
 

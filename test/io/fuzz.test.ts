@@ -9,6 +9,8 @@ import { readFileSync } from 'node:fs';
 import { InputError } from '../../lib/errors.ts';
 import { checkTensorsMatchConfig, resolveArchitecture } from '../../lib/io/expected-weights.ts';
 import { parseHfConfig } from '../../lib/io/hf-config.ts';
+import { unpickle } from '../../lib/io/pickle.ts';
+import { resolveTorchGlobal, torchStorageRef } from '../../lib/io/torch-globals.ts';
 import { readSafetensors, type TensorFileContents } from '../../lib/io/safetensors.ts';
 import { readTorchBin } from '../../lib/io/torch-bin.ts';
 import { elementCount, type Tensor } from '../../lib/io/tensor.ts';
@@ -146,6 +148,17 @@ describe('fuzzing the readers (seeded)', function () {
       return checkTensorsMatchConfig(config, resolveArchitecture(config, tensors.keys()), tensors, 'weights');
     });
     console.log(`      config.json: ${outcome.successes} accepted, ${outcome.refusals} refused in ${(performance.now() - started).toFixed(0)} ms`);
+  });
+
+  it(`pickle streams: ${ITERATIONS} mutated data.pkl streams give a value or an InputError`, async () => {
+    const bases: Array<[string, Uint8Array]> = ['views.bin', 'dtypes.bin', 'hostile.bin'].map((name) => {
+      const pickle = storedEntries(readFixture(name)).find((e) => e.name.endsWith('/data.pkl'))!;
+      return [name, pickle.data];
+    });
+    const started = performance.now();
+    const outcome = await fuzz(bases, (bytes, random) => mutateMany(bytes, random, GENERIC, 4), (bytes) =>
+      unpickle(bytes, { source: 'data.pkl', resolveGlobal: resolveTorchGlobal, persistentLoad: torchStorageRef }));
+    console.log(`      pickle: ${outcome.successes} ran, ${outcome.refusals} refused in ${(performance.now() - started).toFixed(0)} ms`);
   });
 
   it('the mutation engine is deterministic for a seed', () => {

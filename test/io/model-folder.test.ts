@@ -160,6 +160,13 @@ describe('model folders', () => {
         config.num_hidden_layers = 1;
         await expectInputError(() => loadModel(folderWith('m', config, tensors)), /tensor "vit\.encoder\.layer\.1\..*" belongs to encoder layer 1 but config\.json has num_hidden_layers 1/);
       });
+      it('a config claiming a billion layers (fails at the first missing one, at once)', async () => {
+        const { config, tensors } = await vitParts();
+        config.num_hidden_layers = 1_000_000_000;
+        const started = performance.now();
+        await expectInputError(() => loadModel(folderWith('m', config, tensors)), /tensor "vit\.encoder\.layer\.2\.attention\.attention\.query\.weight" is missing/);
+        assert.ok(performance.now() - started < 1000);
+      });
       it('integer values where weights belong', async () => {
         const { config, tensors } = await vitParts();
         tensors.set('classifier.bias', { dtype: 'I32', shape: [3], data: new Int32Array(3) });

@@ -185,6 +185,11 @@ describe('pytorch_model.bin', () => {
       await expectInputError(() => readTorchBin(archive(stateDict([['w', { storage: storage6, size: [6] }]]), { 0: floats(1, 2) })), /storage "0" holds 8 bytes but 6 elements of F32 need 24/);
     });
 
+    it('a storage claiming a trillion elements (nothing is allocated for the claim)', async () => {
+      const pickle = stateDict([['w', { storage: { key: '0', numel: 2 ** 40 }, size: [6] }]]);
+      await expectInputError(() => readTorchBin(archive(pickle, { 0: floats(1, 2, 3, 4, 5, 6) })), /storage "0" holds 24 bytes but 1099511627776 elements of F32 need 4398046511104/);
+    });
+
     it('a view reaching past the end of its storage', async () => {
       const pickle = stateDict([['w', { storage: storage6, offset: 4, size: [3] }]]);
       await expectInputError(() => readTorchBin(archive(pickle, { 0: floats(1, 2, 3, 4, 5, 6) })), /view \[3\] at offset 4 reaches past the end of storage "0"/);
