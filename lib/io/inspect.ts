@@ -63,7 +63,7 @@ export function formatModelSummary(summary: ModelSummary): string {
   const { config } = summary;
   const rows: Array<[string, string]> = [
     ['Model folder', summary.folder],
-    ['Weights', `${summary.format === 'safetensors' ? 'safetensors' : 'PyTorch (torch.save)'}${summary.sharded ? `, sharded in ${plural(summary.files.length - 1, 'file')}` : ''}: ${summary.files.join(', ')}`],
+    ['Weights', weightsLine(summary)],
     ['Architecture', `${summary.architecture} (model type ${summary.modelType})`],
     ['Encoder', `${plural(config.num_hidden_layers, 'layer')}, hidden size ${config.hidden_size}, ${plural(config.num_attention_heads, 'attention head')}, MLP size ${config.intermediate_size}, ${config.hidden_act}`],
   ];
@@ -86,6 +86,13 @@ export function formatModelSummary(summary: ModelSummary): string {
   const lines = rows.map(([label, value]) => `${label.padEnd(labelWidth)}${value}`);
   lines.push('', ...tensorTable(summary.tensors));
   return `${lines.join('\n')}\n`;
+}
+
+function weightsLine(summary: ModelSummary): string {
+  const format = summary.format === 'safetensors' ? 'safetensors' : 'PyTorch (torch.save)';
+  if (!summary.sharded) return `${format}: ${summary.files.join(', ')}`;
+  const [index, ...shards] = summary.files;
+  return `${format}, ${plural(shards.length, 'shard')} listed in ${index}: ${shards.join(', ')}`;
 }
 
 function dtypeBreakdown(summary: ModelSummary): string {

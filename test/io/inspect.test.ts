@@ -33,7 +33,7 @@ describe('inspect summary', () => {
     assert.equal(ids.dtype, 'I64');
     assert.equal(summary.parameterCount, summary.tensors.reduce((s, t) => s + t.parameters, 0) - ids.parameters);
     const text = formatModelSummary(summary);
-    assert.match(text, /^Weights +safetensors, sharded in 3 files: model\.safetensors\.index\.json, model-00001-of-00003/m);
+    assert.match(text, /^Weights +safetensors, 3 shards listed in model\.safetensors\.index\.json: model-00001-of-00003\.safetensors, model-00002/m);
     assert.match(text, /stored as I64 \(1 tensor\), F32 \(42 tensors\)/);
     assert.match(text, /^Input +vocabulary of 20, up to 12 positions, 2 token types$/m);
     assert.doesNotMatch(text, /^Labels/m);
