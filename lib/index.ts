@@ -1,0 +1,2 @@
+export * from './io/index.ts';
+export * from './nested.ts';

@@ -1,0 +1,184 @@
+/**
+ * A Hugging Face model folder in, a model folder out.
+ *
+ * loadModel reads config.json and the weights: model.safetensors, a sharded safetensors
+ * index, pytorch_model.bin or its sharded index, in that order of preference. It checks
+ * the weights against the config (every tensor present with its shape, no NaN or
+ * infinity), and never writes to the folder. Float weights arrive as F32 whatever the
+ * file stored; the stored dtypes are kept per tensor for `otfuse inspect`.
+ *
+ * saveModel writes config.json and F32 safetensors (sharded above a size, with HF's
+ * index) into a temporary folder beside the destination and renames it into place.
+ */
+import { readdir, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { InputError } from '../errors.ts';
+import { type AtomicOutputOptions, writeChunks, writeFolderAtomically } from './atomic-folder.ts';
+import { describeFsError } from './byte-source.ts';
+import { type StoredDType } from './dtype.ts';
+import { checkFinite, checkTensorsMatchConfig, resolveArchitecture } from './expected-weights.ts';
+import { type Architecture, type HfConfig, hfConfigToJson, readHfConfig } from './hf-config.ts';
+import { safetensorsChunks, readSafetensors, type TensorFileContents } from './safetensors.ts';
+import { parseByteSize, planShards, readShardIndex, shardFileName, shardIndexJson } from './shard-index.ts';
+import type { Tensor } from './tensor.ts';
+import { readTorchBin } from './torch-bin.ts';
+import { oneLine, quoted } from './messages.ts';
+
+export type ModelFormat = 'safetensors' | 'pytorch';
+
+export interface ModelSource {
+  /** The folder as given to loadModel. */
+  folder: string;
+  format: ModelFormat;
+  sharded: boolean;
+  /** Weight files read (and the index, first, when sharded), relative to the folder. */
+  files: string[];
+  /** Each tensor's dtype as its file stores it (F16, BF16, ... before widening). */
+  storedDtypes: Map<string, StoredDType>;
+  /** Tensors the architecture does not use (HF ignores them with a warning). */
+  unexpectedTensors: string[];
+}
+
+export interface Model {
+  config: HfConfig;
+  architecture: Architecture;
+  /** In the checkpoint's order; float tensors are F32. */
+  tensors: Map<string, Tensor>;
+  /** Where the model was read from; absent for models built in memory (a fused model). */
+  source?: ModelSource;
+}
+
+export interface LoadOptions {
+  /** Refuse NaN and infinite weights (default true). */
+  checkFinite?: boolean;
+}
+
+interface WeightLayout { format: ModelFormat; sharded: boolean; file: string }
+
+/** Candidate weight files, most preferred first. */
+const LAYOUTS: WeightLayout[] = [
+  { format: 'safetensors', sharded: false, file: 'model.safetensors' },
+  { format: 'safetensors', sharded: true, file: 'model.safetensors.index.json' },
+  { format: 'pytorch', sharded: false, file: 'pytorch_model.bin' },
+  { format: 'pytorch', sharded: true, file: 'pytorch_model.bin.index.json' },
+];
+
+export async function loadModel(folder: string, options: LoadOptions = {}): Promise<Model> {
+  const names = await listFolder(folder);
+  if (!names.has('config.json')) throw new InputError(folder, 'has no config.json: not a Hugging Face model folder');
+  const layout = LAYOUTS.find((candidate) => names.has(candidate.file));
+  if (!layout) throw new InputError(folder, `has no weights (looked for ${LAYOUTS.map((l) => l.file).join(', ')})`);
+
+  const config = await readHfConfig(join(folder, 'config.json'));
+  const read = layout.format === 'safetensors' ? readSafetensors : readTorchBin;
+  let contents: TensorFileContents;
+  let files: string[];
+  if (layout.sharded) {
+    ({ contents, files } = await readSharded(folder, layout.file, names, read));
+  } else {
+    contents = await read(join(folder, layout.file));
+    files = [layout.file];
+  }
+  const weightsSource = layout.sharded ? folder : join(folder, layout.file);
+  const tensors = widenFloats(contents.tensors);
+  const architecture = resolveArchitecture(config, tensors.keys());
+  const { unexpected } = checkTensorsMatchConfig(config, architecture, tensors, weightsSource);
+  if (options.checkFinite ?? true) checkFinite(tensors, weightsSource);
+  return {
+    config,
+    architecture,
+    tensors,
+    source: { folder, format: layout.format, sharded: layout.sharded, files, storedDtypes: contents.storedDtypes, unexpectedTensors: unexpected },
+  };
+}
+
+async function listFolder(folder: string): Promise<Set<string>> {
+  try {
+    if (!(await stat(folder)).isDirectory()) throw new InputError(folder, 'is not a folder');
+    return new Set(await readdir(folder));
+  } catch (err) {
+    if (err instanceof InputError) throw err;
+    throw new InputError(folder, `model folder ${describeFsError(err)}`, { cause: err });
+  }
+}
+
+async function readSharded(
+  folder: string, indexFile: string, names: Set<string>, read: (path: string) => Promise<TensorFileContents>,
+): Promise<{ contents: TensorFileContents; files: string[] }> {
+  const indexPath = join(folder, indexFile);
+  const index = await readShardIndex(indexPath);
+  const tensors = new Map<string, Tensor>();
+  const storedDtypes = new Map<string, StoredDType>();
+  const shardOf = new Map<string, string>();
+  for (const file of index.files) {
+    if (!names.has(file)) throw new InputError(indexPath, `names shard ${quoted(file)}, which is not in the folder`);
+    const shard = await read(join(folder, file));
+    for (const [name, tensor] of shard.tensors) {
+      if (shardOf.has(name)) throw new InputError(join(folder, file), `tensor ${quoted(name)} is also in ${oneLine(shardOf.get(name)!)}`);
+      shardOf.set(name, file);
+      tensors.set(name, tensor);
+      storedDtypes.set(name, shard.storedDtypes.get(name)!);
+    }
+  }
+  for (const [name, file] of index.weightMap) {
+    if (shardOf.get(name) !== file) throw new InputError(indexPath, `says tensor ${quoted(name)} is in ${oneLine(file)}, but it is not there`);
+  }
+  return { contents: { tensors, storedDtypes }, files: [indexFile, ...index.files] };
+}
+
+/** Float tensors as F32 (F64 files are narrowed: every later step works in float32). */
+function widenFloats(tensors: Map<string, Tensor>): Map<string, Tensor> {
+  for (const [name, tensor] of tensors) {
+    if (tensor.dtype === 'F64') tensors.set(name, { dtype: 'F32', shape: tensor.shape, data: Float32Array.from(tensor.data as Float64Array) });
+  }
+  return tensors;
+}
+
+export interface SaveOptions extends AtomicOutputOptions {
+  /** Largest shard, in bytes or as "500MB"/"5GB"; default "5GB" as in transformers. */
+  maxShardSize?: number | string;
+}
+
+export interface SavedModel {
+  folder: string;
+  /** Files written, relative to the folder. */
+  files: string[];
+}
+
+/**
+ * Writes `model` as a Hugging Face folder: config.json, then model.safetensors or shards
+ * with model.safetensors.index.json. The model's own source folder is protected, so a
+ * model can never overwrite the folder it was read from.
+ */
+export async function saveModel(folder: string, model: Model, options: SaveOptions = {}): Promise<SavedModel> {
+  const maxBytes = parseByteSize(options.maxShardSize ?? '5GB');
+  const tensors = new Map<string, Tensor>();
+  for (const [name, tensor] of model.tensors) {
+    tensors.set(name, tensor.dtype === 'F64' ? { dtype: 'F32', shape: tensor.shape, data: Float32Array.from(tensor.data as Float64Array) } : tensor);
+  }
+  // A folder transformers cannot load is worse than no folder: check before writing.
+  checkTensorsMatchConfig(model.config, model.architecture, tensors, `model to save in ${folder}`);
+
+  const shards = planShards([...tensors].map(([name, t]) => [name, t.data.byteLength]), maxBytes);
+  const files = ['config.json'];
+  const protectedFolders = [...(options.protectedFolders ?? []), ...(model.source ? [model.source.folder] : [])];
+  await writeFolderAtomically(folder, { force: options.force, protectedFolders }, async (temp) => {
+    await writeChunks(join(temp, 'config.json'), [Buffer.from(hfConfigToJson(model.config, model.architecture))]);
+    if (shards.length === 1) {
+      await writeChunks(join(temp, 'model.safetensors'), safetensorsChunks(tensors));
+      files.push('model.safetensors');
+      return;
+    }
+    const weightMap = new Map<string, string>();
+    for (const [i, names] of shards.entries()) {
+      const file = shardFileName('model', 'safetensors', i, shards.length);
+      await writeChunks(join(temp, file), safetensorsChunks(names.map((name) => [name, tensors.get(name)!])));
+      for (const name of names) weightMap.set(name, file);
+      files.push(file);
+    }
+    const total = [...tensors.values()].reduce((sum, t) => sum + t.data.byteLength, 0);
+    await writeChunks(join(temp, 'model.safetensors.index.json'), [Buffer.from(shardIndexJson(total, weightMap))]);
+    files.push('model.safetensors.index.json');
+  });
+  return { folder: resolve(folder), files };
+}
