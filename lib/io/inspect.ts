@@ -31,10 +31,25 @@ export interface ModelSummary {
   tensors: TensorSummary[];
   /** Tensors in the files that the architecture does not use. */
   unusedTensors: string[];
+  /** Floating-point tensors holding NaN or infinite values (such a model cannot be fused or evaluated). */
+  nonFiniteTensors: Array<{ name: string; nan: number; infinite: number }>;
+}
+
+function countNonFinite(name: string, tensor: { dtype: string; data: ArrayLike<number | bigint> }) {
+  if (tensor.dtype !== 'F32' && tensor.dtype !== 'F64') return null;
+  const values = tensor.data as Float32Array | Float64Array;
+  let nan = 0, infinite = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v - v !== 0) Number.isNaN(v) ? nan++ : infinite++;
+  }
+  return nan + infinite > 0 ? { name, nan, infinite } : null;
 }
 
 export async function describeModel(folder: string): Promise<ModelSummary> {
-  const model = await loadModel(folder);
+  // Inspecting is how a user finds out what is wrong with a model, so corrupt values are
+  // reported in the summary instead of refusing to load.
+  const model = await loadModel(folder, { checkFinite: false });
   const source = model.source!;
   const tensors = [...model.tensors].map(([name, tensor]): TensorSummary => ({
     name,
@@ -53,6 +68,7 @@ export async function describeModel(folder: string): Promise<ModelSummary> {
     parameterCount: tensors.filter((t) => isFloatDType(t.dtype)).reduce((sum, t) => sum + t.parameters, 0),
     tensors,
     unusedTensors: source.unexpectedTensors,
+    nonFiniteTensors: [...model.tensors].map(([name, t]) => countNonFinite(name, t)).filter((x) => x !== null),
   };
 }
 
@@ -82,6 +98,10 @@ export function formatModelSummary(summary: ModelSummary): string {
   rows.push(['Parameters', `${count(summary.parameterCount)} in ${plural(summary.tensors.length, 'tensor')}, stored as ${dtypeBreakdown(summary)}`]);
   if (summary.unusedTensors.length > 0) rows.push(['Unused', `${plural(summary.unusedTensors.length, 'tensor')} the architecture ignores: ${summary.unusedTensors.slice(0, 4).join(', ')}${summary.unusedTensors.length > 4 ? ', ...' : ''}`]);
 
+  if (summary.nonFiniteTensors.length > 0) {
+    const first = summary.nonFiniteTensors.slice(0, 3).map((t) => `${t.name} (${[t.nan ? `${count(t.nan)} NaN` : '', t.infinite ? `${count(t.infinite)} infinite` : ''].filter(Boolean).join(', ')})`);
+    rows.push(['Warning', `${plural(summary.nonFiniteTensors.length, 'tensor')} with NaN or infinite values: ${first.join(', ')}${summary.nonFiniteTensors.length > 3 ? ', ...' : ''}`]);
+  }
   const labelWidth = Math.max(...rows.map(([label]) => label.length)) + 2;
   const lines = rows.map(([label, value]) => `${label.padEnd(labelWidth)}${value}`);
   lines.push('', ...tensorTable(summary.tensors));

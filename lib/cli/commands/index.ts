@@ -1,5 +1,6 @@
 /** Every otfuse subcommand, in the order `otfuse --help` lists them. */
 import type { Command } from '../command.ts';
 import { doctorCommand } from './doctor.ts';
+import { inspectCommand } from './inspect.ts';
 
-export const commands: Command[] = [doctorCommand];
+export const commands: Command[] = [inspectCommand, doctorCommand];

@@ -1,0 +1,76 @@
+// The otfuse command as a user runs it: output, --json, and exit codes (2 with one line
+// naming the fault for bad input).
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const fixture = (name: string) => join(root, 'test', 'fixtures', name);
+
+function otfuse(...args: string[]) {
+  const r = spawnSync(process.execPath, [join(root, 'bin', 'otfuse.js'), ...args], { encoding: 'utf8', env: { ...process.env, CI: '1' } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function expectInputError(result: ReturnType<typeof otfuse>, pattern: RegExp) {
+  assert.equal(result.code, 2, `exit code; stderr: ${result.stderr}`);
+  assert.equal(result.stdout, '');
+  const lines = result.stderr.trimEnd().split('\n');
+  assert.equal(lines.length, 1, `one line expected, got:\n${result.stderr}`);
+  assert.match(lines[0], pattern);
+}
+
+describe('otfuse CLI', function () {
+  this.timeout(30000);
+
+  it('inspect prints a summary and a tensor table', () => {
+    const r = otfuse('inspect', fixture('vit-tiny-bin'));
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /Architecture +ViTForImageClassification/);
+    assert.match(r.stdout, /Parameters +1,683 in 40 tensors/);
+    assert.match(r.stdout, /vit\.encoder\.layer\.1\.output\.dense\.weight +F32 +8 x 16/);
+  });
+
+  it('inspect --json reads both checkpoint formats the same way', () => {
+    const bin = JSON.parse(otfuse('inspect', fixture('vit-tiny-bin'), '--json').stdout);
+    const st = JSON.parse(otfuse('inspect', fixture('vit-tiny-safetensors'), '--json').stdout);
+    assert.equal(bin.format, 'pytorch');
+    assert.equal(st.format, 'safetensors');
+    assert.equal(bin.parameterCount, st.parameterCount);
+    assert.deepEqual(bin.tensors.map((t: { name: string }) => t.name).sort(), st.tensors.map((t: { name: string }) => t.name).sort());
+    const bert = JSON.parse(otfuse('inspect', fixture('bert-tiny-bin-sharded'), '--json').stdout);
+    assert.equal(bert.sharded, true);
+    assert.equal(bert.modelType, 'bert');
+  });
+
+  it('bad input: exit code 2 and one line naming the file and the fault', () => {
+    expectInputError(otfuse('inspect', '/nonexistent/model'), /^otfuse: \/nonexistent\/model: model folder does not exist$/);
+    const dir = mkdtempSync(join(tmpdir(), 'otfuse-cli-'));
+    try {
+      mkdirSync(join(dir, 'm'));
+      writeFileSync(join(dir, 'm', 'config.json'), '{"model_type": "vit", "hidden_size": 8, ');
+      writeFileSync(join(dir, 'm', 'model.safetensors'), Buffer.alloc(4));
+      expectInputError(otfuse('inspect', join(dir, 'm')), /config\.json: /);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expectInputError(otfuse('inspect'), /^otfuse inspect: expected one model folder/);
+    expectInputError(otfuse('inspect', 'a', '--frobnicate'), /^otfuse inspect: Unknown option '--frobnicate'/);
+    expectInputError(otfuse('transmogrify'), /^otfuse: unknown command 'transmogrify'/);
+  });
+
+  it('doctor reports the backend, --help lists the commands', () => {
+    const r = otfuse('doctor', '--json');
+    assert.equal(r.code, 0);
+    const info = JSON.parse(r.stdout);
+    assert.ok(info.threads >= 1);
+    assert.equal(typeof info.cudaAvailable, 'boolean');
+    const help = otfuse('--help');
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /inspect/);
+    assert.match(otfuse('inspect', '--help').stdout, /usage: otfuse inspect <model-folder>/);
+  });
+});
