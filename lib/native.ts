@@ -29,6 +29,8 @@ export interface NativeTaskOptions {
 export interface NativeInfo {
   threads: number;
   blas: string;
+  /** Which CPU GEMM runs: "BLAS" or "portable blocked kernel" (TF_GEMM=blocked forces the latter). */
+  gemm: string;
   cpu: string;
   cudaCompiled: boolean;
   cudaAvailable: boolean;

@@ -5,6 +5,7 @@
 
 #include "../core/backend.h"
 #include "../core/cpu/blas_threads.h"
+#include "../core/cpu/kernels.h"
 #include "../core/thread_pool.h"
 #include "exports.h"
 #include "task.h"
@@ -47,6 +48,8 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("threads", tf::num_threads());
   out.Set("blas", tf::blas_description());
+  const bool blocked = !tf::blas_linked() || tf::cpu::gemm_path() == tf::cpu::GemmPath::Blocked;
+  out.Set("gemm", blocked ? "portable blocked kernel" : "BLAS");
   out.Set("cpu", tf::cpu_backend().describe());
   out.Set("cudaCompiled", tf::cuda_compiled());
   out.Set("cudaAvailable", tf::cuda_available());

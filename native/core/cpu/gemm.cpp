@@ -2,6 +2,8 @@
 // otherwise. Inside a parallel region of our pool the blocked kernel runs single-
 // threaded instead of BLAS, so the two never compete for the same cores.
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
 
 #include "../thread_pool.h"
 #include "blas_threads.h"
@@ -14,8 +16,16 @@
 namespace tf::cpu {
 
 namespace {
-std::atomic<GemmPath> selected_path{GemmPath::Auto};
+// TF_GEMM=blocked or TF_GEMM=blas forces a path for the whole process (benchmarks,
+// debugging a BLAS); anything else keeps the automatic choice.
+GemmPath path_from_env() {
+  const char* env = std::getenv("TF_GEMM");
+  if (env && std::strcmp(env, "blocked") == 0) return GemmPath::Blocked;
+  if (env && std::strcmp(env, "blas") == 0) return GemmPath::Blas;
+  return GemmPath::Auto;
 }
+std::atomic<GemmPath> selected_path{path_from_env()};
+}  // namespace
 
 void set_gemm_path(GemmPath path) { selected_path.store(path); }
 GemmPath gemm_path() { return selected_path.load(); }

@@ -25,7 +25,7 @@ constexpr int64_t NC = 2048;  // multiple of NR
 typedef float vf8 __attribute__((vector_size(32), aligned(4)));
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(TF_NO_MULTIVERSION)
-#define TF_MULTIVERSION __attribute__((target_clones("arch=haswell", "default")))
+#define TF_MULTIVERSION __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define TF_MULTIVERSION
 #endif
