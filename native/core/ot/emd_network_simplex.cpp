@@ -115,9 +115,13 @@ class NetworkSimplex {
     std::fill(plan, plan + n_ * m_, 0.0);
     for (int32_t x = 0; x < nodes_; ++x)
       if (pred_[x] < n_ * m_) plan[pred_[x]] = flow_[x];
-    // Reduced cost C_ij + pi_i - pi_{n+j} >= 0, so u = -pi (sources), v = pi (sinks).
-    for (int64_t i = 0; i < n_; ++i) u[i] = -pi_[i];
-    for (int64_t j = 0; j < m_; ++j) v[j] = pi_[n_ + j];
+    // Reduced cost C_ij + pi_i - pi_{n+j} >= 0, so u = -pi (sources), v = pi (sinks), up
+    // to a constant. The potentials may all carry the artificial cost as an offset (when a
+    // sink's empty artificial arc is the tree's link to the root); taking the first sink
+    // as zero removes it, so the duals are as precise as the costs.
+    const double offset = pi_[n_];
+    for (int64_t i = 0; i < n_; ++i) u[i] = offset - pi_[i];
+    for (int64_t j = 0; j < m_; ++j) v[j] = pi_[n_ + j] - offset;
   }
 
  private:

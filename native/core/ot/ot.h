@@ -133,7 +133,9 @@ enum class EmdSolver { Auto, NetworkSimplex, Assignment };
 
 struct EmdOptions {
   EmdSolver solver = EmdSolver::Auto;  // Auto: Assignment when n == m and a, b are uniform
-  int64_t max_iter = 100000;           // network simplex pivots (POT's numItermax)
+  // Network simplex pivot limit (POT's numItermax). POT's default, 100000, is too small
+  // for large problems (it returns a non-optimal plan for 3072 x 3072).
+  int64_t max_iter = 10000000;
   bool center_dual = true;             // shift (u, v) by a constant so that a.u == b.v, as POT
 };
 

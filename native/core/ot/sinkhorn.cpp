@@ -32,32 +32,6 @@ void check_inputs(const double* a, const double* b, const double* cost, int64_t 
                                          ", " + std::to_string(k % m) + ")");
 }
 
-// Column sums of the plan against b, and <plan, C>, in a thread-count independent order.
-void measure(const double* plan, const double* cost, const double* b, int64_t n, int64_t m, SinkhornResult& r) {
-  detail::RowBlocks blocks(n);
-  std::vector<double> acc(static_cast<size_t>(blocks.count * m)), cost_part(static_cast<size_t>(blocks.count)), colsum(static_cast<size_t>(m));
-  detail::for_blocks(blocks, n, m, [&](int64_t blk) {
-    double* col = acc.data() + blk * m;
-    std::fill(col, col + m, 0.0);
-    double c = 0;
-    for (int64_t i = blocks.begin(blk); i < blocks.end(blk, n); ++i) {
-      const double* pi = plan + i * m;
-      const double* ci = cost + i * m;
-      for (int64_t j = 0; j < m; ++j) {
-        col[j] += pi[j];
-        c += pi[j] * ci[j];
-      }
-    }
-    cost_part[blk] = c;
-  });
-  detail::sum_blocks(acc.data(), blocks.count, m, colsum.data());
-  double e2 = 0, total = 0;
-  for (int64_t j = 0; j < m; ++j) e2 += (colsum[j] - b[j]) * (colsum[j] - b[j]);
-  for (double c : cost_part) total += c;
-  r.marginal_error = std::sqrt(e2);
-  r.transport_cost = total;
-}
-
 }  // namespace
 
 SinkhornResult sinkhorn(const double* a, const double* b, const double* cost, int64_t n, int64_t m,
@@ -120,17 +94,20 @@ SinkhornResult sinkhorn(const double* a, const double* b, const double* cost, in
     result.iterations += sr.iterations;
     result.absorptions += sr.absorptions;
     result.converged = sr.converged;
-    solver->write_plan(plan);
+    auto stats = solver->write_plan(plan);
+    result.marginal_error = stats.marginal_error;
+    result.transport_cost = stats.transport_cost;
     solver->potentials(f, g);
   } else {
     // No mass on one side: nothing can move.
     std::fill(plan, plan + n * m, 0.0);
-    f.assign(size_t(n), -std::numeric_limits<double>::infinity());
-    g.assign(size_t(m), -std::numeric_limits<double>::infinity());
+    f.assign(static_cast<size_t>(n), -std::numeric_limits<double>::infinity());
+    g.assign(static_cast<size_t>(m), -std::numeric_limits<double>::infinity());
+    double e2 = 0;
+    for (int64_t j = 0; j < m; ++j) e2 += b[j] * b[j];
+    result.marginal_error = std::sqrt(e2);
+    result.converged = result.marginal_error < options.tol;
   }
-
-  measure(plan, cost, b, n, m, result);
-  if (!solvable) result.converged = result.marginal_error < options.tol;
   if (log_u)
     for (int64_t i = 0; i < n; ++i) log_u[i] = f[i] / reg;
   if (log_v)

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "../task.h"
 #include "../thread_pool.h"
 #include "ot.h"
+#include "vec_math.h"
 
 namespace tf::ot::detail {
 
@@ -55,6 +57,40 @@ void sum_blocks(const double* acc, int64_t blocks, int64_t m, double* out);
 void column_logsumexp(const Problem& p, const RowBlocks& blocks, const double* pot, double reg, double* out,
                       std::vector<double>& acc, std::vector<double>& colmax);
 
+// What the driver reports about the returned plan.
+struct PlanStats {
+  double marginal_error = 0;  // ||column sums - b||_2
+  double transport_cost = 0;  // <plan, C>
+};
+
+// Writes the plan row by row (row_fn(i, out + i * m)) and measures it in the same sweep,
+// while each row is still in cache.
+template <typename RowFn>
+PlanStats emit_plan(const Problem& p, const RowBlocks& blocks, double* out, const RowFn& row_fn) {
+  const int64_t n = p.n, m = p.m;
+  std::vector<double> acc(static_cast<size_t>(blocks.count * m)), cost_part(static_cast<size_t>(blocks.count));
+  for_blocks(blocks, n, m, [&](int64_t blk) {
+    double* col = acc.data() + blk * m;
+    std::fill(col, col + m, 0.0);
+    double c = 0;
+    for (int64_t i = blocks.begin(blk); i < blocks.end(blk, n); ++i) {
+      double* row = out + i * m;
+      row_fn(i, row);
+      vec::axpy(1.0, row, col, m);
+      c += vec::dot(row, p.c + i * m, m);
+    }
+    cost_part[blk] = c;
+  });
+  std::vector<double> colsum(static_cast<size_t>(m));
+  sum_blocks(acc.data(), blocks.count, m, colsum.data());
+  PlanStats st;
+  double e2 = 0;
+  for (int64_t j = 0; j < m; ++j) e2 += (colsum[j] - p.b[j]) * (colsum[j] - p.b[j]);
+  st.marginal_error = std::sqrt(e2);
+  for (double c : cost_part) st.transport_cost += c;
+  return st;
+}
+
 struct StageResult {
   int iterations = 0;
   bool converged = false;
@@ -93,8 +129,8 @@ class Solver {
   virtual StageResult run(const StageParams& params, Progress& progress) = 0;
   // The full potentials reg * log u and reg * log v of the current iterate.
   virtual void potentials(std::vector<double>& f, std::vector<double>& g) const = 0;
-  // The plan diag(u) K diag(v), n x m packed.
-  virtual void write_plan(double* out) const = 0;
+  // Writes the plan diag(u) K diag(v) (n x m packed) and measures it.
+  virtual PlanStats write_plan(double* out) const = 0;
 };
 
 std::unique_ptr<Solver> make_scaling_solver(const Problem& p, double reg);

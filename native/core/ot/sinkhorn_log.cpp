@@ -16,7 +16,8 @@ namespace tf::ot::detail {
 void sum_blocks(const double* acc, int64_t blocks, int64_t m, double* out) {
   constexpr int64_t kColumns = 512;
   const int64_t chunks = (m + kColumns - 1) / kColumns;
-  const bool small = blocks * m < (int64_t(1) << 15);
+  // Below ~100k additions waking the pool costs more than it saves.
+  const bool small = blocks * m < (int64_t(1) << 17);
   parallel_for(chunks, small ? chunks : 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       const int64_t j0 = c * kColumns, j1 = std::min(m, j0 + kColumns);
@@ -120,11 +121,10 @@ class LogSolver final : public Solver {
     g = g_;
   }
 
-  void write_plan(double* out) const override {
-    const int64_t n = p_.n, m = p_.m;
-    for_blocks(blocks_, n, m, [&](int64_t blk) {
-      for (int64_t i = blocks_.begin(blk); i < blocks_.end(blk, n); ++i)
-        vec::exp_row(p_.c + i * m, g_.data(), f_[i], inv_reg_, out + i * m, m);
+  PlanStats write_plan(double* out) const override {
+    const int64_t m = p_.m;
+    return emit_plan(p_, blocks_, out, [&](int64_t i, double* row) {
+      vec::exp_row(p_.c + i * m, g_.data(), f_[i], inv_reg_, row, m);
     });
   }
 

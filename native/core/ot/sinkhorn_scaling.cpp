@@ -42,7 +42,7 @@ class ScalingSolver final : public Solver {
         reg_(reg),
         inv_reg_(1.0 / reg),
         blocks_(p.n),
-        k_(static_cast<size_t>(p.n * p.m)),
+        k_(new double[static_cast<size_t>(p.n * p.m)]),  // uninitialised: rows are written before use
         f_(static_cast<size_t>(p.n), 0.0),
         g_(static_cast<size_t>(p.m), 0.0),
         su_(static_cast<size_t>(p.n), 1.0),
@@ -68,7 +68,7 @@ class ScalingSolver final : public Solver {
     for_blocks(blocks_, n, m, [&](int64_t blk) {
       double* acc = acc_.data() + blk * m;
       for (int64_t i = blocks_.begin(blk); i < blocks_.end(blk, n); ++i) {
-        double* ki = k_.data() + i * m;
+        double* ki = k_.get() + i * m;
         vec::exp_row(p_.c + i * m, nullptr, 0.0, inv_reg_, ki, m);
         vec::axpy(su_[i], ki, acc, m);
       }
@@ -95,7 +95,7 @@ class ScalingSolver final : public Solver {
     for_blocks(blocks_, n, m, [&](int64_t blk) {
       double* acc = acc_.data() + blk * m;
       for (int64_t i = blocks_.begin(blk); i < blocks_.end(blk, n); ++i) {
-        double* ki = k_.data() + i * m;
+        double* ki = k_.get() + i * m;
         vec::exp_row(p_.c + i * m, g_.data(), f_[i], inv_reg_, ki, m);
         vec::axpy(1.0, ki, acc, m);
       }
@@ -133,20 +133,17 @@ class ScalingSolver final : public Solver {
     for (size_t j = 0; j < g_.size(); ++j) g[j] = g_[j] + reg_ * std::log(sv_[j]);
   }
 
-  void write_plan(double* out) const override {
-    const int64_t n = p_.n, m = p_.m;
+  PlanStats write_plan(double* out) const override {
+    const int64_t m = p_.m;
     if (!kernel_valid_) {  // only before the first iteration of a log-domain start
       std::vector<double> f, g;
       potentials(f, g);
-      for_blocks(blocks_, n, m, [&](int64_t blk) {
-        for (int64_t i = blocks_.begin(blk); i < blocks_.end(blk, n); ++i)
-          vec::exp_row(p_.c + i * m, g.data(), f[i], inv_reg_, out + i * m, m);
+      return emit_plan(p_, blocks_, out, [&](int64_t i, double* row) {
+        vec::exp_row(p_.c + i * m, g.data(), f[i], inv_reg_, row, m);
       });
-      return;
     }
-    for_blocks(blocks_, n, m, [&](int64_t blk) {
-      for (int64_t i = blocks_.begin(blk); i < blocks_.end(blk, n); ++i)
-        vec::scale_mul(out + i * m, su_[i], k_.data() + i * m, sv_.data(), m);
+    return emit_plan(p_, blocks_, out, [&](int64_t i, double* row) {
+      vec::scale_mul(row, su_[i], k_.get() + i * m, sv_.data(), m);
     });
   }
 
@@ -195,26 +192,31 @@ class ScalingSolver final : public Solver {
     absorptions_ += int(bad_.size());
   }
 
-  // su = a / (Kt sv), accumulating t = Kt^T su for the next v-update.
+  // su = a / (Kt sv), accumulating t = Kt^T su for the next v-update. Rows go four at a
+  // time so that sv and the accumulator are loaded once per four kernel rows.
   void u_pass() {
     const int64_t n = p_.n, m = p_.m;
     for_blocks(blocks_, n, m, [&](int64_t blk) {
       double* acc = acc_.data() + blk * m;
       std::fill(acc, acc + m, 0.0);
-      for (int64_t i = blocks_.begin(blk); i < blocks_.end(blk, n); ++i) {
-        if (p_.a[i] == 0) {  // as in POT: a row without mass gets u = 0
-          su_[i] = 0.0;
-          continue;
+      const int64_t end = blocks_.end(blk, n);
+      for (int64_t i0 = blocks_.begin(blk); i0 < end; i0 += 4) {
+        const int rows = int(std::min<int64_t>(4, end - i0));
+        double s[4], alpha[4];
+        vec::dot_rows(k_.get() + i0 * m, m, rows, sv_.data(), m, s);
+        for (int r = 0; r < rows; ++r) {
+          const int64_t i = i0 + r;
+          const double u = p_.a[i] / s[r];
+          if (p_.a[i] == 0) {
+            su_[i] = 0.0;  // as in POT: a row without mass gets u = 0
+          } else if (s[r] >= kTiny && scaling_ok(u)) {
+            su_[i] = u;
+          } else {
+            fix_row(i);
+          }
+          alpha[r] = su_[i];
         }
-        const double* ki = k_.data() + i * m;
-        const double s = vec::dot(ki, sv_.data(), m);
-        const double u = p_.a[i] / s;
-        if (s >= kTiny && scaling_ok(u)) {
-          su_[i] = u;
-        } else {
-          fix_row(i);
-        }
-        vec::axpy(su_[i], ki, acc, m);
+        vec::axpy_rows(alpha, k_.get() + i0 * m, m, rows, acc, m);
       }
     });
     sum_blocks(acc_.data(), blocks_.count, m, t_.data());
@@ -232,7 +234,7 @@ class ScalingSolver final : public Solver {
     // log (K v)_i = mx / reg + log s, and u_i = a_i / (K v)_i.
     f_[i] = reg_ * std::log(p_.a[i]) - mx - reg_ * std::log(s);
     su_[i] = 1.0;
-    vec::exp_row(ci, g_.data(), f_[i], inv_reg_, k_.data() + i * m, m);
+    vec::exp_row(ci, g_.data(), f_[i], inv_reg_, k_.get() + i * m, m);
     ++row_fixes_;
   }
 
@@ -253,7 +255,7 @@ class ScalingSolver final : public Solver {
       std::fill(acc, acc + m, 0.0);
       for (int64_t i = blocks_.begin(blk); i < blocks_.end(blk, n); ++i) {
         const double* ci = p_.c + i * m;
-        double* ki = k_.data() + i * m;
+        double* ki = k_.get() + i * m;
         f_[i] = -vec::max_diff(g_.data(), ci, m);
         const double s = vec::exp_row(ci, g_.data(), f_[i], inv_reg_, ki, m);  // >= 1
         const double u = p_.a[i] / s;
@@ -287,7 +289,7 @@ class ScalingSolver final : public Solver {
   const Problem& p_;
   double reg_, inv_reg_;
   RowBlocks blocks_;
-  std::vector<double> k_;        // the absorbed kernel Kt, n x m
+  std::unique_ptr<double[]> k_;  // the absorbed kernel Kt, n x m
   std::vector<double> f_, g_;    // absorbed potentials
   std::vector<double> su_, sv_;  // scalings relative to them
   std::vector<double> t_;        // Kt^T su for the current su

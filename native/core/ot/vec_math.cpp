@@ -69,6 +69,14 @@ void exp_inplace_portable(double* x, int64_t n) {
   for (int64_t j = 0; j < n; ++j) x[j] = std::exp(x[j]);
 }
 
+void dot_rows_portable(const double* k, int64_t ld, int rows, const double* x, int64_t n, double* out) {
+  for (int r = 0; r < rows; ++r) out[r] = dot_portable(k + r * ld, x, n);
+}
+
+void axpy_rows_portable(const double* alpha, const double* k, int64_t ld, int rows, double* y, int64_t n) {
+  for (int r = 0; r < rows; ++r) axpy_portable(alpha[r], k + r * ld, y, n);
+}
+
 double min_reduced_portable(const double* c, double p, const double* q, int64_t n, int64_t* arg) {
   double best = std::numeric_limits<double>::infinity();
   int64_t where = -1;
@@ -86,7 +94,7 @@ double min_reduced_portable(const double* c, double p, const double* q, int64_t 
 const Kernels kPortable = {"portable",       dot_portable,        axpy_portable,           exp_row_portable,
                            sum_exp_row_portable, max_diff_portable, max_update_portable,
                            sum_exp_update_portable, scale_mul_portable, exp_inplace_portable,
-                           min_reduced_portable};
+                           dot_rows_portable,       axpy_rows_portable, min_reduced_portable};
 
 #ifdef TF_OT_HAVE_AVX2_PATH
 
@@ -257,6 +265,64 @@ TF_AVX2 void exp_inplace_avx2(double* x, int64_t n) {
   for (; j < n; ++j) x[j] = std::exp(x[j]);
 }
 
+TF_AVX2 void dot_rows_avx2(const double* k, int64_t ld, int rows, const double* x, int64_t n, double* out) {
+  if (rows != 4) {
+    for (int r = 0; r < rows; ++r) out[r] = dot_avx2(k + r * ld, x, n);
+    return;
+  }
+  const double *k0 = k, *k1 = k + ld, *k2 = k + 2 * ld, *k3 = k + 3 * ld;
+  // Two accumulators per row: eight independent FMA chains.
+  __m256d a0 = _mm256_setzero_pd(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    __m256d x0 = _mm256_loadu_pd(x + j), x1 = _mm256_loadu_pd(x + j + 4);
+    a0 = _mm256_fmadd_pd(_mm256_loadu_pd(k0 + j), x0, a0);
+    a1 = _mm256_fmadd_pd(_mm256_loadu_pd(k1 + j), x0, a1);
+    a2 = _mm256_fmadd_pd(_mm256_loadu_pd(k2 + j), x0, a2);
+    a3 = _mm256_fmadd_pd(_mm256_loadu_pd(k3 + j), x0, a3);
+    b0 = _mm256_fmadd_pd(_mm256_loadu_pd(k0 + j + 4), x1, b0);
+    b1 = _mm256_fmadd_pd(_mm256_loadu_pd(k1 + j + 4), x1, b1);
+    b2 = _mm256_fmadd_pd(_mm256_loadu_pd(k2 + j + 4), x1, b2);
+    b3 = _mm256_fmadd_pd(_mm256_loadu_pd(k3 + j + 4), x1, b3);
+  }
+  for (; j + 4 <= n; j += 4) {
+    __m256d x0 = _mm256_loadu_pd(x + j);
+    a0 = _mm256_fmadd_pd(_mm256_loadu_pd(k0 + j), x0, a0);
+    a1 = _mm256_fmadd_pd(_mm256_loadu_pd(k1 + j), x0, a1);
+    a2 = _mm256_fmadd_pd(_mm256_loadu_pd(k2 + j), x0, a2);
+    a3 = _mm256_fmadd_pd(_mm256_loadu_pd(k3 + j), x0, a3);
+  }
+  out[0] = hsum(_mm256_add_pd(a0, b0));
+  out[1] = hsum(_mm256_add_pd(a1, b1));
+  out[2] = hsum(_mm256_add_pd(a2, b2));
+  out[3] = hsum(_mm256_add_pd(a3, b3));
+  for (; j < n; ++j) {
+    out[0] += k0[j] * x[j];
+    out[1] += k1[j] * x[j];
+    out[2] += k2[j] * x[j];
+    out[3] += k3[j] * x[j];
+  }
+}
+
+TF_AVX2 void axpy_rows_avx2(const double* alpha, const double* k, int64_t ld, int rows, double* y, int64_t n) {
+  if (rows != 4) {
+    for (int r = 0; r < rows; ++r) axpy_avx2(alpha[r], k + r * ld, y, n);
+    return;
+  }
+  const double *k0 = k, *k1 = k + ld, *k2 = k + 2 * ld, *k3 = k + 3 * ld;
+  __m256d c0 = _mm256_set1_pd(alpha[0]), c1 = _mm256_set1_pd(alpha[1]), c2 = _mm256_set1_pd(alpha[2]),
+          c3 = _mm256_set1_pd(alpha[3]);
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    __m256d s = _mm256_fmadd_pd(c0, _mm256_loadu_pd(k0 + j), _mm256_loadu_pd(y + j));
+    __m256d t = _mm256_mul_pd(c1, _mm256_loadu_pd(k1 + j));
+    s = _mm256_fmadd_pd(c2, _mm256_loadu_pd(k2 + j), s);
+    t = _mm256_fmadd_pd(c3, _mm256_loadu_pd(k3 + j), t);
+    _mm256_storeu_pd(y + j, _mm256_add_pd(s, t));
+  }
+  for (; j < n; ++j) y[j] += (alpha[0] * k0[j] + alpha[2] * k2[j]) + (alpha[1] * k1[j] + alpha[3] * k3[j]);
+}
+
 // Lane-wise minima with the index where each was first seen, then the lanes combined;
 // ties resolve to the smallest index, like the portable loop.
 TF_AVX2 double min_reduced_avx2(const double* c, double p, const double* q, int64_t n, int64_t* arg) {
@@ -294,7 +360,8 @@ TF_AVX2 double min_reduced_avx2(const double* c, double p, const double* q, int6
 
 const Kernels kAvx2 = {"avx2+fma",       dot_avx2,        axpy_avx2,           exp_row_avx2,
                        sum_exp_row_avx2, max_diff_avx2,   max_update_avx2,     sum_exp_update_avx2,
-                       scale_mul_avx2,   exp_inplace_avx2, min_reduced_avx2};
+                       scale_mul_avx2,   exp_inplace_avx2, dot_rows_avx2,       axpy_rows_avx2,
+                       min_reduced_avx2};
 
 bool cpu_has_avx2_fma() {
   __builtin_cpu_init();

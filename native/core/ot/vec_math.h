@@ -28,6 +28,12 @@ struct Kernels {
   void (*scale_mul)(double* out, double alpha, const double* k, const double* v, int64_t n);
   // exp of every element, in place.
   void (*exp_inplace)(double* x, int64_t n);
+  // out[r] = sum_j k[r * ld + j] * x[j] for the `rows` (1..4) rows at k: x is loaded once
+  // for all of them.
+  void (*dot_rows)(const double* k, int64_t ld, int rows, const double* x, int64_t n, double* out);
+  // y[j] += sum_r alpha[r] * k[r * ld + j] for `rows` (1..4) rows: y is loaded and stored
+  // once for all of them.
+  void (*axpy_rows)(const double* alpha, const double* k, int64_t ld, int rows, double* y, int64_t n);
   // min_j (c[j] + p - q[j]) and (in *arg) the first j attaining it; +inf and -1 for n == 0.
   // The pricing step of the network simplex (reduced costs of a row's arcs).
   double (*min_reduced)(const double* c, double p, const double* q, int64_t n, int64_t* arg);
@@ -55,6 +61,12 @@ inline void scale_mul(double* out, double alpha, const double* k, const double* 
   kernels().scale_mul(out, alpha, k, v, n);
 }
 inline void exp_inplace(double* x, int64_t n) { kernels().exp_inplace(x, n); }
+inline void dot_rows(const double* k, int64_t ld, int rows, const double* x, int64_t n, double* out) {
+  kernels().dot_rows(k, ld, rows, x, n, out);
+}
+inline void axpy_rows(const double* alpha, const double* k, int64_t ld, int rows, double* y, int64_t n) {
+  kernels().axpy_rows(alpha, k, ld, rows, y, n);
+}
 inline double min_reduced(const double* c, double p, const double* q, int64_t n, int64_t* arg) {
   return kernels().min_reduced(c, p, q, n, arg);
 }
