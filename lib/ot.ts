@@ -183,13 +183,9 @@ function solverOptions(options: object): Record<string, unknown> {
 export async function costMatrix(xa: FeatureMatrix, xb: FeatureMatrix, options: CostMatrixOptions = {}): Promise<CostMatrix> {
   checkMatrix(xa, 'xa');
   checkMatrix(xb, 'xb');
-  const layout = options.layout ?? 'columns';
-  const [n, m] = layout === 'rows' ? [xa.rows, xb.rows] : [xa.cols, xb.cols];
-  const data = new Float64Array(n * m);
-  const info = await runTask(options, (o) =>
-    native().otCostMatrix(xa.data, xa.rows, xa.cols, xb.data, xb.rows, xb.cols, solverOptions(options), data, o),
+  return runTask(options, (o) =>
+    native().otCostMatrix(xa.data, xa.rows, xa.cols, xb.data, xb.rows, xb.cols, solverOptions(options), o),
   );
-  return { data, n, m, scale: info.scale, percentClipped: info.percentClipped };
 }
 
 /**
@@ -202,11 +198,8 @@ export async function sinkhorn(a: Marginal, b: Marginal, cost: CostLike, options
     throw new RangeError(`sinkhorn: reg must be a positive finite number, got ${options?.reg}`);
   const { n, m } = cost;
   const av = histogram(a, n, 'a', 'sinkhorn'), bv = histogram(b, m, 'b', 'sinkhorn');
-  const plan = new Float64Array(n * m), logU = new Float64Array(n), logV = new Float64Array(m);
-  const r = await runTask(options, (o) =>
-    native().otSinkhorn(av, bv, cost.data, n, m, solverOptions(options), plan, logU, logV, o),
-  );
-  return { plan, n, m, logU, logV, reg: options.reg, ...r };
+  const r = await runTask(options, (o) => native().otSinkhorn(av, bv, cost.data, n, m, solverOptions(options), o));
+  return { n, m, reg: options.reg, ...r };
 }
 
 /**
@@ -217,7 +210,6 @@ export async function emd(a: Marginal, b: Marginal, cost: CostLike, options: Emd
   checkCost(cost, 'emd');
   const { n, m } = cost;
   const av = histogram(a, n, 'a', 'emd'), bv = histogram(b, m, 'b', 'emd');
-  const plan = new Float64Array(n * m), u = new Float64Array(n), v = new Float64Array(m);
-  const r = await runTask(options, (o) => native().otEmd(av, bv, cost.data, n, m, solverOptions(options), plan, u, v, o));
-  return { plan, n, m, u, v, ...r };
+  const r = await runTask(options, (o) => native().otEmd(av, bv, cost.data, n, m, solverOptions(options), o));
+  return { n, m, ...r };
 }

@@ -1,10 +1,14 @@
 // Exports for optimal transport: otCostMatrix, otSinkhorn, otEmd. Arguments and options
 // are read and checked here on the JS thread; the solvers run in a Task. Option defaults
 // live in the core's option structs (native/core/ot/ot.h): an absent option keeps them.
+// The n x m outputs are allocated natively (huge-page backed, not zero-filled) and handed
+// to JavaScript as Float64Arrays over that memory, without a copy.
 #include <napi.h>
 
 #include <memory>
+#include <vector>
 
+#include "../core/ot/big_buffer.h"
 #include "../core/ot/ot.h"
 #include "exports.h"
 #include "task.h"
@@ -79,6 +83,24 @@ class Fields {
   Napi::Object obj_;
 };
 
+// A Float64Array that owns `buffer`'s memory (freed when the array is collected).
+Napi::Float64Array Adopt(Napi::Env env, tf::ot::BigBuffer& buffer) {
+  const size_t count = buffer.size(), bytes = count * sizeof(double);
+  double* data = buffer.release();
+  Napi::MemoryManagement::AdjustExternalMemory(env, int64_t(bytes));
+  auto ab = Napi::ArrayBuffer::New(env, data, bytes, [bytes](Napi::Env e, void* p) {
+    std::free(p);
+    Napi::MemoryManagement::AdjustExternalMemory(e, -int64_t(bytes));
+  });
+  return Napi::Float64Array::New(env, count, ab, 0);
+}
+
+Napi::Float64Array Copy(Napi::Env env, const std::vector<double>& v) {
+  auto arr = Napi::Float64Array::New(env, v.size());
+  std::copy(v.begin(), v.end(), arr.Data());
+  return arr;
+}
+
 // The OT solvers have no CUDA version yet: 'auto' runs them on the CPU, 'cuda' is refused.
 void RequireCpu(Napi::Env env, const TaskOptions& opts, const char* fn) {
   if (opts.device == "cuda")
@@ -87,10 +109,10 @@ void RequireCpu(Napi::Env env, const TaskOptions& opts, const char* fn) {
     ThrowArgError(env, std::string(fn) + ": unknown device '" + opts.device + "'");
 }
 
-// otCostMatrix(xa, aRows, aCols, xb, bRows, bCols, options, out, taskOptions)
-//   -> Promise<{ scale, percentClipped }>
+// otCostMatrix(xa, aRows, aCols, xb, bRows, bCols, options, taskOptions)
+//   -> Promise<{ data: Float64Array (nA x nB), n, m, scale, percentClipped }>
 // xa, xb: row-major Float32Array matrices; options.layout 'columns' (neurons are columns,
-// activations) or 'rows' (neurons are rows, weights); out: Float64Array nA x nB.
+// activations) or 'rows' (neurons are rows, weights).
 Napi::Value CostMatrix(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* fn = "otCostMatrix";
@@ -140,18 +162,24 @@ Napi::Value CostMatrix(const Napi::CallbackInfo& info) {
   if (a.dim != b.dim)
     ThrowArgError(env, "otCostMatrix: a and b must have the same number of features per neuron (" +
                            std::to_string(a.dim) + " vs " + std::to_string(b.dim) + ")");
-  F64View out = ReadF64(env, info[7], "otCostMatrix: out");
-  if (out.length != size_t(a.count * b.count)) ThrowArgError(env, "otCostMatrix: out must have nA x nB elements");
-  TaskOptions opts = TaskOptions::From(info[8]);
+  TaskOptions opts = TaskOptions::From(info[7]);
   RequireCpu(env, opts, fn);
-  auto result = std::make_shared<tf::ot::CostInfo>();
+  struct Out {
+    tf::ot::CostInfo info;
+    tf::ot::BigBuffer data;
+    explicit Out(size_t k) : data(k) {}
+  };
+  auto out = std::make_shared<Out>(size_t(a.count * b.count));
   return Task::Start(
-      env, opts, {info[0], info[3], info[7]},
-      [=](tf::TaskContext& ctx) { *result = tf::ot::cost_matrix(a, b, o, out.data, b.count, &ctx); },
-      [result](Napi::Env env) -> Napi::Value {
+      env, opts, {info[0], info[3]},
+      [=](tf::TaskContext& ctx) { out->info = tf::ot::cost_matrix(a, b, o, out->data.get(), b.count, &ctx); },
+      [out, n = a.count, m = b.count](Napi::Env env) -> Napi::Value {
         Napi::Object r = Napi::Object::New(env);
-        r.Set("scale", result->scale);
-        r.Set("percentClipped", result->percent_clipped);
+        r.Set("data", Adopt(env, out->data));
+        r.Set("n", double(n));
+        r.Set("m", double(m));
+        r.Set("scale", out->info.scale);
+        r.Set("percentClipped", out->info.percent_clipped);
         return r;
       });
 }
@@ -168,8 +196,8 @@ void ReadMarginals(Napi::Env env, const Napi::CallbackInfo& info, const char* fn
     ThrowArgError(env, name + ": a, b and cost must have n, m and n x m elements");
 }
 
-// otSinkhorn(a, b, cost, n, m, options, plan, logU, logV, taskOptions)
-//   -> Promise<{ iterations, marginalError, converged, cost, absorptions }>
+// otSinkhorn(a, b, cost, n, m, options, taskOptions)
+//   -> Promise<{ plan, logU, logV, iterations, marginalError, converged, cost, absorptions }>
 Napi::Value Sinkhorn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* fn = "otSinkhorn";
@@ -198,31 +226,37 @@ Napi::Value Sinkhorn(const Napi::CallbackInfo& info) {
     e.integer("stageItermax", o.epsilon_scaling.stage_max_iter);
     e.number("stageStopThr", o.epsilon_scaling.stage_tol);
   }
-  F64View plan = ReadF64(env, info[6], "otSinkhorn: plan"), lu = ReadF64(env, info[7], "otSinkhorn: logU"),
-          lv = ReadF64(env, info[8], "otSinkhorn: logV");
-  if (plan.length != size_t(n * m) || lu.length != size_t(n) || lv.length != size_t(m))
-    ThrowArgError(env, "otSinkhorn: plan, logU and logV must have n x m, n and m elements");
-  TaskOptions opts = TaskOptions::From(info[9]);
+  TaskOptions opts = TaskOptions::From(info[6]);
   RequireCpu(env, opts, fn);
-  auto result = std::make_shared<tf::ot::SinkhornResult>();
+  struct Out {
+    tf::ot::SinkhornResult res;
+    tf::ot::BigBuffer plan;
+    std::vector<double> log_u, log_v;
+    Out(int64_t n, int64_t m) : plan(size_t(n * m)), log_u(size_t(n)), log_v(size_t(m)) {}
+  };
+  auto out = std::make_shared<Out>(n, m);
   return Task::Start(
-      env, opts, {info[0], info[1], info[2], info[6], info[7], info[8]},
+      env, opts, {info[0], info[1], info[2]},
       [=](tf::TaskContext& ctx) {
-        *result = tf::ot::sinkhorn(a.data, b.data, c.data, n, m, o, plan.data, lu.data, lv.data, &ctx);
+        out->res = tf::ot::sinkhorn(a.data, b.data, c.data, n, m, o, out->plan.get(), out->log_u.data(),
+                                    out->log_v.data(), &ctx);
       },
-      [result](Napi::Env env) -> Napi::Value {
+      [out](Napi::Env env) -> Napi::Value {
         Napi::Object r = Napi::Object::New(env);
-        r.Set("iterations", result->iterations);
-        r.Set("marginalError", result->marginal_error);
-        r.Set("converged", result->converged);
-        r.Set("cost", result->transport_cost);
-        r.Set("absorptions", result->absorptions);
+        r.Set("plan", Adopt(env, out->plan));
+        r.Set("logU", Copy(env, out->log_u));
+        r.Set("logV", Copy(env, out->log_v));
+        r.Set("iterations", out->res.iterations);
+        r.Set("marginalError", out->res.marginal_error);
+        r.Set("converged", out->res.converged);
+        r.Set("cost", out->res.transport_cost);
+        r.Set("absorptions", out->res.absorptions);
         return r;
       });
 }
 
-// otEmd(a, b, cost, n, m, options, plan, u, v, taskOptions)
-//   -> Promise<{ cost, solver, iterations, optimal, massRescaled }>
+// otEmd(a, b, cost, n, m, options, taskOptions)
+//   -> Promise<{ plan, u, v, cost, solver, iterations, optimal, massRescaled }>
 Napi::Value Emd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* fn = "otEmd";
@@ -243,25 +277,30 @@ Napi::Value Emd(const Napi::CallbackInfo& info) {
   } else {
     f.bad("solver", solver, "'auto', 'network_simplex' or 'assignment'");
   }
-  F64View plan = ReadF64(env, info[6], "otEmd: plan"), u = ReadF64(env, info[7], "otEmd: u"),
-          v = ReadF64(env, info[8], "otEmd: v");
-  if (plan.length != size_t(n * m) || u.length != size_t(n) || v.length != size_t(m))
-    ThrowArgError(env, "otEmd: plan, u and v must have n x m, n and m elements");
-  TaskOptions opts = TaskOptions::From(info[9]);
+  TaskOptions opts = TaskOptions::From(info[6]);
   RequireCpu(env, opts, fn);
-  auto result = std::make_shared<tf::ot::EmdResult>();
+  struct Out {
+    tf::ot::EmdResult res;
+    tf::ot::BigBuffer plan;
+    std::vector<double> u, v;
+    Out(int64_t n, int64_t m) : plan(size_t(n * m)), u(size_t(n)), v(size_t(m)) {}
+  };
+  auto out = std::make_shared<Out>(n, m);
   return Task::Start(
-      env, opts, {info[0], info[1], info[2], info[6], info[7], info[8]},
+      env, opts, {info[0], info[1], info[2]},
       [=](tf::TaskContext& ctx) {
-        *result = tf::ot::emd(a.data, b.data, c.data, n, m, o, plan.data, u.data, v.data, &ctx);
+        out->res = tf::ot::emd(a.data, b.data, c.data, n, m, o, out->plan.get(), out->u.data(), out->v.data(), &ctx);
       },
-      [result](Napi::Env env) -> Napi::Value {
+      [out](Napi::Env env) -> Napi::Value {
         Napi::Object r = Napi::Object::New(env);
-        r.Set("cost", result->transport_cost);
-        r.Set("solver", result->solver == tf::ot::EmdSolver::Assignment ? "assignment" : "network_simplex");
-        r.Set("iterations", double(result->iterations));
-        r.Set("optimal", result->optimal);
-        r.Set("massRescaled", result->mass_rescaled);
+        r.Set("plan", Adopt(env, out->plan));
+        r.Set("u", Copy(env, out->u));
+        r.Set("v", Copy(env, out->v));
+        r.Set("cost", out->res.transport_cost);
+        r.Set("solver", out->res.solver == tf::ot::EmdSolver::Assignment ? "assignment" : "network_simplex");
+        r.Set("iterations", double(out->res.iterations));
+        r.Set("optimal", out->res.optimal);
+        r.Set("massRescaled", out->res.mass_rescaled);
         return r;
       });
 }

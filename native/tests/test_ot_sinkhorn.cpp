@@ -348,6 +348,18 @@ TEST("ot vec kernels: the dispatched kernels match the portable ones") {
   double s2 = port.sum_exp_row(x.data(), y.data(), 0.3, -1.7, 1003);
   CHECK_NEAR(s1, s2, 1e-12 * s2);
   CHECK_NEAR(fast.max_diff(y.data(), x.data(), 1003), port.max_diff(y.data(), x.data(), 1003), 0);
+  // finite_min: the minimum, or NaN as soon as one entry is not finite.
+  CHECK(fast.finite_min(x.data(), 1003) == port.finite_min(x.data(), 1003));
+  auto z = x;
+  z[501] = std::numeric_limits<double>::infinity();
+  CHECK(std::isnan(fast.finite_min(z.data(), 1003)) && std::isnan(port.finite_min(z.data(), 1003)));
+  z[501] = std::numeric_limits<double>::quiet_NaN();
+  CHECK(std::isnan(fast.finite_min(z.data(), 1003)));
+  std::vector<double> cs1(1003, 1.0), cs2(1003, 1.0);
+  double d1 = fast.colsum_dot(x.data(), y.data(), cs1.data(), 1003);
+  double d2 = port.colsum_dot(x.data(), y.data(), cs2.data(), 1003);
+  CHECK_NEAR(d1, d2, 1e-12);
+  CHECK(cs1 == cs2);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include "../error.h"
 #include "emd_solvers.h"
+#include "input_checks.h"
 #include "ot.h"
 
 namespace tf::ot {
@@ -29,18 +30,9 @@ EmdResult emd(const double* a, const double* b, const double* cost, int64_t n, i
               double* plan, double* u, double* v, TaskContext* ctx) {
   TF_CHECK(n >= 0 && m >= 0, "emd: negative problem size");
   TF_CHECK(options.max_iter >= 0, "emd: max_iter must be >= 0");
-  double sa = 0, sb = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    TF_CHECK(std::isfinite(a[i]) && a[i] >= 0, "emd: a must be finite and non-negative (a[" + std::to_string(i) + "])");
-    sa += a[i];
-  }
-  for (int64_t j = 0; j < m; ++j) {
-    TF_CHECK(std::isfinite(b[j]) && b[j] >= 0, "emd: b must be finite and non-negative (b[" + std::to_string(j) + "])");
-    sb += b[j];
-  }
-  for (int64_t k = 0; k < n * m; ++k)
-    TF_CHECK(std::isfinite(cost[k]), "emd: the cost matrix has a non-finite entry at (" + std::to_string(k / m) + ", " +
-                                         std::to_string(k % m) + ")");
+  const double sa = check_histogram(a, n, "emd", "a");
+  const double sb = check_histogram(b, m, "emd", "b");
+  check_cost_matrix(cost, n, m, "emd");
   EmdResult result;
   if (n == 0 || m == 0) {
     TF_CHECK(sa == 0 && sb == 0, "emd: an empty side cannot balance a non-zero mass");

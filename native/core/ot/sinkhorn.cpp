@@ -4,14 +4,14 @@
 #include <limits>
 
 #include "../error.h"
+#include "input_checks.h"
 #include "sinkhorn_internal.h"
 
 namespace tf::ot {
 
 namespace {
 
-void check_inputs(const double* a, const double* b, const double* cost, int64_t n, int64_t m,
-                  const SinkhornOptions& o) {
+void check_inputs(const double* a, const double* b, int64_t n, int64_t m, const SinkhornOptions& o) {
   TF_CHECK(n >= 0 && m >= 0, "sinkhorn: negative problem size");
   TF_CHECK(std::isfinite(o.reg) && o.reg > 0, "sinkhorn: reg must be a positive finite number");
   TF_CHECK(o.max_iter >= 0, "sinkhorn: max_iter must be >= 0");
@@ -23,20 +23,16 @@ void check_inputs(const double* a, const double* b, const double* cost, int64_t 
     TF_CHECK(std::isfinite(e.reg_start), "sinkhorn: epsilon scaling reg_start must be finite");
     TF_CHECK(e.stage_max_iter >= 0 && e.stage_tol >= 0, "sinkhorn: bad epsilon scaling stage limits");
   }
-  for (int64_t i = 0; i < n; ++i)
-    TF_CHECK(std::isfinite(a[i]) && a[i] >= 0, "sinkhorn: a must be finite and non-negative (a[" + std::to_string(i) + "])");
-  for (int64_t j = 0; j < m; ++j)
-    TF_CHECK(std::isfinite(b[j]) && b[j] >= 0, "sinkhorn: b must be finite and non-negative (b[" + std::to_string(j) + "])");
-  for (int64_t k = 0; k < n * m; ++k)
-    TF_CHECK(std::isfinite(cost[k]), "sinkhorn: the cost matrix has a non-finite entry at (" + std::to_string(k / m) +
-                                         ", " + std::to_string(k % m) + ")");
+  check_histogram(a, n, "sinkhorn", "a");
+  check_histogram(b, m, "sinkhorn", "b");
 }
 
 }  // namespace
 
 SinkhornResult sinkhorn(const double* a, const double* b, const double* cost, int64_t n, int64_t m,
                         const SinkhornOptions& options, double* plan, double* log_u, double* log_v, TaskContext* ctx) {
-  check_inputs(a, b, cost, n, m, options);
+  check_inputs(a, b, n, m, options);
+  const double c_min = check_cost_matrix(cost, n, m, "sinkhorn");
   SinkhornResult result;
   const double reg = options.reg;
 
@@ -46,7 +42,7 @@ SinkhornResult sinkhorn(const double* a, const double* b, const double* cost, in
   for (int64_t i = 0; i < n; ++i) any_a = any_a || a[i] > 0;
   for (int64_t j = 0; j < m; ++j) any_b = any_b || b[j] > 0;
   const bool solvable = any_a && any_b;
-  detail::Problem prob{n, m, a, b, cost};
+  detail::Problem prob{n, m, a, b, cost, c_min};
 
   std::vector<double> f, g;
   if (solvable) {

@@ -77,6 +77,24 @@ void axpy_rows_portable(const double* alpha, const double* k, int64_t ld, int ro
   for (int r = 0; r < rows; ++r) axpy_portable(alpha[r], k + r * ld, y, n);
 }
 
+double finite_min_portable(const double* x, int64_t n) {
+  double mn = std::numeric_limits<double>::infinity(), bad = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    mn = std::min(mn, x[j]);
+    bad += x[j] - x[j];  // 0 for finite x, NaN for +-inf and NaN
+  }
+  return bad == 0 ? mn : std::numeric_limits<double>::quiet_NaN();
+}
+
+double colsum_dot_portable(const double* row, const double* c, double* colsum, int64_t n) {
+  double s = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    colsum[j] += row[j];
+    s += row[j] * c[j];
+  }
+  return s;
+}
+
 double min_reduced_portable(const double* c, double p, const double* q, int64_t n, int64_t* arg) {
   double best = std::numeric_limits<double>::infinity();
   int64_t where = -1;
@@ -94,7 +112,8 @@ double min_reduced_portable(const double* c, double p, const double* q, int64_t 
 const Kernels kPortable = {"portable",       dot_portable,        axpy_portable,           exp_row_portable,
                            sum_exp_row_portable, max_diff_portable, max_update_portable,
                            sum_exp_update_portable, scale_mul_portable, exp_inplace_portable,
-                           dot_rows_portable,       axpy_rows_portable, min_reduced_portable};
+                           dot_rows_portable,       axpy_rows_portable, finite_min_portable,
+                           colsum_dot_portable,     min_reduced_portable};
 
 #ifdef TF_OT_HAVE_AVX2_PATH
 
@@ -323,6 +342,42 @@ TF_AVX2 void axpy_rows_avx2(const double* alpha, const double* k, int64_t ld, in
   for (; j < n; ++j) y[j] += (alpha[0] * k0[j] + alpha[2] * k2[j]) + (alpha[1] * k1[j] + alpha[3] * k3[j]);
 }
 
+TF_AVX2 double finite_min_avx2(const double* x, int64_t n) {
+  __m256d mn = _mm256_set1_pd(std::numeric_limits<double>::infinity()), bad = _mm256_setzero_pd();
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    __m256d v = _mm256_loadu_pd(x + j);
+    mn = _mm256_min_pd(mn, v);
+    bad = _mm256_add_pd(bad, _mm256_sub_pd(v, v));  // 0 for finite lanes, NaN otherwise
+  }
+  double m = hmax(_mm256_sub_pd(_mm256_setzero_pd(), mn));
+  double b = hsum(bad);
+  m = -m;
+  for (; j < n; ++j) {
+    m = std::min(m, x[j]);
+    b += x[j] - x[j];
+  }
+  return b == 0 ? m : std::numeric_limits<double>::quiet_NaN();
+}
+
+TF_AVX2 double colsum_dot_avx2(const double* row, const double* c, double* colsum, int64_t n) {
+  __m256d s0 = _mm256_setzero_pd(), s1 = s0;
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    __m256d r0 = _mm256_loadu_pd(row + j), r1 = _mm256_loadu_pd(row + j + 4);
+    _mm256_storeu_pd(colsum + j, _mm256_add_pd(_mm256_loadu_pd(colsum + j), r0));
+    _mm256_storeu_pd(colsum + j + 4, _mm256_add_pd(_mm256_loadu_pd(colsum + j + 4), r1));
+    s0 = _mm256_fmadd_pd(r0, _mm256_loadu_pd(c + j), s0);
+    s1 = _mm256_fmadd_pd(r1, _mm256_loadu_pd(c + j + 4), s1);
+  }
+  double s = hsum(_mm256_add_pd(s0, s1));
+  for (; j < n; ++j) {
+    colsum[j] += row[j];
+    s += row[j] * c[j];
+  }
+  return s;
+}
+
 // Lane-wise minima with the index where each was first seen, then the lanes combined;
 // ties resolve to the smallest index, like the portable loop.
 TF_AVX2 double min_reduced_avx2(const double* c, double p, const double* q, int64_t n, int64_t* arg) {
@@ -361,7 +416,7 @@ TF_AVX2 double min_reduced_avx2(const double* c, double p, const double* q, int6
 const Kernels kAvx2 = {"avx2+fma",       dot_avx2,        axpy_avx2,           exp_row_avx2,
                        sum_exp_row_avx2, max_diff_avx2,   max_update_avx2,     sum_exp_update_avx2,
                        scale_mul_avx2,   exp_inplace_avx2, dot_rows_avx2,       axpy_rows_avx2,
-                       min_reduced_avx2};
+                       finite_min_avx2,  colsum_dot_avx2,  min_reduced_avx2};
 
 bool cpu_has_avx2_fma() {
   __builtin_cpu_init();

@@ -34,6 +34,10 @@ struct Kernels {
   // y[j] += sum_r alpha[r] * k[r * ld + j] for `rows` (1..4) rows: y is loaded and stored
   // once for all of them.
   void (*axpy_rows)(const double* alpha, const double* k, int64_t ld, int rows, double* y, int64_t n);
+  // min_j x[j], or NaN when some x[j] is not finite; +inf for n == 0.
+  double (*finite_min)(const double* x, int64_t n);
+  // colsum[j] += row[j]; returns sum_j row[j] * c[j] (measures a plan row once written).
+  double (*colsum_dot)(const double* row, const double* c, double* colsum, int64_t n);
   // min_j (c[j] + p - q[j]) and (in *arg) the first j attaining it; +inf and -1 for n == 0.
   // The pricing step of the network simplex (reduced costs of a row's arcs).
   double (*min_reduced)(const double* c, double p, const double* q, int64_t n, int64_t* arg);
@@ -66,6 +70,10 @@ inline void dot_rows(const double* k, int64_t ld, int rows, const double* x, int
 }
 inline void axpy_rows(const double* alpha, const double* k, int64_t ld, int rows, double* y, int64_t n) {
   kernels().axpy_rows(alpha, k, ld, rows, y, n);
+}
+inline double finite_min(const double* x, int64_t n) { return kernels().finite_min(x, n); }
+inline double colsum_dot(const double* row, const double* c, double* colsum, int64_t n) {
+  return kernels().colsum_dot(row, c, colsum, n);
 }
 inline double min_reduced(const double* c, double p, const double* q, int64_t n, int64_t* arg) {
   return kernels().min_reduced(c, p, q, n, arg);
