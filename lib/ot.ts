@@ -47,6 +47,9 @@
  * | `numItermax` | `10000000`  | Network simplex pivot limit (POT's `numItermax`). POT's default of 100000 is too small for large problems (POT returns a non-optimal plan for 3072 x 3072), so this one is higher; `optimal: false` reports a hit. |
  * | `centerDual` | `true`      | Shift the duals (u + c, v - c) so that a.u = b.v, as POT's `center_dual`. |
  *
+ * Progress: the network simplex reports the share of the demand already served over real
+ * arcs, the assignment solver the share of its augmenting paths done.
+ *
  * a and b must be non-negative with sums equal to within 1.5e-7 (POT's check; relative for
  * masses above 1); b is then scaled to a's sum (`massRescaled` says it happened). The
  * duals satisfy u_i + v_j <= C_ij everywhere, with equality where the plan is positive.

@@ -259,6 +259,19 @@ describe('ot: emd', () => {
     assert.ok(Math.abs(dual - r.cost) < 1e-12);
   });
 
+  it('network simplex reports progress in [0, 1] and stops on abort', async () => {
+    const c = randomCost(200, 900, 41);
+    const seen: number[] = [];
+    const r = await emd(undefined, undefined, c, { onProgress: (d, t) => seen.push(d / t) });
+    await new Promise((res) => setImmediate(res));
+    assert.equal(r.solver, 'network_simplex');
+    assert.ok(seen.length >= 2 && seen.every((x) => x >= 0 && x <= 1));
+    assert.equal(seen[seen.length - 1], 1);
+    const controller = new AbortController();
+    const pending = emd(undefined, undefined, c, { signal: controller.signal, onProgress: () => controller.abort() });
+    await assert.rejects(pending, (err) => isAbortError(err));
+  });
+
   it('balances masses like POT, rejects unequal ones', async () => {
     const c = randomCost(2, 2, 40);
     const r = await emd([0.5, 0.5], [0.5, 0.5 + 1e-8], c);

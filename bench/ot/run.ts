@@ -80,54 +80,87 @@ function maxAbsDiff(x: Float64Array, y: Float64Array): number {
 const fmtMs = (ms: number) => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2));
 const fmtX = (x: number) => `${x >= 10 ? x.toFixed(0) : x.toFixed(1)}x`;
 const fmtE = (x: number) => (x === 0 ? '0' : x.toExponential(1));
+const fileKey = (name: string) => name.replace(/[^0-9A-Za-z]+/g, '_');
+const row = (...cells: Array<string | number>) => `| ${cells.join(' | ')} |`;
+
+interface Problem {
+  name: string;
+  n: number;
+  m: number;
+  rows: number;
+  cost: CostMatrix;
+  costMs: number;
+  costOnly: boolean;
+}
+
+// Cost-matrix-only problems with the feature count of the fusion pipeline's activations
+// (200 samples x 37 tokens with window_6), where the GEMM formulation pays off.
+const costOnly: Array<[number, number, number]> = flag('--quick') ? [] : [[768, 768, 7400]];
 
 async function main() {
   setThreads(threads);
   const dir = mkdtempSync(join(tmpdir(), 'otfuse-bench-'));
   try {
-    const problems: Array<{ name: string; n: number; m: number; xa: FeatureMatrix; xb: FeatureMatrix; cost: CostMatrix; costMs: number }> = [];
-    for (const [k, [n, m]] of sizes.entries()) {
-      const xa = activations(rows, n, 100 + k), xb = activations(rows, m, 200 + k);
+    const problems: Problem[] = [];
+    const all = [...sizes.map(([n, m]) => [n, m, rows, 0] as const), ...costOnly.map(([n, m, d]) => [n, m, d, 1] as const)];
+    for (const [k, [n, m, d, only]] of all.entries()) {
+      const xa = activations(d, n, 100 + k), xb = activations(d, m, 200 + k);
       const [costMs, cost] = await best(() => costMatrix(xa, xb, { metric: 'euclidean', normalize: 'max' }));
-      const name = `${n}x${m}`;
-      problems.push({ name, n, m, xa, xb, cost, costMs });
-      writeFileSync(join(dir, `xa_${name}.bin`), xa.data);
-      writeFileSync(join(dir, `xb_${name}.bin`), xb.data);
-      writeFileSync(join(dir, `cost_${name}.bin`), cost.data);
+      const name = only ? `${n}x${m}, d=${d}` : `${n}x${m}`;
+      problems.push({ name, n, m, rows: d, cost, costMs, costOnly: only === 1 });
+      writeFileSync(join(dir, `xa_${fileKey(name)}.bin`), xa.data);
+      writeFileSync(join(dir, `xb_${fileKey(name)}.bin`), xb.data);
+      writeFileSync(join(dir, `cost_${fileKey(name)}.bin`), cost.data);
     }
     const spec = {
       reps,
       threads,
       sinkhorn: sinkhornCases,
-      problems: problems.map(({ name, n, m }) => ({ name, n, m, rows, xa: `xa_${name}.bin`, xb: `xb_${name}.bin`, cost: `cost_${name}.bin` })),
+      problems: problems.map(({ name, n, m, rows: d, costOnly: only }) => ({
+        name, n, m, rows: d, costOnly: only,
+        xa: `xa_${fileKey(name)}.bin`, xb: `xb_${fileKey(name)}.bin`, cost: `cost_${fileKey(name)}.bin`,
+      })),
     };
     writeFileSync(join(dir, 'problems.json'), JSON.stringify(spec));
     process.stderr.write(`POT side (${threads} threads)...\n`);
-    const env = { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads) };
-    const pot = spawnSync('/usr/bin/python3', [join(here, 'pot_side.py'), dir], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+    const t = String(threads);
+    const env = { ...process.env, OPENBLAS_NUM_THREADS: t, OMP_NUM_THREADS: t, MKL_NUM_THREADS: t };
+    const pot = spawnSync('/usr/bin/python3', [join(here, 'pot_side.py'), dir], {
+      env, stdio: ['ignore', 'inherit', 'inherit'],
+    });
     if (pot.status !== 0) throw new Error(`pot_side.py failed with status ${pot.status}`);
     const potOut = JSON.parse(readFileSync(join(dir, 'pot_results.json'), 'utf8'));
-    const potBy = new Map<string, Record<string, number | string | null>>(potOut.results.map((r: { name: string }) => [r.name, r]));
+    const potBy = new Map<string, Record<string, number | string | null>>(
+      potOut.results.map((r: { name: string }) => [r.name, r]),
+    );
 
-    const readPlan = (file: string) => new Float64Array(readFileSync(join(dir, file)).buffer.slice(0));
+    const readPlan = (file: string) => {
+      const buf = readFileSync(join(dir, file));
+      return new Float64Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+    };
     const lines: string[] = [];
     const costRows: string[] = [], sinkRows: string[] = [], longRows: string[] = [], emdRows: string[] = [];
     for (const p of problems) {
       process.stderr.write(`ours: ${p.name}\n`);
       const P = potBy.get(p.name)!;
-      costRows.push(`| ${p.name} | ${fmtMs(p.costMs)} | ${fmtMs(Number(P.dist_s) * 1000)} | ${fmtX((Number(P.dist_s) * 1000) / p.costMs)} | ${fmtE(Number(P.dist_max_abs_diff))} |`);
+      const distMs = Number(P.dist_s) * 1000;
+      costRows.push(row(p.name, fmtMs(p.costMs), fmtMs(distMs), fmtX(distMs / p.costMs), fmtE(Number(P.dist_max_abs_diff))));
+      if (p.costOnly) continue;
       for (const c of sinkhornCases) {
         if (!c.sizes.includes(p.name)) continue;
-        const [ms, r] = await best(() => sinkhorn(undefined, undefined, p.cost, { reg: c.reg, numItermax: c.numItermax, stopThr: c.stopThr }));
+        const options = { reg: c.reg, numItermax: c.numItermax, stopThr: c.stopThr };
+        const [ms, r] = await best(() => sinkhorn(undefined, undefined, p.cost, options));
         const potPlan = readPlan(`pot_${c.key}_sinkhorn_${p.name}.bin`);
         const potMs = Number(P[`${c.key}_sinkhorn_s`]) * 1000;
         const potIters = Number(P[`${c.key}_sinkhorn_niter`]) + 1;
         const diff = maxAbsDiff(r.plan, potPlan);
         if (c.key === 'main') {
           const logMs = Number(P.main_sinkhorn_log_s) * 1000;
-          sinkRows.push(`| ${p.name} | ${r.iterations} / ${potIters} | ${fmtMs(ms)} | ${fmtMs(potMs)} | **${fmtX(potMs / ms)}** | ${fmtMs(logMs)} | **${fmtX(logMs / ms)}** | ${fmtE(diff)} |`);
+          sinkRows.push(row(p.name, `${r.iterations} / ${potIters}`, fmtMs(ms), fmtMs(potMs), `**${fmtX(potMs / ms)}**`,
+            fmtMs(logMs), `**${fmtX(logMs / ms)}**`, fmtE(diff)));
         } else {
-          longRows.push(`| ${p.name} | ${c.reg} | ${r.iterations} / ${potIters} | ${fmtMs(ms)} | ${fmtMs(potMs)} | **${fmtX(potMs / ms)}** | ${fmtMs(ms / r.iterations)} / ${fmtMs(potMs / potIters)} | ${fmtE(diff)} |`);
+          longRows.push(row(p.name, c.reg, `${r.iterations} / ${potIters}`, fmtMs(ms), fmtMs(potMs),
+            `**${fmtX(potMs / ms)}**`, `${fmtMs(ms / r.iterations)} / ${fmtMs(potMs / potIters)}`, fmtE(diff)));
         }
       }
       const [emdMs, e] = await best(() => emd(undefined, undefined, p.cost));
@@ -135,13 +168,15 @@ async function main() {
       const potCost = Number(P.emd_cost);
       const emdDiff = maxAbsDiff(e.plan, readPlan(`pot_emd_${p.name}.bin`));
       const note = P.emd_warning ? 'POT: numItermax reached, its plan is not optimal' : '';
-      emdRows.push(`| ${p.name} | ${e.solver} | ${fmtMs(emdMs)} | ${fmtMs(potEmdMs)} | **${fmtX(potEmdMs / emdMs)}** | ${(e.cost - potCost).toExponential(1)} | ${fmtE(emdDiff)} | ${note} |`);
+      emdRows.push(row(p.name, e.solver, fmtMs(emdMs), fmtMs(potEmdMs), `**${fmtX(potEmdMs / emdMs)}**`,
+        (e.cost - potCost).toExponential(1), fmtE(emdDiff), note));
     }
 
     const cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? cpus()[0]?.model ?? 'unknown';
     const blas = backendInfo().blas;
-    lines.push(`Measured ${new Date().toISOString().slice(0, 10)} on ${cpu}, ${cpus().length} cores, ${threads} threads for both sides ` +
-      `(ours: thread pool + OpenBLAS; POT: OPENBLAS/OMP_NUM_THREADS=${threads}, ot.emd numThreads=${threads}). ` +
+    const date = new Date().toISOString().slice(0, 10);
+    lines.push(`Measured ${date} on ${cpu}, ${cpus().length} cores, ${threads} threads for both sides ` +
+      `(ours: thread pool + OpenBLAS; POT: OPENBLAS/OMP_NUM_THREADS=${threads}); both exact solvers are single-threaded (ot.emd numThreads=1, its default). ` +
       `Node ${process.version}; POT ${potOut.pot}, NumPy ${potOut.numpy}, Python ${potOut.python}; BLAS: ${blas}. ` +
       `Best of ${reps} runs. Ratios are POT time / our time. Problems: ${rows} samples of standard-normal activations per model, ` +
       `cost = euclidean distance between neurons divided by its maximum; uniform marginals.`);
@@ -164,7 +199,7 @@ async function main() {
     lines.push('|---|---|---|---|---|---|---|---|');
     lines.push(...emdRows);
     lines.push('');
-    lines.push('### Cost matrix (ours: `costMatrix` euclidean + max; POT: `ot.dist` then / max)');
+    lines.push('### Cost matrix (ours: `costMatrix` euclidean + max; POT: `ot.dist` then / max; d = features per neuron, 200 unless given)');
     lines.push('');
     lines.push('| n x m | ours ms | POT ms | ratio | max \\|Δ\\| |');
     lines.push('|---|---|---|---|---|');

@@ -72,7 +72,9 @@ class Fields {
     if (!v.IsString()) ThrowArgError(env_, fn_ + ": " + key + " must be a string");
     return v.As<Napi::String>().Utf8Value();
   }
-  Fields object(const char* key) const { return Fields(env_, has(key) ? obj_.Get(key) : env_.Undefined(), fn_ + ": " + key); }
+  Fields object(const char* key) const {
+    return Fields(env_, has(key) ? obj_.Get(key) : env_.Undefined(), fn_ + ": " + key);
+  }
   [[noreturn]] void bad(const char* key, const std::string& value, const char* allowed) const {
     ThrowArgError(env_, fn_ + ": " + key + " must be " + allowed + ", got '" + value + "'");
   }
@@ -157,8 +159,9 @@ Napi::Value CostMatrix(const Napi::CallbackInfo& info) {
     clip.number("max", o.clip_max);
   }
   const bool columns = layout == "columns";
-  tf::ot::NeuronView a = columns ? tf::ot::NeuronView::of_columns(xa.data, ar, ac) : tf::ot::NeuronView::of_rows(xa.data, ar, ac);
-  tf::ot::NeuronView b = columns ? tf::ot::NeuronView::of_columns(xb.data, br, bc) : tf::ot::NeuronView::of_rows(xb.data, br, bc);
+  using tf::ot::NeuronView;
+  NeuronView a = columns ? NeuronView::of_columns(xa.data, ar, ac) : NeuronView::of_rows(xa.data, ar, ac);
+  NeuronView b = columns ? NeuronView::of_columns(xb.data, br, bc) : NeuronView::of_rows(xb.data, br, bc);
   if (a.dim != b.dim)
     ThrowArgError(env, "otCostMatrix: a and b must have the same number of features per neuron (" +
                            std::to_string(a.dim) + " vs " + std::to_string(b.dim) + ")");

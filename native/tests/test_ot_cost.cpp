@@ -110,8 +110,10 @@ Case make_case(int64_t dim, int64_t na, int64_t nb, bool columns, int64_t pad, u
     for (int64_t t = 0; t < dim; ++t)
       at(c.xb, nb, k, t) = k % 2 == 0 && k / 2 < na ? at(c.xa, na, k / 2, t) + noise[k * dim + t]
                                                    : base[(na + k) * dim + t];
-  c.a = columns ? NeuronView::of_columns(c.xa.data(), dim, na, na + pad) : NeuronView::of_rows(c.xa.data(), na, dim, dim + pad);
-  c.b = columns ? NeuronView::of_columns(c.xb.data(), dim, nb, nb + pad) : NeuronView::of_rows(c.xb.data(), nb, dim, dim + pad);
+  c.a = columns ? NeuronView::of_columns(c.xa.data(), dim, na, na + pad)
+                : NeuronView::of_rows(c.xa.data(), na, dim, dim + pad);
+  c.b = columns ? NeuronView::of_columns(c.xb.data(), dim, nb, nb + pad)
+                : NeuronView::of_rows(c.xb.data(), nb, dim, dim + pad);
   return c;
 }
 

@@ -119,8 +119,9 @@ TEST("ot emd: rectangular LPs with any marginals satisfy the optimality certific
         auto c = random_doubles(static_cast<size_t>(n * m), seed++);
         if (variant == 2)
           for (auto& x : c) x = std::round(x * 4) / 4;  // ties
-        auto a = variant == 0 ? uniform_histogram(static_cast<size_t>(n)) : random_histogram(static_cast<size_t>(n), seed++, variant == 1 ? 0.2 : 0.0);
-        auto b = variant == 0 ? uniform_histogram(static_cast<size_t>(m)) : random_histogram(static_cast<size_t>(m), seed++, variant == 1 ? 0.2 : 0.0);
+        const double zeros = variant == 1 ? 0.2 : 0.0;
+        auto a = variant == 0 ? uniform_histogram(size_t(n)) : random_histogram(size_t(n), seed++, zeros);
+        auto b = variant == 0 ? uniform_histogram(size_t(m)) : random_histogram(size_t(m), seed++, zeros);
         auto r = solve(a, b, c, EmdSolver::Auto);
         check_certificate(r, a, b, c, "rectangular");
       }

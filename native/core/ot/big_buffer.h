@@ -1,7 +1,8 @@
 // An uninitialised float64 buffer for the n x m matrices the solvers keep or return (the
-// absorbed Sinkhorn kernel, plans and cost matrices handed to JavaScript). Large ones are 2 MiB aligned and, on Linux, marked for transparent
-// huge pages: first touch then faults in 2 MiB pages instead of 4 KiB ones, which is a
-// visible share of a solve for matrices of tens of MB.
+// absorbed Sinkhorn kernel, plans and cost matrices handed to JavaScript). Large ones are
+// 2 MiB aligned and, on Linux, marked for transparent huge pages: first touch then faults
+// in 2 MiB pages instead of 4 KiB ones, a visible share of a solve for matrices of tens
+// of MB.
 #pragma once
 
 #include <cstddef>

@@ -20,7 +20,8 @@ constexpr double kUnitNormEps = 1e-9;
 void check_view(const NeuronView& v, const char* which) {
   TF_CHECK(v.count >= 0 && v.dim >= 0, std::string("cost_matrix: ") + which + " has a negative size");
   TF_CHECK(v.count == 0 || v.dim == 0 || v.data != nullptr, std::string("cost_matrix: ") + which + " has no data");
-  TF_CHECK(v.neuron_stride >= 0 && v.feature_stride >= 0, std::string("cost_matrix: ") + which + " has negative strides");
+  TF_CHECK(v.neuron_stride >= 0 && v.feature_stride >= 0,
+           std::string("cost_matrix: ") + which + " has negative strides");
 }
 
 template <typename Fn>
@@ -76,7 +77,8 @@ CostInfo cost_matrix(const NeuronView& a, const NeuronView& b, const CostOptions
   if (ctx) ctx->check_cancelled();
 
   // Per-neuron factors: the length used by the metric (after the optional unit scaling).
-  std::vector<double> a_len(static_cast<size_t>(n)), b_len(static_cast<size_t>(m)), a_scale(static_cast<size_t>(n), 1.0), b_scale(static_cast<size_t>(m), 1.0);
+  std::vector<double> a_len(static_cast<size_t>(n)), a_scale(static_cast<size_t>(n), 1.0);
+  std::vector<double> b_len(static_cast<size_t>(m)), b_scale(static_cast<size_t>(m), 1.0);
   for (int64_t i = 0; i < n; ++i) a_len[i] = std::sqrt(a_sq[i]);
   for (int64_t j = 0; j < m; ++j) b_len[j] = std::sqrt(b_sq[j]);
   if (options.unit_norm) {

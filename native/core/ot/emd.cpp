@@ -51,7 +51,8 @@ EmdResult emd(const double* a, const double* b, const double* cost, int64_t n, i
   }
 
   bool use_assignment = options.solver == EmdSolver::Assignment;
-  if (options.solver == EmdSolver::Auto) use_assignment = n == m && sa > 0 && uniform(a, n, sa) && uniform(bb.data(), m, sa);
+  if (options.solver == EmdSolver::Auto)
+    use_assignment = n == m && sa > 0 && uniform(a, n, sa) && uniform(bb.data(), m, sa);
   if (use_assignment) {
     TF_CHECK(n == m && sa > 0 && uniform(a, n, sa) && uniform(bb.data(), m, sa),
              "emd: the assignment solver needs a square problem with uniform marginals");

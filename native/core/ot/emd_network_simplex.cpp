@@ -70,11 +70,13 @@ class NetworkSimplex {
         flow_[u] = -supply;
         art_cost_[u] = art;
         pi_[u] = art;
+        art_flow_ += -supply;
       }
       link(root_, u);
     }
     const int64_t arcs = n * m;
     block_ = std::max<int64_t>(int64_t(std::sqrt(double(arcs))), 10);
+    total_demand_ = art_flow_;
   }
 
   ExactResult run(int64_t max_iter, TaskContext* ctx) {
@@ -102,9 +104,12 @@ class NetworkSimplex {
       pivot(e_in);
       ++res.iterations;
       if (res.iterations % recompute_every == 0) recompute_potentials();
-      if (ctx && (res.iterations & 4095) == 0) {
+      if (ctx && (res.iterations & 255) == 0) {  // cheap: progress is throttled by ctx
         ctx->check_cancelled();
-        ctx->progress(double(res.iterations), double(max_iter));
+        // Progress: the share of the demand already served over real arcs (the rest still
+        // comes from the root). It reaches 1 a little before optimality is proven.
+        const double served = total_demand_ > 0 ? 1.0 - std::max(0.0, art_flow_) / total_demand_ : 1.0;
+        ctx->progress(std::min(served, 0.999), 1.0);
       }
     }
     recompute_potentials();
@@ -125,7 +130,9 @@ class NetworkSimplex {
   }
 
  private:
-  int32_t source(int64_t e) const { return e < n_ * m_ ? int32_t(e / m_) : (up_of_art(e) ? int32_t(e - n_ * m_) : root_); }
+  int32_t source(int64_t e) const {
+    return e < n_ * m_ ? int32_t(e / m_) : (up_of_art(e) ? int32_t(e - n_ * m_) : root_);
+  }
   int32_t target(int64_t e) const {
     return e < n_ * m_ ? int32_t(n_ + e % m_) : (up_of_art(e) ? root_ : int32_t(e - n_ * m_));
   }
@@ -197,8 +204,8 @@ class NetworkSimplex {
     TF_CHECK(u_out >= 0, "emd: the transport problem is unbounded (negative cycle)");
 
     if (delta > 0) {
-      for (int32_t x = p; x != join_node; x = parent_[x]) flow_[x] += up_[x] ? -delta : delta;
-      for (int32_t x = q; x != join_node; x = parent_[x]) flow_[x] += up_[x] ? delta : -delta;
+      for (int32_t x = p; x != join_node; x = parent_[x]) add_flow(x, up_[x] ? -delta : delta);
+      for (int32_t x = q; x != join_node; x = parent_[x]) add_flow(x, up_[x] ? delta : -delta);
     }
 
     // Re-hang the subtree below the leaving arc from the entering arc.
@@ -228,6 +235,12 @@ class NetworkSimplex {
       pi_[x] += shift;
       depth_[x] = depth_[parent_[x]] + 1;
     });
+  }
+
+  // Changes the flow on node x's tree arc, keeping count of what the root still supplies.
+  void add_flow(int32_t x, double change) {
+    flow_[x] += change;
+    if (!up_[x] && pred_[x] >= n_ * m_) art_flow_ += change;
   }
 
   int32_t join(int32_t x, int32_t y) const {
@@ -297,6 +310,7 @@ class NetworkSimplex {
   std::vector<uint8_t> up_;
   std::vector<double> flow_, pi_, art_cost_;
   int64_t block_ = 10, next_arc_ = 0;
+  double art_flow_ = 0, total_demand_ = 0;  // flow on root -> sink arcs, and its initial value
 };
 
 }  // namespace

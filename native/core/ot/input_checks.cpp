@@ -15,7 +15,8 @@ double check_histogram(const double* x, int64_t k, const char* fn, const char* n
   double sum = 0;
   for (int64_t i = 0; i < k; ++i) {
     TF_CHECK(std::isfinite(x[i]) && x[i] >= 0, std::string(fn) + ": " + name + " must be finite and non-negative (" +
-                                                   name + "[" + std::to_string(i) + "] = " + std::to_string(x[i]) + ")");
+                                                   name + "[" + std::to_string(i) + "] = " +
+                                                   std::to_string(x[i]) + ")");
     sum += x[i];
   }
   return sum;

@@ -1,5 +1,5 @@
-// Sinkhorn entry point: checks the inputs, runs the chosen path (optionally through an epsilon-scaling schedule) and measures the
-// returned plan.
+// Sinkhorn entry point: checks the inputs and runs the chosen path, optionally through an
+// epsilon-scaling schedule.
 #include <cmath>
 #include <limits>
 

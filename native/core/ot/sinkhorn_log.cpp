@@ -61,7 +61,13 @@ namespace {
 class LogSolver final : public Solver {
  public:
   LogSolver(const Problem& p, double reg)
-      : p_(p), reg_(reg), inv_reg_(1.0 / reg), blocks_(p.n), f_(static_cast<size_t>(p.n)), g_(static_cast<size_t>(p.m)), lse_(static_cast<size_t>(p.m)),
+      : p_(p),
+        reg_(reg),
+        inv_reg_(1.0 / reg),
+        blocks_(p.n),
+        f_(static_cast<size_t>(p.n)),
+        g_(static_cast<size_t>(p.m)),
+        lse_(static_cast<size_t>(p.m)),
         colsum_(static_cast<size_t>(p.m)) {}
 
   // POT's sinkhorn_log starts from log u = 0; plans equal those from u = 1/n after the

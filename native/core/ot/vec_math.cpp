@@ -200,7 +200,8 @@ TF_AVX2 void axpy_avx2(double alpha, const double* x, double* y, int64_t n) {
     _mm256_storeu_pd(y + j, _mm256_fmadd_pd(a, _mm256_loadu_pd(x + j), _mm256_loadu_pd(y + j)));
     _mm256_storeu_pd(y + j + 4, _mm256_fmadd_pd(a, _mm256_loadu_pd(x + j + 4), _mm256_loadu_pd(y + j + 4)));
   }
-  for (; j + 4 <= n; j += 4) _mm256_storeu_pd(y + j, _mm256_fmadd_pd(a, _mm256_loadu_pd(x + j), _mm256_loadu_pd(y + j)));
+  for (; j + 4 <= n; j += 4)
+    _mm256_storeu_pd(y + j, _mm256_fmadd_pd(a, _mm256_loadu_pd(x + j), _mm256_loadu_pd(y + j)));
   for (; j < n; ++j) y[j] += alpha * x[j];
 }
 
