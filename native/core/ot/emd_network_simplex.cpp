@@ -82,21 +82,18 @@ class NetworkSimplex {
   ExactResult run(int64_t max_iter, TaskContext* ctx) {
     ExactResult res;
     const int64_t recompute_every = std::max<int64_t>(1024, int64_t(nodes_));
-    bool rechecked = false;
+    bool fresh = false;  // potentials recomputed exactly since the last pivot
     for (;;) {
-      int64_t e_in = find_entering();
-      if (e_in < 0) {
-        // Looks optimal: confirm with exact potentials (drift could hide an arc).
-        if (rechecked) break;
+      const int64_t e_in = find_entering();
+      if (e_in < 0 || is_tree_arc(e_in)) {
+        // Looks optimal, or a tree arc priced negative through rounding drift in the
+        // potentials: decide with exact ones.
+        if (fresh) break;
         recompute_potentials();
-        rechecked = true;
+        fresh = true;
         continue;
       }
-      if (is_tree_arc(e_in)) {  // only possible through rounding drift
-        recompute_potentials();
-        continue;
-      }
-      rechecked = false;
+      fresh = false;
       if (res.iterations >= max_iter) {
         res.optimal = false;
         break;

@@ -109,7 +109,7 @@ struct SinkhornOptions {
 };
 
 struct SinkhornResult {
-  int iterations = 0;           // iterations run (POT's log['niter'] is this minus one)
+  int iterations = 0;           // iterations run, all stages (POT's log['niter'] is this minus one)
   double marginal_error = 0.0;  // ||column sums of the returned plan - b||_2
   bool converged = false;       // the stopping test passed before max_iter ran out
   double transport_cost = 0.0;  // <plan, C>
@@ -148,7 +148,7 @@ struct EmdResult {
 };
 
 // Solves min <P, C> subject to P 1 = a, P^T 1 = b, P >= 0. a and b must be non-negative
-// with sums equal to within 1e-7 (b is then rescaled to a's sum). Writes the plan (n x m,
+// with sums equal to within 1.5e-7 (relative above 1; b is then rescaled to a's sum). Writes the plan (n x m,
 // packed) and dual potentials u (n), v (m) with u_i + v_j <= C_ij for all i, j and
 // equality where the plan is positive.
 EmdResult emd(const double* a, const double* b, const double* cost, int64_t n, int64_t m, const EmdOptions& options,
