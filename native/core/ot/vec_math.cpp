@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
+#include <string>
 
 #if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
 #define TF_OT_HAVE_AVX2_PATH 1
@@ -430,9 +432,15 @@ bool cpu_has_avx2_fma() {
 
 const Kernels& portable_kernels() { return kPortable; }
 
+// TF_OT_KERNELS=portable forces the portable loops (to test them end to end on a CPU that
+// has AVX2).
 const Kernels& kernels() {
 #ifdef TF_OT_HAVE_AVX2_PATH
-  static const Kernels& chosen = cpu_has_avx2_fma() ? kAvx2 : kPortable;
+  static const Kernels& chosen = []() -> const Kernels& {
+    const char* force = std::getenv("TF_OT_KERNELS");
+    if (force && std::string(force) == "portable") return kPortable;
+    return cpu_has_avx2_fma() ? kAvx2 : kPortable;
+  }();
   return chosen;
 #else
   return kPortable;

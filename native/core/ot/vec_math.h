@@ -43,7 +43,8 @@ struct Kernels {
   double (*min_reduced)(const double* c, double p, const double* q, int64_t n, int64_t* arg);
 };
 
-// The kernels for this CPU (AVX2+FMA when available), chosen on first use.
+// The kernels for this CPU (AVX2+FMA when available), chosen on first use;
+// TF_OT_KERNELS=portable in the environment forces the portable ones.
 const Kernels& kernels();
 // The portable kernels (tests compare the two).
 const Kernels& portable_kernels();
