@@ -49,6 +49,25 @@ export interface NativeAddon {
   gelu(x: Float32Array, out: Float32Array, options?: NativeTaskOptions): Promise<void>;
   geluBackward(x: Float32Array, dout: Float32Array, dinp: Float32Array, options?: NativeTaskOptions): Promise<void>;
   weightedSum(inputs: Float32Array[], weights: number[], out: Float32Array, options?: NativeTaskOptions): Promise<void>;
+  // Optimal transport (lib/ot.ts documents the options); n x m results are allocated natively.
+  otCostMatrix(
+    xa: Float32Array, aRows: number, aCols: number, xb: Float32Array, bRows: number, bCols: number,
+    options: Record<string, unknown>, taskOptions?: NativeTaskOptions,
+  ): Promise<{ data: Float64Array; n: number; m: number; scale: number; percentClipped: number }>;
+  otSinkhorn(
+    a: Float64Array, b: Float64Array, cost: Float64Array, n: number, m: number, options: Record<string, unknown>,
+    taskOptions?: NativeTaskOptions,
+  ): Promise<{
+    plan: Float64Array; logU: Float64Array; logV: Float64Array; iterations: number; marginalError: number;
+    converged: boolean; cost: number; absorptions: number;
+  }>;
+  otEmd(
+    a: Float64Array, b: Float64Array, cost: Float64Array, n: number, m: number, options: Record<string, unknown>,
+    taskOptions?: NativeTaskOptions,
+  ): Promise<{
+    plan: Float64Array; u: Float64Array; v: Float64Array; cost: number; solver: 'network_simplex' | 'assignment';
+    iterations: number; optimal: boolean; massRescaled: boolean;
+  }>;
 }
 
 /** The package root: the nearest folder above this file that has package.json. */

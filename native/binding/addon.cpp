@@ -9,6 +9,7 @@ namespace tfb {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   CancelToken::Register(env, exports);
   RegisterBasicOps(env, exports);
+  RegisterOtOps(env, exports);
   return exports;
 }
 

@@ -1,0 +1,319 @@
+// Exports for optimal transport: otCostMatrix, otSinkhorn, otEmd. Arguments and options
+// are read and checked here on the JS thread; the solvers run in a Task. Option defaults
+// live in the core's option structs (native/core/ot/ot.h): an absent option keeps them.
+// The n x m outputs are allocated natively (huge-page backed, not zero-filled) and handed
+// to JavaScript as Float64Arrays over that memory, without a copy.
+#include <napi.h>
+
+#include <memory>
+#include <vector>
+
+#include "../core/ot/big_buffer.h"
+#include "../core/ot/ot.h"
+#include "exports.h"
+#include "task.h"
+
+namespace tfb {
+
+namespace {
+
+struct F64View {
+  double* data;
+  size_t length;
+};
+
+F64View ReadF64(Napi::Env env, const Napi::Value& value, const std::string& what) {
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
+    ThrowArgError(env, what + " must be a Float64Array");
+  auto arr = value.As<Napi::Float64Array>();
+  return {arr.Data(), arr.ElementLength()};
+}
+
+int64_t ReadSize(Napi::Env env, const Napi::Value& value, const std::string& what) {
+  if (!value.IsNumber()) ThrowArgError(env, what + " must be a number");
+  double d = value.As<Napi::Number>().DoubleValue();
+  if (!(d >= 0) || d != double(int64_t(d))) ThrowArgError(env, what + " must be a non-negative integer");
+  return int64_t(d);
+}
+
+// Reads optional fields of an options object, each checked for its type.
+class Fields {
+ public:
+  Fields(Napi::Env env, const Napi::Value& value, std::string fn) : env_(env), fn_(std::move(fn)) {
+    if (value.IsUndefined() || value.IsNull()) return;
+    if (!value.IsObject()) ThrowArgError(env, fn_ + ": options must be an object");
+    obj_ = value.As<Napi::Object>();
+  }
+  bool has(const char* key) const { return !obj_.IsEmpty() && !obj_.Get(key).IsUndefined(); }
+  void number(const char* key, double& out) const {
+    if (!has(key)) return;
+    Napi::Value v = obj_.Get(key);
+    if (!v.IsNumber()) ThrowArgError(env_, fn_ + ": " + key + " must be a number");
+    out = v.As<Napi::Number>().DoubleValue();
+  }
+  template <typename Int>
+  void integer(const char* key, Int& out) const {
+    if (!has(key)) return;
+    double d = 0;
+    number(key, d);
+    if (d != double(int64_t(d)) || d < 0 || d > double(std::numeric_limits<Int>::max()))
+      ThrowArgError(env_, fn_ + ": " + key + " must be a non-negative integer");
+    out = Int(d);
+  }
+  void boolean(const char* key, bool& out) const {
+    if (!has(key)) return;
+    Napi::Value v = obj_.Get(key);
+    if (!v.IsBoolean()) ThrowArgError(env_, fn_ + ": " + key + " must be a boolean");
+    out = v.As<Napi::Boolean>().Value();
+  }
+  std::string string(const char* key, const std::string& fallback) const {
+    if (!has(key)) return fallback;
+    Napi::Value v = obj_.Get(key);
+    if (!v.IsString()) ThrowArgError(env_, fn_ + ": " + key + " must be a string");
+    return v.As<Napi::String>().Utf8Value();
+  }
+  Fields object(const char* key) const {
+    return Fields(env_, has(key) ? obj_.Get(key) : env_.Undefined(), fn_ + ": " + key);
+  }
+  [[noreturn]] void bad(const char* key, const std::string& value, const char* allowed) const {
+    ThrowArgError(env_, fn_ + ": " + key + " must be " + allowed + ", got '" + value + "'");
+  }
+
+ private:
+  Napi::Env env_;
+  std::string fn_;
+  Napi::Object obj_;
+};
+
+// A Float64Array that owns `buffer`'s memory (freed when the array is collected).
+Napi::Float64Array Adopt(Napi::Env env, tf::ot::BigBuffer& buffer) {
+  const size_t count = buffer.size(), bytes = count * sizeof(double);
+  double* data = buffer.release();
+  Napi::MemoryManagement::AdjustExternalMemory(env, int64_t(bytes));
+  auto ab = Napi::ArrayBuffer::New(env, data, bytes, [bytes](Napi::Env e, void* p) {
+    std::free(p);
+    Napi::MemoryManagement::AdjustExternalMemory(e, -int64_t(bytes));
+  });
+  return Napi::Float64Array::New(env, count, ab, 0);
+}
+
+Napi::Float64Array Copy(Napi::Env env, const std::vector<double>& v) {
+  auto arr = Napi::Float64Array::New(env, v.size());
+  std::copy(v.begin(), v.end(), arr.Data());
+  return arr;
+}
+
+// The OT solvers have no CUDA version yet: 'auto' runs them on the CPU, 'cuda' is refused.
+void RequireCpu(Napi::Env env, const TaskOptions& opts, const char* fn) {
+  if (opts.device == "cuda")
+    ThrowArgError(env, std::string(fn) + ": runs on the CPU only for now; use device 'cpu' or 'auto'");
+  if (opts.device != "cpu" && opts.device != "auto")
+    ThrowArgError(env, std::string(fn) + ": unknown device '" + opts.device + "'");
+}
+
+// otCostMatrix(xa, aRows, aCols, xb, bRows, bCols, options, taskOptions)
+//   -> Promise<{ data: Float64Array (nA x nB), n, m, scale, percentClipped }>
+// xa, xb: row-major Float32Array matrices; options.layout 'columns' (neurons are columns,
+// activations) or 'rows' (neurons are rows, weights).
+Napi::Value CostMatrix(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* fn = "otCostMatrix";
+  F32View xa = ReadF32(env, info[0], "otCostMatrix: xa"), xb = ReadF32(env, info[3], "otCostMatrix: xb");
+  int64_t ar = ReadSize(env, info[1], "otCostMatrix: aRows"), ac = ReadSize(env, info[2], "otCostMatrix: aCols");
+  int64_t br = ReadSize(env, info[4], "otCostMatrix: bRows"), bc = ReadSize(env, info[5], "otCostMatrix: bCols");
+  if (xa.length != size_t(ar * ac) || xb.length != size_t(br * bc))
+    ThrowArgError(env, "otCostMatrix: xa / xb lengths do not match their rows x cols");
+  Fields f(env, info[6], fn);
+  tf::ot::CostOptions o;
+  const std::string layout = f.string("layout", "columns");
+  if (layout != "columns" && layout != "rows") f.bad("layout", layout, "'columns' or 'rows'");
+  const std::string metric = f.string("metric", "euclidean");
+  if (metric == "euclidean") {
+    o.metric = tf::ot::Metric::Euclidean;
+  } else if (metric == "cosine") {
+    o.metric = tf::ot::Metric::Cosine;
+  } else {
+    f.bad("metric", metric, "'euclidean' or 'cosine'");
+  }
+  const std::string norm = f.string("normalize", "none");
+  if (norm == "none") {
+    o.normalize = tf::ot::Normalization::None;
+  } else if (norm == "log") {
+    o.normalize = tf::ot::Normalization::Log;
+  } else if (norm == "max") {
+    o.normalize = tf::ot::Normalization::Max;
+  } else if (norm == "median") {
+    o.normalize = tf::ot::Normalization::Median;
+  } else if (norm == "mean") {
+    o.normalize = tf::ot::Normalization::Mean;
+  } else {
+    f.bad("normalize", norm, "'log', 'max', 'median', 'mean' or 'none'");
+  }
+  f.boolean("squared", o.squared);
+  f.boolean("unitNorm", o.unit_norm);
+  if (f.has("clip")) {
+    Fields clip = f.object("clip");
+    o.clip = true;
+    clip.number("reg", o.clip_reg);
+    clip.number("min", o.clip_min);
+    clip.number("max", o.clip_max);
+  }
+  const bool columns = layout == "columns";
+  using tf::ot::NeuronView;
+  NeuronView a = columns ? NeuronView::of_columns(xa.data, ar, ac) : NeuronView::of_rows(xa.data, ar, ac);
+  NeuronView b = columns ? NeuronView::of_columns(xb.data, br, bc) : NeuronView::of_rows(xb.data, br, bc);
+  if (a.dim != b.dim)
+    ThrowArgError(env, "otCostMatrix: a and b must have the same number of features per neuron (" +
+                           std::to_string(a.dim) + " vs " + std::to_string(b.dim) + ")");
+  TaskOptions opts = TaskOptions::From(info[7]);
+  RequireCpu(env, opts, fn);
+  struct Out {
+    tf::ot::CostInfo info;
+    tf::ot::BigBuffer data;
+    explicit Out(size_t k) : data(k) {}
+  };
+  auto out = std::make_shared<Out>(size_t(a.count * b.count));
+  return Task::Start(
+      env, opts, {info[0], info[3]},
+      [=](tf::TaskContext& ctx) { out->info = tf::ot::cost_matrix(a, b, o, out->data.get(), b.count, &ctx); },
+      [out, n = a.count, m = b.count](Napi::Env env) -> Napi::Value {
+        Napi::Object r = Napi::Object::New(env);
+        r.Set("data", Adopt(env, out->data));
+        r.Set("n", double(n));
+        r.Set("m", double(m));
+        r.Set("scale", out->info.scale);
+        r.Set("percentClipped", out->info.percent_clipped);
+        return r;
+      });
+}
+
+void ReadMarginals(Napi::Env env, const Napi::CallbackInfo& info, const char* fn, F64View& a, F64View& b, F64View& c,
+                   int64_t& n, int64_t& m) {
+  const std::string name(fn);
+  a = ReadF64(env, info[0], name + ": a");
+  b = ReadF64(env, info[1], name + ": b");
+  c = ReadF64(env, info[2], name + ": cost");
+  n = ReadSize(env, info[3], name + ": n");
+  m = ReadSize(env, info[4], name + ": m");
+  if (a.length != size_t(n) || b.length != size_t(m) || c.length != size_t(n * m))
+    ThrowArgError(env, name + ": a, b and cost must have n, m and n x m elements");
+}
+
+// otSinkhorn(a, b, cost, n, m, options, taskOptions)
+//   -> Promise<{ plan, logU, logV, iterations, marginalError, converged, cost, absorptions }>
+Napi::Value Sinkhorn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* fn = "otSinkhorn";
+  F64View a, b, c;
+  int64_t n, m;
+  ReadMarginals(env, info, fn, a, b, c, n, m);
+  Fields f(env, info[5], fn);
+  tf::ot::SinkhornOptions o;
+  f.number("reg", o.reg);
+  f.integer("numItermax", o.max_iter);
+  f.number("stopThr", o.tol);
+  f.integer("checkEvery", o.check_every);
+  const std::string method = f.string("method", "sinkhorn");
+  if (method == "sinkhorn") {
+    o.method = tf::ot::SinkhornMethod::Scaling;
+  } else if (method == "sinkhorn_log") {
+    o.method = tf::ot::SinkhornMethod::LogSumExp;
+  } else {
+    f.bad("method", method, "'sinkhorn' or 'sinkhorn_log'");
+  }
+  if (f.has("epsilonScaling")) {
+    Fields e = f.object("epsilonScaling");
+    o.epsilon_scaling.enabled = true;
+    e.number("regStart", o.epsilon_scaling.reg_start);
+    e.number("factor", o.epsilon_scaling.factor);
+    e.integer("stageItermax", o.epsilon_scaling.stage_max_iter);
+    e.number("stageStopThr", o.epsilon_scaling.stage_tol);
+  }
+  TaskOptions opts = TaskOptions::From(info[6]);
+  RequireCpu(env, opts, fn);
+  struct Out {
+    tf::ot::SinkhornResult res;
+    tf::ot::BigBuffer plan;
+    std::vector<double> log_u, log_v;
+    Out(int64_t n, int64_t m) : plan(size_t(n * m)), log_u(size_t(n)), log_v(size_t(m)) {}
+  };
+  auto out = std::make_shared<Out>(n, m);
+  return Task::Start(
+      env, opts, {info[0], info[1], info[2]},
+      [=](tf::TaskContext& ctx) {
+        out->res = tf::ot::sinkhorn(a.data, b.data, c.data, n, m, o, out->plan.get(), out->log_u.data(),
+                                    out->log_v.data(), &ctx);
+      },
+      [out](Napi::Env env) -> Napi::Value {
+        Napi::Object r = Napi::Object::New(env);
+        r.Set("plan", Adopt(env, out->plan));
+        r.Set("logU", Copy(env, out->log_u));
+        r.Set("logV", Copy(env, out->log_v));
+        r.Set("iterations", out->res.iterations);
+        r.Set("marginalError", out->res.marginal_error);
+        r.Set("converged", out->res.converged);
+        r.Set("cost", out->res.transport_cost);
+        r.Set("absorptions", out->res.absorptions);
+        return r;
+      });
+}
+
+// otEmd(a, b, cost, n, m, options, taskOptions)
+//   -> Promise<{ plan, u, v, cost, solver, iterations, optimal, massRescaled }>
+Napi::Value Emd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* fn = "otEmd";
+  F64View a, b, c;
+  int64_t n, m;
+  ReadMarginals(env, info, fn, a, b, c, n, m);
+  Fields f(env, info[5], fn);
+  tf::ot::EmdOptions o;
+  f.integer("numItermax", o.max_iter);
+  f.boolean("centerDual", o.center_dual);
+  const std::string solver = f.string("solver", "auto");
+  if (solver == "auto") {
+    o.solver = tf::ot::EmdSolver::Auto;
+  } else if (solver == "network_simplex") {
+    o.solver = tf::ot::EmdSolver::NetworkSimplex;
+  } else if (solver == "assignment") {
+    o.solver = tf::ot::EmdSolver::Assignment;
+  } else {
+    f.bad("solver", solver, "'auto', 'network_simplex' or 'assignment'");
+  }
+  TaskOptions opts = TaskOptions::From(info[6]);
+  RequireCpu(env, opts, fn);
+  struct Out {
+    tf::ot::EmdResult res;
+    tf::ot::BigBuffer plan;
+    std::vector<double> u, v;
+    Out(int64_t n, int64_t m) : plan(size_t(n * m)), u(size_t(n)), v(size_t(m)) {}
+  };
+  auto out = std::make_shared<Out>(n, m);
+  return Task::Start(
+      env, opts, {info[0], info[1], info[2]},
+      [=](tf::TaskContext& ctx) {
+        out->res = tf::ot::emd(a.data, b.data, c.data, n, m, o, out->plan.get(), out->u.data(), out->v.data(), &ctx);
+      },
+      [out](Napi::Env env) -> Napi::Value {
+        Napi::Object r = Napi::Object::New(env);
+        r.Set("plan", Adopt(env, out->plan));
+        r.Set("u", Copy(env, out->u));
+        r.Set("v", Copy(env, out->v));
+        r.Set("cost", out->res.transport_cost);
+        r.Set("solver", out->res.solver == tf::ot::EmdSolver::Assignment ? "assignment" : "network_simplex");
+        r.Set("iterations", double(out->res.iterations));
+        r.Set("optimal", out->res.optimal);
+        r.Set("massRescaled", out->res.mass_rescaled);
+        return r;
+      });
+}
+
+}  // namespace
+
+void RegisterOtOps(Napi::Env env, Napi::Object exports) {
+  Export<CostMatrix>(env, exports, "otCostMatrix");
+  Export<Sinkhorn>(env, exports, "otSinkhorn");
+  Export<Emd>(env, exports, "otEmd");
+}
+
+}  // namespace tfb

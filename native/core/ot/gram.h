@@ -1,0 +1,20 @@
+// Inner products between two sets of float32 neuron vectors, accumulated in float64.
+// Distances derived as |a|^2 + |b|^2 - 2 a.b lose about log10(|a|^2 / |a - b|^2) digits
+// to cancellation; float64 accumulation keeps that harmless for near-duplicate neurons
+// (a model fused with a permuted copy of itself), where float32 would not.
+#pragma once
+
+#include <cstdint>
+
+#include "ot.h"
+
+namespace tf::ot {
+
+// G[i * ldg + j] = a_i . b_j for every neuron i of a and j of b; a_sq[i] = |a_i|^2 and
+// b_sq[j] = |b_j|^2. The features are converted to float64 a slice at a time (so the
+// inputs are never copied whole) and multiplied with cblas_dgemm when BLAS is linked, or
+// with a blocked portable kernel. Checks ctx for cancellation between slices.
+void gram_f64(const NeuronView& a, const NeuronView& b, double* g, int64_t ldg, double* a_sq, double* b_sq,
+              TaskContext* ctx);
+
+}  // namespace tf::ot

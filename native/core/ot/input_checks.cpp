@@ -1,0 +1,42 @@
+#include "input_checks.h"
+
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "../error.h"
+#include "../thread_pool.h"
+#include "vec_math.h"
+
+namespace tf::ot {
+
+double check_histogram(const double* x, int64_t k, const char* fn, const char* name) {
+  double sum = 0;
+  for (int64_t i = 0; i < k; ++i) {
+    TF_CHECK(std::isfinite(x[i]) && x[i] >= 0, std::string(fn) + ": " + name + " must be finite and non-negative (" +
+                                                   name + "[" + std::to_string(i) + "] = " +
+                                                   std::to_string(x[i]) + ")");
+    sum += x[i];
+  }
+  return sum;
+}
+
+double check_cost_matrix(const double* c, int64_t n, int64_t m, const char* fn) {
+  std::vector<double> row_min(static_cast<size_t>(n));
+  parallel_for(n, std::max<int64_t>(1, 65536 / std::max<int64_t>(m, 1)), [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) row_min[i] = vec::finite_min(c + i * m, m);
+  });
+  double mn = std::numeric_limits<double>::infinity();
+  for (int64_t i = 0; i < n; ++i) {
+    if (std::isnan(row_min[i])) {
+      for (int64_t j = 0; j < m; ++j)
+        TF_CHECK(std::isfinite(c[i * m + j]), std::string(fn) + ": the cost matrix has a non-finite entry at (" +
+                                                  std::to_string(i) + ", " + std::to_string(j) + ")");
+    }
+    mn = std::min(mn, row_min[i]);
+  }
+  return mn;
+}
+
+}  // namespace tf::ot

@@ -1,0 +1,282 @@
+/**
+ * The TypeScript OT API: cost matrices against a float64 brute force, Sinkhorn against a
+ * float64 re-derivation of POT's loop, EMD against brute force, option defaults and
+ * checks, progress and cancellation.
+ */
+import assert from 'node:assert/strict';
+
+import { isAbortError } from '../lib/errors.ts';
+import { costMatrix, emd, sinkhorn, type CostLike, type FeatureMatrix } from '../lib/ot.ts';
+import { seededRandom } from './helpers/random.ts';
+
+function randomMatrix(rows: number, cols: number, seed: number): FeatureMatrix {
+  const rnd = seededRandom(seed);
+  const data = new Float32Array(rows * cols);
+  for (let i = 0; i < data.length; i++) data[i] = rnd() * 2 - 1;
+  return { data, rows, cols };
+}
+
+function randomCost(n: number, m: number, seed: number): CostLike {
+  const rnd = seededRandom(seed);
+  const data = new Float64Array(n * m);
+  for (let i = 0; i < data.length; i++) data[i] = rnd();
+  return { data, n, m };
+}
+
+/** POT 0.8.2's sinkhorn_knopp for one histogram, in float64 (see bregman.py). */
+function potSinkhorn(a: Float64Array, b: Float64Array, c: CostLike, reg: number, numItermax = 1000, stopThr = 1e-9) {
+  const { n, m } = c;
+  const K = c.data.map((x) => Math.exp(x / -reg));
+  let u = new Float64Array(n).fill(1 / n), v = new Float64Array(m).fill(1 / m);
+  let ii = 0, converged = false;
+  for (ii = 0; ii < numItermax; ii++) {
+    const ktu = new Float64Array(m);
+    for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) ktu[j] += K[i * m + j] * u[i];
+    v = v.map((_, j) => b[j] / ktu[j]);
+    u = u.map((_, i) => {
+      let s = 0;
+      for (let j = 0; j < m; j++) s += (1 / a[i]) * K[i * m + j] * v[j];
+      return 1 / s;
+    });
+    if (ii % 10 === 0) {
+      let e2 = 0;
+      for (let j = 0; j < m; j++) {
+        let t = 0;
+        for (let i = 0; i < n; i++) t += u[i] * K[i * m + j] * v[j];
+        e2 += (t - b[j]) ** 2;
+      }
+      if (Math.sqrt(e2) < stopThr) {
+        converged = true;
+        break;
+      }
+    }
+  }
+  const plan = new Float64Array(n * m);
+  for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) plan[i * m + j] = u[i] * K[i * m + j] * v[j];
+  return { plan, iterations: converged ? ii + 1 : ii, converged };
+}
+
+function maxRelDiff(x: ArrayLike<number>, y: ArrayLike<number>): number {
+  let d = 0, s = 0;
+  for (let i = 0; i < x.length; i++) {
+    d = Math.max(d, Math.abs(x[i] - y[i]));
+    s = Math.max(s, Math.abs(y[i]));
+  }
+  return d / s;
+}
+
+describe('ot: costMatrix', () => {
+  const neuron = (x: FeatureMatrix, k: number, columns: boolean): number[] =>
+    columns ? Array.from({ length: x.rows }, (_, t) => x.data[t * x.cols + k]) : Array.from(x.data.subarray(k * x.cols, (k + 1) * x.cols));
+
+  for (const layout of ['columns', 'rows'] as const) {
+    it(`euclidean and cosine against float64 brute force (${layout})`, async () => {
+      const xa = randomMatrix(23, 9, 1), xb = randomMatrix(23, 13, 2);
+      const [xa2, xb2] = layout === 'rows' ? [randomMatrix(9, 23, 1), randomMatrix(13, 23, 2)] : [xa, xb];
+      const cols = layout === 'columns';
+      const n = cols ? xa2.cols : xa2.rows, m = cols ? xb2.cols : xb2.rows;
+      for (const metric of ['euclidean', 'cosine'] as const) {
+        for (const squared of [false, true]) {
+          const c = await costMatrix(xa2, xb2, { layout, metric, squared, normalize: 'max' });
+          assert.equal(c.n, n);
+          assert.equal(c.m, m);
+          const ref = new Float64Array(n * m);
+          for (let i = 0; i < n; i++) {
+            const x = neuron(xa2, i, cols);
+            for (let j = 0; j < m; j++) {
+              const y = neuron(xb2, j, cols);
+              if (metric === 'euclidean') {
+                const d2 = x.reduce((s, xi, t) => s + (xi - y[t]) ** 2, 0);
+                ref[i * m + j] = squared ? d2 : Math.sqrt(d2);
+              } else {
+                const dot = x.reduce((s, xi, t) => s + xi * y[t], 0);
+                const nx = Math.hypot(...x), ny = Math.hypot(...y);
+                ref[i * m + j] = Math.max(0, 1 - dot / (nx * ny));
+              }
+            }
+          }
+          const mx = Math.max(...ref);
+          for (let k = 0; k < ref.length; k++) ref[k] /= mx;
+          assert.ok(Math.abs(c.scale - mx) < 1e-9 * mx);
+          assert.ok(maxRelDiff(c.data, ref) < 1e-9, `${metric} squared=${squared}`);
+        }
+      }
+    });
+  }
+
+  it('clip reports the clipped percentage and clamps like torch', async () => {
+    const xa = randomMatrix(10, 6, 3), xb = randomMatrix(10, 7, 4);
+    const c = await costMatrix(xa, xb, { normalize: 'max', clip: { reg: 0.5, min: 0.5, max: 1.5 } });
+    for (const v of c.data) assert.ok(v >= 0.25 && v <= 0.75);
+    assert.ok(c.percentClipped > 0 && c.percentClipped <= 100);
+  });
+
+  it('rejects bad shapes and options with messages that name them', async () => {
+    const xa = randomMatrix(10, 6, 3), xb = randomMatrix(9, 7, 4);
+    await assert.rejects(costMatrix(xa, xb), /same number of features/);
+    await assert.rejects(costMatrix(xa, randomMatrix(10, 2, 1), { metric: 'manhattan' as never }), /metric must be 'euclidean' or 'cosine'/);
+    await assert.rejects(costMatrix({ data: new Float32Array(3), rows: 2, cols: 2 }, xa), /expected 2 x 2/);
+    await assert.rejects(costMatrix(xa, xa, { device: 'cuda' }), /CPU only/);
+  });
+});
+
+describe('ot: sinkhorn', () => {
+  it('matches a float64 re-derivation of POT (iterations and plan)', async () => {
+    const c = randomCost(14, 19, 5);
+    const rnd = seededRandom(6);
+    const a = Float64Array.from({ length: 14 }, () => rnd() + 0.1);
+    const b = Float64Array.from({ length: 19 }, () => rnd() + 0.1);
+    const sa = a.reduce((s, x) => s + x), sb = b.reduce((s, x) => s + x);
+    a.forEach((x, i) => (a[i] = x / sa));
+    b.forEach((x, i) => (b[i] = x / sb));
+    for (const reg of [0.2, 0.05]) {
+      const ref = potSinkhorn(a, b, c, reg);
+      for (const method of ['sinkhorn', 'sinkhorn_log'] as const) {
+        const r = await sinkhorn(a, b, c, { reg, method });
+        assert.equal(r.iterations, ref.iterations, `${method} reg=${reg}`);
+        assert.equal(r.converged, ref.converged);
+        assert.ok(maxRelDiff(r.plan, ref.plan) < 1e-12, `${method} reg=${reg}: ${maxRelDiff(r.plan, ref.plan)}`);
+        if (r.converged) assert.ok(r.marginalError < 1e-9);
+      }
+    }
+  });
+
+  it('defaults: uniform marginals, numItermax 1000, stopThr 1e-9', async () => {
+    const c = randomCost(30, 30, 7);
+    const slow = await sinkhorn(undefined, undefined, c, { reg: 0.003 });
+    assert.equal(slow.iterations, 1000);
+    assert.equal(slow.converged, false);
+    const fast = await sinkhorn([], [], c, { reg: 0.5 });
+    assert.ok(fast.converged && fast.marginalError < 1e-9);
+    const rows = new Float64Array(30);
+    for (let i = 0; i < 30; i++) for (let j = 0; j < 30; j++) rows[i] += fast.plan[i * 30 + j];
+    for (const r of rows) assert.ok(Math.abs(r - 1 / 30) < 1e-15);
+    // The log scalings reproduce the plan.
+    const p = Math.exp(fast.logU[3] - c.data[3 * 30 + 4] / 0.5 + fast.logV[4]);
+    assert.ok(Math.abs(p - fast.plan[3 * 30 + 4]) < 1e-16);
+  });
+
+  it('reg 1e-4 on costs in [0, 1]: finite, non-negative, marginals kept', async () => {
+    const c = randomCost(40, 25, 8);
+    const r = await sinkhorn(undefined, undefined, c, { reg: 1e-4 });
+    for (const x of r.plan) assert.ok(Number.isFinite(x) && x >= 0);
+    for (const x of r.logU) assert.ok(Number.isFinite(x));
+    assert.ok(r.absorptions > 0);
+    const cols = new Float64Array(25);
+    for (let i = 0; i < 40; i++) for (let j = 0; j < 25; j++) cols[j] += r.plan[i * 25 + j];
+    if (r.converged) for (const x of cols) assert.ok(Math.abs(x - 1 / 25) < 1e-9);
+  });
+
+  it('epsilon scaling reaches the same plan', async () => {
+    const c = randomCost(25, 25, 9);
+    const plain = await sinkhorn(undefined, undefined, c, { reg: 0.02, numItermax: 5000 });
+    const scaled = await sinkhorn(undefined, undefined, c, { reg: 0.02, numItermax: 5000, epsilonScaling: { factor: 0.5 } });
+    assert.ok(plain.converged && scaled.converged);
+    assert.ok(maxRelDiff(scaled.plan, plain.plan) < 1e-5);
+  });
+
+  it('checks its arguments', async () => {
+    const c = randomCost(3, 4, 10);
+    await assert.rejects(sinkhorn(undefined, undefined, c, {} as never), /reg must be a positive finite number/);
+    await assert.rejects(sinkhorn([0.5, 0.5], undefined, c, { reg: 1 }), /a has 2 entries, the cost matrix needs 3/);
+    await assert.rejects(sinkhorn([-1, 1, 1], undefined, c, { reg: 1 }), /a must be finite and non-negative/);
+    await assert.rejects(sinkhorn(undefined, undefined, c, { reg: 1, method: 'greenkhorn' as never }), /method must be/);
+    await assert.rejects(sinkhorn(undefined, undefined, c, { reg: 1, numItermax: 2.5 }), /numItermax must be a non-negative integer/);
+    const bad = { data: Float64Array.from([0, 1, NaN, 0, 1, 1, 1, 1, 1, 1, 1, 1]), n: 3, m: 4 };
+    await assert.rejects(sinkhorn(undefined, undefined, bad, { reg: 1 }), /non-finite entry at \(0, 2\)/);
+  });
+
+  it('reports progress and stops on abort', async () => {
+    const c = randomCost(500, 500, 11);
+    const seen: number[] = [];
+    const r = await sinkhorn(undefined, undefined, c, { reg: 2e-3, numItermax: 300, onProgress: (d) => seen.push(d) });
+    await new Promise((res) => setImmediate(res));
+    assert.ok(seen.length >= 1);
+    assert.equal(seen[seen.length - 1], 1);
+    assert.ok(r.iterations > 0);
+    const controller = new AbortController();
+    const pending = sinkhorn(undefined, undefined, c, {
+      reg: 1e-3, numItermax: 100000, stopThr: 0, signal: controller.signal, onProgress: () => controller.abort(),
+    });
+    await assert.rejects(pending, (err) => isAbortError(err));
+  });
+});
+
+describe('ot: emd', () => {
+  function bruteForce(c: CostLike): number {
+    const n = c.n;
+    let best = Infinity;
+    const perm = Array.from({ length: n }, (_, i) => i);
+    const visit = (k: number) => {
+      if (k === n) {
+        best = Math.min(best, perm.reduce((s, j, i) => s + c.data[i * n + j], 0));
+        return;
+      }
+      for (let t = k; t < n; t++) {
+        [perm[k], perm[t]] = [perm[t], perm[k]];
+        visit(k + 1);
+        [perm[k], perm[t]] = [perm[t], perm[k]];
+      }
+    };
+    visit(0);
+    return best / n;
+  }
+
+  it('square uniform: the optimal permutation / n, assignment solver chosen automatically', async () => {
+    for (let n = 1; n <= 6; n++) {
+      const c = randomCost(n, n, 20 + n);
+      for (const solver of ['auto', 'network_simplex', 'assignment'] as const) {
+        const r = await emd(undefined, undefined, c, { solver });
+        assert.ok(Math.abs(r.cost - bruteForce(c)) < 1e-14, `n=${n} ${solver}`);
+        assert.equal(r.solver, solver === 'network_simplex' ? 'network_simplex' : 'assignment');
+        for (const p of r.plan) assert.ok(p === 0 || Math.abs(p - 1 / n) < 1e-16);
+      }
+    }
+  });
+
+  it('rectangular with any marginals: feasible duals, complementary slackness, marginals', async () => {
+    const c = randomCost(7, 11, 30);
+    const rnd = seededRandom(31);
+    const a = Array.from({ length: 7 }, () => rnd()), b = Array.from({ length: 11 }, () => rnd());
+    const sa = a.reduce((s, x) => s + x), sb = b.reduce((s, x) => s + x);
+    const an = a.map((x) => x / sa), bn = b.map((x) => x / sb);
+    const r = await emd(an, bn, c);
+    assert.equal(r.solver, 'network_simplex');
+    assert.equal(r.optimal, true);
+    let dual = 0;
+    for (let i = 0; i < 7; i++) {
+      let row = 0;
+      for (let j = 0; j < 11; j++) {
+        const slack = c.data[i * 11 + j] - r.u[i] - r.v[j];
+        assert.ok(slack > -1e-12);
+        if (r.plan[i * 11 + j] > 0) assert.ok(Math.abs(slack) < 1e-12);
+        row += r.plan[i * 11 + j];
+      }
+      assert.ok(Math.abs(row - an[i]) < 1e-15);
+      dual += an[i] * r.u[i];
+    }
+    for (let j = 0; j < 11; j++) dual += bn[j] * r.v[j];
+    assert.ok(Math.abs(dual - r.cost) < 1e-12);
+  });
+
+  it('network simplex reports progress in [0, 1] and stops on abort', async () => {
+    const c = randomCost(200, 900, 41);
+    const seen: number[] = [];
+    const r = await emd(undefined, undefined, c, { onProgress: (d, t) => seen.push(d / t) });
+    await new Promise((res) => setImmediate(res));
+    assert.equal(r.solver, 'network_simplex');
+    assert.ok(seen.length >= 2 && seen.every((x) => x >= 0 && x <= 1));
+    assert.equal(seen[seen.length - 1], 1);
+    const controller = new AbortController();
+    const pending = emd(undefined, undefined, c, { signal: controller.signal, onProgress: () => controller.abort() });
+    await assert.rejects(pending, (err) => isAbortError(err));
+  });
+
+  it('balances masses like POT, rejects unequal ones', async () => {
+    const c = randomCost(2, 2, 40);
+    const r = await emd([0.5, 0.5], [0.5, 0.5 + 1e-8], c);
+    assert.equal(r.massRescaled, true);
+    await assert.rejects(emd([0.5, 0.5], [0.5, 0.6], c), /same total mass/);
+    await assert.rejects(emd(undefined, undefined, c, { solver: 'hungarian' as never }), /solver must be/);
+  });
+});
