@@ -1,14 +1,19 @@
 // Module entry point of the addon: registers the native classes and functions.
 #include <napi.h>
 
+#include "activation_store_wrap.h"
 #include "cancel_token.h"
 #include "exports.h"
+#include "vit_model_wrap.h"
 
 namespace tfb {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   CancelToken::Register(env, exports);
   RegisterBasicOps(env, exports);
+  RegisterDataOps(env, exports);
+  VitModelWrap::Register(env, exports);
+  ActivationStoreWrap::Register(env, exports);
   return exports;
 }
 

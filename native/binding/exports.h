@@ -6,5 +6,6 @@
 namespace tfb {
 
 void RegisterBasicOps(Napi::Env env, Napi::Object exports);
+void RegisterDataOps(Napi::Env env, Napi::Object exports);
 
 }  // namespace tfb
