@@ -54,7 +54,7 @@ class Backend {
   virtual void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                                  const float* bias, int64_t rows, int64_t cols, float eps);
   virtual void attention_forward(float* out, float* att, const float* qkv, int64_t batch, int64_t tokens,
-                                 int64_t channels, int64_t heads);
+                                 int64_t channels, int64_t heads, int64_t queries);
   virtual void patch_extract(float* patches, const float* images, int64_t batch, int64_t channels,
                              int64_t image_size, int64_t patch_size);
   virtual void embeddings_assemble(float* out, const float* patch_out, const float* cls, const float* pos,

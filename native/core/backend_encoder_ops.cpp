@@ -13,7 +13,7 @@ void Backend::layernorm_forward(float*, float*, float*, const float*, const floa
                                 float) {
   not_implemented("layernorm_forward");
 }
-void Backend::attention_forward(float*, float*, const float*, int64_t, int64_t, int64_t, int64_t) {
+void Backend::attention_forward(float*, float*, const float*, int64_t, int64_t, int64_t, int64_t, int64_t) {
   not_implemented("attention_forward");
 }
 void Backend::patch_extract(float*, const float*, int64_t, int64_t, int64_t, int64_t) {

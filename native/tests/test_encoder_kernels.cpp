@@ -73,13 +73,13 @@ TEST("layernorm forward against float64, several widths and an offset mean") {
 TEST("attention forward against float64 softmax(QK^T/sqrt d)V, several shapes") {
   Backend& be = device_backend();
   struct Shape { int64_t B, T, C, NH; };
-  for (Shape s : {Shape{1, 1, 4, 1}, Shape{2, 5, 12, 3}, Shape{3, 17, 32, 2}, Shape{2, 65, 64, 2}}) {
+  for (Shape s : {Shape{1, 1, 4, 1}, Shape{2, 5, 12, 3}, Shape{3, 17, 32, 2}, Shape{2, 65, 64, 2}, Shape{1, 9, 80, 2}}) {
     auto qkv = random_vector(size_t(s.B * s.T * 3 * s.C), 31 + uint32_t(s.T), -2.0f, 2.0f);
     auto dqkv = to_device(be, qkv);
     DeviceBuffer dout(be, size_t(s.B * s.T * s.C) * sizeof(float)),
         datt(be, size_t(s.B * s.NH * s.T * s.T) * sizeof(float));
     if (!runs_on_backend("attention_forward", [&] {
-          be.attention_forward(dout.get<float>(), datt.get<float>(), dqkv.get<float>(), s.B, s.T, s.C, s.NH);
+          be.attention_forward(dout.get<float>(), datt.get<float>(), dqkv.get<float>(), s.B, s.T, s.C, s.NH, s.T);
         }))
       return;
     auto out = to_host(dout), att = to_host(datt);
@@ -107,6 +107,19 @@ TEST("attention forward against float64 softmax(QK^T/sqrt d)V, several shapes") 
             for (int64_t j = 0; j < s.T; ++j) o += p[j] * qkv[(b * s.T + j) * 3 * s.C + 2 * s.C + h * hd + k];
             CHECK_NEAR(out[(b * s.T + i) * s.C + h * hd + k], o, 1e-5);
           }
+        }
+    // Queries limited to the first token(s): those rows agree, the others stay untouched.
+    const int64_t q = std::min<int64_t>(2, s.T);
+    std::vector<float> nan(size_t(s.B * s.T * s.C), std::nanf(""));
+    auto dpart = to_device(be, nan);
+    be.attention_forward(dpart.get<float>(), datt.get<float>(), dqkv.get<float>(), s.B, s.T, s.C, s.NH, q);
+    auto part = to_host(dpart);
+    for (int64_t b = 0; b < s.B; ++b)
+      for (int64_t t = 0; t < s.T; ++t)
+        for (int64_t c = 0; c < s.C; ++c) {
+          const size_t i = size_t((b * s.T + t) * s.C + c);
+          if (t < q) CHECK(part[i] == out[i]);
+          else CHECK(std::isnan(part[i]));
         }
   }
 }

@@ -49,8 +49,8 @@ class CpuBackend final : public Backend {
     cpu::layernorm_forward(out, mean, rstd, inp, weight, bias, rows, cols, eps);
   }
   void attention_forward(float* out, float* att, const float* qkv, int64_t batch, int64_t tokens, int64_t channels,
-                         int64_t heads) override {
-    cpu::attention_forward(out, att, qkv, batch, tokens, channels, heads);
+                         int64_t heads, int64_t queries) override {
+    cpu::attention_forward(out, att, qkv, batch, tokens, channels, heads, queries);
   }
   void patch_extract(float* patches, const float* images, int64_t batch, int64_t channels, int64_t image_size,
                      int64_t patch_size) override {

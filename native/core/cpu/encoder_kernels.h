@@ -20,8 +20,11 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, c
 // with Q, K and V side by side in each row; head h uses columns [h*d, (h+1)*d) of each,
 // d = channels / heads. att (batch, heads, tokens, tokens) receives softmax(Q Kᵀ / sqrt d)
 // (kept for backward), out (batch, tokens, channels) the heads' outputs side by side.
+// Only the first `queries` tokens of each sample are computed as queries (their rows of
+// att and out; the others are left alone): an inference pass whose last layer feeds
+// only CLS to the classifier asks for 1.
 void attention_forward(float* out, float* att, const float* qkv, int64_t batch, int64_t tokens, int64_t channels,
-                       int64_t heads);
+                       int64_t heads, int64_t queries);
 
 // Cuts (batch, channels, size, size) images into non-overlapping patch x patch squares:
 // patches is ((batch * grid * grid) x (channels * patch * patch)), patches in row-major

@@ -13,7 +13,7 @@
 #include <cstring>
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(TF_NO_MULTIVERSION)
-#define TF_SIMD_CLONES __attribute__((target_clones("arch=haswell", "default")))
+#define TF_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define TF_SIMD_CLONES
 #endif
@@ -37,7 +37,9 @@ TF_SIMD_INLINE vf8 load(const float* p) {
   return v;
 }
 TF_SIMD_INLINE void store(float* p, vf8 v) { std::memcpy(p, &v, sizeof v); }
-TF_SIMD_INLINE vf8 splat(float x) { return vf8{x, x, x, x, x, x, x, x}; }
+// Scalar-vector arithmetic broadcasts; written this way GCC emits one broadcast
+// instruction instead of eight inserts.
+TF_SIMD_INLINE vf8 splat(float x) { return vf8{} + x; }
 
 TF_SIMD_INLINE float hsum(vf8 v) {
   return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
