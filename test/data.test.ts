@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { detectFormat, openDataset, type Batch, type Dataset, type PreprocessConfig } from '../lib/data/dataset.ts';
-import { planTarget, preprocessInto } from '../lib/data/preprocess.ts';
+import { planTarget, preprocessFromHF, preprocessInto } from '../lib/data/preprocess.ts';
 import { InputError } from '../lib/errors.ts';
 import { pixelValue } from './fixtures/data/make-fixtures.ts';
 
@@ -173,6 +173,14 @@ describe('datasets', () => {
     await assert.rejects(openDataset(empty, { preprocess: rgb32 }), /cannot tell the dataset format/);
     await assert.rejects(openDataset(join(FIX, 'idx-raw'), { format: 'cifar10', preprocess: rgb32 }), /has no CIFAR-10 test split/);
     await assert.rejects(openDataset(join(FIX, 'cifar10'), { preprocess: { ...rgb32, mean: [0.1, 0.2] } }), /preprocess.mean: has 2 values, the model has 3 channels/);
+  });
+
+  it('reads normalisation from an HF preprocessor config', () => {
+    assert.deepEqual(preprocessFromHF({ image_mean: [0.4914, 0.4822, 0.4465], image_std: [0.247, 0.2435, 0.2616], do_resize: true }),
+      { mean: [0.4914, 0.4822, 0.4465], std: [0.247, 0.2435, 0.2616], resize: true });
+    assert.deepEqual(preprocessFromHF({ do_normalize: false }), { mean: [0], std: [1], resize: false });
+    assert.throws(() => preprocessFromHF({ image_mean: 'x' }), /preprocessor_config.json: image_mean: must be a list of numbers/);
+    assert.throws(() => preprocessFromHF({ rescale_factor: 1 }), /rescale_factor/);
   });
 
   const fashion = '/usr/share/datasets/fashion-mnist';

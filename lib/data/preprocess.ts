@@ -79,3 +79,27 @@ export function preprocessForInput(
 ): PreprocessConfig {
   return { ...options, imageSize: [input.height, input.width], channels: input.channels };
 }
+
+/**
+ * Normalisation and resizing from a Hugging Face image processor config
+ * (preprocessor_config.json: image_mean, image_std, do_normalize, do_resize).
+ */
+export function preprocessFromHF(
+  processor: Record<string, unknown>, source = 'preprocessor_config.json',
+): Omit<PreprocessConfig, 'imageSize' | 'channels'> {
+  const list = (key: string): number[] | undefined => {
+    const v = processor[key];
+    if (v === undefined) return undefined;
+    if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === 'number' && Number.isFinite(x)))
+      throw new InputError(`${source}: ${key}`, `must be a list of numbers, got ${JSON.stringify(v)}`);
+    return v as number[];
+  };
+  if (processor.rescale_factor !== undefined && Math.abs(Number(processor.rescale_factor) - 1 / 255) > 1e-9)
+    throw new InputError(`${source}: rescale_factor`, `only 1/255 is supported, got ${JSON.stringify(processor.rescale_factor)}`);
+  const normalize = processor.do_normalize !== false;
+  return {
+    mean: normalize ? list('image_mean') : [0],
+    std: normalize ? list('image_std') : [1],
+    resize: processor.do_resize === true,
+  };
+}

@@ -21,6 +21,7 @@ VitModel::VitModel(const VitConfig& config, Backend& backend, const float* param
                   std::to_string(point_names.size()));
     for (size_t i = 0; i < points_.size(); ++i) points_[i].name = point_names[i];
   }
+  micro_batch_ = std::max<int64_t>(1, (kMicroBatchRows + config_.tokens() - 1) / config_.tokens());
   params_ = std::make_unique<DeviceBuffer>(backend, size_t(count) * sizeof(float));
   params_->upload(params);
 }

@@ -30,7 +30,10 @@ class VitModel {
   Backend& backend() const { return *backend_; }
   const std::vector<CapturePoint>& capture_points() const { return points_; }
 
-  // Images go through the encoder this many at a time (bounds the working memory).
+  // Images go through the encoder this many at a time (bounds the working memory). The
+  // default keeps about kMicroBatchRows token rows in flight: the per-layer buffers of a
+  // micro-batch then stay in the caches between the GEMMs and the fused passes, which
+  // beats larger GEMMs on the CPU (measured on a CIFAR ViT: 16 images of 65 tokens).
   int64_t micro_batch() const { return micro_batch_; }
   void set_micro_batch(int64_t n);
 
@@ -60,7 +63,8 @@ class VitModel {
   std::unique_ptr<DeviceBuffer> params_;
   std::unique_ptr<VitBuffers> buffers_;
   std::unique_ptr<DeviceBuffer> staging_;  // images on a device backend
-  int64_t micro_batch_ = 32;
+  static constexpr int64_t kMicroBatchRows = 1024;
+  int64_t micro_batch_ = 1;
   mutable std::mutex mutex_;
 };
 
