@@ -122,3 +122,26 @@ export class ActivationStore {
     this.native.dispose();
   }
 }
+
+/**
+ * `loss_thres`: keeps a sample in every store only if its loss is at most `threshold` in
+ * every model (the stores hold the same inputs in the same order). Returns how many
+ * samples are left. Stores captured without labels have no losses and are refused.
+ */
+export async function keepUnderLoss(stores: ActivationStore[], threshold: number, options: TaskOptions = {}): Promise<number> {
+  if (stores.length === 0) return 0;
+  const n = stores[0].numSamples;
+  if (stores.some((s) => s.numSamples !== n)) throw new RangeError('keepUnderLoss: the stores hold different numbers of samples');
+  const mask = new Uint8Array(n).fill(1);
+  for (const store of stores) {
+    const losses = store.losses();
+    for (let i = 0; i < n; i++) {
+      if (Number.isNaN(losses[i]))
+        throw new InputError('fusion.acts.loss_thres', 'needs labels: the activations were captured without them');
+      if (!(losses[i] <= threshold)) mask[i] = 0;
+    }
+  }
+  let left = n;
+  for (const store of stores) left = await store.keep(mask, options);
+  return left;
+}

@@ -1,7 +1,7 @@
 // Activation capture: names, shapes, every sequence filter and transform, losses and
 // sample dropping, against the float64 reference; and the memory-limit refusal.
 import assert from 'node:assert/strict';
-import { transformFromFlags, type ActivationTransform, type SeqFilter } from '../lib/activations.ts';
+import { keepUnderLoss, transformFromFlags, type ActivationTransform, type SeqFilter } from '../lib/activations.ts';
 import { InputError, isAbortError } from '../lib/errors.ts';
 import { createVitModel, vitActivationNames, parseVitConfig } from '../lib/models/vit.ts';
 import { randomImages, randomTensors, referenceForward, referenceLosses, type RefActivation, type RefConfig } from './helpers/vit-reference.ts';
@@ -135,6 +135,22 @@ describe('activation capture', () => {
     const got = store.copy(name);
     const want = expectedMatrix(name, ref.acts.get(name)!, [...kept, 4], 'only_cls', false);
     want.forEach((row, r) => row.forEach((v, c) => assert.ok(Math.abs(got.data[r * got.cols + c] - v) < 1e-4)));
+  });
+
+  it('loss_thres keeps a sample only if it is under the threshold in every model', async () => {
+    const a = createVitModel({ ...cfg }, tensors), b = createVitModel({ ...cfg }, randomTensors(cfg, 77));
+    const sa = a.createActivationStore({ numSamples: 5, seqFilter: 'only_cls' });
+    const sb = b.createActivationStore({ numSamples: 5, seqFilter: 'only_cls' });
+    await a.capture(sa, images, 5, { labels });
+    await b.capture(sb, images, 5, { labels });
+    const la = sa.losses(), lb = sb.losses();
+    const thres = [...la].sort((x, y) => x - y)[2];
+    const want = [0, 1, 2, 3, 4].filter((i) => la[i] <= thres && lb[i] <= thres);
+    assert.equal(await keepUnderLoss([sa, sb], thres), want.length);
+    assert.deepEqual([...sb.losses()], want.map((i) => lb[i]));
+    const unlabelled = a.createActivationStore({ numSamples: 1 });
+    await a.capture(unlabelled, images, 1);
+    await assert.rejects(keepUnderLoss([unlabelled], 1), /fusion.acts.loss_thres: needs labels/);
   });
 
   it('refuses a store over the memory limit with the byte count, before allocating', () => {
