@@ -1,7 +1,7 @@
 // The native ViT forward pass against the float64 reference on random ViTs of several
 // shapes, and the adapter's checks on configs and tensors.
 import assert from 'node:assert/strict';
-import { InputError } from '../lib/errors.ts';
+import { InputError, isAbortError } from '../lib/errors.ts';
 import { createVitModel, parseVitConfig, vitActivationNames, vitConfigToHF, vitParameterShapes } from '../lib/models/vit.ts';
 import { hfShapes, randomImages, randomTensors, referenceForward, referenceLosses, type RefConfig } from './helpers/vit-reference.ts';
 
@@ -93,6 +93,23 @@ describe('ViT forward pass', () => {
     createVitModel({ ...cfg }, extra); // the pooler is ignored
     extra.set('something.else', { dtype: 'F32', shape: [1], data: new Float32Array(1) });
     assert.throws(() => createVitModel({ ...cfg }, extra), /unexpected tensors for this ViT config: something.else/);
+  });
+
+  it('reports progress in images and can be cancelled between micro-batches', async () => {
+    const cfg = SHAPES[4];
+    const model = createVitModel({ ...cfg }, randomTensors(cfg, 5));
+    model.setMicroBatch(2);
+    const images = randomImages(cfg, 7, 6);
+    const seen: Array<[number, number]> = [];
+    await model.forward(images, 7, { onProgress: (d, t) => seen.push([d, t]) });
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(seen[seen.length - 1], [7, 7]);
+    // Long enough (a few hundred ms) that the first progress report arrives well before the end.
+    const many = randomImages(cfg, 3000, 7);
+    const controller = new AbortController();
+    const started = performance.now();
+    await assert.rejects(model.forward(many, 3000, { signal: controller.signal, onProgress: () => controller.abort() }), (e) => isAbortError(e));
+    assert.ok(performance.now() - started < 5000);
   });
 
   it('checks the image buffer against the count', async () => {
