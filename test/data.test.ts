@@ -8,7 +8,7 @@ import { gzipSync } from 'node:zlib';
 import { detectFormat, openDataset, type Batch, type Dataset, type PreprocessConfig } from '../lib/data/dataset.ts';
 import { planTarget, preprocessFromHF, preprocessInto } from '../lib/data/preprocess.ts';
 import { InputError } from '../lib/errors.ts';
-import { pixelValue } from './fixtures/data/make-fixtures.ts';
+import { pixelValue } from './fixtures/data/pixels.ts';
 
 const FIX = join(import.meta.dirname, 'fixtures', 'data');
 const norm = (v: number) => (v / 255 - 0.5) / 0.5;
