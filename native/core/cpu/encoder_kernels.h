@@ -1,7 +1,7 @@
-// CPU kernels of the transformer encoder forward pass (ViT today, BERT later). Each is
-// written the way llm.c writes its layers: plain loops over row-major buffers, the
-// statistics the backward pass will need written out beside the result, so the backward
-// twins can sit next to these without recomputing anything. Host pointers; threads come
+// CPU kernels of the transformer encoder forward pass (ViT today, BERT later). Each is a
+// plain function over row-major buffers that writes out, beside its result, whatever the
+// backward pass will need (LayerNorm statistics, attention probabilities, the
+// pre-activation), so the backward twins can sit next to these without recomputing. Host pointers; threads come
 // from the core's pool. The CPU backend forwards its encoder virtuals here.
 #pragma once
 

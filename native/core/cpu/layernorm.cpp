@@ -1,4 +1,4 @@
-// LayerNorm forward (llm.c layout: mean and rstd per row kept for the backward pass).
+// LayerNorm forward (mean and rstd per row kept for the backward pass).
 #include <algorithm>
 #include <cmath>
 

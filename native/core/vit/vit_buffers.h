@@ -1,4 +1,4 @@
-// The forward pass's working memory, llm.c style: one allocation cut into named
+// The forward pass's working memory: one allocation cut into named
 // buffers, sized for a batch. Per-layer buffers exist `layers_kept` times: the training
 // pass keeps every layer (backward reads them all); inference keeps one set and reuses
 // it layer after layer.
