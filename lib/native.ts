@@ -38,6 +38,103 @@ export interface NativeInfo {
   cudaUnavailableReason?: string;
 }
 
+/** The ViT shape as the native model reads it (lib/models/vit.ts builds it from an HF config). */
+export interface NativeVitConfig {
+  imageSize: number;
+  patchSize: number;
+  channels: number;
+  hidden: number;
+  layers: number;
+  heads: number;
+  intermediate: number;
+  labels: number;
+  layerNormEps: number;
+  qkvBias: boolean;
+}
+
+/** Where each parameter sits in the native model's flat buffer, and what it can capture. */
+export interface NativeVitLayout {
+  total: number;
+  tensors: Array<{ name: string; shape: number[]; offset: number }>;
+  capturePoints: Array<{ name: string; tokens: number; width: number }>;
+}
+
+export interface NativeStoreOptions {
+  capacity: number;
+  seqFilter?: string;
+  avgSeqItems?: boolean;
+  maxBytes?: number;
+}
+
+export interface NativeStorePlan {
+  bytes: number;
+  limit: number;
+  entries: Array<{ name: string; rowsPerSample: number; width: number }>;
+}
+
+export interface NativeVitModel {
+  forward(
+    images: Float32Array, count: number, labels: Int32Array | null, options?: NativeTaskOptions,
+  ): Promise<{ logits: Float32Array; losses: Float32Array | null }>;
+  capture(
+    store: NativeActivationStore, images: Float32Array, count: number, labels: Int32Array | null,
+    options?: NativeTaskOptions,
+  ): Promise<number>;
+  planActivationStore(options: NativeStoreOptions): NativeStorePlan;
+  readParameters(): Float32Array;
+  setMicroBatch(n: number): void;
+  readonly microBatch: number;
+  readonly device: 'cpu' | 'cuda';
+}
+
+export interface NativeActivationEntry {
+  name: string;
+  rows: number;
+  cols: number;
+  rowsPerSample: number;
+  averaged: boolean;
+  tokens: number[];
+}
+
+export interface NativeActivationStats {
+  name: string;
+  mean: number;
+  std: number;
+  min: number;
+  max: number;
+}
+
+export interface NativeActivationStore {
+  entries(): NativeActivationEntry[];
+  losses(): Float32Array;
+  keep(mask: Uint8Array, options?: NativeTaskOptions): Promise<number>;
+  finalize(transform: string, options?: NativeTaskOptions): Promise<void>;
+  stats(options?: NativeTaskOptions): Promise<NativeActivationStats[]>;
+  copy(name: string): Float32Array;
+  dispose(): void;
+  readonly bytes: number;
+  readonly capacity: number;
+  readonly numSamples: number;
+  readonly finalized: boolean;
+}
+
+/** 8-bit images as stored: (C, H, W) per image when planar, else (H, W, C). */
+export interface NativeImageSource {
+  height: number;
+  width: number;
+  channels: number;
+  planar: boolean;
+}
+
+export interface NativeImageTarget {
+  height: number;
+  width: number;
+  channels: number;
+  rule: 'copy' | 'replicate' | 'luminance';
+  mean: number[];
+  std: number[];
+}
+
 export interface NativeAddon {
   CancelToken: new () => NativeCancelToken;
   info(): NativeInfo;
@@ -68,6 +165,15 @@ export interface NativeAddon {
     plan: Float64Array; u: Float64Array; v: Float64Array; cost: number; solver: 'network_simplex' | 'assignment';
     iterations: number; optimal: boolean; massRescaled: boolean;
   }>;
+  VitModel: new (
+    config: NativeVitConfig, params: Float32Array, captureNames?: string[] | null, options?: { device?: Device },
+  ) => NativeVitModel;
+  vitLayout(config: NativeVitConfig): NativeVitLayout;
+  ActivationStore: new (model: NativeVitModel, options: NativeStoreOptions) => NativeActivationStore;
+  preprocessImages(
+    src: Uint8Array, count: number, source: NativeImageSource, target: NativeImageTarget, out: Float32Array,
+    options?: NativeTaskOptions,
+  ): Promise<void>;
 }
 
 /** The package root: the nearest folder above this file that has package.json. */

@@ -1,8 +1,10 @@
 // Module entry point of the addon: registers the native classes and functions.
 #include <napi.h>
 
+#include "activation_store_wrap.h"
 #include "cancel_token.h"
 #include "exports.h"
+#include "vit_model_wrap.h"
 
 namespace tfb {
 
@@ -10,6 +12,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   CancelToken::Register(env, exports);
   RegisterBasicOps(env, exports);
   RegisterOtOps(env, exports);
+  RegisterDataOps(env, exports);
+  VitModelWrap::Register(env, exports);
+  ActivationStoreWrap::Register(env, exports);
   return exports;
 }
 

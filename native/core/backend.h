@@ -47,6 +47,28 @@ class Backend {
   // y = alpha * x + beta * y: the primitive of weight aggregation (weighted sums of
   // aligned parameters). With beta == 0, y is not read.
   virtual void axpby(float* y, const float* x, float alpha, float beta, int64_t n) = 0;
+
+  // --- transformer encoder forward ----------------------------------------------------
+  // Semantics in cpu/encoder_kernels.h. The base versions throw "<op> is not implemented
+  // on <device> yet", so a backend compiles before it has its own twin of every op.
+  virtual void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                                 const float* bias, int64_t rows, int64_t cols, float eps);
+  virtual void attention_forward(float* out, float* att, const float* qkv, int64_t batch, int64_t tokens,
+                                 int64_t channels, int64_t heads, int64_t queries);
+  virtual void patch_extract(float* patches, const float* images, int64_t batch, int64_t channels,
+                             int64_t image_size, int64_t patch_size);
+  virtual void embeddings_assemble(float* out, const float* patch_out, const float* cls, const float* pos,
+                                   int64_t batch, int64_t patches, int64_t channels);
+  virtual void add_bias(float* x, const float* bias, int64_t rows, int64_t cols);
+  virtual void bias_gelu_forward(float* pre, float* out, const float* bias, int64_t rows, int64_t cols);
+  virtual void bias_residual_forward(float* out, float* proj, const float* bias, const float* residual,
+                                     int64_t rows, int64_t cols);
+  virtual void gather_rows(float* dst, const float* src, int64_t rows, int64_t cols, int64_t src_stride);
+  virtual void cross_entropy_forward(float* losses, const float* logits, const int32_t* labels, int64_t rows,
+                                     int64_t classes);
+
+ protected:
+  [[noreturn]] void not_implemented(const char* op) const;
 };
 
 // The CPU backend (always available).

@@ -6,6 +6,7 @@
 #include "../backend.h"
 #include "../thread_pool.h"
 #include "blas_threads.h"
+#include "encoder_kernels.h"
 #include "kernels.h"
 
 namespace tf {
@@ -41,6 +42,40 @@ class CpuBackend final : public Backend {
   }
   void axpby(float* y, const float* x, float alpha, float beta, int64_t n) override {
     cpu::axpby(y, x, alpha, beta, n);
+  }
+
+  void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                         const float* bias, int64_t rows, int64_t cols, float eps) override {
+    cpu::layernorm_forward(out, mean, rstd, inp, weight, bias, rows, cols, eps);
+  }
+  void attention_forward(float* out, float* att, const float* qkv, int64_t batch, int64_t tokens, int64_t channels,
+                         int64_t heads, int64_t queries) override {
+    cpu::attention_forward(out, att, qkv, batch, tokens, channels, heads, queries);
+  }
+  void patch_extract(float* patches, const float* images, int64_t batch, int64_t channels, int64_t image_size,
+                     int64_t patch_size) override {
+    cpu::patch_extract(patches, images, batch, channels, image_size, patch_size);
+  }
+  void embeddings_assemble(float* out, const float* patch_out, const float* cls, const float* pos, int64_t batch,
+                           int64_t patches, int64_t channels) override {
+    cpu::embeddings_assemble(out, patch_out, cls, pos, batch, patches, channels);
+  }
+  void add_bias(float* x, const float* bias, int64_t rows, int64_t cols) override {
+    cpu::add_bias(x, bias, rows, cols);
+  }
+  void bias_gelu_forward(float* pre, float* out, const float* bias, int64_t rows, int64_t cols) override {
+    cpu::bias_gelu_forward(pre, out, bias, rows, cols);
+  }
+  void bias_residual_forward(float* out, float* proj, const float* bias, const float* residual, int64_t rows,
+                             int64_t cols) override {
+    cpu::bias_residual_forward(out, proj, bias, residual, rows, cols);
+  }
+  void gather_rows(float* dst, const float* src, int64_t rows, int64_t cols, int64_t src_stride) override {
+    cpu::gather_rows(dst, src, rows, cols, src_stride);
+  }
+  void cross_entropy_forward(float* losses, const float* logits, const int32_t* labels, int64_t rows,
+                             int64_t classes) override {
+    cpu::cross_entropy_forward(losses, logits, labels, rows, classes);
   }
 };
 

@@ -1,0 +1,142 @@
+/**
+ * Datasets for evaluation and activations: a folder in its format's standard layout plus
+ * a split, streamed in batches of normalised model input. The format is detected from
+ * the folder's files unless given.
+ */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { InputError } from '../errors.ts';
+import type { TaskOptions } from '../native.ts';
+import { cifar10Files, openCifar10, openCifar100, type CifarLabels } from './cifar.ts';
+import { looksLikeIdx, openIdx } from './idx.ts';
+import { decodeImage, looksLikeImageFolder, openImageFolder } from './image-folder.ts';
+import { inputShape, planTarget, preprocessInto, type PreprocessConfig } from './preprocess.ts';
+import type { DatasetFormat, DatasetReader, Split } from './source.ts';
+
+export type { DatasetFormat, Split } from './source.ts';
+export type { PreprocessConfig } from './preprocess.ts';
+
+export interface OpenDatasetOptions {
+  split?: Split;
+  /** Detected from the folder when absent. */
+  format?: DatasetFormat;
+  /** The model's input and the normalisation (dataset images -> model input). */
+  preprocess: PreprocessConfig;
+  /** CIFAR-100 only: the 100 fine labels (default) or the 20 coarse ones. */
+  cifar100Labels?: CifarLabels;
+}
+
+export interface Batch {
+  /** count x C x H x W normalised floats. */
+  images: Float32Array;
+  labels: Int32Array;
+  count: number;
+  /** Index of the batch's first example in the split. */
+  offset: number;
+}
+
+export interface BatchOptions {
+  batchSize?: number;
+  /** Start at this example (default 0). */
+  start?: number;
+  /** At most this many examples. */
+  limit?: number;
+  signal?: AbortSignal;
+}
+
+// Subfolders the official archives unpack into.
+const ARCHIVE_FOLDERS = ['cifar-10-batches-bin', 'cifar-100-binary'];
+
+function listNames(folder: string): string[] {
+  return readdirSync(folder);
+}
+
+/** The format of the dataset in `folder` (after stepping into an archive subfolder), or an InputError. */
+export function detectFormat(folder: string, split: Split = 'test'): { format: DatasetFormat; folder: string } {
+  if (!existsSync(folder) || !statSync(folder).isDirectory()) throw new InputError(folder, 'is not a folder');
+  for (const sub of ARCHIVE_FOLDERS)
+    if (existsSync(join(folder, sub)) && statSync(join(folder, sub)).isDirectory()) return detectFormat(join(folder, sub), split);
+  const names = listNames(folder);
+  if (cifar10Files(folder, 'train').length > 0 || names.includes('test_batch.bin')) return { format: 'cifar10', folder };
+  if (names.includes('train.bin') || names.includes('test.bin')) return { format: 'cifar100', folder };
+  if (looksLikeIdx(names)) return { format: 'idx', folder };
+  if (looksLikeImageFolder(folder, split) || looksLikeImageFolder(folder, split === 'train' ? 'test' : 'train'))
+    return { format: 'image-folder', folder };
+  throw new InputError(folder, 'cannot tell the dataset format: expected CIFAR-10/100 binary batches, IDX files ' +
+    '(train-images-idx3-ubyte[.gz], ...) or an image folder (<split>/<class>/*.png|jpg)');
+}
+
+export class Dataset {
+  private constructor(
+    readonly reader: DatasetReader,
+    readonly preprocess: PreprocessConfig,
+    private readonly fixedTarget: ReturnType<typeof planTarget> | null,
+  ) {}
+
+  get format(): DatasetFormat { return this.reader.format; }
+  get folder(): string { return this.reader.folder; }
+  get split(): Split { return this.reader.split; }
+  get size(): number { return this.reader.size; }
+  get classes(): string[] | null { return this.reader.classes; }
+  get numClasses(): number { return this.reader.numClasses; }
+  /** "cifar10 test split of /data/cifar10" */
+  get description(): string { return `${this.format} ${this.split} split of ${this.folder}`; }
+
+  static async open(folder: string, options: OpenDatasetOptions): Promise<Dataset> {
+    const split = options.split ?? 'test';
+    if (split !== 'train' && split !== 'test') throw new InputError('split', `must be train or test, got '${split}'`);
+    let root = resolve(folder);
+    let format = options.format;
+    if (!format) ({ format, folder: root } = detectFormat(root, split));
+    else for (const sub of ARCHIVE_FOLDERS) if (existsSync(join(root, sub))) root = join(root, sub);
+    let reader: DatasetReader;
+    switch (format) {
+      case 'cifar10': reader = await openCifar10(root, split); break;
+      case 'cifar100': reader = await openCifar100(root, split, options.cifar100Labels); break;
+      case 'idx': reader = await openIdx(root, split); break;
+      case 'image-folder': reader = await openImageFolder(root, split); break;
+      default: throw new InputError('format', `unknown dataset format '${format as string}' (expected cifar10, cifar100, idx or image-folder)`);
+    }
+    const where = `${root} (${format}, ${split})`;
+    // Fixed-shape formats are checked against the model once, here; image folders are
+    // checked on their first image here and on every image as it streams.
+    let target = null;
+    if (reader.shape) target = planTarget(where, reader.shape, options.preprocess);
+    else {
+      const first = await decodeImage(reader.files[0]);
+      planTarget(first.file, first.shape, options.preprocess);
+    }
+    return new Dataset(reader, options.preprocess, target);
+  }
+
+  /** The split's examples as normalised model input, batch by batch. */
+  async *batches(options: BatchOptions = {}): AsyncGenerator<Batch> {
+    const batchSize = options.batchSize ?? 64;
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new InputError('batch_size', `must be a positive integer, got ${batchSize}`);
+    const start = options.start ?? 0;
+    const limit = options.limit ?? Infinity;
+    const { channels, height, width } = inputShape(this.preprocess);
+    const perImage = channels * height * width;
+    const task: TaskOptions = { signal: options.signal };
+    let offset = start;
+    for await (const raw of this.reader.read(batchSize, start, limit)) {
+      options.signal?.throwIfAborted();
+      const images = new Float32Array(raw.count * perImage);
+      if (raw.pixels && raw.shape && this.fixedTarget) {
+        await preprocessInto(images, raw.pixels, raw.count, raw.shape, this.fixedTarget, task);
+      } else if (raw.images) {
+        for (let i = 0; i < raw.images.length; i++) {
+          const img = raw.images[i];
+          const target = planTarget(img.file, img.shape, this.preprocess);
+          await preprocessInto(images.subarray(i * perImage, (i + 1) * perImage), img.pixels, 1, img.shape, target, task);
+        }
+      }
+      yield { images, labels: raw.labels, count: raw.count, offset };
+      offset += raw.count;
+    }
+  }
+}
+
+export function openDataset(folder: string, options: OpenDatasetOptions): Promise<Dataset> {
+  return Dataset.open(folder, options);
+}

@@ -1,0 +1,316 @@
+/**
+ * The Hugging Face ViT adapter (ViTForImageClassification): the only place that knows
+ * HF ViT parameter and module names. It reads an HF config, maps HF tensors onto the
+ * native model's flat parameter buffer and names the native capture points after the
+ * HF modules whose outputs they are.
+ *
+ * One captured point is not an HF module: `vit.encoder.layer.N.attention_residual`, the
+ * residual stream after attention (the layer input plus the attention output, which is
+ * also the input of `layernorm_after`). The residual policies of the fusion weigh it
+ * against the MLP output.
+ */
+import { checkActivationBytes, checkSeqFilter, ActivationStore, type ActivationOptions } from '../activations.ts';
+import { InputError } from '../errors.ts';
+import { native, runTask, type Device, type NativeVitConfig, type NativeVitModel } from '../native.ts';
+import type { ForwardOptions, ForwardResult, ImageClassifier, ImageInput } from './classifier.ts';
+
+/** A tensor as model I/O hands it over (HF name -> tensor). */
+export interface Tensor {
+  dtype: string;
+  shape: number[];
+  data: Float32Array;
+}
+
+export interface VitConfig {
+  hiddenSize: number;
+  numLayers: number;
+  numHeads: number;
+  intermediateSize: number;
+  layerNormEps: number;
+  imageSize: number;
+  patchSize: number;
+  numChannels: number;
+  qkvBias: boolean;
+  numLabels: number;
+  /** Class names by index, from id2label, when present. */
+  labelNames?: string[];
+}
+
+// HF ViTConfig defaults for the fields a config.json may leave out.
+const HF_DEFAULTS = {
+  hidden_size: 768,
+  num_hidden_layers: 12,
+  num_attention_heads: 12,
+  intermediate_size: 3072,
+  layer_norm_eps: 1e-12,
+  image_size: 224,
+  patch_size: 16,
+  num_channels: 3,
+  qkv_bias: true,
+  hidden_act: 'gelu',
+  num_labels: 2,
+};
+
+function positiveInt(raw: Record<string, unknown>, key: keyof typeof HF_DEFAULTS, source: string): number {
+  let v = raw[key] ?? HF_DEFAULTS[key];
+  // image_size / patch_size may be [h, w]; the model supports square ones.
+  if (Array.isArray(v) && (key === 'image_size' || key === 'patch_size')) {
+    if (v.length !== 2 || v[0] !== v[1]) throw new InputError(`${source}: ${key}`, `only square sizes are supported, got ${JSON.stringify(v)}`);
+    v = v[0];
+  }
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0)
+    throw new InputError(`${source}: ${key}`, `must be a positive integer, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** Reads an HF ViTConfig (config.json as an object); throws InputError naming the bad key. */
+export function parseVitConfig(raw: Record<string, unknown>, source = 'config.json'): VitConfig {
+  if (raw.model_type !== undefined && raw.model_type !== 'vit')
+    throw new InputError(`${source}: model_type`, `expected 'vit', got ${JSON.stringify(raw.model_type)}`);
+  const act = raw.hidden_act ?? HF_DEFAULTS.hidden_act;
+  if (act !== 'gelu')
+    throw new InputError(`${source}: hidden_act`, `only the exact-erf 'gelu' is supported, got ${JSON.stringify(act)}`);
+  const eps = raw.layer_norm_eps ?? HF_DEFAULTS.layer_norm_eps;
+  if (typeof eps !== 'number' || !(eps > 0)) throw new InputError(`${source}: layer_norm_eps`, `must be a positive number, got ${JSON.stringify(eps)}`);
+  const qkvBias = raw.qkv_bias ?? HF_DEFAULTS.qkv_bias;
+  if (typeof qkvBias !== 'boolean') throw new InputError(`${source}: qkv_bias`, `must be true or false, got ${JSON.stringify(qkvBias)}`);
+
+  let labelNames: string[] | undefined;
+  let numLabels: number;
+  if (raw.id2label !== undefined) {
+    if (typeof raw.id2label !== 'object' || raw.id2label === null || Array.isArray(raw.id2label))
+      throw new InputError(`${source}: id2label`, 'must be an object of index -> name');
+    const entries = Object.entries(raw.id2label as Record<string, unknown>);
+    labelNames = new Array<string>(entries.length);
+    for (const [k, name] of entries) {
+      const i = Number(k);
+      if (!Number.isInteger(i) || i < 0 || i >= entries.length)
+        throw new InputError(`${source}: id2label`, `keys must be 0..${entries.length - 1}, got '${k}'`);
+      labelNames[i] = String(name);
+    }
+    numLabels = entries.length;
+    if (raw.num_labels !== undefined && raw.num_labels !== numLabels)
+      throw new InputError(`${source}: num_labels`, `is ${JSON.stringify(raw.num_labels)} but id2label has ${numLabels} labels`);
+  } else {
+    numLabels = positiveInt(raw, 'num_labels', source);
+  }
+
+  const config: VitConfig = {
+    hiddenSize: positiveInt(raw, 'hidden_size', source),
+    numLayers: positiveInt(raw, 'num_hidden_layers', source),
+    numHeads: positiveInt(raw, 'num_attention_heads', source),
+    intermediateSize: positiveInt(raw, 'intermediate_size', source),
+    layerNormEps: eps,
+    imageSize: positiveInt(raw, 'image_size', source),
+    patchSize: positiveInt(raw, 'patch_size', source),
+    numChannels: positiveInt(raw, 'num_channels', source),
+    qkvBias,
+    numLabels,
+    labelNames,
+  };
+  if (config.imageSize % config.patchSize !== 0)
+    throw new InputError(`${source}: patch_size`, `${config.patchSize} does not divide image_size ${config.imageSize}`);
+  if (config.hiddenSize % config.numHeads !== 0)
+    throw new InputError(`${source}: num_attention_heads`, `${config.numHeads} does not divide hidden_size ${config.hiddenSize}`);
+  return config;
+}
+
+/** The config as an HF config.json object (what a saved fused model carries). */
+export function vitConfigToHF(c: VitConfig): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    model_type: 'vit',
+    architectures: ['ViTForImageClassification'],
+    hidden_size: c.hiddenSize,
+    num_hidden_layers: c.numLayers,
+    num_attention_heads: c.numHeads,
+    intermediate_size: c.intermediateSize,
+    hidden_act: 'gelu',
+    layer_norm_eps: c.layerNormEps,
+    image_size: c.imageSize,
+    patch_size: c.patchSize,
+    num_channels: c.numChannels,
+    qkv_bias: c.qkvBias,
+  };
+  const names = c.labelNames ?? Array.from({ length: c.numLabels }, (_, i) => `LABEL_${i}`);
+  out.id2label = Object.fromEntries(names.map((n, i) => [String(i), n]));
+  out.label2id = Object.fromEntries(names.map((n, i) => [n, i]));
+  return out;
+}
+
+export function nativeVitConfig(c: VitConfig): NativeVitConfig {
+  return {
+    imageSize: c.imageSize, patchSize: c.patchSize, channels: c.numChannels, hidden: c.hiddenSize,
+    layers: c.numLayers, heads: c.numHeads, intermediate: c.intermediateSize, labels: c.numLabels,
+    layerNormEps: c.layerNormEps, qkvBias: c.qkvBias,
+  };
+}
+
+// Native names -> HF module names. Parameters are these plus ".weight" / ".bias".
+const MODULE_NAMES: Array<[RegExp, string]> = [
+  [/^embed\.patch$/, 'vit.embeddings.patch_embeddings'],
+  [/^embed$/, 'vit.embeddings'],
+  [/^layers\.(\d+)\.ln1$/, 'vit.encoder.layer.$1.layernorm_before'],
+  [/^layers\.(\d+)\.(query|key|value)$/, 'vit.encoder.layer.$1.attention.attention.$2'],
+  [/^layers\.(\d+)\.attn_out$/, 'vit.encoder.layer.$1.attention.output.dense'],
+  [/^layers\.(\d+)\.attn_residual$/, 'vit.encoder.layer.$1.attention_residual'],
+  [/^layers\.(\d+)\.ln2$/, 'vit.encoder.layer.$1.layernorm_after'],
+  [/^layers\.(\d+)\.mlp_in$/, 'vit.encoder.layer.$1.intermediate.dense'],
+  [/^layers\.(\d+)\.mlp_out$/, 'vit.encoder.layer.$1.output.dense'],
+  [/^layers\.(\d+)$/, 'vit.encoder.layer.$1'],
+  [/^final_ln$/, 'vit.layernorm'],
+  [/^head$/, 'classifier'],
+];
+
+function hfModuleName(name: string): string {
+  for (const [re, hf] of MODULE_NAMES) if (re.test(name)) return name.replace(re, hf);
+  throw new Error(`vit adapter: no HF name for native point '${name}'`);
+}
+
+/** The HF parameter name of a native parameter ("layers.0.query.weight" -> "vit.encoder.layer.0.attention.attention.query.weight"). */
+export function hfParameterName(name: string): string {
+  if (name === 'embed.patch.weight') return 'vit.embeddings.patch_embeddings.projection.weight';
+  if (name === 'embed.patch.bias') return 'vit.embeddings.patch_embeddings.projection.bias';
+  if (name === 'embed.cls_token') return 'vit.embeddings.cls_token';
+  if (name === 'embed.position') return 'vit.embeddings.position_embeddings';
+  const m = /^(.*)\.(weight|bias)$/.exec(name);
+  if (!m) throw new Error(`vit adapter: no HF name for native parameter '${name}'`);
+  return `${hfModuleName(m[1])}.${m[2]}`;
+}
+
+/** HF parameter names with their shapes, in the native buffer order. */
+export function vitParameterShapes(config: VitConfig): Array<{ name: string; shape: number[] }> {
+  return native().vitLayout(nativeVitConfig(config)).tensors.map((t) => ({ name: hfParameterName(t.name), shape: t.shape }));
+}
+
+/** HF module names of the outputs a capture records, in forward order. */
+export function vitActivationNames(config: VitConfig): string[] {
+  return native().vitLayout(nativeVitConfig(config)).capturePoints.map((p) => hfModuleName(p.name));
+}
+
+// Tensors a ViTForImageClassification checkpoint may carry that the forward pass does not use.
+const IGNORED_TENSORS = /^vit\.pooler\./;
+
+export interface VitModelOptions {
+  /** `auto` and `cpu` run on the CPU; `cuda` asks for the GPU explicitly. */
+  device?: Device;
+  /** Where the tensors came from, for error messages (e.g. the model folder). */
+  source?: string;
+}
+
+export interface CaptureOptions extends ForwardOptions {}
+
+export class VitModel implements ImageClassifier {
+  readonly config: VitConfig;
+  readonly native: NativeVitModel;
+
+  constructor(config: VitConfig, nativeModel: NativeVitModel) {
+    this.config = config;
+    this.native = nativeModel;
+  }
+
+  get numLabels(): number { return this.config.numLabels; }
+  get labelNames(): string[] | undefined { return this.config.labelNames; }
+  get input(): ImageInput {
+    return { channels: this.config.numChannels, height: this.config.imageSize, width: this.config.imageSize };
+  }
+
+  async forward(images: Float32Array, count: number, options: ForwardOptions = {}): Promise<ForwardResult> {
+    return runTask(options, (o) => this.native.forward(images, count, options.labels ?? null, o));
+  }
+
+  /** Sizes a store for `numSamples` samples; throws InputError (with the byte count) over the limit. */
+  planActivations(options: ActivationOptions): { bytes: number; limit: number } {
+    const filter = checkSeqFilter(options.seqFilter ?? 'none', 'fusion.acts.seq_filter');
+    if (!Number.isInteger(options.numSamples) || options.numSamples < 1)
+      throw new InputError('fusion.acts.num_samples', `must be a positive integer, got ${options.numSamples}`);
+    try {
+      const plan = this.native.planActivationStore({
+        capacity: options.numSamples, seqFilter: filter, avgSeqItems: options.avgSeqItems ?? false, maxBytes: options.maxBytes,
+      });
+      return { bytes: plan.bytes, limit: plan.limit };
+    } catch (err) {
+      throw new InputError('fusion.acts.seq_filter', (err as Error).message);
+    }
+  }
+
+  /** A store for this model's activations; refused with an InputError when over the memory limit. */
+  createActivationStore(options: ActivationOptions): ActivationStore {
+    const { bytes, limit } = this.planActivations(options);
+    checkActivationBytes(bytes, limit, options.numSamples);
+    const addon = native();
+    return new ActivationStore(new addon.ActivationStore(this.native, {
+      capacity: options.numSamples,
+      seqFilter: options.seqFilter ?? 'none',
+      avgSeqItems: options.avgSeqItems ?? false,
+      maxBytes: limit,
+    }));
+  }
+
+  /**
+   * Runs images through the model and files their activations (and losses, with labels)
+   * in `store`, up to its remaining capacity. Returns how many images it took.
+   */
+  async capture(store: ActivationStore, images: Float32Array, count: number, options: CaptureOptions = {}): Promise<number> {
+    return runTask(options, (o) => this.native.capture(store.native, images, count, options.labels ?? null, o));
+  }
+
+  /** The parameters under their HF names (copies). */
+  parameters(): Map<string, Tensor> {
+    const flat = this.native.readParameters();
+    const out = new Map<string, Tensor>();
+    for (const t of native().vitLayout(nativeVitConfig(this.config)).tensors) {
+      const size = t.shape.reduce((a, b) => a * b, 1);
+      out.set(hfParameterName(t.name), { dtype: 'F32', shape: t.shape, data: flat.slice(t.offset, t.offset + size) });
+    }
+    return out;
+  }
+
+  /** How many images the native pass runs at once (bounds its working memory). */
+  setMicroBatch(n: number): void {
+    this.native.setMicroBatch(n);
+  }
+}
+
+/**
+ * Builds the native ViT from an HF config object and HF-named tensors. Every tensor the
+ * model needs must be present with HF's shape and finite values; checkpoint extras that
+ * the classifier does not use (the pooler) are ignored, anything else unknown is an error.
+ */
+export function createVitModel(
+  rawConfig: Record<string, unknown> | VitConfig, tensors: Map<string, Tensor>, options: VitModelOptions = {},
+): VitModel {
+  const source = options.source ?? 'model';
+  const config = 'hiddenSize' in rawConfig ? (rawConfig as VitConfig) : parseVitConfig(rawConfig, `${source}/config.json`);
+  const nc = nativeVitConfig(config);
+  const addon = native();
+  const layout = addon.vitLayout(nc);
+  const flat = new Float32Array(layout.total);
+  const expected = new Set<string>();
+  const missing: string[] = [];
+  for (const t of layout.tensors) {
+    const name = hfParameterName(t.name);
+    expected.add(name);
+    const tensor = tensors.get(name);
+    if (!tensor) {
+      missing.push(name);
+      continue;
+    }
+    const same = tensor.shape.length === t.shape.length && tensor.shape.every((d, i) => d === t.shape[i]);
+    if (!same)
+      throw new InputError(`${source}: ${name}`, `has shape [${tensor.shape.join(', ')}], the config needs [${t.shape.join(', ')}]`);
+    const data = tensor.data;
+    for (let i = 0; i < data.length; i++)
+      if (!Number.isFinite(data[i])) throw new InputError(`${source}: ${name}`, `holds a non-finite value (${data[i]}) at index ${i}`);
+    flat.set(data, t.offset);
+  }
+  if (missing.length > 0) {
+    const list = missing.slice(0, 5).join(', ') + (missing.length > 5 ? `, ... (${missing.length} in all)` : '');
+    throw new InputError(source, `missing ViT parameters: ${list}`);
+  }
+  const unknown = [...tensors.keys()].filter((k) => !expected.has(k) && !IGNORED_TENSORS.test(k));
+  if (unknown.length > 0)
+    throw new InputError(source, `unexpected tensors for this ViT config: ${unknown.slice(0, 5).join(', ')}${unknown.length > 5 ? ', ...' : ''}`);
+  const names = layout.capturePoints.map((p) => hfModuleName(p.name));
+  const model = new addon.VitModel(nc, flat, names, { device: options.device ?? 'auto' });
+  return new VitModel(config, model);
+}

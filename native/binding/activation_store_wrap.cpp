@@ -1,0 +1,234 @@
+#include "activation_store_wrap.h"
+
+#include "../core/error.h"
+#include "task.h"
+#include "vit_model_wrap.h"
+
+namespace tfb {
+
+Napi::FunctionReference* ActivationStoreWrap::constructor_ = nullptr;
+
+tf::ActivationStoreOptions ReadStoreOptions(Napi::Env env, const Napi::Value& value) {
+  if (!value.IsObject()) ThrowArgError(env, "activation store options must be an object");
+  Napi::Object o = value.As<Napi::Object>();
+  tf::ActivationStoreOptions opts;
+  Napi::Value cap = o.Get("capacity");
+  if (!cap.IsNumber() || cap.As<Napi::Number>().Int64Value() < 1)
+    ThrowArgError(env, "activation store: capacity must be a positive number of samples");
+  opts.capacity = cap.As<Napi::Number>().Int64Value();
+  Napi::Value filter = o.Get("seqFilter");
+  if (filter.IsString()) {
+    try {
+      tf::parse_sequence_filter(filter.As<Napi::String>().Utf8Value(), &opts.filter, &opts.window);
+    } catch (const tf::Error& e) {
+      ThrowArgError(env, e.what());
+    }
+  } else if (!filter.IsUndefined() && !filter.IsNull()) {
+    ThrowArgError(env, "activation store: seqFilter must be a string");
+  }
+  Napi::Value avg = o.Get("avgSeqItems");
+  if (avg.IsBoolean()) opts.average_tokens = avg.As<Napi::Boolean>().Value();
+  Napi::Value max = o.Get("maxBytes");
+  if (max.IsNumber()) {
+    double m = max.As<Napi::Number>().DoubleValue();
+    if (!(m >= 1)) ThrowArgError(env, "activation store: maxBytes must be positive");
+    opts.max_bytes = uint64_t(m);
+  }
+  return opts;
+}
+
+void ActivationStoreWrap::Register(Napi::Env env, Napi::Object exports) {
+  Napi::Function ctor =
+      DefineClass(env, "ActivationStore",
+                  {InstanceMethod<&ActivationStoreWrap::Entries>("entries"),
+                   InstanceMethod<&ActivationStoreWrap::Losses>("losses"),
+                   InstanceMethod<&ActivationStoreWrap::Keep>("keep"),
+                   InstanceMethod<&ActivationStoreWrap::Finalize>("finalize"),
+                   InstanceMethod<&ActivationStoreWrap::Stats>("stats"),
+                   InstanceMethod<&ActivationStoreWrap::Copy>("copy"),
+                   InstanceMethod<&ActivationStoreWrap::Dispose>("dispose"),
+                   InstanceAccessor<&ActivationStoreWrap::GetBytes>("bytes"),
+                   InstanceAccessor<&ActivationStoreWrap::GetCapacity>("capacity"),
+                   InstanceAccessor<&ActivationStoreWrap::GetNumSamples>("numSamples"),
+                   InstanceAccessor<&ActivationStoreWrap::GetFinalized>("finalized")});
+  constructor_ = new Napi::FunctionReference(Napi::Persistent(ctor));
+  exports.Set("ActivationStore", ctor);
+}
+
+// new ActivationStore(model, { capacity, seqFilter?, avgSeqItems?, maxBytes? })
+ActivationStoreWrap::ActivationStoreWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ActivationStoreWrap>(info) {
+  Napi::Env env = info.Env();
+  auto model = VitModelWrap::ModelOf(info[0]);
+  if (!model) ThrowArgError(env, "ActivationStore: model must be a VitModel");
+  tf::ActivationStoreOptions opts = ReadStoreOptions(env, info[1]);
+  try {
+    handle_ = std::make_shared<StoreHandle>(std::make_unique<tf::ActivationStore>(model->capture_points(), opts));
+  } catch (const std::exception& e) {
+    Napi::Error err = Napi::Error::New(env, e.what());
+    err.Set("code", Napi::String::New(env, "ERR_ACTIVATION_MEMORY"));
+    throw err;
+  }
+}
+
+std::shared_ptr<StoreHandle> ActivationStoreWrap::Handle(Napi::Env env, const Napi::Value& value, const char* what) {
+  if (!value.IsObject() || !constructor_ || !value.As<Napi::Object>().InstanceOf(constructor_->Value()))
+    ThrowArgError(env, std::string(what) + " must be an ActivationStore");
+  return Napi::ObjectWrap<ActivationStoreWrap>::Unwrap(value.As<Napi::Object>())->live(env);
+}
+
+std::shared_ptr<StoreHandle> ActivationStoreWrap::live(Napi::Env env) const {
+  if (!handle_) throw Napi::Error::New(env, "the activation store was disposed");
+  return handle_;
+}
+
+namespace {
+// The store's lock for a call on the JS thread, which must never wait for a running
+// capture or transform: it fails at once instead.
+std::unique_lock<std::mutex> LockNow(Napi::Env env, StoreHandle& h) {
+  std::unique_lock<std::mutex> lock(h.mutex, std::try_to_lock);
+  if (!lock.owns_lock()) throw Napi::Error::New(env, "the activation store is busy (a capture or transform is running)");
+  return lock;
+}
+}  // namespace
+
+Napi::Value ActivationStoreWrap::Entries(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto h = live(env);
+  auto lock = LockNow(env, *h);
+  const tf::ActivationStore& s = *h->store;
+  Napi::Array out = Napi::Array::New(env, s.entry_count());
+  for (size_t i = 0; i < s.entry_count(); ++i) {
+    const tf::ActivationEntry& e = s.entry(i);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("name", e.name);
+    o.Set("rows", Napi::Number::New(env, double(s.rows(i))));
+    o.Set("cols", Napi::Number::New(env, double(s.cols(i))));
+    o.Set("rowsPerSample", Napi::Number::New(env, double(e.rows_per_sample)));
+    o.Set("averaged", Napi::Boolean::New(env, e.average));
+    Napi::Array tokens = Napi::Array::New(env, e.kept_tokens.size());
+    for (size_t k = 0; k < e.kept_tokens.size(); ++k) tokens.Set(uint32_t(k), Napi::Number::New(env, double(e.kept_tokens[k])));
+    o.Set("tokens", tokens);
+    out.Set(uint32_t(i), o);
+  }
+  return out;
+}
+
+Napi::Value ActivationStoreWrap::Losses(const Napi::CallbackInfo& info) {
+  auto h = live(info.Env());
+  auto lock = LockNow(info.Env(), *h);
+  auto out = Napi::Float32Array::New(info.Env(), size_t(h->store->num_samples()));
+  std::copy(h->store->losses(), h->store->losses() + h->store->num_samples(), out.Data());
+  return out;
+}
+
+// keep(mask: Uint8Array, options) -> Promise<number of samples left>
+Napi::Value ActivationStoreWrap::Keep(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto h = live(env);
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+    ThrowArgError(env, "keep: mask must be a Uint8Array");
+  auto mask = info[0].As<Napi::Uint8Array>();
+  const uint8_t* data = mask.Data();
+  const int64_t count = int64_t(mask.ElementLength());
+  TaskOptions opts = TaskOptions::From(info[1]);
+  auto left = std::make_shared<int64_t>(0);
+  return Task::Start(
+      env, opts, {info[0]},
+      [h, data, count, left](tf::TaskContext&) {
+        std::lock_guard<std::mutex> lock(h->mutex);
+        h->store->keep(data, count);
+        *left = h->store->num_samples();
+      },
+      [left](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, double(*left)); });
+}
+
+// finalize(transform: 'none' | 'std' | 'center' | 'norm', options) -> Promise<void>
+Napi::Value ActivationStoreWrap::Finalize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto h = live(env);
+  if (!info[0].IsString()) ThrowArgError(env, "finalize: transform must be a string");
+  tf::ActivationTransform t;
+  try {
+    t = tf::parse_activation_transform(info[0].As<Napi::String>().Utf8Value());
+  } catch (const tf::Error& e) {
+    ThrowArgError(env, e.what());
+  }
+  TaskOptions opts = TaskOptions::From(info[1]);
+  return Task::Start(env, opts, {}, [h, t](tf::TaskContext&) {
+    std::lock_guard<std::mutex> lock(h->mutex);
+    h->store->finalize(t);
+  });
+}
+
+// stats(options) -> Promise<[{ name, mean, std, min, max }]>
+Napi::Value ActivationStoreWrap::Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto h = live(env);
+  TaskOptions opts = TaskOptions::From(info[0]);
+  auto results = std::make_shared<std::vector<std::pair<std::string, tf::MatrixStats>>>();
+  return Task::Start(
+      env, opts, {},
+      [h, results](tf::TaskContext& ctx) {
+        std::lock_guard<std::mutex> lock(h->mutex);
+        const tf::ActivationStore& s = *h->store;
+        for (size_t i = 0; i < s.entry_count(); ++i) {
+          ctx.check_cancelled();
+          results->emplace_back(s.entry(i).name, s.stats(i));
+          ctx.progress(double(i + 1), double(s.entry_count()));
+        }
+      },
+      [results](Napi::Env env) -> Napi::Value {
+        Napi::Array out = Napi::Array::New(env, results->size());
+        for (size_t i = 0; i < results->size(); ++i) {
+          const auto& [name, st] = (*results)[i];
+          Napi::Object o = Napi::Object::New(env);
+          o.Set("name", name);
+          o.Set("mean", st.mean);
+          o.Set("std", st.std);
+          o.Set("min", st.min);
+          o.Set("max", st.max);
+          out.Set(uint32_t(i), o);
+        }
+        return out;
+      });
+}
+
+// copy(name) -> Float32Array (rows x cols), a copy for tests and inspection.
+Napi::Value ActivationStoreWrap::Copy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto h = live(env);
+  if (!info[0].IsString()) ThrowArgError(env, "copy: name must be a string");
+  auto lock = LockNow(env, *h);
+  const tf::ActivationStore& s = *h->store;
+  const std::string name = info[0].As<Napi::String>().Utf8Value();
+  int64_t i = s.find(name);
+  if (i < 0) ThrowArgError(env, "copy: no activation called '" + name + "'");
+  auto out = Napi::Float32Array::New(env, size_t(s.rows(size_t(i)) * s.cols(size_t(i))));
+  std::copy(s.data(size_t(i)), s.data(size_t(i)) + out.ElementLength(), out.Data());
+  return out;
+}
+
+// Releases the native memory now (tasks already running keep it until they finish).
+Napi::Value ActivationStoreWrap::Dispose(const Napi::CallbackInfo& info) {
+  handle_.reset();
+  return info.Env().Undefined();
+}
+
+Napi::Value ActivationStoreWrap::GetBytes(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), double(live(info.Env())->store->bytes()));
+}
+Napi::Value ActivationStoreWrap::GetCapacity(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), double(live(info.Env())->store->capacity()));
+}
+Napi::Value ActivationStoreWrap::GetNumSamples(const Napi::CallbackInfo& info) {
+  auto h = live(info.Env());
+  auto lock = LockNow(info.Env(), *h);
+  return Napi::Number::New(info.Env(), double(h->store->num_samples()));
+}
+Napi::Value ActivationStoreWrap::GetFinalized(const Napi::CallbackInfo& info) {
+  auto h = live(info.Env());
+  auto lock = LockNow(info.Env(), *h);
+  return Napi::Boolean::New(info.Env(), h->store->finalized());
+}
+
+}  // namespace tfb

@@ -1,0 +1,203 @@
+#include "activation_store.h"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <new>
+
+#include "../error.h"
+#include "../thread_pool.h"
+
+namespace tf {
+
+void parse_sequence_filter(const std::string& name, SequenceFilter* filter, int64_t* window) {
+  *window = 0;
+  if (name.empty() || name == "none") {
+    *filter = SequenceFilter::None;
+    return;
+  }
+  if (name == "only_cls") {
+    *filter = SequenceFilter::OnlyCls;
+    return;
+  }
+  const std::string prefix = "window_";
+  if (name.compare(0, prefix.size(), prefix) == 0 && name.size() > prefix.size()) {
+    const std::string digits = name.substr(prefix.size());
+    bool ok = digits.size() <= 6;
+    for (char ch : digits) ok = ok && ch >= '0' && ch <= '9';
+    if (ok && std::stoll(digits) >= 1) {
+      *filter = SequenceFilter::Window;
+      *window = std::stoll(digits);
+      return;
+    }
+  }
+  throw Error("unknown sequence filter '" + name + "' (expected none, only_cls or window_<k> with k >= 1)");
+}
+
+uint64_t default_activation_limit() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page <= 0) return uint64_t(4) << 30;
+  return uint64_t(pages) * uint64_t(page) / 2;
+}
+
+namespace {
+
+std::vector<int64_t> window_tokens(int64_t grid, int64_t k, const std::string& name) {
+  if (k > grid)
+    throw Error("sequence filter window_" + std::to_string(k) + " is larger than the " + std::to_string(grid) + "x" +
+                std::to_string(grid) + " patch grid of '" + name + "'");
+  const int64_t start = (grid - k) / 2;
+  std::vector<int64_t> tokens = {0};
+  for (int64_t r = start; r < start + k; ++r)
+    for (int64_t c = start; c < start + k; ++c) tokens.push_back(1 + r * grid + c);
+  return tokens;
+}
+
+}  // namespace
+
+ActivationStore::Plan ActivationStore::plan(const std::vector<CapturePoint>& points,
+                                            const ActivationStoreOptions& o) {
+  if (o.capacity <= 0) throw Error("an activation store needs a capacity of at least 1 sample");
+  Plan p;
+  uint64_t per_sample = 0;
+  for (const auto& pt : points) {
+    ActivationEntry e;
+    e.name = pt.name;
+    e.width = pt.width;
+    e.source_tokens = pt.tokens;
+    if (o.average_tokens) {
+      e.average = pt.tokens > 1;
+      if (!e.average) e.kept_tokens = {0};
+    } else if (pt.full_sequence && o.filter != SequenceFilter::None) {
+      if (pt.cls_only_when_filtered || o.filter == SequenceFilter::OnlyCls) {
+        e.kept_tokens = {0};
+      } else {
+        e.kept_tokens = window_tokens(pt.grid, o.window, pt.name);
+      }
+    } else {
+      for (int64_t t = 0; t < pt.tokens; ++t) e.kept_tokens.push_back(t);
+    }
+    e.rows_per_sample = e.average ? 1 : int64_t(e.kept_tokens.size());
+    e.offset = uint64_t(o.capacity) * per_sample;
+    per_sample += uint64_t(e.rows_per_sample * e.width);
+    p.entries.push_back(std::move(e));
+  }
+  p.floats = per_sample * uint64_t(o.capacity);
+  p.bytes = (p.floats + uint64_t(o.capacity)) * sizeof(float);
+  return p;
+}
+
+ActivationStore::ActivationStore(const std::vector<CapturePoint>& points, const ActivationStoreOptions& o)
+    : capacity_(o.capacity) {
+  Plan p = plan(points, o);
+  const uint64_t limit = o.max_bytes ? o.max_bytes : default_activation_limit();
+  if (p.bytes > limit)
+    throw Error("the activation store needs " + std::to_string(p.bytes) + " bytes for " + std::to_string(o.capacity) +
+                " samples, over the limit of " + std::to_string(limit) + " bytes");
+  entries_ = std::move(p.entries);
+  bytes_ = p.bytes;
+  try {
+    buffer_ = std::make_unique<DeviceBuffer>(cpu_backend(), size_t(p.bytes));
+  } catch (const std::bad_alloc&) {
+    throw Error("could not allocate " + std::to_string(p.bytes) + " bytes for the activation store");
+  }
+  losses_ = base() + p.floats;
+  captured_.assign(entries_.size(), 0);
+}
+
+int64_t ActivationStore::find(const std::string& name) const {
+  for (size_t i = 0; i < entries_.size(); ++i)
+    if (entries_[i].name == name) return int64_t(i);
+  return -1;
+}
+
+void ActivationStore::check_open(const char* what) const {
+  if (finalized_) throw Error(std::string("activation store: cannot ") + what + " after finalize");
+}
+
+void ActivationStore::capture(size_t point, const float* data, int64_t batch, int64_t row_stride) {
+  check_open("capture");
+  TF_CHECK(point < entries_.size(), "activation store: capture point out of range");
+  TF_CHECK(batch >= 0 && batch <= remaining(), "activation store: batch larger than the remaining capacity");
+  if (pending_batch_ != batch) {
+    captured_.assign(entries_.size(), 0);
+    pending_batch_ = batch;
+  }
+  const ActivationEntry& e = entries_[point];
+  float* dst0 = base() + e.offset + uint64_t(num_samples_ * e.rows_per_sample * e.width);
+  const int64_t w = e.width, tokens = e.source_tokens;
+  parallel_for(batch, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, e.rows_per_sample * w)),
+               [&](int64_t b0, int64_t b1) {
+                 std::vector<double> acc;
+                 for (int64_t b = b0; b < b1; ++b) {
+                   const float* src = data + b * tokens * row_stride;
+                   float* dst = dst0 + b * e.rows_per_sample * w;
+                   if (e.average) {
+                     acc.assign(size_t(w), 0.0);
+                     for (int64_t t = 0; t < tokens; ++t)
+                       for (int64_t c = 0; c < w; ++c) acc[c] += src[t * row_stride + c];
+                     for (int64_t c = 0; c < w; ++c) dst[c] = float(acc[c] / double(tokens));
+                     continue;
+                   }
+                   for (size_t k = 0; k < e.kept_tokens.size(); ++k)
+                     std::memcpy(dst + int64_t(k) * w, src + e.kept_tokens[k] * row_stride, size_t(w) * sizeof(float));
+                 }
+               });
+  captured_[point] = 1;
+}
+
+void ActivationStore::commit(int64_t count, const float* losses) {
+  check_open("commit");
+  TF_CHECK(count >= 0 && count <= remaining(), "activation store: commit beyond capacity");
+  if (count == 0) return;
+  TF_CHECK(pending_batch_ == count, "activation store: commit of a batch that was not captured");
+  for (size_t i = 0; i < captured_.size(); ++i)
+    if (!captured_[i]) throw Error("activation store: '" + entries_[i].name + "' was not captured for this batch");
+  for (int64_t s = 0; s < count; ++s)
+    losses_[num_samples_ + s] = losses ? losses[s] : std::numeric_limits<float>::quiet_NaN();
+  num_samples_ += count;
+  pending_batch_ = -1;
+  captured_.assign(entries_.size(), 0);
+}
+
+void ActivationStore::keep(const uint8_t* mask, int64_t count) {
+  check_open("keep samples");
+  TF_CHECK(count == num_samples_, "activation store: keep mask must have one entry per stored sample");
+  std::vector<int64_t> kept;
+  for (int64_t s = 0; s < count; ++s)
+    if (mask[s]) kept.push_back(s);
+  if (int64_t(kept.size()) == count) return;
+  const int64_t n = int64_t(kept.size());
+  parallel_for(int64_t(entries_.size()), 1, [&](int64_t e0, int64_t e1) {
+    for (int64_t i = e0; i < e1; ++i) {
+      const ActivationEntry& e = entries_[size_t(i)];
+      const int64_t block = e.rows_per_sample * e.width;
+      float* d = base() + e.offset;
+      // Moves only go towards lower addresses, in order, so memmove never overwrites a
+      // sample before it has been moved.
+      for (int64_t k = 0; k < n; ++k)
+        if (kept[k] != k) std::memmove(d + k * block, d + kept[k] * block, size_t(block) * sizeof(float));
+    }
+  });
+  for (int64_t k = 0; k < n; ++k) losses_[k] = losses_[kept[k]];
+  num_samples_ = n;
+}
+
+void ActivationStore::finalize(ActivationTransform t) {
+  check_open("finalize");
+  if (t == ActivationTransform::Std) {
+    for (size_t i = 0; i < entries_.size(); ++i)
+      if (rows(i) < 2)
+        throw Error("the std transform needs at least 2 rows per activation, but '" + entries_[i].name + "' has " +
+                    std::to_string(rows(i)) + " (" + std::to_string(num_samples_) + " samples)");
+  }
+  for (size_t i = 0; i < entries_.size(); ++i) apply_activation_transform(mutable_data(i), rows(i), cols(i), t);
+  transform_ = t;
+  finalized_ = true;
+}
+
+MatrixStats ActivationStore::stats(size_t i) const { return matrix_stats(data(i), rows(i) * cols(i)); }
+
+}  // namespace tf

@@ -1,0 +1,122 @@
+// Captured activations of one model, kept in native memory for the fusion's cost
+// matrices. Each entry is one module output as a contiguous row-major float32 matrix:
+// rows = samples x kept tokens (sample-major), columns = neurons.
+//
+// Which rows an entry keeps (DESIGN.md, "Activations"):
+//   - average_tokens: one row per sample, the mean over all of its tokens (any filter
+//     is then ignored, as in the reference);
+//   - else, for full-sequence outputs with a filter set: only_cls keeps CLS; window k
+//     keeps CLS then the central k x k patches of the grid in row-major order
+//     (first row/column (grid - k) / 2, rounded down); outputs marked
+//     cls_only_when_filtered keep CLS alone under either filter;
+//   - everything else keeps all its tokens.
+//
+// Life cycle: capture batches (forward pass -> capture(...) per point -> commit), drop
+// samples with keep(mask) (the loss threshold across models), then finalize(transform)
+// once. The byte size is fixed when the store is created, from the capacity in samples,
+// and a store over the memory limit is refused before anything is allocated.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../backend.h"
+#include "activation_transform.h"
+#include "capture_point.h"
+
+namespace tf {
+
+enum class SequenceFilter { None, Window, OnlyCls };
+
+// Parses "none" | "only_cls" | "window_<k>" (k >= 1); throws tf::Error otherwise.
+void parse_sequence_filter(const std::string& name, SequenceFilter* filter, int64_t* window);
+
+struct ActivationStoreOptions {
+  int64_t capacity = 0;  // samples
+  SequenceFilter filter = SequenceFilter::None;
+  int64_t window = 0;  // k of window_k
+  bool average_tokens = false;
+  uint64_t max_bytes = 0;  // 0: default_activation_limit()
+};
+
+struct ActivationEntry {
+  std::string name;
+  int64_t width = 0;
+  int64_t source_tokens = 0;        // rows per sample in the model's output
+  bool average = false;             // one averaged row per sample
+  std::vector<int64_t> kept_tokens;  // token indices kept, in order (when !average)
+  int64_t rows_per_sample = 0;
+  uint64_t offset = 0;  // in floats from the start of the store's buffer
+};
+
+// Half of the physical memory: the default ceiling for one store.
+uint64_t default_activation_limit();
+
+class ActivationStore final : public ActivationSink {
+ public:
+  struct Plan {
+    std::vector<ActivationEntry> entries;
+    uint64_t floats = 0;  // activations, capacity samples
+    uint64_t bytes = 0;   // activations + per-sample losses
+  };
+  // The entries and byte size for `points` under `options`, without allocating.
+  // Throws tf::Error for an unusable filter (window larger than the grid, ...).
+  static Plan plan(const std::vector<CapturePoint>& points, const ActivationStoreOptions& options);
+
+  // Allocates the store; throws tf::Error, naming the byte count and the limit, when the
+  // plan exceeds options.max_bytes (or the default limit).
+  ActivationStore(const std::vector<CapturePoint>& points, const ActivationStoreOptions& options);
+
+  // --- shape ---------------------------------------------------------------------------
+  size_t entry_count() const { return entries_.size(); }
+  const ActivationEntry& entry(size_t i) const { return entries_.at(i); }
+  // Index of the entry called `name`, or -1.
+  int64_t find(const std::string& name) const;
+  int64_t capacity() const { return capacity_; }
+  int64_t num_samples() const { return num_samples_; }
+  int64_t remaining() const { return capacity_ - num_samples_; }
+  uint64_t bytes() const { return bytes_; }
+  bool finalized() const { return finalized_; }
+  ActivationTransform transform() const { return transform_; }
+
+  // --- the matrices, for native consumers (cost matrices) -------------------------------
+  // Entry i as a rows(i) x cols(i) row-major matrix of the samples stored so far.
+  const float* data(size_t i) const { return base() + entries_.at(i).offset; }
+  float* mutable_data(size_t i) { return base() + entries_.at(i).offset; }
+  int64_t rows(size_t i) const { return num_samples_ * entries_.at(i).rows_per_sample; }
+  int64_t cols(size_t i) const { return entries_.at(i).width; }
+  // Per-sample losses of the stored samples (NaN where no labels were given).
+  const float* losses() const { return losses_; }
+
+  // --- filling -------------------------------------------------------------------------
+  // ActivationSink: files a batch's output of `point` for samples num_samples() ... +batch.
+  void capture(size_t point, const float* data, int64_t batch, int64_t row_stride) override;
+  // Makes the last `count` captured samples part of the store, with their losses (null:
+  // NaN). Every point must have been captured for them.
+  void commit(int64_t count, const float* losses);
+  // Keeps sample s when mask[s] != 0 (mask has num_samples() entries), preserving order.
+  void keep(const uint8_t* mask, int64_t count);
+  // Applies the transform to every entry, once; the store is read-only afterwards.
+  void finalize(ActivationTransform t);
+
+  MatrixStats stats(size_t i) const;
+
+ private:
+  float* base() const { return buffer_->get<float>(); }
+  void check_open(const char* what) const;
+
+  std::vector<ActivationEntry> entries_;
+  int64_t capacity_ = 0;
+  int64_t num_samples_ = 0;
+  uint64_t bytes_ = 0;
+  std::unique_ptr<DeviceBuffer> buffer_;
+  float* losses_ = nullptr;
+  std::vector<uint8_t> captured_;  // which points hold data for the pending batch
+  int64_t pending_batch_ = -1;
+  bool finalized_ = false;
+  ActivationTransform transform_ = ActivationTransform::None;
+};
+
+}  // namespace tf

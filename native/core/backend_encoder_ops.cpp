@@ -1,0 +1,37 @@
+// Base-class versions of the encoder ops: a backend without its own twin of an op
+// reports it instead of failing to compile. The CPU backend overrides all of them.
+#include "backend.h"
+#include "error.h"
+
+namespace tf {
+
+void Backend::not_implemented(const char* op) const {
+  throw Error(std::string(op) + " is not implemented on " + device_name(device()) + " yet");
+}
+
+void Backend::layernorm_forward(float*, float*, float*, const float*, const float*, const float*, int64_t, int64_t,
+                                float) {
+  not_implemented("layernorm_forward");
+}
+void Backend::attention_forward(float*, float*, const float*, int64_t, int64_t, int64_t, int64_t, int64_t) {
+  not_implemented("attention_forward");
+}
+void Backend::patch_extract(float*, const float*, int64_t, int64_t, int64_t, int64_t) {
+  not_implemented("patch_extract");
+}
+void Backend::embeddings_assemble(float*, const float*, const float*, const float*, int64_t, int64_t, int64_t) {
+  not_implemented("embeddings_assemble");
+}
+void Backend::add_bias(float*, const float*, int64_t, int64_t) { not_implemented("add_bias"); }
+void Backend::bias_gelu_forward(float*, float*, const float*, int64_t, int64_t) {
+  not_implemented("bias_gelu_forward");
+}
+void Backend::bias_residual_forward(float*, float*, const float*, const float*, int64_t, int64_t) {
+  not_implemented("bias_residual_forward");
+}
+void Backend::gather_rows(float*, const float*, int64_t, int64_t, int64_t) { not_implemented("gather_rows"); }
+void Backend::cross_entropy_forward(float*, const float*, const int32_t*, int64_t, int64_t) {
+  not_implemented("cross_entropy_forward");
+}
+
+}  // namespace tf

@@ -1,0 +1,206 @@
+// Multi-head self-attention forward: softmax(Q Kᵀ / sqrt d) V for every (sample, head).
+//
+// Threads split the (sample, head) pairs. Each pair is small (tokens x head_dim, e.g.
+// 65 x 32 in a CIFAR ViT): far too small for a BLAS call to pay off, and large enough
+// that plain loops run at a fraction of the FMA units' rate. So both products are small
+// register-blocked GEMMs: a block of 4 query rows is held in registers against 16 keys
+// (Q Kᵀ, with K transposed and zero-padded into scratch), then against the head's whole
+// width of V (P V). Head widths that are not a multiple of 8 take a plain-loop path.
+#include <cmath>
+#include <vector>
+
+#include "../thread_pool.h"
+#include "encoder_kernels.h"
+#include "simd.h"
+
+namespace tf::cpu {
+
+namespace {
+
+using namespace simd;
+
+constexpr int64_t kRows = 4;  // query rows per register block
+
+// Softmax of one row in place over its first n scores.
+TF_SIMD_INLINE void softmax_row(float* s, int64_t n) {
+  const int64_t nv = n / kLanes * kLanes;
+  float m = -INFINITY;
+  if (nv) {
+    vf8 vm = load(s);
+    for (int64_t j = kLanes; j < nv; j += kLanes) vm = vmax(vm, load(s + j));
+    m = hmax(vm);
+  }
+  for (int64_t j = nv; j < n; ++j) m = s[j] > m ? s[j] : m;
+  const vf8 vmx = splat(m);
+  vf8 acc = splat(0.0f);
+  for (int64_t j = 0; j < nv; j += kLanes) {
+    vf8 e = exp(load(s + j) - vmx);
+    store(s + j, e);
+    acc += e;
+  }
+  float sum = hsum(acc);
+  for (int64_t j = nv; j < n; ++j) {
+    s[j] = exp1(s[j] - m);
+    sum += s[j];
+  }
+  const vf8 inv = splat(1.0f / sum);
+  for (int64_t j = 0; j < nv; j += kLanes) store(s + j, load(s + j) * inv);
+  for (int64_t j = nv; j < n; ++j) s[j] *= 1.0f / sum;
+}
+
+// s[r][j] = scale * q_r · k_j for R rows (q rows `stride` apart) and the padded key
+// range [0, tp) of kt (head_dim x tp, K transposed). tp is a multiple of 8.
+template <int R>
+TF_SIMD_INLINE void scores_block(float* s, int64_t ldS, const float* q, int64_t stride, const float* kt, int64_t tp,
+                                 int64_t head_dim, float scale) {
+  int64_t j = 0;
+  for (; j + 2 * kLanes <= tp; j += 2 * kLanes) {
+    vf8 acc[R][2] = {};
+    for (int64_t d = 0; d < head_dim; ++d) {
+      const vf8 b0 = load(kt + d * tp + j), b1 = load(kt + d * tp + j + kLanes);
+      for (int r = 0; r < R; ++r) {
+        const vf8 a = splat(q[r * stride + d]);
+        acc[r][0] += a * b0;
+        acc[r][1] += a * b1;
+      }
+    }
+    for (int r = 0; r < R; ++r) {
+      store(s + r * ldS + j, acc[r][0] * splat(scale));
+      store(s + r * ldS + j + kLanes, acc[r][1] * splat(scale));
+    }
+  }
+  for (; j < tp; j += kLanes) {
+    vf8 acc[R] = {};
+    for (int64_t d = 0; d < head_dim; ++d) {
+      const vf8 b0 = load(kt + d * tp + j);
+      for (int r = 0; r < R; ++r) acc[r] += splat(q[r * stride + d]) * b0;
+    }
+    for (int r = 0; r < R; ++r) store(s + r * ldS + j, acc[r] * splat(scale));
+  }
+}
+
+// o[r][0 .. 8 NV) = sum_j p[r][j] v_j[0 .. 8 NV) for R rows; v rows `stride` apart.
+template <int R, int NV>
+TF_SIMD_INLINE void values_block(float* o, int64_t out_stride, const float* p, int64_t ldP, const float* v,
+                                 int64_t stride, int64_t tokens) {
+  vf8 acc[R][NV] = {};
+  for (int64_t j = 0; j < tokens; ++j) {
+    vf8 b[NV];
+    for (int k = 0; k < NV; ++k) b[k] = load(v + j * stride + k * kLanes);
+    for (int r = 0; r < R; ++r) {
+      const vf8 a = splat(p[r * ldP + j]);
+      for (int k = 0; k < NV; ++k) acc[r][k] += a * b[k];
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int k = 0; k < NV; ++k) store(o + r * out_stride + k * kLanes, acc[r][k]);
+}
+
+template <int R>
+TF_SIMD_INLINE void values_rows(float* o, int64_t out_stride, const float* p, int64_t ldP, const float* v,
+                                int64_t stride, int64_t tokens, int64_t head_dim) {
+  int64_t c = 0;
+  for (; c + 4 * kLanes <= head_dim; c += 4 * kLanes) values_block<R, 4>(o + c, out_stride, p, ldP, v + c, stride, tokens);
+  switch ((head_dim - c) / kLanes) {
+    case 3: values_block<R, 3>(o + c, out_stride, p, ldP, v + c, stride, tokens); break;
+    case 2: values_block<R, 2>(o + c, out_stride, p, ldP, v + c, stride, tokens); break;
+    case 1: values_block<R, 1>(o + c, out_stride, p, ldP, v + c, stride, tokens); break;
+    default: break;
+  }
+}
+
+// One (sample, head) with head_dim a multiple of 8. q, k, v point at the head's first
+// column in token 0 of a (tokens x stride) buffer; att is (tokens x tokens); out has
+// row stride out_stride. scratch holds head_dim * tp + kRows * tp floats.
+TF_SIMD_CLONES
+void attention_head_blocked(float* out, int64_t out_stride, float* att, const float* q, const float* k, const float* v,
+                            int64_t stride, int64_t tokens, int64_t queries, int64_t head_dim, float scale,
+                            float* scratch) {
+  const int64_t tp = (tokens + kLanes - 1) / kLanes * kLanes;
+  float* kt = scratch;
+  float* s = scratch + head_dim * tp;
+  for (int64_t d = 0; d < head_dim; ++d)
+    for (int64_t j = tokens; j < tp; ++j) kt[d * tp + j] = 0.0f;
+  for (int64_t j = 0; j < tokens; ++j)
+    for (int64_t d = 0; d < head_dim; ++d) kt[d * tp + j] = k[j * stride + d];
+
+  for (int64_t i = 0; i < queries; i += kRows) {
+    const int64_t rows = std::min(kRows, queries - i);
+    const float* qi = q + i * stride;
+    switch (rows) {
+      case 4: scores_block<4>(s, tp, qi, stride, kt, tp, head_dim, scale); break;
+      case 3: scores_block<3>(s, tp, qi, stride, kt, tp, head_dim, scale); break;
+      case 2: scores_block<2>(s, tp, qi, stride, kt, tp, head_dim, scale); break;
+      default: scores_block<1>(s, tp, qi, stride, kt, tp, head_dim, scale); break;
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+      softmax_row(s + r * tp, tokens);
+      float* a = att + (i + r) * tokens;
+      for (int64_t j = 0; j < tokens; ++j) a[j] = s[r * tp + j];
+    }
+    float* oi = out + i * out_stride;
+    switch (rows) {
+      case 4: values_rows<4>(oi, out_stride, s, tp, v, stride, tokens, head_dim); break;
+      case 3: values_rows<3>(oi, out_stride, s, tp, v, stride, tokens, head_dim); break;
+      case 2: values_rows<2>(oi, out_stride, s, tp, v, stride, tokens, head_dim); break;
+      default: values_rows<1>(oi, out_stride, s, tp, v, stride, tokens, head_dim); break;
+    }
+  }
+}
+
+// The same for any head_dim, with loops whose innermost index runs over contiguous
+// memory. scratch holds head_dim * tokens floats.
+TF_SIMD_CLONES
+void attention_head_plain(float* out, int64_t out_stride, float* att, const float* q, const float* k, const float* v,
+                          int64_t stride, int64_t tokens, int64_t queries, int64_t head_dim, float scale, float* kt) {
+  for (int64_t j = 0; j < tokens; ++j)
+    for (int64_t d = 0; d < head_dim; ++d) kt[d * tokens + j] = k[j * stride + d];
+  for (int64_t i = 0; i < queries; ++i) {
+    const float* qi = q + i * stride;
+    float* s = att + i * tokens;
+    for (int64_t j = 0; j < tokens; ++j) s[j] = 0.0f;
+    for (int64_t d = 0; d < head_dim; ++d) {
+      const float qd = qi[d] * scale;
+      const float* krow = kt + d * tokens;
+      for (int64_t j = 0; j < tokens; ++j) s[j] += qd * krow[j];
+    }
+    softmax_row(s, tokens);
+    float* o = out + i * out_stride;
+    for (int64_t d = 0; d < head_dim; ++d) o[d] = 0.0f;
+    for (int64_t j = 0; j < tokens; ++j) {
+      const float p = s[j];
+      const float* vj = v + j * stride;
+      for (int64_t d = 0; d < head_dim; ++d) o[d] += p * vj[d];
+    }
+  }
+}
+
+}  // namespace
+
+void attention_forward(float* out, float* att, const float* qkv, int64_t batch, int64_t tokens, int64_t channels,
+                       int64_t heads, int64_t queries) {
+  queries = std::max<int64_t>(0, std::min(queries, tokens));
+  const int64_t head_dim = channels / heads;
+  const int64_t stride = 3 * channels;
+  const float scale = 1.0f / std::sqrt(float(head_dim));
+  const bool blocked = head_dim % kLanes == 0;
+  const int64_t tp = (tokens + kLanes - 1) / kLanes * kLanes;
+  parallel_for(batch * heads, 1, [&](int64_t p0, int64_t p1) {
+    thread_local std::vector<float> scratch;
+    scratch.resize(size_t(head_dim * tp + kRows * tp));
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t b = p / heads, h = p % heads;
+      const float* base = qkv + b * tokens * stride + h * head_dim;
+      float* o = out + b * tokens * channels + h * head_dim;
+      float* a = att + p * tokens * tokens;
+      if (blocked)
+        attention_head_blocked(o, channels, a, base, base + channels, base + 2 * channels, stride, tokens, queries,
+                               head_dim, scale, scratch.data());
+      else
+        attention_head_plain(o, channels, a, base, base + channels, base + 2 * channels, stride, tokens, queries,
+                             head_dim, scale, scratch.data());
+    }
+  });
+}
+
+}  // namespace tf::cpu

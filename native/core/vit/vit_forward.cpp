@@ -1,0 +1,111 @@
+#include "vit_forward.h"
+
+#include "../error.h"
+#include "vit_capture.h"
+
+namespace tf {
+
+namespace {
+
+// y (rows x out) = x (rows x in) · Wᵀ, W stored (out x in) as torch.nn.Linear keeps it.
+void linear(Backend& be, float* y, const float* x, const float* w, int64_t rows, int64_t in, int64_t out) {
+  be.gemm(false, true, rows, out, in, 1.0f, x, in, w, in, 0.0f, y, out);
+}
+
+}  // namespace
+
+void vit_forward(Backend& be, const VitConfig& c, const VitParamLayout& L, const float* params, VitBuffers& buf,
+                 const float* images, int64_t B, ActivationSink* sink, const TaskContext* ctx) {
+  TF_CHECK(B >= 1 && B <= buf.batch(), "vit forward: batch larger than the buffers");
+  const int64_t T = c.tokens(), C = c.hidden_size, I = c.intermediate_size, P = c.num_patches();
+  const int64_t BT = B * T;
+  auto W = [&](int64_t offset) { return params + offset; };
+  auto capture = [&](size_t point, const float* data, int64_t stride) {
+    if (sink) sink->capture(point, data, B, stride);
+  };
+
+  // Embeddings: the patch conv as a GEMM over flattened patches, then CLS and positions.
+  be.patch_extract(buf.patches, images, B, c.num_channels, c.image_size, c.patch_size);
+  linear(be, buf.patch_out, buf.patches, W(L.patch_w), B * P, c.patch_dim(), C);
+  be.add_bias(buf.patch_out, W(L.patch_b), B * P, C);
+  capture(vit_point_patch(), buf.patch_out, C);
+  be.embeddings_assemble(buf.embed, buf.patch_out, W(L.cls), W(L.pos), B, P, C);
+  capture(vit_point_embed(), buf.embed, C);
+
+  const float* x = buf.embed;
+  // Without a capture, only CLS reaches the classifier: the last layer computes keys and
+  // values for every token but everything after them for CLS alone.
+  const int64_t full_layers = sink ? c.num_layers : c.num_layers - 1;
+  for (int64_t l = 0; l < full_layers; ++l) {
+    if (ctx) ctx->check_cancelled();
+    const VitLayerOffsets& o = L.layers[size_t(l)];
+    VitLayerBuffers& lb = buf.layer(l);
+    auto point = [&](VitLayerPoint p) { return vit_point_layer(l, p); };
+
+    be.layernorm_forward(lb.ln1, lb.ln1_mean, lb.ln1_rstd, x, W(o.ln1_w), W(o.ln1_b), BT, C, c.layer_norm_eps);
+    capture(point(kLn1), lb.ln1, C);
+
+    linear(be, lb.qkv, lb.ln1, W(o.qkv_w), BT, C, 3 * C);
+    if (o.qkv_b >= 0) be.add_bias(lb.qkv, W(o.qkv_b), BT, 3 * C);
+    capture(point(kQuery), lb.qkv, 3 * C);
+    capture(point(kKey), lb.qkv + C, 3 * C);
+    capture(point(kValue), lb.qkv + 2 * C, 3 * C);
+
+    be.attention_forward(lb.atty, lb.att, lb.qkv, B, T, C, c.num_heads, T);
+    linear(be, lb.attn_out, lb.atty, W(o.proj_w), BT, C, C);
+    be.bias_residual_forward(lb.attn_res, lb.attn_out, W(o.proj_b), x, BT, C);
+    capture(point(kAttnOut), lb.attn_out, C);
+    capture(point(kAttnResidual), lb.attn_res, C);
+
+    be.layernorm_forward(lb.ln2, lb.ln2_mean, lb.ln2_rstd, lb.attn_res, W(o.ln2_w), W(o.ln2_b), BT, C,
+                         c.layer_norm_eps);
+    capture(point(kLn2), lb.ln2, C);
+
+    linear(be, lb.mlp_pre, lb.ln2, W(o.fc1_w), BT, C, I);
+    be.bias_gelu_forward(lb.mlp_pre, lb.mlp_act, W(o.fc1_b), BT, I);
+    capture(point(kMlpIn), lb.mlp_pre, I);
+    linear(be, lb.mlp_out, lb.mlp_act, W(o.fc2_w), BT, I, C);
+    be.bias_residual_forward(lb.out, lb.mlp_out, W(o.fc2_b), lb.attn_res, BT, C);
+    capture(point(kMlpOut), lb.mlp_out, C);
+    capture(point(kLayerOut), lb.out, C);
+    x = lb.out;
+  }
+  if (ctx) ctx->check_cancelled();
+
+  const float* cls_normed;
+  if (sink) {
+    // Final LayerNorm over every token (captured), then the CLS rows for the classifier.
+    be.layernorm_forward(buf.final_ln, buf.final_mean, buf.final_rstd, x, W(L.final_ln_w), W(L.final_ln_b), BT, C,
+                         c.layer_norm_eps);
+    capture(vit_point_final_ln(c), buf.final_ln, C);
+    be.gather_rows(buf.cls_in, buf.final_ln, B, C, T * C);
+    cls_normed = buf.cls_in;
+  } else {
+    // The last layer for CLS: B rows instead of B * T after the attention scores.
+    const int64_t l = c.num_layers - 1;
+    const VitLayerOffsets& o = L.layers[size_t(l)];
+    VitLayerBuffers& lb = buf.layer(l);
+    be.layernorm_forward(lb.ln1, lb.ln1_mean, lb.ln1_rstd, x, W(o.ln1_w), W(o.ln1_b), BT, C, c.layer_norm_eps);
+    linear(be, lb.qkv, lb.ln1, W(o.qkv_w), BT, C, 3 * C);
+    if (o.qkv_b >= 0) be.add_bias(lb.qkv, W(o.qkv_b), BT, 3 * C);
+    be.attention_forward(lb.atty, lb.att, lb.qkv, B, T, C, c.num_heads, 1);
+    be.gather_rows(buf.cls_in, x, B, C, T * C);         // residual stream, CLS rows
+    be.gather_rows(lb.ln1, lb.atty, B, C, T * C);       // attention output, CLS rows (ln1 is free now)
+    linear(be, lb.attn_out, lb.ln1, W(o.proj_w), B, C, C);
+    be.bias_residual_forward(lb.attn_res, lb.attn_out, W(o.proj_b), buf.cls_in, B, C);
+    be.layernorm_forward(lb.ln2, lb.ln2_mean, lb.ln2_rstd, lb.attn_res, W(o.ln2_w), W(o.ln2_b), B, C,
+                         c.layer_norm_eps);
+    linear(be, lb.mlp_pre, lb.ln2, W(o.fc1_w), B, C, I);
+    be.bias_gelu_forward(lb.mlp_pre, lb.mlp_act, W(o.fc1_b), B, I);
+    linear(be, lb.mlp_out, lb.mlp_act, W(o.fc2_w), B, I, C);
+    be.bias_residual_forward(lb.out, lb.mlp_out, W(o.fc2_b), lb.attn_res, B, C);
+    be.layernorm_forward(buf.final_ln, buf.final_mean, buf.final_rstd, lb.out, W(L.final_ln_w), W(L.final_ln_b), B,
+                         C, c.layer_norm_eps);
+    cls_normed = buf.final_ln;
+  }
+  linear(be, buf.logits, cls_normed, W(L.head_w), B, C, c.num_labels);
+  be.add_bias(buf.logits, W(L.head_b), B, c.num_labels);
+  capture(vit_point_head(c), buf.logits, c.num_labels);
+}
+
+}  // namespace tf

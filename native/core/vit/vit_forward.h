@@ -1,0 +1,26 @@
+// The forward pass of Hugging Face's ViTForImageClassification (pre-LN encoder, exact
+// GELU, softmax(Q Kᵀ / sqrt d), classifier on the final LayerNorm of CLS), as a sequence
+// of backend ops over VitBuffers.
+#pragma once
+
+#include <cstdint>
+
+#include "../activations/capture_point.h"
+#include "../backend.h"
+#include "../task.h"
+#include "vit_buffers.h"
+#include "vit_config.h"
+#include "vit_params.h"
+
+namespace tf {
+
+// Runs `batch` images (batch x C x H x W, normalised, in backend memory) through the
+// model whose parameters start at `params` (backend memory, layout `layout`); logits end
+// up in buffers.logits. With a sink, every point of vit_capture_points() is handed to
+// it as soon as it is computed (and the final LayerNorm runs on all tokens instead of
+// CLS alone). ctx, when given, is checked for cancellation between layers.
+void vit_forward(Backend& be, const VitConfig& config, const VitParamLayout& layout, const float* params,
+                 VitBuffers& buffers, const float* images, int64_t batch, ActivationSink* sink,
+                 const TaskContext* ctx);
+
+}  // namespace tf

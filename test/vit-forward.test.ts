@@ -1,0 +1,136 @@
+// The native ViT forward pass against the float64 reference on random ViTs of several
+// shapes, and the adapter's checks on configs and tensors.
+import assert from 'node:assert/strict';
+import { InputError, isAbortError } from '../lib/errors.ts';
+import { createVitModel, parseVitConfig, vitActivationNames, vitConfigToHF, vitParameterShapes } from '../lib/models/vit.ts';
+import { hfShapes, randomImages, randomTensors, referenceForward, referenceLosses, type RefConfig } from './helpers/vit-reference.ts';
+
+const base: RefConfig = {
+  image_size: 8, patch_size: 4, num_channels: 3, hidden_size: 16, num_hidden_layers: 2, num_attention_heads: 2,
+  intermediate_size: 32, num_labels: 5, layer_norm_eps: 1e-12, qkv_bias: true,
+};
+
+// Image and patch sizes, 1 and 3 channels, depths, widths, heads, MLP sizes, qkv_bias
+// both ways, head dims that are and are not multiples of the vector width.
+export const SHAPES: RefConfig[] = [
+  base,
+  { ...base, image_size: 12, patch_size: 3, num_channels: 1, hidden_size: 24, num_hidden_layers: 1, num_attention_heads: 3, intermediate_size: 40, num_labels: 3, qkv_bias: false },
+  { ...base, image_size: 10, patch_size: 5, hidden_size: 32, num_hidden_layers: 3, num_attention_heads: 4, intermediate_size: 64, num_labels: 10, layer_norm_eps: 1e-6 },
+  { ...base, image_size: 16, patch_size: 4, num_channels: 1, hidden_size: 12, num_hidden_layers: 2, num_attention_heads: 1, intermediate_size: 12, num_labels: 2, qkv_bias: false },
+  { ...base, image_size: 32, patch_size: 4, hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 128, num_labels: 10, layer_norm_eps: 1e-5 },
+];
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+describe('ViT forward pass', () => {
+  SHAPES.forEach((cfg, index) => {
+    const label = `${cfg.image_size}px/p${cfg.patch_size} c${cfg.num_channels} L${cfg.num_hidden_layers} d${cfg.hidden_size} h${cfg.num_attention_heads} mlp${cfg.intermediate_size} bias=${cfg.qkv_bias}`;
+    it(`logits and losses match float64 (${label})`, async () => {
+      const tensors = randomTensors(cfg, 100 + index);
+      const model = createVitModel({ ...cfg }, tensors);
+      const batch = 5;
+      model.setMicroBatch(2); // several micro-batches, one of them partial
+      const images = randomImages(cfg, batch, 200 + index);
+      const labels = Int32Array.from({ length: batch }, (_, i) => (i * 3) % cfg.num_labels);
+      const { logits, losses } = await model.forward(images, batch, { labels });
+      const ref = referenceForward(cfg, tensors, images, batch);
+      assert.ok(maxAbsDiff(logits, ref.logits) < 1e-4, `logits differ by ${maxAbsDiff(logits, ref.logits)}`);
+      const refLoss = referenceLosses(ref.logits, labels, cfg.num_labels);
+      assert.ok(losses && maxAbsDiff(losses, refLoss) < 1e-4);
+      // Without labels there are no losses, and one call of a whole batch agrees.
+      model.setMicroBatch(64);
+      const again = await model.forward(images, batch);
+      assert.equal(again.losses, null);
+      assert.ok(maxAbsDiff(again.logits, logits) < 1e-5);
+    });
+  });
+
+  it('maps every HF parameter name and shape, and reads them back', () => {
+    const cfg = SHAPES[1];
+    const shapes = vitParameterShapes(parseVitConfig({ ...cfg }));
+    const want = new Map(hfShapes(cfg));
+    assert.equal(shapes.length, want.size);
+    for (const { name, shape } of shapes) assert.deepEqual(shape, want.get(name), name);
+    const tensors = randomTensors(cfg, 7);
+    const back = createVitModel({ ...cfg }, tensors).parameters();
+    for (const [name, t] of tensors) assert.deepEqual(back.get(name)!.data, t.data, name);
+  });
+
+  it('reads HF configs: defaults, id2label, and errors naming the key', () => {
+    const c = parseVitConfig({ model_type: 'vit', image_size: 32, patch_size: 4, id2label: { 0: 'cat', 1: 'dog' } });
+    assert.equal(c.hiddenSize, 768);
+    assert.equal(c.numLabels, 2);
+    assert.deepEqual(c.labelNames, ['cat', 'dog']);
+    assert.equal(c.layerNormEps, 1e-12);
+    assert.deepEqual(parseVitConfig(vitConfigToHF(c)), c);
+    assert.throws(() => parseVitConfig({ hidden_size: '768' }), (e) => e instanceof InputError && /hidden_size: must be a positive integer/.test(e.message));
+    assert.throws(() => parseVitConfig({ hidden_act: 'relu' }), /hidden_act/);
+    assert.throws(() => parseVitConfig({ image_size: 30, patch_size: 4 }), /patch_size: 4 does not divide image_size 30/);
+    assert.throws(() => parseVitConfig({ hidden_size: 10, num_attention_heads: 3 }), /num_attention_heads/);
+    assert.throws(() => parseVitConfig({ model_type: 'bert' }), /model_type/);
+  });
+
+  it('refuses missing, misshapen, non-finite and unknown tensors with the name at fault', () => {
+    const cfg = SHAPES[0];
+    const good = () => randomTensors(cfg, 3);
+    const missing = good();
+    missing.delete('vit.encoder.layer.1.output.dense.bias');
+    assert.throws(() => createVitModel({ ...cfg }, missing, { source: 'models/a' }),
+      (e) => e instanceof InputError && /models\/a: missing ViT parameters: vit.encoder.layer.1.output.dense.bias/.test(e.message));
+    const shaped = good();
+    shaped.get('classifier.weight')!.shape = [cfg.num_labels + 1, cfg.hidden_size];
+    assert.throws(() => createVitModel({ ...cfg }, shaped), /classifier.weight: has shape \[6, 16\], the config needs \[5, 16\]/);
+    const nan = good();
+    nan.get('vit.layernorm.bias')!.data[3] = NaN;
+    assert.throws(() => createVitModel({ ...cfg }, nan), /vit.layernorm.bias: holds a non-finite value/);
+    const extra = good();
+    extra.set('vit.pooler.dense.weight', { dtype: 'F32', shape: [1], data: new Float32Array(1) });
+    createVitModel({ ...cfg }, extra); // the pooler is ignored
+    extra.set('something.else', { dtype: 'F32', shape: [1], data: new Float32Array(1) });
+    assert.throws(() => createVitModel({ ...cfg }, extra), /unexpected tensors for this ViT config: something.else/);
+  });
+
+  it('reports progress in images and can be cancelled between micro-batches', async () => {
+    const cfg = SHAPES[4];
+    const model = createVitModel({ ...cfg }, randomTensors(cfg, 5));
+    model.setMicroBatch(2);
+    const images = randomImages(cfg, 7, 6);
+    const seen: Array<[number, number]> = [];
+    await model.forward(images, 7, { onProgress: (d, t) => seen.push([d, t]) });
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(seen[seen.length - 1], [7, 7]);
+    // Long enough (a few hundred ms) that the first progress report arrives well before the end.
+    const many = randomImages(cfg, 3000, 7);
+    const controller = new AbortController();
+    const started = performance.now();
+    await assert.rejects(model.forward(many, 3000, { signal: controller.signal, onProgress: () => controller.abort() }), (e) => isAbortError(e));
+    assert.ok(performance.now() - started < 5000);
+  });
+
+  it('checks the image buffer against the count', async () => {
+    const cfg = SHAPES[0];
+    const model = createVitModel({ ...cfg }, randomTensors(cfg, 1));
+    await assert.rejects(model.forward(new Float32Array(10), 2), /images holds 10 floats, 2 images of 3x8x8 need 384/);
+    await assert.rejects(model.forward(randomImages(cfg, 1, 1), 1, { labels: Int32Array.of(7) }), /label 7 of sample 0 is outside \[0, 5\)/);
+  });
+
+  it('names its activations after HF modules, in forward order', () => {
+    const names = vitActivationNames(parseVitConfig({ ...SHAPES[0] }));
+    assert.deepEqual(names.slice(0, 4), ['vit.embeddings.patch_embeddings', 'vit.embeddings', 'vit.encoder.layer.0.layernorm_before', 'vit.encoder.layer.0.attention.attention.query']);
+    assert.deepEqual(names.slice(-3), ['vit.encoder.layer.1', 'vit.layernorm', 'classifier']);
+    assert.ok(names.includes('vit.encoder.layer.1.attention_residual'));
+    assert.equal(names.length, 2 + 10 * 2 + 2);
+  });
+
+  it('a cuda request without a GPU fails clearly; auto runs on the CPU', () => {
+    const cfg = SHAPES[0];
+    const model = createVitModel({ ...cfg }, randomTensors(cfg, 1), { device: 'auto' });
+    assert.equal(model.native.device, 'cpu');
+    if (!process.env.OTFUSE_EXPECT_GPU) assert.throws(() => createVitModel({ ...cfg }, randomTensors(cfg, 1), { device: 'cuda' }), /CUDA is not available/);
+  });
+});
