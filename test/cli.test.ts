@@ -62,6 +62,20 @@ describe('otfuse CLI', function () {
     expectInputError(otfuse('transmogrify'), /^otfuse: unknown command 'transmogrify'/);
   });
 
+  it('eval reports accuracy and loss, and names what does not fit', () => {
+    const r = otfuse('eval', fixture('vit-torch'), '--data', fixture('data/images'), '--resize', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout);
+    assert.equal(report.images, 3);
+    assert.ok(report.accuracy >= 0 && report.accuracy <= 1);
+    assert.ok(Number.isFinite(report.meanLoss) && report.meanLoss > 0);
+    assert.match(report.dataset, /image-folder test split/);
+    expectInputError(otfuse('eval', fixture('vit-torch'), '--data', fixture('data/images')), /a\.png: images are 8x8, the model expects 16x16/);
+    expectInputError(otfuse('eval', fixture('vit-torch')), /^otfuse eval: needs --data/);
+    expectInputError(otfuse('eval', fixture('vit-torch'), '--data', fixture('data/images'), '--split', 'dev'), /^otfuse: --split: expected test or train/);
+    expectInputError(otfuse('eval', fixture('vit-tiny-bin'), '--data', fixture('data/cifar10'), '--resize'), /has 10 classes, more than the model's 3 labels/);
+  });
+
   it('doctor reports the backend, --help lists the commands', () => {
     const r = otfuse('doctor', '--json');
     assert.equal(r.code, 0);

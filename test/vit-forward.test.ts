@@ -68,9 +68,9 @@ describe('ViT forward pass', () => {
     assert.deepEqual(c.labelNames, ['cat', 'dog']);
     assert.equal(c.layerNormEps, 1e-12);
     assert.deepEqual(parseVitConfig(vitConfigToHF(c)), c);
-    assert.throws(() => parseVitConfig({ hidden_size: '768' }), (e) => e instanceof InputError && /hidden_size: must be a positive integer/.test(e.message));
+    assert.throws(() => parseVitConfig({ hidden_size: '768' }), (e) => e instanceof InputError && /"hidden_size" must be a positive integer/.test(e.message));
     assert.throws(() => parseVitConfig({ hidden_act: 'relu' }), /hidden_act/);
-    assert.throws(() => parseVitConfig({ image_size: 30, patch_size: 4 }), /patch_size: 4 does not divide image_size 30/);
+    assert.throws(() => parseVitConfig({ image_size: 30, patch_size: 4 }), /"image_size" 30x30 is not a whole number of "patch_size" 4x4 patches/);
     assert.throws(() => parseVitConfig({ hidden_size: 10, num_attention_heads: 3 }), /num_attention_heads/);
     assert.throws(() => parseVitConfig({ model_type: 'bert' }), /model_type/);
   });

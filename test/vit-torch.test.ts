@@ -2,18 +2,17 @@
 // ViT built and run with torch by make_fixture.py beside it (weights, inputs, logits and
 // two module outputs). Here we load the same weights and compare.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createVitModel } from '../lib/models/vit.ts';
-import { readSafetensorsF32 } from './helpers/safetensors.ts';
+import { loadModel } from '../lib/io/model-folder.ts';
+import { readSafetensors } from '../lib/io/safetensors.ts';
+import { vitFromModel } from '../lib/models/vit.ts';
 
 const DIR = join(import.meta.dirname, 'fixtures', 'vit-torch');
 
 describe('ViT against PyTorch', () => {
   it('logits and captured activations match torch to 1e-4', async () => {
-    const config = JSON.parse(readFileSync(join(DIR, 'config.json'), 'utf8'));
-    const model = createVitModel(config, readSafetensorsF32(join(DIR, 'model.safetensors')), { source: DIR });
-    const expected = readSafetensorsF32(join(DIR, 'expected.safetensors'));
+    const model = vitFromModel(await loadModel(DIR));
+    const expected = (await readSafetensors(join(DIR, 'expected.safetensors'))).tensors as Map<string, { shape: number[]; data: Float32Array }>;
     const pixels = expected.get('pixel_values')!;
     const batch = pixels.shape[0];
     const { logits } = await model.forward(pixels.data, batch);

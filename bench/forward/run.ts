@@ -21,6 +21,8 @@ import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { backendInfo, matmul, setThreads } from '../../lib/compute.ts';
+import { writeSafetensors } from '../../lib/io/safetensors.ts';
+import type { Tensor } from '../../lib/io/tensor.ts';
 import { createVitModel, vitConfigToHF, vitParameterShapes, type VitConfig } from '../../lib/models/vit.ts';
 import { seededRandom } from '../../test/helpers/random.ts';
 
@@ -34,20 +36,6 @@ const batches = arg('batches', '1,64,256').split(',').map(Number);
 const seconds = Number(arg('seconds', '3'));
 const hiddens = arg('hidden', '192,384').split(',').map(Number);
 const rounds = Number(arg('rounds', '3'));
-
-function writeSafetensors(path: string, tensors: Array<[string, number[], Float32Array]>): void {
-  const header: Record<string, unknown> = {};
-  let offset = 0;
-  for (const [name, shape, data] of tensors) {
-    header[name] = { dtype: 'F32', shape, data_offsets: [offset, offset + data.byteLength] };
-    offset += data.byteLength;
-  }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - (json.length % 8)) % 8);
-  const head = Buffer.alloc(8);
-  head.writeBigUInt64LE(BigInt(json.length));
-  writeFileSync(path, Buffer.concat([head, Buffer.from(json), ...tensors.map(([, , d]) => Buffer.from(d.buffer, d.byteOffset, d.byteLength))]));
-}
 
 function flopsPerImage(c: VitConfig): number {
   const T = (c.imageSize / c.patchSize) ** 2 + 1, C = c.hiddenSize, I = c.intermediateSize, P = T - 1;
@@ -92,15 +80,15 @@ async function benchWidth(hidden: number, threads: number): Promise<(peak: numbe
     const n = shape.reduce((x, y) => x * y, 1);
     const ln = name.includes('layernorm');
     const data = Float32Array.from({ length: n }, () => (ln && name.endsWith('weight') ? 1 : 0) + (rand() - 0.5) * (ln ? 0.2 : 0.1));
-    return [name, { dtype: 'F32', shape, data }];
+    return [name, { dtype: 'F32', shape, data } as Tensor];
   }));
   const maxBatch = Math.max(...batches);
   const inputs = Float32Array.from({ length: maxBatch * 3 * 32 * 32 }, () => rand() * 4 - 2);
   const dir = mkdtempSync(join(tmpdir(), 'otfuse-bench-'));
   try {
     writeFileSync(join(dir, 'config.json'), JSON.stringify(vitConfigToHF(config)));
-    writeSafetensors(join(dir, 'model.safetensors'), [...tensors].map(([n, t]) => [n, t.shape, t.data]));
-    writeSafetensors(join(dir, 'inputs.safetensors'), [['pixel_values', [maxBatch, 3, 32, 32], inputs]]);
+    await writeSafetensors(join(dir, 'model.safetensors'), tensors);
+    await writeSafetensors(join(dir, 'inputs.safetensors'), [['pixel_values', { dtype: 'F32', shape: [maxBatch, 3, 32, 32], data: inputs }]]);
     const model = createVitModel(config, tensors);
     const ours: Record<number, number> = {};
     const torchBest: Record<string, number> = {};

@@ -109,6 +109,7 @@ export const experimentSchema = section('an otfuse experiment', {
     test_split: oneOf(['test', 'train'] as const, 'test', 'split used for evaluation'),
     test_limit: optionalNum('evaluate on the first N test examples only (default: all)', { int: true, min: 1 }),
     batch_size: int(64, 'batch size for evaluation and activation capture', 1),
+    resize: bool(false, 'scale images to the model input size (bilinear); otherwise a size mismatch is an error'),
     mean: numbers('per-channel normalisation mean (default: from model.dataset)'),
     std: numbers('per-channel normalisation std (default: from model.dataset)'),
     activations: section('the fusion data (acts mode)', {

@@ -11,16 +11,15 @@
  */
 import { checkActivationBytes, checkSeqFilter, ActivationStore, type ActivationOptions } from '../activations.ts';
 import { InputError } from '../errors.ts';
+import { pair, parseHfConfig, type ViTConfig } from '../io/hf-config.ts';
+import type { Model } from '../io/model-folder.ts';
+import type { Tensor } from '../io/tensor.ts';
 import { native, runTask, type Device, type NativeVitConfig, type NativeVitModel } from '../native.ts';
 import type { ForwardOptions, ForwardResult, ImageClassifier, ImageInput } from './classifier.ts';
 
-/** A tensor as model I/O hands it over (HF name -> tensor). */
-export interface Tensor {
-  dtype: string;
-  shape: number[];
-  data: Float32Array;
-}
+export type { Tensor } from '../io/tensor.ts';
 
+/** The ViT's sizes as the native model takes them (from a validated HF ViTConfig). */
 export interface VitConfig {
   hiddenSize: number;
   numLayers: number;
@@ -36,83 +35,38 @@ export interface VitConfig {
   labelNames?: string[];
 }
 
-// HF ViTConfig defaults for the fields a config.json may leave out.
-const HF_DEFAULTS = {
-  hidden_size: 768,
-  num_hidden_layers: 12,
-  num_attention_heads: 12,
-  intermediate_size: 3072,
-  layer_norm_eps: 1e-12,
-  image_size: 224,
-  patch_size: 16,
-  num_channels: 3,
-  qkv_bias: true,
-  hidden_act: 'gelu',
-  num_labels: 2,
-};
-
-function positiveInt(raw: Record<string, unknown>, key: keyof typeof HF_DEFAULTS, source: string): number {
-  let v = raw[key] ?? HF_DEFAULTS[key];
-  // image_size / patch_size may be [h, w]; the model supports square ones.
-  if (Array.isArray(v) && (key === 'image_size' || key === 'patch_size')) {
-    if (v.length !== 2 || v[0] !== v[1]) throw new InputError(`${source}: ${key}`, `only square sizes are supported, got ${JSON.stringify(v)}`);
-    v = v[0];
-  }
-  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0)
-    throw new InputError(`${source}: ${key}`, `must be a positive integer, got ${JSON.stringify(v)}`);
-  return v;
+/**
+ * The native sizes of a config that lib/io has validated, with the limits of the native
+ * forward pass on top: exact-erf GELU and square images and patches.
+ */
+export function vitConfigFromHf(config: ViTConfig, source = 'config.json'): VitConfig {
+  if (config.hidden_act !== 'gelu')
+    throw new InputError(source, `"hidden_act" ${JSON.stringify(config.hidden_act)} is not supported by the ViT forward pass (only the exact-erf 'gelu')`);
+  const [imageH, imageW] = pair(config.image_size);
+  const [patchH, patchW] = pair(config.patch_size);
+  if (imageH !== imageW || patchH !== patchW)
+    throw new InputError(source, `only square images and patches are supported, got image_size ${JSON.stringify(config.image_size)} and patch_size ${JSON.stringify(config.patch_size)}`);
+  const ids = Object.keys(config.id2label).map(Number).sort((a, b) => a - b);
+  return {
+    hiddenSize: config.hidden_size,
+    numLayers: config.num_hidden_layers,
+    numHeads: config.num_attention_heads,
+    intermediateSize: config.intermediate_size,
+    layerNormEps: config.layer_norm_eps,
+    imageSize: imageH,
+    patchSize: patchH,
+    numChannels: config.num_channels,
+    qkvBias: config.qkv_bias,
+    numLabels: config.num_labels,
+    labelNames: ids.length === config.num_labels ? ids.map((i) => config.id2label[i]) : undefined,
+  };
 }
 
-/** Reads an HF ViTConfig (config.json as an object); throws InputError naming the bad key. */
+/** Parses HF config.json fields (model_type defaults to vit) into native sizes; errors name `source`. */
 export function parseVitConfig(raw: Record<string, unknown>, source = 'config.json'): VitConfig {
-  if (raw.model_type !== undefined && raw.model_type !== 'vit')
-    throw new InputError(`${source}: model_type`, `expected 'vit', got ${JSON.stringify(raw.model_type)}`);
-  const act = raw.hidden_act ?? HF_DEFAULTS.hidden_act;
-  if (act !== 'gelu')
-    throw new InputError(`${source}: hidden_act`, `only the exact-erf 'gelu' is supported, got ${JSON.stringify(act)}`);
-  const eps = raw.layer_norm_eps ?? HF_DEFAULTS.layer_norm_eps;
-  if (typeof eps !== 'number' || !(eps > 0)) throw new InputError(`${source}: layer_norm_eps`, `must be a positive number, got ${JSON.stringify(eps)}`);
-  const qkvBias = raw.qkv_bias ?? HF_DEFAULTS.qkv_bias;
-  if (typeof qkvBias !== 'boolean') throw new InputError(`${source}: qkv_bias`, `must be true or false, got ${JSON.stringify(qkvBias)}`);
-
-  let labelNames: string[] | undefined;
-  let numLabels: number;
-  if (raw.id2label !== undefined) {
-    if (typeof raw.id2label !== 'object' || raw.id2label === null || Array.isArray(raw.id2label))
-      throw new InputError(`${source}: id2label`, 'must be an object of index -> name');
-    const entries = Object.entries(raw.id2label as Record<string, unknown>);
-    labelNames = new Array<string>(entries.length);
-    for (const [k, name] of entries) {
-      const i = Number(k);
-      if (!Number.isInteger(i) || i < 0 || i >= entries.length)
-        throw new InputError(`${source}: id2label`, `keys must be 0..${entries.length - 1}, got '${k}'`);
-      labelNames[i] = String(name);
-    }
-    numLabels = entries.length;
-    if (raw.num_labels !== undefined && raw.num_labels !== numLabels)
-      throw new InputError(`${source}: num_labels`, `is ${JSON.stringify(raw.num_labels)} but id2label has ${numLabels} labels`);
-  } else {
-    numLabels = positiveInt(raw, 'num_labels', source);
-  }
-
-  const config: VitConfig = {
-    hiddenSize: positiveInt(raw, 'hidden_size', source),
-    numLayers: positiveInt(raw, 'num_hidden_layers', source),
-    numHeads: positiveInt(raw, 'num_attention_heads', source),
-    intermediateSize: positiveInt(raw, 'intermediate_size', source),
-    layerNormEps: eps,
-    imageSize: positiveInt(raw, 'image_size', source),
-    patchSize: positiveInt(raw, 'patch_size', source),
-    numChannels: positiveInt(raw, 'num_channels', source),
-    qkvBias,
-    numLabels,
-    labelNames,
-  };
-  if (config.imageSize % config.patchSize !== 0)
-    throw new InputError(`${source}: patch_size`, `${config.patchSize} does not divide image_size ${config.imageSize}`);
-  if (config.hiddenSize % config.numHeads !== 0)
-    throw new InputError(`${source}: num_attention_heads`, `${config.numHeads} does not divide hidden_size ${config.hiddenSize}`);
-  return config;
+  const config = parseHfConfig(JSON.stringify({ model_type: 'vit', ...raw }), source);
+  if (config.model_type !== 'vit') throw new InputError(source, `"model_type" is '${config.model_type}', not a ViT`);
+  return vitConfigFromHf(config, source);
 }
 
 /** The config as an HF config.json object (what a saved fused model carries). */
@@ -298,6 +252,8 @@ export function createVitModel(
     const same = tensor.shape.length === t.shape.length && tensor.shape.every((d, i) => d === t.shape[i]);
     if (!same)
       throw new InputError(`${source}: ${name}`, `has shape [${tensor.shape.join(', ')}], the config needs [${t.shape.join(', ')}]`);
+    if (!(tensor.data instanceof Float32Array))
+      throw new InputError(`${source}: ${name}`, `holds ${tensor.dtype} values; ViT parameters must be floating point`);
     const data = tensor.data;
     for (let i = 0; i < data.length; i++)
       if (!Number.isFinite(data[i])) throw new InputError(`${source}: ${name}`, `holds a non-finite value (${data[i]}) at index ${i}`);
@@ -313,4 +269,12 @@ export function createVitModel(
   const names = layout.capturePoints.map((p) => hfModuleName(p.name));
   const model = new addon.VitModel(nc, flat, names, { device: options.device ?? 'auto' });
   return new VitModel(config, model);
+}
+
+/** The native ViT of a model loaded by lib/io (loadModel); errors name the model folder. */
+export function vitFromModel(model: Model, options: VitModelOptions = {}): VitModel {
+  const source = options.source ?? model.source?.folder ?? 'model';
+  if (model.config.model_type !== 'vit' || model.architecture !== 'ViTForImageClassification')
+    throw new InputError(source, `is a ${model.architecture}; an image classifier (ViTForImageClassification) is needed`);
+  return createVitModel(vitConfigFromHf(model.config, `${source}/config.json`), model.tensors, { ...options, source });
 }

@@ -20,7 +20,7 @@ export interface RefConfig {
 }
 
 export interface RefTensor {
-  dtype: string;
+  dtype: 'F32';
   shape: number[];
   data: Float32Array;
 }

@@ -1,6 +1,7 @@
 /** Every otfuse subcommand, in the order `otfuse --help` lists them. */
 import type { Command } from '../command.ts';
 import { doctorCommand } from './doctor.ts';
+import { evalCommand } from './eval.ts';
 import { inspectCommand } from './inspect.ts';
 
-export const commands: Command[] = [inspectCommand, doctorCommand];
+export const commands: Command[] = [evalCommand, inspectCommand, doctorCommand];

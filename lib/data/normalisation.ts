@@ -1,0 +1,63 @@
+/**
+ * Which per-channel mean and std turn a dataset's images into a model's input. In order:
+ * what the user gave, the model folder's preprocessor_config.json (HF's image processor,
+ * which otfuse also writes next to every model it trains), the published statistics of
+ * a known dataset, and finally HF ViTImageProcessor's default of 0.5 / 0.5.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { InputError } from '../errors.ts';
+import { preprocessFromHF, type PreprocessConfig } from './preprocess.ts';
+
+export type Normalisation = Pick<PreprocessConfig, 'mean' | 'std' | 'resize'> & {
+  /** Where the values came from, for reports: "given", "preprocessor_config.json", "cifar10 statistics", "default". */
+  origin: string;
+};
+
+/** Training-set channel statistics of the datasets the tool knows by name. */
+export const DATASET_STATISTICS: Record<string, { mean: number[]; std: number[] }> = {
+  cifar10: { mean: [0.4914, 0.4822, 0.4465], std: [0.247, 0.2435, 0.2616] },
+  cifar100: { mean: [0.5071, 0.4865, 0.4409], std: [0.2673, 0.2564, 0.2762] },
+  mnist: { mean: [0.1307], std: [0.3081] },
+  fashion_mnist: { mean: [0.286], std: [0.353] },
+};
+
+export interface NormalisationSources {
+  mean?: number[] | null;
+  std?: number[] | null;
+  /** A model folder that may hold preprocessor_config.json. */
+  modelFolder?: string;
+  /** A dataset name (cifar10, cifar100, mnist, fashion_mnist). */
+  dataset?: string;
+}
+
+export function resolveNormalisation(sources: NormalisationSources): Normalisation {
+  if (sources.mean || sources.std) {
+    if (!sources.mean || !sources.std) throw new InputError(sources.mean ? 'std' : 'mean', 'give mean and std together');
+    return { mean: sources.mean, std: sources.std, origin: 'given' };
+  }
+  if (sources.modelFolder) {
+    const file = join(sources.modelFolder, 'preprocessor_config.json');
+    if (existsSync(file)) {
+      let processor: unknown;
+      try {
+        processor = JSON.parse(readFileSync(file, 'utf8'));
+      } catch (err) {
+        throw new InputError(file, `is not valid JSON (${(err as Error).message})`);
+      }
+      if (typeof processor !== 'object' || processor === null || Array.isArray(processor)) throw new InputError(file, 'must hold a JSON object');
+      return { ...preprocessFromHF(processor as Record<string, unknown>, file), origin: 'preprocessor_config.json' };
+    }
+  }
+  const known = sources.dataset ? DATASET_STATISTICS[sources.dataset.toLowerCase().replace(/-/g, '_')] : undefined;
+  if (known) return { ...known, origin: `${sources.dataset} statistics` };
+  return { mean: [0.5], std: [0.5], origin: 'default (0.5 / 0.5)' };
+}
+
+/** preprocessor_config.json content for a model trained with this normalisation. */
+export function preprocessorConfigJson(mean: number[], std: number[], imageSize: number): string {
+  return `${JSON.stringify({
+    do_normalize: true, do_rescale: true, rescale_factor: 1 / 255, do_resize: false,
+    image_mean: mean, image_std: std, image_processor_type: 'ViTImageProcessor', size: { height: imageSize, width: imageSize },
+  }, null, 2)}\n`;
+}
