@@ -104,6 +104,27 @@ export interface NativeActivationStats {
   max: number;
 }
 
+/** One matrix of a fusion side: a finalized store entry, or a row-major matrix. */
+export type NativeMatrixPart = { store: NativeActivationStore; name: string } | { data: Float32Array; rows: number; cols: number };
+
+/** The neurons of one model for a transport map: parts joined as extra features or extra neurons. */
+export interface NativeNeuronSide {
+  parts: NativeMatrixPart[];
+  /** Neurons are the columns (activations) or the rows (weights) of every part. */
+  layout: 'columns' | 'rows';
+  concat?: 'features' | 'neurons';
+}
+
+export interface NativeMapDiagnostics {
+  solver: string;
+  iterations: number;
+  marginalError: number;
+  converged: boolean;
+  transportCost: number;
+  costScale: number;
+  permutationScore: number;
+}
+
 export interface NativeActivationStore {
   entries(): NativeActivationEntry[];
   losses(): Float32Array;
@@ -165,6 +186,13 @@ export interface NativeAddon {
     plan: Float64Array; u: Float64Array; v: Float64Array; cost: number; solver: 'network_simplex' | 'assignment';
     iterations: number; optimal: boolean; massRescaled: boolean;
   }>;
+  fusionTransportMap(
+    a: NativeNeuronSide, b: NativeNeuronSide,
+    options: { solver: 'emd' | 'sinkhorn'; cost: Record<string, unknown>; sinkhorn?: Record<string, unknown> },
+    taskOptions?: NativeTaskOptions,
+  ): Promise<{ map: Float32Array; n: number; m: number; diagnostics: NativeMapDiagnostics }>;
+  fusionCombineMaps(tRes: Float32Array, tSub: Float32Array, wRes: Float32Array, wSub: Float32Array, n: number, m: number): Float32Array;
+  fusionColumnMeanAbs(part: NativeMatrixPart): Float64Array;
   VitModel: new (
     config: NativeVitConfig, params: Float32Array, captureNames?: string[] | null, options?: { device?: Device },
   ) => NativeVitModel;

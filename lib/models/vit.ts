@@ -12,6 +12,7 @@
 import { checkActivationBytes, checkSeqFilter, ActivationStore, type ActivationOptions } from '../activations.ts';
 import { InputError } from '../errors.ts';
 import { pair, parseHfConfig, type ViTConfig } from '../io/hf-config.ts';
+import type { EncoderClassifierGraph, LinearPiece, NormPiece, PreNormLayer } from '../fusion/graph.ts';
 import type { Model } from '../io/model-folder.ts';
 import type { Tensor } from '../io/tensor.ts';
 import { native, runTask, type Device, type NativeVitConfig, type NativeVitModel } from '../native.ts';
@@ -277,4 +278,41 @@ export function vitFromModel(model: Model, options: VitModelOptions = {}): VitMo
   if (model.config.model_type !== 'vit' || model.architecture !== 'ViTForImageClassification')
     throw new InputError(source, `is a ${model.architecture}; an image classifier (ViTForImageClassification) is needed`);
   return createVitModel(vitConfigFromHf(model.config, `${source}/config.json`), model.tensors, { ...options, source });
+}
+
+/**
+ * The ViT as the fusion walks it (lib/fusion/graph.ts): parameter and activation names of
+ * every piece. The residual stream entering layer i is the embedding output for i = 0 and
+ * layer i - 1's output after that; after attention it is `attention_residual`.
+ */
+export function vitFusionGraph(config: VitConfig): EncoderClassifierGraph {
+  const linear = (module: string, hasBias = true): LinearPiece => ({ weight: `${module}.weight`, bias: hasBias ? `${module}.bias` : null, acts: module });
+  const norm = (module: string): NormPiece => ({ weight: `${module}.weight`, bias: `${module}.bias` });
+  const layers: PreNormLayer[] = [];
+  for (let i = 0; i < config.numLayers; i++) {
+    const p = `vit.encoder.layer.${i}`;
+    layers.push({
+      attentionNorm: norm(`${p}.layernorm_before`),
+      query: linear(`${p}.attention.attention.query`, config.qkvBias),
+      key: linear(`${p}.attention.attention.key`, config.qkvBias),
+      value: linear(`${p}.attention.attention.value`, config.qkvBias),
+      attentionOutput: linear(`${p}.attention.output.dense`),
+      attentionResidual: { residual: i === 0 ? 'vit.embeddings' : `vit.encoder.layer.${i - 1}`, sublayer: `${p}.attention.output.dense` },
+      mlpNorm: norm(`${p}.layernorm_after`),
+      mlpIn: linear(`${p}.intermediate.dense`),
+      mlpOut: linear(`${p}.output.dense`),
+      mlpResidual: { residual: `${p}.attention_residual`, sublayer: `${p}.output.dense` },
+    });
+  }
+  return {
+    kind: 'pre-norm-encoder-classifier',
+    embeddings: {
+      classToken: 'vit.embeddings.cls_token',
+      positions: 'vit.embeddings.position_embeddings',
+      patch: { ...linear('vit.embeddings.patch_embeddings.projection'), acts: 'vit.embeddings.patch_embeddings' },
+    },
+    layers,
+    finalNorm: norm('vit.layernorm'),
+    classifier: linear('classifier'),
+  };
 }

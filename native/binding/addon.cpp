@@ -12,6 +12,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   CancelToken::Register(env, exports);
   RegisterBasicOps(env, exports);
   RegisterOtOps(env, exports);
+  RegisterFusionOps(env, exports);
   RegisterDataOps(env, exports);
   VitModelWrap::Register(env, exports);
   ActivationStoreWrap::Register(env, exports);

@@ -7,6 +7,7 @@ namespace tfb {
 
 void RegisterBasicOps(Napi::Env env, Napi::Object exports);
 void RegisterOtOps(Napi::Env env, Napi::Object exports);
+void RegisterFusionOps(Napi::Env env, Napi::Object exports);
 void RegisterDataOps(Napi::Env env, Napi::Object exports);
 
 }  // namespace tfb

@@ -10,98 +10,14 @@
 
 #include "../core/ot/big_buffer.h"
 #include "../core/ot/ot.h"
+#include "args.h"
 #include "exports.h"
+#include "ot_options.h"
 #include "task.h"
 
 namespace tfb {
 
 namespace {
-
-struct F64View {
-  double* data;
-  size_t length;
-};
-
-F64View ReadF64(Napi::Env env, const Napi::Value& value, const std::string& what) {
-  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
-    ThrowArgError(env, what + " must be a Float64Array");
-  auto arr = value.As<Napi::Float64Array>();
-  return {arr.Data(), arr.ElementLength()};
-}
-
-int64_t ReadSize(Napi::Env env, const Napi::Value& value, const std::string& what) {
-  if (!value.IsNumber()) ThrowArgError(env, what + " must be a number");
-  double d = value.As<Napi::Number>().DoubleValue();
-  if (!(d >= 0) || d != double(int64_t(d))) ThrowArgError(env, what + " must be a non-negative integer");
-  return int64_t(d);
-}
-
-// Reads optional fields of an options object, each checked for its type.
-class Fields {
- public:
-  Fields(Napi::Env env, const Napi::Value& value, std::string fn) : env_(env), fn_(std::move(fn)) {
-    if (value.IsUndefined() || value.IsNull()) return;
-    if (!value.IsObject()) ThrowArgError(env, fn_ + ": options must be an object");
-    obj_ = value.As<Napi::Object>();
-  }
-  bool has(const char* key) const { return !obj_.IsEmpty() && !obj_.Get(key).IsUndefined(); }
-  void number(const char* key, double& out) const {
-    if (!has(key)) return;
-    Napi::Value v = obj_.Get(key);
-    if (!v.IsNumber()) ThrowArgError(env_, fn_ + ": " + key + " must be a number");
-    out = v.As<Napi::Number>().DoubleValue();
-  }
-  template <typename Int>
-  void integer(const char* key, Int& out) const {
-    if (!has(key)) return;
-    double d = 0;
-    number(key, d);
-    if (d != double(int64_t(d)) || d < 0 || d > double(std::numeric_limits<Int>::max()))
-      ThrowArgError(env_, fn_ + ": " + key + " must be a non-negative integer");
-    out = Int(d);
-  }
-  void boolean(const char* key, bool& out) const {
-    if (!has(key)) return;
-    Napi::Value v = obj_.Get(key);
-    if (!v.IsBoolean()) ThrowArgError(env_, fn_ + ": " + key + " must be a boolean");
-    out = v.As<Napi::Boolean>().Value();
-  }
-  std::string string(const char* key, const std::string& fallback) const {
-    if (!has(key)) return fallback;
-    Napi::Value v = obj_.Get(key);
-    if (!v.IsString()) ThrowArgError(env_, fn_ + ": " + key + " must be a string");
-    return v.As<Napi::String>().Utf8Value();
-  }
-  Fields object(const char* key) const {
-    return Fields(env_, has(key) ? obj_.Get(key) : env_.Undefined(), fn_ + ": " + key);
-  }
-  [[noreturn]] void bad(const char* key, const std::string& value, const char* allowed) const {
-    ThrowArgError(env_, fn_ + ": " + key + " must be " + allowed + ", got '" + value + "'");
-  }
-
- private:
-  Napi::Env env_;
-  std::string fn_;
-  Napi::Object obj_;
-};
-
-// A Float64Array that owns `buffer`'s memory (freed when the array is collected).
-Napi::Float64Array Adopt(Napi::Env env, tf::ot::BigBuffer& buffer) {
-  const size_t count = buffer.size(), bytes = count * sizeof(double);
-  double* data = buffer.release();
-  Napi::MemoryManagement::AdjustExternalMemory(env, int64_t(bytes));
-  auto ab = Napi::ArrayBuffer::New(env, data, bytes, [bytes](Napi::Env e, void* p) {
-    std::free(p);
-    Napi::MemoryManagement::AdjustExternalMemory(e, -int64_t(bytes));
-  });
-  return Napi::Float64Array::New(env, count, ab, 0);
-}
-
-Napi::Float64Array Copy(Napi::Env env, const std::vector<double>& v) {
-  auto arr = Napi::Float64Array::New(env, v.size());
-  std::copy(v.begin(), v.end(), arr.Data());
-  return arr;
-}
 
 // The OT solvers have no CUDA version yet: 'auto' runs them on the CPU, 'cuda' is refused.
 void RequireCpu(Napi::Env env, const TaskOptions& opts, const char* fn) {
@@ -124,40 +40,9 @@ Napi::Value CostMatrix(const Napi::CallbackInfo& info) {
   if (xa.length != size_t(ar * ac) || xb.length != size_t(br * bc))
     ThrowArgError(env, "otCostMatrix: xa / xb lengths do not match their rows x cols");
   Fields f(env, info[6], fn);
-  tf::ot::CostOptions o;
   const std::string layout = f.string("layout", "columns");
   if (layout != "columns" && layout != "rows") f.bad("layout", layout, "'columns' or 'rows'");
-  const std::string metric = f.string("metric", "euclidean");
-  if (metric == "euclidean") {
-    o.metric = tf::ot::Metric::Euclidean;
-  } else if (metric == "cosine") {
-    o.metric = tf::ot::Metric::Cosine;
-  } else {
-    f.bad("metric", metric, "'euclidean' or 'cosine'");
-  }
-  const std::string norm = f.string("normalize", "none");
-  if (norm == "none") {
-    o.normalize = tf::ot::Normalization::None;
-  } else if (norm == "log") {
-    o.normalize = tf::ot::Normalization::Log;
-  } else if (norm == "max") {
-    o.normalize = tf::ot::Normalization::Max;
-  } else if (norm == "median") {
-    o.normalize = tf::ot::Normalization::Median;
-  } else if (norm == "mean") {
-    o.normalize = tf::ot::Normalization::Mean;
-  } else {
-    f.bad("normalize", norm, "'log', 'max', 'median', 'mean' or 'none'");
-  }
-  f.boolean("squared", o.squared);
-  f.boolean("unitNorm", o.unit_norm);
-  if (f.has("clip")) {
-    Fields clip = f.object("clip");
-    o.clip = true;
-    clip.number("reg", o.clip_reg);
-    clip.number("min", o.clip_min);
-    clip.number("max", o.clip_max);
-  }
+  const tf::ot::CostOptions o = ReadCostOptions(f);
   const bool columns = layout == "columns";
   using tf::ot::NeuronView;
   NeuronView a = columns ? NeuronView::of_columns(xa.data, ar, ac) : NeuronView::of_rows(xa.data, ar, ac);
@@ -208,27 +93,7 @@ Napi::Value Sinkhorn(const Napi::CallbackInfo& info) {
   int64_t n, m;
   ReadMarginals(env, info, fn, a, b, c, n, m);
   Fields f(env, info[5], fn);
-  tf::ot::SinkhornOptions o;
-  f.number("reg", o.reg);
-  f.integer("numItermax", o.max_iter);
-  f.number("stopThr", o.tol);
-  f.integer("checkEvery", o.check_every);
-  const std::string method = f.string("method", "sinkhorn");
-  if (method == "sinkhorn") {
-    o.method = tf::ot::SinkhornMethod::Scaling;
-  } else if (method == "sinkhorn_log") {
-    o.method = tf::ot::SinkhornMethod::LogSumExp;
-  } else {
-    f.bad("method", method, "'sinkhorn' or 'sinkhorn_log'");
-  }
-  if (f.has("epsilonScaling")) {
-    Fields e = f.object("epsilonScaling");
-    o.epsilon_scaling.enabled = true;
-    e.number("regStart", o.epsilon_scaling.reg_start);
-    e.number("factor", o.epsilon_scaling.factor);
-    e.integer("stageItermax", o.epsilon_scaling.stage_max_iter);
-    e.number("stageStopThr", o.epsilon_scaling.stage_tol);
-  }
+  const tf::ot::SinkhornOptions o = ReadSinkhornOptions(f);
   TaskOptions opts = TaskOptions::From(info[6]);
   RequireCpu(env, opts, fn);
   struct Out {

@@ -1,0 +1,333 @@
+/**
+ * Aligns one model (A) onto the anchor (B), layer by layer, following DESIGN.md ("The
+ * fusion, precisely"): every linear layer's inputs are moved with the map entering it,
+ * its own map is computed from A's and B's neurons and its outputs are moved with that;
+ * LayerNorms take the map entering them and pass it on; attention and MLP maps meet the
+ * residual stream's map at each residual connection (residual-policy.ts). The result is
+ * A's weights in B's shapes and neuron order, ready to be averaged with B's.
+ */
+import type { ActivationStore } from '../activations.ts';
+import { InputError } from '../errors.ts';
+import type { Tensor } from '../io/tensor.ts';
+import type { NativeMatrixPart, NativeNeuronSide, TaskOptions } from '../native.ts';
+import { alignInputs, alignOutputs } from './align.ts';
+import type { EncoderClassifierGraph, LinearPiece, NormPiece, PreNormLayer } from './graph.ts';
+import type { TransportMap } from './maps.ts';
+import { applyResidualPolicy, type ResidualActivity } from './residual-policy.ts';
+import { computeMap, type FusionSettings, type MapReport } from './transport.ts';
+
+export interface FusionParent {
+  /** For reports and errors, e.g. the model folder. */
+  label: string;
+  tensors: Map<string, Tensor>;
+  /** Finalized activations (needed in acts mode, and for the weighted residual policies). */
+  store: ActivationStore | null;
+}
+
+/**
+ * How a parameter of the fused model is made. `aligned`: A's tensor in B's basis, to be
+ * averaged with B's; `non-anchor`: A's tensor as it is (a piece the config says not to
+ * fuse: the reference then keeps its model 0's); `anchor`: B's tensor.
+ */
+export type AlignedTensor = { kind: 'aligned'; data: Float32Array } | { kind: 'non-anchor'; data: Float32Array } | { kind: 'anchor' };
+
+export interface PairAlignment {
+  tensors: Map<string, AlignedTensor>;
+  maps: MapReport[];
+}
+
+type Sides = { a: NativeNeuronSide; b: NativeNeuronSide };
+
+/** A linear layer's weight and bias with the inputs already moved into the anchor's basis. */
+interface InputAligned {
+  piece: LinearPiece;
+  weight: Float32Array;
+  bias: Float32Array | null;
+  rows: number;
+  cols: number;
+}
+
+class PairWalk {
+  readonly out = new Map<string, AlignedTensor>();
+  readonly maps: MapReport[] = [];
+
+  constructor(
+    readonly graph: EncoderClassifierGraph,
+    readonly a: FusionParent,
+    readonly b: FusionParent,
+    readonly settings: FusionSettings,
+    readonly task: TaskOptions,
+  ) {}
+
+  // --- access ---------------------------------------------------------------------------
+
+  tensor(who: 'a' | 'b', name: string): Tensor {
+    const parent = who === 'a' ? this.a : this.b;
+    const t = parent.tensors.get(name);
+    if (!t) throw new InputError(parent.label, `has no tensor '${name}'`);
+    return t;
+  }
+
+  floats(who: 'a' | 'b', name: string): Float32Array {
+    const t = this.tensor(who, name);
+    if (!(t.data instanceof Float32Array)) throw new InputError((who === 'a' ? this.a : this.b).label, `${name} holds ${t.dtype} values, not floating point`);
+    return t.data;
+  }
+
+  /** Rows of a weight seen as out x in (trailing dimensions flattened). */
+  rows(who: 'a' | 'b', name: string): number {
+    return this.tensor(who, name).shape[0];
+  }
+
+  actsPart(who: 'a' | 'b', name: string): NativeMatrixPart {
+    const store = (who === 'a' ? this.a : this.b).store;
+    if (!store) throw new Error('activations were not captured for this model');
+    return { store: store.native, name };
+  }
+
+  actsSides(names: string[], concat: 'features' | 'neurons' = 'features'): Sides {
+    const side = (who: 'a' | 'b'): NativeNeuronSide => ({ layout: 'columns', concat, parts: names.map((n) => this.actsPart(who, n)) });
+    return { a: side('a'), b: side('b') };
+  }
+
+  // --- outputs --------------------------------------------------------------------------
+
+  aligned(name: string, data: Float32Array): void {
+    const want = this.tensor('b', name).data.length;
+    if (data.length !== want) throw new RangeError(`${name}: aligned tensor has ${data.length} values, the anchor's ${want}`);
+    this.out.set(name, { kind: 'aligned', data });
+  }
+
+  keepNonAnchor(...names: Array<string | null>): void {
+    for (const n of names) if (n) this.out.set(n, { kind: 'non-anchor', data: this.floats('a', n) });
+  }
+
+  keepAnchor(...names: Array<string | null>): void {
+    for (const n of names) if (n) this.out.set(n, { kind: 'anchor' });
+  }
+
+  // --- pieces ---------------------------------------------------------------------------
+
+  /** Step 1 of a linear layer: W_A · T_in (and the bias as it is). */
+  async alignLinearInputs(p: LinearPiece, tIn: TransportMap | null): Promise<InputAligned> {
+    const rows = this.rows('a', p.weight);
+    let weight = this.floats('a', p.weight);
+    if (tIn) weight = await alignInputs(weight, rows, tIn, this.task);
+    const cols = weight.length / rows;
+    const colsB = this.floats('b', p.weight).length / this.rows('b', p.weight);
+    if (cols !== colsB) throw new InputError(this.a.label, `${p.weight}: ${cols} inputs after alignment, the anchor's layer has ${colsB}`);
+    return { piece: p, weight, bias: p.bias ? this.floats('a', p.bias) : null, rows, cols };
+  }
+
+  /** The neurons a linear layer's map is computed from: its activations, or its (input-aligned) weight rows. */
+  linearSides(x: InputAligned): Sides {
+    if (this.settings.type === 'acts') return this.actsSides([x.piece.acts]);
+    const b = this.floats('b', x.piece.weight);
+    return {
+      a: { layout: 'rows', parts: [{ data: x.weight, rows: x.rows, cols: x.cols }] },
+      b: { layout: 'rows', parts: [{ data: b, rows: this.rows('b', x.piece.weight), cols: x.cols }] },
+    };
+  }
+
+  async map(piece: string, sides: Sides, n: number, m: number, tIn: TransportMap | null, features?: number): Promise<TransportMap> {
+    const { map, report } = await computeMap(piece, sides.a, sides.b, { n, m, features }, this.settings, tIn, this.task);
+    this.maps.push(report);
+    return map;
+  }
+
+  /** Steps 3-4: outputs moved with `t` (or left, for the last fused layer), recorded for averaging. */
+  async finishLinear(x: InputAligned, t: TransportMap | null): Promise<void> {
+    const { piece: p } = x;
+    let weight = x.weight, bias = x.bias;
+    if (t) {
+      weight = await alignOutputs(weight, x.cols, t, this.task);
+      if (bias && this.settings.fuse_bias) bias = await alignOutputs(bias, 1, t, this.task);
+    } else if (x.rows !== this.rows('b', p.weight)) {
+      throw new InputError(this.a.label, `${p.weight}: the last fused layer has ${x.rows} outputs, the anchor's ${this.rows('b', p.weight)}; they must match to be averaged`);
+    }
+    this.aligned(p.weight, weight);
+    if (p.bias) {
+      if (this.settings.fuse_bias) this.aligned(p.bias, bias!);
+      else this.keepAnchor(p.bias);
+    }
+  }
+
+  /** A linear layer (the reference's fc_fusion); returns its map, or null when it is the last fused layer. */
+  async linear(piece: string, p: LinearPiece, tIn: TransportMap | null, last: boolean): Promise<TransportMap | null> {
+    const x = await this.alignLinearInputs(p, tIn);
+    const t = last ? null : await this.map(piece, this.linearSides(x), x.rows, this.rows('b', p.weight), tIn);
+    await this.finishLinear(x, t);
+    return t;
+  }
+
+  /** A LayerNorm (the reference's ln_fusion): scale and shift aligned with the map entering it. */
+  async norm(p: NormPiece, t: TransportMap | null): Promise<void> {
+    for (const name of [p.weight, p.bias]) {
+      const v = this.floats('a', name);
+      this.aligned(name, t ? await alignInputs(v, 1, t, this.task) : v);
+    }
+  }
+
+  /**
+   * A value whose neurons are its last dimension and whose features are the stored values
+   * (class token, position embeddings): aligned by its own values, in both modes.
+   */
+  async valueEmbedding(piece: string, name: string): Promise<TransportMap> {
+    const width = (who: 'a' | 'b') => { const s = this.tensor(who, name).shape; return s[s.length - 1]; };
+    const nA = width('a'), nB = width('b');
+    const va = this.floats('a', name), vb = this.floats('b', name);
+    const rows = va.length / nA;
+    if (vb.length / nB !== rows) throw new InputError(this.a.label, `${name}: ${rows} rows, the anchor's has ${vb.length / nB}; the models must share the sequence layout`);
+    const t = await this.map(piece, {
+      a: { layout: 'columns', parts: [{ data: va, rows, cols: nA }] },
+      b: { layout: 'columns', parts: [{ data: vb, rows, cols: nB }] },
+    }, nA, nB, null, rows);
+    this.aligned(name, await alignInputs(va, rows, t, this.task));
+    return t;
+  }
+
+  residual(tRes: TransportMap | null, tSub: TransportMap, activity: () => ResidualActivity): TransportMap {
+    return applyResidualPolicy(this.settings.resid_policy, tRes, tSub, activity);
+  }
+
+  anchorActivity(residual: string, sublayer: string): () => ResidualActivity {
+    return () => ({ residual: this.actsPart('b', residual), sublayer: this.actsPart('b', sublayer) });
+  }
+
+  async embeddings(): Promise<TransportMap | null> {
+    const e = this.graph.embeddings;
+    if (!this.settings.fuse_src_embed) {
+      this.keepAnchor(e.classToken, e.positions, e.patch.weight, e.patch.bias);
+      return null;
+    }
+    // The class token gets its own map, which then goes nowhere (as in the reference).
+    await this.valueEmbedding('class token', e.classToken);
+    const tPos = await this.valueEmbedding('position embeddings', e.positions);
+    const tPatch = (await this.linear('patch projection', e.patch, null, false))!;
+    return this.residual(tPos, tPatch, () => {
+      const pos = this.floats('b', e.positions), width = this.tensor('b', e.positions).shape.at(-1)!;
+      return { residual: { data: pos, rows: pos.length / width, cols: width }, sublayer: this.actsPart('b', e.patch.acts) };
+    });
+  }
+
+  /** Q and K sharing one map (eq_t_map), or aligned as one stacked layer (joint). */
+  async sharedQK(index: number, layer: PreNormLayer, tIn: TransportMap | null, mode: 'eq_t_map' | 'joint'): Promise<void> {
+    const xq = await this.alignLinearInputs(layer.query, tIn), xk = await this.alignLinearInputs(layer.key, tIn);
+    const m = this.rows('b', layer.query.weight);
+    if (mode === 'eq_t_map') {
+      // One neuron = its Q and K activations (or weight rows) together.
+      const sides = this.settings.type === 'acts'
+        ? this.actsSides([layer.key.acts, layer.query.acts], 'features')
+        : this.weightSides([xq, xk], [layer.query, layer.key], 'features');
+      const t = await this.map(`layer ${index} query+key (eq_t_map)`, sides, xq.rows, m, tIn);
+      await this.finishLinear(xq, t);
+      await this.finishLinear(xk, t);
+      return;
+    }
+    // joint: Q and K stacked as one layer of 2n neurons. (The reference stacks the weights
+    // as [Q; K] but the activations as [K, Q]; here both are [Q; K].)
+    const stacked = (x: InputAligned, y: InputAligned, pick: (z: InputAligned) => Float32Array | null) => {
+      const u = pick(x), v = pick(y);
+      if (!u || !v) return null;
+      const s = new Float32Array(u.length + v.length);
+      s.set(u);
+      s.set(v, u.length);
+      return s;
+    };
+    const joint: InputAligned = {
+      piece: { weight: layer.query.weight, bias: null, acts: '' },
+      weight: stacked(xq, xk, (z) => z.weight)!, bias: stacked(xq, xk, (z) => z.bias), rows: 2 * xq.rows, cols: xq.cols,
+    };
+    const sides = this.settings.type === 'acts'
+      ? this.actsSides([layer.query.acts, layer.key.acts], 'neurons')
+      : this.weightSides([xq, xk], [layer.query, layer.key], 'neurons');
+    const t = await this.map(`layer ${index} query+key (joint)`, sides, joint.rows, 2 * m, tIn);
+    const w = await alignOutputs(joint.weight, joint.cols, t, this.task);
+    this.aligned(layer.query.weight, w.subarray(0, m * joint.cols));
+    this.aligned(layer.key.weight, w.subarray(m * joint.cols));
+    if (layer.query.bias && layer.key.bias) {
+      if (this.settings.fuse_bias && joint.bias) {
+        const b = await alignOutputs(joint.bias, 1, t, this.task);
+        this.aligned(layer.query.bias, b.subarray(0, m));
+        this.aligned(layer.key.bias, b.subarray(m));
+      } else {
+        this.keepAnchor(layer.query.bias, layer.key.bias);
+      }
+    }
+  }
+
+  /** Weight rows of several layers joined (wts mode's eq_t_map and joint). */
+  weightSides(xs: InputAligned[], pieces: LinearPiece[], concat: 'features' | 'neurons'): Sides {
+    return {
+      a: { layout: 'rows', concat, parts: xs.map((x) => ({ data: x.weight, rows: x.rows, cols: x.cols })) },
+      b: {
+        layout: 'rows', concat,
+        parts: pieces.map((p) => { const rows = this.rows('b', p.weight); const d = this.floats('b', p.weight); return { data: d, rows, cols: d.length / rows }; }),
+      },
+    };
+  }
+
+  async attention(index: number, layer: PreNormLayer, tIn: TransportMap | null, last: boolean): Promise<TransportMap | null> {
+    const qk = this.settings.qk_fusion;
+    if (qk === 'separate') {
+      await this.linear(`layer ${index} query`, layer.query, tIn, false);
+      await this.linear(`layer ${index} key`, layer.key, tIn, false);
+    } else {
+      await this.sharedQK(index, layer, tIn, qk);
+    }
+    const tV = await this.linear(`layer ${index} value`, layer.value, tIn, false);
+    return this.linear(`layer ${index} attention output`, layer.attentionOutput, tV, last);
+  }
+
+  /** One pre-LN encoder layer (the reference's encoder_fusion); returns the map leaving it. */
+  async encoderLayer(index: number, layer: PreNormLayer, tIn: TransportMap | null, last: boolean): Promise<TransportMap | null> {
+    const s = this.settings;
+    if (s.fuse_norm) await this.norm(layer.attentionNorm, tIn);
+    else this.keepNonAnchor(layer.attentionNorm.weight, layer.attentionNorm.bias);
+
+    let t = tIn;
+    if (s.fuse_sa) {
+      const tSub = await this.attention(index, layer, tIn, last && !s.fuse_fc);
+      if (tSub) t = this.residual(tIn, tSub, this.anchorActivity(layer.attentionResidual.residual, layer.attentionResidual.sublayer));
+    } else {
+      for (const p of [layer.query, layer.key, layer.value, layer.attentionOutput]) this.keepNonAnchor(p.weight, p.bias);
+    }
+
+    if (s.fuse_norm) await this.norm(layer.mlpNorm, t);
+    else this.keepNonAnchor(layer.mlpNorm.weight, layer.mlpNorm.bias);
+
+    if (!s.fuse_fc) {
+      for (const p of [layer.mlpIn, layer.mlpOut]) this.keepNonAnchor(p.weight, p.bias);
+      return last ? null : t;
+    }
+    const t1 = await this.linear(`layer ${index} mlp in`, layer.mlpIn, t, false);
+    const t2 = await this.linear(`layer ${index} mlp out`, layer.mlpOut, t1, last);
+    if (!t2) return null;
+    return this.residual(t, t2, this.anchorActivity(layer.mlpResidual.residual, layer.mlpResidual.sublayer));
+  }
+
+  async run(): Promise<void> {
+    const p = this.settings.resid_policy;
+    if ((p === 'weighted_scalar' || p === 'weighted_matrix') && !this.b.store)
+      throw new InputError('fusion.resid_policy', `${p} weighs maps by the anchor's activations, which were not captured`);
+    let t = await this.embeddings();
+    for (let i = 0; i < this.graph.layers.length; i++) {
+      this.task.signal?.throwIfAborted();
+      const last = i === this.graph.layers.length - 1 && !this.settings.fuse_gen;
+      t = await this.encoderLayer(i, this.graph.layers[i], t, last);
+    }
+    await this.norm(this.graph.finalNorm, t);
+    if (this.settings.fuse_gen) await this.linear('classifier', this.graph.classifier, t, true);
+    else this.keepAnchor(this.graph.classifier.weight, this.graph.classifier.bias);
+  }
+}
+
+/** Aligns model `a` onto the anchor `b`; both must follow `graph`. */
+export async function alignPair(
+  graph: EncoderClassifierGraph, a: FusionParent, b: FusionParent, settings: FusionSettings, task: TaskOptions = {},
+): Promise<PairAlignment> {
+  if (settings.type === 'acts' && (!a.store || !b.store)) throw new Error('alignPair: acts mode needs activation stores for both models');
+  const walk = new PairWalk(graph, a, b, settings, task);
+  await walk.run();
+  return { tensors: walk.out, maps: walk.maps };
+}

@@ -1,0 +1,52 @@
+/**
+ * OT fusion of N models into the anchor's shape: every other model is aligned onto the
+ * anchor (align-pair.ts), then all are averaged with their weights (average.ts).
+ */
+import { InputError } from '../errors.ts';
+import type { Tensor } from '../io/tensor.ts';
+import type { TaskOptions } from '../native.ts';
+import { alignPair, type FusionParent, type PairAlignment } from './align-pair.ts';
+import { averageAligned, modelWeights } from './average.ts';
+import type { FusionGraph } from './graph.ts';
+import type { FusionSettings, MapReport } from './transport.ts';
+
+export type { FusionParent } from './align-pair.ts';
+export type { FusionGraph } from './graph.ts';
+export type { FusionSettings, MapReport } from './transport.ts';
+export { sameShapes, vanillaAverage, modelWeights } from './average.ts';
+
+export interface FuseOptions extends TaskOptions {
+  /** Index of the anchor in `models`. */
+  anchor: number;
+  /** Per-model weights (normalised); default 1/N each. */
+  weights?: number[] | null;
+  /** Called after each model has been aligned. */
+  onModelAligned?: (index: number, maps: MapReport[]) => void;
+}
+
+export interface FusionResult {
+  tensors: Map<string, Tensor>;
+  /** Per model (empty for the anchor): every map computed while aligning it. */
+  maps: MapReport[][];
+  weights: number[];
+}
+
+/** `graphs[i]` describes model i (the same names; shapes may differ in width). */
+export async function fuse(models: FusionParent[], graph: FusionGraph, settings: FusionSettings, options: FuseOptions): Promise<FusionResult> {
+  if (models.length < 2) throw new InputError('fusion.num_models', `fusion needs at least two models, got ${models.length}`);
+  if (!(options.anchor >= 0 && options.anchor < models.length)) throw new RangeError(`fuse: anchor ${options.anchor} out of range`);
+  const weights = modelWeights(models.length, options.weights);
+  const anchor = models[options.anchor];
+  const pairs: Array<PairAlignment | null> = [];
+  for (let i = 0; i < models.length; i++) {
+    if (i === options.anchor) {
+      pairs.push(null);
+      continue;
+    }
+    const pair = await alignPair(graph, models[i], anchor, settings, options);
+    options.onModelAligned?.(i, pair.maps);
+    pairs.push(pair);
+  }
+  const tensors = await averageAligned(anchor.tensors, pairs, weights, options);
+  return { tensors, maps: pairs.map((p) => p?.maps ?? []), weights };
+}

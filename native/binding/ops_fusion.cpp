@@ -1,0 +1,233 @@
+// Exports for the fusion walk (lib/fusion): fusionTransportMap (neurons of two models ->
+// transport map + diagnostics), fusionCombineMaps (the residual policies' arithmetic) and
+// fusionColumnMeanAbs (per-neuron activity for the weighted policies). Neurons come from
+// activation stores (read in place) or from weight matrices passed as Float32Arrays.
+#include <napi.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "../core/fusion/fusion.h"
+#include "activation_store_wrap.h"
+#include "args.h"
+#include "exports.h"
+#include "ot_options.h"
+#include "task.h"
+
+namespace tfb {
+
+namespace {
+
+// One matrix of a side: a store entry (by name) or a Float32Array with its shape.
+struct Part {
+  std::shared_ptr<StoreHandle> store;  // null for a typed array
+  std::string name;
+  const float* data = nullptr;
+  int64_t rows = 0, cols = 0;
+};
+
+Part ReadPart(Napi::Env env, const Napi::Value& value, const std::string& what) {
+  if (!value.IsObject()) ThrowArgError(env, what + " must be {store, name} or {data, rows, cols}");
+  Napi::Object obj = value.As<Napi::Object>();
+  Part p;
+  if (!obj.Get("store").IsUndefined()) {
+    p.store = ActivationStoreWrap::Handle(env, obj.Get("store"), (what + ".store").c_str());
+    if (!obj.Get("name").IsString()) ThrowArgError(env, what + ".name must be a string");
+    p.name = obj.Get("name").As<Napi::String>().Utf8Value();
+    std::lock_guard<std::mutex> lock(p.store->mutex);
+    int64_t i = p.store->store->find(p.name);
+    if (i < 0) ThrowArgError(env, what + ": the activation store has no entry '" + p.name + "'");
+    if (!p.store->store->finalized()) ThrowArgError(env, what + ": the activation store is not finalized yet");
+    p.rows = p.store->store->rows(size_t(i));
+    p.cols = p.store->store->cols(size_t(i));
+    return p;
+  }
+  F32View v = ReadF32(env, obj.Get("data"), what + ".data");
+  p.data = v.data;
+  p.rows = ReadSize(env, obj.Get("rows"), what + ".rows");
+  p.cols = ReadSize(env, obj.Get("cols"), what + ".cols");
+  if (size_t(p.rows * p.cols) != v.length) ThrowArgError(env, what + ": data does not hold rows x cols values");
+  return p;
+}
+
+// The neurons of one model: parts joined along `concat`, neurons as columns (activations)
+// or rows (weights).
+struct Side {
+  std::vector<Part> parts;
+  bool neurons_are_columns = true;
+  bool concat_neurons = false;  // false: the parts add features to the same neurons
+  int64_t neurons = 0, features = 0;
+};
+
+Side ReadSide(Napi::Env env, const Napi::Value& value, const std::string& what, std::vector<Napi::Value>& keep) {
+  if (!value.IsObject()) ThrowArgError(env, what + " must be an object");
+  Napi::Object obj = value.As<Napi::Object>();
+  Fields f(env, value, what);
+  Side s;
+  const std::string layout = f.string("layout", "columns");
+  if (layout != "columns" && layout != "rows") f.bad("layout", layout, "'columns' or 'rows'");
+  s.neurons_are_columns = layout == "columns";
+  const std::string concat = f.string("concat", "features");
+  if (concat != "features" && concat != "neurons") f.bad("concat", concat, "'features' or 'neurons'");
+  s.concat_neurons = concat == "neurons";
+  Napi::Value parts = obj.Get("parts");
+  if (!parts.IsArray() || parts.As<Napi::Array>().Length() == 0) ThrowArgError(env, what + ".parts must be a non-empty array");
+  Napi::Array arr = parts.As<Napi::Array>();
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    Napi::Value v = arr.Get(i);
+    s.parts.push_back(ReadPart(env, v, what + ".parts[" + std::to_string(i) + "]"));
+    keep.push_back(v);
+  }
+  for (size_t i = 0; i < s.parts.size(); ++i) {
+    const Part& p = s.parts[i];
+    int64_t n = s.neurons_are_columns ? p.cols : p.rows, d = s.neurons_are_columns ? p.rows : p.cols;
+    if (i == 0) {
+      s.neurons = n;
+      s.features = d;
+    } else if (s.concat_neurons) {
+      if (d != s.features) ThrowArgError(env, what + ": parts joined as neurons need the same number of features");
+      s.neurons += n;
+    } else {
+      if (n != s.neurons) ThrowArgError(env, what + ": parts joined as features need the same number of neurons");
+      s.features += d;
+    }
+  }
+  return s;
+}
+
+const float* PartData(const Part& p) {
+  if (!p.store) return p.data;
+  return p.store->store->data(size_t(p.store->store->find(p.name)));
+}
+
+// A neuron view of the side; joins the parts into `scratch` (neurons as rows) when there
+// is more than one. Store locks must be held by the caller.
+tf::ot::NeuronView View(const Side& s, std::vector<float>& scratch) {
+  using tf::ot::NeuronView;
+  if (s.parts.size() == 1) {
+    const Part& p = s.parts[0];
+    return s.neurons_are_columns ? NeuronView::of_columns(PartData(p), p.rows, p.cols)
+                                 : NeuronView::of_rows(PartData(p), p.rows, p.cols);
+  }
+  scratch.assign(size_t(s.neurons * s.features), 0.0f);
+  int64_t neuron0 = 0, feature0 = 0;
+  for (const Part& p : s.parts) {
+    const float* x = PartData(p);
+    const int64_t n = s.neurons_are_columns ? p.cols : p.rows, d = s.neurons_are_columns ? p.rows : p.cols;
+    for (int64_t k = 0; k < n; ++k)
+      for (int64_t t = 0; t < d; ++t) {
+        float v = s.neurons_are_columns ? x[t * p.cols + k] : x[k * p.cols + t];
+        scratch[size_t((neuron0 + k) * s.features + feature0 + t)] = v;
+      }
+    if (s.concat_neurons) neuron0 += n; else feature0 += d;
+  }
+  return NeuronView::of_rows(scratch.data(), s.neurons, s.features);
+}
+
+// Locks every distinct store the sides read, for the duration of a task.
+std::vector<std::unique_lock<std::mutex>> LockStores(const std::vector<const Side*>& sides) {
+  std::vector<StoreHandle*> handles;
+  for (const Side* s : sides)
+    for (const Part& p : s->parts)
+      if (p.store && std::find(handles.begin(), handles.end(), p.store.get()) == handles.end()) handles.push_back(p.store.get());
+  std::sort(handles.begin(), handles.end());  // one global order: no lock-order deadlocks
+  std::vector<std::unique_lock<std::mutex>> locks;
+  for (StoreHandle* h : handles) locks.emplace_back(h->mutex);
+  return locks;
+}
+
+// fusionTransportMap(sideA, sideB, options, taskOptions) -> Promise<{ map: Float32Array, n, m, diagnostics }>
+// options: { solver: 'emd'|'sinkhorn', cost: {...costMatrix options}, sinkhorn: {...sinkhorn options} }
+Napi::Value TransportMap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<Napi::Value> keep;
+  auto a = std::make_shared<Side>(ReadSide(env, info[0], "fusionTransportMap: a", keep));
+  auto b = std::make_shared<Side>(ReadSide(env, info[1], "fusionTransportMap: b", keep));
+  if (a->features != b->features)
+    ThrowArgError(env, "fusionTransportMap: the two sides' neurons have different numbers of features (" +
+                           std::to_string(a->features) + " and " + std::to_string(b->features) + ")");
+  Fields f(env, info[2], "fusionTransportMap");
+  tf::fusion::MapOptions o;
+  o.cost = ReadCostOptions(f.object("cost"));
+  const std::string solver = f.string("solver", "emd");
+  if (solver == "emd") {
+    o.solver = tf::fusion::Solver::Emd;
+  } else if (solver == "sinkhorn") {
+    o.solver = tf::fusion::Solver::Sinkhorn;
+    o.sinkhorn = ReadSinkhornOptions(f.object("sinkhorn"));
+    if (!(o.sinkhorn.reg > 0)) ThrowArgError(env, "fusionTransportMap: sinkhorn.reg must be > 0");
+  } else {
+    f.bad("solver", solver, "'emd' or 'sinkhorn'");
+  }
+  TaskOptions opts = TaskOptions::From(info[3]);
+  struct Out {
+    std::vector<float> map;
+    tf::fusion::MapDiagnostics diag;
+  };
+  auto out = std::make_shared<Out>();
+  return Task::Start(
+      env, opts, keep,
+      [a, b, o, out](tf::TaskContext& ctx) {
+        auto locks = LockStores({a.get(), b.get()});
+        std::vector<float> scratch_a, scratch_b;
+        tf::ot::NeuronView va = View(*a, scratch_a), vb = View(*b, scratch_b);
+        out->map.resize(size_t(a->neurons * b->neurons));
+        out->diag = tf::fusion::transport_map(va, vb, o, out->map.data(), &ctx);
+      },
+      [out, n = a->neurons, m = b->neurons](Napi::Env env) -> Napi::Value {
+        Napi::Object r = Napi::Object::New(env);
+        r.Set("map", Copy(env, out->map));
+        r.Set("n", double(n));
+        r.Set("m", double(m));
+        Napi::Object d = Napi::Object::New(env);
+        d.Set("solver", out->diag.solver);
+        d.Set("iterations", double(out->diag.iterations));
+        d.Set("marginalError", out->diag.marginal_error);
+        d.Set("converged", out->diag.converged);
+        d.Set("transportCost", out->diag.transport_cost);
+        d.Set("costScale", out->diag.cost_scale);
+        d.Set("permutationScore", out->diag.permutation_score);
+        r.Set("diagnostics", d);
+        return r;
+      });
+}
+
+// fusionCombineMaps(tRes, tSub, wRes, wSub, n, m) -> Float32Array: tRes·diag(wRes) + tSub·diag(wSub).
+// Maps are small (hidden x hidden), so this runs on the JS thread.
+Napi::Value CombineMaps(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  F32View tr = ReadF32(env, info[0], "fusionCombineMaps: tRes"), ts = ReadF32(env, info[1], "fusionCombineMaps: tSub");
+  F32View wr = ReadF32(env, info[2], "fusionCombineMaps: wRes"), ws = ReadF32(env, info[3], "fusionCombineMaps: wSub");
+  int64_t n = ReadSize(env, info[4], "fusionCombineMaps: n"), m = ReadSize(env, info[5], "fusionCombineMaps: m");
+  if (tr.length != size_t(n * m) || ts.length != size_t(n * m) || wr.length != size_t(m) || ws.length != size_t(m))
+    ThrowArgError(env, "fusionCombineMaps: maps must be n x m and weights of length m");
+  auto out = Napi::Float32Array::New(env, size_t(n * m));
+  tf::fusion::combine_maps(tr.data, ts.data, wr.data, ws.data, n, m, out.Data());
+  return out;
+}
+
+// fusionColumnMeanAbs(part) -> Float64Array: mean |x| of every column of a store entry or matrix.
+Napi::Value ColumnMeanAbs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Part p = ReadPart(env, info[0], "fusionColumnMeanAbs: part");
+  std::vector<double> out(size_t(p.cols));
+  {
+    std::unique_lock<std::mutex> lock;
+    if (p.store) lock = std::unique_lock<std::mutex>(p.store->mutex);
+    tf::fusion::column_mean_abs(PartData(p), p.rows, p.cols, out.data());
+  }
+  return Copy(env, out);
+}
+
+}  // namespace
+
+void RegisterFusionOps(Napi::Env env, Napi::Object exports) {
+  Export<TransportMap>(env, exports, "fusionTransportMap");
+  Export<CombineMaps>(env, exports, "fusionCombineMaps");
+  Export<ColumnMeanAbs>(env, exports, "fusionColumnMeanAbs");
+}
+
+}  // namespace tfb

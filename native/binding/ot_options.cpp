@@ -1,0 +1,66 @@
+#include "ot_options.h"
+
+namespace tfb {
+
+tf::ot::CostOptions ReadCostOptions(const Fields& f) {
+  tf::ot::CostOptions o;
+  const std::string metric = f.string("metric", "euclidean");
+  if (metric == "euclidean") {
+    o.metric = tf::ot::Metric::Euclidean;
+  } else if (metric == "cosine") {
+    o.metric = tf::ot::Metric::Cosine;
+  } else {
+    f.bad("metric", metric, "'euclidean' or 'cosine'");
+  }
+  const std::string norm = f.string("normalize", "none");
+  if (norm == "none") {
+    o.normalize = tf::ot::Normalization::None;
+  } else if (norm == "log") {
+    o.normalize = tf::ot::Normalization::Log;
+  } else if (norm == "max") {
+    o.normalize = tf::ot::Normalization::Max;
+  } else if (norm == "median") {
+    o.normalize = tf::ot::Normalization::Median;
+  } else if (norm == "mean") {
+    o.normalize = tf::ot::Normalization::Mean;
+  } else {
+    f.bad("normalize", norm, "'log', 'max', 'median', 'mean' or 'none'");
+  }
+  f.boolean("squared", o.squared);
+  f.boolean("unitNorm", o.unit_norm);
+  if (f.has("clip")) {
+    Fields clip = f.object("clip");
+    o.clip = true;
+    clip.number("reg", o.clip_reg);
+    clip.number("min", o.clip_min);
+    clip.number("max", o.clip_max);
+  }
+  return o;
+}
+
+tf::ot::SinkhornOptions ReadSinkhornOptions(const Fields& f) {
+  tf::ot::SinkhornOptions o;
+  f.number("reg", o.reg);
+  f.integer("numItermax", o.max_iter);
+  f.number("stopThr", o.tol);
+  f.integer("checkEvery", o.check_every);
+  const std::string method = f.string("method", "sinkhorn");
+  if (method == "sinkhorn") {
+    o.method = tf::ot::SinkhornMethod::Scaling;
+  } else if (method == "sinkhorn_log") {
+    o.method = tf::ot::SinkhornMethod::LogSumExp;
+  } else {
+    f.bad("method", method, "'sinkhorn' or 'sinkhorn_log'");
+  }
+  if (f.has("epsilonScaling")) {
+    Fields e = f.object("epsilonScaling");
+    o.epsilon_scaling.enabled = true;
+    e.number("regStart", o.epsilon_scaling.reg_start);
+    e.number("factor", o.epsilon_scaling.factor);
+    e.integer("stageItermax", o.epsilon_scaling.stage_max_iter);
+    e.number("stageStopThr", o.epsilon_scaling.stage_tol);
+  }
+  return o;
+}
+
+}  // namespace tfb

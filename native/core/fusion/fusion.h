@@ -1,0 +1,53 @@
+// The native steps of OT fusion that are not plain GEMMs: turning two sets of neurons
+// into a transport map (cost matrix, solver, scaling), and combining the maps that meet
+// at a residual connection. The TypeScript layer walks the layers and calls these; the
+// weight alignment itself (W · T_in, T_outᵀ · W) is GEMM on the backend.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "../ot/ot.h"
+#include "../task.h"
+
+namespace tf::fusion {
+
+enum class Solver { Emd, Sinkhorn };
+
+struct MapOptions {
+  ot::CostOptions cost;
+  Solver solver = Solver::Emd;
+  ot::SinkhornOptions sinkhorn;  // reg etc., used with Solver::Sinkhorn
+};
+
+// What a map cost and how it came out, for the report.
+struct MapDiagnostics {
+  std::string solver;            // "emd (assignment)", "emd (network simplex)", "sinkhorn"
+  int64_t iterations = 0;
+  double marginal_error = 0.0;   // ||plan column sums - 1/m||_2 (0 for exact solvers)
+  bool converged = true;
+  double transport_cost = 0.0;   // <plan, C> on the normalised cost
+  double cost_scale = 1.0;       // what max/median/mean normalisation divided by
+  // How close the map is to a permutation (or, for rectangular maps, to a map where each
+  // row of A sends all its mass to one neuron of B): the mean over rows of the largest
+  // entry's share of the row's mass. 1 for a permutation; 1/m for a uniform plan.
+  double permutation_score = 0.0;
+};
+
+// Computes the transport map between neurons a (n of them) and b (m): the plan of the
+// OT problem with uniform marginals on the cost between them, multiplied by n so that
+// every row sums to 1 (what the weights are multiplied by). Writes map (n x m, float32).
+MapDiagnostics transport_map(const ot::NeuronView& a, const ot::NeuronView& b, const MapOptions& options,
+                             float* map, TaskContext* ctx = nullptr);
+
+// T = T_res · diag(w_res) + T_sub · diag(w_sub), all n x m, w_* of length m: the residual
+// policies (mean: 0.5 / 0.5; weighted_scalar: constant vectors; weighted_matrix: per neuron).
+void combine_maps(const float* t_res, const float* t_sub, const float* w_res, const float* w_sub, int64_t n,
+                  int64_t m, float* out);
+
+// Mean absolute value of every column of a rows x cols matrix (float64 sums), the
+// per-neuron activity that weighs the residual policies.
+void column_mean_abs(const float* x, int64_t rows, int64_t cols, double* out);
+
+}  // namespace tf::fusion

@@ -1,0 +1,71 @@
+// Fusing models of different widths: the result takes the anchor's shapes, every map is
+// rectangular with rows summing to 1, per-model weights are honoured, and what cannot
+// be fused across widths is refused with a clear error.
+import assert from 'node:assert/strict';
+import { experimentSchema } from '../lib/config/experiment.ts';
+import { defaultsOf } from '../lib/config/validate.ts';
+import { InputError } from '../lib/errors.ts';
+import { fuse, type FusionParent, type FusionSettings } from '../lib/fusion/index.ts';
+import type { Tensor } from '../lib/io/tensor.ts';
+import { createVitModel, vitFusionGraph } from '../lib/models/vit.ts';
+import { randomImages, randomTensors, type RefConfig } from './helpers/vit-reference.ts';
+
+const narrow: RefConfig = {
+  image_size: 12, patch_size: 3, num_channels: 3, hidden_size: 16, num_hidden_layers: 2, num_attention_heads: 2,
+  intermediate_size: 24, num_labels: 4, layer_norm_eps: 1e-12, qkv_bias: true,
+};
+const wide: RefConfig = { ...narrow, hidden_size: 24, intermediate_size: 40, num_attention_heads: 3 };
+
+function settings(overrides: Partial<FusionSettings>): FusionSettings {
+  return { ...defaultsOf(experimentSchema).fusion, ...overrides };
+}
+
+async function parent(cfg: RefConfig, seed: number, images: Float32Array): Promise<FusionParent> {
+  const tensors = randomTensors(cfg, seed) as Map<string, Tensor>;
+  const model = createVitModel({ ...cfg }, tensors);
+  const store = model.createActivationStore({ numSamples: 6, seqFilter: 'window_2' });
+  await model.capture(store, images, 6);
+  await store.finalize('std');
+  return { label: `seed ${seed}`, tensors, store };
+}
+
+describe('heterogeneous fusion', function () {
+  this.timeout(30000);
+  const images = randomImages(narrow, 6, 3);
+
+  for (const [anchorCfg, otherCfg, what] of [[narrow, wide, 'a wide model into a narrow anchor'], [wide, narrow, 'a narrow model into a wide anchor']] as const) {
+    for (const solver of ['emd', 'sinkhorn'] as const) {
+      it(`fuses ${what} (${solver}) into the anchor's shapes`, async () => {
+        const a = await parent(otherCfg, 1, images), b = await parent(anchorCfg, 2, images);
+        const graph = vitFusionGraph(createVitModel({ ...anchorCfg }, b.tensors).config);
+        const result = await fuse([a, b], graph, settings({ ot_solver: solver, sinkhorn_reg: 0.05, resid_policy: 'weighted_matrix' }), { anchor: 1 });
+        for (const [name, t] of b.tensors) assert.deepEqual(result.tensors.get(name)!.shape, t.shape, name);
+        for (const m of result.maps[0]) {
+          assert.ok(m.n > 0 && m.m > 0);
+          assert.ok(m.marginalError < 1e-6 || solver === 'sinkhorn', `${m.piece}: marginal error ${m.marginalError}`);
+        }
+        const layerMaps = result.maps[0].filter((m) => m.piece.includes('mlp in'));
+        assert.deepEqual(layerMaps.map((m) => [m.n, m.m]), [[otherCfg.intermediate_size, anchorCfg.intermediate_size], [otherCfg.intermediate_size, anchorCfg.intermediate_size]]);
+        const fused = createVitModel({ ...anchorCfg }, result.tensors);
+        const { logits } = await fused.forward(images, 6);
+        assert.ok(logits.every(Number.isFinite));
+      });
+    }
+  }
+
+  it('weights the models as asked: weight 1 on the anchor gives the anchor', async () => {
+    const a = await parent(wide, 1, images), b = await parent(narrow, 2, images);
+    const graph = vitFusionGraph(createVitModel({ ...narrow }, b.tensors).config);
+    const result = await fuse([a, b], graph, settings({}), { anchor: 1, weights: [0, 1] });
+    for (const [name, t] of b.tensors) {
+      const got = result.tensors.get(name)!.data;
+      for (let i = 0; i < t.data.length; i++) assert.ok(Math.abs(Number(got[i]) - Number(t.data[i])) < 1e-6, name);
+    }
+  });
+
+  it('refuses to keep an unfused piece of a model of another width', async () => {
+    const a = await parent(wide, 1, images), b = await parent(narrow, 2, images);
+    const graph = vitFusionGraph(createVitModel({ ...narrow }, b.tensors).config);
+    await assert.rejects(fuse([a, b], graph, settings({ fuse_fc: false }), { anchor: 1 }), (e) => e instanceof InputError && /unfused/.test(e.message));
+  });
+});
