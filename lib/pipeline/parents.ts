@@ -1,0 +1,40 @@
+/**
+ * The parent models of an experiment: loaded from their folders (never modified), built
+ * as native ViTs, and checked to be fusable with each other.
+ */
+import { InputError } from '../errors.ts';
+import { loadModel, type Model } from '../io/model-folder.ts';
+import { vitConfigFromHf, vitFromModel, type VitConfig, type VitModel } from '../models/vit.ts';
+
+export interface Parent {
+  /** The config key it came from (name_0, ...). */
+  key: string;
+  folder: string;
+  model: Model;
+  config: VitConfig;
+  vit: VitModel;
+}
+
+export async function loadParents(names: Record<string, string>, count: number): Promise<Parent[]> {
+  const parents: Parent[] = [];
+  for (let i = 0; i < count; i++) {
+    const key = `name_${i}`;
+    const folder = names[key];
+    const model = await loadModel(folder);
+    if (model.config.model_type !== 'vit') throw new InputError(folder, `is a ${model.architecture}; model.type hf_vit needs ViTForImageClassification models`);
+    const config = vitConfigFromHf(model.config, `${folder}/config.json`);
+    parents.push({ key, folder, model, config, vit: vitFromModel(model) });
+  }
+  const first = parents[0];
+  for (const p of parents.slice(1)) {
+    const mismatch = (what: string, x: unknown, y: unknown) =>
+      new InputError(p.folder, `has ${what} ${String(x)}, ${first.folder} has ${String(y)}; fused models must share it`);
+    if (p.config.imageSize !== first.config.imageSize) throw mismatch('image_size', p.config.imageSize, first.config.imageSize);
+    if (p.config.patchSize !== first.config.patchSize) throw mismatch('patch_size', p.config.patchSize, first.config.patchSize);
+    if (p.config.numChannels !== first.config.numChannels) throw mismatch('num_channels', p.config.numChannels, first.config.numChannels);
+    if (p.config.numLabels !== first.config.numLabels) throw mismatch('num_labels', p.config.numLabels, first.config.numLabels);
+    if (p.config.numLayers !== first.config.numLayers) throw mismatch('num_hidden_layers', p.config.numLayers, first.config.numLayers);
+    if (p.config.qkvBias !== first.config.qkvBias) throw mismatch('qkv_bias', p.config.qkvBias, first.config.qkvBias);
+  }
+  return parents;
+}

@@ -1,0 +1,213 @@
+/**
+ * One experiment, end to end (what the reference's main.py does): load the parents,
+ * capture their activations on the fusion samples, fuse with optimal transport, average
+ * them plainly (vanilla fusion, when their shapes agree), evaluate everything on the
+ * test split and write the fused models with a report. Every stage is timed and
+ * reports progress; the abort signal stops it between (and inside) native steps.
+ */
+import { basename, join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { setThreads } from '../compute.ts';
+import type { ExperimentConfig } from '../config/experiment.ts';
+import { openDataset, type Dataset } from '../data/dataset.ts';
+import { preprocessorConfigJson, resolveNormalisation, type Normalisation } from '../data/normalisation.ts';
+import { preprocessForInput } from '../data/preprocess.ts';
+import { InputError } from '../errors.ts';
+import { evaluate, type EvaluationResult } from '../eval.ts';
+import { fuse, sameShapes, vanillaAverage, type FusionParent, type MapReport } from '../fusion/index.ts';
+import { writeFolderAtomically } from '../io/atomic-folder.ts';
+import { saveModel } from '../io/model-folder.ts';
+import type { Tensor } from '../io/tensor.ts';
+import { createVitModel, vitFusionGraph } from '../models/vit.ts';
+import { captureActivations, seqFilterOf, type CapturedActivations } from './activations.ts';
+import { chooseSamples, selectedBatches } from './fusion-samples.ts';
+import { loadParents, type Parent } from './parents.ts';
+import { existsSync } from 'node:fs';
+
+export type Stage = 'load' | 'activations' | 'fusion' | 'vanilla' | 'evaluate' | 'save';
+
+export interface RunOptions {
+  signal?: AbortSignal;
+  /** A stage starts (with what it is about to do). */
+  onStage?: (stage: Stage, detail: string) => void;
+  /** Progress inside the current stage. */
+  onProgress?: (stage: Stage, done: number, total: number) => void;
+}
+
+export interface ModelResult {
+  name: string;
+  /** Where it came from (parents) or was written (fused models; null when not saved). */
+  folder: string | null;
+  parameters: number;
+  test: EvaluationResult | null;
+}
+
+export interface ExperimentReport {
+  parents: ModelResult[];
+  anchor: string;
+  heterogeneous: boolean;
+  weights: number[];
+  vanilla: ModelResult | null;
+  ot: ModelResult;
+  activations: null | {
+    source: string;
+    requested: number;
+    captured: number;
+    kept: number;
+    seqFilter: string;
+    transform: string;
+    bytesPerModel: number;
+  };
+  normalisation: { mean: number[]; std: number[]; origin: string };
+  /** Per non-anchor parent, every transport map computed while aligning it. */
+  maps: Array<{ model: string; maps: MapReport[] }>;
+  seconds: Partial<Record<Stage | 'total', number>>;
+  output: string | null;
+}
+
+function parameterCount(tensors: Map<string, Tensor>): number {
+  let n = 0;
+  for (const t of tensors.values()) if (t.data instanceof Float32Array) n += t.data.length;
+  return n;
+}
+
+async function openData(cfg: ExperimentConfig, folder: string, split: 'train' | 'test', parent: Parent, norm: Normalisation): Promise<Dataset> {
+  return openDataset(folder, {
+    split,
+    format: cfg.data.format === 'auto' ? undefined : cfg.data.format === 'image_folder' ? 'image-folder' : cfg.data.format,
+    preprocess: preprocessForInput(parent.vit.input, { mean: norm.mean, std: norm.std, resize: cfg.data.resize || norm.resize }),
+  });
+}
+
+export async function runExperiment(cfg: ExperimentConfig, options: RunOptions = {}): Promise<ExperimentReport> {
+  const { signal } = options;
+  const seconds: ExperimentReport['seconds'] = {};
+  const started = performance.now();
+  let stageStart = started;
+  const stage = (s: Stage, detail: string) => {
+    signal?.throwIfAborted();
+    stageStart = performance.now();
+    options.onStage?.(s, detail);
+  };
+  const done = (s: Stage) => { seconds[s] = (seconds[s] ?? 0) + (performance.now() - stageStart) / 1000; };
+  const progress = (s: Stage) => (d: number, t: number) => options.onProgress?.(s, d, t);
+
+  if (cfg.runtime.threads > 0) setThreads(cfg.runtime.threads);
+  const output = cfg.output.folder;
+  // Refuse an existing output before any work, not after minutes of it.
+  if (output && existsSync(output) && !cfg.output.force) throw new InputError(output, 'output folder already exists; pass --force (or output.force: true) to replace it');
+
+  stage('load', 'loading the parent models');
+  const parents = await loadParents(cfg.model.extraKeys, cfg.fusion.num_models);
+  const anchorIndex = Number(cfg.fusion.anchor.slice('name_'.length));
+  const anchor = parents[anchorIndex];
+  const heterogeneous = !sameShapes(parents.map((p) => p.model.tensors));
+  const norm = resolveNormalisation({ mean: cfg.data.mean, std: cfg.data.std, modelFolder: anchor.folder, dataset: cfg.model.dataset });
+  done('load');
+
+  // Activations: always in acts mode; in wts mode only when a weighted policy needs activity.
+  const needActs = cfg.fusion.type === 'acts' || cfg.fusion.resid_policy.startsWith('weighted');
+  let captured: CapturedActivations | null = null;
+  let activationSource = '';
+  if (needActs) {
+    const folder = cfg.data.activations.folder ?? cfg.data.folder;
+    if (!folder) throw new InputError('data.folder', `is needed: ${cfg.fusion.type === 'acts' ? 'acts mode' : cfg.fusion.resid_policy} captures activations on fusion data (or set data.activations.folder)`);
+    stage('activations', `capturing activations of ${cfg.fusion.acts.num_samples} samples`);
+    const samplesData = await openData(cfg, folder, cfg.data.activations.split, anchor, norm);
+    const choice = {
+      count: cfg.fusion.acts.num_samples, holdoutFraction: cfg.data.activations.holdout_fraction,
+      seed: cfg.fusion.acts.seed, shuffle: cfg.data.activations.shuffle,
+    };
+    const indices = chooseSamples(samplesData.size, choice);
+    const part = choice.holdoutFraction > 0 ? `a seeded ${(choice.holdoutFraction * 100).toFixed(0)}% holdout (seed ${choice.seed}) of the ` : 'the ';
+    activationSource = `${choice.shuffle ? 'a seeded random choice' : `the first ${indices.length}`} of ${part}${samplesData.description}`;
+    captured = await captureActivations(parents, selectedBatches(samplesData, indices, cfg.data.batch_size, signal), cfg, {
+      signal, onBatch: (n) => progress('activations')(n, indices.length),
+    });
+    done('activations');
+  }
+
+  try {
+    stage('fusion', `fusing ${parents.length} models into ${anchor.key} (${cfg.fusion.type}, ${cfg.fusion.ot_solver})`);
+    const graph = vitFusionGraph(anchor.config);
+    const fusionParents: FusionParent[] = parents.map((p, i) => ({ label: p.folder, tensors: p.model.tensors, store: captured?.stores[i] ?? null }));
+    let aligned = 0;
+    const fused = await fuse(fusionParents, graph, cfg.fusion, {
+      anchor: anchorIndex, weights: cfg.fusion.weights, signal,
+      onModelAligned: () => progress('fusion')(++aligned, parents.length - 1),
+    });
+    done('fusion');
+
+    let vanilla: Map<string, Tensor> | null = null;
+    if (!heterogeneous) {
+      stage('vanilla', 'averaging the parents plainly (vanilla fusion)');
+      vanilla = await vanillaAverage(parents.map((p) => p.model.tensors), fused.weights, { signal });
+      done('vanilla');
+    }
+
+    // Evaluation on the test split.
+    let testData: Dataset | null = null;
+    if (cfg.data.folder) testData = await openData(cfg, cfg.data.folder, cfg.data.test_split, anchor, norm);
+    const evaluateTensors = async (name: string, tensors: Map<string, Tensor>): Promise<EvaluationResult | null> => {
+      if (!testData) return null;
+      stage('evaluate', `evaluating ${name}`);
+      const model = createVitModel(anchor.config, tensors, { source: name });
+      const r = await evaluate(model, testData, { batchSize: cfg.data.batch_size, limit: cfg.data.test_limit ?? undefined, signal, onProgress: progress('evaluate') });
+      done('evaluate');
+      return r;
+    };
+    const parentResults: ModelResult[] = [];
+    for (const p of parents) {
+      let test: EvaluationResult | null = null;
+      if (!cfg.regression.only_eval_ot && testData) {
+        stage('evaluate', `evaluating ${p.key} (${basename(p.folder)})`);
+        test = await evaluate(p.vit, testData, { batchSize: cfg.data.batch_size, limit: cfg.data.test_limit ?? undefined, signal, onProgress: progress('evaluate') });
+        done('evaluate');
+      }
+      parentResults.push({ name: p.key, folder: p.folder, parameters: parameterCount(p.model.tensors), test });
+    }
+    const otTest = await evaluateTensors('the OT-fused model', fused.tensors);
+    const vfTest = vanilla && !cfg.regression.only_eval_ot ? await evaluateTensors('the vanilla-fused model', vanilla) : null;
+
+    const report: ExperimentReport = {
+      parents: parentResults,
+      anchor: anchor.key,
+      heterogeneous,
+      weights: fused.weights,
+      vanilla: vanilla ? { name: 'vanilla', folder: output ? join(output, 'vanilla') : null, parameters: parameterCount(vanilla), test: vfTest } : null,
+      ot: { name: 'ot', folder: output ? join(output, 'ot') : null, parameters: parameterCount(fused.tensors), test: otTest },
+      activations: captured && {
+        source: activationSource,
+        requested: cfg.fusion.acts.num_samples,
+        captured: captured.captured,
+        kept: captured.kept,
+        seqFilter: seqFilterOf(cfg),
+        transform: cfg.fusion.acts.std ? 'std' : cfg.fusion.acts.center ? 'center' : cfg.fusion.acts.norm ? 'norm' : 'none',
+        bytesPerModel: captured.bytesPerModel,
+      },
+      normalisation: { mean: norm.mean ?? [0.5], std: norm.std ?? [0.5], origin: norm.origin },
+      maps: fused.maps.map((maps, i) => ({ model: parents[i].key, maps })).filter((_, i) => i !== anchorIndex),
+      seconds,
+      output,
+    };
+
+    if (output) {
+      stage('save', `writing ${output}`);
+      const preprocessor = preprocessorConfigJson(report.normalisation.mean, report.normalisation.std, anchor.config.imageSize);
+      await writeFolderAtomically(output, { force: cfg.output.force, protectedFolders: parents.map((p) => p.folder) }, async (temp) => {
+        const models: Array<[string, Map<string, Tensor>]> = [['ot', fused.tensors], ...(vanilla ? [['vanilla', vanilla] as [string, Map<string, Tensor>]] : [])];
+        for (const [name, tensors] of models) {
+          await saveModel(join(temp, name), { config: anchor.model.config, architecture: anchor.model.architecture, tensors });
+          await writeFile(join(temp, name, 'preprocessor_config.json'), preprocessor);
+        }
+        seconds.total = (performance.now() - started) / 1000;
+        await writeFile(join(temp, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
+      });
+      done('save');
+    }
+    seconds.total = (performance.now() - started) / 1000;
+    return report;
+  } finally {
+    for (const s of captured?.stores ?? []) s.dispose();
+  }
+}

@@ -1,0 +1,38 @@
+/** The text an `otfuse run` prints: models and accuracies, the fusion data, the maps, the time per stage. */
+import { formatTable } from '../cli/output.ts';
+import type { ExperimentReport, ModelResult } from '../pipeline/run.ts';
+
+const pct = (x: number | undefined) => (x === undefined ? '-' : `${(x * 100).toFixed(2)}%`);
+
+function row(label: string, m: ModelResult): string[] {
+  return [label, m.folder ?? '(not saved)', m.parameters.toLocaleString('en-US'), pct(m.test?.accuracy), m.test ? m.test.meanLoss.toFixed(4) : '-'];
+}
+
+export function formatExperimentSummary(r: ExperimentReport): string {
+  const rows = [['model', 'folder', 'parameters', 'test accuracy', 'test loss']];
+  r.parents.forEach((p, i) => rows.push(row(`${p.name}${p.name === r.anchor ? ' (anchor)' : ''}, weight ${r.weights[i].toFixed(3)}`, p)));
+  if (r.vanilla) rows.push(row('vanilla fusion', r.vanilla));
+  rows.push(row('OT fusion', r.ot));
+  const lines = [formatTable(rows, ['left', 'left', 'right', 'right', 'right']), ''];
+  if (r.heterogeneous) lines.push('The parents differ in width: the fused model takes the anchor\'s shape (no vanilla fusion).');
+  if (r.activations) {
+    const a = r.activations;
+    lines.push(`fusion data: ${a.source}; ${a.kept} of ${a.captured} samples kept, tokens ${a.seqFilter}, transform ${a.transform}, ${(a.bytesPerModel / 2 ** 20).toFixed(1)} MiB per model`);
+  }
+  lines.push(`normalisation: mean ${a2s(r.normalisation.mean)}, std ${a2s(r.normalisation.std)} (${r.normalisation.origin})`);
+  for (const { model, maps } of r.maps) {
+    const score = maps.reduce((s, m) => s + m.permutationScore, 0) / Math.max(1, maps.length);
+    const unconverged = maps.filter((m) => !m.converged).length;
+    const solvers = [...new Set(maps.map((m) => m.solver))].join(', ');
+    lines.push(`${model} -> ${r.anchor}: ${maps.length} maps (${solvers}), mean permutation score ${score.toFixed(3)}${unconverged ? `, ${unconverged} not converged` : ''}`);
+  }
+  const s = r.seconds;
+  const stages = (['load', 'activations', 'fusion', 'vanilla', 'evaluate', 'save'] as const).filter((k) => s[k] !== undefined).map((k) => `${k} ${s[k]!.toFixed(1)}s`);
+  lines.push(`time: ${stages.join(', ')}; total ${(s.total ?? 0).toFixed(1)}s`);
+  if (r.output) lines.push(`written: ${r.output} (ot/${r.vanilla ? ', vanilla/' : ''}, report.json)`);
+  return `${lines.join('\n')}\n`;
+}
+
+function a2s(v: number[]): string {
+  return `[${v.map((x) => x.toFixed(4)).join(', ')}]`;
+}
