@@ -1,2 +1,21 @@
+/**
+ * transformer-fusion's programmatic API. The high-level calls (loadModel, fuse,
+ * evaluate, saveModel, runExperiment) cover what the CLI does; the lower levels
+ * (transport maps, solvers, native models, datasets) are exported for custom pipelines.
+ */
+export { evaluate, fuse, type EvaluateOptions, type FuseOptions, type Fused } from './api.ts';
+export { runExperiment, type ExperimentReport, type RunOptions } from './pipeline/run.ts';
+export { loadExperimentConfig, parseExperimentConfig } from './config/load.ts';
+export type { ExperimentConfig } from './config/experiment.ts';
+export { InputError, isAbortError } from './errors.ts';
 export * from './io/index.ts';
 export * from './nested.ts';
+export { backendInfo, setThreads, matmul, weightedSum } from './compute.ts';
+export { costMatrix, emd, sinkhorn } from './ot.ts';
+export type { CostMatrixOptions, EmdOptions, EmdResult, SinkhornOptions, SinkhornResult } from './ot.ts';
+export { createVitModel, vitFromModel, vitFusionGraph, VitModel, type VitConfig } from './models/vit.ts';
+export { openDataset, type Dataset } from './data/dataset.ts';
+export { evaluate as evaluateClassifier, type EvaluationResult } from './eval.ts';
+export { fuse as fuseAligned, vanillaAverage, type FusionParent, type FusionResult, type MapReport } from './fusion/index.ts';
+export { landscapeSvg } from './report/landscape-svg.ts';
+export type { TaskOptions, Device } from './native.ts';

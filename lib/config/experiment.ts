@@ -14,6 +14,9 @@ export type SeqFilter = null | { kind: 'only_cls' } | { kind: 'window'; size: nu
 
 function parseSeqFilter(v: unknown): SeqFilter {
   if (v === null || v === undefined || v === 'None' || v === 'none' || v === false) return null;
+  // Already parsed (a config object passed back in, e.g. through the programmatic API).
+  if (typeof v === 'object' && (v as { kind?: string }).kind === 'only_cls') return { kind: 'only_cls' };
+  if (typeof v === 'object' && (v as { kind?: string }).kind === 'window') v = `window_${(v as { size?: unknown }).size}`;
   if (v === 'only_cls') return { kind: 'only_cls' };
   const m = typeof v === 'string' ? /^window_(\d+)$/.exec(v) : null;
   if (m && Number(m[1]) >= 1) return { kind: 'window', size: Number(m[1]) };

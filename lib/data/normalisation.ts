@@ -29,6 +29,8 @@ export interface NormalisationSources {
   modelFolder?: string;
   /** A dataset name (cifar10, cifar100, mnist, fashion_mnist). */
   dataset?: string;
+  /** The model's input channels: a known dataset's statistics are used only when they match. */
+  channels?: number;
 }
 
 export function resolveNormalisation(sources: NormalisationSources): Normalisation {
@@ -50,7 +52,7 @@ export function resolveNormalisation(sources: NormalisationSources): Normalisati
     }
   }
   const known = sources.dataset ? DATASET_STATISTICS[sources.dataset.toLowerCase().replace(/-/g, '_')] : undefined;
-  if (known) return { ...known, origin: `${sources.dataset} statistics` };
+  if (known && (sources.channels === undefined || known.mean.length === sources.channels)) return { ...known, origin: `${sources.dataset} statistics` };
   return { mean: [0.5], std: [0.5], origin: 'default (0.5 / 0.5)' };
 }
 

@@ -16,15 +16,19 @@ export interface Parent {
 }
 
 export async function loadParents(names: Record<string, string>, count: number): Promise<Parent[]> {
-  const parents: Parent[] = [];
-  for (let i = 0; i < count; i++) {
-    const key = `name_${i}`;
-    const folder = names[key];
-    const model = await loadModel(folder);
+  const models: Model[] = [];
+  for (let i = 0; i < count; i++) models.push(await loadModel(names[`name_${i}`]));
+  return parentsFromModels(models);
+}
+
+/** Parents from models already in memory; `folder` is where each came from, or a label. */
+export function parentsFromModels(models: Model[]): Parent[] {
+  const parents = models.map((model, i): Parent => {
+    const folder = model.source?.folder ?? `model ${i}`;
     if (model.config.model_type !== 'vit') throw new InputError(folder, `is a ${model.architecture}; model.type hf_vit needs ViTForImageClassification models`);
     const config = vitConfigFromHf(model.config, `${folder}/config.json`);
-    parents.push({ key, folder, model, config, vit: vitFromModel(model) });
-  }
+    return { key: `name_${i}`, folder, model, config, vit: vitFromModel(model) };
+  });
   const first = parents[0];
   for (const p of parents.slice(1)) {
     const mismatch = (what: string, x: unknown, y: unknown) =>

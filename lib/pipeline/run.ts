@@ -14,7 +14,7 @@ import { preprocessorConfigJson, resolveNormalisation, type Normalisation } from
 import { preprocessForInput } from '../data/preprocess.ts';
 import { InputError } from '../errors.ts';
 import { evaluate, type EvaluationResult } from '../eval.ts';
-import { fuse, sameShapes, vanillaAverage, type FusionParent, type MapReport } from '../fusion/index.ts';
+import { fuse, sameShapes, vanillaAverage, type FusionParent, type FusionResult, type MapReport } from '../fusion/index.ts';
 import { writeFolderAtomically } from '../io/atomic-folder.ts';
 import { saveModel } from '../io/model-folder.ts';
 import type { Tensor } from '../io/tensor.ts';
@@ -102,41 +102,15 @@ export async function runExperiment(cfg: ExperimentConfig, options: RunOptions =
   const anchorIndex = Number(cfg.fusion.anchor.slice('name_'.length));
   const anchor = parents[anchorIndex];
   const heterogeneous = !sameShapes(parents.map((p) => p.model.tensors));
-  const norm = resolveNormalisation({ mean: cfg.data.mean, std: cfg.data.std, modelFolder: anchor.folder, dataset: cfg.model.dataset });
+  const norm = resolveNormalisation({ mean: cfg.data.mean, std: cfg.data.std, modelFolder: anchor.folder, dataset: cfg.model.dataset, channels: anchor.config.numChannels });
   done('load');
 
-  // Activations: always in acts mode; in wts mode only when a weighted policy needs activity.
-  const needActs = cfg.fusion.type === 'acts' || cfg.fusion.resid_policy.startsWith('weighted');
-  let captured: CapturedActivations | null = null;
-  let activationSource = '';
-  if (needActs) {
-    const folder = cfg.data.activations.folder ?? cfg.data.folder;
-    if (!folder) throw new InputError('data.folder', `is needed: ${cfg.fusion.type === 'acts' ? 'acts mode' : cfg.fusion.resid_policy} captures activations on fusion data (or set data.activations.folder)`);
-    stage('activations', `capturing activations of ${cfg.fusion.acts.num_samples} samples`);
-    const samplesData = await openData(cfg, folder, cfg.data.activations.split, anchor, norm);
-    const choice = {
-      count: cfg.fusion.acts.num_samples, holdoutFraction: cfg.data.activations.holdout_fraction,
-      seed: cfg.fusion.acts.seed, shuffle: cfg.data.activations.shuffle,
-    };
-    const indices = chooseSamples(samplesData.size, choice);
-    const part = choice.holdoutFraction > 0 ? `a seeded ${(choice.holdoutFraction * 100).toFixed(0)}% holdout (seed ${choice.seed}) of the ` : 'the ';
-    activationSource = `${choice.shuffle ? 'a seeded random choice' : `the first ${indices.length}`} of ${part}${samplesData.description}`;
-    captured = await captureActivations(parents, selectedBatches(samplesData, indices, cfg.data.batch_size, signal), cfg, {
-      signal, onBatch: (n) => progress('activations')(n, indices.length),
-    });
-    done('activations');
-  }
-
+  let fusion: ParentFusion | null = null;
   try {
-    stage('fusion', `fusing ${parents.length} models into ${anchor.key} (${cfg.fusion.type}, ${cfg.fusion.ot_solver})`);
-    const graph = vitFusionGraph(anchor.config);
-    const fusionParents: FusionParent[] = parents.map((p, i) => ({ label: p.folder, tensors: p.model.tensors, store: captured?.stores[i] ?? null }));
-    let aligned = 0;
-    const fused = await fuse(fusionParents, graph, cfg.fusion, {
-      anchor: anchorIndex, weights: cfg.fusion.weights, signal,
-      onModelAligned: () => progress('fusion')(++aligned, parents.length - 1),
-    });
-    done('fusion');
+    fusion = await fuseParents(parents, anchorIndex, cfg, norm, { signal, stage, done, progress });
+    const fused = fusion.result;
+    const captured = fusion.captured;
+    const activationSource = fusion.activationSource;
 
     let vanilla: Map<string, Tensor> | null = null;
     if (!heterogeneous) {
@@ -208,6 +182,63 @@ export async function runExperiment(cfg: ExperimentConfig, options: RunOptions =
     seconds.total = (performance.now() - started) / 1000;
     return report;
   } finally {
+    for (const s of fusion?.captured?.stores ?? []) s.dispose();
+  }
+}
+
+export interface ParentFusion {
+  result: FusionResult;
+  captured: CapturedActivations | null;
+  activationSource: string;
+}
+
+interface StageHooks {
+  signal?: AbortSignal;
+  stage: (s: Stage, detail: string) => void;
+  done: (s: Stage) => void;
+  progress: (s: Stage) => (done: number, total: number) => void;
+}
+
+/**
+ * Captures the activations the config needs (always in acts mode; in wts mode only for a
+ * weighted residual policy) and fuses the parents into the anchor. The caller disposes
+ * the stores (result.captured) when it no longer needs them.
+ */
+export async function fuseParents(parents: Parent[], anchorIndex: number, cfg: ExperimentConfig, norm: Normalisation, hooks: StageHooks): Promise<ParentFusion> {
+  const { signal, stage, done, progress } = hooks;
+  const anchor = parents[anchorIndex];
+  const needActs = cfg.fusion.type === 'acts' || cfg.fusion.resid_policy.startsWith('weighted');
+  let captured: CapturedActivations | null = null;
+  let activationSource = '';
+  if (needActs) {
+    const folder = cfg.data.activations.folder ?? cfg.data.folder;
+    if (!folder) throw new InputError('data.folder', `is needed: ${cfg.fusion.type === 'acts' ? 'acts mode' : cfg.fusion.resid_policy} captures activations on fusion data (or set data.activations.folder)`);
+    stage('activations', `capturing activations of ${cfg.fusion.acts.num_samples} samples`);
+    const samplesData = await openData(cfg, folder, cfg.data.activations.split, anchor, norm);
+    const choice = {
+      count: cfg.fusion.acts.num_samples, holdoutFraction: cfg.data.activations.holdout_fraction,
+      seed: cfg.fusion.acts.seed, shuffle: cfg.data.activations.shuffle,
+    };
+    const indices = chooseSamples(samplesData.size, choice);
+    const part = choice.holdoutFraction > 0 ? `a seeded ${(choice.holdoutFraction * 100).toFixed(0)}% holdout (seed ${choice.seed}) of the ` : 'the ';
+    activationSource = `${choice.shuffle ? 'a seeded random choice' : `the first ${indices.length}`} of ${part}${samplesData.description}`;
+    captured = await captureActivations(parents, selectedBatches(samplesData, indices, cfg.data.batch_size, signal), cfg, {
+      signal, onBatch: (n) => progress('activations')(n, indices.length),
+    });
+    done('activations');
+  }
+  try {
+    stage('fusion', `fusing ${parents.length} models into ${anchor.key} (${cfg.fusion.type}, ${cfg.fusion.ot_solver})`);
+    const fusionParents: FusionParent[] = parents.map((p, i) => ({ label: p.folder, tensors: p.model.tensors, store: captured?.stores[i] ?? null }));
+    let aligned = 0;
+    const result = await fuse(fusionParents, vitFusionGraph(anchor.config), cfg.fusion, {
+      anchor: anchorIndex, weights: cfg.fusion.weights, signal,
+      onModelAligned: () => progress('fusion')(++aligned, parents.length - 1),
+    });
+    done('fusion');
+    return { result, captured, activationSource };
+  } catch (err) {
     for (const s of captured?.stores ?? []) s.dispose();
+    throw err;
   }
 }

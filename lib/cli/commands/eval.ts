@@ -62,6 +62,7 @@ export const evalCommand: Command = {
       mean: numberList(values.mean as string | undefined, 'mean'),
       std: numberList(values.std as string | undefined, 'std'),
       modelFolder: folder,
+      channels: model.config.numChannels,
       dataset: basename(values.data).replace(/[-_]?(data|dataset)$/i, ''),
     });
     const dataset = await openDataset(values.data, {
