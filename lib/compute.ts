@@ -51,6 +51,11 @@ export async function geluBackward(x: Float32Array, dout: Float32Array, options:
   return dinp;
 }
 
+/** sum_i x_i y_i, accumulated in float64. */
+export async function dot(x: Float32Array, y: Float32Array, options: TaskOptions = {}): Promise<number> {
+  return runTask(options, (o) => native().dot(x, y, o));
+}
+
 /** sum_i weights[i] · inputs[i] over same-length arrays; returns a new array. */
 export async function weightedSum(inputs: Float32Array[], weights: number[], options: TaskOptions = {}): Promise<Float32Array> {
   if (inputs.length === 0) throw new RangeError('weightedSum: need at least one input');

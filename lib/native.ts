@@ -167,6 +167,7 @@ export interface NativeAddon {
   gelu(x: Float32Array, out: Float32Array, options?: NativeTaskOptions): Promise<void>;
   geluBackward(x: Float32Array, dout: Float32Array, dinp: Float32Array, options?: NativeTaskOptions): Promise<void>;
   weightedSum(inputs: Float32Array[], weights: number[], out: Float32Array, options?: NativeTaskOptions): Promise<void>;
+  dot(x: Float32Array, y: Float32Array, options?: NativeTaskOptions): Promise<number>;
   // Optimal transport (lib/ot.ts documents the options); n x m results are allocated natively.
   otCostMatrix(
     xa: Float32Array, aRows: number, aCols: number, xb: Float32Array, bRows: number, bCols: number,

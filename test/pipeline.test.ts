@@ -78,6 +78,16 @@ describe('experiment pipeline', function () {
     assert.ok(existsSync(join(out, 'ot', 'preprocessor_config.json')));
   });
 
+  it('draws the accuracy landscape through anchor, OT and vanilla models', async () => {
+    const out = join(dir, 'out-landscape');
+    const report = await runExperiment(config(`output:\n  folder: ${out}\nplots:\n  landscape: true\n  landscape_points: 4\n  landscape_test_limit: 8`));
+    const l = report.landscape!;
+    assert.equal(l.grid.values.length, 4);
+    assert.ok(l.grid.values.flat().every((a) => a >= 0 && a <= 1));
+    assert.deepEqual(l.markers.map((m) => m.label), ['anchor', 'OT fusion', 'vanilla fusion']);
+    assert.match(readFileSync(join(out, 'landscape.svg'), 'utf8'), /^<svg[^>]*>[\s\S]*OT fusion[\s\S]*<\/svg>\n$/);
+  });
+
   it('refuses an existing output before doing any work, replaces it with force', async () => {
     const out = join(dir, 'out2');
     await runExperiment(config(`output:\n  folder: ${out}`));

@@ -19,12 +19,14 @@ import { writeFolderAtomically } from '../io/atomic-folder.ts';
 import { saveModel } from '../io/model-folder.ts';
 import type { Tensor } from '../io/tensor.ts';
 import { createVitModel, vitFusionGraph } from '../models/vit.ts';
+import { accuracyLandscape, type Landscape } from '../report/landscape.ts';
+import { landscapeSvg } from '../report/landscape-svg.ts';
 import { captureActivations, seqFilterOf, type CapturedActivations } from './activations.ts';
 import { chooseSamples, selectedBatches } from './fusion-samples.ts';
 import { loadParents, type Parent } from './parents.ts';
 import { existsSync } from 'node:fs';
 
-export type Stage = 'load' | 'activations' | 'fusion' | 'vanilla' | 'evaluate' | 'save';
+export type Stage = 'load' | 'activations' | 'fusion' | 'vanilla' | 'evaluate' | 'landscape' | 'save';
 
 export interface RunOptions {
   signal?: AbortSignal;
@@ -61,6 +63,8 @@ export interface ExperimentReport {
   normalisation: { mean: number[]; std: number[]; origin: string };
   /** Per non-anchor parent, every transport map computed while aligning it. */
   maps: Array<{ model: string; maps: MapReport[] }>;
+  /** Test accuracy over the plane through anchor, OT and vanilla models (plots.landscape). */
+  landscape: Landscape | null;
   seconds: Partial<Record<Stage | 'total', number>>;
   output: string | null;
 }
@@ -143,6 +147,19 @@ export async function runExperiment(cfg: ExperimentConfig, options: RunOptions =
     const otTest = await evaluateTensors('the OT-fused model', fused.tensors);
     const vfTest = vanilla && !cfg.regression.only_eval_ot ? await evaluateTensors('the vanilla-fused model', vanilla) : null;
 
+    let landscape: Landscape | null = null;
+    if (cfg.plots.landscape) {
+      if (!vanilla || !testData) throw new InputError('plots.landscape', 'needs parents of one shape (for vanilla fusion) and data.folder (for the test set)');
+      const points = cfg.plots.landscape_points;
+      stage('landscape', `evaluating the accuracy landscape (${points} x ${points} models)`);
+      const data = testData;
+      landscape = await accuracyLandscape(anchor.model.tensors, fused.tensors, vanilla, async (tensors) => {
+        const model = createVitModel(anchor.config, tensors, { source: 'landscape point' });
+        return (await evaluate(model, data, { batchSize: cfg.data.batch_size, limit: cfg.plots.landscape_test_limit, signal })).accuracy;
+      }, { points, margin: cfg.plots.landscape_margin, signal, onPoint: progress('landscape') });
+      done('landscape');
+    }
+
     const report: ExperimentReport = {
       parents: parentResults,
       anchor: anchor.key,
@@ -161,6 +178,7 @@ export async function runExperiment(cfg: ExperimentConfig, options: RunOptions =
       },
       normalisation: { mean: norm.mean ?? [0.5], std: norm.std ?? [0.5], origin: norm.origin },
       maps: fused.maps.map((maps, i) => ({ model: parents[i].key, maps })).filter((_, i) => i !== anchorIndex),
+      landscape,
       seconds,
       output,
     };
@@ -173,6 +191,11 @@ export async function runExperiment(cfg: ExperimentConfig, options: RunOptions =
         for (const [name, tensors] of models) {
           await saveModel(join(temp, name), { config: anchor.model.config, architecture: anchor.model.architecture, tensors });
           await writeFile(join(temp, name, 'preprocessor_config.json'), preprocessor);
+        }
+        if (landscape) {
+          await writeFile(join(temp, 'landscape.svg'), landscapeSvg(landscape.grid, landscape.markers, {
+            title: `Test accuracy on the plane through ${anchor.key} (anchor), OT and vanilla fusion`, valueLabel: 'accuracy',
+          }));
         }
         seconds.total = (performance.now() - started) / 1000;
         await writeFile(join(temp, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);

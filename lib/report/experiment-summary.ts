@@ -27,9 +27,9 @@ export function formatExperimentSummary(r: ExperimentReport): string {
     lines.push(`${model} -> ${r.anchor}: ${maps.length} maps (${solvers}), mean permutation score ${score.toFixed(3)}${unconverged ? `, ${unconverged} not converged` : ''}`);
   }
   const s = r.seconds;
-  const stages = (['load', 'activations', 'fusion', 'vanilla', 'evaluate', 'save'] as const).filter((k) => s[k] !== undefined).map((k) => `${k} ${s[k]!.toFixed(1)}s`);
+  const stages = (['load', 'activations', 'fusion', 'vanilla', 'evaluate', 'landscape', 'save'] as const).filter((k) => s[k] !== undefined).map((k) => `${k} ${s[k]!.toFixed(1)}s`);
   lines.push(`time: ${stages.join(', ')}; total ${(s.total ?? 0).toFixed(1)}s`);
-  if (r.output) lines.push(`written: ${r.output} (ot/${r.vanilla ? ', vanilla/' : ''}, report.json)`);
+  if (r.output) lines.push(`written: ${r.output} (ot/${r.vanilla ? ', vanilla/' : ''}, report.json${r.landscape ? ', landscape.svg' : ''})`);
   return `${lines.join('\n')}\n`;
 }
 

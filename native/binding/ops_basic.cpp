@@ -168,6 +168,22 @@ Napi::Value WeightedSum(const Napi::CallbackInfo& info) {
   });
 }
 
+// dot(x, y, options) -> Promise<number>: sum x_i y_i in float64.
+Napi::Value Dot(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  F32View x = ReadF32(env, info[0], "dot: x"), y = ReadF32(env, info[1], "dot: y");
+  if (x.length != y.length) ThrowArgError(env, "dot: x and y must have the same length");
+  TaskOptions opts = TaskOptions::From(info[2]);
+  tf::Backend& be = tf::backend_for(opts.device);
+  auto result = std::make_shared<double>(0.0);
+  return Task::Start(
+      env, opts, {info[0], info[1]},
+      [=, &be](tf::TaskContext&) {
+        on_backend(be, {x, y}, {}, false, [&](const std::vector<float*>& p) { *result = be.dot(p[0], p[1], int64_t(x.length)); });
+      },
+      [result](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, *result); });
+}
+
 }  // namespace
 
 void RegisterBasicOps(Napi::Env env, Napi::Object exports) {
@@ -177,6 +193,7 @@ void RegisterBasicOps(Napi::Env env, Napi::Object exports) {
   Export<Gelu>(env, exports, "gelu");
   Export<GeluBackward>(env, exports, "geluBackward");
   Export<WeightedSum>(env, exports, "weightedSum");
+  Export<Dot>(env, exports, "dot");
 }
 
 }  // namespace tfb

@@ -48,6 +48,9 @@ class Backend {
   // aligned parameters). With beta == 0, y is not read.
   virtual void axpby(float* y, const float* x, float alpha, float beta, int64_t n) = 0;
 
+  // sum_i x_i y_i, accumulated in float64 (plane geometry between models, norms).
+  virtual double dot(const float* x, const float* y, int64_t n) = 0;
+
   // --- transformer encoder forward ----------------------------------------------------
   // Semantics in cpu/encoder_kernels.h. The base versions throw "<op> is not implemented
   // on <device> yet", so a backend compiles before it has its own twin of every op.

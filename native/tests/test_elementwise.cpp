@@ -55,5 +55,16 @@ TEST("axpby against float64, beta == 0 ignores NaN in y") {
   for (int64_t i = 0; i < n; ++i) CHECK_NEAR(out[i], 2.0 * x[i], 1e-6);
 }
 
+TEST("dot against float64") {
+  Backend& be = device_backend();
+  for (int64_t n : {int64_t(0), int64_t(1), int64_t(1000), int64_t(300007)}) {
+    auto x = random_vector(size_t(n), 16), y = random_vector(size_t(n), 17);
+    double ref = 0.0;
+    for (int64_t i = 0; i < n; ++i) ref += double(x[size_t(i)]) * double(y[size_t(i)]);
+    auto dx = to_device(be, x), dy = to_device(be, y);
+    CHECK_NEAR(be.dot(dx.get<float>(), dy.get<float>(), n), ref, 1e-9 * (1.0 + double(n)));
+  }
+}
+
 }  // namespace
 }  // namespace tf::test

@@ -43,6 +43,7 @@ class CpuBackend final : public Backend {
   void axpby(float* y, const float* x, float alpha, float beta, int64_t n) override {
     cpu::axpby(y, x, alpha, beta, n);
   }
+  double dot(const float* x, const float* y, int64_t n) override { return cpu::dot(x, y, n); }
 
   void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                          const float* bias, int64_t rows, int64_t cols, float eps) override {

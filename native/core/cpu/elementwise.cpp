@@ -1,5 +1,7 @@
 // Elementwise CPU kernels: GELU (forward and backward side by side) and axpby.
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "../thread_pool.h"
 #include "kernels.h"
@@ -42,6 +44,23 @@ void axpby(float* y, const float* x, float alpha, float beta, int64_t n) {
       for (int64_t i = begin; i < end; ++i) y[i] = alpha * x[i] + beta * y[i];
     }
   });
+}
+
+double dot(const float* x, const float* y, int64_t n) {
+  // Per-chunk float64 partial sums, added in chunk order: the result does not depend on
+  // which thread ran which chunk.
+  const int64_t chunks = (n + kGrain - 1) / kGrain;
+  std::vector<double> partial(size_t(chunks > 0 ? chunks : 0), 0.0);
+  parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      double s = 0.0;
+      for (int64_t i = c * kGrain, end = std::min(n, (c + 1) * kGrain); i < end; ++i) s += double(x[i]) * double(y[i]);
+      partial[size_t(c)] = s;
+    }
+  });
+  double total = 0.0;
+  for (double p : partial) total += p;
+  return total;
 }
 
 }  // namespace tf::cpu

@@ -27,4 +27,6 @@ void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n);
 
 void axpby(float* y, const float* x, float alpha, float beta, int64_t n);
 
+double dot(const float* x, const float* y, int64_t n);
+
 }  // namespace tf::cpu

@@ -93,6 +93,7 @@ class CudaBackend final : public Backend {
   void axpby(float* y, const float* x, float alpha, float beta, int64_t n) override {
     cuda::axpby(y, x, alpha, beta, n, stream_);
   }
+  double dot(const float* x, const float* y, int64_t n) override { return cuda::dot(x, y, n, stream_); }
 
  private:
   using Cublas = cuda::Cublas;

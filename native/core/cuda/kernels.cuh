@@ -17,4 +17,7 @@ void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n, 
 
 void axpby(float* y, const float* x, float alpha, float beta, int64_t n, cudaStream_t stream);
 
+// sum x_i y_i in float64; waits for the stream (the result goes to the host).
+double dot(const float* x, const float* y, int64_t n, cudaStream_t stream);
+
 }  // namespace tf::cuda
