@@ -193,7 +193,7 @@ export interface NativeAddon {
     taskOptions?: NativeTaskOptions,
   ): Promise<{ map: Float32Array; n: number; m: number; diagnostics: NativeMapDiagnostics }>;
   fusionCombineMaps(tRes: Float32Array, tSub: Float32Array, wRes: Float32Array, wSub: Float32Array, n: number, m: number): Float32Array;
-  fusionColumnMeanAbs(part: NativeMatrixPart): Float64Array;
+  fusionColumnMeanAbs(parts: NativeMatrixPart[]): Float64Array;
   VitModel: new (
     config: NativeVitConfig, params: Float32Array, captureNames?: string[] | null, options?: { device?: Device },
   ) => NativeVitModel;

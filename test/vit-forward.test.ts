@@ -123,7 +123,7 @@ describe('ViT forward pass', () => {
     const names = vitActivationNames(parseVitConfig({ ...SHAPES[0] }));
     assert.deepEqual(names.slice(0, 4), ['vit.embeddings.patch_embeddings', 'vit.embeddings', 'vit.encoder.layer.0.layernorm_before', 'vit.encoder.layer.0.attention.attention.query']);
     assert.deepEqual(names.slice(-3), ['vit.encoder.layer.1', 'vit.layernorm', 'classifier']);
-    assert.ok(names.includes('vit.encoder.layer.1.attention_residual'));
+    assert.ok(names.includes('vit.encoder.layer.1.attention'));
     assert.equal(names.length, 2 + 10 * 2 + 2);
   });
 

@@ -11,7 +11,7 @@ import { InputError } from '../errors.ts';
 import type { Tensor } from '../io/tensor.ts';
 import type { NativeMatrixPart, NativeNeuronSide, TaskOptions } from '../native.ts';
 import { alignInputs, alignOutputs } from './align.ts';
-import type { EncoderClassifierGraph, LinearPiece, NormPiece, PreNormLayer } from './graph.ts';
+import type { EncoderClassifierGraph, LinearPiece, NormPiece, PreNormLayer, ResidualActs } from './graph.ts';
 import type { TransportMap } from './maps.ts';
 import { applyResidualPolicy, type ResidualActivity } from './residual-policy.ts';
 import { computeMap, type FusionSettings, type MapReport } from './transport.ts';
@@ -190,8 +190,8 @@ class PairWalk {
     return applyResidualPolicy(this.settings.resid_policy, tRes, tSub, activity);
   }
 
-  anchorActivity(residual: string, sublayer: string): () => ResidualActivity {
-    return () => ({ residual: this.actsPart('b', residual), sublayer: this.actsPart('b', sublayer) });
+  anchorActivity(acts: ResidualActs): () => ResidualActivity {
+    return () => ({ residual: acts.residual.map((n) => this.actsPart('b', n)), sublayer: [this.actsPart('b', acts.sublayer)] });
   }
 
   async embeddings(): Promise<TransportMap | null> {
@@ -206,7 +206,7 @@ class PairWalk {
     const tPatch = (await this.linear('patch projection', e.patch, null, false))!;
     return this.residual(tPos, tPatch, () => {
       const pos = this.floats('b', e.positions), width = this.tensor('b', e.positions).shape.at(-1)!;
-      return { residual: { data: pos, rows: pos.length / width, cols: width }, sublayer: this.actsPart('b', e.patch.acts) };
+      return { residual: [{ data: pos, rows: pos.length / width, cols: width }], sublayer: [this.actsPart('b', e.patch.acts)] };
     });
   }
 
@@ -288,7 +288,7 @@ class PairWalk {
     let t = tIn;
     if (s.fuse_sa) {
       const tSub = await this.attention(index, layer, tIn, last && !s.fuse_fc);
-      if (tSub) t = this.residual(tIn, tSub, this.anchorActivity(layer.attentionResidual.residual, layer.attentionResidual.sublayer));
+      if (tSub) t = this.residual(tIn, tSub, this.anchorActivity(layer.attentionResidual));
     } else {
       for (const p of [layer.query, layer.key, layer.value, layer.attentionOutput]) this.keepNonAnchor(p.weight, p.bias);
     }
@@ -303,7 +303,7 @@ class PairWalk {
     const t1 = await this.linear(`layer ${index} mlp in`, layer.mlpIn, t, false);
     const t2 = await this.linear(`layer ${index} mlp out`, layer.mlpOut, t1, last);
     if (!t2) return null;
-    return this.residual(t, t2, this.anchorActivity(layer.mlpResidual.residual, layer.mlpResidual.sublayer));
+    return this.residual(t, t2, this.anchorActivity(layer.mlpResidual));
   }
 
   async run(): Promise<void> {

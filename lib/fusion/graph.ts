@@ -20,8 +20,8 @@ export interface NormPiece {
 
 /** Activation entries whose activity weighs a residual connection's maps (weighted policies). */
 export interface ResidualActs {
-  /** The residual stream entering the connection. */
-  residual: string;
+  /** The residual stream entering the connection: the sum of these entries. */
+  residual: string[];
   /** The sublayer output added to it. */
   sublayer: string;
 }

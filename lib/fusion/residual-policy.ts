@@ -16,10 +16,14 @@ import { identityMap, type TransportMap } from './maps.ts';
 
 export type ResidualPolicy = 'no_resid' | 'only_resid' | 'mean' | 'weighted_scalar' | 'weighted_matrix' | 'resid_as_identity';
 
-/** The anchor's activity on both branches of a connection, as matrices with one column per neuron. */
+/**
+ * The anchor's activity on both branches of a connection, as matrices with one column per
+ * neuron; a branch given as several matrices is their sum (the residual stream after
+ * attention is the block input plus the attention output).
+ */
 export interface ResidualActivity {
-  residual: NativeMatrixPart;
-  sublayer: NativeMatrixPart;
+  residual: NativeMatrixPart[];
+  sublayer: NativeMatrixPart[];
 }
 
 function mean(values: Float64Array): number {

@@ -4,10 +4,9 @@
  * native model's flat parameter buffer and names the native capture points after the
  * HF modules whose outputs they are.
  *
- * One captured point is not an HF module: `vit.encoder.layer.N.attention_residual`, the
- * residual stream after attention (the layer input plus the attention output, which is
- * also the input of `layernorm_after`). The residual policies of the fusion weigh it
- * against the MLP output.
+ * `vit.encoder.layer.N.attention` (HF's ViTAttention) holds the same values as
+ * `attention.output.dense`, but keeps every token of the last layer under a sequence
+ * filter: the residual policies weigh it against the block input, as the reference does.
  */
 import { checkActivationBytes, checkSeqFilter, ActivationStore, type ActivationOptions } from '../activations.ts';
 import { InputError } from '../errors.ts';
@@ -107,7 +106,7 @@ const MODULE_NAMES: Array<[RegExp, string]> = [
   [/^layers\.(\d+)\.ln1$/, 'vit.encoder.layer.$1.layernorm_before'],
   [/^layers\.(\d+)\.(query|key|value)$/, 'vit.encoder.layer.$1.attention.attention.$2'],
   [/^layers\.(\d+)\.attn_out$/, 'vit.encoder.layer.$1.attention.output.dense'],
-  [/^layers\.(\d+)\.attn_residual$/, 'vit.encoder.layer.$1.attention_residual'],
+  [/^layers\.(\d+)\.attention$/, 'vit.encoder.layer.$1.attention'],
   [/^layers\.(\d+)\.ln2$/, 'vit.encoder.layer.$1.layernorm_after'],
   [/^layers\.(\d+)\.mlp_in$/, 'vit.encoder.layer.$1.intermediate.dense'],
   [/^layers\.(\d+)\.mlp_out$/, 'vit.encoder.layer.$1.output.dense'],
@@ -283,7 +282,7 @@ export function vitFromModel(model: Model, options: VitModelOptions = {}): VitMo
 /**
  * The ViT as the fusion walks it (lib/fusion/graph.ts): parameter and activation names of
  * every piece. The residual stream entering layer i is the embedding output for i = 0 and
- * layer i - 1's output after that; after attention it is `attention_residual`.
+ * layer i - 1's output after that; after attention it is that plus the attention output.
  */
 export function vitFusionGraph(config: VitConfig): EncoderClassifierGraph {
   const linear = (module: string, hasBias = true): LinearPiece => ({ weight: `${module}.weight`, bias: hasBias ? `${module}.bias` : null, acts: module });
@@ -291,17 +290,19 @@ export function vitFusionGraph(config: VitConfig): EncoderClassifierGraph {
   const layers: PreNormLayer[] = [];
   for (let i = 0; i < config.numLayers; i++) {
     const p = `vit.encoder.layer.${i}`;
+    const input = i === 0 ? 'vit.embeddings' : `vit.encoder.layer.${i - 1}`;
     layers.push({
       attentionNorm: norm(`${p}.layernorm_before`),
       query: linear(`${p}.attention.attention.query`, config.qkvBias),
       key: linear(`${p}.attention.attention.key`, config.qkvBias),
       value: linear(`${p}.attention.attention.value`, config.qkvBias),
       attentionOutput: linear(`${p}.attention.output.dense`),
-      attentionResidual: { residual: i === 0 ? 'vit.embeddings' : `vit.encoder.layer.${i - 1}`, sublayer: `${p}.attention.output.dense` },
+      attentionResidual: { residual: [input], sublayer: `${p}.attention` },
       mlpNorm: norm(`${p}.layernorm_after`),
       mlpIn: linear(`${p}.intermediate.dense`),
       mlpOut: linear(`${p}.output.dense`),
-      mlpResidual: { residual: `${p}.attention_residual`, sublayer: `${p}.output.dense` },
+      // Block input plus attention output, each as captured and transformed (as the reference sums them).
+      mlpResidual: { residual: [input, `${p}.attention`], sublayer: `${p}.output.dense` },
     });
   }
   return {

@@ -209,15 +209,24 @@ Napi::Value CombineMaps(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// fusionColumnMeanAbs(part) -> Float64Array: mean |x| of every column of a store entry or matrix.
+// fusionColumnMeanAbs(parts) -> Float64Array: mean |x_1 + ... + x_k| of every column of
+// same-shaped store entries or matrices.
 Napi::Value ColumnMeanAbs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Part p = ReadPart(env, info[0], "fusionColumnMeanAbs: part");
-  std::vector<double> out(size_t(p.cols));
+  if (!info[0].IsArray() || info[0].As<Napi::Array>().Length() == 0) ThrowArgError(env, "fusionColumnMeanAbs: parts must be a non-empty array");
+  Napi::Array arr = info[0].As<Napi::Array>();
+  Side side;
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    side.parts.push_back(ReadPart(env, arr.Get(i), "fusionColumnMeanAbs: parts[" + std::to_string(i) + "]"));
+    if (side.parts[i].rows != side.parts[0].rows || side.parts[i].cols != side.parts[0].cols)
+      ThrowArgError(env, "fusionColumnMeanAbs: the parts must have the same shape");
+  }
+  std::vector<double> out(size_t(side.parts[0].cols));
   {
-    std::unique_lock<std::mutex> lock;
-    if (p.store) lock = std::unique_lock<std::mutex>(p.store->mutex);
-    tf::fusion::column_mean_abs(PartData(p), p.rows, p.cols, out.data());
+    auto locks = LockStores({&side});
+    std::vector<const float*> data;
+    for (const Part& p : side.parts) data.push_back(PartData(p));
+    tf::fusion::column_mean_abs(data.data(), int(data.size()), side.parts[0].rows, side.parts[0].cols, out.data());
   }
   return Copy(env, out);
 }

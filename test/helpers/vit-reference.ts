@@ -205,7 +205,7 @@ export function referenceForward(
     const attnOut = linear(ctx, rows, C, get(`${p}attention.output.dense.weight`), get(`${p}attention.output.dense.bias`));
     put(`${p}attention.output.dense`, T, C, attnOut);
     const res1 = h.map((v, i) => v + attnOut[i]);
-    put(`${p}attention_residual`, T, C, res1);
+    put(`${p}attention`, T, C, attnOut);
     const ln2 = layerNorm(res1, rows, C, get(`${p}layernorm_after.weight`), get(`${p}layernorm_after.bias`), c.layer_norm_eps);
     put(`${p}layernorm_after`, T, C, ln2);
     const pre = linear(ln2, rows, C, get(`${p}intermediate.dense.weight`), get(`${p}intermediate.dense.bias`));

@@ -46,8 +46,9 @@ MapDiagnostics transport_map(const ot::NeuronView& a, const ot::NeuronView& b, c
 void combine_maps(const float* t_res, const float* t_sub, const float* w_res, const float* w_sub, int64_t n,
                   int64_t m, float* out);
 
-// Mean absolute value of every column of a rows x cols matrix (float64 sums), the
-// per-neuron activity that weighs the residual policies.
-void column_mean_abs(const float* x, int64_t rows, int64_t cols, double* out);
+// Mean absolute value of every column of the sum of `count` rows x cols matrices (float64
+// sums): the per-neuron activity that weighs the residual policies. After an MLP the
+// residual activity is that of the block input plus the attention output, a sum.
+void column_mean_abs(const float* const* xs, int count, int64_t rows, int64_t cols, double* out);
 
 }  // namespace tf::fusion

@@ -16,13 +16,16 @@ void combine_maps(const float* t_res, const float* t_sub, const float* w_res, co
   });
 }
 
-void column_mean_abs(const float* x, int64_t rows, int64_t cols, double* out) {
+void column_mean_abs(const float* const* xs, int count, int64_t rows, int64_t cols, double* out) {
   // Columns in parallel chunks; each chunk walks the rows so reads stay sequential.
   parallel_for(cols, 64, [&](int64_t lo, int64_t hi) {
     std::vector<double> acc(size_t(hi - lo), 0.0);
     for (int64_t r = 0; r < rows; ++r) {
-      const float* row = x + r * cols;
-      for (int64_t c = lo; c < hi; ++c) acc[size_t(c - lo)] += std::fabs(double(row[c]));
+      for (int64_t c = lo; c < hi; ++c) {
+        double v = 0.0;
+        for (int k = 0; k < count; ++k) v += double(xs[k][r * cols + c]);
+        acc[size_t(c - lo)] += std::fabs(v);
+      }
     }
     for (int64_t c = lo; c < hi; ++c) out[c] = rows ? acc[size_t(c - lo)] / double(rows) : 0.0;
   });

@@ -11,7 +11,7 @@ std::vector<CapturePoint> vit_capture_points(const VitConfig& c) {
   points.push_back({"embed.patch", c.num_patches(), C, false, 0, false});
   points.push_back(seq("embed", C));
   static const char* kNames[kVitPointsPerLayer] = {"ln1",  "query", "key",    "value",   "attn_out",
-                                                   "attn_residual", "ln2", "mlp_in", "mlp_out", ""};
+                                                   "attention", "ln2", "mlp_in", "mlp_out", ""};
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const bool last = l == c.num_layers - 1;
     const std::string prefix = "layers." + std::to_string(l);

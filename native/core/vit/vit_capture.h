@@ -8,11 +8,14 @@
 //   2 + 10 l + 0      layers.l.ln1         LayerNorm before attention
 //            + 1..3   layers.l.query|key|value
 //            + 4      layers.l.attn_out    attention output projection (before the residual)
-//            + 5      layers.l.attn_residual  residual stream after attention: block input + attn_out
+//            + 5      layers.l.attention   the same values as the attention block's output (HF's
+//                                          ViTAttention); unlike attn_out it keeps every token
+//                                          of the last layer under a sequence filter, which is
+//                                          what the residual policies weigh against the block input
 //            + 6      layers.l.ln2         LayerNorm after attention
 //            + 7      layers.l.mlp_in      first MLP linear, BEFORE GELU
 //            + 8      layers.l.mlp_out     second MLP linear (before the residual)
-//            + 9      layers.l             layer output: attn_residual + mlp_out
+//            + 9      layers.l             layer output: input + attn_out + mlp_out
 //   2 + 10 L          final_ln             final LayerNorm (all tokens)
 //   3 + 10 L          head                 classifier logits (one row per sample)
 #pragma once
@@ -26,7 +29,7 @@ namespace tf {
 
 constexpr size_t kVitPointsPerLayer = 10;
 enum VitLayerPoint : size_t {
-  kLn1 = 0, kQuery, kKey, kValue, kAttnOut, kAttnResidual, kLn2, kMlpIn, kMlpOut, kLayerOut
+  kLn1 = 0, kQuery, kKey, kValue, kAttnOut, kAttention, kLn2, kMlpIn, kMlpOut, kLayerOut
 };
 
 inline size_t vit_point_patch() { return 0; }

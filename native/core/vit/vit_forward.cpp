@@ -55,7 +55,7 @@ void vit_forward(Backend& be, const VitConfig& c, const VitParamLayout& L, const
     linear(be, lb.attn_out, lb.atty, W(o.proj_w), BT, C, C);
     be.bias_residual_forward(lb.attn_res, lb.attn_out, W(o.proj_b), x, BT, C);
     capture(point(kAttnOut), lb.attn_out, C);
-    capture(point(kAttnResidual), lb.attn_res, C);
+    capture(point(kAttention), lb.attn_out, C);
 
     be.layernorm_forward(lb.ln2, lb.ln2_mean, lb.ln2_rstd, lb.attn_res, W(o.ln2_w), W(o.ln2_b), BT, C,
                          c.layer_norm_eps);
