@@ -65,6 +65,7 @@ export const experimentSchema = section('an otfuse experiment', {
       pca_k: int(1000, 'number of principal components kept when pca is on', 1),
       anchor: str('name_1', 'the model whose shape and basis the fused model takes (the reference always uses name_1)'),
       weights: numbers('per-model weights in model order (default: 1/num_models each); normalised to sum to 1'),
+      repair: oneOf(['none', 'anchor', 'mean'] as const, 'none', 'statistics repair after fusion: rescale every linear output so its per-neuron mean and std match the anchor\'s, or the parents\' average carried through the maps'),
       gnd_metric: section(
         'the ground metric between neurons',
         {

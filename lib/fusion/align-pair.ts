@@ -31,9 +31,23 @@ export interface FusionParent {
  */
 export type AlignedTensor = { kind: 'aligned'; data: Float32Array } | { kind: 'non-anchor'; data: Float32Array } | { kind: 'anchor' };
 
+/**
+ * The map that moved a linear layer's outputs into the anchor's order: rows are the
+ * outputs of `sources` (A's layers, stacked), and the layer's anchor neurons are columns
+ * [columnOffset, columnOffset + m) of `map`. Statistics repair carries A's per-neuron
+ * statistics to the anchor through it.
+ */
+export interface OutputMap {
+  map: TransportMap;
+  sources: string[];
+  columnOffset: number;
+}
+
 export interface PairAlignment {
   tensors: Map<string, AlignedTensor>;
   maps: MapReport[];
+  /** By a linear layer's weight name; absent for layers whose outputs were not moved. */
+  outputMaps: Map<string, OutputMap>;
 }
 
 type Sides = { a: NativeNeuronSide; b: NativeNeuronSide };
@@ -50,6 +64,7 @@ interface InputAligned {
 class PairWalk {
   readonly out = new Map<string, AlignedTensor>();
   readonly maps: MapReport[] = [];
+  readonly outputMaps = new Map<string, OutputMap>();
 
   constructor(
     readonly graph: EncoderClassifierGraph,
@@ -140,6 +155,7 @@ class PairWalk {
     const { piece: p } = x;
     let weight = x.weight, bias = x.bias;
     if (t) {
+      this.outputMaps.set(p.weight, { map: t, sources: [p.acts], columnOffset: 0 });
       weight = await alignOutputs(weight, x.cols, t, this.task);
       if (bias && this.settings.fuse_bias) bias = await alignOutputs(bias, 1, t, this.task);
     } else if (x.rows !== this.rows('b', p.weight)) {
@@ -243,6 +259,8 @@ class PairWalk {
       : this.weightSides([xq, xk], [layer.query, layer.key], 'neurons');
     const t = await this.map(`layer ${index} query+key (joint)`, sides, joint.rows, 2 * m, tIn);
     const w = await alignOutputs(joint.weight, joint.cols, t, this.task);
+    this.outputMaps.set(layer.query.weight, { map: t, sources: [layer.query.acts, layer.key.acts], columnOffset: 0 });
+    this.outputMaps.set(layer.key.weight, { map: t, sources: [layer.query.acts, layer.key.acts], columnOffset: m });
     this.aligned(layer.query.weight, w.subarray(0, m * joint.cols));
     this.aligned(layer.key.weight, w.subarray(m * joint.cols));
     if (layer.query.bias && layer.key.bias) {
@@ -329,5 +347,5 @@ export async function alignPair(
   if (settings.type === 'acts' && (!a.store || !b.store)) throw new Error('alignPair: acts mode needs activation stores for both models');
   const walk = new PairWalk(graph, a, b, settings, task);
   await walk.run();
-  return { tensors: walk.out, maps: walk.maps };
+  return { tensors: walk.out, maps: walk.maps, outputMaps: walk.outputMaps };
 }

@@ -5,12 +5,12 @@
 import { InputError } from '../errors.ts';
 import type { Tensor } from '../io/tensor.ts';
 import type { TaskOptions } from '../native.ts';
-import { alignPair, type FusionParent, type PairAlignment } from './align-pair.ts';
+import { alignPair, type FusionParent, type OutputMap, type PairAlignment } from './align-pair.ts';
 import { averageAligned, modelWeights } from './average.ts';
 import type { FusionGraph } from './graph.ts';
 import type { FusionSettings, MapReport } from './transport.ts';
 
-export type { FusionParent } from './align-pair.ts';
+export type { FusionParent, OutputMap } from './align-pair.ts';
 export type { FusionGraph } from './graph.ts';
 export type { FusionSettings, MapReport } from './transport.ts';
 export { sameShapes, vanillaAverage, modelWeights } from './average.ts';
@@ -28,6 +28,8 @@ export interface FusionResult {
   tensors: Map<string, Tensor>;
   /** Per model (empty for the anchor): every map computed while aligning it. */
   maps: MapReport[][];
+  /** Per model (null for the anchor): the map that moved each linear layer's outputs. */
+  outputMaps: Array<Map<string, OutputMap> | null>;
   weights: number[];
 }
 
@@ -48,5 +50,5 @@ export async function fuse(models: FusionParent[], graph: FusionGraph, settings:
     pairs.push(pair);
   }
   const tensors = await averageAligned(anchor.tensors, pairs, weights, options);
-  return { tensors, maps: pairs.map((p) => p?.maps ?? []), weights };
+  return { tensors, maps: pairs.map((p) => p?.maps ?? []), outputMaps: pairs.map((p) => p?.outputMaps ?? null), weights };
 }

@@ -24,7 +24,7 @@ export function seqFilterOf(cfg: ExperimentConfig): SeqFilter {
 }
 
 export async function captureActivations(
-  parents: Parent[], batches: AsyncIterable<Batch>, cfg: ExperimentConfig, task: TaskOptions & { onBatch?: (done: number) => void },
+  parents: Parent[], batches: Iterable<Batch> | AsyncIterable<Batch>, cfg: ExperimentConfig, task: TaskOptions & { onBatch?: (done: number) => void },
 ): Promise<CapturedActivations> {
   const acts = cfg.fusion.acts;
   const stores = parents.map((p) => p.vit.createActivationStore({ numSamples: acts.num_samples, seqFilter: seqFilterOf(cfg), avgSeqItems: acts.avg_seq_items }));

@@ -9,7 +9,7 @@ import { basename, join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { setThreads } from '../compute.ts';
 import type { ExperimentConfig } from '../config/experiment.ts';
-import { openDataset, type Dataset } from '../data/dataset.ts';
+import { openDataset, type Batch, type Dataset } from '../data/dataset.ts';
 import { preprocessorConfigJson, resolveNormalisation, type Normalisation } from '../data/normalisation.ts';
 import { preprocessForInput } from '../data/preprocess.ts';
 import { InputError } from '../errors.ts';
@@ -21,12 +21,14 @@ import type { Tensor } from '../io/tensor.ts';
 import { createVitModel, vitFusionGraph } from '../models/vit.ts';
 import { accuracyLandscape, type Landscape } from '../report/landscape.ts';
 import { landscapeSvg } from '../report/landscape-svg.ts';
+import { repairStatistics } from '../fusion/repair.ts';
+import { measureOnSamples } from './measure.ts';
 import { captureActivations, seqFilterOf, type CapturedActivations } from './activations.ts';
 import { chooseSamples, selectedBatches } from './fusion-samples.ts';
 import { loadParents, type Parent } from './parents.ts';
 import { existsSync } from 'node:fs';
 
-export type Stage = 'load' | 'activations' | 'fusion' | 'vanilla' | 'evaluate' | 'landscape' | 'save';
+export type Stage = 'load' | 'activations' | 'fusion' | 'repair' | 'vanilla' | 'evaluate' | 'landscape' | 'save';
 
 export interface RunOptions {
   signal?: AbortSignal;
@@ -51,6 +53,8 @@ export interface ExperimentReport {
   weights: number[];
   vanilla: ModelResult | null;
   ot: ModelResult;
+  /** The OT model after statistics repair (fusion.repair), or null without it. */
+  otRepaired: (ModelResult & { target: 'anchor' | 'mean' }) | null;
   activations: null | {
     source: string;
     requested: number;
@@ -116,6 +120,18 @@ export async function runExperiment(cfg: ExperimentConfig, options: RunOptions =
     const captured = fusion.captured;
     const activationSource = fusion.activationSource;
 
+    let repaired: Map<string, Tensor> | null = null;
+    const repair = cfg.fusion.repair;
+    if (repair !== 'none') {
+      stage('repair', `repairing the OT model's statistics (target: ${repair})`);
+      repaired = await repairStatistics({
+        graph: vitFusionGraph(anchor.config), fused: fused.tensors, parents: parents.map((p) => p.model.tensors), anchor: anchorIndex,
+        outputMaps: fused.outputMaps, weights: fused.weights, measure: measureOnSamples(parents, anchorIndex, fusion.samples, signal),
+        signal, onGroup: progress('repair'),
+      }, repair);
+      done('repair');
+    }
+
     let vanilla: Map<string, Tensor> | null = null;
     if (!heterogeneous) {
       stage('vanilla', 'averaging the parents plainly (vanilla fusion)');
@@ -145,6 +161,7 @@ export async function runExperiment(cfg: ExperimentConfig, options: RunOptions =
       parentResults.push({ name: p.key, folder: p.folder, parameters: parameterCount(p.model.tensors), test });
     }
     const otTest = await evaluateTensors('the OT-fused model', fused.tensors);
+    const repairedTest = repaired ? await evaluateTensors('the OT-fused model after statistics repair', repaired) : null;
     const vfTest = vanilla && !cfg.regression.only_eval_ot ? await evaluateTensors('the vanilla-fused model', vanilla) : null;
 
     let landscape: Landscape | null = null;
@@ -167,6 +184,9 @@ export async function runExperiment(cfg: ExperimentConfig, options: RunOptions =
       weights: fused.weights,
       vanilla: vanilla ? { name: 'vanilla', folder: output ? join(output, 'vanilla') : null, parameters: parameterCount(vanilla), test: vfTest } : null,
       ot: { name: 'ot', folder: output ? join(output, 'ot') : null, parameters: parameterCount(fused.tensors), test: otTest },
+      otRepaired: repaired && repair !== 'none'
+        ? { name: 'ot-repaired', folder: output ? join(output, 'ot-repaired') : null, parameters: parameterCount(repaired), test: repairedTest, target: repair }
+        : null,
       activations: captured && {
         source: activationSource,
         requested: cfg.fusion.acts.num_samples,
@@ -187,7 +207,9 @@ export async function runExperiment(cfg: ExperimentConfig, options: RunOptions =
       stage('save', `writing ${output}`);
       const preprocessor = preprocessorConfigJson(report.normalisation.mean, report.normalisation.std, anchor.config.imageSize);
       await writeFolderAtomically(output, { force: cfg.output.force, protectedFolders: parents.map((p) => p.folder) }, async (temp) => {
-        const models: Array<[string, Map<string, Tensor>]> = [['ot', fused.tensors], ...(vanilla ? [['vanilla', vanilla] as [string, Map<string, Tensor>]] : [])];
+        const models: Array<[string, Map<string, Tensor>]> = [['ot', fused.tensors]];
+        if (repaired) models.push(['ot-repaired', repaired]);
+        if (vanilla) models.push(['vanilla', vanilla]);
         for (const [name, tensors] of models) {
           await saveModel(join(temp, name), { config: anchor.model.config, architecture: anchor.model.architecture, tensors });
           await writeFile(join(temp, name, 'preprocessor_config.json'), preprocessor);
@@ -213,6 +235,8 @@ export interface ParentFusion {
   result: FusionResult;
   captured: CapturedActivations | null;
   activationSource: string;
+  /** The fusion samples as model input, when they were loaded (activations or repair need them). */
+  samples: Batch[];
 }
 
 interface StageHooks {
@@ -233,7 +257,8 @@ export async function fuseParents(parents: Parent[], anchorIndex: number, cfg: E
   const needActs = cfg.fusion.type === 'acts' || cfg.fusion.resid_policy.startsWith('weighted');
   let captured: CapturedActivations | null = null;
   let activationSource = '';
-  if (needActs) {
+  const samples: Batch[] = [];
+  if (needActs || cfg.fusion.repair !== 'none') {
     const folder = cfg.data.activations.folder ?? cfg.data.folder;
     if (!folder) throw new InputError('data.folder', `is needed: ${cfg.fusion.type === 'acts' ? 'acts mode' : cfg.fusion.resid_policy} captures activations on fusion data (or set data.activations.folder)`);
     stage('activations', `capturing activations of ${cfg.fusion.acts.num_samples} samples`);
@@ -245,9 +270,11 @@ export async function fuseParents(parents: Parent[], anchorIndex: number, cfg: E
     const indices = chooseSamples(samplesData.size, choice);
     const part = choice.holdoutFraction > 0 ? `a seeded ${(choice.holdoutFraction * 100).toFixed(0)}% holdout (seed ${choice.seed}) of the ` : 'the ';
     activationSource = `${choice.shuffle ? 'a seeded random choice' : `the first ${indices.length}`} of ${part}${samplesData.description}`;
-    captured = await captureActivations(parents, selectedBatches(samplesData, indices, cfg.data.batch_size, signal), cfg, {
-      signal, onBatch: (n) => progress('activations')(n, indices.length),
-    });
+    for await (const b of selectedBatches(samplesData, indices, cfg.data.batch_size, signal))
+      samples.push({ ...b, images: b.images.slice(), labels: b.labels.slice() });
+    if (needActs) {
+      captured = await captureActivations(parents, samples, cfg, { signal, onBatch: (n) => progress('activations')(n, indices.length) });
+    }
     done('activations');
   }
   try {
@@ -259,7 +286,7 @@ export async function fuseParents(parents: Parent[], anchorIndex: number, cfg: E
       onModelAligned: () => progress('fusion')(++aligned, parents.length - 1),
     });
     done('fusion');
-    return { result, captured, activationSource };
+    return { result, captured, activationSource, samples };
   } catch (err) {
     for (const s of captured?.stores ?? []) s.dispose();
     throw err;

@@ -13,6 +13,7 @@ export function formatExperimentSummary(r: ExperimentReport): string {
   r.parents.forEach((p, i) => rows.push(row(`${p.name}${p.name === r.anchor ? ' (anchor)' : ''}, weight ${r.weights[i].toFixed(3)}`, p)));
   if (r.vanilla) rows.push(row('vanilla fusion', r.vanilla));
   rows.push(row('OT fusion', r.ot));
+  if (r.otRepaired) rows.push(row(`OT fusion + repair (${r.otRepaired.target})`, r.otRepaired));
   const lines = [formatTable(rows, ['left', 'left', 'right', 'right', 'right']), ''];
   if (r.heterogeneous) lines.push('The parents differ in width: the fused model takes the anchor\'s shape (no vanilla fusion).');
   if (r.activations) {
@@ -27,9 +28,9 @@ export function formatExperimentSummary(r: ExperimentReport): string {
     lines.push(`${model} -> ${r.anchor}: ${maps.length} maps (${solvers}), mean permutation score ${score.toFixed(3)}${unconverged ? `, ${unconverged} not converged` : ''}`);
   }
   const s = r.seconds;
-  const stages = (['load', 'activations', 'fusion', 'vanilla', 'evaluate', 'landscape', 'save'] as const).filter((k) => s[k] !== undefined).map((k) => `${k} ${s[k]!.toFixed(1)}s`);
+  const stages = (['load', 'activations', 'fusion', 'repair', 'vanilla', 'evaluate', 'landscape', 'save'] as const).filter((k) => s[k] !== undefined).map((k) => `${k} ${s[k]!.toFixed(1)}s`);
   lines.push(`time: ${stages.join(', ')}; total ${(s.total ?? 0).toFixed(1)}s`);
-  if (r.output) lines.push(`written: ${r.output} (ot/${r.vanilla ? ', vanilla/' : ''}, report.json${r.landscape ? ', landscape.svg' : ''})`);
+  if (r.output) lines.push(`written: ${r.output} (ot/${r.otRepaired ? ', ot-repaired/' : ''}${r.vanilla ? ', vanilla/' : ''}, report.json${r.landscape ? ', landscape.svg' : ''})`);
   return `${lines.join('\n')}\n`;
 }
 

@@ -231,12 +231,46 @@ Napi::Value ColumnMeanAbs(const Napi::CallbackInfo& info) {
   return Copy(env, out);
 }
 
+// fusionColumnStats(part) -> { mean: Float64Array, std: Float64Array } per column.
+Napi::Value ColumnStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Side side;
+  side.parts.push_back(ReadPart(env, info[0], "fusionColumnStats: part"));
+  const Part& p = side.parts[0];
+  std::vector<double> mean(size_t(p.cols)), stdev(size_t(p.cols));
+  {
+    auto locks = LockStores({&side});
+    tf::fusion::column_mean_std(PartData(p), p.rows, p.cols, mean.data(), stdev.data());
+  }
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("mean", Copy(env, mean));
+  r.Set("std", Copy(env, stdev));
+  return r;
+}
+
+// fusionRepairRows(weight, bias, rows, cols, mean, std, targetMean, targetStd): rescales
+// weight (rows x cols) and bias in place so that the outputs take the target statistics.
+Napi::Value RepairRows(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  F32View w = ReadF32(env, info[0], "fusionRepairRows: weight"), b = ReadF32(env, info[1], "fusionRepairRows: bias");
+  int64_t rows = ReadSize(env, info[2], "fusionRepairRows: rows"), cols = ReadSize(env, info[3], "fusionRepairRows: cols");
+  F64View m = ReadF64(env, info[4], "fusionRepairRows: mean"), s = ReadF64(env, info[5], "fusionRepairRows: std");
+  F64View tm = ReadF64(env, info[6], "fusionRepairRows: targetMean"), ts = ReadF64(env, info[7], "fusionRepairRows: targetStd");
+  if (w.length != size_t(rows * cols) || b.length != size_t(rows) || m.length != size_t(rows) || s.length != size_t(rows) ||
+      tm.length != size_t(rows) || ts.length != size_t(rows))
+    ThrowArgError(env, "fusionRepairRows: weight must be rows x cols and every vector of length rows");
+  tf::fusion::repair_rows(w.data, b.data, rows, cols, m.data, s.data, tm.data, ts.data);
+  return env.Undefined();
+}
+
 }  // namespace
 
 void RegisterFusionOps(Napi::Env env, Napi::Object exports) {
   Export<TransportMap>(env, exports, "fusionTransportMap");
   Export<CombineMaps>(env, exports, "fusionCombineMaps");
   Export<ColumnMeanAbs>(env, exports, "fusionColumnMeanAbs");
+  Export<ColumnStats>(env, exports, "fusionColumnStats");
+  Export<RepairRows>(env, exports, "fusionRepairRows");
 }
 
 }  // namespace tfb

@@ -51,4 +51,15 @@ void combine_maps(const float* t_res, const float* t_sub, const float* w_res, co
 // residual activity is that of the block input plus the attention output, a sum.
 void column_mean_abs(const float* const* xs, int count, int64_t rows, int64_t cols, double* out);
 
+// Per-column mean and standard deviation (population, float64 sums) of a rows x cols
+// matrix: the per-neuron statistics that statistics repair matches.
+void column_mean_std(const float* x, int64_t rows, int64_t cols, double* mean, double* std);
+
+// Statistics repair of one linear layer's outputs: neuron j's output y_j becomes
+// (y_j - mean_j) * target_std_j / std_j + target_mean_j, by scaling row j of the weight
+// (rows x cols) and rewriting bias j in place. A neuron with no spread (std_j ~ 0) keeps
+// its scale and is only shifted.
+void repair_rows(float* weight, float* bias, int64_t rows, int64_t cols, const double* mean, const double* std,
+                 const double* target_mean, const double* target_std);
+
 }  // namespace tf::fusion

@@ -1,0 +1,127 @@
+/**
+ * Statistics repair (beyond the paper; after REPAIR, Jordan et al. 2022): averaging
+ * aligned weights shrinks and shifts each neuron's activation statistics. Walking the
+ * fused model in forward order, every linear output (patch projection, Q, K, V,
+ * attention output, both MLP layers; not the classifier, whose outputs are the classes)
+ * is measured on the fusion samples and its weights and bias rescaled so that each
+ * neuron's mean and standard deviation match a target:
+ *
+ *   anchor  the anchor's statistics;
+ *   mean    the parents' statistics, each carried into the anchor's neuron order through
+ *           its transport map, averaged with the fusion weights.
+ *
+ * Each group of layers is measured after everything before it was repaired. A layer
+ * without a bias can only be rescaled, not shifted.
+ */
+import { InputError } from '../errors.ts';
+import type { Tensor } from '../io/tensor.ts';
+import { native } from '../native.ts';
+import type { OutputMap } from './align-pair.ts';
+import type { EncoderClassifierGraph, LinearPiece } from './graph.ts';
+
+export type RepairTarget = 'none' | 'anchor' | 'mean';
+
+export interface NeuronStats {
+  mean: Float64Array;
+  std: Float64Array;
+}
+
+/**
+ * Measures the named linear outputs on the fusion samples, of parent `model` or of the
+ * fused model ('fused', in the anchor's shape) with the given tensors.
+ */
+export type MeasureStats = (model: number | 'fused', tensors: Map<string, Tensor>, acts: string[]) => Promise<Map<string, NeuronStats>>;
+
+export interface RepairInput {
+  graph: EncoderClassifierGraph;
+  /** The fused model; repaired copies are returned, these are not modified. */
+  fused: Map<string, Tensor>;
+  /** Every parent's tensors, the anchor's among them. */
+  parents: Array<Map<string, Tensor>>;
+  anchor: number;
+  /** Per parent (null for the anchor): the maps that moved each linear layer's outputs. */
+  outputMaps: Array<Map<string, OutputMap> | null>;
+  weights: number[];
+  measure: MeasureStats;
+  signal?: AbortSignal;
+  onGroup?: (done: number, total: number) => void;
+}
+
+/** The linear layers repair walks, in groups that share an input (measured together), in forward order. */
+export function repairGroups(graph: EncoderClassifierGraph): LinearPiece[][] {
+  const groups: LinearPiece[][] = [[graph.embeddings.patch]];
+  for (const l of graph.layers) groups.push([l.query, l.key, l.value], [l.attentionOutput], [l.mlpIn], [l.mlpOut]);
+  return groups;
+}
+
+/** A parent's statistics of one layer moved into the anchor's neuron order (column-normalised map). */
+function carry(stats: Map<string, NeuronStats>, piece: LinearPiece, om: OutputMap | undefined, m: number): NeuronStats {
+  if (!om) {
+    const s = stats.get(piece.acts)!;
+    if (s.mean.length !== m) throw new InputError(piece.weight, `has ${s.mean.length} outputs in one parent and ${m} in the anchor, with no map between them`);
+    return s;
+  }
+  const src = om.sources.map((name) => stats.get(name)!);
+  const mean = new Float64Array(m), std = new Float64Array(m);
+  const { data, n, m: cols } = om.map;
+  for (let j = 0; j < m; j++) {
+    let w = 0, mu = 0, sd = 0;
+    for (let i = 0, block = 0, base = 0; i < n; i++) {
+      while (i - base >= src[block].mean.length) base += src[block++].mean.length;
+      const t = data[i * cols + om.columnOffset + j];
+      if (t === 0) continue;
+      w += t;
+      mu += t * src[block].mean[i - base];
+      sd += t * src[block].std[i - base];
+    }
+    mean[j] = w > 0 ? mu / w : 0;
+    std[j] = w > 0 ? sd / w : 0;
+  }
+  return { mean, std };
+}
+
+async function targets(input: RepairInput, target: Exclude<RepairTarget, 'none'>, pieces: LinearPiece[]): Promise<Map<string, NeuronStats>> {
+  const acts = pieces.map((p) => p.acts);
+  const anchorStats = await input.measure(input.anchor, input.parents[input.anchor], acts);
+  if (target === 'anchor') return anchorStats;
+  const out = new Map<string, NeuronStats>();
+  for (const p of pieces) {
+    const m = anchorStats.get(p.acts)!.mean.length;
+    out.set(p.acts, { mean: new Float64Array(m), std: new Float64Array(m) });
+  }
+  for (let i = 0; i < input.parents.length; i++) {
+    input.signal?.throwIfAborted();
+    const stats = i === input.anchor ? anchorStats : await input.measure(i, input.parents[i], acts);
+    for (const p of pieces) {
+      const t = out.get(p.acts)!;
+      const s = i === input.anchor ? anchorStats.get(p.acts)! : carry(stats, p, input.outputMaps[i]?.get(p.weight), t.mean.length);
+      for (let j = 0; j < t.mean.length; j++) {
+        t.mean[j] += input.weights[i] * s.mean[j];
+        t.std[j] += input.weights[i] * s.std[j];
+      }
+    }
+  }
+  return out;
+}
+
+/** The fused model with its linear outputs' statistics repaired toward `target`. */
+export async function repairStatistics(input: RepairInput, target: Exclude<RepairTarget, 'none'>): Promise<Map<string, Tensor>> {
+  const groups = repairGroups(input.graph);
+  const pieces = groups.flat();
+  const want = await targets(input, target, pieces);
+  const tensors = new Map<string, Tensor>();
+  for (const [name, t] of input.fused) tensors.set(name, { ...t, shape: [...t.shape], data: t.data.slice() });
+  for (const [g, group] of groups.entries()) {
+    input.signal?.throwIfAborted();
+    const stats = await input.measure('fused', tensors, group.map((p) => p.acts));
+    for (const p of group) {
+      const w = tensors.get(p.weight)!, s = stats.get(p.acts)!, t = want.get(p.acts)!;
+      const rows = w.shape[0], cols = w.data.length / rows;
+      // Without a bias the shift has nowhere to go (a scratch bias takes it): only the spread is matched.
+      const bias = p.bias ? (tensors.get(p.bias)!.data as Float32Array) : new Float32Array(rows);
+      native().fusionRepairRows(w.data as Float32Array, bias, rows, cols, s.mean, s.std, t.mean, t.std);
+    }
+    input.onGroup?.(g + 1, groups.length);
+  }
+  return tensors;
+}

@@ -1,0 +1,28 @@
+/**
+ * Per-neuron statistics of a model's linear outputs on the fusion samples, for
+ * statistics repair: a forward pass with a capture of every token, then natively
+ * computed column means and standard deviations of the asked entries.
+ */
+import type { Batch } from '../data/dataset.ts';
+import type { MeasureStats, NeuronStats } from '../fusion/repair.ts';
+import { native } from '../native.ts';
+import { createVitModel } from '../models/vit.ts';
+import type { Parent } from './parents.ts';
+
+export function measureOnSamples(parents: Parent[], anchor: number, samples: Batch[], signal?: AbortSignal): MeasureStats {
+  const count = samples.reduce((s, b) => s + b.count, 0);
+  return async (which, tensors, acts) => {
+    const config = parents[which === 'fused' ? anchor : which].config;
+    const model = createVitModel(config, tensors, { source: which === 'fused' ? 'the fused model' : parents[which].folder });
+    const store = model.createActivationStore({ numSamples: count, seqFilter: 'none' });
+    try {
+      for (const b of samples) await model.capture(store, b.images, b.count, { signal });
+      await store.finalize('none');
+      const out = new Map<string, NeuronStats>();
+      for (const name of acts) out.set(name, native().fusionColumnStats({ store: store.native, name }));
+      return out;
+    } finally {
+      store.dispose();
+    }
+  };
+}
