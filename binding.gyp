@@ -17,7 +17,7 @@
       ],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
-      "cflags": ["-fexceptions", "<!@(node native/gyp/config.cjs cflags)"],
+      "cflags": ["-fexceptions", "-Wno-psabi", "<!@(node native/gyp/config.cjs cflags)"],
       "cflags_cc": ["-fexceptions", "-frtti"],
       "libraries": ["<!@(node native/gyp/config.cjs libs)"],
       "xcode_settings": {
