@@ -2,6 +2,8 @@
 import type { Command } from '../command.ts';
 import { doctorCommand } from './doctor.ts';
 import { evalCommand } from './eval.ts';
+import { finetuneCommand } from './finetune.ts';
 import { inspectCommand } from './inspect.ts';
+import { trainCommand } from './train.ts';
 
-export const commands: Command[] = [evalCommand, inspectCommand, doctorCommand];
+export const commands: Command[] = [evalCommand, inspectCommand, trainCommand, finetuneCommand, doctorCommand];
