@@ -18,7 +18,8 @@ import { parseVitConfig } from '../lib/models/vit.ts';
 import { parseTrainConfig, trainSchema } from '../lib/train/config.ts';
 import { recipeSection, TRAIN_DEFAULTS, type Recipe } from '../lib/train/recipe.ts';
 import { trainFromConfig } from '../lib/train/run-config.ts';
-import { train } from '../lib/train/train.ts';
+import { finetune, train } from '../lib/train/train.ts';
+import { initVitTensors } from '../lib/train/init.ts';
 import { randomImages, type RefConfig } from './helpers/vit-reference.ts';
 import { writeSyntheticIdx } from './helpers/synthetic-idx.ts';
 
@@ -95,6 +96,23 @@ describe('training', function () {
     assert.ok(sameBits(a.tensors, b.tensors), 'two runs with seed 4 differ');
     assert.ok(!sameBits(a.tensors, c.tensors), 'seeds 4 and 5 gave the same weights');
     assert.deepEqual(a.curve.map((p) => p.trainLoss), b.curve.map((p) => p.trainLoss));
+  });
+
+  it('finetune: an in-memory model in, trained tensors and a per-N-steps accuracy curve out, the input untouched', async () => {
+    const pre = { imageSize: 8, channels: 1, mean: [0.3], std: [0.3] };
+    const trainSet = await (await openDataset(data, { split: 'train', preprocess: pre })).loadAll();
+    const testSet = await (await openDataset(data, { split: 'test', preprocess: pre })).loadAll();
+    const tensors = initVitTensors(config, 9);
+    const before = new Map([...tensors].map(([k, t]) => [k, Float32Array.from(t.data as Float32Array)]));
+    const result = await finetune({ config, tensors }, {
+      recipe: recipe({ max_steps: 6, eval_steps: 2, batch_size: 32, learning_rate: 3e-3 }), train: trainSet, test: testSet,
+    });
+    assert.deepEqual(result.curve.map((p) => p.step), [2, 4, 6]);
+    assert.ok(result.curve.every((p) => p.testAccuracy !== null && p.testLoss !== null));
+    assert.equal(result.finalTestAccuracy, result.curve[2].testAccuracy);
+    assert.deepEqual([...result.tensors.keys()], [...tensors.keys()]);
+    for (const [k, t] of tensors) assert.deepEqual(t.data, before.get(k), `${k} was modified`);
+    assert.ok(!sameBits(result.tensors, tensors));
   });
 
   it('Ctrl-C leaves the last checkpoint whole, and --resume ends with the uninterrupted run\'s weights', async () => {
