@@ -1,6 +1,6 @@
 /**
  * The experiment config of `otfuse run`: the reference's keys (model, fusion, regression)
- * with the meaning they have there, plus this tool's additions (data, output, runtime).
+ * with the meaning they have there, plus this tool's additions (data, finetune, output, runtime).
  * docs/config.md documents every key; a test keeps the two in step.
  *
  * Defaults: where the reference's code falls back to a value for a missing key (ot_solver
@@ -8,6 +8,7 @@
  * where its code requires the key, the value of its example config.
  */
 import { bool, custom, int, num, numbers, oneOf, optionalNum, optionalStr, section, str, type Infer } from './schema-kit.ts';
+import { FINETUNE_DEFAULTS, recipeFields } from '../train/recipe.ts';
 
 /** `seq_filter`: null (keep every token), `only_cls`, or `window_<k>` (central k x k patches plus CLS). */
 export type SeqFilter = null | { kind: 'only_cls' } | { kind: 'window'; size: number };
@@ -122,6 +123,10 @@ export const experimentSchema = section('an otfuse experiment', {
       holdout_fraction: num(0.1, 'take the samples from a seeded held-out part of this size of the split (0: from the split itself, in file order)', 0, 1),
       shuffle: bool(false, 'take a seeded random choice of samples instead of the first ones'),
     }),
+  }),
+  finetune: section('a short training run of the fused model after the fusion (the recipe keys of docs/train.md)', {
+    enabled: bool(false, 'finetune the OT-fused model on the training data (minus the activation holdout) and evaluate it'),
+    ...recipeFields(FINETUNE_DEFAULTS),
   }),
   output: section('what is written', {
     folder: optionalStr('folder for the fused models and report.json (default: print only)'),

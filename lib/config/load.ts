@@ -9,7 +9,8 @@ import { InputError } from '../errors.ts';
 import { experimentSchema, type ExperimentConfig } from './experiment.ts';
 import { validateConfig } from './validate.ts';
 
-function parseYaml(text: string, file: string): unknown {
+/** YAML 1.1 text -> plain data; syntax errors are InputErrors naming the file and line. */
+export function parseYaml(text: string, file: string): unknown {
   const doc = parseDocument(text, { version: '1.1', uniqueKeys: true });
   if (doc.errors.length > 0) {
     // The parser's first message line already says where: "... at line 4, column 1:".

@@ -5,6 +5,7 @@
 #include "cancel_token.h"
 #include "exports.h"
 #include "vit_model_wrap.h"
+#include "vit_trainer_wrap.h"
 
 namespace tfb {
 
@@ -16,6 +17,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterDataOps(env, exports);
   VitModelWrap::Register(env, exports);
   ActivationStoreWrap::Register(env, exports);
+  VitTrainerWrap::Register(env, exports);
   return exports;
 }
 

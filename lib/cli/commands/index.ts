@@ -2,7 +2,9 @@
 import type { Command } from '../command.ts';
 import { doctorCommand } from './doctor.ts';
 import { evalCommand } from './eval.ts';
+import { finetuneCommand } from './finetune.ts';
 import { inspectCommand } from './inspect.ts';
 import { runCommand } from './run.ts';
+import { trainCommand } from './train.ts';
 
-export const commands: Command[] = [runCommand, evalCommand, inspectCommand, doctorCommand];
+export const commands: Command[] = [runCommand, evalCommand, inspectCommand, trainCommand, finetuneCommand, doctorCommand];
