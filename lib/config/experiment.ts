@@ -120,8 +120,9 @@ export const experimentSchema = section('an otfuse experiment', {
     activations: section('the fusion data (acts mode)', {
       folder: optionalStr('dataset folder (default: data.folder)'),
       split: oneOf(['train', 'test'] as const, 'train', 'split the fusion samples come from'),
-      holdout_fraction: num(0.1, 'take the samples from a seeded held-out part of this size of the split (0: from the split itself, in file order)', 0, 1),
-      shuffle: bool(false, 'take a seeded random choice of samples instead of the first ones'),
+      holdout_fraction: num(0.1, 'take the samples from a seeded held-out part of this size of the split (0: from the split itself, in file order)', 0, 0.99),
+      holdout_seed: int(0, 'seed of that holdout: the one the parents were trained without (otfuse train\'s data.holdout_seed)', 0),
+      shuffle: bool(false, 'take a random choice of samples (seeded by fusion.acts.seed) instead of the first ones'),
     }),
   }),
   finetune: section('a short training run of the fused model after the fusion (the recipe keys of docs/train.md)', {

@@ -9,7 +9,7 @@ import { basename, join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { setThreads } from '../compute.ts';
 import type { ExperimentConfig } from '../config/experiment.ts';
-import { openDataset, type Batch, type Dataset } from '../data/dataset.ts';
+import { openDataset, type Batch, type Dataset, type HoldoutOption } from '../data/dataset.ts';
 import { preprocessorConfigJson, resolveNormalisation, type Normalisation } from '../data/normalisation.ts';
 import { preprocessForInput } from '../data/preprocess.ts';
 import { InputError } from '../errors.ts';
@@ -79,9 +79,10 @@ function parameterCount(tensors: Map<string, Tensor>): number {
   return n;
 }
 
-async function openData(cfg: ExperimentConfig, folder: string, split: 'train' | 'test', parent: Parent, norm: Normalisation): Promise<Dataset> {
+async function openData(cfg: ExperimentConfig, folder: string, split: 'train' | 'test', parent: Parent, norm: Normalisation, holdout?: HoldoutOption): Promise<Dataset> {
   return openDataset(folder, {
     split,
+    holdout,
     format: cfg.data.format === 'auto' ? undefined : cfg.data.format === 'image_folder' ? 'image-folder' : cfg.data.format,
     preprocess: preprocessForInput(parent.vit.input, { mean: norm.mean, std: norm.std, resize: cfg.data.resize || norm.resize }),
   });
@@ -262,14 +263,11 @@ export async function fuseParents(parents: Parent[], anchorIndex: number, cfg: E
     const folder = cfg.data.activations.folder ?? cfg.data.folder;
     if (!folder) throw new InputError('data.folder', `is needed: ${cfg.fusion.type === 'acts' ? 'acts mode' : cfg.fusion.resid_policy} captures activations on fusion data (or set data.activations.folder)`);
     stage('activations', `capturing activations of ${cfg.fusion.acts.num_samples} samples`);
-    const samplesData = await openData(cfg, folder, cfg.data.activations.split, anchor, norm);
-    const choice = {
-      count: cfg.fusion.acts.num_samples, holdoutFraction: cfg.data.activations.holdout_fraction,
-      seed: cfg.fusion.acts.seed, shuffle: cfg.data.activations.shuffle,
-    };
-    const indices = chooseSamples(samplesData.size, choice);
-    const part = choice.holdoutFraction > 0 ? `a seeded ${(choice.holdoutFraction * 100).toFixed(0)}% holdout (seed ${choice.seed}) of the ` : 'the ';
-    activationSource = `${choice.shuffle ? 'a seeded random choice' : `the first ${indices.length}`} of ${part}${samplesData.description}`;
+    const act = cfg.data.activations;
+    const samplesData = await openData(cfg, folder, act.split, anchor, norm,
+      act.holdout_fraction > 0 ? { fraction: act.holdout_fraction, seed: act.holdout_seed, part: 'holdout' } : undefined);
+    const indices = chooseSamples(samplesData.size, cfg.fusion.acts.num_samples, act.shuffle, cfg.fusion.acts.seed);
+    activationSource = `${act.shuffle ? `a random choice (seed ${cfg.fusion.acts.seed})` : `the first ${indices.length}`} of the ${samplesData.description}`;
     for await (const b of selectedBatches(samplesData, indices, cfg.data.batch_size, signal))
       samples.push({ ...b, images: b.images.slice(), labels: b.labels.slice() });
     if (needActs) {
