@@ -5,6 +5,11 @@
  * steps from the same weights and the driver checks that their losses agree.
  *
  *   npx tsx bench/train/run.ts [--threads 2,1] [--batch 128] [--seconds 10] [--rounds 3] [--models bundled,cifar192]
+ *                              [--torch-env OMP_WAIT_POLICY=PASSIVE]
+ *
+ * --torch-env adds variables to the torch side's environment (torch always gets
+ * OMP_NUM_THREADS = the thread count): GNU OpenMP's workers spin-wait by default, which
+ * costs torch dearly when another process holds a core; PASSIVE makes them sleep.
  *
  * Models: `bundled` is the architecture of the bundled Fashion-MNIST parents A and B
  * (configs/train/fashion-mnist-vit-a.yaml); `cifar192` is the reference's CIFAR shape, 32x32x3
@@ -38,6 +43,7 @@ const batch = Number(arg('batch', '128'));
 const seconds = Number(arg('seconds', '10'));
 const rounds = Number(arg('rounds', '3'));
 const modelNames = arg('models', 'bundled,cifar192').split(',');
+const torchEnv = Object.fromEntries(arg('torch-env', '').split(',').filter(Boolean).map((kv) => kv.split('=', 2) as [string, string]));
 const PARITY_STEPS = 5;
 
 /** The architecture of the bundled parents A and B, from their recipe. */
@@ -108,7 +114,7 @@ async function benchModel(name: string, threads: number): Promise<string> {
     for (let round = 0; round < rounds; round++) {
       ours = Math.min(ours, await oursMedian(fresh(), images, labels));
       const run = spawnSync('/usr/bin/python3', [join(here, 'torch_train.py'), dir, String(threads), String(seconds), String(PARITY_STEPS)], {
-        encoding: 'utf8', maxBuffer: 1 << 26, env: { ...process.env, OMP_NUM_THREADS: String(threads) },
+        encoding: 'utf8', maxBuffer: 1 << 26, env: { ...process.env, ...torchEnv, OMP_NUM_THREADS: String(threads) },
       });
       if (run.status !== 0) throw new Error(`torch side failed:\n${run.stderr}`);
       const out = JSON.parse(run.stdout.trim().split('\n').pop()!);
@@ -125,7 +131,8 @@ async function benchModel(name: string, threads: number): Promise<string> {
 }
 
 async function main(): Promise<void> {
-  console.log(`# training-step benchmark: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} logical cores, batch ${batch}`);
+  console.log(`# training-step benchmark: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} logical cores, batch ${batch}` +
+    (Object.keys(torchEnv).length ? `; torch side with ${Object.entries(torchEnv).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''));
   const rows: string[] = [];
   for (const threads of threadCounts) {
     setThreads(threads);
