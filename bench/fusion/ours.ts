@@ -24,7 +24,7 @@ const t0 = performance.now();
 const parents = await loadParents(cfg.model.extraKeys, cfg.fusion.num_models);
 const anchorIndex = Number(cfg.fusion.anchor.slice(5));
 const anchor = parents[anchorIndex];
-const norm = resolveNormalisation({ mean: cfg.data.mean, std: cfg.data.std, modelFolder: anchor.folder, dataset: cfg.model.dataset, channels: anchor.config.numChannels });
+const norm = resolveNormalisation({ mean: cfg.data.mean, std: cfg.data.std, preprocessor: anchor.model.preprocessor, dataset: cfg.model.dataset, channels: anchor.config.numChannels });
 const loadSeconds = (performance.now() - t0) / 1000;
 
 const seconds: Record<string, number> = {};

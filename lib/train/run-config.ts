@@ -10,7 +10,7 @@ import { basename, resolve } from 'node:path';
 import { resolveNormalisation } from '../data/normalisation.ts';
 import type { DatasetFormat } from '../data/source.ts';
 import { InputError } from '../errors.ts';
-import { loadModel } from '../io/model-folder.ts';
+import { loadModel, readPreprocessor } from '../io/model-folder.ts';
 import { readSafetensors } from '../io/safetensors.ts';
 import type { Tensor } from '../io/tensor.ts';
 import { vitConfigFromHf, type VitConfig } from '../models/vit.ts';
@@ -97,7 +97,7 @@ export async function trainFromConfig(cfg: TrainConfig, options: RunConfigOption
 
   const folder = cfg.data.folder!;
   const norm = resolveNormalisation({
-    mean: cfg.data.mean, std: cfg.data.std, modelFolder: cfg.model.init_from ?? undefined,
+    mean: cfg.data.mean, std: cfg.data.std, preprocessor: cfg.model.init_from ? await readPreprocessor(cfg.model.init_from) : undefined,
     dataset: cfg.data.dataset ?? basename(resolve(folder)).replace(/[-_]?(data|dataset)$/i, ''),
   });
   const channels = cfg.model.num_channels;

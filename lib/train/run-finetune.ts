@@ -58,7 +58,7 @@ export async function finetuneFolder(options: FinetuneFolderOptions): Promise<Fi
     throw new InputError(options.model, `is a ${model.architecture}; finetuning needs a ViTForImageClassification`);
   const config = vitConfigFromHf(model.config, `${options.model}/config.json`);
   const norm = resolveNormalisation({
-    mean: options.mean ?? null, std: options.std ?? null, modelFolder: options.model,
+    mean: options.mean ?? null, std: options.std ?? null, preprocessor: model.preprocessor,
     dataset: basename(resolve(options.data)).replace(/[-_]?(data|dataset)$/i, ''),
   });
   const C = config.numChannels;

@@ -57,11 +57,12 @@ export const evalCommand: Command = {
     const limit = values.limit === undefined ? undefined : numberOption(values, 'limit', 0, 1);
     const batchSize = numberOption(values, 'batch-size', 64, 1);
 
-    const model = vitFromModel(await loadModel(folder));
+    const loaded = await loadModel(folder);
+    const model = vitFromModel(loaded);
     const norm = resolveNormalisation({
       mean: numberList(values.mean as string | undefined, 'mean'),
       std: numberList(values.std as string | undefined, 'std'),
-      modelFolder: folder,
+      preprocessor: loaded.preprocessor,
       channels: model.config.numChannels,
       dataset: basename(values.data).replace(/[-_]?(data|dataset)$/i, ''),
     });
