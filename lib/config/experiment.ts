@@ -66,7 +66,7 @@ export const experimentSchema = section('an otfuse experiment', {
       pca_k: int(1000, 'number of principal components kept when pca is on', 1),
       anchor: str('name_1', 'the model whose shape and basis the fused model takes (the reference always uses name_1)'),
       weights: numbers('per-model weights in model order (default: 1/num_models each); normalised to sum to 1'),
-      repair: oneOf(['none', 'anchor', 'mean'] as const, 'none', 'statistics repair after fusion: rescale every linear output so its per-neuron mean and std match the anchor\'s, or the parents\' average carried through the maps'),
+      repair: oneOf(['none', 'anchor', 'mean'] as const, 'anchor', 'statistics repair after fusion: rescale every linear output so its per-neuron mean and std match the anchor\'s, or the parents\' average carried through the maps'),
       gnd_metric: section(
         'the ground metric between neurons',
         {
@@ -126,7 +126,8 @@ export const experimentSchema = section('an otfuse experiment', {
     }),
   }),
   finetune: section('a short training run of the fused model after the fusion (the recipe keys of docs/train.md)', {
-    enabled: bool(false, 'finetune the OT-fused model on the training data (minus the activation holdout) and evaluate it'),
+    enabled: bool(false, 'finetune the OT-fused model (and the repaired one, with fusion.repair) on the training data minus the fusion holdout, and evaluate it'),
+    baselines: bool(false, 'also finetune the vanilla-fused model and the better parent for the same steps, for comparison'),
     ...recipeFields(FINETUNE_DEFAULTS),
   }),
   output: section('what is written', {

@@ -1,5 +1,6 @@
 /** Every otfuse subcommand, in the order `otfuse --help` lists them. */
 import type { Command } from '../command.ts';
+import { demoCommand } from './demo.ts';
 import { doctorCommand } from './doctor.ts';
 import { evalCommand } from './eval.ts';
 import { finetuneCommand } from './finetune.ts';
@@ -7,4 +8,4 @@ import { inspectCommand } from './inspect.ts';
 import { runCommand } from './run.ts';
 import { trainCommand } from './train.ts';
 
-export const commands: Command[] = [runCommand, evalCommand, inspectCommand, trainCommand, finetuneCommand, doctorCommand];
+export const commands: Command[] = [demoCommand, runCommand, evalCommand, inspectCommand, trainCommand, finetuneCommand, doctorCommand];
