@@ -59,8 +59,8 @@ describe('experiment pipeline', function () {
     const stages: string[] = [];
     const report = await runExperiment(config(`output:\n  folder: ${out}`), { onStage: (s) => stages.push(s) });
     assert.deepEqual(['a', 'b'].map((n) => folderHash(join(dir, n))), before);
-    assert.deepEqual([...new Set(stages)], ['load', 'activations', 'fusion', 'vanilla', 'evaluate', 'save']);
-    assert.deepEqual(readdirSync(out).sort(), ['ot', 'report.json', 'vanilla']);
+    assert.deepEqual([...new Set(stages)], ['load', 'activations', 'fusion', 'repair', 'vanilla', 'evaluate', 'save']);
+    assert.deepEqual(readdirSync(out).sort(), ['ot', 'ot-repaired', 'report.json', 'vanilla']);
     const saved = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
     assert.equal(saved.parents.length, 2);
     assert.equal(saved.anchor, 'name_1');
