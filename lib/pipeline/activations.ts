@@ -23,11 +23,13 @@ export function seqFilterOf(cfg: ExperimentConfig): SeqFilter {
   return f.kind === 'only_cls' ? 'only_cls' : `window_${f.size}`;
 }
 
+/** `only`: the entries to keep (what the fusion reads); the rest of the outputs cost nothing. */
 export async function captureActivations(
-  parents: Parent[], batches: Iterable<Batch> | AsyncIterable<Batch>, cfg: ExperimentConfig, task: TaskOptions & { onBatch?: (done: number) => void },
+  parents: Parent[], batches: Iterable<Batch> | AsyncIterable<Batch>, cfg: ExperimentConfig, only: string[],
+  task: TaskOptions & { onBatch?: (done: number) => void },
 ): Promise<CapturedActivations> {
   const acts = cfg.fusion.acts;
-  const stores = parents.map((p) => p.vit.createActivationStore({ numSamples: acts.num_samples, seqFilter: seqFilterOf(cfg), avgSeqItems: acts.avg_seq_items }));
+  const stores = parents.map((p) => p.vit.createActivationStore({ numSamples: acts.num_samples, seqFilter: seqFilterOf(cfg), avgSeqItems: acts.avg_seq_items, only }));
   try {
     let captured = 0;
     for await (const batch of batches) {
