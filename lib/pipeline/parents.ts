@@ -30,7 +30,8 @@ export function parentsFromModels(models: Model[]): Parent[] {
     const folder = model.source?.folder ?? `model ${i}`;
     if (model.config.model_type !== 'vit') throw new InputError(folder, `is a ${model.architecture}; model.type hf_vit needs ViTForImageClassification models`);
     const config = vitConfigFromHf(model.config, `${folder}/config.json`);
-    let vit: VitModel | null = vitFromModel(model); // built now: its checks report bad weights up front
+    // Built on first use: loadModel has already checked the tensors against the config.
+    let vit: VitModel | null = null;
     return {
       key: `name_${i}`, folder, model, config,
       get vit() {

@@ -302,9 +302,7 @@ export async function fuseParents(parents: Parent[], anchorIndex: number, cfg: E
       samples.push({ ...b, images: b.images.slice(), labels: b.labels.slice() });
     if (needActs) {
       const only = graphActivations(vitFusionGraph(anchor.config));
-      captured = await captureActivations(parents, samples, cfg, only, { signal, onBatch: (n) => progress('activations')(n, indices.length) });
-      // The native copies of the parents are not needed while fusing: free their memory.
-      for (const p of parents) p.release();
+      captured = await captureActivations(parents, samples, cfg, only, { signal, onBatch: progress('activations') });
     }
     done('activations');
   }
