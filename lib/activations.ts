@@ -36,6 +36,8 @@ export interface ActivationEntry {
   rowsPerSample: number;
   /** True when each sample's tokens were averaged into one row. */
   averaged: boolean;
+  /** True once release() gave its memory back. */
+  released: boolean;
   /** Token indices kept per sample, in row order (empty when averaged). */
   tokens: number[];
 }
@@ -117,6 +119,15 @@ export class ActivationStore {
   copy(name: string): { rows: number; cols: number; data: Float32Array } {
     const e = this.entry(name);
     return { rows: e.rows, cols: e.cols, data: this.native.copy(name) };
+  }
+
+  /**
+   * Gives one entry's memory back to the system (finalized stores only) once nothing
+   * will read it again; reading it afterwards throws. A fusion walk releases each
+   * layer's activations behind it, so a run's footprint shrinks as it goes.
+   */
+  release(name: string): void {
+    this.native.release(name);
   }
 
   /** Frees the native memory now instead of at garbage collection. */

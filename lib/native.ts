@@ -97,6 +97,7 @@ export interface NativeActivationEntry {
   cols: number;
   rowsPerSample: number;
   averaged: boolean;
+  released: boolean;
   tokens: number[];
 }
 
@@ -136,6 +137,7 @@ export interface NativeActivationStore {
   finalize(transform: string, options?: NativeTaskOptions): Promise<void>;
   stats(options?: NativeTaskOptions): Promise<NativeActivationStats[]>;
   copy(name: string): Float32Array;
+  release(name: string): void;
   dispose(): void;
   readonly bytes: number;
   readonly capacity: number;

@@ -200,4 +200,21 @@ describe('activation capture', () => {
     await assert.rejects(model.capture(fresh, images, 5, { signal: AbortSignal.abort() }), (e) => isAbortError(e));
     assert.equal(fresh.numSamples, 0);
   });
+
+  it('release gives one finalized entry back; the others stay readable', async () => {
+    const model = createVitModel({ ...cfg }, tensors);
+    const store = model.createActivationStore({ numSamples: 5 });
+    await model.capture(store, images, 5);
+    const before = store.copy('vit.embeddings.patch_embeddings').data;
+    assert.throws(() => store.release('vit.embeddings'), /only after finalize/);
+    await store.finalize('none');
+    store.release('vit.embeddings');
+    store.release('vit.embeddings'); // twice is harmless
+    assert.equal(store.entry('vit.embeddings').released, true);
+    assert.equal(store.entry('vit.embeddings.patch_embeddings').released, false);
+    assert.throws(() => store.copy('vit.embeddings'), /'vit.embeddings' was released/);
+    assert.deepEqual(store.copy('vit.embeddings.patch_embeddings').data, before);
+    assert.ok((await store.stats()).every((s) => s.name !== 'vit.embeddings'));
+    assert.throws(() => store.release('nope'), /no activation called 'nope'/);
+  });
 });

@@ -71,7 +71,7 @@ class PairWalk {
     readonly a: FusionParent,
     readonly b: FusionParent,
     readonly settings: FusionSettings,
-    readonly task: TaskOptions,
+    readonly task: PairTask,
   ) {}
 
   // --- access ---------------------------------------------------------------------------
@@ -329,10 +329,12 @@ class PairWalk {
     if ((p === 'weighted_scalar' || p === 'weighted_matrix') && !this.b.store)
       throw new InputError('fusion.resid_policy', `${p} weighs maps by the anchor's activations, which were not captured`);
     let t = await this.embeddings();
+    this.task.afterStage?.(0);
     for (let i = 0; i < this.graph.layers.length; i++) {
       this.task.signal?.throwIfAborted();
       const last = i === this.graph.layers.length - 1 && !this.settings.fuse_gen;
       t = await this.encoderLayer(i, this.graph.layers[i], t, last);
+      this.task.afterStage?.(i + 1);
     }
     await this.norm(this.graph.finalNorm, t);
     if (this.settings.fuse_gen) await this.linear('classifier', this.graph.classifier, t, true);
@@ -340,9 +342,14 @@ class PairWalk {
   }
 }
 
+export interface PairTask extends TaskOptions {
+  /** Called when the walk is done with a stage of activationsByStage(graph) (0: embeddings, i + 1: layer i). */
+  afterStage?: (stage: number) => void;
+}
+
 /** Aligns model `a` onto the anchor `b`; both must follow `graph`. */
 export async function alignPair(
-  graph: EncoderClassifierGraph, a: FusionParent, b: FusionParent, settings: FusionSettings, task: TaskOptions = {},
+  graph: EncoderClassifierGraph, a: FusionParent, b: FusionParent, settings: FusionSettings, task: PairTask = {},
 ): Promise<PairAlignment> {
   if (settings.type === 'acts' && (!a.store || !b.store)) throw new Error('alignPair: acts mode needs activation stores for both models');
   const walk = new PairWalk(graph, a, b, settings, task);

@@ -62,15 +62,26 @@ export interface EncoderClassifierGraph {
 
 export type FusionGraph = EncoderClassifierGraph;
 
-/** Every activation entry the fusion of `graph` reads: what a capture must keep, and nothing more. */
-export function graphActivations(graph: FusionGraph): string[] {
-  const names = new Set<string>([graph.embeddings.patch.acts]);
+/**
+ * The activation entries the fusion of `graph` reads, stage by stage in walk order:
+ * the embeddings first, then one stage per encoder layer. (A layer's residual entries may
+ * name the layer before's outputs, so an entry can appear in more than one stage.)
+ */
+export function activationsByStage(graph: FusionGraph): string[][] {
+  const stages: string[][] = [[graph.embeddings.patch.acts]];
   for (const l of graph.layers) {
+    const names = new Set<string>();
     for (const p of [l.query, l.key, l.value, l.attentionOutput, l.mlpIn, l.mlpOut]) names.add(p.acts);
     for (const r of [l.attentionResidual, l.mlpResidual]) {
       for (const n of r.residual) names.add(n);
       names.add(r.sublayer);
     }
+    stages.push([...names]);
   }
-  return [...names];
+  return stages;
+}
+
+/** Every activation entry the fusion of `graph` reads: what a capture must keep, and nothing more. */
+export function graphActivations(graph: FusionGraph): string[] {
+  return [...new Set(activationsByStage(graph).flat())];
 }

@@ -7,7 +7,7 @@ import type { Tensor } from '../io/tensor.ts';
 import type { TaskOptions } from '../native.ts';
 import { alignPair, type FusionParent, type OutputMap, type PairAlignment } from './align-pair.ts';
 import { averageAligned, modelWeights } from './average.ts';
-import type { FusionGraph } from './graph.ts';
+import { activationsByStage, type FusionGraph } from './graph.ts';
 import type { FusionSettings, MapReport } from './transport.ts';
 
 export type { FusionParent, OutputMap } from './align-pair.ts';
@@ -22,6 +22,12 @@ export interface FuseOptions extends TaskOptions {
   weights?: number[] | null;
   /** Called after each model has been aligned. */
   onModelAligned?: (index: number, maps: MapReport[]) => void;
+  /**
+   * Give each activation entry's memory back as soon as the walk has passed its last
+   * use (the anchor's during the last pair only). The stores are spent afterwards: for
+   * callers that capture for this fusion alone, as the pipeline does.
+   */
+  releaseActivations?: boolean;
 }
 
 export interface FusionResult {
@@ -33,19 +39,33 @@ export interface FusionResult {
   weights: number[];
 }
 
+/** A walk's afterStage hook that releases, from each model's store, the entries no later stage reads. */
+function releaseBehind(graph: FusionGraph, models: FusionParent[]): (stage: number) => void {
+  const lastUse = new Map<string, number>();
+  activationsByStage(graph).forEach((names, stage) => names.forEach((n) => lastUse.set(n, stage)));
+  return (stage) => {
+    for (const [name, last] of lastUse) {
+      if (last !== stage) continue;
+      for (const m of models) if (m.store?.entries().some((e) => e.name === name && !e.released)) m.store.release(name);
+    }
+  };
+}
+
 /** `graphs[i]` describes model i (the same names; shapes may differ in width). */
 export async function fuse(models: FusionParent[], graph: FusionGraph, settings: FusionSettings, options: FuseOptions): Promise<FusionResult> {
   if (models.length < 2) throw new InputError('fusion.num_models', `fusion needs at least two models, got ${models.length}`);
   if (!(options.anchor >= 0 && options.anchor < models.length)) throw new RangeError(`fuse: anchor ${options.anchor} out of range`);
   const weights = modelWeights(models.length, options.weights);
   const anchor = models[options.anchor];
+  const lastPair = options.anchor === models.length - 1 ? models.length - 2 : models.length - 1;
   const pairs: Array<PairAlignment | null> = [];
   for (let i = 0; i < models.length; i++) {
     if (i === options.anchor) {
       pairs.push(null);
       continue;
     }
-    const pair = await alignPair(graph, models[i], anchor, settings, options);
+    const release = options.releaseActivations ? releaseBehind(graph, [models[i], ...(i === lastPair ? [anchor] : [])]) : undefined;
+    const pair = await alignPair(graph, models[i], anchor, settings, { ...options, afterStage: release });
     options.onModelAligned?.(i, pair.maps);
     pairs.push(pair);
   }

@@ -311,7 +311,7 @@ export async function fuseParents(parents: Parent[], anchorIndex: number, cfg: E
     const fusionParents: FusionParent[] = parents.map((p, i) => ({ label: p.folder, tensors: p.model.tensors, store: captured?.stores[i] ?? null }));
     let aligned = 0;
     const result = await fuse(fusionParents, vitFusionGraph(anchor.config), cfg.fusion, {
-      anchor: anchorIndex, weights: cfg.fusion.weights, signal,
+      anchor: anchorIndex, weights: cfg.fusion.weights, signal, releaseActivations: true,
       onModelAligned: () => progress('fusion')(++aligned, parents.length - 1),
     });
     done('fusion');

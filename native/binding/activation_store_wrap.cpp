@@ -56,6 +56,7 @@ void ActivationStoreWrap::Register(Napi::Env env, Napi::Object exports) {
                    InstanceMethod<&ActivationStoreWrap::Finalize>("finalize"),
                    InstanceMethod<&ActivationStoreWrap::Stats>("stats"),
                    InstanceMethod<&ActivationStoreWrap::Copy>("copy"),
+                   InstanceMethod<&ActivationStoreWrap::Release>("release"),
                    InstanceMethod<&ActivationStoreWrap::Dispose>("dispose"),
                    InstanceAccessor<&ActivationStoreWrap::GetBytes>("bytes"),
                    InstanceAccessor<&ActivationStoreWrap::GetCapacity>("capacity"),
@@ -116,6 +117,7 @@ Napi::Value ActivationStoreWrap::Entries(const Napi::CallbackInfo& info) {
     o.Set("cols", Napi::Number::New(env, double(s.cols(i))));
     o.Set("rowsPerSample", Napi::Number::New(env, double(e.rows_per_sample)));
     o.Set("averaged", Napi::Boolean::New(env, e.average));
+    o.Set("released", Napi::Boolean::New(env, e.released));
     Napi::Array tokens = Napi::Array::New(env, e.kept_tokens.size());
     for (size_t k = 0; k < e.kept_tokens.size(); ++k) tokens.Set(uint32_t(k), Napi::Number::New(env, double(e.kept_tokens[k])));
     o.Set("tokens", tokens);
@@ -184,7 +186,7 @@ Napi::Value ActivationStoreWrap::Stats(const Napi::CallbackInfo& info) {
         const tf::ActivationStore& s = *h->store;
         for (size_t i = 0; i < s.entry_count(); ++i) {
           ctx.check_cancelled();
-          if (!s.entry(i).kept) continue;
+          if (!s.entry(i).kept || s.entry(i).released) continue;
           results->emplace_back(s.entry(i).name, s.stats(i));
           ctx.progress(double(i + 1), double(s.entry_count()));
         }
@@ -215,9 +217,27 @@ Napi::Value ActivationStoreWrap::Copy(const Napi::CallbackInfo& info) {
   const std::string name = info[0].As<Napi::String>().Utf8Value();
   int64_t i = s.find(name);
   if (i < 0) ThrowArgError(env, "copy: no activation called '" + name + "'");
+  if (s.released(size_t(i))) throw Napi::Error::New(env, "copy: activation '" + name + "' was released: its memory has been given back");
   auto out = Napi::Float32Array::New(env, size_t(s.rows(size_t(i)) * s.cols(size_t(i))));
   std::copy(s.data(size_t(i)), s.data(size_t(i)) + out.ElementLength(), out.Data());
   return out;
+}
+
+// release(name): gives one finalized entry's memory back; reading it afterwards throws.
+Napi::Value ActivationStoreWrap::Release(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto h = live(env);
+  if (!info[0].IsString()) ThrowArgError(env, "release: name must be a string");
+  auto lock = LockNow(env, *h);
+  const std::string name = info[0].As<Napi::String>().Utf8Value();
+  const int64_t i = h->store->find(name);
+  if (i < 0) ThrowArgError(env, "release: no activation called '" + name + "'");
+  try {
+    h->store->release(size_t(i));
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+  return env.Undefined();
 }
 
 // Releases the native memory now (tasks already running keep it until they finish).

@@ -34,6 +34,7 @@ class ActivationStoreWrap : public Napi::ObjectWrap<ActivationStoreWrap> {
   Napi::Value Finalize(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value Copy(const Napi::CallbackInfo& info);
+  Napi::Value Release(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value GetBytes(const Napi::CallbackInfo& info);
   Napi::Value GetCapacity(const Napi::CallbackInfo& info);

@@ -41,6 +41,7 @@ Part ReadPart(Napi::Env env, const Napi::Value& value, const std::string& what) 
     int64_t i = p.store->store->find(p.name);
     if (i < 0) ThrowArgError(env, what + ": the activation store has no entry '" + p.name + "'");
     if (!p.store->store->finalized()) ThrowArgError(env, what + ": the activation store is not finalized yet");
+    if (p.store->store->released(size_t(i))) ThrowArgError(env, what + ": activation '" + p.name + "' was released: its memory has been given back");
     p.rows = p.store->store->rows(size_t(i));
     p.cols = p.store->store->cols(size_t(i));
     return p;

@@ -3,6 +3,9 @@
 #include <algorithm>
 
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 
 #include <cmath>
 #include <cstring>
@@ -211,6 +214,27 @@ void ActivationStore::finalize(ActivationTransform t) {
     if (entries_[i].kept) apply_activation_transform(mutable_data(i), rows(i), cols(i), t);
   transform_ = t;
   finalized_ = true;
+}
+
+const ActivationEntry& ActivationStore::live_entry(size_t i) const {
+  const ActivationEntry& e = entries_.at(i);
+  if (e.released) throw Error("activation '" + e.name + "' was released: its memory has been given back");
+  return e;
+}
+
+void ActivationStore::release(size_t i) {
+  ActivationEntry& e = entries_.at(i);
+  if (!finalized_) throw Error("activation store: release '" + e.name + "' only after finalize");
+  if (e.released || !e.kept) return;
+  e.released = true;
+#ifdef __linux__
+  // Only whole pages inside the entry: its neighbours share the pages at either end.
+  const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(base() + e.offset);
+  const uintptr_t end = begin + uintptr_t(capacity_ * e.rows_per_sample * e.width) * sizeof(float);
+  const uintptr_t first = (begin + page - 1) / page * page, last = end / page * page;
+  if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);  // advice: failure only costs memory
+#endif
 }
 
 MatrixStats ActivationStore::stats(size_t i) const { return matrix_stats(data(i), rows(i) * cols(i)); }

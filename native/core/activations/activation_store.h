@@ -53,6 +53,7 @@ struct ActivationEntry {
   int64_t rows_per_sample = 0;
   uint64_t offset = 0;  // in floats from the start of the store's buffer
   bool kept = true;     // false: left out by ActivationStoreOptions::only
+  bool released = false;  // its memory was given back (ActivationStore::release)
 };
 
 // Half of the physical memory: the default ceiling for one store.
@@ -87,8 +88,8 @@ class ActivationStore final : public ActivationSink {
 
   // --- the matrices, for native consumers (cost matrices) -------------------------------
   // Entry i as a rows(i) x cols(i) row-major matrix of the samples stored so far.
-  const float* data(size_t i) const { return base() + entries_.at(i).offset; }
-  float* mutable_data(size_t i) { return base() + entries_.at(i).offset; }
+  const float* data(size_t i) const { return base() + live_entry(i).offset; }
+  float* mutable_data(size_t i) { return base() + live_entry(i).offset; }
   int64_t rows(size_t i) const { return num_samples_ * entries_.at(i).rows_per_sample; }
   int64_t cols(size_t i) const { return entries_.at(i).width; }
   // Per-sample losses of the stored samples (NaN where no labels were given).
@@ -107,9 +108,16 @@ class ActivationStore final : public ActivationSink {
 
   MatrixStats stats(size_t i) const;
 
+  // Gives entry i's memory back to the system once no consumer needs it (a fusion walk
+  // that has passed its layer), so a run's footprint shrinks as it goes. Finalized stores
+  // only; reading the entry afterwards throws.
+  void release(size_t i);
+  bool released(size_t i) const { return entries_.at(i).released; }
+
  private:
   float* base() const { return buffer_->get<float>(); }
   void check_open(const char* what) const;
+  const ActivationEntry& live_entry(size_t i) const;
 
   std::vector<ActivationEntry> entries_;
   int64_t capacity_ = 0;
