@@ -1,0 +1,117 @@
+#include "bert_forward.h"
+
+#include "../error.h"
+#include "bert_capture.h"
+
+namespace tf {
+
+namespace {
+
+// y (rows x out) = x (rows x in) · Wᵀ, W stored (out x in) as torch.nn.Linear keeps it.
+void linear(Backend& be, float* y, const float* x, const float* w, int64_t rows, int64_t in, int64_t out) {
+  be.gemm(false, true, rows, out, in, 1.0f, x, in, w, in, 0.0f, y, out);
+}
+
+}  // namespace
+
+const float* bert_encoder_forward(Backend& be, const BertConfig& c, const BertParamLayout& L, const float* params,
+                                  BertBuffers& buf, const BertBatch& in, ActivationSink* sink,
+                                  const TaskContext* ctx) {
+  const int64_t B = in.batch, T = in.tokens, C = c.hidden_size, I = c.intermediate_size;
+  TF_CHECK(B >= 1 && buf.fits(B, T), "bert forward: batch larger than the buffers");
+  TF_CHECK(T >= 1 && T <= c.max_positions, "bert forward: sequence longer than the position embeddings");
+  const int64_t R = B * T;
+  auto W = [&](int64_t offset) { return params + offset; };
+  if (sink) sink->token_mask(in.host_mask, B, T);
+  auto capture = [&](size_t point, const float* data, int64_t stride) {
+    if (sink) sink->capture(point, data, B, stride);
+  };
+
+  be.token_embeddings_forward(buf.embed_sum, in.ids, in.type_ids, W(L.word), W(L.position), W(L.token_type), B, T, C);
+  be.layernorm_forward(buf.embed, buf.embed_mean, buf.embed_rstd, buf.embed_sum, W(L.embed_ln_w), W(L.embed_ln_b), R,
+                       C, c.layer_norm_eps);
+  capture(bert_point_embed(), buf.embed, C);
+
+  const float* x = buf.embed;
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    if (ctx) ctx->check_cancelled();
+    const BertLayerOffsets& o = L.layers[size_t(l)];
+    BertLayerBuffers& lb = buf.layer(l);
+    auto point = [&](BertLayerPoint p) { return bert_point_layer(l, p); };
+
+    linear(be, lb.qkv, x, W(o.qkv_w), R, C, 3 * C);
+    be.add_bias(lb.qkv, W(o.qkv_b), R, 3 * C);
+    capture(point(kBertQuery), lb.qkv, 3 * C);
+    capture(point(kBertKey), lb.qkv + C, 3 * C);
+    capture(point(kBertValue), lb.qkv + 2 * C, 3 * C);
+
+    // Without padding the register-blocked kernel runs; with it, padded keys are masked.
+    if (in.mask)
+      be.attention_masked_forward(lb.atty, lb.att, lb.qkv, in.mask, B, T, C, c.num_heads, T);
+    else
+      be.attention_forward(lb.atty, lb.att, lb.qkv, B, T, C, c.num_heads, T);
+    linear(be, lb.attn_out, lb.atty, W(o.attn_out_w), R, C, C);
+    be.bias_residual_forward(lb.attn_res, lb.attn_out, W(o.attn_out_b), x, R, C);
+    capture(point(kBertAttnOut), lb.attn_out, C);
+    be.layernorm_forward(lb.attn_ln, lb.attn_mean, lb.attn_rstd, lb.attn_res, W(o.attn_ln_w), W(o.attn_ln_b), R, C,
+                         c.layer_norm_eps);
+    capture(point(kBertAttnLn), lb.attn_ln, C);
+
+    linear(be, lb.mlp_pre, lb.attn_ln, W(o.mlp_in_w), R, C, I);
+    be.bias_gelu_forward(lb.mlp_pre, lb.mlp_act, W(o.mlp_in_b), R, I);
+    capture(point(kBertMlpIn), lb.mlp_pre, I);
+    linear(be, lb.mlp_out, lb.mlp_act, W(o.mlp_out_w), R, I, C);
+    be.bias_residual_forward(lb.out_res, lb.mlp_out, W(o.mlp_out_b), lb.attn_ln, R, C);
+    capture(point(kBertMlpOut), lb.mlp_out, C);
+    be.layernorm_forward(lb.out, lb.out_mean, lb.out_rstd, lb.out_res, W(o.out_ln_w), W(o.out_ln_b), R, C,
+                         c.layer_norm_eps);
+    capture(point(kBertLayerOut), lb.out, C);
+    x = lb.out;
+  }
+  if (ctx) ctx->check_cancelled();
+  return x;
+}
+
+void bert_mlm_head_forward(Backend& be, const BertConfig& c, const BertParamLayout& L, const float* params,
+                           BertBuffers& buf, const float* hidden, const int32_t* gather, int64_t rows, float* logits,
+                           ActivationSink* sink, int64_t batch) {
+  TF_CHECK(c.masked_lm(), "bert forward: the masked-LM head of a classification model");
+  if (rows == 0) return;
+  const int64_t C = c.hidden_size;
+  auto W = [&](int64_t offset) { return params + offset; };
+  const float* x = hidden;
+  if (gather) {
+    be.gather_rows_indexed(buf.head_rows, hidden, gather, rows, C);
+    x = buf.head_rows;
+  }
+  linear(be, buf.head_pre, x, W(L.mlm_dense_w), rows, C, C);
+  be.bias_gelu_forward(buf.head_pre, buf.head_act, W(L.mlm_dense_b), rows, C);
+  be.layernorm_forward(buf.head_ln, buf.head_mean, buf.head_rstd, buf.head_act, W(L.mlm_ln_w), W(L.mlm_ln_b), rows, C,
+                       c.layer_norm_eps);
+  if (sink) {
+    const size_t head = bert_point_head(c);
+    sink->capture(head, buf.head_pre, batch, C);
+    sink->capture(head + 1, buf.head_ln, batch, C);
+  }
+  linear(be, logits, buf.head_ln, W(L.decoder_w), rows, C, c.vocab_size);
+  be.add_bias(logits, W(L.decoder_b), rows, c.vocab_size);
+}
+
+void bert_classifier_head_forward(Backend& be, const BertConfig& c, const BertParamLayout& L, const float* params,
+                                  BertBuffers& buf, const float* hidden, int64_t B, int64_t T, ActivationSink* sink) {
+  TF_CHECK(!c.masked_lm(), "bert forward: the classification head of a masked-LM model");
+  const int64_t C = c.hidden_size;
+  auto W = [&](int64_t offset) { return params + offset; };
+  be.gather_rows(buf.cls_in, hidden, B, C, T * C);
+  linear(be, buf.pooler_pre, buf.cls_in, W(L.pooler_w), B, C, C);
+  be.bias_tanh_forward(buf.pooler_pre, buf.pooled, W(L.pooler_b), B, C);
+  linear(be, buf.class_logits, buf.pooled, W(L.classifier_w), B, C, c.num_labels);
+  be.add_bias(buf.class_logits, W(L.classifier_b), B, c.num_labels);
+  if (sink) {
+    const size_t head = bert_point_head(c);
+    sink->capture(head, buf.pooler_pre, B, C);
+    sink->capture(head + 1, buf.class_logits, B, c.num_labels);
+  }
+}
+
+}  // namespace tf

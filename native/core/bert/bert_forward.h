@@ -1,0 +1,51 @@
+// The forward pass of Hugging Face's BertForMaskedLM / BertForSequenceClassification as
+// a sequence of backend ops over BertBuffers: embeddings (word + position + token type,
+// LayerNorm), post-LN encoder layers (attention -> dense -> residual -> LayerNorm; dense
+// -> GELU -> dense -> residual -> LayerNorm) with padded keys masked out, and the heads.
+#pragma once
+
+#include <cstdint>
+
+#include "../activations/capture_point.h"
+#include "../backend.h"
+#include "../task.h"
+#include "bert_buffers.h"
+#include "bert_config.h"
+#include "bert_params.h"
+
+namespace tf {
+
+// One batch of token sequences: `batch` samples of `tokens` tokens, row-major.
+struct BertBatch {
+  const int32_t* ids = nullptr;       // backend memory
+  const int32_t* type_ids = nullptr;  // backend memory; null: token type 0 everywhere
+  const uint8_t* mask = nullptr;      // backend memory, non-zero = real token; null: no padding
+  const uint8_t* host_mask = nullptr; // the same mask in host memory (for the activation sink)
+  int64_t batch = 0;
+  int64_t tokens = 0;
+};
+
+// Embeddings and encoder. Returns the last layer's output, (batch * tokens) x hidden in
+// `buffers`. With a sink, the embeddings and every layer point of bert_capture_points()
+// are handed over as computed (after sink->token_mask). ctx, when given, is checked for
+// cancellation between layers.
+const float* bert_encoder_forward(Backend& be, const BertConfig& config, const BertParamLayout& layout,
+                                  const float* params, BertBuffers& buffers, const BertBatch& batch,
+                                  ActivationSink* sink, const TaskContext* ctx);
+
+// Masked-LM head on `rows` rows of hidden states (rows x hidden, packed): transform dense
+// -> GELU -> LayerNorm -> decoder (+ bias) into logits (rows x vocab, backend memory).
+// `gather`, when not null, lists the rows of `hidden` to decode (backend memory) and
+// `rows` counts them. With a sink, rows must be every token of a `batch`-sample batch in
+// order, and the head's two points are captured.
+void bert_mlm_head_forward(Backend& be, const BertConfig& config, const BertParamLayout& layout, const float* params,
+                           BertBuffers& buffers, const float* hidden, const int32_t* gather, int64_t rows,
+                           float* logits, ActivationSink* sink, int64_t batch);
+
+// Classification head: pooler dense + tanh on each sample's first ([CLS]) token of
+// hidden (batch x tokens x hidden), then the classifier, into buffers.class_logits.
+void bert_classifier_head_forward(Backend& be, const BertConfig& config, const BertParamLayout& layout,
+                                  const float* params, BertBuffers& buffers, const float* hidden, int64_t batch,
+                                  int64_t tokens, ActivationSink* sink);
+
+}  // namespace tf
