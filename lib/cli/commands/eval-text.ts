@@ -61,6 +61,8 @@ export async function evalText(folder: string, loaded: Model, { values, signal, 
   }
   const result = await evaluateMaskedLm(model, tokenizer, data, { ...common, maskSeed, pack: Boolean(values.pack) });
   bar.done();
+  if (result.maskedTokens === 0)
+    throw new InputError(data.file, `no token was masked in ${result.tokens} tokens (mask seed ${maskSeed}); the split is too small for a 15% masking`);
   if (mode.json) return printJson({ model: folder, dataset: data.description, maxLength, maskSeed, packed: Boolean(values.pack), ...result });
   process.stdout.write([
     `model       ${folder} (BertForMaskedLM)`,
