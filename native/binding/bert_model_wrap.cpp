@@ -1,5 +1,10 @@
 #include "bert_model_wrap.h"
 
+#include <cstdlib>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
+
 #include "../core/activations/activation_store.h"
 #include "../core/backend.h"
 #include "../core/bert/bert_capture.h"
@@ -64,6 +69,28 @@ Napi::Value BertLayout(const Napi::CallbackInfo& info) {
   }
   out.Set("capturePoints", pts);
   return out;
+}
+
+// A Float32Array of `count` floats whose memory the forward pass fills completely: large
+// ones (a masked LM's logits run to hundreds of MB) skip the zero fill a JS allocation
+// does and sit on huge pages where the kernel allows, which halves the cost of handing
+// every logit back.
+Napi::Float32Array OutputArray(Napi::Env env, size_t count) {
+  constexpr size_t kHuge = size_t(2) << 20;
+  const size_t bytes = count * sizeof(float);
+  if (bytes < 4 * kHuge) return Napi::Float32Array::New(env, count);
+  const size_t rounded = (bytes + kHuge - 1) / kHuge * kHuge;
+  void* data = std::aligned_alloc(kHuge, rounded);
+  if (!data) throw Napi::Error::New(env, "could not allocate " + std::to_string(bytes) + " bytes for the logits");
+#ifdef __linux__
+  madvise(data, rounded, MADV_HUGEPAGE);  // advice only: failure is harmless
+#endif
+  Napi::MemoryManagement::AdjustExternalMemory(env, int64_t(rounded));
+  auto buffer = Napi::ArrayBuffer::New(env, data, bytes, [rounded](Napi::Env e, void* p) {
+    std::free(p);
+    Napi::MemoryManagement::AdjustExternalMemory(e, -int64_t(rounded));
+  });
+  return Napi::Float32Array::New(env, count, buffer, 0);
 }
 
 // The sequences of a forward or capture call, as typed arrays that stay alive (kept)
@@ -229,7 +256,7 @@ Napi::Value BertModelWrap::Forward(const Napi::CallbackInfo& info) {
     if (count > 4294967295.0)
       ThrowArgError(env, "forward: " + std::to_string(int64_t(count)) +
                              " logits do not fit one typed array; run fewer sequences per call or ask for no logits");
-    auto a = Napi::Float32Array::New(env, size_t(count));
+    auto a = OutputArray(env, size_t(count));
     out.logits = a.Data();
     attach("logits", a);
   } else {

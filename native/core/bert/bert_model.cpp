@@ -150,11 +150,14 @@ void BertModel::run_chunk(const BertInputs& in, const int32_t* labels, const Ber
   if (every_row) {
     float* logits = on_host && out.logits ? out.logits : logits_buffer(R);
     bert_mlm_head_forward(be, config_, layout_, params_->get<float>(), buf, hidden, nullptr, R, logits, sink, B);
-    if (labels) be.copy_from_host(buf.labels, labels, size_t(R) * sizeof(int32_t));
-    be.softmax_cross_entropy_forward(labels ? buf.losses : nullptr, buf.predictions, logits,
-                                     labels ? buf.labels : nullptr, R, V);
-    if (labels) be.copy_to_host(token_losses.data(), buf.losses, size_t(R) * sizeof(float));
-    be.copy_to_host(token_predictions.data(), buf.predictions, size_t(R) * sizeof(int32_t));
+    // Losses and argmax cost a pass over every logit: only when someone reads them.
+    if (labels || out.predictions) {
+      if (labels) be.copy_from_host(buf.labels, labels, size_t(R) * sizeof(int32_t));
+      be.softmax_cross_entropy_forward(labels ? buf.losses : nullptr, buf.predictions, logits,
+                                       labels ? buf.labels : nullptr, R, V);
+      if (labels) be.copy_to_host(token_losses.data(), buf.losses, size_t(R) * sizeof(float));
+      be.copy_to_host(token_predictions.data(), buf.predictions, size_t(R) * sizeof(int32_t));
+    }
     if (out.logits && logits != out.logits) be.copy_to_host(out.logits, logits, size_t(R * V) * sizeof(float));
   } else if (labels) {
     std::vector<int32_t> rows, row_labels;
