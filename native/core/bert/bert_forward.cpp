@@ -15,11 +15,12 @@ void linear(Backend& be, float* y, const float* x, const float* w, int64_t rows,
 }  // namespace
 
 const float* bert_encoder_forward(Backend& be, const BertConfig& c, const BertParamLayout& L, const float* params,
-                                  BertBuffers& buf, const BertBatch& in, ActivationSink* sink,
-                                  const TaskContext* ctx) {
+                                  BertBuffers& buf, const BertBatch& in, ActivationSink* sink, const TaskContext* ctx,
+                                  bool cls_only) {
   const int64_t B = in.batch, T = in.tokens, C = c.hidden_size, I = c.intermediate_size;
   TF_CHECK(B >= 1 && buf.fits(B, T), "bert forward: batch larger than the buffers");
   TF_CHECK(T >= 1 && T <= c.max_positions, "bert forward: sequence longer than the position embeddings");
+  TF_CHECK(!(cls_only && sink), "bert forward: a capture needs every token of the last layer");
   const int64_t R = B * T;
   auto W = [&](int64_t offset) { return params + offset; };
   if (sink) sink->token_mask(in.host_mask, B, T);
@@ -33,7 +34,8 @@ const float* bert_encoder_forward(Backend& be, const BertConfig& c, const BertPa
   capture(bert_point_embed(), buf.embed, C);
 
   const float* x = buf.embed;
-  for (int64_t l = 0; l < c.num_layers; ++l) {
+  const int64_t full_layers = cls_only ? c.num_layers - 1 : c.num_layers;
+  for (int64_t l = 0; l < full_layers; ++l) {
     if (ctx) ctx->check_cancelled();
     const BertLayerOffsets& o = L.layers[size_t(l)];
     BertLayerBuffers& lb = buf.layer(l);
@@ -69,7 +71,31 @@ const float* bert_encoder_forward(Backend& be, const BertConfig& c, const BertPa
     x = lb.out;
   }
   if (ctx) ctx->check_cancelled();
-  return x;
+  if (!cls_only) return x;
+
+  // The last layer for [CLS]: B rows instead of B * T after the keys and values.
+  const int64_t l = c.num_layers - 1;
+  const BertLayerOffsets& o = L.layers[size_t(l)];
+  BertLayerBuffers& lb = buf.layer(l);
+  linear(be, lb.qkv, x, W(o.qkv_w), R, C, 3 * C);
+  be.add_bias(lb.qkv, W(o.qkv_b), R, 3 * C);
+  if (in.mask)
+    be.attention_masked_forward(lb.atty, lb.att, lb.qkv, in.mask, B, T, C, c.num_heads, 1);
+  else
+    be.attention_forward(lb.atty, lb.att, lb.qkv, B, T, C, c.num_heads, 1);
+  be.gather_rows(buf.cls_in, x, B, C, T * C);           // residual stream, [CLS] rows
+  be.gather_rows(lb.out_res, lb.atty, B, C, T * C);     // heads' output, [CLS] rows
+  linear(be, lb.attn_out, lb.out_res, W(o.attn_out_w), B, C, C);
+  be.bias_residual_forward(lb.attn_res, lb.attn_out, W(o.attn_out_b), buf.cls_in, B, C);
+  be.layernorm_forward(lb.attn_ln, lb.attn_mean, lb.attn_rstd, lb.attn_res, W(o.attn_ln_w), W(o.attn_ln_b), B, C,
+                       c.layer_norm_eps);
+  linear(be, lb.mlp_pre, lb.attn_ln, W(o.mlp_in_w), B, C, I);
+  be.bias_gelu_forward(lb.mlp_pre, lb.mlp_act, W(o.mlp_in_b), B, I);
+  linear(be, lb.mlp_out, lb.mlp_act, W(o.mlp_out_w), B, I, C);
+  be.bias_residual_forward(lb.out_res, lb.mlp_out, W(o.mlp_out_b), lb.attn_ln, B, C);
+  be.layernorm_forward(lb.out, lb.out_mean, lb.out_rstd, lb.out_res, W(o.out_ln_w), W(o.out_ln_b), B, C,
+                       c.layer_norm_eps);
+  return lb.out;
 }
 
 void bert_mlm_head_forward(Backend& be, const BertConfig& c, const BertParamLayout& L, const float* params,
@@ -102,8 +128,12 @@ void bert_classifier_head_forward(Backend& be, const BertConfig& c, const BertPa
   TF_CHECK(!c.masked_lm(), "bert forward: the classification head of a masked-LM model");
   const int64_t C = c.hidden_size;
   auto W = [&](int64_t offset) { return params + offset; };
-  be.gather_rows(buf.cls_in, hidden, B, C, T * C);
-  linear(be, buf.pooler_pre, buf.cls_in, W(L.pooler_w), B, C, C);
+  const float* cls = hidden;
+  if (T > 1) {
+    be.gather_rows(buf.cls_in, hidden, B, C, T * C);
+    cls = buf.cls_in;
+  }
+  linear(be, buf.pooler_pre, cls, W(L.pooler_w), B, C, C);
   be.bias_tanh_forward(buf.pooler_pre, buf.pooled, W(L.pooler_b), B, C);
   linear(be, buf.class_logits, buf.pooled, W(L.classifier_w), B, C, c.num_labels);
   be.add_bias(buf.class_logits, W(L.classifier_b), B, c.num_labels);

@@ -29,9 +29,13 @@ struct BertBatch {
 // `buffers`. With a sink, the embeddings and every layer point of bert_capture_points()
 // are handed over as computed (after sink->token_mask). ctx, when given, is checked for
 // cancellation between layers.
+//
+// With cls_only (a classifier's inference, no sink), only [CLS] reaches the head, so the
+// last layer computes keys and values for every token and everything after them for
+// [CLS] alone; the result is then batch x hidden, the [CLS] rows.
 const float* bert_encoder_forward(Backend& be, const BertConfig& config, const BertParamLayout& layout,
                                   const float* params, BertBuffers& buffers, const BertBatch& batch,
-                                  ActivationSink* sink, const TaskContext* ctx);
+                                  ActivationSink* sink, const TaskContext* ctx, bool cls_only = false);
 
 // Masked-LM head on `rows` rows of hidden states (rows x hidden, packed): transform dense
 // -> GELU -> LayerNorm -> decoder (+ bias) into logits (rows x vocab, backend memory).
@@ -43,7 +47,8 @@ void bert_mlm_head_forward(Backend& be, const BertConfig& config, const BertPara
                            float* logits, ActivationSink* sink, int64_t batch);
 
 // Classification head: pooler dense + tanh on each sample's first ([CLS]) token of
-// hidden (batch x tokens x hidden), then the classifier, into buffers.class_logits.
+// hidden (batch x tokens x hidden; tokens = 1 when hidden holds the [CLS] rows alone),
+// then the classifier, into buffers.class_logits.
 void bert_classifier_head_forward(Backend& be, const BertConfig& config, const BertParamLayout& layout,
                                   const float* params, BertBuffers& buffers, const float* hidden, int64_t batch,
                                   int64_t tokens, ActivationSink* sink);

@@ -123,12 +123,15 @@ void BertModel::run_chunk(const BertInputs& in, const int32_t* labels, const Ber
     batch.mask = buf.mask;
     batch.host_mask = in.mask;
   }
-  const float* hidden = bert_encoder_forward(be, config_, layout_, params_->get<float>(), buf, batch, sink, ctx);
+  // A classifier's inference needs the last layer for [CLS] only.
+  const bool cls_only = !config_.masked_lm() && !sink;
+  const float* hidden =
+      bert_encoder_forward(be, config_, layout_, params_->get<float>(), buf, batch, sink, ctx, cls_only);
   const float nan = std::numeric_limits<float>::quiet_NaN();
 
   if (!config_.masked_lm()) {
     const int64_t L = config_.num_labels;
-    bert_classifier_head_forward(be, config_, layout_, params_->get<float>(), buf, hidden, B, T, sink);
+    bert_classifier_head_forward(be, config_, layout_, params_->get<float>(), buf, hidden, B, cls_only ? 1 : T, sink);
     if (labels) be.copy_from_host(buf.labels, labels, size_t(B) * sizeof(int32_t));
     be.softmax_cross_entropy_forward(labels ? buf.losses : nullptr, buf.predictions, buf.class_logits,
                                      labels ? buf.labels : nullptr, B, L);
