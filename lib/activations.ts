@@ -34,7 +34,7 @@ export interface ActivationEntry {
   rowsPerSample: number;
   /** True when each sample's tokens were averaged into one row. */
   averaged: boolean;
-  /** Token indices kept per sample, in row order (empty when averaged). */
+  /** Token indices kept per sample, in row order (empty when averaged or with variableRows). */
   tokens: number[];
   /** Text: one row per real token of each sample (see `sampleTokens()`). */
   variableRows: boolean;

@@ -348,3 +348,17 @@ describe('BERT fusion graph', () => {
     }
   });
 });
+
+describe('BERT activation store entries', () => {
+  it('report variable rows for token outputs and fixed rows for per-sequence ones', async () => {
+    const cfg = BERT_SHAPES[3];
+    const model = createBertModel({ ...cfg }, bertRandomTensors(cfg, 91));
+    const store = model.createActivationStore({ numSamples: 2, maxTokens: 6 });
+    await model.capture(store, bertRandomBatch(cfg, 2, 6, 92, [6, 2]));
+    const byName = new Map(store.entries().map((e) => [e.name, e]));
+    const emb = byName.get('bert.embeddings')!;
+    assert.deepEqual([emb.variableRows, emb.rows, emb.rowsPerSample, emb.tokens], [true, 8, 6, []]);
+    const pooler = byName.get('bert.pooler.dense')!;
+    assert.deepEqual([pooler.variableRows, pooler.rows, pooler.tokens], [false, 2, [0]]);
+  });
+});

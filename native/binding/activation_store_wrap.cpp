@@ -118,8 +118,10 @@ Napi::Value ActivationStoreWrap::Entries(const Napi::CallbackInfo& info) {
     o.Set("rowsPerSample", Napi::Number::New(env, double(e.rows_per_sample)));
     o.Set("averaged", Napi::Boolean::New(env, e.average));
     o.Set("variableRows", Napi::Boolean::New(env, e.variable_rows));
-    Napi::Array tokens = Napi::Array::New(env, e.kept_tokens.size());
-    for (size_t k = 0; k < e.kept_tokens.size(); ++k) tokens.Set(uint32_t(k), Napi::Number::New(env, double(e.kept_tokens[k])));
+    // Variable-row entries keep whichever tokens are real: no fixed list to report.
+    const size_t listed = e.variable_rows ? 0 : e.kept_tokens.size();
+    Napi::Array tokens = Napi::Array::New(env, listed);
+    for (size_t k = 0; k < listed; ++k) tokens.Set(uint32_t(k), Napi::Number::New(env, double(e.kept_tokens[k])));
     o.Set("tokens", tokens);
     out.Set(uint32_t(i), o);
   }
