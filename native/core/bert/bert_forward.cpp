@@ -98,9 +98,9 @@ const float* bert_encoder_forward(Backend& be, const BertConfig& c, const BertPa
   return lb.out;
 }
 
-void bert_mlm_head_forward(Backend& be, const BertConfig& c, const BertParamLayout& L, const float* params,
-                           BertBuffers& buf, const float* hidden, const int32_t* gather, int64_t rows, float* logits,
-                           ActivationSink* sink, int64_t batch) {
+void bert_mlm_transform_forward(Backend& be, const BertConfig& c, const BertParamLayout& L, const float* params,
+                                BertBuffers& buf, const float* hidden, const int32_t* gather, int64_t rows,
+                                ActivationSink* sink, int64_t batch) {
   TF_CHECK(c.masked_lm(), "bert forward: the masked-LM head of a classification model");
   if (rows == 0) return;
   const int64_t C = c.hidden_size;
@@ -119,8 +119,13 @@ void bert_mlm_head_forward(Backend& be, const BertConfig& c, const BertParamLayo
     sink->capture(head, buf.head_pre, batch, C);
     sink->capture(head + 1, buf.head_ln, batch, C);
   }
-  linear(be, logits, buf.head_ln, W(L.decoder_w), rows, C, c.vocab_size);
-  be.add_bias(logits, W(L.decoder_b), rows, c.vocab_size);
+}
+
+void bert_mlm_decoder_forward(Backend& be, const BertConfig& c, const BertParamLayout& L, const float* params,
+                              const float* x, int64_t rows, float* logits) {
+  if (rows == 0) return;
+  linear(be, logits, x, params + L.decoder_w, rows, c.hidden_size, c.vocab_size);
+  be.add_bias(logits, params + L.decoder_b, rows, c.vocab_size);
 }
 
 void bert_classifier_head_forward(Backend& be, const BertConfig& c, const BertParamLayout& L, const float* params,

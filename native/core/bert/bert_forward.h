@@ -37,14 +37,19 @@ const float* bert_encoder_forward(Backend& be, const BertConfig& config, const B
                                   const float* params, BertBuffers& buffers, const BertBatch& batch,
                                   ActivationSink* sink, const TaskContext* ctx, bool cls_only = false);
 
-// Masked-LM head on `rows` rows of hidden states (rows x hidden, packed): transform dense
-// -> GELU -> LayerNorm -> decoder (+ bias) into logits (rows x vocab, backend memory).
-// `gather`, when not null, lists the rows of `hidden` to decode (backend memory) and
-// `rows` counts them. With a sink, rows must be every token of a `batch`-sample batch in
-// order, and the head's two points are captured.
-void bert_mlm_head_forward(Backend& be, const BertConfig& config, const BertParamLayout& layout, const float* params,
-                           BertBuffers& buffers, const float* hidden, const int32_t* gather, int64_t rows,
-                           float* logits, ActivationSink* sink, int64_t batch);
+// Masked-LM head, first half: transform dense -> GELU -> LayerNorm on `rows` rows of
+// hidden states (rows x hidden, packed) into buffers.head_ln. `gather`, when not null,
+// lists the rows of `hidden` to transform (backend memory) and `rows` counts them. With
+// a sink, rows must be every token of a `batch`-sample batch in order, and the head's two
+// points are captured.
+void bert_mlm_transform_forward(Backend& be, const BertConfig& config, const BertParamLayout& layout,
+                                const float* params, BertBuffers& buffers, const float* hidden, const int32_t* gather,
+                                int64_t rows, ActivationSink* sink, int64_t batch);
+
+// Masked-LM head, second half: logits (rows x vocab) = x · decoderᵀ + bias, x being rows
+// of transformed states (rows x hidden, packed). The tied decoder is the word embeddings.
+void bert_mlm_decoder_forward(Backend& be, const BertConfig& config, const BertParamLayout& layout, const float* params,
+                              const float* x, int64_t rows, float* logits);
 
 // Classification head: pooler dense + tanh on each sample's first ([CLS]) token of
 // hidden (batch x tokens x hidden; tokens = 1 when hidden holds the [CLS] rows alone),

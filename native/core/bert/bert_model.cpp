@@ -144,15 +144,20 @@ void BertModel::run_chunk(const BertInputs& in, const int32_t* labels, const Ber
     return;
   }
 
-  // Masked LM. Which rows the decoder runs on: every token when logits are wanted (or
-  // captured, or only predictions asked for), else only the labelled ones.
+  // Masked LM. The transform runs on every token when logits are wanted, when a
+  // capture records it, or when only predictions are asked for; the decoder (the costly
+  // part: vocabulary-wide rows) on every token only for logits or predictions, else on
+  // the labelled tokens alone.
   const int64_t V = config_.vocab_size;
+  const float* params = params_->get<float>();
   std::vector<float> token_losses(size_t(R), nan);
   std::vector<int32_t> token_predictions(size_t(R), -1);
-  const bool every_row = out.logits || sink || (!labels && out.predictions);
-  if (every_row) {
+  const bool decode_all = out.logits || (!labels && out.predictions);
+  const bool transform_all = decode_all || sink;
+  if (transform_all) bert_mlm_transform_forward(be, config_, layout_, params, buf, hidden, nullptr, R, sink, B);
+  if (decode_all) {
     float* logits = on_host && out.logits ? out.logits : logits_buffer(R);
-    bert_mlm_head_forward(be, config_, layout_, params_->get<float>(), buf, hidden, nullptr, R, logits, sink, B);
+    bert_mlm_decoder_forward(be, config_, layout_, params, buf.head_ln, R, logits);
     // Losses and argmax cost a pass over every logit: only when someone reads them.
     if (labels || out.predictions) {
       if (labels) be.copy_from_host(buf.labels, labels, size_t(R) * sizeof(int32_t));
@@ -173,9 +178,17 @@ void BertModel::run_chunk(const BertInputs& in, const int32_t* labels, const Ber
     if (n > 0) {
       be.copy_from_host(buf.row_index, rows.data(), size_t(n) * sizeof(int32_t));
       be.copy_from_host(buf.labels, row_labels.data(), size_t(n) * sizeof(int32_t));
+      const float* decoder_in;
+      if (transform_all) {
+        // Transformed for the capture already: pick the labelled rows of its output.
+        be.gather_rows_indexed(buf.head_rows, buf.head_ln, buf.row_index, n, config_.hidden_size);
+        decoder_in = buf.head_rows;
+      } else {
+        bert_mlm_transform_forward(be, config_, layout_, params, buf, hidden, buf.row_index, n, nullptr, B);
+        decoder_in = buf.head_ln;
+      }
       float* logits = logits_buffer(n);
-      bert_mlm_head_forward(be, config_, layout_, params_->get<float>(), buf, hidden, buf.row_index, n, logits,
-                            nullptr, B);
+      bert_mlm_decoder_forward(be, config_, layout_, params, decoder_in, n, logits);
       be.softmax_cross_entropy_forward(buf.losses, buf.predictions, logits, buf.labels, n, V);
       std::vector<float> row_losses(static_cast<size_t>(n));
       std::vector<int32_t> row_predictions(static_cast<size_t>(n));
