@@ -5,34 +5,15 @@
 #   /usr/bin/python3 bench/bert-forward/torch_bert.py <dir> <threads> <min_seconds>
 import json
 import os
-import struct
 import sys
 import time
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "test", "fixtures", "bert-torch"))
-from make_fixture import BertForMaskedLM, BertForSequenceClassification  # noqa: E402
-
-NUMPY = {"F32": np.float32, "I32": np.int32}
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        raw = f.read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
-    out = {}
-    for name, t in header.items():
-        if name == "__metadata__":
-            continue
-        a, b = t["data_offsets"]
-        array = np.frombuffer(raw[8 + n + a:8 + n + b], dtype=NUMPY[t["dtype"]]).copy()
-        out[name] = torch.from_numpy(array).view(t["shape"])
-    return out
+from make_fixture import BertForMaskedLM, BertForSequenceClassification, read_safetensors  # noqa: E402
 
 
 def load(folder, cls):
