@@ -362,3 +362,41 @@ describe('BERT activation store entries', () => {
     assert.deepEqual([pooler.variableRows, pooler.rows, pooler.tokens], [false, 2, [0]]);
   });
 });
+
+describe('BERT batches with padding: packed, masked and unmasked paths agree', () => {
+  for (const cfg of [BERT_SHAPES[0], BERT_SHAPES[3], BERT_SHAPES[4]]) {
+    it(`right padding packs, holes take the masked kernel (${describeShape(cfg)})`, async () => {
+      const tensors = bertRandomTensors(cfg, 101);
+      const model = createBertModel({ ...cfg }, tensors);
+      const isMlm = cfg.architectures[0] === 'BertForMaskedLM';
+      const classes = isMlm ? cfg.vocab_size : cfg.num_labels!;
+      // Right padding (packable), then the same with a hole in sample 1 (not packable: positions would move).
+      const right = bertRandomBatch(cfg, 4, 9, 102, [9, 4, 1, 6]);
+      const holed = { ...right, mask: right.mask.slice() };
+      holed.mask[9 + 2] = 0;
+      for (const batch of [right, holed]) {
+        const ref = bertReferenceForward(cfg, tensors, batch);
+        const labels = isMlm ? mlmLabels(cfg, batch) : Int32Array.of(0, 1, 0, 1);
+        const out = await model.forward(batch, { labels, logits: !isMlm, predictions: true });
+        const refLoss = referenceRowLosses(ref.logits, labels, classes);
+        assert.ok(maxAbsDiff(out.losses!, refLoss) < 1e-4, `losses differ by ${maxAbsDiff(out.losses!, refLoss)}`);
+        if (!isMlm) assert.ok(maxAbsDiff(out.logits!, ref.logits) < 1e-4);
+      }
+      if (isMlm) {
+        // Predictions alone: every real token decoded, padding not.
+        const { predictions } = await model.forward(right, { logits: false, predictions: true });
+        const ref = bertReferenceForward(cfg, tensors, right).logits;
+        right.mask.forEach((m, r) => {
+          if (!m) return assert.equal(predictions![r], -1);
+          const row = ref.subarray(r * classes, (r + 1) * classes);
+          assert.equal(row[predictions![r]], Math.max(...row));
+        });
+      } else {
+        // All real tokens: the unmasked kernel, [CLS]-only last layer.
+        const full = bertRandomBatch(cfg, 3, 7, 103, [7, 7, 7]);
+        const out = await model.forward(full);
+        assert.ok(maxAbsDiff(out.logits!, bertReferenceForward(cfg, tensors, full).logits) < 1e-4);
+      }
+    });
+  }
+});

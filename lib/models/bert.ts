@@ -203,7 +203,7 @@ export interface BertForwardOptions extends TaskOptions {
   labels?: Int32Array;
   /** Return the logits (default true; a masked LM's are count x tokens x vocab floats). */
   logits?: boolean;
-  /** Return the argmax per row (masked LM: per token, -1 where the decoder did not run). */
+  /** Return the argmax per row (masked LM: per token, -1 where the decoder did not run: unlabelled tokens when labels are given, padding unless logits are wanted). */
   predictions?: boolean;
 }
 

@@ -40,6 +40,7 @@ BertBuffers::BertBuffers(Backend& be, const BertConfig& c, int64_t batch, int64_
   want(&labels, R);
   want(&row_index, R);
   want(&predictions, R);
+  want(&sample_starts, B + 1);
   want(&losses, R);
   want(&mask, (R + 3) / 4);
   layers_.resize(size_t(std::max<int64_t>(1, std::min(layers_kept, c.num_layers))));

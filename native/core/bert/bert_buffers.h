@@ -67,6 +67,7 @@ class BertBuffers {
   int32_t* labels;
   int32_t* row_index;
   int32_t* predictions;
+  int32_t* sample_starts;  // (B + 1) first row of each sample in a packed batch
   float* losses;       // (B * T)
   uint8_t* mask;       // (B * T)
 

@@ -1,5 +1,7 @@
 #include "bert_forward.h"
 
+#include <algorithm>
+
 #include "../error.h"
 #include "bert_capture.h"
 
@@ -21,14 +23,43 @@ const float* bert_encoder_forward(Backend& be, const BertConfig& c, const BertPa
   TF_CHECK(B >= 1 && buf.fits(B, T), "bert forward: batch larger than the buffers");
   TF_CHECK(T >= 1 && T <= c.max_positions, "bert forward: sequence longer than the position embeddings");
   TF_CHECK(!(cls_only && sink), "bert forward: a capture needs every token of the last layer");
-  const int64_t R = B * T;
+  TF_CHECK(!(in.packed() && (sink || in.mask)), "bert forward: a packed batch has no padding to mask or capture");
+  const int64_t R = in.rows();
   auto W = [&](int64_t offset) { return params + offset; };
   if (sink) sink->token_mask(in.host_mask, B, T);
   auto capture = [&](size_t point, const float* data, int64_t stride) {
     if (sink) sink->capture(point, data, B, stride);
   };
 
-  be.token_embeddings_forward(buf.embed_sum, in.ids, in.type_ids, W(L.word), W(L.position), W(L.token_type), B, T, C);
+  // Self-attention over each sample's tokens: masked keys, or, packed, one sample at a
+  // time with its own length (the blocked kernel, no padding at all).
+  auto attention = [&](BertLayerBuffers& lb, int64_t queries) {
+    if (!in.packed()) {
+      if (in.mask)
+        be.attention_masked_forward(lb.atty, lb.att, lb.qkv, in.mask, B, T, C, c.num_heads, queries);
+      else
+        be.attention_forward(lb.atty, lb.att, lb.qkv, B, T, C, c.num_heads, queries);
+      return;
+    }
+    int64_t att_offset = 0;
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t s = in.starts[b], n = in.starts[b + 1] - s;
+      be.attention_forward(lb.atty + s * C, lb.att + att_offset, lb.qkv + s * 3 * C, 1, n, C, c.num_heads,
+                           std::min(queries, n));
+      att_offset += c.num_heads * n * n;
+    }
+  };
+
+  if (in.packed()) {
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t s = in.starts[b];
+      be.token_embeddings_forward(buf.embed_sum + s * C, in.ids + s, in.type_ids ? in.type_ids + s : nullptr, W(L.word),
+                                  W(L.position), W(L.token_type), 1, in.starts[b + 1] - s, C);
+    }
+  } else {
+    be.token_embeddings_forward(buf.embed_sum, in.ids, in.type_ids, W(L.word), W(L.position), W(L.token_type), B, T,
+                                C);
+  }
   be.layernorm_forward(buf.embed, buf.embed_mean, buf.embed_rstd, buf.embed_sum, W(L.embed_ln_w), W(L.embed_ln_b), R,
                        C, c.layer_norm_eps);
   capture(bert_point_embed(), buf.embed, C);
@@ -47,11 +78,7 @@ const float* bert_encoder_forward(Backend& be, const BertConfig& c, const BertPa
     capture(point(kBertKey), lb.qkv + C, 3 * C);
     capture(point(kBertValue), lb.qkv + 2 * C, 3 * C);
 
-    // Without padding the register-blocked kernel runs; with it, padded keys are masked.
-    if (in.mask)
-      be.attention_masked_forward(lb.atty, lb.att, lb.qkv, in.mask, B, T, C, c.num_heads, T);
-    else
-      be.attention_forward(lb.atty, lb.att, lb.qkv, B, T, C, c.num_heads, T);
+    attention(lb, T);
     linear(be, lb.attn_out, lb.atty, W(o.attn_out_w), R, C, C);
     be.bias_residual_forward(lb.attn_res, lb.attn_out, W(o.attn_out_b), x, R, C);
     capture(point(kBertAttnOut), lb.attn_out, C);
@@ -79,12 +106,15 @@ const float* bert_encoder_forward(Backend& be, const BertConfig& c, const BertPa
   BertLayerBuffers& lb = buf.layer(l);
   linear(be, lb.qkv, x, W(o.qkv_w), R, C, 3 * C);
   be.add_bias(lb.qkv, W(o.qkv_b), R, 3 * C);
-  if (in.mask)
-    be.attention_masked_forward(lb.atty, lb.att, lb.qkv, in.mask, B, T, C, c.num_heads, 1);
-  else
-    be.attention_forward(lb.atty, lb.att, lb.qkv, B, T, C, c.num_heads, 1);
-  be.gather_rows(buf.cls_in, x, B, C, T * C);           // residual stream, [CLS] rows
-  be.gather_rows(lb.out_res, lb.atty, B, C, T * C);     // heads' output, [CLS] rows
+  attention(lb, 1);
+  // The [CLS] rows of the residual stream and of the heads' output.
+  if (in.packed()) {
+    be.gather_rows_indexed(buf.cls_in, x, in.device_starts, B, C);
+    be.gather_rows_indexed(lb.out_res, lb.atty, in.device_starts, B, C);
+  } else {
+    be.gather_rows(buf.cls_in, x, B, C, T * C);
+    be.gather_rows(lb.out_res, lb.atty, B, C, T * C);
+  }
   linear(be, lb.attn_out, lb.out_res, W(o.attn_out_w), B, C, C);
   be.bias_residual_forward(lb.attn_res, lb.attn_out, W(o.attn_out_b), buf.cls_in, B, C);
   be.layernorm_forward(lb.attn_ln, lb.attn_mean, lb.attn_rstd, lb.attn_res, W(o.attn_ln_w), W(o.attn_ln_b), B, C,

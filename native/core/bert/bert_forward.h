@@ -16,6 +16,11 @@
 namespace tf {
 
 // One batch of token sequences: `batch` samples of `tokens` tokens, row-major.
+//
+// Packed instead (starts not null): the rows are the samples' real tokens back to back,
+// sample b's from starts[b] to starts[b + 1] (positions 0, 1, ... as in a right-padded
+// sequence), and `tokens` is the longest. Every row-wise op then skips the padding;
+// embeddings and attention run sample by sample. No mask and no capture go with it.
 struct BertBatch {
   const int32_t* ids = nullptr;       // backend memory
   const int32_t* type_ids = nullptr;  // backend memory; null: token type 0 everywhere
@@ -23,9 +28,15 @@ struct BertBatch {
   const uint8_t* host_mask = nullptr; // the same mask in host memory (for the activation sink)
   int64_t batch = 0;
   int64_t tokens = 0;
+  const int64_t* starts = nullptr;      // host memory, batch + 1 entries: a packed batch
+  const int32_t* device_starts = nullptr;  // the same first rows (batch entries) in backend memory
+
+  bool packed() const { return starts != nullptr; }
+  // Rows of every per-token buffer: batch x tokens, or the real tokens of a packed batch.
+  int64_t rows() const { return starts ? starts[batch] : batch * tokens; }
 };
 
-// Embeddings and encoder. Returns the last layer's output, (batch * tokens) x hidden in
+// Embeddings and encoder. Returns the last layer's output, batch.rows() x hidden in
 // `buffers`. With a sink, the embeddings and every layer point of bert_capture_points()
 // are handed over as computed (after sink->token_mask). ctx, when given, is checked for
 // cancellation between layers.

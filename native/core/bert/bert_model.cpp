@@ -102,6 +102,27 @@ void BertModel::check_inputs(const BertInputs& in, const int32_t* labels) const 
   }
 }
 
+namespace {
+
+// First rows of the samples of a packed batch (count + 1 prefix sums of their lengths),
+// or nothing when the batch cannot be packed: a sample whose real tokens are not a
+// prefix (its positions would move), or a label on padding (it would lose its row).
+std::vector<int64_t> packed_starts(const BertInputs& in, const int32_t* token_labels) {
+  const int64_t T = in.tokens;
+  std::vector<int64_t> starts = {0};
+  for (int64_t b = 0; b < in.count; ++b) {
+    const uint8_t* m = in.mask + b * T;
+    int64_t n = 0;
+    while (n < T && m[n]) ++n;
+    for (int64_t t = n; t < T; ++t)
+      if (m[t] || (token_labels && token_labels[b * T + t] != kIgnoreLabel)) return {};
+    starts.push_back(starts.back() + n);
+  }
+  return starts;
+}
+
+}  // namespace
+
 void BertModel::run_chunk(const BertInputs& in, const int32_t* labels, const BertOutputs& out, ActivationSink* sink,
                           float* sample_losses, const TaskContext* ctx) {
   Backend& be = *backend_;
@@ -111,27 +132,55 @@ void BertModel::run_chunk(const BertInputs& in, const int32_t* labels, const Ber
   BertBatch batch;
   batch.batch = B;
   batch.tokens = T;
-  be.copy_from_host(buf.ids, in.ids, size_t(R) * sizeof(int32_t));
-  batch.ids = buf.ids;
-  if (in.type_ids) {
-    be.copy_from_host(buf.type_ids, in.type_ids, size_t(R) * sizeof(int32_t));
-    batch.type_ids = buf.type_ids;
-  }
   // A mask of all ones is no mask: the batch then takes the unmasked attention kernel.
-  if (in.mask && std::any_of(in.mask, in.mask + R, [](uint8_t m) { return m == 0; })) {
-    be.copy_from_host(buf.mask, in.mask, size_t(R));
-    batch.mask = buf.mask;
-    batch.host_mask = in.mask;
+  const bool padded = in.mask && std::any_of(in.mask, in.mask + R, [](uint8_t m) { return m == 0; });
+  // Padding whose outputs nobody reads (no capture, no masked-LM logits) is left out
+  // altogether: the batch is packed.
+  std::vector<int64_t> starts;
+  if (padded && !sink && !(config_.masked_lm() && out.logits))
+    starts = packed_starts(in, config_.masked_lm() ? labels : nullptr);
+  if (!starts.empty()) {
+    std::vector<int32_t> ids, types, first(static_cast<size_t>(B));
+    for (int64_t b = 0; b < B; ++b) {
+      first[size_t(b)] = int32_t(starts[size_t(b)]);
+      for (int64_t t = 0; t < starts[size_t(b) + 1] - starts[size_t(b)]; ++t) {
+        ids.push_back(in.ids[b * T + t]);
+        if (in.type_ids) types.push_back(in.type_ids[b * T + t]);
+      }
+    }
+    be.copy_from_host(buf.ids, ids.data(), ids.size() * sizeof(int32_t));
+    if (in.type_ids) be.copy_from_host(buf.type_ids, types.data(), types.size() * sizeof(int32_t));
+    be.copy_from_host(buf.sample_starts, first.data(), first.size() * sizeof(int32_t));
+    batch.starts = starts.data();
+    batch.device_starts = buf.sample_starts;
+  } else {
+    be.copy_from_host(buf.ids, in.ids, size_t(R) * sizeof(int32_t));
+    if (in.type_ids) be.copy_from_host(buf.type_ids, in.type_ids, size_t(R) * sizeof(int32_t));
+    if (padded) {
+      be.copy_from_host(buf.mask, in.mask, size_t(R));
+      batch.mask = buf.mask;
+      batch.host_mask = in.mask;
+    }
   }
+  batch.ids = buf.ids;
+  if (in.type_ids) batch.type_ids = buf.type_ids;
+  // The row of `hidden` that holds token r = (b, t): r itself, or its packed row (-1: padding).
+  auto row_of = [&](int64_t r) -> int64_t {
+    if (starts.empty()) return r;
+    const int64_t b = r / T, t = r % T;
+    return t < starts[size_t(b) + 1] - starts[size_t(b)] ? starts[size_t(b)] + t : -1;
+  };
+  const int64_t rows = batch.rows();
+
   // A classifier's inference needs the last layer for [CLS] only.
   const bool cls_only = !config_.masked_lm() && !sink;
-  const float* hidden =
-      bert_encoder_forward(be, config_, layout_, params_->get<float>(), buf, batch, sink, ctx, cls_only);
+  const float* params = params_->get<float>();
+  const float* hidden = bert_encoder_forward(be, config_, layout_, params, buf, batch, sink, ctx, cls_only);
   const float nan = std::numeric_limits<float>::quiet_NaN();
 
   if (!config_.masked_lm()) {
     const int64_t L = config_.num_labels;
-    bert_classifier_head_forward(be, config_, layout_, params_->get<float>(), buf, hidden, B, cls_only ? 1 : T, sink);
+    bert_classifier_head_forward(be, config_, layout_, params, buf, hidden, B, cls_only ? 1 : T, sink);
     if (labels) be.copy_from_host(buf.labels, labels, size_t(B) * sizeof(int32_t));
     be.softmax_cross_entropy_forward(labels ? buf.losses : nullptr, buf.predictions, buf.class_logits,
                                      labels ? buf.labels : nullptr, B, L);
@@ -144,39 +193,47 @@ void BertModel::run_chunk(const BertInputs& in, const int32_t* labels, const Ber
     return;
   }
 
-  // Masked LM. The transform runs on every token when logits are wanted, when a
-  // capture records it, or when only predictions are asked for; the decoder (the costly
-  // part: vocabulary-wide rows) on every token only for logits or predictions, else on
-  // the labelled tokens alone.
+  // Masked LM. The transform runs on every row when logits are wanted, when a capture
+  // records it, or when only predictions are asked for; the decoder (the costly part:
+  // vocabulary-wide rows) on every row only for logits or predictions, else on the
+  // labelled tokens alone.
   const int64_t V = config_.vocab_size;
-  const float* params = params_->get<float>();
   std::vector<float> token_losses(size_t(R), nan);
   std::vector<int32_t> token_predictions(size_t(R), -1);
   const bool decode_all = out.logits || (!labels && out.predictions);
   const bool transform_all = decode_all || sink;
-  if (transform_all) bert_mlm_transform_forward(be, config_, layout_, params, buf, hidden, nullptr, R, sink, B);
+  if (transform_all) bert_mlm_transform_forward(be, config_, layout_, params, buf, hidden, nullptr, rows, sink, B);
   if (decode_all) {
-    float* logits = on_host && out.logits ? out.logits : logits_buffer(R);
-    bert_mlm_decoder_forward(be, config_, layout_, params, buf.head_ln, R, logits);
+    float* logits = on_host && out.logits ? out.logits : logits_buffer(rows);
+    bert_mlm_decoder_forward(be, config_, layout_, params, buf.head_ln, rows, logits);
     // Losses and argmax cost a pass over every logit: only when someone reads them.
     if (labels || out.predictions) {
-      if (labels) be.copy_from_host(buf.labels, labels, size_t(R) * sizeof(int32_t));
+      if (labels) be.copy_from_host(buf.labels, labels, size_t(R) * sizeof(int32_t));  // unpacked: rows == R
       be.softmax_cross_entropy_forward(labels ? buf.losses : nullptr, buf.predictions, logits,
-                                       labels ? buf.labels : nullptr, R, V);
-      if (labels) be.copy_to_host(token_losses.data(), buf.losses, size_t(R) * sizeof(float));
-      be.copy_to_host(token_predictions.data(), buf.predictions, size_t(R) * sizeof(int32_t));
+                                       labels ? buf.labels : nullptr, rows, V);
+      std::vector<float> row_losses(static_cast<size_t>(rows), nan);
+      std::vector<int32_t> row_predictions(static_cast<size_t>(rows));
+      if (labels) be.copy_to_host(row_losses.data(), buf.losses, size_t(rows) * sizeof(float));
+      be.copy_to_host(row_predictions.data(), buf.predictions, size_t(rows) * sizeof(int32_t));
+      for (int64_t r = 0; r < R; ++r) {
+        const int64_t h = row_of(r);
+        if (h < 0) continue;
+        token_losses[size_t(r)] = row_losses[size_t(h)];
+        token_predictions[size_t(r)] = row_predictions[size_t(h)];
+      }
     }
     if (out.logits && logits != out.logits) be.copy_to_host(out.logits, logits, size_t(R * V) * sizeof(float));
   } else if (labels) {
-    std::vector<int32_t> rows, row_labels;
+    std::vector<int32_t> tokens, hidden_rows, row_labels;
     for (int64_t r = 0; r < R; ++r)
       if (labels[r] != kIgnoreLabel) {
-        rows.push_back(int32_t(r));
+        tokens.push_back(int32_t(r));
+        hidden_rows.push_back(int32_t(row_of(r)));
         row_labels.push_back(labels[r]);
       }
-    const int64_t n = int64_t(rows.size());
+    const int64_t n = int64_t(tokens.size());
     if (n > 0) {
-      be.copy_from_host(buf.row_index, rows.data(), size_t(n) * sizeof(int32_t));
+      be.copy_from_host(buf.row_index, hidden_rows.data(), size_t(n) * sizeof(int32_t));
       be.copy_from_host(buf.labels, row_labels.data(), size_t(n) * sizeof(int32_t));
       const float* decoder_in;
       if (transform_all) {
@@ -195,8 +252,8 @@ void BertModel::run_chunk(const BertInputs& in, const int32_t* labels, const Ber
       be.copy_to_host(row_losses.data(), buf.losses, size_t(n) * sizeof(float));
       be.copy_to_host(row_predictions.data(), buf.predictions, size_t(n) * sizeof(int32_t));
       for (int64_t k = 0; k < n; ++k) {
-        token_losses[size_t(rows[size_t(k)])] = row_losses[size_t(k)];
-        token_predictions[size_t(rows[size_t(k)])] = row_predictions[size_t(k)];
+        token_losses[size_t(tokens[size_t(k)])] = row_losses[size_t(k)];
+        token_predictions[size_t(tokens[size_t(k)])] = row_predictions[size_t(k)];
       }
     }
   }

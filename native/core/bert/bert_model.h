@@ -29,8 +29,9 @@ struct BertInputs {
 
 // Where results go, in host memory; each may be null (not wanted). Masked LM: logits
 // (count, tokens, vocab), losses (count, tokens; NaN where the label is -100),
-// predictions (count, tokens; argmax, -1 where the row was not decoded). Classification:
-// logits (count, labels), losses and predictions (count).
+// predictions (count, tokens; argmax, -1 where the row was not decoded: padding is
+// decoded only when logits are wanted). Classification: logits (count, labels), losses
+// and predictions (count).
 struct BertOutputs {
   float* logits = nullptr;
   float* losses = nullptr;
