@@ -13,12 +13,14 @@ import type { ExperimentConfig } from './config/experiment.ts';
 import { experimentSchema } from './config/experiment.ts';
 import { validateConfig } from './config/validate.ts';
 import { openDataset, type DatasetFormat } from './data/dataset.ts';
-import { resolveNormalisation } from './data/normalisation.ts';
+import { preprocessorConfig, resolveNormalisation } from './data/normalisation.ts';
 import { preprocessForInput } from './data/preprocess.ts';
 import { evaluate as evaluateClassifier, type EvaluationResult } from './eval.ts';
 import type { MapReport } from './fusion/index.ts';
 import type { Model } from './io/model-folder.ts';
-import { vitFromModel } from './models/vit.ts';
+import { repairStatistics } from './fusion/repair.ts';
+import { vitFromModel, vitFusionGraph } from './models/vit.ts';
+import { measureOnSamples } from './pipeline/measure.ts';
 import { parentsFromModels } from './pipeline/parents.ts';
 import { fuseParents } from './pipeline/run.ts';
 
@@ -36,7 +38,7 @@ export interface FuseOptions {
 }
 
 export interface Fused {
-  /** The fused model, in the anchor's shape and config. */
+  /** The fused model, in the anchor's shape and config (statistics repaired when fusion.repair asks). */
   model: Model;
   /** Per model, the transport maps computed while aligning it onto the anchor (empty for the anchor). */
   maps: MapReport[][];
@@ -53,7 +55,7 @@ export async function fuse(models: Model[], options: FuseOptions = {}): Promise<
     data: { ...options.dataOptions, ...(options.data ? { folder: options.data } : {}) },
   }, 'fuse options');
   const parents = parentsFromModels(models);
-  const norm = resolveNormalisation({ mean: cfg.data.mean, std: cfg.data.std, modelFolder: parents[anchor].model.source?.folder, channels: parents[anchor].config.numChannels });
+  const norm = resolveNormalisation({ mean: cfg.data.mean, std: cfg.data.std, preprocessor: parents[anchor].model.preprocessor, channels: parents[anchor].config.numChannels });
   const fusion_ = await fuseParents(parents, anchor, cfg, norm, {
     signal: options.signal,
     stage: () => options.signal?.throwIfAborted(),
@@ -61,9 +63,20 @@ export async function fuse(models: Model[], options: FuseOptions = {}): Promise<
     progress: (s) => (d, t) => options.onProgress?.(s, d, t),
   });
   for (const s of fusion_.captured?.stores ?? []) s.dispose();
+  let tensors = fusion_.result.tensors;
+  if (cfg.fusion.repair !== 'none') {
+    tensors = await repairStatistics({
+      graph: vitFusionGraph(parents[anchor].config), fused: tensors, parents: parents.map((p) => p.model.tensors), anchor,
+      outputMaps: fusion_.result.outputMaps, weights: fusion_.result.weights,
+      measure: measureOnSamples(parents, anchor, fusion_.samples, options.signal), signal: options.signal,
+      onGroup: (d, t) => options.onProgress?.('repair', d, t),
+    }, cfg.fusion.repair);
+  }
   const a = models[anchor];
+  // The fused model takes images the way the anchor does: it keeps its preprocessor config.
+  const preprocessor = preprocessorConfig(norm.mean ?? [0.5], norm.std ?? [0.5], parents[anchor].config.imageSize);
   return {
-    model: { config: a.config, architecture: a.architecture, tensors: fusion_.result.tensors },
+    model: { config: a.config, architecture: a.architecture, tensors, preprocessor },
     maps: fusion_.result.maps,
     weights: fusion_.result.weights,
   };
@@ -87,7 +100,7 @@ export interface EvaluateOptions {
 /** Top-1 accuracy and mean loss of an image classifier model on a dataset split. */
 export async function evaluate(model: Model, options: EvaluateOptions): Promise<EvaluationResult> {
   const vit = vitFromModel(model);
-  const norm = resolveNormalisation({ mean: options.mean, std: options.std, modelFolder: model.source?.folder });
+  const norm = resolveNormalisation({ mean: options.mean, std: options.std, preprocessor: model.preprocessor, channels: model.config.model_type === 'vit' ? model.config.num_channels : undefined });
   const dataset = await openDataset(options.data, {
     split: options.split ?? 'test',
     format: options.format,

@@ -66,6 +66,8 @@ export interface NativeStoreOptions {
   maxBytes?: number;
   /** Padded (text) points: the longest sequence a sample may bring (sizes the store). */
   maxTokens?: number;
+  /** Capture only these activations (default: every one). */
+  only?: string[];
 }
 
 export interface NativeStorePlan {
@@ -85,6 +87,8 @@ export interface NativeVitModel {
   planActivationStore(options: NativeStoreOptions): NativeStorePlan;
   readParameters(): Float32Array;
   setMicroBatch(n: number): void;
+  /** Frees the native weights and buffers now; the model cannot be used afterwards. */
+  dispose(): void;
   readonly microBatch: number;
   readonly device: 'cpu' | 'cuda';
 }
@@ -195,6 +199,41 @@ export interface NativeActivationStore {
   readonly finalized: boolean;
 }
 
+/** Optimiser, schedule, loss and augmentation of a native trainer (lib/train/recipe.ts fills it in). */
+export interface NativeTrainerConfig {
+  schedule: 'constant' | 'linear' | 'cosine';
+  lr: number;
+  warmupSteps: number;
+  totalSteps: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  labelSmoothing: number;
+  /** <= 0: no clipping. */
+  maxGradNorm: number;
+  augment?: { cropPadding: number; horizontalFlip: boolean; fill: number[]; seed: number } | null;
+}
+
+export interface NativeStepResult {
+  loss: number;
+  correct: number;
+  gradNorm: number;
+  lr: number;
+  step: number;
+}
+
+export interface NativeVitTrainer {
+  configure(config: NativeTrainerConfig): void;
+  step(images: Float32Array, labels: Int32Array, count: number, options?: NativeTaskOptions): Promise<NativeStepResult>;
+  gradients(images: Float32Array, labels: Int32Array, count: number, options?: NativeTaskOptions): Promise<{ loss: number; grads: Float32Array }>;
+  readParameters(): Float32Array;
+  readState(): { step: number; m: Float32Array; v: Float32Array };
+  loadState(step: number, m: Float32Array, v: Float32Array): void;
+  readonly steps: number;
+  readonly microBatch: number;
+}
+
 /** 8-bit images as stored: (C, H, W) per image when planar, else (H, W, C). */
 export interface NativeImageSource {
   height: number;
@@ -264,6 +303,9 @@ export interface NativeAddon {
   ) => NativeBertModel;
   bertLayout(config: NativeBertConfig): NativeBertLayout;
   ActivationStore: new (model: NativeVitModel | NativeBertModel, options: NativeStoreOptions) => NativeActivationStore;
+  VitTrainer: new (
+    config: NativeVitConfig, params: Float32Array, options: { batchSize: number; microBatch?: number; device?: Device },
+  ) => NativeVitTrainer;
   preprocessImages(
     src: Uint8Array, count: number, source: NativeImageSource, target: NativeImageTarget, out: Float32Array,
     options?: NativeTaskOptions,
@@ -287,6 +329,11 @@ let addon: NativeAddon | undefined;
 export function native(): NativeAddon {
   if (addon) return addon;
   const require = createRequire(import.meta.url);
+  // OpenBLAS's idle workers spin on sched_yield for about 2^28 cycles after each GEMM,
+  // taking a core from our own pool while it runs the kernels between GEMMs (the whole
+  // backward pass is such an alternation). 2^4 cycles lets them sleep at once. OpenBLAS
+  // reads this when the addon loads it, so it must be set before; a user's value wins.
+  process.env.OPENBLAS_THREAD_TIMEOUT ??= '4';
   const explicit = process.env.OTFUSE_ADDON;
   try {
     addon = explicit ? (require(explicit) as NativeAddon) : (require('node-gyp-build')(packageRoot()) as NativeAddon);

@@ -34,7 +34,7 @@ describe('programmatic API', function () {
       fusion: { ot_solver: 'sinkhorn', sinkhorn_reg: 0.08, acts: { num_samples: 10, seq_filter: { kind: 'window', size: 2 } } },
       onProgress: (stage) => stages.add(stage),
     });
-    assert.deepEqual([...stages].sort(), ['activations', 'fusion']);
+    assert.deepEqual([...stages].sort(), ['activations', 'fusion', 'repair']);
     assert.equal(fused.maps[1].length, 0);
     assert.ok(fused.maps[0].every((m) => m.solver === 'sinkhorn'));
     for (const [name, t] of b.tensors) assert.deepEqual(fused.model.tensors.get(name)!.shape, t.shape);

@@ -2,7 +2,7 @@
 // naming the fault for bad input).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,7 +24,7 @@ function expectInputError(result: ReturnType<typeof otfuse>, pattern: RegExp) {
 }
 
 describe('otfuse CLI', function () {
-  this.timeout(30000);
+  this.timeout(240000);
 
   it('inspect prints a summary and a tensor table', () => {
     const r = otfuse('inspect', fixture('vit-tiny-bin'));
@@ -74,6 +74,24 @@ describe('otfuse CLI', function () {
     expectInputError(otfuse('eval', fixture('vit-torch')), /^otfuse eval: needs --data/);
     expectInputError(otfuse('eval', fixture('vit-torch'), '--data', fixture('data/images'), '--split', 'dev'), /^otfuse: --split: expected test or train/);
     expectInputError(otfuse('eval', fixture('vit-tiny-bin'), '--data', fixture('data/cifar10'), '--resize'), /has 10 classes, more than the model's 3 labels/);
+  });
+
+  it('demo fuses the bundled parents from shipped data and writes its output (the README\'s main command)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'otfuse-demo-'));
+    try {
+      const out = join(dir, 'demo');
+      const r = spawnSync(process.execPath, [join(root, 'bin', 'otfuse.js'), 'demo', '--output', out], { encoding: 'utf8', cwd: dir, env: { ...process.env, CI: '1' } });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /vanilla fusion .* \d+\.\d+%/);
+      assert.match(r.stdout, /OT fusion \+ repair \(anchor\) .* \d+\.\d+%/);
+      assert.match(r.stdout, /OT fusion \+ repair \+ finetune \(\d+ steps\)/);
+      for (const f of ['ot', 'ot-repaired', 'vanilla', 'ot-finetuned', 'ot-repaired-finetuned', 'report.json']) assert.ok(existsSync(join(out, f)), f);
+      // A folder that is not an earlier demo's output is never replaced.
+      mkdirSync(join(dir, 'mine'));
+      expectInputError(otfuse('demo', '--output', join(dir, 'mine')), /is not the output of an earlier demo/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('doctor reports the backend, --help lists the commands', () => {

@@ -2,6 +2,7 @@
 // every kind of mistake is one InputError naming the file and the key.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { experimentSchema } from '../lib/config/experiment.ts';
 import { loadExperimentConfig, parseExperimentConfig } from '../lib/config/load.ts';
@@ -23,7 +24,9 @@ function rejects(text: string, pattern: RegExp, overrides: string[] = []): void 
 describe('experiment config', () => {
   it("loads the reference's example experiment unchanged", () => {
     const cfg = loadExperimentConfig(fixture);
-    assert.deepEqual(cfg.model.extraKeys, { name_0: 'models/cifar10_model', name_1: 'models/cifar10_anchor' });
+    // Paths in a config file are relative to its folder.
+    const dir = dirname(fixture);
+    assert.deepEqual(cfg.model.extraKeys, { name_0: join(dir, 'models/cifar10_model'), name_1: join(dir, 'models/cifar10_anchor') });
     assert.equal(cfg.fusion.type, 'acts');
     assert.equal(cfg.fusion.resid_policy, 'mean');
     assert.equal(cfg.fusion.ot_solver, 'sinkhorn');
@@ -46,6 +49,12 @@ describe('experiment config', () => {
     assert.equal(cfg.fusion.acts.num_samples, 200);
     assert.equal(cfg.fusion.acts.seq_filter, null);
     assert.equal(cfg.runtime.device, 'auto');
+  });
+
+  it('keeps --set paths relative to the working directory and absolute paths as they are', () => {
+    const cfg = parseExperimentConfig('model:\n  name_0: /abs/a\n  name_1: rel/b\n', '/configs/exp.yaml', ['output.folder=out']);
+    assert.deepEqual(cfg.model.extraKeys, { name_0: '/abs/a', name_1: '/configs/rel/b' });
+    assert.equal(cfg.output.folder, 'out');
   });
 
   it('applies --set overrides with YAML values', () => {

@@ -59,13 +59,13 @@ describe('experiment pipeline', function () {
     const stages: string[] = [];
     const report = await runExperiment(config(`output:\n  folder: ${out}`), { onStage: (s) => stages.push(s) });
     assert.deepEqual(['a', 'b'].map((n) => folderHash(join(dir, n))), before);
-    assert.deepEqual([...new Set(stages)], ['load', 'activations', 'fusion', 'vanilla', 'evaluate', 'save']);
-    assert.deepEqual(readdirSync(out).sort(), ['ot', 'report.json', 'vanilla']);
+    assert.deepEqual([...new Set(stages)], ['load', 'activations', 'fusion', 'repair', 'vanilla', 'evaluate', 'save']);
+    assert.deepEqual(readdirSync(out).sort(), ['ot', 'ot-repaired', 'report.json', 'vanilla']);
     const saved = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
     assert.equal(saved.parents.length, 2);
     assert.equal(saved.anchor, 'name_1');
     assert.equal(saved.activations.kept, 20);
-    assert.match(saved.activations.source, /first 20 of a seeded 50% holdout \(seed 0\) of the idx train split/);
+    assert.match(saved.activations.source, /^the first 20 of the idx train split of .* \(held-out 30 of 60: holdout fraction 0.5, seed 0\)$/);
     for (const r of [report.parents[0], report.parents[1], report.vanilla!, report.ot]) {
       assert.equal(r.test!.images, 24);
       assert.ok(r.test!.accuracy >= 0 && r.test!.accuracy <= 1 && Number.isFinite(r.test!.meanLoss));

@@ -4,30 +4,15 @@
 #   /usr/bin/python3 bench/forward/torch_forward.py <dir> <threads> <batches,...> <min_seconds>
 import json
 import os
-import struct
 import sys
 import time
 
-import numpy as np
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "test", "fixtures", "vit-torch"))
-from make_fixture import ViTForImageClassification  # noqa: E402
+from make_fixture import ViTForImageClassification, read_safetensors  # noqa: E402
 
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        raw = f.read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
-    out = {}
-    for name, t in header.items():
-        if name == "__metadata__":
-            continue
-        a, b = t["data_offsets"]
-        out[name] = torch.from_numpy(np.frombuffer(raw[8 + n + a:8 + n + b], dtype=np.float32).copy()).view(t["shape"])
-    return out
 
 
 def main():

@@ -8,12 +8,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadExperimentConfig } from '../../lib/config/load.ts';
-import { openDataset } from '../../lib/data/dataset.ts';
 import { resolveNormalisation } from '../../lib/data/normalisation.ts';
-import { preprocessForInput } from '../../lib/data/preprocess.ts';
 import { encodeSafetensors } from '../../lib/io/safetensors.ts';
 import { saveModel } from '../../lib/io/model-folder.ts';
-import { chooseSamples, selectedBatches } from '../../lib/pipeline/fusion-samples.ts';
 import { loadParents } from '../../lib/pipeline/parents.ts';
 import { fuseParents } from '../../lib/pipeline/run.ts';
 
@@ -27,7 +24,7 @@ const t0 = performance.now();
 const parents = await loadParents(cfg.model.extraKeys, cfg.fusion.num_models);
 const anchorIndex = Number(cfg.fusion.anchor.slice(5));
 const anchor = parents[anchorIndex];
-const norm = resolveNormalisation({ mean: cfg.data.mean, std: cfg.data.std, modelFolder: anchor.folder, dataset: cfg.model.dataset, channels: anchor.config.numChannels });
+const norm = resolveNormalisation({ mean: cfg.data.mean, std: cfg.data.std, preprocessor: anchor.model.preprocessor, dataset: cfg.model.dataset, channels: anchor.config.numChannels });
 const loadSeconds = (performance.now() - t0) / 1000;
 
 const seconds: Record<string, number> = {};
@@ -40,14 +37,9 @@ const fusion = await fuseParents(parents, anchorIndex, cfg, norm, {
 const maxRssBytes = process.resourceUsage().maxRSS * 1024;
 
 // What the reference side needs: the same parents (as safetensors folders), the same samples.
-const data = await openDataset(cfg.data.activations.folder ?? cfg.data.folder!, {
-  split: cfg.data.activations.split,
-  preprocess: preprocessForInput(anchor.vit.input, { mean: norm.mean, std: norm.std, resize: cfg.data.resize }),
-});
-const indices = chooseSamples(data.size, { count: cfg.fusion.acts.num_samples, holdoutFraction: cfg.data.activations.holdout_fraction, seed: cfg.fusion.acts.seed, shuffle: cfg.data.activations.shuffle });
 const images: Float32Array[] = [], labels: number[] = [];
-for await (const b of selectedBatches(data, indices, 256)) {
-  images.push(b.images.slice());
+for (const b of fusion.samples) {
+  images.push(b.images);
   labels.push(...b.labels);
 }
 const pixels = new Float32Array(images.reduce((s, x) => s + x.length, 0));

@@ -16,31 +16,15 @@ import json
 import logging
 import os
 import resource
-import struct
 import sys
 import time
 
-import numpy as np
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "test", "fixtures", "vit-torch"))
-from make_fixture import ViTForImageClassification  # noqa: E402
+from make_fixture import ViTForImageClassification, read_safetensors  # noqa: E402
 
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        raw = f.read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
-    out = {}
-    for name, t in header.items():
-        if name == "__metadata__":
-            continue
-        a, b = t["data_offsets"]
-        dtype = {"F32": np.float32, "I32": np.int32, "I64": np.int64}[t["dtype"]]
-        out[name] = torch.from_numpy(np.frombuffer(raw[8 + n + a:8 + n + b], dtype=dtype).copy()).view(t["shape"])
-    return out
 
 
 def load_model(folder):

@@ -1,6 +1,6 @@
 /**
  * The experiment config of `otfuse run`: the reference's keys (model, fusion, regression)
- * with the meaning they have there, plus this tool's additions (data, output, runtime).
+ * with the meaning they have there, plus this tool's additions (data, finetune, output, runtime).
  * docs/config.md documents every key; a test keeps the two in step.
  *
  * Defaults: where the reference's code falls back to a value for a missing key (ot_solver
@@ -8,6 +8,7 @@
  * where its code requires the key, the value of its example config.
  */
 import { bool, custom, int, num, numbers, oneOf, optionalNum, optionalStr, section, str, type Infer } from './schema-kit.ts';
+import { FINETUNE_DEFAULTS, recipeFields } from '../train/recipe.ts';
 
 /** `seq_filter`: null (keep every token), `only_cls`, or `window_<k>` (central k x k patches plus CLS). */
 export type SeqFilter = null | { kind: 'only_cls' } | { kind: 'window'; size: number };
@@ -65,7 +66,7 @@ export const experimentSchema = section('an otfuse experiment', {
       pca_k: int(1000, 'number of principal components kept when pca is on', 1),
       anchor: str('name_1', 'the model whose shape and basis the fused model takes (the reference always uses name_1)'),
       weights: numbers('per-model weights in model order (default: 1/num_models each); normalised to sum to 1'),
-      repair: oneOf(['none', 'anchor', 'mean'] as const, 'none', 'statistics repair after fusion: rescale every linear output so its per-neuron mean and std match the anchor\'s, or the parents\' average carried through the maps'),
+      repair: oneOf(['none', 'anchor', 'mean'] as const, 'anchor', 'statistics repair after fusion: rescale every linear output so its per-neuron mean and std match the anchor\'s, or the parents\' average carried through the maps'),
       gnd_metric: section(
         'the ground metric between neurons',
         {
@@ -119,9 +120,15 @@ export const experimentSchema = section('an otfuse experiment', {
     activations: section('the fusion data (acts mode)', {
       folder: optionalStr('dataset folder (default: data.folder)'),
       split: oneOf(['train', 'test'] as const, 'train', 'split the fusion samples come from'),
-      holdout_fraction: num(0.1, 'take the samples from a seeded held-out part of this size of the split (0: from the split itself, in file order)', 0, 1),
-      shuffle: bool(false, 'take a seeded random choice of samples instead of the first ones'),
+      holdout_fraction: num(0.1, 'take the samples from a seeded held-out part of this size of the split (0: from the split itself, in file order)', 0, 0.99),
+      holdout_seed: int(0, 'seed of that holdout: the one the parents were trained without (otfuse train\'s data.holdout_seed)', 0),
+      shuffle: bool(false, 'take a random choice of samples (seeded by fusion.acts.seed) instead of the first ones'),
     }),
+  }),
+  finetune: section('a short training run of the fused model after the fusion (the recipe keys of docs/train.md)', {
+    enabled: bool(false, 'finetune the OT-fused model (and the repaired one, with fusion.repair) on the training data minus the fusion holdout, and evaluate it'),
+    baselines: bool(false, 'also finetune the vanilla-fused model and the better parent for the same steps, for comparison'),
+    ...recipeFields(FINETUNE_DEFAULTS),
   }),
   output: section('what is written', {
     folder: optionalStr('folder for the fused models and report.json (default: print only)'),

@@ -4,12 +4,14 @@
  * validation against the schema and the cross-key checks the schema cannot express.
  */
 import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse, parseDocument } from 'yaml';
 import { InputError } from '../errors.ts';
 import { experimentSchema, type ExperimentConfig } from './experiment.ts';
 import { validateConfig } from './validate.ts';
 
-function parseYaml(text: string, file: string): unknown {
+/** YAML 1.1 text -> plain data; syntax errors are InputErrors naming the file and line. */
+export function parseYaml(text: string, file: string): unknown {
   const doc = parseDocument(text, { version: '1.1', uniqueKeys: true });
   if (doc.errors.length > 0) {
     // The parser's first message line already says where: "... at line 4, column 1:".
@@ -61,8 +63,27 @@ function checkConsistency(cfg: ExperimentConfig, file: string): void {
 }
 
 /** Parses and validates config text; `file` names it in errors. */
+/**
+ * Paths written in a config file are relative to the file's folder (so a config and the
+ * models beside it can move together); paths given with --set stay relative to the
+ * working directory.
+ */
+function resolvePaths(doc: unknown, base: string): unknown {
+  if (!doc || typeof doc !== 'object') return doc;
+  const d = doc as Record<string, Record<string, unknown> | undefined>;
+  const fix = (obj: Record<string, unknown> | undefined, key: string) => {
+    const v = obj?.[key];
+    if (obj && typeof v === 'string' && v.length > 0 && !isAbsolute(v)) obj[key] = resolve(base, v);
+  };
+  for (const key of Object.keys(d.model ?? {})) if (/^name_\d+$/.test(key)) fix(d.model, key);
+  fix(d.data, 'folder');
+  fix(d.data?.activations as Record<string, unknown> | undefined, 'folder');
+  fix(d.output, 'folder');
+  return doc;
+}
+
 export function parseExperimentConfig(text: string, file: string, overrides: string[] = []): ExperimentConfig {
-  const doc = applyOverrides(parseYaml(text, file), overrides);
+  const doc = applyOverrides(resolvePaths(parseYaml(text, file), dirname(resolve(file))), overrides);
   const cfg = validateConfig(experimentSchema, doc, file);
   checkConsistency(cfg, file);
   return cfg;

@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { InputError } from '../errors.ts';
 import type { TaskOptions } from '../native.ts';
 import { cifar10Files, openCifar10, openCifar100, type CifarLabels } from './cifar.ts';
+import { checkHoldout, holdoutSplit, subsetReader, type HoldoutOption } from './holdout.ts';
 import { looksLikeIdx, openIdx } from './idx.ts';
 import { decodeImage, looksLikeImageFolder, openImageFolder } from './image-folder.ts';
 import { inputShape, planTarget, preprocessInto, type PreprocessConfig } from './preprocess.ts';
@@ -15,6 +16,7 @@ import type { DatasetFormat, DatasetReader, Split } from './source.ts';
 
 export type { DatasetFormat, Split } from './source.ts';
 export type { PreprocessConfig } from './preprocess.ts';
+export type { HoldoutOption } from './holdout.ts';
 
 export interface OpenDatasetOptions {
   split?: Split;
@@ -24,6 +26,12 @@ export interface OpenDatasetOptions {
   preprocess: PreprocessConfig;
   /** CIFAR-100 only: the 100 fine labels (default) or the 20 coarse ones. */
   cifar100Labels?: CifarLabels;
+  /**
+   * Present only one part of a seeded holdout split of the split: `rest` for training,
+   * `holdout` for data no model trained with the same holdout has seen (fusion
+   * activations). Both parts keep file order.
+   */
+  holdout?: HoldoutOption;
 }
 
 export interface Batch {
@@ -33,6 +41,14 @@ export interface Batch {
   count: number;
   /** Index of the batch's first example in the split. */
   offset: number;
+}
+
+/** A whole dataset (part) as model input in memory. */
+export interface LoadedData {
+  /** count x C x H x W normalised floats. */
+  images: Float32Array;
+  labels: Int32Array;
+  count: number;
 }
 
 export interface BatchOptions {
@@ -71,6 +87,8 @@ export class Dataset {
     readonly reader: DatasetReader,
     readonly preprocess: PreprocessConfig,
     private readonly fixedTarget: ReturnType<typeof planTarget> | null,
+    /** The holdout part presented, when the dataset was opened with one. */
+    readonly holdout: (HoldoutOption & { seed: number; examples: number; of: number }) | null = null,
   ) {}
 
   get format(): DatasetFormat { return this.reader.format; }
@@ -79,8 +97,12 @@ export class Dataset {
   get size(): number { return this.reader.size; }
   get classes(): string[] | null { return this.reader.classes; }
   get numClasses(): number { return this.reader.numClasses; }
-  /** "cifar10 test split of /data/cifar10" */
-  get description(): string { return `${this.format} ${this.split} split of ${this.folder}`; }
+  /** "cifar10 test split of /data/cifar10", with the holdout part when there is one. */
+  get description(): string {
+    const h = this.holdout;
+    const part = h ? ` (${h.part === 'holdout' ? 'held-out' : 'remaining'} ${h.examples} of ${h.of}: holdout fraction ${h.fraction}, seed ${h.seed})` : '';
+    return `${this.format} ${this.split} split of ${this.folder}${part}`;
+  }
 
   static async open(folder: string, options: OpenDatasetOptions): Promise<Dataset> {
     const split = options.split ?? 'test';
@@ -97,6 +119,17 @@ export class Dataset {
       case 'image-folder': reader = await openImageFolder(root, split); break;
       default: throw new InputError('format', `unknown dataset format '${format as string}' (expected cifar10, cifar100, idx or image-folder)`);
     }
+    let holdout: Dataset['holdout'] = null;
+    if (options.holdout) {
+      checkHoldout(options.holdout);
+      const seed = options.holdout.seed ?? 0;
+      const parts = holdoutSplit(reader.size, options.holdout.fraction, seed);
+      const indices = options.holdout.part === 'holdout' ? parts.holdout : parts.rest;
+      if (indices.length === 0)
+        throw new InputError(root, `holdout fraction ${options.holdout.fraction} of ${reader.size} examples leaves no ${options.holdout.part === 'holdout' ? 'held-out' : 'remaining'} examples`);
+      holdout = { ...options.holdout, seed, examples: indices.length, of: reader.size };
+      reader = subsetReader(reader, indices);
+    }
     const where = `${root} (${format}, ${split})`;
     // Fixed-shape formats are checked against the model once, here; image folders are
     // checked on their first image here and on every image as it streams.
@@ -106,7 +139,24 @@ export class Dataset {
       const first = await decodeImage(reader.files[0]);
       planTarget(first.file, first.shape, options.preprocess);
     }
-    return new Dataset(reader, options.preprocess, target);
+    return new Dataset(reader, options.preprocess, target, holdout);
+  }
+
+  /** Every example (or the first `limit`) as model input in one buffer, read batch by batch. */
+  async loadAll(options: { limit?: number; signal?: AbortSignal; onProgress?: (done: number, total: number) => void } = {}): Promise<LoadedData> {
+    const count = Math.min(this.size, options.limit ?? Infinity);
+    const { channels, height, width } = inputShape(this.preprocess);
+    const perImage = channels * height * width;
+    const images = new Float32Array(count * perImage);
+    const labels = new Int32Array(count);
+    let done = 0;
+    for await (const batch of this.batches({ batchSize: 1024, limit: count, signal: options.signal })) {
+      images.set(batch.images, done * perImage);
+      labels.set(batch.labels, done);
+      done += batch.count;
+      options.onProgress?.(done, count);
+    }
+    return { images, labels, count: done };
   }
 
   /** The split's examples as normalised model input, batch by batch. */

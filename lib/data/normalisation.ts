@@ -1,11 +1,9 @@
 /**
  * Which per-channel mean and std turn a dataset's images into a model's input. In order:
- * what the user gave, the model folder's preprocessor_config.json (HF's image processor,
- * which otfuse also writes next to every model it trains), the published statistics of
+ * what the user gave, the model's preprocessor_config.json (HF's image processor, which
+ * otfuse also writes with every model it trains or fuses), the published statistics of
  * a known dataset, and finally HF ViTImageProcessor's default of 0.5 / 0.5.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { InputError } from '../errors.ts';
 import { preprocessFromHF, type PreprocessConfig } from './preprocess.ts';
 
@@ -25,8 +23,8 @@ export const DATASET_STATISTICS: Record<string, { mean: number[]; std: number[] 
 export interface NormalisationSources {
   mean?: number[] | null;
   std?: number[] | null;
-  /** A model folder that may hold preprocessor_config.json. */
-  modelFolder?: string;
+  /** The model's preprocessor_config.json (Model.preprocessor), when it has one. */
+  preprocessor?: Record<string, unknown>;
   /** A dataset name (cifar10, cifar100, mnist, fashion_mnist). */
   dataset?: string;
   /** The model's input channels: a known dataset's statistics are used only when they match. */
@@ -38,28 +36,23 @@ export function resolveNormalisation(sources: NormalisationSources): Normalisati
     if (!sources.mean || !sources.std) throw new InputError(sources.mean ? 'std' : 'mean', 'give mean and std together');
     return { mean: sources.mean, std: sources.std, origin: 'given' };
   }
-  if (sources.modelFolder) {
-    const file = join(sources.modelFolder, 'preprocessor_config.json');
-    if (existsSync(file)) {
-      let processor: unknown;
-      try {
-        processor = JSON.parse(readFileSync(file, 'utf8'));
-      } catch (err) {
-        throw new InputError(file, `is not valid JSON (${(err as Error).message})`);
-      }
-      if (typeof processor !== 'object' || processor === null || Array.isArray(processor)) throw new InputError(file, 'must hold a JSON object');
-      return { ...preprocessFromHF(processor as Record<string, unknown>, file), origin: 'preprocessor_config.json' };
-    }
+  if (sources.preprocessor) {
+    return { ...preprocessFromHF(sources.preprocessor, 'preprocessor_config.json'), origin: 'preprocessor_config.json' };
   }
   const known = sources.dataset ? DATASET_STATISTICS[sources.dataset.toLowerCase().replace(/-/g, '_')] : undefined;
   if (known && (sources.channels === undefined || known.mean.length === sources.channels)) return { ...known, origin: `${sources.dataset} statistics` };
   return { mean: [0.5], std: [0.5], origin: 'default (0.5 / 0.5)' };
 }
 
-/** preprocessor_config.json content for a model trained with this normalisation. */
-export function preprocessorConfigJson(mean: number[], std: number[], imageSize: number): string {
-  return `${JSON.stringify({
+/** The preprocessor_config.json (as an object) of a model that takes images normalised this way. */
+export function preprocessorConfig(mean: number[], std: number[], imageSize: number): Record<string, unknown> {
+  return {
     do_normalize: true, do_rescale: true, rescale_factor: 1 / 255, do_resize: false,
     image_mean: mean, image_std: std, image_processor_type: 'ViTImageProcessor', size: { height: imageSize, width: imageSize },
-  }, null, 2)}\n`;
+  };
+}
+
+/** preprocessor_config.json text for a model trained with this normalisation. */
+export function preprocessorConfigJson(mean: number[], std: number[], imageSize: number): string {
+  return `${JSON.stringify(preprocessorConfig(mean, std, imageSize), null, 2)}\n`;
 }

@@ -22,6 +22,7 @@ import { safetensorsChunks, readSafetensors, type TensorFileContents } from './s
 import { parseByteSize, planShards, readShardIndex, shardFileName, shardIndexJson } from './shard-index.ts';
 import type { Tensor } from './tensor.ts';
 import { readTorchBin } from './torch-bin.ts';
+import { parseJsonObject, readTextFile } from './json-file.ts';
 import { oneLine, quoted } from './messages.ts';
 
 export type ModelFormat = 'safetensors' | 'pytorch';
@@ -46,6 +47,11 @@ export interface Model {
   tensors: Map<string, Tensor>;
   /** Where the model was read from; absent for models built in memory (a fused model). */
   source?: ModelSource;
+  /**
+   * The folder's preprocessor_config.json (HF's image processor: image_mean, image_std,
+   * ...), when it has one: how images become this model's input. Saved with the model.
+   */
+  preprocessor?: Record<string, unknown>;
 }
 
 export interface LoadOptions {
@@ -84,12 +90,23 @@ export async function loadModel(folder: string, options: LoadOptions = {}): Prom
   const architecture = resolveArchitecture(config, tensors.keys());
   const { unexpected } = checkTensorsMatchConfig(config, architecture, tensors, weightsSource);
   if (options.checkFinite ?? true) checkFinite(tensors, weightsSource);
+  const preprocessor = await readPreprocessor(folder);
   return {
     config,
     architecture,
     tensors,
+    ...(preprocessor ? { preprocessor } : {}),
     source: { folder, format: layout.format, sharded: layout.sharded, files, storedDtypes: contents.storedDtypes, unexpectedTensors: unexpected },
   };
+}
+
+const PREPROCESSOR_FILE = 'preprocessor_config.json';
+
+/** A model folder's preprocessor_config.json as an object, or undefined when it has none. */
+export async function readPreprocessor(folder: string): Promise<Record<string, unknown> | undefined> {
+  const names = await listFolder(folder);
+  const path = join(folder, PREPROCESSOR_FILE);
+  return names.has(PREPROCESSOR_FILE) ? parseJsonObject(await readTextFile(path), path) : undefined;
 }
 
 async function listFolder(folder: string): Promise<Set<string>> {
@@ -164,6 +181,10 @@ export async function saveModel(folder: string, model: Model, options: SaveOptio
   const protectedFolders = [...(options.protectedFolders ?? []), ...(model.source ? [model.source.folder] : [])];
   await writeFolderAtomically(folder, { force: options.force, protectedFolders }, async (temp) => {
     await writeChunks(join(temp, 'config.json'), [Buffer.from(hfConfigToJson(model.config, model.architecture))]);
+    if (model.preprocessor) {
+      await writeChunks(join(temp, PREPROCESSOR_FILE), [Buffer.from(`${JSON.stringify(model.preprocessor, null, 2)}\n`)]);
+      files.push(PREPROCESSOR_FILE);
+    }
     if (shards.length === 1) {
       await writeChunks(join(temp, 'model.safetensors'), safetensorsChunks(tensors));
       files.push('model.safetensors');

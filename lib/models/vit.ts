@@ -179,7 +179,7 @@ export class VitModel implements ImageClassifier {
       throw new InputError('fusion.acts.num_samples', `must be a positive integer, got ${options.numSamples}`);
     try {
       const plan = this.native.planActivationStore({
-        capacity: options.numSamples, seqFilter: filter, avgSeqItems: options.avgSeqItems ?? false, maxBytes: options.maxBytes,
+        capacity: options.numSamples, seqFilter: filter, avgSeqItems: options.avgSeqItems ?? false, maxBytes: options.maxBytes, only: options.only,
       });
       return { bytes: plan.bytes, limit: plan.limit };
     } catch (err) {
@@ -197,6 +197,7 @@ export class VitModel implements ImageClassifier {
       seqFilter: options.seqFilter ?? 'none',
       avgSeqItems: options.avgSeqItems ?? false,
       maxBytes: limit,
+      only: options.only,
     }));
   }
 
@@ -210,13 +211,12 @@ export class VitModel implements ImageClassifier {
 
   /** The parameters under their HF names (copies). */
   parameters(): Map<string, Tensor> {
-    const flat = this.native.readParameters();
-    const out = new Map<string, Tensor>();
-    for (const t of native().vitLayout(nativeVitConfig(this.config)).tensors) {
-      const size = t.shape.reduce((a, b) => a * b, 1);
-      out.set(hfParameterName(t.name), { dtype: 'F32', shape: t.shape, data: flat.slice(t.offset, t.offset + size) });
-    }
-    return out;
+    return vitTensorsFromFlat(this.config, this.native.readParameters());
+  }
+
+  /** Frees the native copy of the weights and the working buffers now instead of at garbage collection. */
+  dispose(): void {
+    this.native.dispose();
   }
 
   /** How many images the native pass runs at once (bounds its working memory). */
@@ -226,18 +226,13 @@ export class VitModel implements ImageClassifier {
 }
 
 /**
- * Builds the native ViT from an HF config object and HF-named tensors. Every tensor the
+ * HF-named tensors -> the native flat parameter buffer of `config`. Every tensor the
  * model needs must be present with HF's shape and finite values; checkpoint extras that
- * the classifier does not use (the pooler) are ignored, anything else unknown is an error.
+ * the classifier does not use (the pooler) are ignored, anything else unknown is an
+ * error naming `source`.
  */
-export function createVitModel(
-  rawConfig: Record<string, unknown> | VitConfig, tensors: Map<string, Tensor>, options: VitModelOptions = {},
-): VitModel {
-  const source = options.source ?? 'model';
-  const config = 'hiddenSize' in rawConfig ? (rawConfig as VitConfig) : parseVitConfig(rawConfig, `${source}/config.json`);
-  const nc = nativeVitConfig(config);
-  const addon = native();
-  const layout = addon.vitLayout(nc);
+export function vitFlatParameters(config: VitConfig, tensors: Map<string, Tensor>, source = 'model'): Float32Array {
+  const layout = native().vitLayout(nativeVitConfig(config));
   const flat = new Float32Array(layout.total);
   const expected = new Set<string>();
   const missing: string[] = [];
@@ -266,7 +261,29 @@ export function createVitModel(
   const unknown = [...tensors.keys()].filter((k) => !expected.has(k) && !IGNORED_TENSORS.test(k));
   if (unknown.length > 0)
     throw new InputError(source, `unexpected tensors for this ViT config: ${unknown.slice(0, 5).join(', ')}${unknown.length > 5 ? ', ...' : ''}`);
-  const names = layout.capturePoints.map((p) => hfModuleName(p.name));
+  return flat;
+}
+
+/** The native flat parameter buffer of `config` -> HF-named tensors (copies), in buffer order. */
+export function vitTensorsFromFlat(config: VitConfig, flat: Float32Array): Map<string, Tensor> {
+  const out = new Map<string, Tensor>();
+  for (const t of native().vitLayout(nativeVitConfig(config)).tensors) {
+    const size = t.shape.reduce((a, b) => a * b, 1);
+    out.set(hfParameterName(t.name), { dtype: 'F32', shape: t.shape, data: flat.slice(t.offset, t.offset + size) });
+  }
+  return out;
+}
+
+/** Builds the native ViT from an HF config object and HF-named tensors (checked as vitFlatParameters does). */
+export function createVitModel(
+  rawConfig: Record<string, unknown> | VitConfig, tensors: Map<string, Tensor>, options: VitModelOptions = {},
+): VitModel {
+  const source = options.source ?? 'model';
+  const config = 'hiddenSize' in rawConfig ? (rawConfig as VitConfig) : parseVitConfig(rawConfig, `${source}/config.json`);
+  const nc = nativeVitConfig(config);
+  const addon = native();
+  const flat = vitFlatParameters(config, tensors, source);
+  const names = addon.vitLayout(nc).capturePoints.map((p) => hfModuleName(p.name));
   const model = new addon.VitModel(nc, flat, names, { device: options.device ?? 'auto' });
   return new VitModel(config, model);
 }

@@ -9,11 +9,12 @@ import { basename, join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { setThreads } from '../compute.ts';
 import type { ExperimentConfig } from '../config/experiment.ts';
-import { openDataset, type Batch, type Dataset } from '../data/dataset.ts';
-import { preprocessorConfigJson, resolveNormalisation, type Normalisation } from '../data/normalisation.ts';
+import { openDataset, type Batch, type Dataset, type HoldoutOption } from '../data/dataset.ts';
+import { preprocessorConfig, resolveNormalisation, type Normalisation } from '../data/normalisation.ts';
 import { preprocessForInput } from '../data/preprocess.ts';
 import { InputError } from '../errors.ts';
 import { evaluate, type EvaluationResult } from '../eval.ts';
+import { graphActivations } from '../fusion/graph.ts';
 import { fuse, sameShapes, vanillaAverage, type FusionParent, type FusionResult, type MapReport } from '../fusion/index.ts';
 import { writeFolderAtomically } from '../io/atomic-folder.ts';
 import { saveModel } from '../io/model-folder.ts';
@@ -23,12 +24,14 @@ import { accuracyLandscape, type Landscape } from '../report/landscape.ts';
 import { landscapeSvg } from '../report/landscape-svg.ts';
 import { repairStatistics } from '../fusion/repair.ts';
 import { measureOnSamples } from './measure.ts';
+import { finetuneCandidates, finetuneRecipe, loadFinetuneData, type FinetuneCandidate, type FinetuneResult } from './finetune-stage.ts';
+import type { CurvePoint } from '../train/train.ts';
 import { captureActivations, seqFilterOf, type CapturedActivations } from './activations.ts';
 import { chooseSamples, selectedBatches } from './fusion-samples.ts';
 import { loadParents, type Parent } from './parents.ts';
 import { existsSync } from 'node:fs';
 
-export type Stage = 'load' | 'activations' | 'fusion' | 'repair' | 'vanilla' | 'evaluate' | 'landscape' | 'save';
+export type Stage = 'load' | 'activations' | 'fusion' | 'repair' | 'vanilla' | 'evaluate' | 'finetune' | 'landscape' | 'save';
 
 export interface RunOptions {
   signal?: AbortSignal;
@@ -67,6 +70,8 @@ export interface ExperimentReport {
   normalisation: { mean: number[]; std: number[]; origin: string };
   /** Per non-anchor parent, every transport map computed while aligning it. */
   maps: Array<{ model: string; maps: MapReport[] }>;
+  /** The finetuned models (finetune.enabled), each with its test accuracy curve. */
+  finetuned: Array<{ name: string; from: string; steps: number; seconds: number; finalTestAccuracy: number | null; curve: CurvePoint[] }>;
   /** Test accuracy over the plane through anchor, OT and vanilla models (plots.landscape). */
   landscape: Landscape | null;
   seconds: Partial<Record<Stage | 'total', number>>;
@@ -79,9 +84,10 @@ function parameterCount(tensors: Map<string, Tensor>): number {
   return n;
 }
 
-async function openData(cfg: ExperimentConfig, folder: string, split: 'train' | 'test', parent: Parent, norm: Normalisation): Promise<Dataset> {
+async function openData(cfg: ExperimentConfig, folder: string, split: 'train' | 'test', parent: Parent, norm: Normalisation, holdout?: HoldoutOption): Promise<Dataset> {
   return openDataset(folder, {
     split,
+    holdout,
     format: cfg.data.format === 'auto' ? undefined : cfg.data.format === 'image_folder' ? 'image-folder' : cfg.data.format,
     preprocess: preprocessForInput(parent.vit.input, { mean: norm.mean, std: norm.std, resize: cfg.data.resize || norm.resize }),
   });
@@ -110,7 +116,7 @@ export async function runExperiment(cfg: ExperimentConfig, options: RunOptions =
   const anchorIndex = Number(cfg.fusion.anchor.slice('name_'.length));
   const anchor = parents[anchorIndex];
   const heterogeneous = !sameShapes(parents.map((p) => p.model.tensors));
-  const norm = resolveNormalisation({ mean: cfg.data.mean, std: cfg.data.std, modelFolder: anchor.folder, dataset: cfg.model.dataset, channels: anchor.config.numChannels });
+  const norm = resolveNormalisation({ mean: cfg.data.mean, std: cfg.data.std, preprocessor: anchor.model.preprocessor, dataset: cfg.model.dataset, channels: anchor.config.numChannels });
   done('load');
 
   let fusion: ParentFusion | null = null;
@@ -164,6 +170,28 @@ export async function runExperiment(cfg: ExperimentConfig, options: RunOptions =
     const repairedTest = repaired ? await evaluateTensors('the OT-fused model after statistics repair', repaired) : null;
     const vfTest = vanilla && !cfg.regression.only_eval_ot ? await evaluateTensors('the vanilla-fused model', vanilla) : null;
 
+    let finetuned: FinetuneResult[] = [];
+    if (cfg.finetune.enabled) {
+      if (!cfg.data.folder) throw new InputError('finetune.enabled', 'needs data.folder (its training split)');
+      stage('finetune', 'loading the finetuning data');
+      const data = await loadFinetuneData(cfg, anchor.config, norm, signal);
+      const candidates: FinetuneCandidate[] = [{ name: 'ot', tensors: fused.tensors, config: anchor.config }];
+      if (repaired) candidates.push({ name: 'ot-repaired', tensors: repaired, config: anchor.config });
+      if (cfg.finetune.baselines) {
+        if (vanilla) candidates.push({ name: 'vanilla', tensors: vanilla, config: anchor.config });
+        const best = parentResults.reduce((b, p, i) => ((p.test?.accuracy ?? -1) > (parentResults[b].test?.accuracy ?? -1) ? i : b), anchorIndex);
+        candidates.push({ name: `${parents[best].key} (parent)`, tensors: parents[best].model.tensors, config: parents[best].config });
+      }
+      finetuned = await finetuneCandidates(candidates, finetuneRecipe(cfg), data, norm, {
+        signal,
+        onStep: (name, p) => {
+          options.onProgress?.('finetune', p.step, p.totalSteps);
+          if (p.step === 1) options.onStage?.('finetune', `finetuning ${name}`);
+        },
+      });
+      done('finetune');
+    }
+
     let landscape: Landscape | null = null;
     if (cfg.plots.landscape) {
       if (!vanilla || !testData) throw new InputError('plots.landscape', 'needs parents of one shape (for vanilla fusion) and data.folder (for the test set)');
@@ -198,6 +226,9 @@ export async function runExperiment(cfg: ExperimentConfig, options: RunOptions =
       },
       normalisation: { mean: norm.mean ?? [0.5], std: norm.std ?? [0.5], origin: norm.origin },
       maps: fused.maps.map((maps, i) => ({ model: parents[i].key, maps })).filter((_, i) => i !== anchorIndex),
+      finetuned: finetuned.map((f) => ({
+        name: `${f.name}+finetune`, from: f.name, steps: f.steps, seconds: f.seconds, finalTestAccuracy: f.finalTestAccuracy, curve: f.curve,
+      })),
       landscape,
       seconds,
       output,
@@ -205,14 +236,14 @@ export async function runExperiment(cfg: ExperimentConfig, options: RunOptions =
 
     if (output) {
       stage('save', `writing ${output}`);
-      const preprocessor = preprocessorConfigJson(report.normalisation.mean, report.normalisation.std, anchor.config.imageSize);
+      const preprocessor = preprocessorConfig(report.normalisation.mean, report.normalisation.std, anchor.config.imageSize);
       await writeFolderAtomically(output, { force: cfg.output.force, protectedFolders: parents.map((p) => p.folder) }, async (temp) => {
         const models: Array<[string, Map<string, Tensor>]> = [['ot', fused.tensors]];
         if (repaired) models.push(['ot-repaired', repaired]);
         if (vanilla) models.push(['vanilla', vanilla]);
+        for (const f of finetuned) if (f.name.startsWith('ot')) models.push([`${f.name}-finetuned`, f.tensors]);
         for (const [name, tensors] of models) {
-          await saveModel(join(temp, name), { config: anchor.model.config, architecture: anchor.model.architecture, tensors });
-          await writeFile(join(temp, name, 'preprocessor_config.json'), preprocessor);
+          await saveModel(join(temp, name), { config: anchor.model.config, architecture: anchor.model.architecture, tensors, preprocessor });
         }
         if (landscape) {
           await writeFile(join(temp, 'landscape.svg'), landscapeSvg(landscape.grid, landscape.markers, {
@@ -262,18 +293,16 @@ export async function fuseParents(parents: Parent[], anchorIndex: number, cfg: E
     const folder = cfg.data.activations.folder ?? cfg.data.folder;
     if (!folder) throw new InputError('data.folder', `is needed: ${cfg.fusion.type === 'acts' ? 'acts mode' : cfg.fusion.resid_policy} captures activations on fusion data (or set data.activations.folder)`);
     stage('activations', `capturing activations of ${cfg.fusion.acts.num_samples} samples`);
-    const samplesData = await openData(cfg, folder, cfg.data.activations.split, anchor, norm);
-    const choice = {
-      count: cfg.fusion.acts.num_samples, holdoutFraction: cfg.data.activations.holdout_fraction,
-      seed: cfg.fusion.acts.seed, shuffle: cfg.data.activations.shuffle,
-    };
-    const indices = chooseSamples(samplesData.size, choice);
-    const part = choice.holdoutFraction > 0 ? `a seeded ${(choice.holdoutFraction * 100).toFixed(0)}% holdout (seed ${choice.seed}) of the ` : 'the ';
-    activationSource = `${choice.shuffle ? 'a seeded random choice' : `the first ${indices.length}`} of ${part}${samplesData.description}`;
+    const act = cfg.data.activations;
+    const samplesData = await openData(cfg, folder, act.split, anchor, norm,
+      act.holdout_fraction > 0 ? { fraction: act.holdout_fraction, seed: act.holdout_seed, part: 'holdout' } : undefined);
+    const indices = chooseSamples(samplesData.size, cfg.fusion.acts.num_samples, act.shuffle, cfg.fusion.acts.seed);
+    activationSource = `${act.shuffle ? `a random choice (seed ${cfg.fusion.acts.seed})` : `the first ${indices.length}`} of the ${samplesData.description}`;
     for await (const b of selectedBatches(samplesData, indices, cfg.data.batch_size, signal))
       samples.push({ ...b, images: b.images.slice(), labels: b.labels.slice() });
     if (needActs) {
-      captured = await captureActivations(parents, samples, cfg, { signal, onBatch: (n) => progress('activations')(n, indices.length) });
+      const only = graphActivations(vitFusionGraph(anchor.config));
+      captured = await captureActivations(parents, samples, cfg, only, { signal, onBatch: progress('activations') });
     }
     done('activations');
   }

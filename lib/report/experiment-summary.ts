@@ -14,6 +14,12 @@ export function formatExperimentSummary(r: ExperimentReport): string {
   if (r.vanilla) rows.push(row('vanilla fusion', r.vanilla));
   rows.push(row('OT fusion', r.ot));
   if (r.otRepaired) rows.push(row(`OT fusion + repair (${r.otRepaired.target})`, r.otRepaired));
+  const label: Record<string, string> = { ot: 'OT fusion', 'ot-repaired': 'OT fusion + repair', vanilla: 'vanilla fusion' };
+  for (const f of r.finetuned) {
+    const last = f.curve[f.curve.length - 1];
+    const saved = f.from.startsWith('ot') && r.output ? `${r.output}/${f.from}-finetuned` : '(not saved)';
+    rows.push([`${label[f.from] ?? f.from} + finetune (${f.steps} steps)`, saved, '', pct(f.finalTestAccuracy ?? undefined), last?.testLoss?.toFixed(4) ?? '-']);
+  }
   const lines = [formatTable(rows, ['left', 'left', 'right', 'right', 'right']), ''];
   if (r.heterogeneous) lines.push('The parents differ in width: the fused model takes the anchor\'s shape (no vanilla fusion).');
   if (r.activations) {
@@ -28,9 +34,12 @@ export function formatExperimentSummary(r: ExperimentReport): string {
     lines.push(`${model} -> ${r.anchor}: ${maps.length} maps (${solvers}), mean permutation score ${score.toFixed(3)}${unconverged ? `, ${unconverged} not converged` : ''}`);
   }
   const s = r.seconds;
-  const stages = (['load', 'activations', 'fusion', 'repair', 'vanilla', 'evaluate', 'landscape', 'save'] as const).filter((k) => s[k] !== undefined).map((k) => `${k} ${s[k]!.toFixed(1)}s`);
+  const stages = (['load', 'activations', 'fusion', 'repair', 'vanilla', 'evaluate', 'finetune', 'landscape', 'save'] as const).filter((k) => s[k] !== undefined).map((k) => `${k} ${s[k]!.toFixed(1)}s`);
   lines.push(`time: ${stages.join(', ')}; total ${(s.total ?? 0).toFixed(1)}s`);
-  if (r.output) lines.push(`written: ${r.output} (ot/${r.otRepaired ? ', ot-repaired/' : ''}${r.vanilla ? ', vanilla/' : ''}, report.json${r.landscape ? ', landscape.svg' : ''})`);
+  if (r.output) {
+    const folders = ['ot', ...(r.otRepaired ? ['ot-repaired'] : []), ...(r.vanilla ? ['vanilla'] : []), ...r.finetuned.filter((f) => f.from.startsWith('ot')).map((f) => `${f.from}-finetuned`)];
+    lines.push(`written: ${r.output} (${folders.map((f) => `${f}/`).join(', ')}, report.json${r.landscape ? ', landscape.svg' : ''})`);
+  }
   return `${lines.join('\n')}\n`;
 }
 

@@ -37,6 +37,16 @@ tf::ActivationStoreOptions ReadStoreOptions(Napi::Env env, const Napi::Value& va
   } else if (!tokens.IsUndefined() && !tokens.IsNull()) {
     ThrowArgError(env, "activation store: maxTokens must be a number");
   }
+  Napi::Value only = o.Get("only");
+  if (only.IsArray()) {
+    Napi::Array names = only.As<Napi::Array>();
+    for (uint32_t i = 0; i < names.Length(); ++i) {
+      if (!names.Get(i).IsString()) ThrowArgError(env, "activation store: only must be a list of activation names");
+      opts.only.push_back(names.Get(i).As<Napi::String>().Utf8Value());
+    }
+  } else if (!only.IsUndefined() && !only.IsNull()) {
+    ThrowArgError(env, "activation store: only must be a list of activation names");
+  }
   Napi::Value max = o.Get("maxBytes");
   if (max.IsNumber()) {
     double m = max.As<Napi::Number>().DoubleValue();
@@ -71,7 +81,7 @@ ActivationStoreWrap::ActivationStoreWrap(const Napi::CallbackInfo& info) : Napi:
   std::vector<tf::CapturePoint> points;
   if (auto vit = VitModelWrap::ModelOf(info[0])) points = vit->capture_points();
   else if (auto bert = BertModelWrap::ModelOf(info[0])) points = bert->capture_points();
-  else ThrowArgError(env, "ActivationStore: model must be a VitModel or a BertModel");
+  else ThrowArgError(env, "ActivationStore: model must be a VitModel or a BertModel that has not been disposed");
   tf::ActivationStoreOptions opts = ReadStoreOptions(env, info[1]);
   try {
     handle_ = std::make_shared<StoreHandle>(std::make_unique<tf::ActivationStore>(points, opts));
@@ -108,9 +118,10 @@ Napi::Value ActivationStoreWrap::Entries(const Napi::CallbackInfo& info) {
   auto h = live(env);
   auto lock = LockNow(env, *h);
   const tf::ActivationStore& s = *h->store;
-  Napi::Array out = Napi::Array::New(env, s.entry_count());
+  Napi::Array out = Napi::Array::New(env);
   for (size_t i = 0; i < s.entry_count(); ++i) {
     const tf::ActivationEntry& e = s.entry(i);
+    if (!e.kept) continue;
     Napi::Object o = Napi::Object::New(env);
     o.Set("name", e.name);
     o.Set("rows", Napi::Number::New(env, double(s.rows(i))));
@@ -123,7 +134,7 @@ Napi::Value ActivationStoreWrap::Entries(const Napi::CallbackInfo& info) {
     Napi::Array tokens = Napi::Array::New(env, listed);
     for (size_t k = 0; k < listed; ++k) tokens.Set(uint32_t(k), Napi::Number::New(env, double(e.kept_tokens[k])));
     o.Set("tokens", tokens);
-    out.Set(uint32_t(i), o);
+    out.Set(out.Length(), o);
   }
   return out;
 }
@@ -198,6 +209,7 @@ Napi::Value ActivationStoreWrap::Stats(const Napi::CallbackInfo& info) {
         const tf::ActivationStore& s = *h->store;
         for (size_t i = 0; i < s.entry_count(); ++i) {
           ctx.check_cancelled();
+          if (!s.entry(i).kept) continue;
           results->emplace_back(s.entry(i).name, s.stats(i));
           ctx.progress(double(i + 1), double(s.entry_count()));
         }

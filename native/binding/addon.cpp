@@ -6,6 +6,7 @@
 #include "cancel_token.h"
 #include "exports.h"
 #include "vit_model_wrap.h"
+#include "vit_trainer_wrap.h"
 
 namespace tfb {
 
@@ -18,6 +19,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   VitModelWrap::Register(env, exports);
   BertModelWrap::Register(env, exports);
   ActivationStoreWrap::Register(env, exports);
+  VitTrainerWrap::Register(env, exports);
   return exports;
 }
 

@@ -16,6 +16,9 @@ enum class Device { Cpu, Cuda };
 // A token label that asks for no loss (HF's ignore_index): softmax_cross_entropy_forward
 // leaves NaN for such rows.
 constexpr int32_t kIgnoreLabel = -100;
+// Parameters of the training ops (defined in train/train_ops.h).
+struct AdamWStep;
+struct AugmentParams;
 
 const char* device_name(Device d);
 
@@ -86,6 +89,28 @@ class Backend {
   virtual void gather_rows_indexed(float* dst, const float* src, const int32_t* index, int64_t rows, int64_t cols);
   virtual void softmax_cross_entropy_forward(float* losses, int32_t* predictions, const float* logits,
                                              const int32_t* labels, int64_t rows, int64_t classes);
+
+  // --- transformer encoder backward and training ----------------------------------------
+  // Semantics in cpu/encoder_kernels.h and cpu/train_kernels.h; base versions throw like
+  // the forward ops above. Parameter gradients always accumulate (+=), so micro-batches
+  // add into one gradient buffer.
+  virtual void zero(float* x, int64_t n);
+  virtual void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                                  const float* mean, const float* rstd, const float* weight, int64_t rows,
+                                  int64_t cols);
+  virtual void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* att, int64_t batch,
+                                  int64_t tokens, int64_t channels, int64_t heads);
+  virtual void embeddings_backward(float* dpatch_out, float* dcls, float* dpos, const float* dembed, int64_t batch,
+                                   int64_t patches, int64_t channels);
+  virtual void bias_backward(float* dbias, const float* dout, int64_t rows, int64_t cols);
+  virtual void scatter_add_rows(float* dst, const float* src, int64_t rows, int64_t cols, int64_t dst_stride);
+  virtual void cross_entropy_backward(float* dlogits, float* losses, const float* logits, const int32_t* labels,
+                                      int64_t rows, int64_t classes, float label_smoothing, float scale);
+  virtual double sum_squares(const float* x, int64_t n);
+  virtual void adamw_update(float* params, float* m, float* v, const float* grads, int64_t n,
+                            const AdamWStep& step);
+  virtual void augment_images(float* out, const float* images, int64_t batch, int64_t channels, int64_t image_size,
+                              const AugmentParams& params);
 
  protected:
   [[noreturn]] void not_implemented(const char* op) const;

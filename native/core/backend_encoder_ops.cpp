@@ -1,7 +1,8 @@
-// Base-class versions of the encoder ops: a backend without its own twin of an op
-// reports it instead of failing to compile. The CPU backend overrides all of them.
+// Base-class versions of the encoder and training ops: a backend without its own twin of
+// an op reports it instead of failing to compile. The CPU backend overrides all of them.
 #include "backend.h"
 #include "error.h"
+#include "train/train_ops.h"
 
 namespace tf {
 
@@ -32,6 +33,33 @@ void Backend::bias_residual_forward(float*, float*, const float*, const float*, 
 void Backend::gather_rows(float*, const float*, int64_t, int64_t, int64_t) { not_implemented("gather_rows"); }
 void Backend::cross_entropy_forward(float*, const float*, const int32_t*, int64_t, int64_t) {
   not_implemented("cross_entropy_forward");
+}
+
+void Backend::zero(float*, int64_t) { not_implemented("zero"); }
+void Backend::layernorm_backward(float*, float*, float*, const float*, const float*, const float*, const float*,
+                                 const float*, int64_t, int64_t) {
+  not_implemented("layernorm_backward");
+}
+void Backend::attention_backward(float*, const float*, const float*, const float*, int64_t, int64_t, int64_t,
+                                 int64_t) {
+  not_implemented("attention_backward");
+}
+void Backend::embeddings_backward(float*, float*, float*, const float*, int64_t, int64_t, int64_t) {
+  not_implemented("embeddings_backward");
+}
+void Backend::bias_backward(float*, const float*, int64_t, int64_t) { not_implemented("bias_backward"); }
+void Backend::scatter_add_rows(float*, const float*, int64_t, int64_t, int64_t) {
+  not_implemented("scatter_add_rows");
+}
+void Backend::cross_entropy_backward(float*, float*, const float*, const int32_t*, int64_t, int64_t, float, float) {
+  not_implemented("cross_entropy_backward");
+}
+double Backend::sum_squares(const float*, int64_t) { not_implemented("sum_squares"); }
+void Backend::adamw_update(float*, float*, float*, const float*, int64_t, const AdamWStep&) {
+  not_implemented("adamw_update");
+}
+void Backend::augment_images(float*, const float*, int64_t, int64_t, int64_t, const AugmentParams&) {
+  not_implemented("augment_images");
 }
 
 }  // namespace tf

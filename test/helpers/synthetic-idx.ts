@@ -1,31 +1,52 @@
-/** Writes a small synthetic IDX dataset (MNIST layout, 8-bit grayscale) for pipeline tests. */
+/**
+ * A small learnable dataset written as IDX files (the Fashion-MNIST layout): class k's
+ * images are a bright horizontal band at row 2k plus seeded noise, so a tiny ViT can
+ * learn them in a few steps.
+ */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { seededRandom } from './random.ts';
 
-function idx(magic: number, dims: number[], body: Uint8Array): Buffer {
-  const head = Buffer.alloc(4 + 4 * dims.length);
-  head.writeUInt32BE(magic, 0);
-  dims.forEach((d, i) => head.writeUInt32BE(d, 4 + 4 * i));
-  return Buffer.concat([head, body]);
+function idx(dims: number[], data: Uint8Array): Uint8Array {
+  const out = new Uint8Array(4 + 4 * dims.length + data.length);
+  const view = new DataView(out.buffer);
+  out[2] = 0x08;
+  out[3] = dims.length;
+  dims.forEach((d, i) => view.setUint32(4 + 4 * i, d));
+  out.set(data, 4 + 4 * dims.length);
+  return out;
 }
 
-/** `train` and `test` examples of size x size images over `classes` labels, in `folder`. */
-export function writeSyntheticIdx(folder: string, options: { train: number; test: number; size: number; classes: number; seed: number }): void {
+export interface SyntheticOptions {
+  train: number;
+  test: number;
+  size?: number;
+  classes?: number;
+  seed?: number;
+}
+
+/** Writes train/t10k IDX files into `folder`; returns the labels of both splits. */
+export function writeSyntheticIdx(folder: string, o: SyntheticOptions): { train: Uint8Array; test: Uint8Array } {
+  const size = o.size ?? 8, classes = o.classes ?? 3;
+  const rand = seededRandom(o.seed ?? 1);
   mkdirSync(folder, { recursive: true });
-  const rand = seededRandom(options.seed);
-  for (const [prefix, count] of [['train', options.train], ['t10k', options.test]] as const) {
-    const pixels = new Uint8Array(count * options.size * options.size);
-    const labels = new Uint8Array(count);
-    for (let i = 0; i < count; i++) {
-      labels[i] = i % options.classes;
-      // A class-dependent bright band plus noise, so a model could learn it.
-      for (let p = 0; p < options.size * options.size; p++) {
-        const row = Math.floor(p / options.size);
-        pixels[i * options.size * options.size + p] = Math.min(255, Math.floor(rand() * 80 + (row % options.classes === labels[i] ? 150 : 0)));
-      }
+  const make = (n: number) => {
+    const labels = new Uint8Array(n), px = new Uint8Array(n * size * size);
+    for (let i = 0; i < n; i++) {
+      const k = Math.floor(rand() * classes);
+      labels[i] = k;
+      for (let y = 0; y < size; y++)
+        for (let x = 0; x < size; x++) {
+          const band = Math.floor(y / Math.max(1, Math.floor(size / classes))) === k ? 160 : 0;
+          px[(i * size + y) * size + x] = Math.min(255, band + Math.floor(rand() * 90));
+        }
     }
-    writeFileSync(join(folder, `${prefix}-images-idx3-ubyte`), idx(0x803, [count, options.size, options.size], pixels));
-    writeFileSync(join(folder, `${prefix}-labels-idx1-ubyte`), idx(0x801, [count], labels));
-  }
+    return { labels, px };
+  };
+  const tr = make(o.train), te = make(o.test);
+  writeFileSync(join(folder, 'train-images-idx3-ubyte'), idx([o.train, size, size], tr.px));
+  writeFileSync(join(folder, 'train-labels-idx1-ubyte'), idx([o.train], tr.labels));
+  writeFileSync(join(folder, 't10k-images-idx3-ubyte'), idx([o.test, size, size], te.px));
+  writeFileSync(join(folder, 't10k-labels-idx1-ubyte'), idx([o.test], te.labels));
+  return { train: tr.labels, test: te.labels };
 }

@@ -237,3 +237,28 @@ export function referenceLosses(logits: Float64Array, labels: Int32Array, classe
   }
   return out;
 }
+
+/**
+ * The training loss in float64: mean over the batch of the cross-entropy against the
+ * smoothed target (1 - e) onehot + e / classes (torch's label_smoothing).
+ */
+export function referenceTrainingLoss(
+  c: RefConfig, t: Map<string, RefTensor>, images: Float32Array, labels: Int32Array, smoothing = 0,
+): number {
+  const batch = labels.length;
+  const { logits } = referenceForward(c, t, images, batch);
+  const K = c.num_labels;
+  let total = 0;
+  for (let r = 0; r < batch; r++) {
+    let m = -Infinity;
+    for (let k = 0; k < K; k++) m = Math.max(m, logits[r * K + k]);
+    let s = 0, zsum = 0;
+    for (let k = 0; k < K; k++) {
+      s += Math.exp(logits[r * K + k] - m);
+      zsum += logits[r * K + k];
+    }
+    const lse = m + Math.log(s);
+    total += lse - (1 - smoothing) * logits[r * K + labels[r]] - (smoothing * zsum) / K;
+  }
+  return total / batch;
+}

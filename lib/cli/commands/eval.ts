@@ -74,7 +74,7 @@ export const evalCommand: Command = {
     const norm = resolveNormalisation({
       mean: numberList(values.mean as string | undefined, 'mean'),
       std: numberList(values.std as string | undefined, 'std'),
-      modelFolder: folder,
+      preprocessor: loaded.preprocessor,
       channels: model.config.numChannels,
       dataset: basename(values.data).replace(/[-_]?(data|dataset)$/i, ''),
     });

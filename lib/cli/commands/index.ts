@@ -1,9 +1,12 @@
 /** Every otfuse subcommand, in the order `otfuse --help` lists them. */
 import type { Command } from '../command.ts';
+import { demoCommand } from './demo.ts';
 import { doctorCommand } from './doctor.ts';
 import { evalCommand } from './eval.ts';
+import { finetuneCommand } from './finetune.ts';
 import { inspectCommand } from './inspect.ts';
 import { prepareTextCommand } from './prepare-text.ts';
 import { runCommand } from './run.ts';
+import { trainCommand } from './train.ts';
 
-export const commands: Command[] = [runCommand, evalCommand, inspectCommand, prepareTextCommand, doctorCommand];
+export const commands: Command[] = [demoCommand, runCommand, evalCommand, inspectCommand, trainCommand, finetuneCommand, prepareTextCommand, doctorCommand];

@@ -65,12 +65,22 @@ ActivationStore::Plan ActivationStore::plan(const std::vector<CapturePoint>& poi
   Plan p;
   uint64_t per_sample = 0;
   int64_t padded_tokens = -1;
+  for (const auto& want : o.only) {
+    bool known = false;
+    for (const auto& pt : points) known = known || pt.name == want;
+    if (!known) throw Error("the model has no activation called '" + want + "' to capture");
+  }
   for (const auto& pt : points) {
     ActivationEntry e;
     e.name = pt.name;
     e.width = pt.width;
     e.padded = pt.padded;
     e.source_tokens = pt.padded && o.max_tokens > 0 ? std::min(pt.tokens, o.max_tokens) : pt.tokens;
+    e.kept = o.only.empty() || std::find(o.only.begin(), o.only.end(), pt.name) != o.only.end();
+    if (!e.kept) {
+      p.entries.push_back(std::move(e));  // a placeholder: capture points keep their indices
+      continue;
+    }
     if (pt.padded) {
       if (padded_tokens >= 0 && padded_tokens != e.source_tokens)
         throw Error("activation store: padded points must share one sequence length ('" + pt.name + "')");
@@ -127,7 +137,7 @@ ActivationStore::ActivationStore(const std::vector<CapturePoint>& points, const 
 
 int64_t ActivationStore::find(const std::string& name) const {
   for (size_t i = 0; i < entries_.size(); ++i)
-    if (entries_[i].name == name) return int64_t(i);
+    if (entries_[i].kept && entries_[i].name == name) return int64_t(i);
   return -1;
 }
 
@@ -171,6 +181,8 @@ void ActivationStore::capture(size_t point, const float* data, int64_t batch, in
   TF_CHECK(batch >= 0 && batch <= remaining(), "activation store: batch larger than the remaining capacity");
   if (pending_batch_ != batch) start_batch(batch);
   const ActivationEntry& e = entries_[point];
+  captured_[point] = 1;
+  if (!e.kept) return;
   const int64_t w = e.width;
   // Rows per sample in `data`, and whether row t of sample b is a real token.
   const int64_t tokens = e.padded ? pending_length(e) : e.source_tokens;
@@ -286,11 +298,12 @@ void ActivationStore::finalize(ActivationTransform t) {
   check_open("finalize");
   if (t == ActivationTransform::Std) {
     for (size_t i = 0; i < entries_.size(); ++i)
-      if (rows(i) < 2)
+      if (entries_[i].kept && rows(i) < 2)
         throw Error("the std transform needs at least 2 rows per activation, but '" + entries_[i].name + "' has " +
                     std::to_string(rows(i)) + " (" + std::to_string(num_samples_) + " samples)");
   }
-  for (size_t i = 0; i < entries_.size(); ++i) apply_activation_transform(mutable_data(i), rows(i), cols(i), t);
+  for (size_t i = 0; i < entries_.size(); ++i)
+    if (entries_[i].kept) apply_activation_transform(mutable_data(i), rows(i), cols(i), t);
   transform_ = t;
   finalized_ = true;
 }

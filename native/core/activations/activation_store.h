@@ -46,6 +46,9 @@ struct ActivationStoreOptions {
   uint64_t max_bytes = 0;  // 0: default_activation_limit()
   // Padded points: the most tokens one sample may bring (0: the point's own count).
   int64_t max_tokens = 0;
+  // Keep only the points with these names (empty: every point). The others cost no memory
+  // and are not entries of the store; their captures are ignored.
+  std::vector<std::string> only;
 };
 
 struct ActivationEntry {
@@ -58,6 +61,7 @@ struct ActivationEntry {
   uint64_t offset = 0;  // in floats from the start of the store's buffer
   bool padded = false;         // a padded point: only real tokens count
   bool variable_rows = false;  // padded and unreduced: one row per real token of each sample
+  bool kept = true;     // false: left out by ActivationStoreOptions::only
 };
 
 // Half of the physical memory: the default ceiling for one store.

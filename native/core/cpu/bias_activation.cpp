@@ -1,9 +1,11 @@
 // The memory-bound steps around the encoder's GEMMs, each fused into one pass over the
-// GEMM output: bias, bias + GELU, bias + residual add, and row gathers.
+// GEMM output: bias, bias + GELU, bias + residual add, and row gathers; with the
+// backward twins that are not GEMMs (bias gradients, row scatters).
 #include <algorithm>
 #include <cstring>
 
 #include "../thread_pool.h"
+#include "column_sums.h"
 #include "encoder_kernels.h"
 #include "simd.h"
 
@@ -56,7 +58,31 @@ void add_bias_rows(float* x, const float* bias, int64_t rows, int64_t cols) {
   }
 }
 
+TF_SIMD_CLONES
+void add_rows(float* acc, const float* dout, int64_t rows, int64_t cols) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = dout + r * cols;
+    for (int64_t c = 0; c < cols; ++c) acc[c] += row[c];
+  }
+}
+
 }  // namespace
+
+void bias_backward(float* dbias, const float* dout, int64_t rows, int64_t cols) {
+  float* const outs[1] = {dbias};
+  blocked_column_sums<1>(outs, rows, cols,
+                         [&](int64_t r0, int64_t r1, float* partial) { add_rows(partial, dout + r0 * cols, r1 - r0, cols); });
+}
+
+void scatter_add_rows(float* dst, const float* src, int64_t rows, int64_t cols, int64_t dst_stride) {
+  parallel_for(rows, row_grain(cols), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      float* d = dst + r * dst_stride;
+      const float* s = src + r * cols;
+      for (int64_t c = 0; c < cols; ++c) d[c] += s[c];
+    }
+  });
+}
 
 void add_bias(float* x, const float* bias, int64_t rows, int64_t cols) {
   parallel_for(rows, row_grain(cols),

@@ -9,6 +9,7 @@
 #include "encoder_kernels.h"
 #include "kernels.h"
 #include "text_kernels.h"
+#include "train_kernels.h"
 
 namespace tf {
 
@@ -98,6 +99,39 @@ class CpuBackend final : public Backend {
   void softmax_cross_entropy_forward(float* losses, int32_t* predictions, const float* logits, const int32_t* labels,
                                      int64_t rows, int64_t classes) override {
     cpu::softmax_cross_entropy_forward(losses, predictions, logits, labels, rows, classes);
+  }
+  void zero(float* x, int64_t n) override { cpu::zero(x, n); }
+  void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                          const float* mean, const float* rstd, const float* weight, int64_t rows,
+                          int64_t cols) override {
+    cpu::layernorm_backward(dinp, dweight, dbias, dout, inp, mean, rstd, weight, rows, cols);
+  }
+  void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* att, int64_t batch,
+                          int64_t tokens, int64_t channels, int64_t heads) override {
+    cpu::attention_backward(dqkv, dout, qkv, att, batch, tokens, channels, heads);
+  }
+  void embeddings_backward(float* dpatch_out, float* dcls, float* dpos, const float* dembed, int64_t batch,
+                           int64_t patches, int64_t channels) override {
+    cpu::embeddings_backward(dpatch_out, dcls, dpos, dembed, batch, patches, channels);
+  }
+  void bias_backward(float* dbias, const float* dout, int64_t rows, int64_t cols) override {
+    cpu::bias_backward(dbias, dout, rows, cols);
+  }
+  void scatter_add_rows(float* dst, const float* src, int64_t rows, int64_t cols, int64_t dst_stride) override {
+    cpu::scatter_add_rows(dst, src, rows, cols, dst_stride);
+  }
+  void cross_entropy_backward(float* dlogits, float* losses, const float* logits, const int32_t* labels, int64_t rows,
+                              int64_t classes, float label_smoothing, float scale) override {
+    cpu::cross_entropy_backward(dlogits, losses, logits, labels, rows, classes, label_smoothing, scale);
+  }
+  double sum_squares(const float* x, int64_t n) override { return cpu::sum_squares(x, n); }
+  void adamw_update(float* params, float* m, float* v, const float* grads, int64_t n,
+                    const AdamWStep& step) override {
+    cpu::adamw_update(params, m, v, grads, n, step);
+  }
+  void augment_images(float* out, const float* images, int64_t batch, int64_t channels, int64_t image_size,
+                      const AugmentParams& params) override {
+    cpu::augment_images(out, images, batch, channels, image_size, params);
   }
 };
 

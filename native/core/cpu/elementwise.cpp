@@ -5,6 +5,7 @@
 
 #include "../thread_pool.h"
 #include "kernels.h"
+#include "simd.h"
 
 namespace tf::cpu {
 
@@ -24,15 +25,34 @@ void gelu_forward(float* out, const float* inp, int64_t n) {
   });
 }
 
-// gelu'(x) = Phi(x) + x * phi(x), phi the standard normal density.
+// gelu'(x) = Phi(x) + x * phi(x), phi the standard normal density. Vectorised (the
+// training pass calls it on every MLP activation), with the same erf and exp as the
+// encoder's fused bias + GELU forward.
+namespace {
+TF_SIMD_CLONES
+void gelu_backward_range(float* dinp, const float* inp, const float* dout, int64_t n) {
+  using namespace simd;
+  const int64_t nv = n / kLanes * kLanes;
+  for (int64_t i = 0; i < nv; i += kLanes) {
+    const vf8 x = load(inp + i);
+    const vf8 cdf = splat(0.5f) * (splat(1.0f) + erf(x * splat(kInvSqrt2)));
+    const vf8 pdf = splat(kInvSqrt2Pi) * exp(splat(-0.5f) * x * x);
+    store(dinp + i, load(dout + i) * (cdf + x * pdf));
+  }
+  for (int64_t i = nv; i < n; ++i) {
+    float buf[kLanes] = {inp[i]};
+    const vf8 x = load(buf);
+    const vf8 cdf = splat(0.5f) * (splat(1.0f) + erf(x * splat(kInvSqrt2)));
+    const vf8 pdf = splat(kInvSqrt2Pi) * exp(splat(-0.5f) * x * x);
+    store(buf, cdf + x * pdf);
+    dinp[i] = dout[i] * buf[0];
+  }
+}
+}  // namespace
+
 void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n) {
   parallel_for(n, kGrain, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      float x = inp[i];
-      float cdf = 0.5f * (1.0f + std::erf(x * kInvSqrt2));
-      float pdf = kInvSqrt2Pi * std::exp(-0.5f * x * x);
-      dinp[i] = dout[i] * (cdf + x * pdf);
-    }
+    gelu_backward_range(dinp + begin, inp + begin, dout + begin, end - begin);
   });
 }
 

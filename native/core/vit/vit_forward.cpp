@@ -15,8 +15,10 @@ void linear(Backend& be, float* y, const float* x, const float* w, int64_t rows,
 }  // namespace
 
 void vit_forward(Backend& be, const VitConfig& c, const VitParamLayout& L, const float* params, VitBuffers& buf,
-                 const float* images, int64_t B, ActivationSink* sink, const TaskContext* ctx) {
+                 const float* images, int64_t B, ActivationSink* sink, const TaskContext* ctx, bool training) {
   TF_CHECK(B >= 1 && B <= buf.batch(), "vit forward: batch larger than the buffers");
+  TF_CHECK(!training || (!sink && buf.layers_kept() == c.num_layers),
+           "vit forward: a training pass keeps every layer and captures nothing");
   const int64_t T = c.tokens(), C = c.hidden_size, I = c.intermediate_size, P = c.num_patches();
   const int64_t BT = B * T;
   auto W = [&](int64_t offset) { return params + offset; };
@@ -34,8 +36,9 @@ void vit_forward(Backend& be, const VitConfig& c, const VitParamLayout& L, const
 
   const float* x = buf.embed;
   // Without a capture, only CLS reaches the classifier: the last layer computes keys and
-  // values for every token but everything after them for CLS alone.
-  const int64_t full_layers = sink ? c.num_layers : c.num_layers - 1;
+  // values for every token but everything after them for CLS alone. Training keeps every
+  // layer whole, as the backward pass walks back through all of them.
+  const int64_t full_layers = sink || training ? c.num_layers : c.num_layers - 1;
   for (int64_t l = 0; l < full_layers; ++l) {
     if (ctx) ctx->check_cancelled();
     const VitLayerOffsets& o = L.layers[size_t(l)];
@@ -73,7 +76,12 @@ void vit_forward(Backend& be, const VitConfig& c, const VitParamLayout& L, const
   if (ctx) ctx->check_cancelled();
 
   const float* cls_normed;
-  if (sink) {
+  if (training) {
+    be.gather_rows(buf.cls_in, x, B, C, T * C);
+    be.layernorm_forward(buf.final_ln, buf.final_mean, buf.final_rstd, buf.cls_in, W(L.final_ln_w),
+                         W(L.final_ln_b), B, C, c.layer_norm_eps);
+    cls_normed = buf.final_ln;
+  } else if (sink) {
     // Final LayerNorm over every token (captured), then the CLS rows for the classifier.
     be.layernorm_forward(buf.final_ln, buf.final_mean, buf.final_rstd, x, W(L.final_ln_w), W(L.final_ln_b), BT, C,
                          c.layer_norm_eps);

@@ -19,8 +19,13 @@ namespace tf {
 // up in buffers.logits. With a sink, every point of vit_capture_points() is handed to
 // it as soon as it is computed (and the final LayerNorm runs on all tokens instead of
 // CLS alone). ctx, when given, is checked for cancellation between layers.
+//
+// A training pass (`training`, no sink) keeps what vit_backward reads: the buffers must
+// keep every layer, every layer runs on all tokens (no CLS-only last layer), and the
+// final LayerNorm runs on the CLS rows gathered into buffers.cls_in, its output and
+// statistics in final_ln / final_mean / final_rstd (batch rows).
 void vit_forward(Backend& be, const VitConfig& config, const VitParamLayout& layout, const float* params,
                  VitBuffers& buffers, const float* images, int64_t batch, ActivationSink* sink,
-                 const TaskContext* ctx);
+                 const TaskContext* ctx, bool training = false);
 
 }  // namespace tf

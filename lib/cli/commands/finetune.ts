@@ -1,0 +1,113 @@
+/** `otfuse finetune <model-folder> --data <folder> --output <folder>`: a short training run from given weights. */
+import { defaultsOf } from '../../config/validate.ts';
+import type { DatasetFormat } from '../../data/source.ts';
+import { InputError } from '../../errors.ts';
+import { FINETUNE_DEFAULTS, recipeSection, type Recipe } from '../../train/recipe.ts';
+import { finetuneFolder } from '../../train/run-finetune.ts';
+import { numberOption, type Command, type CommandContext } from '../command.ts';
+import { printJson } from '../output.ts';
+import { formatSummary, trainingProgress } from '../training-summary.ts';
+
+const FORMATS: DatasetFormat[] = ['cifar10', 'cifar100', 'idx', 'image-folder'];
+const SCHEDULES = ['cosine', 'linear', 'constant'] as const;
+
+function numberList(raw: unknown, name: string): number[] | null {
+  if (raw === undefined) return null;
+  const values = String(raw).split(',').map((s) => Number(s.trim()));
+  if (values.some((v) => !Number.isFinite(v))) throw new InputError(`--${name}`, `expected comma-separated numbers, got '${String(raw)}'`);
+  return values;
+}
+
+function integerOption(values: CommandContext['values'], name: string, min: number): number | null {
+  if (values[name] === undefined) return null;
+  const n = numberOption(values, name, 0, min);
+  if (!Number.isInteger(n)) throw new InputError(`--${name}`, `expected an integer, got '${String(values[name])}'`);
+  return n;
+}
+
+/** The finetuning defaults (docs/train.md) with the command line's changes. */
+export function recipeFromOptions(values: CommandContext['values']): Recipe {
+  const r = defaultsOf(recipeSection('', FINETUNE_DEFAULTS));
+  if (values.epochs !== undefined) r.epochs = numberOption(values, 'epochs', r.epochs, 0);
+  r.max_steps = integerOption(values, 'steps', 1) ?? r.max_steps;
+  r.batch_size = integerOption(values, 'batch-size', 1) ?? r.batch_size;
+  r.micro_batch = integerOption(values, 'micro-batch', 1) ?? r.micro_batch;
+  r.learning_rate = numberOption(values, 'lr', r.learning_rate, 0);
+  if (values.schedule !== undefined) {
+    if (!SCHEDULES.includes(values.schedule as (typeof SCHEDULES)[number]))
+      throw new InputError('--schedule', `expected one of ${SCHEDULES.join(', ')}, got '${String(values.schedule)}'`);
+    r.lr_schedule = values.schedule as Recipe['lr_schedule'];
+  }
+  r.warmup_ratio = numberOption(values, 'warmup', r.warmup_ratio, 0, 1);
+  r.warmup_steps = integerOption(values, 'warmup-steps', 0) ?? r.warmup_steps;
+  r.weight_decay = numberOption(values, 'weight-decay', r.weight_decay, 0);
+  r.label_smoothing = numberOption(values, 'label-smoothing', r.label_smoothing, 0, 0.999);
+  r.max_grad_norm = numberOption(values, 'max-grad-norm', r.max_grad_norm, 0);
+  r.seed = integerOption(values, 'seed', 0) ?? r.seed;
+  r.augment.crop_padding = integerOption(values, 'crop-padding', 0) ?? r.augment.crop_padding;
+  r.augment.horizontal_flip = Boolean(values.flip);
+  r.eval_steps = integerOption(values, 'eval-steps', 1) ?? r.eval_steps;
+  return r;
+}
+
+export const finetuneCommand: Command = {
+  name: 'finetune',
+  summary: 'finetune an image classifier (e.g. a fused model) on a dataset',
+  usage: 'finetune <model-folder> --data <folder> --output <folder> [--epochs n | --steps n] [--lr x] [...] [--json]',
+  details: [
+    'options (defaults in docs/train.md, "finetune"):',
+    '  --data <folder>         dataset; its training split minus the holdout is trained on, the test split evaluated',
+    '  --output <folder>       where the finetuned model goes',
+    '  --epochs <x>            passes over the data, fractions allowed (default 1)',
+    '  --steps <n>             optimiser steps instead of epochs',
+    '  --lr <x>                peak learning rate (default 2e-4)',
+    `  --schedule <s>          ${SCHEDULES.join(', ')} (default cosine)`,
+    '  --warmup <ratio>        warmup fraction of the steps (default 0.1); --warmup-steps <n> instead',
+    '  --weight-decay <x>      AdamW decoupled weight decay of the weight matrices (default 0.05)',
+    '  --batch-size <n>        images per step (default 128); --micro-batch <n> per forward/backward pass',
+    '  --label-smoothing <x>   (default 0)   --max-grad-norm <x> (default 1, 0: off)',
+    '  --seed <n>              epoch order and augmentation (default 0)',
+    '  --crop-padding <n>      random crops of the image padded by n pixels; --flip: random horizontal flips',
+    '  --eval-steps <n>        evaluate every n steps (default: every epoch and at the end)',
+    '  --holdout <fraction>    part of the training split left out (default 0.1, seed --holdout-seed 0)',
+    '  --train-limit <n>, --test-limit <n>   use only the first n examples',
+    '  --format <f>, --mean a,b,c --std a,b,c   data format and normalisation (default: the model\'s)',
+    '  --threads <n>           native threads; --force replaces an existing output folder',
+  ].join('\n'),
+  options: {
+    data: { type: 'string' }, output: { type: 'string' }, epochs: { type: 'string' }, steps: { type: 'string' },
+    lr: { type: 'string' }, schedule: { type: 'string' }, warmup: { type: 'string' }, 'warmup-steps': { type: 'string' },
+    'weight-decay': { type: 'string' }, 'batch-size': { type: 'string' }, 'micro-batch': { type: 'string' },
+    'label-smoothing': { type: 'string' }, 'max-grad-norm': { type: 'string' }, seed: { type: 'string' },
+    'crop-padding': { type: 'string' }, flip: { type: 'boolean', default: false }, 'eval-steps': { type: 'string' },
+    holdout: { type: 'string' }, 'holdout-seed': { type: 'string' }, 'train-limit': { type: 'string' }, 'test-limit': { type: 'string' },
+    format: { type: 'string' }, mean: { type: 'string' }, std: { type: 'string' }, threads: { type: 'string' },
+    force: { type: 'boolean', default: false },
+  },
+  positionals: { min: 1, max: 1, names: 'one model folder' },
+  async run({ positionals, values, signal, mode }) {
+    if (typeof values.data !== 'string') throw new InputError('otfuse finetune', 'needs --data <dataset folder>');
+    if (typeof values.output !== 'string') throw new InputError('otfuse finetune', 'needs --output <folder>');
+    const format = values.format as string | undefined;
+    if (format !== undefined && !FORMATS.includes(format as DatasetFormat))
+      throw new InputError('--format', `expected one of ${FORMATS.join(', ')}, got '${format}'`);
+    const recipe = recipeFromOptions(values);
+    const progress = trainingProgress(mode);
+    try {
+      const report = await finetuneFolder({
+        model: positionals[0], data: values.data, output: values.output, recipe, format: format as DatasetFormat | undefined,
+        holdout: { fraction: numberOption(values, 'holdout', 0.1, 0, 0.99), seed: integerOption(values, 'holdout-seed', 0) ?? 0 },
+        trainLimit: integerOption(values, 'train-limit', 1), testLimit: integerOption(values, 'test-limit', 1),
+        mean: numberList(values.mean, 'mean'), std: numberList(values.std, 'std'),
+        threads: integerOption(values, 'threads', 0) ?? 0, force: Boolean(values.force), signal,
+        onLoad: progress.onLoad, onStep: progress.onStep,
+      });
+      progress.done();
+      if (mode.json) return printJson(report);
+      const before = report.initialTestAccuracy === null ? '' : `before finetuning: test accuracy ${(report.initialTestAccuracy * 100).toFixed(2)}%, loss ${report.initialTestLoss!.toFixed(4)}\n`;
+      process.stdout.write(before + formatSummary(report));
+    } finally {
+      progress.done();
+    }
+  },
+};

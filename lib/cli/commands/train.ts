@@ -1,0 +1,52 @@
+/** `otfuse train <config.yaml>`: trains a ViT from a recipe (docs/train.md). */
+import { InputError } from '../../errors.ts';
+import { loadTrainConfig } from '../../train/config.ts';
+import { trainFromConfig } from '../../train/run-config.ts';
+import { numberOption, type Command } from '../command.ts';
+import { printJson } from '../output.ts';
+import { formatSummary, trainingProgress } from '../training-summary.ts';
+
+export const trainCommand: Command = {
+  name: 'train',
+  summary: 'train a ViT image classifier from a YAML recipe (docs/train.md)',
+  usage: 'train <config.yaml> [--set key=value ...] [--output <folder>] [--resume] [--force] [--threads n] [--json]',
+  details: [
+    'options:',
+    '  --set key=value   override a config key (repeatable), e.g. --set training.epochs=2',
+    '  --output <folder> output model folder (output.folder)',
+    '  --resume          continue the run checkpointed in the output folder',
+    '  --force           replace an existing output folder (output.force)',
+    '  --threads <n>     native threads (runtime.threads); results are bit-identical for a fixed count',
+    '',
+    'A checkpoint is written after every epoch; Ctrl-C stops between steps and leaves the',
+    'last checkpoint whole, and --resume continues from it exactly.',
+  ].join('\n'),
+  options: {
+    set: { type: 'string', multiple: true },
+    output: { type: 'string' },
+    resume: { type: 'boolean', default: false },
+    force: { type: 'boolean', default: false },
+    threads: { type: 'string' },
+  },
+  positionals: { min: 1, max: 1, names: 'one config file' },
+  async run({ positionals, values, signal, mode }) {
+    const overrides = [...((values.set as string[] | undefined) ?? [])];
+    if (typeof values.output === 'string') overrides.push(`output.folder=${JSON.stringify(values.output)}`);
+    if (values.force) overrides.push('output.force=true');
+    if (values.threads !== undefined) overrides.push(`runtime.threads=${numberOption(values, 'threads', 0, 0)}`);
+    if (values.resume && values.force) throw new InputError('otfuse train', '--resume and --force exclude each other');
+    const cfg = loadTrainConfig(positionals[0], overrides);
+    const progress = trainingProgress(mode);
+    try {
+      const report = await trainFromConfig(cfg, {
+        file: positionals[0], resume: Boolean(values.resume), signal,
+        onLoad: progress.onLoad, onStep: progress.onStep,
+      });
+      progress.done();
+      if (mode.json) return printJson(report);
+      process.stdout.write(formatSummary(report));
+    } finally {
+      progress.done();
+    }
+  },
+};

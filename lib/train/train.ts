@@ -1,0 +1,246 @@
+/**
+ * The training loop: batches drawn in a seeded order, one native optimiser step each,
+ * test-set evaluation after every epoch (or every `eval_steps`), checkpoints handed to
+ * the caller, and the accuracy curve. The same recipe, seed and thread count give
+ * bit-identical weights, and a run resumed from a checkpoint continues exactly as the
+ * uninterrupted run would have: the epoch order and the augmentation are functions of
+ * (seed, epoch) and (seed, step), not of a generator's history.
+ *
+ * Programmatic entry points: `train` (from given or freshly initialised weights) and
+ * `finetune` (an in-memory model, e.g. a fused one); both return the trained tensors and
+ * the curve.
+ */
+import type { LoadedData } from '../data/dataset.ts';
+import { SeededRandom } from '../data/random.ts';
+import { InputError } from '../errors.ts';
+import type { Tensor } from '../io/tensor.ts';
+import { createVitModel, type VitConfig } from '../models/vit.ts';
+import type { Device } from '../native.ts';
+import { initVitTensors } from './init.ts';
+import { nativeTrainerConfig, runLength, type Recipe, type RunLength } from './recipe.ts';
+import { VitTrainer, type OptimizerState } from './vit-trainer.ts';
+
+/** One evaluation on the test data, with the training statistics since the previous one. */
+export interface CurvePoint {
+  step: number;
+  /** Epochs done, fractional between epoch ends. */
+  epoch: number;
+  testAccuracy: number | null;
+  testLoss: number | null;
+  /** Mean (smoothed) loss and accuracy of the training batches since the previous point. */
+  trainLoss: number;
+  trainAccuracy: number;
+  /** Seconds of training (not evaluation) since the previous point. */
+  trainSeconds: number;
+  learningRate: number;
+}
+
+export interface StepProgress {
+  step: number;
+  totalSteps: number;
+  epoch: number;
+  /** Running mean loss and accuracy over the current epoch. */
+  loss: number;
+  accuracy: number;
+  imagesPerSecond: number;
+  learningRate: number;
+}
+
+/** A consistent snapshot to write as a checkpoint. */
+export interface TrainingSnapshot {
+  step: number;
+  epoch: number;
+  length: RunLength;
+  tensors: Map<string, Tensor>;
+  optimizer: OptimizerState;
+  curve: CurvePoint[];
+  /** Seconds of training and evaluation so far, over every resumed part. */
+  elapsedSeconds: number;
+}
+
+export interface TrainOptions {
+  config: VitConfig;
+  /** Starting weights under HF names; fresh ones from recipe.seed when absent. */
+  tensors?: Map<string, Tensor>;
+  recipe: Recipe;
+  train: LoadedData;
+  /** Evaluated after every epoch (or eval_steps); no curve accuracies without it. */
+  test?: LoadedData | null;
+  /** Per-channel normalised value of a black pixel: what crop padding shows. Default 0. */
+  fill?: number[];
+  /** Continue from a checkpoint: `tensors` must then be its weights. */
+  resume?: { optimizer: OptimizerState; curve: CurvePoint[]; elapsedSeconds: number } | null;
+  /** Initial weights' std when `tensors` is absent (HF initializer_range). */
+  initializerRange?: number;
+  device?: Device;
+  signal?: AbortSignal;
+  onStep?: (progress: StepProgress) => void;
+  onEval?: (point: CurvePoint) => void;
+  /** Called after every epoch and every `checkpointSteps` steps; awaited before training goes on. */
+  onCheckpoint?: (snapshot: TrainingSnapshot) => Promise<void>;
+  checkpointSteps?: number | null;
+  /** Where the data came from, for error messages. */
+  source?: string;
+}
+
+export interface TrainResult {
+  tensors: Map<string, Tensor>;
+  curve: CurvePoint[];
+  steps: number;
+  epochs: number;
+  length: RunLength;
+  /** Seconds of this call (training plus evaluation). */
+  seconds: number;
+  /** Seconds over every resumed part of the run. */
+  elapsedSeconds: number;
+  /** Training images per second of this call (evaluation excluded). */
+  imagesPerSecond: number;
+  finalTestAccuracy: number | null;
+  finalTestLoss: number | null;
+}
+
+/** Stream of SeededRandom used for epoch e's order: EPOCH_STREAM + e. */
+const EPOCH_STREAM = 0x45504f00;
+
+/** Top-1 accuracy and mean cross-entropy (no smoothing) of weights on in-memory data. */
+export async function evaluateTensors(
+  config: VitConfig, tensors: Map<string, Tensor>, data: LoadedData, options: { signal?: AbortSignal; device?: Device } = {},
+): Promise<{ accuracy: number; loss: number }> {
+  const model = createVitModel(config, tensors, { device: options.device === 'cuda' ? 'cuda' : 'cpu' });
+  const { logits, losses } = await model.forward(data.images, data.count, { labels: data.labels, signal: options.signal });
+  const V = config.numLabels;
+  let correct = 0, lossSum = 0;
+  for (let i = 0; i < data.count; i++) {
+    let best = 0;
+    for (let k = 1; k < V; k++) if (logits[i * V + k] > logits[i * V + best]) best = k;
+    if (best === data.labels[i]) correct++;
+    lossSum += losses![i];
+  }
+  return { accuracy: data.count ? correct / data.count : 0, loss: data.count ? lossSum / data.count : 0 };
+}
+
+function checkData(config: VitConfig, data: LoadedData, what: string, source: string): void {
+  const per = config.numChannels * config.imageSize * config.imageSize;
+  if (data.images.length < data.count * per)
+    throw new InputError(source, `${what} data holds ${data.images.length} floats, ${data.count} images of ${config.numChannels}x${config.imageSize}x${config.imageSize} need ${data.count * per}`);
+  for (let i = 0; i < data.count; i++) {
+    const label = data.labels[i];
+    if (!(label >= 0 && label < config.numLabels))
+      throw new InputError(source, `${what} example ${i} has label ${label}, outside the model's ${config.numLabels} labels`);
+  }
+}
+
+export async function train(options: TrainOptions): Promise<TrainResult> {
+  const { config, recipe, signal } = options;
+  const source = options.source ?? 'training';
+  checkData(config, options.train, 'training', source);
+  if (options.test) checkData(config, options.test, 'test', source);
+  const length = runLength(recipe, options.train.count, 'training');
+  const tensors = options.tensors ?? initVitTensors(config, recipe.seed, options.initializerRange);
+  const trainer = VitTrainer.create(config, tensors, {
+    batchSize: recipe.batch_size, microBatch: recipe.micro_batch ?? undefined, device: options.device, source,
+  });
+  trainer.configure(nativeTrainerConfig(recipe, length, options.fill ?? new Array(config.numChannels).fill(0)));
+  const curve: CurvePoint[] = [...(options.resume?.curve ?? [])];
+  if (options.resume) trainer.loadOptimizerState(options.resume.optimizer);
+  const startStep = trainer.steps;
+  if (startStep > length.totalSteps)
+    throw new InputError(source, `the checkpoint is at step ${startStep}, past the run's ${length.totalSteps} steps`);
+
+  const started = performance.now();
+  const priorSeconds = options.resume?.elapsedSeconds ?? 0;
+  const N = options.train.count, B = recipe.batch_size, spe = length.stepsPerEpoch;
+  const per = config.numChannels * config.imageSize * config.imageSize;
+  const images = new Float32Array(B * per);
+  const labels = new Int32Array(B);
+  let order: Int32Array | null = null, orderEpoch = -1;
+  // Statistics since the last curve point, and over the current epoch for progress.
+  let since = { loss: 0, correct: 0, images: 0, seconds: 0 };
+  let epochStats = { loss: 0, correct: 0, images: 0 };
+  let trainedImages = 0, trainSeconds = 0, lastLr = 0;
+
+  const evaluateNow = async (step: number): Promise<CurvePoint> => {
+    let testAccuracy: number | null = null, testLoss: number | null = null;
+    if (options.test && options.test.count > 0) {
+      const r = await evaluateTensors(config, trainer.parameters(), options.test, { signal, device: options.device });
+      testAccuracy = r.accuracy;
+      testLoss = r.loss;
+    }
+    const point: CurvePoint = {
+      step, epoch: step / spe, testAccuracy, testLoss,
+      trainLoss: since.images ? since.loss / since.images : NaN,
+      trainAccuracy: since.images ? since.correct / since.images : NaN,
+      trainSeconds: since.seconds, learningRate: lastLr,
+    };
+    since = { loss: 0, correct: 0, images: 0, seconds: 0 };
+    curve.push(point);
+    options.onEval?.(point);
+    return point;
+  };
+
+  for (let step = startStep; step < length.totalSteps; step++) {
+    signal?.throwIfAborted();
+    const epoch = Math.floor(step / spe), k = step % spe;
+    if (epoch !== orderEpoch) {
+      order = new SeededRandom(recipe.seed, EPOCH_STREAM + epoch).permutation(N);
+      orderEpoch = epoch;
+      if (k === 0) epochStats = { loss: 0, correct: 0, images: 0 };
+    }
+    const from = k * B, n = Math.min(B, N - from);
+    for (let j = 0; j < n; j++) {
+      const idx = order![from + j];
+      images.set(options.train.images.subarray(idx * per, (idx + 1) * per), j * per);
+      labels[j] = options.train.labels[idx];
+    }
+    const t0 = performance.now();
+    const r = await trainer.step(images, labels, n, { signal });
+    const dt = (performance.now() - t0) / 1000;
+    trainSeconds += dt;
+    trainedImages += n;
+    lastLr = r.lr;
+    since.loss += r.loss * n;
+    since.correct += r.correct;
+    since.images += n;
+    since.seconds += dt;
+    epochStats.loss += r.loss * n;
+    epochStats.correct += r.correct;
+    epochStats.images += n;
+    options.onStep?.({
+      step: r.step, totalSteps: length.totalSteps, epoch: r.step / spe,
+      loss: epochStats.loss / epochStats.images, accuracy: epochStats.correct / epochStats.images,
+      imagesPerSecond: trainSeconds > 0 ? trainedImages / trainSeconds : 0, learningRate: r.lr,
+    });
+    const done = r.step;
+    const epochEnd = done % spe === 0;
+    const last = done === length.totalSteps;
+    const evalDue = recipe.eval_steps ? done % recipe.eval_steps === 0 : epochEnd;
+    if (evalDue || last) await evaluateNow(done);
+    const checkpointDue = epochEnd || (options.checkpointSteps ? done % options.checkpointSteps === 0 : false);
+    if (options.onCheckpoint && (checkpointDue || last)) {
+      await options.onCheckpoint({
+        step: done, epoch: done / spe, length, tensors: trainer.parameters(), optimizer: trainer.optimizerState(),
+        curve: [...curve], elapsedSeconds: priorSeconds + (performance.now() - started) / 1000,
+      });
+    }
+  }
+  // A run resumed at its very end still reports its final accuracy.
+  if (curve.length === 0 || curve[curve.length - 1].step !== length.totalSteps) await evaluateNow(trainer.steps);
+
+  const seconds = (performance.now() - started) / 1000;
+  const final = curve[curve.length - 1];
+  return {
+    tensors: trainer.parameters(), curve, steps: trainer.steps, epochs: trainer.steps / spe, length, seconds,
+    elapsedSeconds: priorSeconds + seconds, imagesPerSecond: trainSeconds > 0 ? trainedImages / trainSeconds : 0,
+    finalTestAccuracy: final?.testAccuracy ?? null, finalTestLoss: final?.testLoss ?? null,
+  };
+}
+
+export interface FinetuneOptions extends Omit<TrainOptions, 'config' | 'tensors' | 'resume'> {}
+
+/**
+ * Finetunes an in-memory model (HF-named tensors and its config), e.g. a fused one.
+ * Returns the finetuned tensors and the test-accuracy curve; the input is not modified.
+ */
+export function finetune(model: { config: VitConfig; tensors: Map<string, Tensor> }, options: FinetuneOptions): Promise<TrainResult> {
+  return train({ ...options, config: model.config, tensors: model.tensors });
+}

@@ -1,0 +1,73 @@
+/**
+ * The native ViT trainer behind HF names: built from a config and HF-named tensors, it
+ * takes batches of model input and returns the parameters (and, for checkpoints, the
+ * optimiser state) under the same names. Every step runs off the event loop.
+ */
+import type { Tensor } from '../io/tensor.ts';
+import { nativeVitConfig, vitFlatParameters, vitTensorsFromFlat, type VitConfig } from '../models/vit.ts';
+import { native, runTask, type Device, type NativeStepResult, type NativeTrainerConfig, type NativeVitTrainer, type TaskOptions } from '../native.ts';
+
+export interface TrainerOptions {
+  /** Largest batch a step takes. */
+  batchSize: number;
+  /** Images per forward/backward pass inside a step (gradients add up); default: the whole batch. */
+  microBatch?: number;
+  device?: Device;
+  /** Where the tensors came from, for error messages. */
+  source?: string;
+}
+
+/** AdamW moments in the native flat layout, with the number of steps taken. */
+export interface OptimizerState {
+  step: number;
+  m: Float32Array;
+  v: Float32Array;
+}
+
+export class VitTrainer {
+  private constructor(readonly config: VitConfig, readonly native: NativeVitTrainer) {}
+
+  static create(config: VitConfig, tensors: Map<string, Tensor>, options: TrainerOptions): VitTrainer {
+    const flat = vitFlatParameters(config, tensors, options.source ?? 'model');
+    const trainer = new (native().VitTrainer)(nativeVitConfig(config), flat, {
+      batchSize: options.batchSize, microBatch: options.microBatch, device: options.device ?? 'cpu',
+    });
+    return new VitTrainer(config, trainer);
+  }
+
+  configure(config: NativeTrainerConfig): void {
+    this.native.configure(config);
+  }
+
+  /** One optimiser step on `count` images (count x C x H x W normalised floats). */
+  step(images: Float32Array, labels: Int32Array, count: number, options: TaskOptions = {}): Promise<NativeStepResult> {
+    return runTask(options, (o) => this.native.step(images, labels, count, o));
+  }
+
+  /** The gradient of the mean loss at the current parameters, under HF names; changes nothing. */
+  async gradients(images: Float32Array, labels: Int32Array, count: number, options: TaskOptions = {}): Promise<{ loss: number; grads: Map<string, Tensor> }> {
+    const { loss, grads } = await runTask(options, (o) => this.native.gradients(images, labels, count, o));
+    return { loss, grads: vitTensorsFromFlat(this.config, grads) };
+  }
+
+  /** Optimiser steps taken so far. */
+  get steps(): number { return this.native.steps; }
+
+  /** The parameters under their HF names (copies). */
+  parameters(): Map<string, Tensor> {
+    return vitTensorsFromFlat(this.config, this.native.readParameters());
+  }
+
+  /** The flat parameter buffer (a copy). */
+  flatParameters(): Float32Array {
+    return this.native.readParameters();
+  }
+
+  optimizerState(): OptimizerState {
+    return this.native.readState();
+  }
+
+  loadOptimizerState(state: OptimizerState): void {
+    this.native.loadState(state.step, state.m, state.v);
+  }
+}

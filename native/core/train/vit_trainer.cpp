@@ -1,0 +1,176 @@
+#include "vit_trainer.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "../error.h"
+#include "../vit/vit_forward.h"
+#include "rng.h"
+
+namespace tf {
+
+namespace {
+
+// Weight decay applies to matrices (linear and convolution weights) only.
+bool decays(const ParamTensor& t) {
+  const std::string suffix = ".weight";
+  const bool weight = t.name.size() > suffix.size() && t.name.compare(t.name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return weight && t.shape.size() >= 2;
+}
+
+}  // namespace
+
+VitTrainer::VitTrainer(const VitConfig& config, Backend& backend, const float* params, int64_t count,
+                       int64_t batch_capacity, int64_t micro_batch)
+    : config_(config), layout_(config), backend_(&backend), capacity_(batch_capacity),
+      micro_batch_(std::min(micro_batch, batch_capacity)) {
+  if (count != layout_.total())
+    throw Error("ViT parameters: expected " + std::to_string(layout_.total()) + " floats for this config, got " +
+                std::to_string(count));
+  TF_CHECK(batch_capacity >= 1, "trainer: the batch size must be at least 1");
+  TF_CHECK(micro_batch >= 1, "trainer: the micro-batch must be at least 1");
+  const size_t bytes = size_t(count) * sizeof(float);
+  params_ = std::make_unique<DeviceBuffer>(backend, bytes);
+  params_->upload(params);
+  grads_ = std::make_unique<DeviceBuffer>(backend, bytes);
+  m_ = std::make_unique<DeviceBuffer>(backend, bytes);
+  v_ = std::make_unique<DeviceBuffer>(backend, bytes);
+  backend.zero(m_->get<float>(), count);
+  backend.zero(v_->get<float>(), count);
+  const size_t image_bytes = size_t(capacity_ * config_.image_floats()) * sizeof(float);
+  images_ = std::make_unique<DeviceBuffer>(backend, image_bytes);
+  augmented_ = std::make_unique<DeviceBuffer>(backend, image_bytes);
+  labels_ = std::make_unique<DeviceBuffer>(backend, size_t(capacity_) * sizeof(int32_t));
+  buffers_ = std::make_unique<VitBuffers>(backend, config_, micro_batch_, config_.num_layers);
+  grad_buffers_ = std::make_unique<VitGradBuffers>(backend, config_, micro_batch_);
+  host_logits_.resize(size_t(micro_batch_ * config_.num_labels));
+  host_losses_.resize(size_t(micro_batch_));
+  // Neighbouring tensors with the same decay rule become one AdamW segment.
+  for (const ParamTensor& t : layout_.tensors()) {
+    const bool d = decays(t);
+    if (!segments_.empty() && segments_.back().decay == d && segments_.back().offset + segments_.back().size == t.offset)
+      segments_.back().size += t.size;
+    else
+      segments_.push_back({t.offset, t.size, d});
+  }
+}
+
+void VitTrainer::configure(const TrainerConfig& config) {
+  TF_CHECK(config.schedule.total_steps >= 1, "trainer: total steps must be at least 1");
+  TF_CHECK(config.beta1 >= 0 && config.beta1 < 1 && config.beta2 >= 0 && config.beta2 < 1,
+           "trainer: AdamW betas must lie in [0, 1)");
+  TF_CHECK(config.eps > 0, "trainer: AdamW epsilon must be positive");
+  TF_CHECK(config.label_smoothing >= 0 && config.label_smoothing < 1, "trainer: label smoothing must lie in [0, 1)");
+  TF_CHECK(config.augmentation.fill.empty() || int64_t(config.augmentation.fill.size()) == config_.num_channels,
+           "trainer: one augmentation fill value per channel");
+  std::lock_guard<std::mutex> lock(mutex_);
+  cfg_ = config;
+}
+
+const float* VitTrainer::stage_images(const float* images, int64_t n) {
+  Backend& be = *backend_;
+  be.copy_from_host(images_->get(), images, size_t(n * config_.image_floats()) * sizeof(float));
+  return images_->get<float>();
+}
+
+void VitTrainer::accumulate(const float* images, const int32_t* labels, int64_t n, float scale, double* loss_sum,
+                            int64_t* correct, TaskContext* ctx) {
+  Backend& be = *backend_;
+  const int64_t V = config_.num_labels, per_image = config_.image_floats();
+  be.copy_from_host(labels_->get(), labels, size_t(n) * sizeof(int32_t));
+  const int32_t* dev_labels = labels_->get<int32_t>();
+  VitBuffers& buf = *buffers_;
+  VitGradBuffers& g = *grad_buffers_;
+  for (int64_t i = 0; i < n; i += micro_batch_) {
+    if (ctx) ctx->check_cancelled();
+    const int64_t b = std::min(micro_batch_, n - i);
+    vit_forward(be, config_, layout_, params_->get<float>(), buf, images + i * per_image, b, nullptr, ctx, true);
+    be.cross_entropy_backward(g.dlogits, buf.losses, buf.logits, dev_labels + i, b, V, cfg_.label_smoothing, scale);
+    vit_backward(be, config_, layout_, params_->get<float>(), grads_->get<float>(), buf, g, b, ctx);
+    be.copy_to_host(host_logits_.data(), buf.logits, size_t(b * V) * sizeof(float));
+    be.copy_to_host(host_losses_.data(), buf.losses, size_t(b) * sizeof(float));
+    for (int64_t r = 0; r < b; ++r) {
+      *loss_sum += host_losses_[size_t(r)];
+      const float* z = host_logits_.data() + r * V;
+      const int64_t top = std::max_element(z, z + V) - z;
+      if (top == labels[i + r]) ++*correct;
+    }
+  }
+}
+
+StepResult VitTrainer::step(const float* images, const int32_t* labels, int64_t n, TaskContext* ctx) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  TF_CHECK(n >= 1 && n <= capacity_, "train step: between 1 and " + std::to_string(capacity_) + " images per step");
+  Backend& be = *backend_;
+  const int64_t total = layout_.total();
+  const float* batch = stage_images(images, n);
+  if (cfg_.augment) {
+    AugmentParams a = cfg_.augmentation;
+    a.seed = stream_key(cfg_.augmentation.seed, uint64_t(step_));
+    be.augment_images(augmented_->get<float>(), batch, n, config_.num_channels, config_.image_size, a);
+    batch = augmented_->get<float>();
+  }
+  be.zero(grads_->get<float>(), total);
+  StepResult r;
+  double loss_sum = 0;
+  accumulate(batch, labels, n, 1.0f / float(n), &loss_sum, &r.correct, ctx);
+  if (ctx) ctx->check_cancelled();
+  r.loss = loss_sum / double(n);
+  r.grad_norm = std::sqrt(be.sum_squares(grads_->get<float>(), total));
+  if (!std::isfinite(r.grad_norm))
+    throw Error("train step " + std::to_string(step_) + ": the gradient is not finite (loss " + std::to_string(r.loss) +
+                "); lower the learning rate or check the data");
+
+  AdamWStep s;
+  s.lr = lr_at(cfg_.schedule, step_);
+  s.beta1 = cfg_.beta1;
+  s.beta2 = cfg_.beta2;
+  s.eps = cfg_.eps;
+  s.bias_correction1 = 1.0 - std::pow(cfg_.beta1, double(step_ + 1));
+  s.bias_correction2 = 1.0 - std::pow(cfg_.beta2, double(step_ + 1));
+  // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6), at most 1.
+  s.grad_scale = cfg_.max_grad_norm > 0 ? float(std::min(1.0, cfg_.max_grad_norm / (r.grad_norm + 1e-6))) : 1.0f;
+  for (const Segment& seg : segments_) {
+    s.weight_decay = seg.decay ? cfg_.weight_decay : 0.0;
+    be.adamw_update(params_->get<float>() + seg.offset, m_->get<float>() + seg.offset, v_->get<float>() + seg.offset,
+                    grads_->get<float>() + seg.offset, seg.size, s);
+  }
+  r.lr = s.lr;
+  r.step = ++step_;
+  return r;
+}
+
+double VitTrainer::gradients(const float* images, const int32_t* labels, int64_t n, float* grads_out,
+                             TaskContext* ctx) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  TF_CHECK(n >= 1 && n <= capacity_, "gradients: between 1 and " + std::to_string(capacity_) + " images");
+  Backend& be = *backend_;
+  const float* batch = stage_images(images, n);
+  be.zero(grads_->get<float>(), layout_.total());
+  double loss_sum = 0;
+  int64_t correct = 0;
+  accumulate(batch, labels, n, 1.0f / float(n), &loss_sum, &correct, ctx);
+  grads_->download(grads_out);
+  return loss_sum / double(n);
+}
+
+void VitTrainer::read_parameters(float* params) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  params_->download(params);
+}
+
+void VitTrainer::read_moments(float* m, float* v) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  m_->download(m);
+  v_->download(v);
+}
+
+void VitTrainer::load_state(int64_t steps_done, const float* m, const float* v) {
+  TF_CHECK(steps_done >= 0, "trainer state: the step count must not be negative");
+  std::lock_guard<std::mutex> lock(mutex_);
+  m_->upload(m);
+  v_->upload(v);
+  step_ = steps_done;
+}
+
+}  // namespace tf
