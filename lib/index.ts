@@ -15,7 +15,7 @@ export { costMatrix, emd, sinkhorn } from './ot.ts';
 export type { CostMatrixOptions, EmdOptions, EmdResult, SinkhornOptions, SinkhornResult } from './ot.ts';
 export { createVitModel, vitFromModel, vitFusionGraph, VitModel, type VitConfig } from './models/vit.ts';
 export { bertFromModel, BertModel, createBertModel, type BertConfig } from './models/bert.ts';
-export { bertFusionGraph, type PostNormEncoderGraph } from './models/bert-graph.ts';
+export { bertFusionGraph } from './models/bert-graph.ts';
 export { BertTokenizer } from './text/tokenizer.ts';
 export { openTextDataset, type TextSplit } from './text/dataset.ts';
 export { maskTokens } from './text/mlm-masking.ts';

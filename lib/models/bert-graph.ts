@@ -1,80 +1,48 @@
 /**
- * BERT as a later post-LN fusion walk will see it: parameter and activation names of
- * every piece, in the vocabulary of lib/fusion/graph.ts (LinearPiece, NormPiece,
- * ResidualActs). The types for a post-LN encoder live here until the fusion engine
- * takes them over; nothing in lib/fusion reads them yet.
+ * BERT as the fusion walks it (lib/fusion/graph.ts): parameter and activation names of
+ * every piece of a post-LN encoder, following DESIGN.md ("The fusion, precisely").
  *
- * Post-LN order per layer (DESIGN.md "BERT"): attention (Q, K, V, output projection),
- * residual policy, attention LayerNorm, MLP (in, out), residual policy, output
- * LayerNorm. The residual stream entering layer i is the embeddings output for i = 0
- * and layer i - 1's output after that; entering the MLP's residual it is the attention
- * block's LayerNorm output. (The reference adds the layer input to that for BERT as it
- * does for the pre-LN ViT; both entries are captured, so a walk can follow either.)
+ * Post-LN order per layer: attention (Q, K, V, output projection), residual policy,
+ * attention LayerNorm, MLP (in, out), residual policy, output LayerNorm. The residual
+ * stream entering layer i is the embeddings output for i = 0 and layer i - 1's output
+ * after that; entering the MLP's residual it is the attention block's LayerNorm output
+ * (post-LN: that is what is added to the MLP output; the reference adds the layer input
+ * to it as for the pre-LN ViT, which does not describe BERT's sum).
+ *
+ * Embeddings. The word, position and token-type tables are each aligned by their own
+ * values (every hidden unit a neuron whose features are its column of the table). The
+ * map entering the encoder, which the embedding LayerNorm and layer 0 take, is the
+ * residual policy over two of them, as ViT's is over its position embeddings and patch
+ * projection: the word embeddings are the sublayer branch (they carry the token, as the
+ * patch projection carries the patch) and the position embeddings the residual branch.
+ * The token-type table's map aligns that table only, as ViT's class-token map does: a
+ * table of type_vocab_size rows (2, and usually only one of them trained) says too little
+ * about a hidden unit to steer the whole stream. The alternative, a map from the embedding
+ * LayerNorm's activations, exists only in acts mode and would leave the three tables in
+ * bases of their own; the policy gives the same rule in both modes.
+ *
+ * Heads. The masked-LM transform dense takes the encoder's map in; its outputs feed the
+ * decoder, which (tied, as by default) is the word embeddings: their basis is the word
+ * table's, so the transform's outputs take the word table's map instead of one of their
+ * own, its LayerNorm follows, and the decoder weight stays the fused word embeddings (one
+ * tensor). The decoder bias is per vocabulary entry and only averaged. An untied decoder
+ * is an ordinary output layer. The classifier head: pooler dense (map in and out, its
+ * activations one row per sequence), then the classifier, inputs aligned, classes in order.
  */
-import type { LinearPiece, NormPiece, ResidualActs } from '../fusion/graph.ts';
+import type { EncoderGraph, EncoderLayer, HeadStep, LinearPiece, NormPiece } from '../fusion/graph.ts';
 import type { BertConfig } from './bert.ts';
 
-export interface PostNormLayer {
-  query: LinearPiece;
-  key: LinearPiece;
-  value: LinearPiece;
-  attentionOutput: LinearPiece;
-  attentionResidual: ResidualActs;
-  /** LayerNorm after the attention residual: its input map is the policy's result. */
-  attentionNorm: NormPiece;
-  mlpIn: LinearPiece;
-  mlpOut: LinearPiece;
-  mlpResidual: ResidualActs;
-  outputNorm: NormPiece;
-}
+const WORD = 'bert.embeddings.word_embeddings.weight';
 
-/**
- * Token embeddings: word, position and token-type tables (each hidden unit a neuron
- * whose features are its column of the table), summed and normalised; `acts` is the
- * normalised output.
- */
-export interface TokenEmbeddings {
-  word: string;
-  position: string;
-  tokenType: string;
-  norm: NormPiece;
-  acts: string;
-}
-
-export interface MaskedLmHead {
-  kind: 'masked-lm';
-  transform: LinearPiece;
-  /** The transform's LayerNorm; its output is captured as `transformActs`. */
-  norm: NormPiece;
-  transformActs: string;
-  /** Decoder weight (vocab x hidden): the word embeddings when tied, so aligning one aligns the other. */
-  decoderWeight: string;
-  decoderBias: string;
-  tied: boolean;
-}
-
-export interface SequenceClassifierHead {
-  kind: 'sequence-classification';
-  /** Pooler dense on [CLS] (tanh after it); its activations are one row per sequence. */
-  pooler: LinearPiece;
-  classifier: LinearPiece;
-}
-
-export interface PostNormEncoderGraph {
-  kind: 'post-norm-encoder';
-  embeddings: TokenEmbeddings;
-  layers: PostNormLayer[];
-  head: MaskedLmHead | SequenceClassifierHead;
-}
-
-export function bertFusionGraph(config: BertConfig): PostNormEncoderGraph {
+export function bertFusionGraph(config: BertConfig): EncoderGraph {
   const linear = (module: string): LinearPiece => ({ weight: `${module}.weight`, bias: `${module}.bias`, acts: module });
   const norm = (module: string): NormPiece => ({ weight: `${module}.weight`, bias: `${module}.bias` });
-  const layers: PostNormLayer[] = [];
+  const layers: EncoderLayer[] = [];
   for (let i = 0; i < config.numLayers; i++) {
     const p = `bert.encoder.layer.${i}`;
     const input = i === 0 ? 'bert.embeddings' : `bert.encoder.layer.${i - 1}`;
     layers.push({
+      norms: 'post',
       query: linear(`${p}.attention.self.query`),
       key: linear(`${p}.attention.self.key`),
       value: linear(`${p}.attention.self.value`),
@@ -84,30 +52,38 @@ export function bertFusionGraph(config: BertConfig): PostNormEncoderGraph {
       mlpIn: linear(`${p}.intermediate.dense`),
       mlpOut: linear(`${p}.output.dense`),
       mlpResidual: { residual: [`${p}.attention.output`], sublayer: `${p}.output.dense` },
-      outputNorm: norm(`${p}.output.LayerNorm`),
+      mlpNorm: norm(`${p}.output.LayerNorm`),
     });
   }
-  const head: MaskedLmHead | SequenceClassifierHead = config.head === 'masked-lm'
-    ? {
-        kind: 'masked-lm',
-        transform: linear('cls.predictions.transform.dense'),
-        norm: norm('cls.predictions.transform.LayerNorm'),
-        transformActs: 'cls.predictions.transform',
-        decoderWeight: config.tiedDecoder ? 'bert.embeddings.word_embeddings.weight' : 'cls.predictions.decoder.weight',
-        decoderBias: 'cls.predictions.bias',
-        tied: config.tiedDecoder,
-      }
-    : { kind: 'sequence-classification', pooler: linear('bert.pooler.dense'), classifier: linear('classifier') };
+  let head: HeadStep[];
+  if (config.head === 'masked-lm') {
+    const decoder: LinearPiece = {
+      weight: config.tiedDecoder ? WORD : 'cls.predictions.decoder.weight', bias: 'cls.predictions.bias', acts: 'cls.predictions.decoder',
+    };
+    head = [
+      { kind: 'linear', label: 'mlm transform', piece: linear('cls.predictions.transform.dense'), ...(config.tiedDecoder ? { outputMapOf: WORD } : {}) },
+      { kind: 'norm', piece: norm('cls.predictions.transform.LayerNorm') },
+      { kind: 'output', label: 'mlm decoder', piece: decoder, ...(config.tiedDecoder ? { tiedTo: WORD } : {}) },
+    ];
+  } else {
+    head = [
+      { kind: 'linear', label: 'pooler', piece: linear('bert.pooler.dense') },
+      { kind: 'output', label: 'classifier', piece: linear('classifier') },
+    ];
+  }
   return {
-    kind: 'post-norm-encoder',
+    kind: 'encoder',
     embeddings: {
-      word: 'bert.embeddings.word_embeddings.weight',
-      position: 'bert.embeddings.position_embeddings.weight',
-      tokenType: 'bert.embeddings.token_type_embeddings.weight',
+      tables: [
+        { name: WORD, label: 'word embeddings', role: 'sublayer' },
+        { name: 'bert.embeddings.position_embeddings.weight', label: 'position embeddings', role: 'residual' },
+        { name: 'bert.embeddings.token_type_embeddings.weight', label: 'token type embeddings', role: 'own' },
+      ],
+      projection: null,
       norm: norm('bert.embeddings.LayerNorm'),
-      acts: 'bert.embeddings',
     },
     layers,
+    finalNorm: null,
     head,
   };
 }
