@@ -5,6 +5,7 @@
  */
 export { evaluate, fuse, type EvaluateOptions, type FuseOptions, type Fused } from './api.ts';
 export { runExperiment, type ExperimentReport, type RunOptions } from './pipeline/run.ts';
+export { runBertExperiment, type BertExperimentReport } from './pipeline/bert-run.ts';
 export { loadExperimentConfig, parseExperimentConfig } from './config/load.ts';
 export type { ExperimentConfig } from './config/experiment.ts';
 export { InputError, isAbortError } from './errors.ts';
