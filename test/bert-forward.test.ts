@@ -326,22 +326,15 @@ describe('BERT activation capture', () => {
 describe('BERT fusion graph', () => {
   it('names only parameters the model has and activations it captures', async () => {
     const { bertFusionGraph } = await import('../lib/models/bert-graph.ts');
+    const { graphActivations, graphTensors } = await import('../lib/fusion/graph.ts');
     for (const raw of [BERT_SHAPES[0], BERT_SHAPES[3], { ...BERT_SHAPES[0], tie_word_embeddings: false }]) {
       const config = parseBertConfig({ ...raw });
       const params = new Set(bertParameterShapes(config).map((p) => p.name));
       const acts = new Set(bertActivationNames(config));
       const graph = bertFusionGraph(config);
-      const weights: string[] = [], captured: string[] = [];
-      const walk = (node: unknown, key = ''): void => {
-        if (typeof node === 'string') {
-          if (key === 'acts' || key === 'sublayer' || key === 'transformActs' || key === 'residual') captured.push(node);
-          else if (key !== 'kind') weights.push(node);
-        } else if (Array.isArray(node)) node.forEach((n) => walk(n, key));
-        else if (node && typeof node === 'object') for (const [k, v] of Object.entries(node)) walk(v, k);
-      };
-      walk(graph);
+      const weights = graphTensors(graph);
       for (const w of weights) assert.ok(params.has(w), `graph names parameter ${w}`);
-      for (const a of captured) assert.ok(acts.has(a), `graph names activation ${a}`);
+      for (const a of graphActivations(graph)) assert.ok(acts.has(a), `graph reads activation ${a}`);
       assert.equal(graph.layers.length, config.numLayers);
       // Every parameter is part of the walk.
       for (const p of params) assert.ok(weights.includes(p), `parameter ${p} is not in the graph`);

@@ -58,6 +58,7 @@ export function bertFusionGraph(config: BertConfig): EncoderGraph {
   let head: HeadStep[];
   if (config.head === 'masked-lm') {
     const decoder: LinearPiece = {
+      // The last layer: its outputs (vocabulary logits) get no map, so its activations are never read or captured.
       weight: config.tiedDecoder ? WORD : 'cls.predictions.decoder.weight', bias: 'cls.predictions.bias', acts: 'cls.predictions.decoder',
     };
     head = [
