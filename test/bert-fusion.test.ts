@@ -2,13 +2,16 @@
 // models: fusing a model with a function-preserving permutation of itself gives it back
 // for every qk_fusion x resid_policy pair (exact OT), Sinkhorn comes close, three models
 // and per-model weights work, the MLM decoder stays tied to the fused word embeddings,
-// and a wider parent fuses into a narrower anchor's shapes.
+// a wider parent fuses into a narrower anchor's shapes, and statistics repair walks the
+// BERT graph (post-LN sublayers and the MLM transform).
 import assert from 'node:assert/strict';
 import { experimentSchema } from '../lib/config/experiment.ts';
 import { defaultsOf } from '../lib/config/validate.ts';
 import { alignPair } from '../lib/fusion/align-pair.ts';
 import { fuse, type FusionParent, type FusionSettings } from '../lib/fusion/index.ts';
 import { graphActivations } from '../lib/fusion/graph.ts';
+import { repairStatistics } from '../lib/fusion/repair.ts';
+import { measureBert } from '../lib/pipeline/bert-run.ts';
 import type { Tensor } from '../lib/io/tensor.ts';
 import { createBertModel, type BertModel } from '../lib/models/bert.ts';
 import { bertFusionGraph } from '../lib/models/bert-graph.ts';
@@ -186,5 +189,26 @@ describe('heterogeneous BERT fusion', function () {
     assert.ok(result.maps[0].some((m) => m.piece === 'mlm transform'), 'without the table\'s map the transform gets its own');
     const out = await createBertModel({ ...mlm }, result.tensors).forward(batch);
     assert.ok(out.logits!.every(Number.isFinite));
+  });
+});
+
+describe('statistics repair of a BERT', function () {
+  this.timeout(60000);
+  it('restores shrunk layers exactly (post-LN sublayers and the MLM transform) and leaves the output layer alone', async () => {
+    const original = randomBert(mlm, 31), batch = batchOf(mlm, 32);
+    const config = createBertModel({ ...mlm }, original).config;
+    const shrunk = new Map(original);
+    const scale = (name: string, f: number) => shrunk.set(name, { ...original.get(name)!, data: (original.get(name)!.data as Float32Array).map((x) => x * f) });
+    for (const [name, f] of [['bert.encoder.layer.0.intermediate.dense', 0.4], ['bert.encoder.layer.1.attention.output.dense', 0.3], ['cls.predictions.transform.dense', 2.5]] as const) {
+      scale(`${name}.weight`, f);
+      scale(`${name}.bias`, f);
+    }
+    const repaired = await repairStatistics({
+      graph: bertFusionGraph(config), fused: shrunk, parents: [original], anchor: 0, outputMaps: [null], weights: [1],
+      measure: measureBert([config], 0, [batch], { maxTokens: batch.tokens }),
+    }, 'anchor');
+    const worst = maxDiff(repaired, original);
+    assert.ok(worst.diff < 1e-4, `${worst.name} off by ${worst.diff}`);
+    assert.deepEqual(repaired.get('cls.predictions.bias')!.data, original.get('cls.predictions.bias')!.data);
   });
 });

@@ -220,14 +220,20 @@ async function captureBert(parents: BertParent[], samples: TextSamples, cfg: Exp
   }
 }
 
-/** Statistics of linear outputs on the fusion samples (for statistics repair), of a parent or of the fused model. */
-function measureBert(parents: BertParent[], anchor: number, samples: TextSamples, cfg: ExperimentConfig, signal?: AbortSignal): MeasureStats {
+/**
+ * Statistics of linear outputs on the fusion samples (for statistics repair), of parent
+ * `which` (configs[which]) or of the fused model (in the anchor's config).
+ */
+export function measureBert(
+  configs: BertConfig[], anchor: number, batches: TokenBatch[], options: { maxTokens: number; device?: 'auto' | 'cpu' | 'cuda'; signal?: AbortSignal },
+): MeasureStats {
+  const count = batches.reduce((s, b) => s + b.count, 0);
   return async (which, tensors, acts) => {
-    const config = parents[which === 'fused' ? anchor : which].config;
-    const model = createBertModel(config, tensors, { source: which === 'fused' ? 'the fused model' : parents[which].folder, device: cfg.runtime.device });
-    const store = model.createActivationStore({ numSamples: samples.count, seqFilter: 'none', only: acts, maxTokens: cfg.data.text.max_length });
+    const config = configs[which === 'fused' ? anchor : which];
+    const model = createBertModel(config, tensors, { source: which === 'fused' ? 'the fused model' : `parent ${which}`, device: options.device });
+    const store = model.createActivationStore({ numSamples: count, seqFilter: 'none', only: acts, maxTokens: options.maxTokens });
     try {
-      for (const { batch } of samples.batches) await model.capture(store, batch, { signal });
+      for (const batch of batches) await model.capture(store, batch, { signal: options.signal });
       await store.finalize('none');
       const out = new Map<string, NeuronStats>();
       for (const name of acts) out.set(name, native().fusionColumnStats({ store: store.native, name }));
@@ -297,7 +303,7 @@ export async function runBertExperiment(cfg: ExperimentConfig, options: RunOptio
       stage('repair', `repairing the OT model's statistics (target: ${repair})`);
       repaired = await repairStatistics({
         graph, fused: fused.tensors, parents: parents.map((p) => p.tensors), anchor: anchorIndex, outputMaps: fused.outputMaps,
-        weights: fused.weights, measure: measureBert(parents, anchorIndex, samples!, cfg, signal), signal, onGroup: progress('repair'),
+        weights: fused.weights, measure: measureBert(parents.map((p) => p.config), anchorIndex, samples!.batches.map((b) => b.batch), { maxTokens: text.max_length, device: cfg.runtime.device, signal }), signal, onGroup: progress('repair'),
       }, repair);
       done('repair');
     }
