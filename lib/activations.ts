@@ -38,8 +38,10 @@ export interface ActivationEntry {
   averaged: boolean;
   /** True once release() gave its memory back. */
   released: boolean;
-  /** Token indices kept per sample, in row order (empty when averaged). */
+  /** Token indices kept per sample, in row order (empty when averaged or with variableRows). */
   tokens: number[];
+  /** Text: one row per real token of each sample (see `sampleTokens()`). */
+  variableRows: boolean;
 }
 
 export type ActivationStats = NativeActivationStats;
@@ -96,6 +98,11 @@ export class ActivationStore {
   /** Per-sample cross-entropy of the stored samples (NaN where captured without labels). */
   losses(): Float32Array {
     return this.native.losses();
+  }
+
+  /** Real tokens of each stored sample: its row count in `variableRows` entries (empty without text). */
+  sampleTokens(): Int32Array {
+    return this.native.sampleTokens();
   }
 
   /** Keeps sample s when mask[s] is non-zero (e.g. loss under the threshold in every model). */

@@ -5,6 +5,7 @@
  */
 export { evaluate, fuse, type EvaluateOptions, type FuseOptions, type Fused } from './api.ts';
 export { runExperiment, type ExperimentReport, type RunOptions } from './pipeline/run.ts';
+export { runBertExperiment, type BertExperimentReport } from './pipeline/bert-run.ts';
 export { loadExperimentConfig, parseExperimentConfig } from './config/load.ts';
 export type { ExperimentConfig } from './config/experiment.ts';
 export { InputError, isAbortError } from './errors.ts';
@@ -14,6 +15,13 @@ export { backendInfo, setThreads, matmul, weightedSum } from './compute.ts';
 export { costMatrix, emd, sinkhorn } from './ot.ts';
 export type { CostMatrixOptions, EmdOptions, EmdResult, SinkhornOptions, SinkhornResult } from './ot.ts';
 export { createVitModel, vitFromModel, vitFusionGraph, VitModel, type VitConfig } from './models/vit.ts';
+export { bertFromModel, BertModel, createBertModel, type BertConfig } from './models/bert.ts';
+export { bertFusionGraph } from './models/bert-graph.ts';
+export { BertTokenizer } from './text/tokenizer.ts';
+export { openTextDataset, type TextSplit } from './text/dataset.ts';
+export { maskTokens } from './text/mlm-masking.ts';
+export { evaluateMaskedLm, evaluateTextClassifier } from './text-eval.ts';
+export { prepareFortunes } from './text/corpus/fortunes.ts';
 export { openDataset, type Dataset } from './data/dataset.ts';
 export { evaluate as evaluateClassifier, type EvaluationResult } from './eval.ts';
 export { fuse as fuseAligned, vanillaAverage, type FusionParent, type FusionResult, type MapReport } from './fusion/index.ts';

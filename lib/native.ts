@@ -64,6 +64,8 @@ export interface NativeStoreOptions {
   seqFilter?: string;
   avgSeqItems?: boolean;
   maxBytes?: number;
+  /** Padded (text) points: the longest sequence a sample may bring (sizes the store). */
+  maxTokens?: number;
   /** Capture only these activations (default: every one). */
   only?: string[];
 }
@@ -99,6 +101,58 @@ export interface NativeActivationEntry {
   averaged: boolean;
   released: boolean;
   tokens: number[];
+  /** Text: one row per real token, so samples have different row counts (sampleTokens()). */
+  variableRows: boolean;
+}
+
+/** The BERT shape as the native model reads it (lib/models/bert.ts builds it from an HF config). */
+export interface NativeBertConfig {
+  vocabSize: number;
+  hidden: number;
+  layers: number;
+  heads: number;
+  intermediate: number;
+  maxPositions: number;
+  typeVocabSize: number;
+  /** Classes of the classification head (ignored by the masked-LM head). */
+  labels: number;
+  layerNormEps: number;
+  head: 'masked-lm' | 'sequence-classification';
+  tiedDecoder: boolean;
+}
+
+export interface NativeBertLayout {
+  total: number;
+  tensors: Array<{ name: string; shape: number[]; offset: number }>;
+  capturePoints: Array<{ name: string; tokens: number; width: number; padded: boolean }>;
+}
+
+/** count sequences of `tokens` tokens, row-major; mask 1 = real token, 0 = padding. */
+export interface NativeBertInputs {
+  ids: Int32Array;
+  typeIds?: Int32Array | null;
+  mask?: Uint8Array | null;
+  count: number;
+  tokens: number;
+}
+
+export interface NativeBertModel {
+  /**
+   * Masked LM: labels count x tokens (-100 = no loss); logits count x tokens x vocab,
+   * losses and predictions count x tokens (NaN / -1 where not computed). Classification:
+   * labels, losses and predictions per sequence, logits count x labels.
+   */
+  forward(
+    inputs: NativeBertInputs, labels: Int32Array | null, want: { logits?: boolean; predictions?: boolean },
+    options?: NativeTaskOptions,
+  ): Promise<{ logits: Float32Array | null; losses: Float32Array | null; predictions: Int32Array | null }>;
+  capture(store: NativeActivationStore, inputs: NativeBertInputs, labels: Int32Array | null, options?: NativeTaskOptions): Promise<number>;
+  planActivationStore(options: NativeStoreOptions): NativeStorePlan;
+  readParameters(): Float32Array;
+  /** Sequences per encoder pass; 0 = about 1024 tokens' worth. */
+  setMicroBatch(n: number): void;
+  readonly microBatch: number;
+  readonly device: 'cpu' | 'cuda';
 }
 
 export interface NativeActivationStats {
@@ -133,6 +187,8 @@ export interface NativeMapDiagnostics {
 export interface NativeActivationStore {
   entries(): NativeActivationEntry[];
   losses(): Float32Array;
+  /** Real tokens of each stored sample (empty when the model has no padded outputs). */
+  sampleTokens(): Int32Array;
   keep(mask: Uint8Array, options?: NativeTaskOptions): Promise<number>;
   finalize(transform: string, options?: NativeTaskOptions): Promise<void>;
   stats(options?: NativeTaskOptions): Promise<NativeActivationStats[]>;
@@ -244,7 +300,11 @@ export interface NativeAddon {
     config: NativeVitConfig, params: Float32Array, captureNames?: string[] | null, options?: { device?: Device },
   ) => NativeVitModel;
   vitLayout(config: NativeVitConfig): NativeVitLayout;
-  ActivationStore: new (model: NativeVitModel, options: NativeStoreOptions) => NativeActivationStore;
+  BertModel: new (
+    config: NativeBertConfig, params: Float32Array, captureNames?: string[] | null, options?: { device?: Device },
+  ) => NativeBertModel;
+  bertLayout(config: NativeBertConfig): NativeBertLayout;
+  ActivationStore: new (model: NativeVitModel | NativeBertModel, options: NativeStoreOptions) => NativeActivationStore;
   VitTrainer: new (
     config: NativeVitConfig, params: Float32Array, options: { batchSize: number; microBatch?: number; device?: Device },
   ) => NativeVitTrainer;

@@ -36,7 +36,7 @@ export const experimentSchema = section('an otfuse experiment', {
     'the parent models',
     {
       dataset: str('cifar10', 'dataset the parents were trained on: cifar10, cifar100, mnist, fashion_mnist, or a name of your own; picks default normalisation and the data format'),
-      type: oneOf(['hf_vit'] as const, 'hf_vit', 'architecture of the parents (Hugging Face ViTForImageClassification)'),
+      type: oneOf(['hf_vit', 'hf_bert'] as const, 'hf_vit', 'architecture of the parents: hf_vit (Hugging Face ViTForImageClassification) or hf_bert (BertForMaskedLM or BertForSequenceClassification; the head comes from config.json)'),
     },
     {
       patternKeys: { pattern: /^name_\d+$/, describe: 'name_0, name_1, ...: model folders' },
@@ -117,9 +117,15 @@ export const experimentSchema = section('an otfuse experiment', {
     resize: bool(false, 'scale images to the model input size (bilinear); otherwise a size mismatch is an error'),
     mean: numbers('per-channel normalisation mean (default: from model.dataset)'),
     std: numbers('per-channel normalisation std (default: from model.dataset)'),
+    text: section('text datasets (model.type hf_bert; docs/text-data.md)', {
+      max_length: int(128, 'tokens per sequence, [CLS] and [SEP] included (at most the model\'s max_position_embeddings)', 3),
+      examples: oneOf(['lines', 'paragraphs'] as const, 'lines', 'what one example is: a line, or a run of non-blank lines'),
+      pack: bool(false, 'masked LM: run the examples together and cut full-length sequences (as HF run_mlm groups texts), for the fusion samples and the evaluation'),
+      mask_seed: int(0, 'seed of the 15% masking of the masked-LM evaluation', 0),
+    }),
     activations: section('the fusion data (acts mode)', {
       folder: optionalStr('dataset folder (default: data.folder)'),
-      split: oneOf(['train', 'test'] as const, 'train', 'split the fusion samples come from'),
+      split: oneOf(['train', 'test', 'validation'] as const, 'train', 'split the fusion samples come from (validation: text datasets only)'),
       holdout_fraction: num(0.1, 'take the samples from a seeded held-out part of this size of the split (0: from the split itself, in file order)', 0, 0.99),
       holdout_seed: int(0, 'seed of that holdout: the one the parents were trained without (otfuse train\'s data.holdout_seed)', 0),
       shuffle: bool(false, 'take a random choice of samples (seeded by fusion.acts.seed) instead of the first ones'),

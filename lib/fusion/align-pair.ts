@@ -11,7 +11,7 @@ import { InputError } from '../errors.ts';
 import type { Tensor } from '../io/tensor.ts';
 import type { NativeMatrixPart, NativeNeuronSide, TaskOptions } from '../native.ts';
 import { alignInputs, alignOutputs } from './align.ts';
-import type { EncoderClassifierGraph, LinearPiece, NormPiece, PreNormLayer, ResidualActs } from './graph.ts';
+import type { EncoderGraph, EncoderLayer, LinearPiece, NormPiece, ResidualActs } from './graph.ts';
 import type { TransportMap } from './maps.ts';
 import { applyResidualPolicy, type ResidualActivity } from './residual-policy.ts';
 import { computeMap, type FusionSettings, type MapReport } from './transport.ts';
@@ -65,9 +65,11 @@ class PairWalk {
   readonly out = new Map<string, AlignedTensor>();
   readonly maps: MapReport[] = [];
   readonly outputMaps = new Map<string, OutputMap>();
+  /** The map each value table was aligned with, by tensor name. */
+  readonly tableMaps = new Map<string, TransportMap>();
 
   constructor(
-    readonly graph: EncoderClassifierGraph,
+    readonly graph: EncoderGraph,
     readonly a: FusionParent,
     readonly b: FusionParent,
     readonly settings: FusionSettings,
@@ -210,24 +212,50 @@ class PairWalk {
     return () => ({ residual: acts.residual.map((n) => this.actsPart('b', n)), sublayer: [this.actsPart('b', acts.sublayer)] });
   }
 
+  /** A table's values as a matrix with one column per hidden unit (the activity of a table branch). */
+  tableActivity(name: string): NativeMatrixPart {
+    const data = this.floats('b', name), width = this.tensor('b', name).shape.at(-1)!;
+    return { data, rows: data.length / width, cols: width };
+  }
+
+  /**
+   * The embeddings: every table by its own values, the projection by its activations (or
+   * weights); the map entering the encoder is the residual policy over the residual
+   * branch (a table) and the sublayer branch (the projection or a table), and the
+   * embeddings' LayerNorm, if any, takes it.
+   */
   async embeddings(): Promise<TransportMap | null> {
     const e = this.graph.embeddings;
     if (!this.settings.fuse_src_embed) {
-      this.keepAnchor(e.classToken, e.positions, e.patch.weight, e.patch.bias);
+      // The LayerNorm of the embeddings belongs to them: with the anchor's tables, the anchor's LayerNorm.
+      this.keepAnchor(...e.tables.map((t) => t.name), e.projection?.piece.weight ?? null, e.projection?.piece.bias ?? null, e.norm?.weight ?? null, e.norm?.bias ?? null);
       return null;
     }
-    // The class token gets its own map, which then goes nowhere (as in the reference).
-    await this.valueEmbedding('class token', e.classToken);
-    const tPos = await this.valueEmbedding('position embeddings', e.positions);
-    const tPatch = (await this.linear('patch projection', e.patch, null, false))!;
-    return this.residual(tPos, tPatch, () => {
-      const pos = this.floats('b', e.positions), width = this.tensor('b', e.positions).shape.at(-1)!;
-      return { residual: [{ data: pos, rows: pos.length / width, cols: width }], sublayer: [this.actsPart('b', e.patch.acts)] };
-    });
+    let tRes: TransportMap | null = null, tSub: TransportMap | null = null;
+    let resActivity: (() => NativeMatrixPart) | null = null, subActivity: (() => NativeMatrixPart) | null = null;
+    for (const table of e.tables) {
+      const t = await this.valueEmbedding(table.label, table.name);
+      this.tableMaps.set(table.name, t);
+      if (table.role === 'residual') [tRes, resActivity] = [t, () => this.tableActivity(table.name)];
+      else if (table.role === 'sublayer') [tSub, subActivity] = [t, () => this.tableActivity(table.name)];
+    }
+    if (e.projection) {
+      const piece = e.projection.piece;
+      tSub = await this.linear(e.projection.label, piece, null, false);
+      subActivity = () => this.actsPart('b', piece.acts);
+    }
+    if (!tSub || !subActivity) throw new Error('fusion graph: the embeddings have no sublayer branch (a projection or a sublayer table)');
+    const sub = subActivity;
+    const t = this.residual(tRes, tSub, () => ({ residual: resActivity ? [resActivity()] : [], sublayer: [sub()] }));
+    if (e.norm) {
+      if (this.settings.fuse_norm) await this.norm(e.norm, t);
+      else this.keepNonAnchor(e.norm.weight, e.norm.bias);
+    }
+    return t;
   }
 
   /** Q and K sharing one map (eq_t_map), or aligned as one stacked layer (joint). */
-  async sharedQK(index: number, layer: PreNormLayer, tIn: TransportMap | null, mode: 'eq_t_map' | 'joint'): Promise<void> {
+  async sharedQK(index: number, layer: EncoderLayer, tIn: TransportMap | null, mode: 'eq_t_map' | 'joint'): Promise<void> {
     const xq = await this.alignLinearInputs(layer.query, tIn), xk = await this.alignLinearInputs(layer.key, tIn);
     const m = this.rows('b', layer.query.weight);
     if (mode === 'eq_t_map') {
@@ -285,7 +313,7 @@ class PairWalk {
     };
   }
 
-  async attention(index: number, layer: PreNormLayer, tIn: TransportMap | null, last: boolean): Promise<TransportMap | null> {
+  async attention(index: number, layer: EncoderLayer, tIn: TransportMap | null, last: boolean): Promise<TransportMap | null> {
     const qk = this.settings.qk_fusion;
     if (qk === 'separate') {
       await this.linear(`layer ${index} query`, layer.query, tIn, false);
@@ -297,11 +325,17 @@ class PairWalk {
     return this.linear(`layer ${index} attention output`, layer.attentionOutput, tV, last);
   }
 
-  /** One pre-LN encoder layer (the reference's encoder_fusion); returns the map leaving it. */
-  async encoderLayer(index: number, layer: PreNormLayer, tIn: TransportMap | null, last: boolean): Promise<TransportMap | null> {
+  /** A LayerNorm of an encoder layer, or the non-anchor model's when LayerNorms are not fused (as in the reference). */
+  async layerNorm(p: NormPiece, t: TransportMap | null): Promise<void> {
+    if (this.settings.fuse_norm) await this.norm(p, t);
+    else this.keepNonAnchor(p.weight, p.bias);
+  }
+
+  /** One encoder layer (the reference's encoder_fusion), pre- or post-LN; returns the map leaving it. */
+  async encoderLayer(index: number, layer: EncoderLayer, tIn: TransportMap | null, last: boolean): Promise<TransportMap | null> {
     const s = this.settings;
-    if (s.fuse_norm) await this.norm(layer.attentionNorm, tIn);
-    else this.keepNonAnchor(layer.attentionNorm.weight, layer.attentionNorm.bias);
+    const post = layer.norms === 'post';
+    if (!post) await this.layerNorm(layer.attentionNorm, tIn);
 
     let t = tIn;
     if (s.fuse_sa) {
@@ -311,17 +345,58 @@ class PairWalk {
       for (const p of [layer.query, layer.key, layer.value, layer.attentionOutput]) this.keepNonAnchor(p.weight, p.bias);
     }
 
-    if (s.fuse_norm) await this.norm(layer.mlpNorm, t);
-    else this.keepNonAnchor(layer.mlpNorm.weight, layer.mlpNorm.bias);
+    // Pre-LN: the MLP's LayerNorm; post-LN: the attention's, after the residual sum.
+    await this.layerNorm(post ? layer.attentionNorm : layer.mlpNorm, t);
 
+    let out: TransportMap | null;
     if (!s.fuse_fc) {
       for (const p of [layer.mlpIn, layer.mlpOut]) this.keepNonAnchor(p.weight, p.bias);
-      return last ? null : t;
+      out = last ? null : t;
+    } else {
+      const t1 = await this.linear(`layer ${index} mlp in`, layer.mlpIn, t, false);
+      const t2 = await this.linear(`layer ${index} mlp out`, layer.mlpOut, t1, last);
+      out = t2 ? this.residual(t, t2, this.anchorActivity(layer.mlpResidual)) : null;
     }
-    const t1 = await this.linear(`layer ${index} mlp in`, layer.mlpIn, t, false);
-    const t2 = await this.linear(`layer ${index} mlp out`, layer.mlpOut, t1, last);
-    if (!t2) return null;
-    return this.residual(t, t2, this.anchorActivity(layer.mlpResidual));
+    if (post) await this.layerNorm(layer.mlpNorm, out);
+    return out;
+  }
+
+  /** The head: hidden layers and LayerNorms with the map coming in, then the output layer (outputs kept in order). */
+  async head(tIn: TransportMap | null): Promise<void> {
+    const steps = this.graph.head;
+    if (!this.settings.fuse_gen) {
+      for (const st of steps) {
+        if (st.kind === 'output' && st.tiedTo) this.keepAnchor(st.piece.bias);
+        else this.keepAnchor(st.piece.weight, st.piece.bias);
+      }
+      return;
+    }
+    let t = tIn;
+    for (const st of steps) {
+      if (st.kind === 'norm') {
+        await this.norm(st.piece, t);
+      } else if (st.kind === 'linear') {
+        const tied = st.outputMapOf ? this.tableMaps.get(st.outputMapOf) : undefined;
+        if (tied) {
+          // Its outputs are what a tied decoder reads against the table: they take the table's map.
+          await this.finishLinear(await this.alignLinearInputs(st.piece, t), tied);
+          t = tied;
+        } else {
+          t = await this.linear(st.label, st.piece, t, false);
+        }
+      } else if (st.tiedTo) {
+        // The weight is the table, already aligned (once) with the embeddings; the head's map is
+        // the table's by construction (or the table is the anchor's, and so is the decoder).
+        const table = this.tableMaps.get(st.tiedTo);
+        if (table && t !== table) throw new Error(`fusion graph: ${st.label} is tied to ${st.tiedTo} but its input map is not the table's`);
+        if (st.piece.bias) {
+          if (this.settings.fuse_bias) this.aligned(st.piece.bias, this.floats('a', st.piece.bias));
+          else this.keepAnchor(st.piece.bias);
+        }
+      } else {
+        await this.linear(st.label, st.piece, t, true);
+      }
+    }
   }
 
   async run(): Promise<void> {
@@ -336,20 +411,20 @@ class PairWalk {
       t = await this.encoderLayer(i, this.graph.layers[i], t, last);
       this.task.afterStage?.(i + 1);
     }
-    await this.norm(this.graph.finalNorm, t);
-    if (this.settings.fuse_gen) await this.linear('classifier', this.graph.classifier, t, true);
-    else this.keepAnchor(this.graph.classifier.weight, this.graph.classifier.bias);
+    if (this.graph.finalNorm) await this.norm(this.graph.finalNorm, t);
+    await this.head(t);
+    this.task.afterStage?.(this.graph.layers.length + 1);
   }
 }
 
 export interface PairTask extends TaskOptions {
-  /** Called when the walk is done with a stage of activationsByStage(graph) (0: embeddings, i + 1: layer i). */
+  /** Called when the walk is done with a stage of activationsByStage(graph) (0: embeddings, i + 1: layer i, then the head). */
   afterStage?: (stage: number) => void;
 }
 
 /** Aligns model `a` onto the anchor `b`; both must follow `graph`. */
 export async function alignPair(
-  graph: EncoderClassifierGraph, a: FusionParent, b: FusionParent, settings: FusionSettings, task: PairTask = {},
+  graph: EncoderGraph, a: FusionParent, b: FusionParent, settings: FusionSettings, task: PairTask = {},
 ): Promise<PairAlignment> {
   if (settings.type === 'acts' && (!a.store || !b.store)) throw new Error('alignPair: acts mode needs activation stores for both models');
   const walk = new PairWalk(graph, a, b, settings, task);

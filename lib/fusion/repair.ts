@@ -1,9 +1,10 @@
 /**
  * Statistics repair (beyond the paper; after REPAIR, Jordan et al. 2022): averaging
  * aligned weights shrinks and shifts each neuron's activation statistics. Walking the
- * fused model in forward order, every linear output (patch projection, Q, K, V,
- * attention output, both MLP layers; not the classifier, whose outputs are the classes)
- * is measured on the fusion samples and its weights and bias rescaled so that each
+ * fused model in forward order, every hidden linear output (ViT's patch projection, Q,
+ * K, V, attention output, both MLP layers, the head's hidden layers such as BERT's MLM
+ * transform or pooler; not the output layer, whose outputs are classes or vocabulary
+ * entries) is measured on the fusion samples and its weights and bias rescaled so that each
  * neuron's mean and standard deviation match a target:
  *
  *   anchor  the anchor's statistics;
@@ -17,7 +18,7 @@ import { InputError } from '../errors.ts';
 import type { Tensor } from '../io/tensor.ts';
 import { native } from '../native.ts';
 import type { OutputMap } from './align-pair.ts';
-import type { EncoderClassifierGraph, LinearPiece } from './graph.ts';
+import { hiddenLinearGroups, type FusionGraph, type LinearPiece } from './graph.ts';
 
 export type RepairTarget = 'none' | 'anchor' | 'mean';
 
@@ -33,7 +34,7 @@ export interface NeuronStats {
 export type MeasureStats = (model: number | 'fused', tensors: Map<string, Tensor>, acts: string[]) => Promise<Map<string, NeuronStats>>;
 
 export interface RepairInput {
-  graph: EncoderClassifierGraph;
+  graph: FusionGraph;
   /** The fused model; repaired copies are returned, these are not modified. */
   fused: Map<string, Tensor>;
   /** Every parent's tensors, the anchor's among them. */
@@ -48,10 +49,8 @@ export interface RepairInput {
 }
 
 /** The linear layers repair walks, in groups that share an input (measured together), in forward order. */
-export function repairGroups(graph: EncoderClassifierGraph): LinearPiece[][] {
-  const groups: LinearPiece[][] = [[graph.embeddings.patch]];
-  for (const l of graph.layers) groups.push([l.query, l.key, l.value], [l.attentionOutput], [l.mlpIn], [l.mlpOut]);
-  return groups;
+export function repairGroups(graph: FusionGraph): LinearPiece[][] {
+  return hiddenLinearGroups(graph);
 }
 
 /** A parent's statistics of one layer moved into the anchor's neuron order (column-normalised map). */

@@ -11,7 +11,7 @@
 import { checkActivationBytes, checkSeqFilter, ActivationStore, type ActivationOptions } from '../activations.ts';
 import { InputError } from '../errors.ts';
 import { pair, parseHfConfig, type ViTConfig } from '../io/hf-config.ts';
-import type { EncoderClassifierGraph, LinearPiece, NormPiece, PreNormLayer } from '../fusion/graph.ts';
+import type { EncoderGraph, EncoderLayer, LinearPiece, NormPiece } from '../fusion/graph.ts';
 import type { Model } from '../io/model-folder.ts';
 import type { Tensor } from '../io/tensor.ts';
 import { native, runTask, type Device, type NativeVitConfig, type NativeVitModel } from '../native.ts';
@@ -301,14 +301,15 @@ export function vitFromModel(model: Model, options: VitModelOptions = {}): VitMo
  * every piece. The residual stream entering layer i is the embedding output for i = 0 and
  * layer i - 1's output after that; after attention it is that plus the attention output.
  */
-export function vitFusionGraph(config: VitConfig): EncoderClassifierGraph {
+export function vitFusionGraph(config: VitConfig): EncoderGraph {
   const linear = (module: string, hasBias = true): LinearPiece => ({ weight: `${module}.weight`, bias: hasBias ? `${module}.bias` : null, acts: module });
   const norm = (module: string): NormPiece => ({ weight: `${module}.weight`, bias: `${module}.bias` });
-  const layers: PreNormLayer[] = [];
+  const layers: EncoderLayer[] = [];
   for (let i = 0; i < config.numLayers; i++) {
     const p = `vit.encoder.layer.${i}`;
     const input = i === 0 ? 'vit.embeddings' : `vit.encoder.layer.${i - 1}`;
     layers.push({
+      norms: 'pre',
       attentionNorm: norm(`${p}.layernorm_before`),
       query: linear(`${p}.attention.attention.query`, config.qkvBias),
       key: linear(`${p}.attention.attention.key`, config.qkvBias),
@@ -323,14 +324,20 @@ export function vitFusionGraph(config: VitConfig): EncoderClassifierGraph {
     });
   }
   return {
-    kind: 'pre-norm-encoder-classifier',
+    kind: 'encoder',
     embeddings: {
-      classToken: 'vit.embeddings.cls_token',
-      positions: 'vit.embeddings.position_embeddings',
-      patch: { ...linear('vit.embeddings.patch_embeddings.projection'), acts: 'vit.embeddings.patch_embeddings' },
+      // The class token's map aligns the token and goes nowhere else (as in the reference);
+      // the map entering the encoder is the policy over positions (the residual branch) and
+      // the patch projection (the sublayer branch).
+      tables: [
+        { name: 'vit.embeddings.cls_token', label: 'class token', role: 'own' },
+        { name: 'vit.embeddings.position_embeddings', label: 'position embeddings', role: 'residual' },
+      ],
+      projection: { label: 'patch projection', piece: { ...linear('vit.embeddings.patch_embeddings.projection'), acts: 'vit.embeddings.patch_embeddings' } },
+      norm: null,
     },
     layers,
     finalNorm: norm('vit.layernorm'),
-    classifier: linear('classifier'),
+    head: [{ kind: 'output', label: 'classifier', piece: linear('classifier') }],
   };
 }

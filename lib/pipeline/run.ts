@@ -93,7 +93,9 @@ async function openData(cfg: ExperimentConfig, folder: string, split: 'train' | 
   });
 }
 
+/** A ViT experiment (model.type hf_vit); BERT experiments run with runBertExperiment (lib/pipeline/bert-run.ts). */
 export async function runExperiment(cfg: ExperimentConfig, options: RunOptions = {}): Promise<ExperimentReport> {
+  if (cfg.model.type !== 'hf_vit') throw new InputError('model.type', `is ${cfg.model.type}; runExperiment runs hf_vit experiments, runBertExperiment (or otfuse run) runs hf_bert ones`);
   const { signal } = options;
   const seconds: ExperimentReport['seconds'] = {};
   const started = performance.now();
@@ -294,6 +296,7 @@ export async function fuseParents(parents: Parent[], anchorIndex: number, cfg: E
     if (!folder) throw new InputError('data.folder', `is needed: ${cfg.fusion.type === 'acts' ? 'acts mode' : cfg.fusion.resid_policy} captures activations on fusion data (or set data.activations.folder)`);
     stage('activations', `capturing activations of ${cfg.fusion.acts.num_samples} samples`);
     const act = cfg.data.activations;
+    if (act.split === 'validation') throw new InputError('data.activations.split', 'validation is a split of text datasets; image datasets have train and test');
     const samplesData = await openData(cfg, folder, act.split, anchor, norm,
       act.holdout_fraction > 0 ? { fraction: act.holdout_fraction, seed: act.holdout_seed, part: 'holdout' } : undefined);
     const indices = chooseSamples(samplesData.size, cfg.fusion.acts.num_samples, act.shuffle, cfg.fusion.acts.seed);

@@ -1,5 +1,6 @@
 /** The text an `otfuse run` prints: models and accuracies, the fusion data, the maps, the time per stage. */
 import { formatTable } from '../cli/output.ts';
+import type { BertExperimentReport, BertModelResult } from '../pipeline/bert-run.ts';
 import type { ExperimentReport, ModelResult } from '../pipeline/run.ts';
 
 const pct = (x: number | undefined) => (x === undefined ? '-' : `${(x * 100).toFixed(2)}%`);
@@ -27,18 +28,59 @@ export function formatExperimentSummary(r: ExperimentReport): string {
     lines.push(`fusion data: ${a.source}; ${a.kept} of ${a.captured} samples kept, tokens ${a.seqFilter}, transform ${a.transform}, ${(a.bytesPerModel / 2 ** 20).toFixed(1)} MiB per model`);
   }
   lines.push(`normalisation: mean ${a2s(r.normalisation.mean)}, std ${a2s(r.normalisation.std)} (${r.normalisation.origin})`);
+  lines.push(...mapLines(r), timeLine(r.seconds));
+  if (r.output) {
+    const folders = ['ot', ...(r.otRepaired ? ['ot-repaired'] : []), ...(r.vanilla ? ['vanilla'] : []), ...r.finetuned.filter((f) => f.from.startsWith('ot')).map((f) => `${f.from}-finetuned`)];
+    lines.push(`written: ${r.output} (${folders.map((f) => `${f}/`).join(', ')}, report.json${r.landscape ? ', landscape.svg' : ''})`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function mapLines(r: { maps: ExperimentReport['maps']; anchor: string }): string[] {
+  const lines: string[] = [];
   for (const { model, maps } of r.maps) {
     const score = maps.reduce((s, m) => s + m.permutationScore, 0) / Math.max(1, maps.length);
     const unconverged = maps.filter((m) => !m.converged).length;
     const solvers = [...new Set(maps.map((m) => m.solver))].join(', ');
     lines.push(`${model} -> ${r.anchor}: ${maps.length} maps (${solvers}), mean permutation score ${score.toFixed(3)}${unconverged ? `, ${unconverged} not converged` : ''}`);
   }
-  const s = r.seconds;
+  return lines;
+}
+
+function timeLine(s: ExperimentReport['seconds']): string {
   const stages = (['load', 'activations', 'fusion', 'repair', 'vanilla', 'evaluate', 'finetune', 'landscape', 'save'] as const).filter((k) => s[k] !== undefined).map((k) => `${k} ${s[k]!.toFixed(1)}s`);
-  lines.push(`time: ${stages.join(', ')}; total ${(s.total ?? 0).toFixed(1)}s`);
+  return `time: ${stages.join(', ')}; total ${(s.total ?? 0).toFixed(1)}s`;
+}
+
+/** The same for a BERT experiment: masked-LM loss, perplexity and masked-token accuracy, or classification accuracy. */
+export function formatBertExperimentSummary(r: BertExperimentReport): string {
+  const mlm = r.head === 'masked-lm';
+  const rows = [mlm ? ['model', 'folder', 'parameters', 'mlm loss', 'perplexity', 'masked acc'] : ['model', 'folder', 'parameters', 'test accuracy', 'test loss']];
+  const row = (label: string, m: BertModelResult) => {
+    const t = m.test;
+    const scores = !t ? (mlm ? ['-', '-', '-'] : ['-', '-'])
+      : t.kind === 'masked-lm' ? [t.loss.toFixed(4), t.perplexity.toFixed(2), pct(t.accuracy)]
+      : [pct(t.accuracy), t.meanLoss.toFixed(4)];
+    rows.push([label, m.folder ?? '(not saved)', m.parameters.toLocaleString('en-US'), ...scores]);
+  };
+  r.parents.forEach((p, i) => row(`${p.name}${p.name === r.anchor ? ' (anchor)' : ''}, weight ${r.weights[i].toFixed(3)}`, p));
+  if (r.vanilla) row('vanilla fusion', r.vanilla);
+  row('OT fusion', r.ot);
+  if (r.otRepaired) row(`OT fusion + repair (${r.otRepaired.target})`, r.otRepaired);
+  const lines = [formatTable(rows, ['left', 'left', ...rows[0].slice(2).map(() => 'right' as const)]), ''];
+  if (r.heterogeneous) lines.push('The parents differ in width: the fused model takes the anchor\'s shape (no vanilla fusion).');
+  if (r.text.test) {
+    const masking = mlm ? `, mask seed ${r.text.maskSeed}${r.text.pack ? ', packed' : ''}` : '';
+    lines.push(`test data: ${r.text.test}, max length ${r.text.maxLength}${masking}`);
+  }
+  if (r.activations) {
+    const a = r.activations;
+    lines.push(`fusion data: ${a.source}; ${a.kept} of ${a.captured} sequences kept (${a.tokens} tokens), tokens ${a.seqFilter}, transform ${a.transform}, ${(a.bytesPerModel / 2 ** 20).toFixed(1)} MiB per model`);
+  }
+  lines.push(...mapLines(r), timeLine(r.seconds));
   if (r.output) {
-    const folders = ['ot', ...(r.otRepaired ? ['ot-repaired'] : []), ...(r.vanilla ? ['vanilla'] : []), ...r.finetuned.filter((f) => f.from.startsWith('ot')).map((f) => `${f.from}-finetuned`)];
-    lines.push(`written: ${r.output} (${folders.map((f) => `${f}/`).join(', ')}, report.json${r.landscape ? ', landscape.svg' : ''})`);
+    const folders = ['ot', ...(r.otRepaired ? ['ot-repaired'] : []), ...(r.vanilla ? ['vanilla'] : [])];
+    lines.push(`written: ${r.output} (${folders.map((f) => `${f}/`).join(', ')}, report.json)`);
   }
   return `${lines.join('\n')}\n`;
 }

@@ -1,6 +1,7 @@
 #include "activation_store_wrap.h"
 
 #include "../core/error.h"
+#include "bert_model_wrap.h"
 #include "task.h"
 #include "vit_model_wrap.h"
 
@@ -28,6 +29,14 @@ tf::ActivationStoreOptions ReadStoreOptions(Napi::Env env, const Napi::Value& va
   }
   Napi::Value avg = o.Get("avgSeqItems");
   if (avg.IsBoolean()) opts.average_tokens = avg.As<Napi::Boolean>().Value();
+  Napi::Value tokens = o.Get("maxTokens");
+  if (tokens.IsNumber()) {
+    const double t = tokens.As<Napi::Number>().DoubleValue();
+    if (!(t >= 0) || t != double(int64_t(t))) ThrowArgError(env, "activation store: maxTokens must be a non-negative integer");
+    opts.max_tokens = int64_t(t);
+  } else if (!tokens.IsUndefined() && !tokens.IsNull()) {
+    ThrowArgError(env, "activation store: maxTokens must be a number");
+  }
   Napi::Value only = o.Get("only");
   if (only.IsArray()) {
     Napi::Array names = only.As<Napi::Array>();
@@ -52,6 +61,7 @@ void ActivationStoreWrap::Register(Napi::Env env, Napi::Object exports) {
       DefineClass(env, "ActivationStore",
                   {InstanceMethod<&ActivationStoreWrap::Entries>("entries"),
                    InstanceMethod<&ActivationStoreWrap::Losses>("losses"),
+                   InstanceMethod<&ActivationStoreWrap::SampleTokens>("sampleTokens"),
                    InstanceMethod<&ActivationStoreWrap::Keep>("keep"),
                    InstanceMethod<&ActivationStoreWrap::Finalize>("finalize"),
                    InstanceMethod<&ActivationStoreWrap::Stats>("stats"),
@@ -66,14 +76,16 @@ void ActivationStoreWrap::Register(Napi::Env env, Napi::Object exports) {
   exports.Set("ActivationStore", ctor);
 }
 
-// new ActivationStore(model, { capacity, seqFilter?, avgSeqItems?, maxBytes? })
+// new ActivationStore(model, { capacity, seqFilter?, avgSeqItems?, maxBytes?, maxTokens? })
 ActivationStoreWrap::ActivationStoreWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ActivationStoreWrap>(info) {
   Napi::Env env = info.Env();
-  auto model = VitModelWrap::ModelOf(info[0]);
-  if (!model) ThrowArgError(env, "ActivationStore: model must be a VitModel that has not been disposed");
+  std::vector<tf::CapturePoint> points;
+  if (auto vit = VitModelWrap::ModelOf(info[0])) points = vit->capture_points();
+  else if (auto bert = BertModelWrap::ModelOf(info[0])) points = bert->capture_points();
+  else ThrowArgError(env, "ActivationStore: model must be a VitModel or a BertModel that has not been disposed");
   tf::ActivationStoreOptions opts = ReadStoreOptions(env, info[1]);
   try {
-    handle_ = std::make_shared<StoreHandle>(std::make_unique<tf::ActivationStore>(model->capture_points(), opts));
+    handle_ = std::make_shared<StoreHandle>(std::make_unique<tf::ActivationStore>(points, opts));
   } catch (const std::exception& e) {
     Napi::Error err = Napi::Error::New(env, e.what());
     err.Set("code", Napi::String::New(env, "ERR_ACTIVATION_MEMORY"));
@@ -118,8 +130,11 @@ Napi::Value ActivationStoreWrap::Entries(const Napi::CallbackInfo& info) {
     o.Set("rowsPerSample", Napi::Number::New(env, double(e.rows_per_sample)));
     o.Set("averaged", Napi::Boolean::New(env, e.average));
     o.Set("released", Napi::Boolean::New(env, e.released));
-    Napi::Array tokens = Napi::Array::New(env, e.kept_tokens.size());
-    for (size_t k = 0; k < e.kept_tokens.size(); ++k) tokens.Set(uint32_t(k), Napi::Number::New(env, double(e.kept_tokens[k])));
+    o.Set("variableRows", Napi::Boolean::New(env, e.variable_rows));
+    // Variable-row entries keep whichever tokens are real: no fixed list to report.
+    const size_t listed = e.variable_rows ? 0 : e.kept_tokens.size();
+    Napi::Array tokens = Napi::Array::New(env, listed);
+    for (size_t k = 0; k < listed; ++k) tokens.Set(uint32_t(k), Napi::Number::New(env, double(e.kept_tokens[k])));
     o.Set("tokens", tokens);
     out.Set(out.Length(), o);
   }
@@ -131,6 +146,16 @@ Napi::Value ActivationStoreWrap::Losses(const Napi::CallbackInfo& info) {
   auto lock = LockNow(info.Env(), *h);
   auto out = Napi::Float32Array::New(info.Env(), size_t(h->store->num_samples()));
   std::copy(h->store->losses(), h->store->losses() + h->store->num_samples(), out.Data());
+  return out;
+}
+
+// sampleTokens() -> Int32Array: real tokens of each stored sample (empty without padded points).
+Napi::Value ActivationStoreWrap::SampleTokens(const Napi::CallbackInfo& info) {
+  auto h = live(info.Env());
+  auto lock = LockNow(info.Env(), *h);
+  const auto& tokens = h->store->sample_tokens();
+  auto out = Napi::Int32Array::New(info.Env(), tokens.size());
+  for (size_t i = 0; i < tokens.size(); ++i) out[i] = int32_t(tokens[i]);
   return out;
 }
 

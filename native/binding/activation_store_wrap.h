@@ -30,6 +30,7 @@ class ActivationStoreWrap : public Napi::ObjectWrap<ActivationStoreWrap> {
  private:
   Napi::Value Entries(const Napi::CallbackInfo& info);
   Napi::Value Losses(const Napi::CallbackInfo& info);
+  Napi::Value SampleTokens(const Napi::CallbackInfo& info);
   Napi::Value Keep(const Napi::CallbackInfo& info);
   Napi::Value Finalize(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
@@ -47,7 +48,7 @@ class ActivationStoreWrap : public Napi::ObjectWrap<ActivationStoreWrap> {
   static Napi::FunctionReference* constructor_;
 };
 
-// Reads {capacity, seqFilter, avgSeqItems, maxBytes} into store options.
+// Reads {capacity, seqFilter, avgSeqItems, maxBytes, maxTokens} into store options.
 tf::ActivationStoreOptions ReadStoreOptions(Napi::Env env, const Napi::Value& value);
 
 }  // namespace tfb

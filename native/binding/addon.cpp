@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "activation_store_wrap.h"
+#include "bert_model_wrap.h"
 #include "cancel_token.h"
 #include "exports.h"
 #include "vit_model_wrap.h"
@@ -16,6 +17,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterFusionOps(env, exports);
   RegisterDataOps(env, exports);
   VitModelWrap::Register(env, exports);
+  BertModelWrap::Register(env, exports);
   ActivationStoreWrap::Register(env, exports);
   VitTrainerWrap::Register(env, exports);
   return exports;

@@ -13,6 +13,9 @@ namespace tf {
 
 enum class Device { Cpu, Cuda };
 
+// A token label that asks for no loss (HF's ignore_index): softmax_cross_entropy_forward
+// leaves NaN for such rows.
+constexpr int32_t kIgnoreLabel = -100;
 // Parameters of the training ops (defined in train/train_ops.h).
 struct AdamWStep;
 struct AugmentParams;
@@ -73,6 +76,19 @@ class Backend {
   virtual void gather_rows(float* dst, const float* src, int64_t rows, int64_t cols, int64_t src_stride);
   virtual void cross_entropy_forward(float* losses, const float* logits, const int32_t* labels, int64_t rows,
                                      int64_t classes);
+
+  // --- text encoder (BERT) forward ----------------------------------------------------
+  // Semantics in cpu/text_kernels.h; base versions throw as the encoder ops' do.
+  virtual void token_embeddings_forward(float* out, const int32_t* ids, const int32_t* type_ids, const float* word,
+                                        const float* position, const float* type, int64_t batch, int64_t tokens,
+                                        int64_t channels);
+  virtual void attention_masked_forward(float* out, float* att, const float* qkv, const uint8_t* key_mask,
+                                        int64_t batch, int64_t tokens, int64_t channels, int64_t heads,
+                                        int64_t queries);
+  virtual void bias_tanh_forward(float* pre, float* out, const float* bias, int64_t rows, int64_t cols);
+  virtual void gather_rows_indexed(float* dst, const float* src, const int32_t* index, int64_t rows, int64_t cols);
+  virtual void softmax_cross_entropy_forward(float* losses, int32_t* predictions, const float* logits,
+                                             const int32_t* labels, int64_t rows, int64_t classes);
 
   // --- transformer encoder backward and training ----------------------------------------
   // Semantics in cpu/encoder_kernels.h and cpu/train_kernels.h; base versions throw like

@@ -18,7 +18,7 @@ export function randomPermutation(n: number, rand: () => number): number[] {
 }
 
 /** new[i] = old[perm[i]] along `axis` of a row-major tensor. */
-function permuteAxis(t: RefTensor, axis: number, perm: number[]): RefTensor {
+export function permuteAxis(t: RefTensor, axis: number, perm: number[]): RefTensor {
   const shape = t.shape;
   const outer = shape.slice(0, axis).reduce((a, b) => a * b, 1);
   const n = shape[axis];
@@ -30,7 +30,7 @@ function permuteAxis(t: RefTensor, axis: number, perm: number[]): RefTensor {
 }
 
 /** Heads reordered by `heads`, units within each head by `within`. */
-function headPermutation(numHeads: number, headDim: number, heads: number[], within: number[]): number[] {
+export function headPermutation(numHeads: number, headDim: number, heads: number[], within: number[]): number[] {
   const out: number[] = [];
   for (let h = 0; h < numHeads; h++) for (let j = 0; j < headDim; j++) out.push(heads[h] * headDim + within[j]);
   return out;

@@ -1,4 +1,7 @@
-/** `otfuse eval <model-folder> --data <folder>`: top-1 accuracy and mean loss of a classifier. */
+/**
+ * `otfuse eval <model-folder> --data <folder>`: top-1 accuracy and mean loss of an image
+ * classifier; BERT models take the text branch (eval-text.ts).
+ */
 import { basename } from 'node:path';
 import { openDataset, type DatasetFormat } from '../../data/dataset.ts';
 import { resolveNormalisation } from '../../data/normalisation.ts';
@@ -10,6 +13,7 @@ import { vitFromModel } from '../../models/vit.ts';
 import { numberOption, type Command } from '../command.ts';
 import { printJson } from '../output.ts';
 import { progressBar } from '../progress.ts';
+import { evalText, TEXT_EVAL_HELP } from './eval-text.ts';
 
 const FORMATS: DatasetFormat[] = ['cifar10', 'cifar100', 'idx', 'image-folder'];
 
@@ -22,7 +26,7 @@ function numberList(raw: string | undefined, name: string): number[] | undefined
 
 export const evalCommand: Command = {
   name: 'eval',
-  summary: 'top-1 accuracy and mean loss of an image classifier on a dataset',
+  summary: 'accuracy and loss of an image classifier, or of a BERT on text (MLM loss, perplexity)',
   usage: 'eval <model-folder> --data <folder> [--split test] [--format auto] [--json]',
   details: [
     'options:',
@@ -35,6 +39,7 @@ export const evalCommand: Command = {
     '  --mean a,b,c --std a,b,c   normalisation (default: the model\'s preprocessor_config.json,',
     '                       else the dataset\'s known statistics, else 0.5 / 0.5)',
     '  --resize             scale images to the model\'s input size',
+    TEXT_EVAL_HELP,
   ].join('\n'),
   options: {
     data: { type: 'string' },
@@ -45,11 +50,19 @@ export const evalCommand: Command = {
     mean: { type: 'string' },
     std: { type: 'string' },
     resize: { type: 'boolean', default: false },
+    'max-length': { type: 'string' },
+    'mask-seed': { type: 'string' },
+    examples: { type: 'string' },
+    pack: { type: 'boolean', default: false },
+    overlong: { type: 'string' },
   },
   positionals: { min: 1, max: 1, names: 'one model folder' },
-  async run({ positionals, values, signal, mode }) {
+  async run(ctx) {
+    const { positionals, values, signal, mode } = ctx;
     const folder = positionals[0];
     if (typeof values.data !== 'string') throw new InputError('otfuse eval', 'needs --data <dataset folder>');
+    const loaded = await loadModel(folder);
+    if (loaded.config.model_type === 'bert') return evalText(folder, loaded, ctx);
     const split = values.split as string;
     if (split !== 'test' && split !== 'train') throw new InputError('--split', `expected test or train, got '${split}'`);
     const format = values.format as string | undefined;
@@ -57,7 +70,6 @@ export const evalCommand: Command = {
     const limit = values.limit === undefined ? undefined : numberOption(values, 'limit', 0, 1);
     const batchSize = numberOption(values, 'batch-size', 64, 1);
 
-    const loaded = await loadModel(folder);
     const model = vitFromModel(loaded);
     const norm = resolveNormalisation({
       mean: numberList(values.mean as string | undefined, 'mean'),

@@ -5,7 +5,8 @@ import { doctorCommand } from './doctor.ts';
 import { evalCommand } from './eval.ts';
 import { finetuneCommand } from './finetune.ts';
 import { inspectCommand } from './inspect.ts';
+import { prepareTextCommand } from './prepare-text.ts';
 import { runCommand } from './run.ts';
 import { trainCommand } from './train.ts';
 
-export const commands: Command[] = [demoCommand, runCommand, evalCommand, inspectCommand, trainCommand, finetuneCommand, doctorCommand];
+export const commands: Command[] = [demoCommand, runCommand, evalCommand, inspectCommand, trainCommand, finetuneCommand, prepareTextCommand, doctorCommand];

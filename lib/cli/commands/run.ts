@@ -1,7 +1,8 @@
 /** `otfuse run <config.yaml>`: fuse, compare with vanilla averaging and the parents, write the results. */
 import { loadExperimentConfig } from '../../config/load.ts';
-import { runExperiment, type Stage } from '../../pipeline/run.ts';
-import { formatExperimentSummary } from '../../report/experiment-summary.ts';
+import { runBertExperiment } from '../../pipeline/bert-run.ts';
+import { runExperiment, type RunOptions, type Stage } from '../../pipeline/run.ts';
+import { formatBertExperimentSummary, formatExperimentSummary } from '../../report/experiment-summary.ts';
 import type { Command } from '../command.ts';
 import { printJson } from '../output.ts';
 import { progressBar, type Progress } from '../progress.ts';
@@ -30,7 +31,7 @@ export const runCommand: Command = {
     if (values.force) overrides.push('output.force=true');
     const cfg = loadExperimentConfig(positionals[0], overrides);
     let bar: Progress | null = null;
-    const report = await runExperiment(cfg, {
+    const options: RunOptions = {
       signal,
       onStage: (_stage: Stage, detail: string) => {
         bar?.done();
@@ -38,7 +39,15 @@ export const runCommand: Command = {
         if (!mode.json && !process.stderr.isTTY) process.stderr.write(`${detail}\n`);
       },
       onProgress: (_stage, done, total) => bar?.update(done, total),
-    });
+    };
+    if (cfg.model.type === 'hf_bert') {
+      const report = await runBertExperiment(cfg, options);
+      (bar as Progress | null)?.done();
+      if (mode.json) printJson(report);
+      else process.stdout.write(formatBertExperimentSummary(report));
+      return;
+    }
+    const report = await runExperiment(cfg, options);
     (bar as Progress | null)?.done();
     if (mode.json) printJson(report);
     else process.stdout.write(formatExperimentSummary(report));

@@ -1,12 +1,11 @@
 #include "activation_store.h"
 
-#include <algorithm>
-
 #include <unistd.h>
 #ifdef __linux__
 #include <sys/mman.h>
 #endif
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -65,8 +64,10 @@ std::vector<int64_t> window_tokens(int64_t grid, int64_t k, const std::string& n
 ActivationStore::Plan ActivationStore::plan(const std::vector<CapturePoint>& points,
                                             const ActivationStoreOptions& o) {
   if (o.capacity <= 0) throw Error("an activation store needs a capacity of at least 1 sample");
+  if (o.max_tokens < 0) throw Error("an activation store's max_tokens must not be negative");
   Plan p;
   uint64_t per_sample = 0;
+  int64_t padded_tokens = -1;
   for (const auto& want : o.only) {
     bool known = false;
     for (const auto& pt : points) known = known || pt.name == want;
@@ -76,23 +77,33 @@ ActivationStore::Plan ActivationStore::plan(const std::vector<CapturePoint>& poi
     ActivationEntry e;
     e.name = pt.name;
     e.width = pt.width;
-    e.source_tokens = pt.tokens;
+    e.padded = pt.padded;
+    e.source_tokens = pt.padded && o.max_tokens > 0 ? std::min(pt.tokens, o.max_tokens) : pt.tokens;
     e.kept = o.only.empty() || std::find(o.only.begin(), o.only.end(), pt.name) != o.only.end();
     if (!e.kept) {
       p.entries.push_back(std::move(e));  // a placeholder: capture points keep their indices
       continue;
     }
+    if (pt.padded) {
+      if (padded_tokens >= 0 && padded_tokens != e.source_tokens)
+        throw Error("activation store: padded points must share one sequence length ('" + pt.name + "')");
+      padded_tokens = e.source_tokens;
+    }
     if (o.average_tokens) {
-      e.average = pt.tokens > 1;
+      e.average = e.source_tokens > 1;
       if (!e.average) e.kept_tokens = {0};
     } else if (pt.full_sequence && o.filter != SequenceFilter::None) {
       if (pt.cls_only_when_filtered || o.filter == SequenceFilter::OnlyCls) {
         e.kept_tokens = {0};
+      } else if (pt.grid <= 0) {
+        throw Error("sequence filter window_" + std::to_string(o.window) + " needs a patch grid, but '" + pt.name +
+                    "' is a token sequence without one (use only_cls or none)");
       } else {
         e.kept_tokens = window_tokens(pt.grid, o.window, pt.name);
       }
     } else {
-      for (int64_t t = 0; t < pt.tokens; ++t) e.kept_tokens.push_back(t);
+      for (int64_t t = 0; t < e.source_tokens; ++t) e.kept_tokens.push_back(t);
+      e.variable_rows = pt.padded;
     }
     e.rows_per_sample = e.average ? 1 : int64_t(e.kept_tokens.size());
     e.offset = uint64_t(o.capacity) * per_sample;
@@ -120,6 +131,11 @@ ActivationStore::ActivationStore(const std::vector<CapturePoint>& points, const 
   }
   losses_ = base() + p.floats;
   captured_.assign(entries_.size(), 0);
+  for (const auto& e : entries_)
+    if (e.padded) {
+      has_padded_ = true;
+      padded_tokens_ = e.source_tokens;
+    }
 }
 
 int64_t ActivationStore::find(const std::string& name) const {
@@ -132,30 +148,82 @@ void ActivationStore::check_open(const char* what) const {
   if (finalized_) throw Error(std::string("activation store: cannot ") + what + " after finalize");
 }
 
+void ActivationStore::start_batch(int64_t batch) {
+  captured_.assign(entries_.size(), 0);
+  pending_batch_ = batch;
+  pending_tokens_ = 0;
+  pending_mask_.clear();
+  pending_counts_.clear();
+  pending_starts_.clear();
+}
+
+void ActivationStore::token_mask(const uint8_t* mask, int64_t batch, int64_t tokens) {
+  check_open("capture");
+  TF_CHECK(batch >= 0 && batch <= remaining(), "activation store: batch larger than the remaining capacity");
+  TF_CHECK(tokens >= 1, "activation store: a batch needs at least one token per sample");
+  start_batch(batch);
+  if (has_padded_ && tokens > padded_tokens_)
+    throw Error("activation store: a batch of " + std::to_string(tokens) + "-token sequences is longer than the " +
+                std::to_string(padded_tokens_) + " tokens per sample the store was planned for");
+  pending_tokens_ = tokens;
+  if (!mask) return;
+  pending_mask_.assign(mask, mask + batch * tokens);
+  int64_t start = 0;
+  for (int64_t b = 0; b < batch; ++b) {
+    int64_t n = 0;
+    for (int64_t t = 0; t < tokens; ++t) n += mask[b * tokens + t] != 0;
+    pending_counts_.push_back(n);
+    pending_starts_.push_back(start);
+    start += n;
+  }
+}
+
 void ActivationStore::capture(size_t point, const float* data, int64_t batch, int64_t row_stride) {
   check_open("capture");
   TF_CHECK(point < entries_.size(), "activation store: capture point out of range");
   TF_CHECK(batch >= 0 && batch <= remaining(), "activation store: batch larger than the remaining capacity");
-  if (pending_batch_ != batch) {
-    captured_.assign(entries_.size(), 0);
-    pending_batch_ = batch;
-  }
+  if (pending_batch_ != batch) start_batch(batch);
   const ActivationEntry& e = entries_[point];
   captured_[point] = 1;
   if (!e.kept) return;
-  float* dst0 = base() + e.offset + uint64_t(num_samples_ * e.rows_per_sample * e.width);
-  const int64_t w = e.width, tokens = e.source_tokens;
+  const int64_t w = e.width;
+  // Rows per sample in `data`, and whether row t of sample b is a real token.
+  const int64_t tokens = e.padded ? pending_length(e) : e.source_tokens;
+  const bool masked = e.padded && !pending_mask_.empty();
+  auto real = [&](int64_t b, int64_t t) { return !masked || pending_mask_[size_t(b * tokens + t)] != 0; };
+  if (e.padded && !e.average && !e.variable_rows) {
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t t : e.kept_tokens)
+        if (t >= tokens || !real(b, t))
+          throw Error("activation store: '" + e.name + "' keeps token " + std::to_string(t) + ", which sample " +
+                      std::to_string(b) + " of the batch does not have (padding)");
+  }
+  float* dst0 = e.variable_rows ? base() + e.offset + uint64_t(stored_tokens_ * w)
+                                : base() + e.offset + uint64_t(num_samples_ * e.rows_per_sample * w);
   parallel_for(batch, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, e.rows_per_sample * w)),
                [&](int64_t b0, int64_t b1) {
                  std::vector<double> acc;
                  for (int64_t b = b0; b < b1; ++b) {
                    const float* src = data + b * tokens * row_stride;
+                   if (e.variable_rows) {
+                     float* dst = dst0 + pending_start(b) * w;
+                     for (int64_t t = 0; t < tokens; ++t)
+                       if (real(b, t)) {
+                         std::memcpy(dst, src + t * row_stride, size_t(w) * sizeof(float));
+                         dst += w;
+                       }
+                     continue;
+                   }
                    float* dst = dst0 + b * e.rows_per_sample * w;
                    if (e.average) {
                      acc.assign(size_t(w), 0.0);
-                     for (int64_t t = 0; t < tokens; ++t)
+                     int64_t n = 0;
+                     for (int64_t t = 0; t < tokens; ++t) {
+                       if (!real(b, t)) continue;
+                       ++n;
                        for (int64_t c = 0; c < w; ++c) acc[c] += src[t * row_stride + c];
-                     for (int64_t c = 0; c < w; ++c) dst[c] = float(acc[c] / double(tokens));
+                     }
+                     for (int64_t c = 0; c < w; ++c) dst[c] = float(acc[c] / double(std::max<int64_t>(n, 1)));
                      continue;
                    }
                    for (size_t k = 0; k < e.kept_tokens.size(); ++k)
@@ -174,9 +242,13 @@ void ActivationStore::commit(int64_t count, const float* losses) {
     if (!captured_[i]) throw Error("activation store: '" + entries_[i].name + "' was not captured for this batch");
   for (int64_t s = 0; s < count; ++s)
     losses_[num_samples_ + s] = losses ? losses[s] : std::numeric_limits<float>::quiet_NaN();
+  if (has_padded_)
+    for (int64_t s = 0; s < count; ++s) {
+      sample_tokens_.push_back(pending_real(s));
+      stored_tokens_ += pending_real(s);
+    }
   num_samples_ += count;
-  pending_batch_ = -1;
-  captured_.assign(entries_.size(), 0);
+  start_batch(-1);
 }
 
 void ActivationStore::keep(const uint8_t* mask, int64_t count) {
@@ -187,11 +259,25 @@ void ActivationStore::keep(const uint8_t* mask, int64_t count) {
     if (mask[s]) kept.push_back(s);
   if (int64_t(kept.size()) == count) return;
   const int64_t n = int64_t(kept.size());
+  // First row of each stored sample in variable_rows entries.
+  std::vector<int64_t> first_row(sample_tokens_.size() + 1, 0);
+  for (size_t s = 0; s < sample_tokens_.size(); ++s) first_row[s + 1] = first_row[s] + sample_tokens_[s];
   parallel_for(int64_t(entries_.size()), 1, [&](int64_t e0, int64_t e1) {
     for (int64_t i = e0; i < e1; ++i) {
       const ActivationEntry& e = entries_[size_t(i)];
-      const int64_t block = e.rows_per_sample * e.width;
       float* d = base() + e.offset;
+      if (e.variable_rows) {
+        // Samples move down in order, each to the end of the ones kept before it.
+        int64_t row = 0;
+        for (int64_t k = 0; k < n; ++k) {
+          const int64_t s = kept[size_t(k)], len = sample_tokens_[size_t(s)];
+          if (row != first_row[size_t(s)])
+            std::memmove(d + row * e.width, d + first_row[size_t(s)] * e.width, size_t(len * e.width) * sizeof(float));
+          row += len;
+        }
+        continue;
+      }
+      const int64_t block = e.rows_per_sample * e.width;
       // Moves only go towards lower addresses, in order, so memmove never overwrites a
       // sample before it has been moved.
       for (int64_t k = 0; k < n; ++k)
@@ -199,6 +285,15 @@ void ActivationStore::keep(const uint8_t* mask, int64_t count) {
     }
   });
   for (int64_t k = 0; k < n; ++k) losses_[k] = losses_[kept[k]];
+  if (has_padded_) {
+    std::vector<int64_t> tokens;
+    stored_tokens_ = 0;
+    for (int64_t s : kept) {
+      tokens.push_back(sample_tokens_[size_t(s)]);
+      stored_tokens_ += sample_tokens_[size_t(s)];
+    }
+    sample_tokens_ = std::move(tokens);
+  }
   num_samples_ = n;
 }
 

@@ -10,6 +10,11 @@
 //     (first row/column (grid - k) / 2, rounded down); outputs marked
 //     cls_only_when_filtered keep CLS alone under either filter;
 //   - everything else keeps all its tokens.
+// Padded points (text; CapturePoint::padded) keep a sample's real tokens only: the
+// forward pass hands the store each batch's token mask first. Unfiltered, such an entry
+// has as many rows per sample as the sample has real tokens (variable_rows); averaged,
+// the mean is over the real tokens. Their byte size is planned for `max_tokens` tokens
+// per sample (the longest sequence the caller will bring).
 //
 // Life cycle: capture batches (forward pass -> capture(...) per point -> commit), drop
 // samples with keep(mask) (the loss threshold across models), then finalize(transform)
@@ -39,6 +44,8 @@ struct ActivationStoreOptions {
   int64_t window = 0;  // k of window_k
   bool average_tokens = false;
   uint64_t max_bytes = 0;  // 0: default_activation_limit()
+  // Padded points: the most tokens one sample may bring (0: the point's own count).
+  int64_t max_tokens = 0;
   // Keep only the points with these names (empty: every point). The others cost no memory
   // and are not entries of the store; their captures are ignored.
   std::vector<std::string> only;
@@ -50,8 +57,10 @@ struct ActivationEntry {
   int64_t source_tokens = 0;        // rows per sample in the model's output
   bool average = false;             // one averaged row per sample
   std::vector<int64_t> kept_tokens;  // token indices kept, in order (when !average)
-  int64_t rows_per_sample = 0;
+  int64_t rows_per_sample = 0;  // the most rows a sample has (its exact count unless variable_rows)
   uint64_t offset = 0;  // in floats from the start of the store's buffer
+  bool padded = false;         // a padded point: only real tokens count
+  bool variable_rows = false;  // padded and unreduced: one row per real token of each sample
   bool kept = true;     // false: left out by ActivationStoreOptions::only
   bool released = false;  // its memory was given back (ActivationStore::release)
 };
@@ -90,14 +99,22 @@ class ActivationStore final : public ActivationSink {
   // Entry i as a rows(i) x cols(i) row-major matrix of the samples stored so far.
   const float* data(size_t i) const { return base() + live_entry(i).offset; }
   float* mutable_data(size_t i) { return base() + live_entry(i).offset; }
-  int64_t rows(size_t i) const { return num_samples_ * entries_.at(i).rows_per_sample; }
+  int64_t rows(size_t i) const {
+    const ActivationEntry& e = entries_.at(i);
+    return e.variable_rows ? stored_tokens_ : num_samples_ * e.rows_per_sample;
+  }
   int64_t cols(size_t i) const { return entries_.at(i).width; }
   // Per-sample losses of the stored samples (NaN where no labels were given).
   const float* losses() const { return losses_; }
+  // Real tokens of each stored sample (the rows it has in variable_rows entries); empty
+  // when the store has no padded points.
+  const std::vector<int64_t>& sample_tokens() const { return sample_tokens_; }
 
   // --- filling -------------------------------------------------------------------------
   // ActivationSink: files a batch's output of `point` for samples num_samples() ... +batch.
   void capture(size_t point, const float* data, int64_t batch, int64_t row_stride) override;
+  // ActivationSink: the real tokens of the batch about to be captured.
+  void token_mask(const uint8_t* mask, int64_t batch, int64_t tokens) override;
   // Makes the last `count` captured samples part of the store, with their losses (null:
   // NaN). Every point must have been captured for them.
   void commit(int64_t count, const float* losses);
@@ -118,6 +135,17 @@ class ActivationStore final : public ActivationSink {
   float* base() const { return buffer_->get<float>(); }
   void check_open(const char* what) const;
   const ActivationEntry& live_entry(size_t i) const;
+  void start_batch(int64_t batch);
+  // Tokens per sample of padded points in the pending batch, and sample b's real ones.
+  int64_t pending_length(const ActivationEntry& e) const { return pending_tokens_ ? pending_tokens_ : e.source_tokens; }
+  int64_t pending_real(int64_t b) const {
+    if (!pending_counts_.empty()) return pending_counts_[size_t(b)];
+    return pending_tokens_ ? pending_tokens_ : padded_tokens_;
+  }
+  // Where sample b's rows start within the pending batch of a variable_rows entry.
+  int64_t pending_start(int64_t b) const {
+    return pending_starts_.empty() ? b * pending_real(0) : pending_starts_[size_t(b)];
+  }
 
   std::vector<ActivationEntry> entries_;
   int64_t capacity_ = 0;
@@ -127,6 +155,15 @@ class ActivationStore final : public ActivationSink {
   float* losses_ = nullptr;
   std::vector<uint8_t> captured_;  // which points hold data for the pending batch
   int64_t pending_batch_ = -1;
+  // Padded points: the pending batch's sequence length (0 until token_mask), its mask,
+  // real tokens per sample and their running sums (empty without a mask: all real).
+  int64_t pending_tokens_ = 0;
+  std::vector<uint8_t> pending_mask_;
+  std::vector<int64_t> pending_counts_, pending_starts_;
+  bool has_padded_ = false;
+  int64_t padded_tokens_ = 0;  // planned tokens per sample of the padded points
+  std::vector<int64_t> sample_tokens_;
+  int64_t stored_tokens_ = 0;
   bool finalized_ = false;
   ActivationTransform transform_ = ActivationTransform::None;
 };

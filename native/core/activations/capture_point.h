@@ -20,6 +20,9 @@ struct CapturePoint {
   // With a sequence filter set, keep only the CLS row: the outputs of the last encoder
   // layer that reach the classifier only through CLS (its attention output and MLP).
   bool cls_only_when_filtered = false;
+  // True when samples of a batch may end in padding (text): the forward pass tells the
+  // sink which tokens are real (token_mask) and the store keeps only those rows.
+  bool padded = false;
 };
 
 // Receives module outputs during a forward pass over a batch. `data` holds batch x
@@ -29,6 +32,13 @@ class ActivationSink {
  public:
   virtual ~ActivationSink() = default;
   virtual void capture(size_t point, const float* data, int64_t batch, int64_t row_stride) = 0;
+  // For padded points: called before the batch's captures with its sequence length
+  // (rows per sample of every padded point in this batch) and mask (batch x tokens,
+  // non-zero = real token; null = every token real). Outputs of non-padded points keep
+  // their declared token count.
+  virtual void token_mask(const uint8_t* mask, int64_t batch, int64_t tokens) {
+    (void)mask, (void)batch, (void)tokens;
+  }
 };
 
 }  // namespace tf

@@ -8,6 +8,7 @@
 #include "blas_threads.h"
 #include "encoder_kernels.h"
 #include "kernels.h"
+#include "text_kernels.h"
 #include "train_kernels.h"
 
 namespace tf {
@@ -80,6 +81,25 @@ class CpuBackend final : public Backend {
     cpu::cross_entropy_forward(losses, logits, labels, rows, classes);
   }
 
+  void token_embeddings_forward(float* out, const int32_t* ids, const int32_t* type_ids, const float* word,
+                                const float* position, const float* type, int64_t batch, int64_t tokens,
+                                int64_t channels) override {
+    cpu::token_embeddings_forward(out, ids, type_ids, word, position, type, batch, tokens, channels);
+  }
+  void attention_masked_forward(float* out, float* att, const float* qkv, const uint8_t* key_mask, int64_t batch,
+                                int64_t tokens, int64_t channels, int64_t heads, int64_t queries) override {
+    cpu::attention_masked_forward(out, att, qkv, key_mask, batch, tokens, channels, heads, queries);
+  }
+  void bias_tanh_forward(float* pre, float* out, const float* bias, int64_t rows, int64_t cols) override {
+    cpu::bias_tanh_forward(pre, out, bias, rows, cols);
+  }
+  void gather_rows_indexed(float* dst, const float* src, const int32_t* index, int64_t rows, int64_t cols) override {
+    cpu::gather_rows_indexed(dst, src, index, rows, cols);
+  }
+  void softmax_cross_entropy_forward(float* losses, int32_t* predictions, const float* logits, const int32_t* labels,
+                                     int64_t rows, int64_t classes) override {
+    cpu::softmax_cross_entropy_forward(losses, predictions, logits, labels, rows, classes);
+  }
   void zero(float* x, int64_t n) override { cpu::zero(x, n); }
   void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                           const float* mean, const float* rstd, const float* weight, int64_t rows,

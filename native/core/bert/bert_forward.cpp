@@ -1,0 +1,182 @@
+#include "bert_forward.h"
+
+#include <algorithm>
+
+#include "../error.h"
+#include "bert_capture.h"
+
+namespace tf {
+
+namespace {
+
+// y (rows x out) = x (rows x in) · Wᵀ, W stored (out x in) as torch.nn.Linear keeps it.
+void linear(Backend& be, float* y, const float* x, const float* w, int64_t rows, int64_t in, int64_t out) {
+  be.gemm(false, true, rows, out, in, 1.0f, x, in, w, in, 0.0f, y, out);
+}
+
+}  // namespace
+
+const float* bert_encoder_forward(Backend& be, const BertConfig& c, const BertParamLayout& L, const float* params,
+                                  BertBuffers& buf, const BertBatch& in, ActivationSink* sink, const TaskContext* ctx,
+                                  bool cls_only) {
+  const int64_t B = in.batch, T = in.tokens, C = c.hidden_size, I = c.intermediate_size;
+  TF_CHECK(B >= 1 && buf.fits(B, T), "bert forward: batch larger than the buffers");
+  TF_CHECK(T >= 1 && T <= c.max_positions, "bert forward: sequence longer than the position embeddings");
+  TF_CHECK(!(cls_only && sink), "bert forward: a capture needs every token of the last layer");
+  TF_CHECK(!(in.packed() && (sink || in.mask)), "bert forward: a packed batch has no padding to mask or capture");
+  const int64_t R = in.rows();
+  auto W = [&](int64_t offset) { return params + offset; };
+  if (sink) sink->token_mask(in.host_mask, B, T);
+  auto capture = [&](size_t point, const float* data, int64_t stride) {
+    if (sink) sink->capture(point, data, B, stride);
+  };
+
+  // Self-attention over each sample's tokens: masked keys, or, packed, one sample at a
+  // time with its own length (the blocked kernel, no padding at all).
+  auto attention = [&](BertLayerBuffers& lb, int64_t queries) {
+    if (!in.packed()) {
+      if (in.mask)
+        be.attention_masked_forward(lb.atty, lb.att, lb.qkv, in.mask, B, T, C, c.num_heads, queries);
+      else
+        be.attention_forward(lb.atty, lb.att, lb.qkv, B, T, C, c.num_heads, queries);
+      return;
+    }
+    int64_t att_offset = 0;
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t s = in.starts[b], n = in.starts[b + 1] - s;
+      be.attention_forward(lb.atty + s * C, lb.att + att_offset, lb.qkv + s * 3 * C, 1, n, C, c.num_heads,
+                           std::min(queries, n));
+      att_offset += c.num_heads * n * n;
+    }
+  };
+
+  if (in.packed()) {
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t s = in.starts[b];
+      be.token_embeddings_forward(buf.embed_sum + s * C, in.ids + s, in.type_ids ? in.type_ids + s : nullptr, W(L.word),
+                                  W(L.position), W(L.token_type), 1, in.starts[b + 1] - s, C);
+    }
+  } else {
+    be.token_embeddings_forward(buf.embed_sum, in.ids, in.type_ids, W(L.word), W(L.position), W(L.token_type), B, T,
+                                C);
+  }
+  be.layernorm_forward(buf.embed, buf.embed_mean, buf.embed_rstd, buf.embed_sum, W(L.embed_ln_w), W(L.embed_ln_b), R,
+                       C, c.layer_norm_eps);
+  capture(bert_point_embed(), buf.embed, C);
+
+  const float* x = buf.embed;
+  const int64_t full_layers = cls_only ? c.num_layers - 1 : c.num_layers;
+  for (int64_t l = 0; l < full_layers; ++l) {
+    if (ctx) ctx->check_cancelled();
+    const BertLayerOffsets& o = L.layers[size_t(l)];
+    BertLayerBuffers& lb = buf.layer(l);
+    auto point = [&](BertLayerPoint p) { return bert_point_layer(l, p); };
+
+    linear(be, lb.qkv, x, W(o.qkv_w), R, C, 3 * C);
+    be.add_bias(lb.qkv, W(o.qkv_b), R, 3 * C);
+    capture(point(kBertQuery), lb.qkv, 3 * C);
+    capture(point(kBertKey), lb.qkv + C, 3 * C);
+    capture(point(kBertValue), lb.qkv + 2 * C, 3 * C);
+
+    attention(lb, T);
+    linear(be, lb.attn_out, lb.atty, W(o.attn_out_w), R, C, C);
+    be.bias_residual_forward(lb.attn_res, lb.attn_out, W(o.attn_out_b), x, R, C);
+    capture(point(kBertAttnOut), lb.attn_out, C);
+    be.layernorm_forward(lb.attn_ln, lb.attn_mean, lb.attn_rstd, lb.attn_res, W(o.attn_ln_w), W(o.attn_ln_b), R, C,
+                         c.layer_norm_eps);
+    capture(point(kBertAttnLn), lb.attn_ln, C);
+
+    linear(be, lb.mlp_pre, lb.attn_ln, W(o.mlp_in_w), R, C, I);
+    be.bias_gelu_forward(lb.mlp_pre, lb.mlp_act, W(o.mlp_in_b), R, I);
+    capture(point(kBertMlpIn), lb.mlp_pre, I);
+    linear(be, lb.mlp_out, lb.mlp_act, W(o.mlp_out_w), R, I, C);
+    be.bias_residual_forward(lb.out_res, lb.mlp_out, W(o.mlp_out_b), lb.attn_ln, R, C);
+    capture(point(kBertMlpOut), lb.mlp_out, C);
+    be.layernorm_forward(lb.out, lb.out_mean, lb.out_rstd, lb.out_res, W(o.out_ln_w), W(o.out_ln_b), R, C,
+                         c.layer_norm_eps);
+    capture(point(kBertLayerOut), lb.out, C);
+    x = lb.out;
+  }
+  if (ctx) ctx->check_cancelled();
+  if (!cls_only) return x;
+
+  // The last layer for [CLS]: B rows instead of B * T after the keys and values.
+  const int64_t l = c.num_layers - 1;
+  const BertLayerOffsets& o = L.layers[size_t(l)];
+  BertLayerBuffers& lb = buf.layer(l);
+  linear(be, lb.qkv, x, W(o.qkv_w), R, C, 3 * C);
+  be.add_bias(lb.qkv, W(o.qkv_b), R, 3 * C);
+  attention(lb, 1);
+  // The [CLS] rows of the residual stream and of the heads' output.
+  if (in.packed()) {
+    be.gather_rows_indexed(buf.cls_in, x, in.device_starts, B, C);
+    be.gather_rows_indexed(lb.out_res, lb.atty, in.device_starts, B, C);
+  } else {
+    be.gather_rows(buf.cls_in, x, B, C, T * C);
+    be.gather_rows(lb.out_res, lb.atty, B, C, T * C);
+  }
+  linear(be, lb.attn_out, lb.out_res, W(o.attn_out_w), B, C, C);
+  be.bias_residual_forward(lb.attn_res, lb.attn_out, W(o.attn_out_b), buf.cls_in, B, C);
+  be.layernorm_forward(lb.attn_ln, lb.attn_mean, lb.attn_rstd, lb.attn_res, W(o.attn_ln_w), W(o.attn_ln_b), B, C,
+                       c.layer_norm_eps);
+  linear(be, lb.mlp_pre, lb.attn_ln, W(o.mlp_in_w), B, C, I);
+  be.bias_gelu_forward(lb.mlp_pre, lb.mlp_act, W(o.mlp_in_b), B, I);
+  linear(be, lb.mlp_out, lb.mlp_act, W(o.mlp_out_w), B, I, C);
+  be.bias_residual_forward(lb.out_res, lb.mlp_out, W(o.mlp_out_b), lb.attn_ln, B, C);
+  be.layernorm_forward(lb.out, lb.out_mean, lb.out_rstd, lb.out_res, W(o.out_ln_w), W(o.out_ln_b), B, C,
+                       c.layer_norm_eps);
+  return lb.out;
+}
+
+void bert_mlm_transform_forward(Backend& be, const BertConfig& c, const BertParamLayout& L, const float* params,
+                                BertBuffers& buf, const float* hidden, const int32_t* gather, int64_t rows,
+                                ActivationSink* sink, int64_t batch) {
+  TF_CHECK(c.masked_lm(), "bert forward: the masked-LM head of a classification model");
+  if (rows == 0) return;
+  const int64_t C = c.hidden_size;
+  auto W = [&](int64_t offset) { return params + offset; };
+  const float* x = hidden;
+  if (gather) {
+    be.gather_rows_indexed(buf.head_rows, hidden, gather, rows, C);
+    x = buf.head_rows;
+  }
+  linear(be, buf.head_pre, x, W(L.mlm_dense_w), rows, C, C);
+  be.bias_gelu_forward(buf.head_pre, buf.head_act, W(L.mlm_dense_b), rows, C);
+  be.layernorm_forward(buf.head_ln, buf.head_mean, buf.head_rstd, buf.head_act, W(L.mlm_ln_w), W(L.mlm_ln_b), rows, C,
+                       c.layer_norm_eps);
+  if (sink) {
+    const size_t head = bert_point_head(c);
+    sink->capture(head, buf.head_pre, batch, C);
+    sink->capture(head + 1, buf.head_ln, batch, C);
+  }
+}
+
+void bert_mlm_decoder_forward(Backend& be, const BertConfig& c, const BertParamLayout& L, const float* params,
+                              const float* x, int64_t rows, float* logits) {
+  if (rows == 0) return;
+  linear(be, logits, x, params + L.decoder_w, rows, c.hidden_size, c.vocab_size);
+  be.add_bias(logits, params + L.decoder_b, rows, c.vocab_size);
+}
+
+void bert_classifier_head_forward(Backend& be, const BertConfig& c, const BertParamLayout& L, const float* params,
+                                  BertBuffers& buf, const float* hidden, int64_t B, int64_t T, ActivationSink* sink) {
+  TF_CHECK(!c.masked_lm(), "bert forward: the classification head of a masked-LM model");
+  const int64_t C = c.hidden_size;
+  auto W = [&](int64_t offset) { return params + offset; };
+  const float* cls = hidden;
+  if (T > 1) {
+    be.gather_rows(buf.cls_in, hidden, B, C, T * C);
+    cls = buf.cls_in;
+  }
+  linear(be, buf.pooler_pre, cls, W(L.pooler_w), B, C, C);
+  be.bias_tanh_forward(buf.pooler_pre, buf.pooled, W(L.pooler_b), B, C);
+  linear(be, buf.class_logits, buf.pooled, W(L.classifier_w), B, C, c.num_labels);
+  be.add_bias(buf.class_logits, W(L.classifier_b), B, c.num_labels);
+  if (sink) {
+    const size_t head = bert_point_head(c);
+    sink->capture(head, buf.pooler_pre, B, C);
+    sink->capture(head + 1, buf.class_logits, B, c.num_labels);
+  }
+}
+
+}  // namespace tf

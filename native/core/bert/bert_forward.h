@@ -1,0 +1,72 @@
+// The forward pass of Hugging Face's BertForMaskedLM / BertForSequenceClassification as
+// a sequence of backend ops over BertBuffers: embeddings (word + position + token type,
+// LayerNorm), post-LN encoder layers (attention -> dense -> residual -> LayerNorm; dense
+// -> GELU -> dense -> residual -> LayerNorm) with padded keys masked out, and the heads.
+#pragma once
+
+#include <cstdint>
+
+#include "../activations/capture_point.h"
+#include "../backend.h"
+#include "../task.h"
+#include "bert_buffers.h"
+#include "bert_config.h"
+#include "bert_params.h"
+
+namespace tf {
+
+// One batch of token sequences: `batch` samples of `tokens` tokens, row-major.
+//
+// Packed instead (starts not null): the rows are the samples' real tokens back to back,
+// sample b's from starts[b] to starts[b + 1] (positions 0, 1, ... as in a right-padded
+// sequence), and `tokens` is the longest. Every row-wise op then skips the padding;
+// embeddings and attention run sample by sample. No mask and no capture go with it.
+struct BertBatch {
+  const int32_t* ids = nullptr;       // backend memory
+  const int32_t* type_ids = nullptr;  // backend memory; null: token type 0 everywhere
+  const uint8_t* mask = nullptr;      // backend memory, non-zero = real token; null: no padding
+  const uint8_t* host_mask = nullptr; // the same mask in host memory (for the activation sink)
+  int64_t batch = 0;
+  int64_t tokens = 0;
+  const int64_t* starts = nullptr;      // host memory, batch + 1 entries: a packed batch
+  const int32_t* device_starts = nullptr;  // the same first rows (batch entries) in backend memory
+
+  bool packed() const { return starts != nullptr; }
+  // Rows of every per-token buffer: batch x tokens, or the real tokens of a packed batch.
+  int64_t rows() const { return starts ? starts[batch] : batch * tokens; }
+};
+
+// Embeddings and encoder. Returns the last layer's output, batch.rows() x hidden in
+// `buffers`. With a sink, the embeddings and every layer point of bert_capture_points()
+// are handed over as computed (after sink->token_mask). ctx, when given, is checked for
+// cancellation between layers.
+//
+// With cls_only (a classifier's inference, no sink), only [CLS] reaches the head, so the
+// last layer computes keys and values for every token and everything after them for
+// [CLS] alone; the result is then batch x hidden, the [CLS] rows.
+const float* bert_encoder_forward(Backend& be, const BertConfig& config, const BertParamLayout& layout,
+                                  const float* params, BertBuffers& buffers, const BertBatch& batch,
+                                  ActivationSink* sink, const TaskContext* ctx, bool cls_only = false);
+
+// Masked-LM head, first half: transform dense -> GELU -> LayerNorm on `rows` rows of
+// hidden states (rows x hidden, packed) into buffers.head_ln. `gather`, when not null,
+// lists the rows of `hidden` to transform (backend memory) and `rows` counts them. With
+// a sink, rows must be every token of a `batch`-sample batch in order, and the head's two
+// points are captured.
+void bert_mlm_transform_forward(Backend& be, const BertConfig& config, const BertParamLayout& layout,
+                                const float* params, BertBuffers& buffers, const float* hidden, const int32_t* gather,
+                                int64_t rows, ActivationSink* sink, int64_t batch);
+
+// Masked-LM head, second half: logits (rows x vocab) = x · decoderᵀ + bias, x being rows
+// of transformed states (rows x hidden, packed). The tied decoder is the word embeddings.
+void bert_mlm_decoder_forward(Backend& be, const BertConfig& config, const BertParamLayout& layout, const float* params,
+                              const float* x, int64_t rows, float* logits);
+
+// Classification head: pooler dense + tanh on each sample's first ([CLS]) token of
+// hidden (batch x tokens x hidden; tokens = 1 when hidden holds the [CLS] rows alone),
+// then the classifier, into buffers.class_logits.
+void bert_classifier_head_forward(Backend& be, const BertConfig& config, const BertParamLayout& layout,
+                                  const float* params, BertBuffers& buffers, const float* hidden, int64_t batch,
+                                  int64_t tokens, ActivationSink* sink);
+
+}  // namespace tf

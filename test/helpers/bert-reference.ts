@@ -1,0 +1,276 @@
+/**
+ * A float64 BertForMaskedLM / BertForSequenceClassification written straight from the
+ * Hugging Face module structure (HF's additive attention mask included), for checking
+ * the native forward pass, its losses and its activation capture. It knows HF parameter
+ * and module names on its own (not through lib/models/bert.ts), so it also checks the
+ * adapter's name mapping.
+ */
+import { seededRandom } from './random.ts';
+
+export interface BertRefConfig {
+  architectures: ['BertForMaskedLM'] | ['BertForSequenceClassification'];
+  vocab_size: number;
+  hidden_size: number;
+  num_hidden_layers: number;
+  num_attention_heads: number;
+  intermediate_size: number;
+  max_position_embeddings: number;
+  type_vocab_size: number;
+  layer_norm_eps: number;
+  /** Classification only. */
+  num_labels?: number;
+}
+
+export interface RefTensor {
+  dtype: 'F32';
+  shape: number[];
+  data: Float32Array;
+}
+
+export interface RefBatch {
+  ids: Int32Array;
+  typeIds: Int32Array;
+  mask: Uint8Array;
+  count: number;
+  tokens: number;
+}
+
+const isMlm = (c: BertRefConfig) => c.architectures[0] === 'BertForMaskedLM';
+
+/** HF parameter names and shapes (a tied decoder has no tensor of its own). */
+export function bertHfShapes(c: BertRefConfig): Array<[string, number[]]> {
+  const C = c.hidden_size, I = c.intermediate_size;
+  const out: Array<[string, number[]]> = [
+    ['bert.embeddings.word_embeddings.weight', [c.vocab_size, C]],
+    ['bert.embeddings.position_embeddings.weight', [c.max_position_embeddings, C]],
+    ['bert.embeddings.token_type_embeddings.weight', [c.type_vocab_size, C]],
+    ['bert.embeddings.LayerNorm.weight', [C]],
+    ['bert.embeddings.LayerNorm.bias', [C]],
+  ];
+  for (let l = 0; l < c.num_hidden_layers; l++) {
+    const p = `bert.encoder.layer.${l}.`;
+    for (const n of ['query', 'key', 'value']) out.push([`${p}attention.self.${n}.weight`, [C, C]], [`${p}attention.self.${n}.bias`, [C]]);
+    out.push([`${p}attention.output.dense.weight`, [C, C]], [`${p}attention.output.dense.bias`, [C]]);
+    out.push([`${p}attention.output.LayerNorm.weight`, [C]], [`${p}attention.output.LayerNorm.bias`, [C]]);
+    out.push([`${p}intermediate.dense.weight`, [I, C]], [`${p}intermediate.dense.bias`, [I]]);
+    out.push([`${p}output.dense.weight`, [C, I]], [`${p}output.dense.bias`, [C]]);
+    out.push([`${p}output.LayerNorm.weight`, [C]], [`${p}output.LayerNorm.bias`, [C]]);
+  }
+  if (isMlm(c)) {
+    out.push(['cls.predictions.transform.dense.weight', [C, C]], ['cls.predictions.transform.dense.bias', [C]]);
+    out.push(['cls.predictions.transform.LayerNorm.weight', [C]], ['cls.predictions.transform.LayerNorm.bias', [C]]);
+    out.push(['cls.predictions.bias', [c.vocab_size]]);
+  } else {
+    out.push(['bert.pooler.dense.weight', [C, C]], ['bert.pooler.dense.bias', [C]]);
+    out.push(['classifier.weight', [c.num_labels!, C]], ['classifier.bias', [c.num_labels!]]);
+  }
+  return out;
+}
+
+/** Random weights with enough spread that every part matters (LayerNorm gains near 1, fan-in scaling). */
+export function bertRandomTensors(c: BertRefConfig, seed: number): Map<string, RefTensor> {
+  const rand = seededRandom(seed);
+  const out = new Map<string, RefTensor>();
+  for (const [name, shape] of bertHfShapes(c)) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const fanIn = shape.length >= 2 ? shape[1] : 1;
+    const data = new Float32Array(n);
+    const isNorm = name.includes('LayerNorm');
+    const isEmbedding = name.includes('embeddings.') && !isNorm;
+    for (let i = 0; i < n; i++) {
+      const u = rand() * 2 - 1;
+      if (isNorm && name.endsWith('.weight')) data[i] = 1 + 0.3 * u;
+      else if (isEmbedding) data[i] = 0.8 * u;
+      else if (name.endsWith('.bias') || isNorm) data[i] = 0.2 * u;
+      else data[i] = (1.7 * u) / Math.sqrt(fanIn);
+    }
+    out.set(name, { dtype: 'F32', shape, data });
+  }
+  return out;
+}
+
+/**
+ * Random sequences with [CLS]-like id 1 first and right padding of random length
+ * (lengths[i] real tokens when given); two token types split each sequence.
+ */
+export function bertRandomBatch(c: BertRefConfig, count: number, tokens: number, seed: number, lengths?: number[]): RefBatch {
+  const rand = seededRandom(seed);
+  const ids = new Int32Array(count * tokens), typeIds = new Int32Array(count * tokens), mask = new Uint8Array(count * tokens);
+  for (let b = 0; b < count; b++) {
+    const real = lengths?.[b] ?? 1 + Math.floor(rand() * tokens);
+    const split = Math.floor(real / 2);
+    for (let t = 0; t < tokens; t++) {
+      const r = b * tokens + t;
+      if (t < real) {
+        ids[r] = t === 0 ? 1 : Math.floor(rand() * c.vocab_size);
+        typeIds[r] = t >= split && c.type_vocab_size > 1 ? 1 : 0;
+        mask[r] = 1;
+      }
+    }
+  }
+  return { ids, typeIds, mask, count, tokens };
+}
+
+/** Module output: (batch, tokens, width) row-major, padding rows included. */
+export interface RefActivation {
+  tokens: number;
+  width: number;
+  data: Float64Array;
+}
+
+export function erf(x: number): number {
+  const ax = Math.abs(x);
+  if (ax < 3) {
+    // Maclaurin series: 2/sqrt(pi) * sum (-1)^n x^(2n+1) / (n! (2n+1)).
+    let term = ax, sum = ax;
+    for (let n = 1; n < 80; n++) {
+      term *= (-ax * ax) / n;
+      sum += term / (2 * n + 1);
+    }
+    return Math.sign(x) * (2 / Math.sqrt(Math.PI)) * sum;
+  }
+  // erfc by its continued fraction (modified Lentz).
+  let f = ax, cc = ax, d = 0;
+  for (let n = 1; n < 300; n++) {
+    const an = n / 2;
+    d = 1 / (ax + an * d);
+    cc = ax + an / cc;
+    f *= cc * d;
+  }
+  return Math.sign(x) * (1 - Math.exp(-ax * ax) / Math.sqrt(Math.PI) / f);
+}
+
+function linear(x: Float64Array, rows: number, inDim: number, w: RefTensor, b: RefTensor): Float64Array {
+  const outDim = w.shape[0];
+  const y = new Float64Array(rows * outDim);
+  for (let r = 0; r < rows; r++)
+    for (let o = 0; o < outDim; o++) {
+      let s = b.data[o];
+      for (let i = 0; i < inDim; i++) s += x[r * inDim + i] * w.data[o * inDim + i];
+      y[r * outDim + o] = s;
+    }
+  return y;
+}
+
+function layerNorm(x: Float64Array, rows: number, width: number, w: RefTensor, b: RefTensor, eps: number): Float64Array {
+  const y = new Float64Array(x.length);
+  for (let r = 0; r < rows; r++) {
+    let m = 0, v = 0;
+    for (let i = 0; i < width; i++) m += x[r * width + i];
+    m /= width;
+    for (let i = 0; i < width; i++) v += (x[r * width + i] - m) ** 2;
+    v /= width;
+    const s = 1 / Math.sqrt(v + eps);
+    for (let i = 0; i < width; i++) y[r * width + i] = (x[r * width + i] - m) * s * w.data[i] + b.data[i];
+  }
+  return y;
+}
+
+const gelu = (x: number) => 0.5 * x * (1 + erf(x / Math.SQRT2));
+// What HF adds to the attention scores of padded keys: float32's lowest value.
+const FLOAT32_LOWEST = -3.4028234663852886e38;
+
+/** The forward pass: logits (MLM: batch x tokens x vocab; classification: batch x labels) and every module output under its HF name. */
+export function bertReferenceForward(c: BertRefConfig, t: Map<string, RefTensor>, x: RefBatch): { logits: Float64Array; acts: Map<string, RefActivation> } {
+  const get = (n: string) => {
+    const v = t.get(n);
+    if (!v) throw new Error(`reference: missing ${n}`);
+    return v;
+  };
+  const B = x.count, T = x.tokens, C = c.hidden_size, I = c.intermediate_size, NH = c.num_attention_heads, hd = C / NH;
+  const R = B * T;
+  const acts = new Map<string, RefActivation>();
+  const put = (name: string, width: number, data: Float64Array, tokens = T) => acts.set(name, { tokens, width, data });
+
+  const word = get('bert.embeddings.word_embeddings.weight'), pos = get('bert.embeddings.position_embeddings.weight');
+  const type = get('bert.embeddings.token_type_embeddings.weight');
+  const sum = new Float64Array(R * C);
+  for (let r = 0; r < R; r++)
+    for (let i = 0; i < C; i++)
+      sum[r * C + i] = word.data[x.ids[r] * C + i] + pos.data[(r % T) * C + i] + type.data[x.typeIds[r] * C + i];
+  let h = layerNorm(sum, R, C, get('bert.embeddings.LayerNorm.weight'), get('bert.embeddings.LayerNorm.bias'), c.layer_norm_eps);
+  put('bert.embeddings', C, h);
+
+  for (let l = 0; l < c.num_hidden_layers; l++) {
+    const p = `bert.encoder.layer.${l}.`;
+    const qkv: Record<string, Float64Array> = {};
+    for (const n of ['query', 'key', 'value']) {
+      qkv[n] = linear(h, R, C, get(`${p}attention.self.${n}.weight`), get(`${p}attention.self.${n}.bias`));
+      put(`${p}attention.self.${n}`, C, qkv[n]);
+    }
+    const ctx = new Float64Array(R * C);
+    for (let b = 0; b < B; b++)
+      for (let head = 0; head < NH; head++)
+        for (let i = 0; i < T; i++) {
+          const s = new Float64Array(T);
+          let mx = -Infinity;
+          for (let j = 0; j < T; j++) {
+            let d = 0;
+            for (let k = 0; k < hd; k++) d += qkv.query[(b * T + i) * C + head * hd + k] * qkv.key[(b * T + j) * C + head * hd + k];
+            s[j] = d / Math.sqrt(hd) + (x.mask[b * T + j] ? 0 : FLOAT32_LOWEST);
+            mx = Math.max(mx, s[j]);
+          }
+          let z = 0;
+          for (let j = 0; j < T; j++) z += (s[j] = Math.exp(s[j] - mx));
+          for (let k = 0; k < hd; k++) {
+            let o = 0;
+            for (let j = 0; j < T; j++) o += (s[j] / z) * qkv.value[(b * T + j) * C + head * hd + k];
+            ctx[(b * T + i) * C + head * hd + k] = o;
+          }
+        }
+    const attnOut = linear(ctx, R, C, get(`${p}attention.output.dense.weight`), get(`${p}attention.output.dense.bias`));
+    put(`${p}attention.output.dense`, C, attnOut);
+    const attn = layerNorm(attnOut.map((v, i) => v + h[i]), R, C, get(`${p}attention.output.LayerNorm.weight`), get(`${p}attention.output.LayerNorm.bias`), c.layer_norm_eps);
+    put(`${p}attention.output`, C, attn);
+    const pre = linear(attn, R, C, get(`${p}intermediate.dense.weight`), get(`${p}intermediate.dense.bias`));
+    put(`${p}intermediate.dense`, I, pre);
+    const mlpOut = linear(pre.map(gelu), R, I, get(`${p}output.dense.weight`), get(`${p}output.dense.bias`));
+    put(`${p}output.dense`, C, mlpOut);
+    h = layerNorm(mlpOut.map((v, i) => v + attn[i]), R, C, get(`${p}output.LayerNorm.weight`), get(`${p}output.LayerNorm.bias`), c.layer_norm_eps);
+    put(`bert.encoder.layer.${l}`, C, h);
+  }
+
+  if (isMlm(c)) {
+    const pre = linear(h, R, C, get('cls.predictions.transform.dense.weight'), get('cls.predictions.transform.dense.bias'));
+    put('cls.predictions.transform.dense', C, pre);
+    const tr = layerNorm(pre.map(gelu), R, C, get('cls.predictions.transform.LayerNorm.weight'), get('cls.predictions.transform.LayerNorm.bias'), c.layer_norm_eps);
+    put('cls.predictions.transform', C, tr);
+    const decoder = t.get('cls.predictions.decoder.weight') ?? word;
+    const logits = linear(tr, R, C, decoder, get('cls.predictions.bias'));
+    return { logits, acts };
+  }
+  const clsRows = new Float64Array(B * C);
+  for (let b = 0; b < B; b++) clsRows.set(h.subarray(b * T * C, b * T * C + C), b * C);
+  const pooledPre = linear(clsRows, B, C, get('bert.pooler.dense.weight'), get('bert.pooler.dense.bias'));
+  put('bert.pooler.dense', C, pooledPre, 1);
+  const logits = linear(pooledPre.map(Math.tanh), B, C, get('classifier.weight'), get('classifier.bias'));
+  put('classifier', c.num_labels!, logits, 1);
+  return { logits, acts };
+}
+
+/** Cross-entropy per row in float64; NaN where the label is -100. */
+export function referenceRowLosses(logits: Float64Array, labels: Int32Array, classes: number): Float64Array {
+  const out = new Float64Array(labels.length);
+  for (let r = 0; r < labels.length; r++) {
+    if (labels[r] === -100) {
+      out[r] = NaN;
+      continue;
+    }
+    let m = -Infinity;
+    for (let k = 0; k < classes; k++) m = Math.max(m, logits[r * classes + k]);
+    let s = 0;
+    for (let k = 0; k < classes; k++) s += Math.exp(logits[r * classes + k] - m);
+    out[r] = m + Math.log(s) - logits[r * classes + labels[r]];
+  }
+  return out;
+}
+
+/** The rows of an activation that belong to real tokens, in order (what the store keeps). */
+export function realRows(act: RefActivation, mask: Uint8Array, count: number): Float64Array {
+  if (act.tokens === 1) return act.data;
+  const out: number[] = [];
+  for (let b = 0; b < count; b++)
+    for (let t = 0; t < act.tokens; t++)
+      if (mask[b * act.tokens + t]) for (let i = 0; i < act.width; i++) out.push(act.data[(b * act.tokens + t) * act.width + i]);
+  return Float64Array.from(out);
+}
