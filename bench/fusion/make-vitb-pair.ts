@@ -1,0 +1,48 @@
+/**
+ * Two ViT-B/16-sized models with random weights (224 x 224 x 3 images, 12 layers, hidden
+ * 768, 12 heads, MLP 3072, 10 labels; 85.8M parameters each) and an experiment config that
+ * fuses them on Fashion-MNIST resized to 224: the memory measurement of bench/fusion.
+ *
+ *   npx tsx bench/fusion/make-vitb-pair.ts <folder>
+ *   npx tsx bench/fusion/run.ts <folder>/experiment.yaml
+ *
+ * The activations come from Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseHfConfig } from '../../lib/io/hf-config.ts';
+import { saveModel } from '../../lib/io/model-folder.ts';
+import { randomTensors } from '../../test/helpers/vit-reference.ts';
+
+const folder = process.argv[2];
+if (!folder) throw new Error('usage: bench/fusion/make-vitb-pair.ts <folder>');
+const shape = {
+  image_size: 224, patch_size: 16, num_channels: 3, hidden_size: 768, num_hidden_layers: 12, num_attention_heads: 12,
+  intermediate_size: 3072, num_labels: 10, layer_norm_eps: 1e-12, qkv_bias: true,
+};
+mkdirSync(folder, { recursive: true });
+for (const [name, seed] of [['a', 1], ['b', 2]] as const) {
+  const config = parseHfConfig(JSON.stringify({ model_type: 'vit', architectures: ['ViTForImageClassification'], ...shape }), `${name}/config.json`);
+  await saveModel(join(folder, name), { config, architecture: 'ViTForImageClassification', tensors: randomTensors(shape, seed) as never }, { force: true });
+}
+writeFileSync(join(folder, 'experiment.yaml'), `# ViT-B/16-sized random pair: bench/fusion's memory measurement.
+model:
+  name_0: a
+  name_1: b
+  dataset: fashion_mnist
+fusion:
+  type: acts
+  resid_policy: mean
+  ot_solver: sinkhorn
+  sinkhorn_reg: 0.08
+  acts:
+    num_samples: 200
+    seq_filter: window_6
+  repair: none
+data:
+  folder: /usr/share/datasets/fashion-mnist
+  resize: true
+finetune:
+  enabled: false
+`);
+console.log(`wrote ${resolve(folder)}/{a,b,experiment.yaml}`);
