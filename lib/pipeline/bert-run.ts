@@ -31,7 +31,7 @@ import { encodeExamples } from '../text/sequences.ts';
 import { BertTokenizer } from '../text/tokenizer.ts';
 import { seqFilterOf } from './activations.ts';
 import { chooseSamples } from './fusion-samples.ts';
-import type { RunOptions, Stage } from './run.ts';
+import { stageClock, type RunOptions, type Stage } from './stages.ts';
 
 /** Tokenizer files a fused model folder gets from the anchor's. */
 const TOKENIZER_FILES = ['vocab.txt', 'tokenizer_config.json', 'special_tokens_map.json', 'tokenizer.json'];
@@ -249,16 +249,7 @@ export async function runBertExperiment(cfg: ExperimentConfig, options: RunOptio
   if (cfg.finetune.enabled) throw new InputError('finetune.enabled', 'finetuning after the fusion is implemented for ViT experiments only (model.type hf_vit)');
   if (cfg.plots.landscape) throw new InputError('plots.landscape', 'the accuracy landscape is drawn for ViT experiments only (model.type hf_vit)');
   const { signal } = options;
-  const seconds: BertExperimentReport['seconds'] = {};
-  const started = performance.now();
-  let stageStart = started;
-  const stage = (s: Stage, detail: string) => {
-    signal?.throwIfAborted();
-    stageStart = performance.now();
-    options.onStage?.(s, detail);
-  };
-  const done = (s: Stage) => { seconds[s] = (seconds[s] ?? 0) + (performance.now() - stageStart) / 1000; };
-  const progress = (s: Stage) => (d: number, t: number) => options.onProgress?.(s, d, t);
+  const { seconds, started, stage, done, progress } = stageClock(options);
 
   if (cfg.runtime.threads > 0) setThreads(cfg.runtime.threads);
   const output = cfg.output.folder;

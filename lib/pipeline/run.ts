@@ -29,17 +29,10 @@ import type { CurvePoint } from '../train/train.ts';
 import { captureActivations, seqFilterOf, type CapturedActivations } from './activations.ts';
 import { chooseSamples, selectedBatches } from './fusion-samples.ts';
 import { loadParents, type Parent } from './parents.ts';
+import { stageClock, type RunOptions, type Stage } from './stages.ts';
 import { existsSync } from 'node:fs';
 
-export type Stage = 'load' | 'activations' | 'fusion' | 'repair' | 'vanilla' | 'evaluate' | 'finetune' | 'landscape' | 'save';
-
-export interface RunOptions {
-  signal?: AbortSignal;
-  /** A stage starts (with what it is about to do). */
-  onStage?: (stage: Stage, detail: string) => void;
-  /** Progress inside the current stage. */
-  onProgress?: (stage: Stage, done: number, total: number) => void;
-}
+export type { RunOptions, Stage } from './stages.ts';
 
 export interface ModelResult {
   name: string;
@@ -97,16 +90,7 @@ async function openData(cfg: ExperimentConfig, folder: string, split: 'train' | 
 export async function runExperiment(cfg: ExperimentConfig, options: RunOptions = {}): Promise<ExperimentReport> {
   if (cfg.model.type !== 'hf_vit') throw new InputError('model.type', `is ${cfg.model.type}; runExperiment runs hf_vit experiments, runBertExperiment (or otfuse run) runs hf_bert ones`);
   const { signal } = options;
-  const seconds: ExperimentReport['seconds'] = {};
-  const started = performance.now();
-  let stageStart = started;
-  const stage = (s: Stage, detail: string) => {
-    signal?.throwIfAborted();
-    stageStart = performance.now();
-    options.onStage?.(s, detail);
-  };
-  const done = (s: Stage) => { seconds[s] = (seconds[s] ?? 0) + (performance.now() - stageStart) / 1000; };
-  const progress = (s: Stage) => (d: number, t: number) => options.onProgress?.(s, d, t);
+  const { seconds, started, stage, done, progress } = stageClock(options);
 
   if (cfg.runtime.threads > 0) setThreads(cfg.runtime.threads);
   const output = cfg.output.folder;
