@@ -421,6 +421,86 @@ const Kernels kAvx2 = {"avx2+fma",       dot_avx2,        axpy_avx2,           e
                        scale_mul_avx2,   exp_inplace_avx2, dot_rows_avx2,       axpy_rows_avx2,
                        finite_min_avx2,  colsum_dot_avx2,  min_reduced_avx2};
 
+// --- AVX-512: the exp rows only (the kernel build is the one pass bound by arithmetic, not
+// memory). Same reduction and polynomial as exp4, so the two agree to the bit wherever
+// 2^k is a normal number; vscalefpd applies 2^k.
+#define TF_AVX512 __attribute__((target("avx512f,avx2,fma")))
+
+TF_AVX512 inline __m512d exp8(__m512d x) {
+  const __mmask8 in_range = _mm512_cmp_pd_mask(x, _mm512_set1_pd(-708.0), _CMP_GE_OQ) &
+                            _mm512_cmp_pd_mask(x, _mm512_set1_pd(709.0), _CMP_LE_OQ);
+  const __m512d k = _mm512_maskz_roundscale_pd(in_range, _mm512_mul_pd(x, _mm512_set1_pd(1.4426950408889634074)),
+                                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512d xs = _mm512_maskz_mov_pd(in_range, x);
+  __m512d r = _mm512_fnmadd_pd(k, _mm512_set1_pd(6.93147180369123816490e-01), xs);
+  r = _mm512_fnmadd_pd(k, _mm512_set1_pd(1.90821492927058770002e-10), r);
+  __m512d p = _mm512_set1_pd(1.6059043836821614599e-10);
+  p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(2.0876756987868098979e-09));
+  p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(2.5052108385441718775e-08));
+  p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(2.7557319223985890653e-07));
+  p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(2.7557319223985890653e-06));
+  p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(2.4801587301587301587e-05));
+  p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.9841269841269841270e-04));
+  p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.3888888888888888889e-03));
+  p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(8.3333333333333333333e-03));
+  p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(4.1666666666666666667e-02));
+  p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.6666666666666666667e-01));
+  p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(0.5));
+  p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0));
+  p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0));
+  // The masked forms name every source: GCC 12 warns on the unmasked ones' undefined source.
+  __m512d result = _mm512_mask_scalef_pd(p, 0xFF, p, k);
+  if (in_range != 0xFF) {
+    alignas(64) double xv[8], rv[8];
+    _mm512_store_pd(xv, x);
+    _mm512_store_pd(rv, result);
+    for (int l = 0; l < 8; ++l)
+      if (!(in_range & (1 << l))) rv[l] = std::exp(xv[l]);
+    result = _mm512_load_pd(rv);
+  }
+  return result;
+}
+
+TF_AVX512 inline double hsum8(__m512d v) {
+  const __m256d lo = _mm512_mask_extractf64x4_pd(_mm256_setzero_pd(), 0xF, v, 0);
+  const __m256d hi = _mm512_mask_extractf64x4_pd(_mm256_setzero_pd(), 0xF, v, 1);
+  return hsum(_mm256_add_pd(lo, hi));
+}
+
+TF_AVX512 inline __m512d affine8(const double* c, const double* g, int64_t j, __m512d shift, __m512d scale) {
+  __m512d t = g ? _mm512_add_pd(shift, _mm512_loadu_pd(g + j)) : shift;
+  return _mm512_mul_pd(_mm512_sub_pd(t, _mm512_loadu_pd(c + j)), scale);
+}
+
+TF_AVX512 double exp_row_avx512(const double* c, const double* g, double shift, double scale, double* out, int64_t n) {
+  __m512d sh = _mm512_set1_pd(shift), sc = _mm512_set1_pd(scale), acc = _mm512_setzero_pd();
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    __m512d e = exp8(affine8(c, g, j, sh, sc));
+    _mm512_storeu_pd(out + j, e);
+    acc = _mm512_add_pd(acc, e);
+  }
+  // The tail through the AVX2 row (its sum added after the vector lanes').
+  return hsum8(acc) + exp_row_avx2(c + j, g ? g + j : nullptr, shift, scale, out + j, n - j);
+}
+
+TF_AVX512 double sum_exp_row_avx512(const double* c, const double* g, double shift, double scale, int64_t n) {
+  __m512d sh = _mm512_set1_pd(shift), sc = _mm512_set1_pd(scale), acc = _mm512_setzero_pd();
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) acc = _mm512_add_pd(acc, exp8(affine8(c, g, j, sh, sc)));
+  return hsum8(acc) + sum_exp_row_avx2(c + j, g ? g + j : nullptr, shift, scale, n - j);
+}
+
+const Kernels kAvx512 = {"avx512f+avx2+fma", dot_avx2,        axpy_avx2,           exp_row_avx512,
+                         sum_exp_row_avx512, max_diff_avx2,   max_update_avx2,     sum_exp_update_avx2,
+                         scale_mul_avx2,     exp_inplace_avx2, dot_rows_avx2,       axpy_rows_avx2,
+                         finite_min_avx2,    colsum_dot_avx2,  min_reduced_avx2};
+
+bool cpu_has_avx512f() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f");
+}
+
 bool cpu_has_avx2_fma() {
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -432,14 +512,16 @@ bool cpu_has_avx2_fma() {
 
 const Kernels& portable_kernels() { return kPortable; }
 
-// TF_OT_KERNELS=portable forces the portable loops (to test them end to end on a CPU that
+// TF_OT_KERNELS=portable / avx2 forces those loops (to test them end to end on a CPU that
 // has AVX2).
 const Kernels& kernels() {
 #ifdef TF_OT_HAVE_AVX2_PATH
   static const Kernels& chosen = []() -> const Kernels& {
     const char* force = std::getenv("TF_OT_KERNELS");
     if (force && std::string(force) == "portable") return kPortable;
-    return cpu_has_avx2_fma() ? kAvx2 : kPortable;
+    if (!cpu_has_avx2_fma()) return kPortable;
+    if (force && std::string(force) == "avx2") return kAvx2;
+    return cpu_has_avx512f() ? kAvx512 : kAvx2;
   }();
   return chosen;
 #else

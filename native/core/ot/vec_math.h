@@ -43,8 +43,9 @@ struct Kernels {
   double (*min_reduced)(const double* c, double p, const double* q, int64_t n, int64_t* arg);
 };
 
-// The kernels for this CPU (AVX2+FMA when available), chosen on first use;
-// TF_OT_KERNELS=portable in the environment forces the portable ones.
+// The kernels for this CPU (AVX2+FMA when available, with AVX-512 exp rows where the CPU
+// has AVX-512F), chosen on first use; TF_OT_KERNELS=portable or =avx2 in the environment
+// forces the portable or the AVX2 ones.
 const Kernels& kernels();
 // The portable kernels (tests compare the two).
 const Kernels& portable_kernels();
