@@ -24,6 +24,8 @@ export interface ActivationOptions {
   avgSeqItems?: boolean;
   /** Refuse a store larger than this many bytes (default: half the physical memory). */
   maxBytes?: number;
+  /** Capture only these module outputs (default: all); the others cost no memory. */
+  only?: string[];
 }
 
 export interface ActivationEntry {

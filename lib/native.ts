@@ -64,6 +64,8 @@ export interface NativeStoreOptions {
   seqFilter?: string;
   avgSeqItems?: boolean;
   maxBytes?: number;
+  /** Capture only these activations (default: every one). */
+  only?: string[];
 }
 
 export interface NativeStorePlan {
@@ -83,6 +85,8 @@ export interface NativeVitModel {
   planActivationStore(options: NativeStoreOptions): NativeStorePlan;
   readParameters(): Float32Array;
   setMicroBatch(n: number): void;
+  /** Frees the native weights and buffers now; the model cannot be used afterwards. */
+  dispose(): void;
   readonly microBatch: number;
   readonly device: 'cpu' | 'cuda';
 }

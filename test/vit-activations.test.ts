@@ -106,6 +106,26 @@ describe('activation capture', () => {
     });
   }
 
+  it('keeps only the asked entries, for less memory, and names an unknown one', async () => {
+    const model = createVitModel({ ...cfg }, tensors);
+    const keep = ['vit.encoder.layer.1.intermediate.dense', 'vit.embeddings'];
+    const full = model.planActivations({ numSamples: 5 }).bytes;
+    const part = model.planActivations({ numSamples: 5, only: keep }).bytes;
+    assert.ok(part < full / 4, `${part} of ${full} bytes`);
+    const store = model.createActivationStore({ numSamples: 5, only: keep });
+    await model.capture(store, images, 5, { labels });
+    await store.finalize('none');
+    assert.deepEqual(store.entries().map((e) => e.name).sort(), [...keep].sort());
+    const want = expectedMatrix(keep[0], ref.acts.get(keep[0])!, [0, 1, 2, 3, 4], 'none', false);
+    const got = store.copy(keep[0]);
+    want.forEach((row, r) => row.forEach((v, c) => assert.ok(Math.abs(got.data[r * got.cols + c] - v) < 1e-4 * (1 + Math.abs(v)))));
+    assert.throws(() => store.copy('vit.encoder.layer.0.layernorm_before'), /no activation called/);
+    assert.throws(() => model.createActivationStore({ numSamples: 5, only: ['vit.nope'] }), /no activation called 'vit.nope'/);
+    store.dispose();
+    model.dispose();
+    await assert.rejects(async () => model.forward(images, 5), /disposed/);
+  });
+
   it('summary statistics per entry', async () => {
     const model = createVitModel({ ...cfg }, tensors);
     const store = model.createActivationStore({ numSamples: 5, seqFilter: 'window_2' });

@@ -61,3 +61,16 @@ export interface EncoderClassifierGraph {
 }
 
 export type FusionGraph = EncoderClassifierGraph;
+
+/** Every activation entry the fusion of `graph` reads: what a capture must keep, and nothing more. */
+export function graphActivations(graph: FusionGraph): string[] {
+  const names = new Set<string>([graph.embeddings.patch.acts]);
+  for (const l of graph.layers) {
+    for (const p of [l.query, l.key, l.value, l.attentionOutput, l.mlpIn, l.mlpOut]) names.add(p.acts);
+    for (const r of [l.attentionResidual, l.mlpResidual]) {
+      for (const n of r.residual) names.add(n);
+      names.add(r.sublayer);
+    }
+  }
+  return [...names];
+}

@@ -179,7 +179,7 @@ export class VitModel implements ImageClassifier {
       throw new InputError('fusion.acts.num_samples', `must be a positive integer, got ${options.numSamples}`);
     try {
       const plan = this.native.planActivationStore({
-        capacity: options.numSamples, seqFilter: filter, avgSeqItems: options.avgSeqItems ?? false, maxBytes: options.maxBytes,
+        capacity: options.numSamples, seqFilter: filter, avgSeqItems: options.avgSeqItems ?? false, maxBytes: options.maxBytes, only: options.only,
       });
       return { bytes: plan.bytes, limit: plan.limit };
     } catch (err) {
@@ -197,6 +197,7 @@ export class VitModel implements ImageClassifier {
       seqFilter: options.seqFilter ?? 'none',
       avgSeqItems: options.avgSeqItems ?? false,
       maxBytes: limit,
+      only: options.only,
     }));
   }
 
@@ -211,6 +212,11 @@ export class VitModel implements ImageClassifier {
   /** The parameters under their HF names (copies). */
   parameters(): Map<string, Tensor> {
     return vitTensorsFromFlat(this.config, this.native.readParameters());
+  }
+
+  /** Frees the native copy of the weights and the working buffers now instead of at garbage collection. */
+  dispose(): void {
+    this.native.dispose();
   }
 
   /** How many images the native pass runs at once (bounds its working memory). */

@@ -23,17 +23,30 @@ export function seqFilterOf(cfg: ExperimentConfig): SeqFilter {
   return f.kind === 'only_cls' ? 'only_cls' : `window_${f.size}`;
 }
 
+/**
+ * `only`: the entries to keep (what the fusion reads); the rest of the outputs cost
+ * nothing. One model at a time goes through all the samples, and its native copy is
+ * released before the next is built, so only one model's weights and working buffers
+ * are in native memory at once.
+ */
 export async function captureActivations(
-  parents: Parent[], batches: Iterable<Batch> | AsyncIterable<Batch>, cfg: ExperimentConfig, task: TaskOptions & { onBatch?: (done: number) => void },
+  parents: Parent[], batches: Batch[], cfg: ExperimentConfig, only: string[],
+  task: TaskOptions & { onBatch?: (done: number, total: number) => void },
 ): Promise<CapturedActivations> {
   const acts = cfg.fusion.acts;
-  const stores = parents.map((p) => p.vit.createActivationStore({ numSamples: acts.num_samples, seqFilter: seqFilterOf(cfg), avgSeqItems: acts.avg_seq_items }));
+  const stores: ActivationStore[] = [];
+  const total = batches.reduce((s, b) => s + b.count, 0);
   try {
     let captured = 0;
-    for await (const batch of batches) {
-      for (let i = 0; i < parents.length; i++) await parents[i].vit.capture(stores[i], batch.images, batch.count, { labels: batch.labels, signal: task.signal });
-      captured += batch.count;
-      task.onBatch?.(captured);
+    for (const [i, p] of parents.entries()) {
+      stores.push(p.vit.createActivationStore({ numSamples: acts.num_samples, seqFilter: seqFilterOf(cfg), avgSeqItems: acts.avg_seq_items, only }));
+      captured = 0;
+      for (const batch of batches) {
+        await p.vit.capture(stores[i], batch.images, batch.count, { labels: batch.labels, signal: task.signal });
+        captured += batch.count;
+        task.onBatch?.(i * total + captured, parents.length * total);
+      }
+      p.release();
     }
     const kept = acts.loss_thres === false ? captured : await keepUnderLoss(stores, acts.loss_thres, task);
     if (kept === 0) throw new InputError('fusion.acts.loss_thres', `no fusion sample has a loss under ${acts.loss_thres} in every model; raise the threshold`);

@@ -14,7 +14,7 @@ export function measureOnSamples(parents: Parent[], anchor: number, samples: Bat
   return async (which, tensors, acts) => {
     const config = parents[which === 'fused' ? anchor : which].config;
     const model = createVitModel(config, tensors, { source: which === 'fused' ? 'the fused model' : parents[which].folder });
-    const store = model.createActivationStore({ numSamples: count, seqFilter: 'none' });
+    const store = model.createActivationStore({ numSamples: count, seqFilter: 'none', only: acts });
     try {
       for (const b of samples) await model.capture(store, b.images, b.count, { signal });
       await store.finalize('none');
@@ -23,6 +23,7 @@ export function measureOnSamples(parents: Parent[], anchor: number, samples: Bat
       return out;
     } finally {
       store.dispose();
+      model.dispose();
     }
   };
 }

@@ -12,7 +12,10 @@ export interface Parent {
   folder: string;
   model: Model;
   config: VitConfig;
-  vit: VitModel;
+  /** The native model, built on first use (a copy of the weights in native memory). */
+  readonly vit: VitModel;
+  /** Frees the native model until it is used again (between stages that do not need it). */
+  release(): void;
 }
 
 export async function loadParents(names: Record<string, string>, count: number): Promise<Parent[]> {
@@ -27,7 +30,19 @@ export function parentsFromModels(models: Model[]): Parent[] {
     const folder = model.source?.folder ?? `model ${i}`;
     if (model.config.model_type !== 'vit') throw new InputError(folder, `is a ${model.architecture}; model.type hf_vit needs ViTForImageClassification models`);
     const config = vitConfigFromHf(model.config, `${folder}/config.json`);
-    return { key: `name_${i}`, folder, model, config, vit: vitFromModel(model) };
+    // Built on first use: loadModel has already checked the tensors against the config.
+    let vit: VitModel | null = null;
+    return {
+      key: `name_${i}`, folder, model, config,
+      get vit() {
+        vit ??= vitFromModel(model);
+        return vit;
+      },
+      release() {
+        vit?.dispose();
+        vit = null;
+      },
+    };
   });
   const first = parents[0];
   for (const p of parents.slice(1)) {

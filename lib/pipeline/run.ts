@@ -14,6 +14,7 @@ import { preprocessorConfig, resolveNormalisation, type Normalisation } from '..
 import { preprocessForInput } from '../data/preprocess.ts';
 import { InputError } from '../errors.ts';
 import { evaluate, type EvaluationResult } from '../eval.ts';
+import { graphActivations } from '../fusion/graph.ts';
 import { fuse, sameShapes, vanillaAverage, type FusionParent, type FusionResult, type MapReport } from '../fusion/index.ts';
 import { writeFolderAtomically } from '../io/atomic-folder.ts';
 import { saveModel } from '../io/model-folder.ts';
@@ -300,7 +301,8 @@ export async function fuseParents(parents: Parent[], anchorIndex: number, cfg: E
     for await (const b of selectedBatches(samplesData, indices, cfg.data.batch_size, signal))
       samples.push({ ...b, images: b.images.slice(), labels: b.labels.slice() });
     if (needActs) {
-      captured = await captureActivations(parents, samples, cfg, { signal, onBatch: (n) => progress('activations')(n, indices.length) });
+      const only = graphActivations(vitFusionGraph(anchor.config));
+      captured = await captureActivations(parents, samples, cfg, only, { signal, onBatch: progress('activations') });
     }
     done('activations');
   }

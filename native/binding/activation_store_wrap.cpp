@@ -28,6 +28,16 @@ tf::ActivationStoreOptions ReadStoreOptions(Napi::Env env, const Napi::Value& va
   }
   Napi::Value avg = o.Get("avgSeqItems");
   if (avg.IsBoolean()) opts.average_tokens = avg.As<Napi::Boolean>().Value();
+  Napi::Value only = o.Get("only");
+  if (only.IsArray()) {
+    Napi::Array names = only.As<Napi::Array>();
+    for (uint32_t i = 0; i < names.Length(); ++i) {
+      if (!names.Get(i).IsString()) ThrowArgError(env, "activation store: only must be a list of activation names");
+      opts.only.push_back(names.Get(i).As<Napi::String>().Utf8Value());
+    }
+  } else if (!only.IsUndefined() && !only.IsNull()) {
+    ThrowArgError(env, "activation store: only must be a list of activation names");
+  }
   Napi::Value max = o.Get("maxBytes");
   if (max.IsNumber()) {
     double m = max.As<Napi::Number>().DoubleValue();
@@ -59,7 +69,7 @@ void ActivationStoreWrap::Register(Napi::Env env, Napi::Object exports) {
 ActivationStoreWrap::ActivationStoreWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ActivationStoreWrap>(info) {
   Napi::Env env = info.Env();
   auto model = VitModelWrap::ModelOf(info[0]);
-  if (!model) ThrowArgError(env, "ActivationStore: model must be a VitModel");
+  if (!model) ThrowArgError(env, "ActivationStore: model must be a VitModel that has not been disposed");
   tf::ActivationStoreOptions opts = ReadStoreOptions(env, info[1]);
   try {
     handle_ = std::make_shared<StoreHandle>(std::make_unique<tf::ActivationStore>(model->capture_points(), opts));
@@ -96,9 +106,10 @@ Napi::Value ActivationStoreWrap::Entries(const Napi::CallbackInfo& info) {
   auto h = live(env);
   auto lock = LockNow(env, *h);
   const tf::ActivationStore& s = *h->store;
-  Napi::Array out = Napi::Array::New(env, s.entry_count());
+  Napi::Array out = Napi::Array::New(env);
   for (size_t i = 0; i < s.entry_count(); ++i) {
     const tf::ActivationEntry& e = s.entry(i);
+    if (!e.kept) continue;
     Napi::Object o = Napi::Object::New(env);
     o.Set("name", e.name);
     o.Set("rows", Napi::Number::New(env, double(s.rows(i))));
@@ -108,7 +119,7 @@ Napi::Value ActivationStoreWrap::Entries(const Napi::CallbackInfo& info) {
     Napi::Array tokens = Napi::Array::New(env, e.kept_tokens.size());
     for (size_t k = 0; k < e.kept_tokens.size(); ++k) tokens.Set(uint32_t(k), Napi::Number::New(env, double(e.kept_tokens[k])));
     o.Set("tokens", tokens);
-    out.Set(uint32_t(i), o);
+    out.Set(out.Length(), o);
   }
   return out;
 }
@@ -173,6 +184,7 @@ Napi::Value ActivationStoreWrap::Stats(const Napi::CallbackInfo& info) {
         const tf::ActivationStore& s = *h->store;
         for (size_t i = 0; i < s.entry_count(); ++i) {
           ctx.check_cancelled();
+          if (!s.entry(i).kept) continue;
           results->emplace_back(s.entry(i).name, s.stats(i));
           ctx.progress(double(i + 1), double(s.entry_count()));
         }

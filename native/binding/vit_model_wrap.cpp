@@ -124,6 +124,7 @@ void VitModelWrap::Register(Napi::Env env, Napi::Object exports) {
                    InstanceMethod<&VitModelWrap::ReadParameters>("readParameters"),
                    InstanceMethod<&VitModelWrap::SetMicroBatch>("setMicroBatch"),
                    InstanceAccessor<&VitModelWrap::GetMicroBatch>("microBatch"),
+                   InstanceMethod<&VitModelWrap::Dispose>("dispose"),
                    InstanceAccessor<&VitModelWrap::GetDevice>("device")});
   constructor_ = new Napi::FunctionReference(Napi::Persistent(ctor));
   exports.Set("VitModel", ctor);
@@ -170,7 +171,7 @@ std::shared_ptr<tf::VitModel> VitModelWrap::ModelOf(const Napi::Value& value) {
 // forward(images, count, labels | null, options) -> Promise<{ logits, losses | null }>
 Napi::Value VitModelWrap::Forward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const tf::VitConfig& c = model_->config();
+  const tf::VitConfig& c = live(env).config();
   F32View images = ReadF32(env, info[0], "forward: images");
   int64_t n = ReadCount(env, info[1], c, images, "forward");
   const int32_t* labels = ReadLabels(env, info[2], n, "forward");
@@ -185,6 +186,7 @@ Napi::Value VitModelWrap::Forward(const Napi::CallbackInfo& info) {
   }
   std::vector<Napi::Value> keep = {info[0], logits};
   if (labels) keep.insert(keep.end(), {losses, info[2]});
+  live(env);
   auto model = model_;
   float* out = logits.Data();
   auto result = std::make_shared<Napi::ObjectReference>(Napi::Persistent(Napi::Object::New(env)));
@@ -202,13 +204,14 @@ Napi::Value VitModelWrap::Forward(const Napi::CallbackInfo& info) {
 Napi::Value VitModelWrap::Capture(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto handle = ActivationStoreWrap::Handle(env, info[0], "capture: store");
-  const tf::VitConfig& c = model_->config();
+  const tf::VitConfig& c = live(env).config();
   F32View images = ReadF32(env, info[1], "capture: images");
   int64_t n = ReadCount(env, info[2], c, images, "capture");
   const int32_t* labels = ReadLabels(env, info[3], n, "capture");
   TaskOptions opts = TaskOptions::From(info[4]);
   std::vector<Napi::Value> keep = {info[0], info[1]};
   if (labels) keep.push_back(info[3]);
+  live(env);
   auto model = model_;
   auto taken = std::make_shared<int64_t>(0);
   return Task::Start(
@@ -227,44 +230,57 @@ Napi::Value VitModelWrap::PlanActivationStore(const Napi::CallbackInfo& info) {
   tf::ActivationStoreOptions o = ReadStoreOptions(env, info[0]);
   tf::ActivationStore::Plan plan;
   try {
-    plan = tf::ActivationStore::plan(model_->capture_points(), o);
+    plan = tf::ActivationStore::plan(live(env).capture_points(), o);
   } catch (const tf::Error& e) {
     ThrowArgError(env, e.what());
   }
   Napi::Object out = Napi::Object::New(env);
   out.Set("bytes", Napi::Number::New(env, double(plan.bytes)));
   out.Set("limit", Napi::Number::New(env, double(o.max_bytes ? o.max_bytes : tf::default_activation_limit())));
-  Napi::Array entries = Napi::Array::New(env, plan.entries.size());
+  Napi::Array entries = Napi::Array::New(env);
   for (size_t i = 0; i < plan.entries.size(); ++i) {
+    if (!plan.entries[i].kept) continue;
     Napi::Object e = Napi::Object::New(env);
     e.Set("name", plan.entries[i].name);
     e.Set("rowsPerSample", Napi::Number::New(env, double(plan.entries[i].rows_per_sample)));
     e.Set("width", Napi::Number::New(env, double(plan.entries[i].width)));
-    entries.Set(uint32_t(i), e);
+    entries.Set(entries.Length(), e);
   }
   out.Set("entries", entries);
   return out;
 }
 
 Napi::Value VitModelWrap::ReadParameters(const Napi::CallbackInfo& info) {
-  auto out = Napi::Float32Array::New(info.Env(), size_t(model_->layout().total()));
-  model_->read_parameters(out.Data());
+  tf::VitModel& model = live(info.Env());
+  auto out = Napi::Float32Array::New(info.Env(), size_t(model.layout().total()));
+  model.read_parameters(out.Data());
   return out;
 }
 
 Napi::Value VitModelWrap::SetMicroBatch(const Napi::CallbackInfo& info) {
   if (!info[0].IsNumber() || info[0].As<Napi::Number>().Int64Value() < 1)
     ThrowArgError(info.Env(), "setMicroBatch: n must be a positive integer");
-  model_->set_micro_batch(info[0].As<Napi::Number>().Int64Value());
+  live(info.Env()).set_micro_batch(info[0].As<Napi::Number>().Int64Value());
   return info.Env().Undefined();
 }
 
 Napi::Value VitModelWrap::GetMicroBatch(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), double(model_->micro_batch()));
+  return Napi::Number::New(info.Env(), double(live(info.Env()).micro_batch()));
 }
 
 Napi::Value VitModelWrap::GetDevice(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), tf::device_name(model_->backend().device()));
+  return Napi::String::New(info.Env(), tf::device_name(live(info.Env()).backend().device()));
+}
+
+tf::VitModel& VitModelWrap::live(Napi::Env env) const {
+  if (!model_) ThrowArgError(env, "this VitModel was disposed");
+  return *model_;
+}
+
+// dispose(): frees the native weights and buffers now (tasks already running keep theirs).
+Napi::Value VitModelWrap::Dispose(const Napi::CallbackInfo& info) {
+  model_.reset();
+  return info.Env().Undefined();
 }
 
 }  // namespace tfb

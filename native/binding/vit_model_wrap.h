@@ -25,6 +25,10 @@ class VitModelWrap : public Napi::ObjectWrap<VitModelWrap> {
   Napi::Value SetMicroBatch(const Napi::CallbackInfo& info);
   Napi::Value GetMicroBatch(const Napi::CallbackInfo& info);
   Napi::Value GetDevice(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+
+  // The model, or a JS error when dispose() released it.
+  tf::VitModel& live(Napi::Env env) const;
 
   std::shared_ptr<tf::VitModel> model_;
   static Napi::FunctionReference* constructor_;

@@ -1,5 +1,7 @@
 #include "activation_store.h"
 
+#include <algorithm>
+
 #include <unistd.h>
 
 #include <cmath>
@@ -62,11 +64,21 @@ ActivationStore::Plan ActivationStore::plan(const std::vector<CapturePoint>& poi
   if (o.capacity <= 0) throw Error("an activation store needs a capacity of at least 1 sample");
   Plan p;
   uint64_t per_sample = 0;
+  for (const auto& want : o.only) {
+    bool known = false;
+    for (const auto& pt : points) known = known || pt.name == want;
+    if (!known) throw Error("the model has no activation called '" + want + "' to capture");
+  }
   for (const auto& pt : points) {
     ActivationEntry e;
     e.name = pt.name;
     e.width = pt.width;
     e.source_tokens = pt.tokens;
+    e.kept = o.only.empty() || std::find(o.only.begin(), o.only.end(), pt.name) != o.only.end();
+    if (!e.kept) {
+      p.entries.push_back(std::move(e));  // a placeholder: capture points keep their indices
+      continue;
+    }
     if (o.average_tokens) {
       e.average = pt.tokens > 1;
       if (!e.average) e.kept_tokens = {0};
@@ -109,7 +121,7 @@ ActivationStore::ActivationStore(const std::vector<CapturePoint>& points, const 
 
 int64_t ActivationStore::find(const std::string& name) const {
   for (size_t i = 0; i < entries_.size(); ++i)
-    if (entries_[i].name == name) return int64_t(i);
+    if (entries_[i].kept && entries_[i].name == name) return int64_t(i);
   return -1;
 }
 
@@ -126,6 +138,8 @@ void ActivationStore::capture(size_t point, const float* data, int64_t batch, in
     pending_batch_ = batch;
   }
   const ActivationEntry& e = entries_[point];
+  captured_[point] = 1;
+  if (!e.kept) return;
   float* dst0 = base() + e.offset + uint64_t(num_samples_ * e.rows_per_sample * e.width);
   const int64_t w = e.width, tokens = e.source_tokens;
   parallel_for(batch, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, e.rows_per_sample * w)),
@@ -189,11 +203,12 @@ void ActivationStore::finalize(ActivationTransform t) {
   check_open("finalize");
   if (t == ActivationTransform::Std) {
     for (size_t i = 0; i < entries_.size(); ++i)
-      if (rows(i) < 2)
+      if (entries_[i].kept && rows(i) < 2)
         throw Error("the std transform needs at least 2 rows per activation, but '" + entries_[i].name + "' has " +
                     std::to_string(rows(i)) + " (" + std::to_string(num_samples_) + " samples)");
   }
-  for (size_t i = 0; i < entries_.size(); ++i) apply_activation_transform(mutable_data(i), rows(i), cols(i), t);
+  for (size_t i = 0; i < entries_.size(); ++i)
+    if (entries_[i].kept) apply_activation_transform(mutable_data(i), rows(i), cols(i), t);
   transform_ = t;
   finalized_ = true;
 }

@@ -39,6 +39,9 @@ struct ActivationStoreOptions {
   int64_t window = 0;  // k of window_k
   bool average_tokens = false;
   uint64_t max_bytes = 0;  // 0: default_activation_limit()
+  // Keep only the points with these names (empty: every point). The others cost no memory
+  // and are not entries of the store; their captures are ignored.
+  std::vector<std::string> only;
 };
 
 struct ActivationEntry {
@@ -49,6 +52,7 @@ struct ActivationEntry {
   std::vector<int64_t> kept_tokens;  // token indices kept, in order (when !average)
   int64_t rows_per_sample = 0;
   uint64_t offset = 0;  // in floats from the start of the store's buffer
+  bool kept = true;     // false: left out by ActivationStoreOptions::only
 };
 
 // Half of the physical memory: the default ceiling for one store.
