@@ -7,7 +7,7 @@ import { InputError } from '../../errors.ts';
 import { evaluate } from '../../eval.ts';
 import { loadModel } from '../../io/model-folder.ts';
 import { vitFromModel } from '../../models/vit.ts';
-import { numberOption, type Command } from '../command.ts';
+import { DEVICE_HELP, deviceOption, numberOption, type Command } from '../command.ts';
 import { printJson } from '../output.ts';
 import { progressBar } from '../progress.ts';
 
@@ -23,7 +23,7 @@ function numberList(raw: string | undefined, name: string): number[] | undefined
 export const evalCommand: Command = {
   name: 'eval',
   summary: 'top-1 accuracy and mean loss of an image classifier on a dataset',
-  usage: 'eval <model-folder> --data <folder> [--split test] [--format auto] [--json]',
+  usage: 'eval <model-folder> --data <folder> [--split test] [--format auto] [--device auto|cpu|cuda] [--json]',
   details: [
     'options:',
     '  --data <folder>      dataset: CIFAR-10/100 binary batches, IDX files (MNIST, Fashion-MNIST), or an',
@@ -35,8 +35,10 @@ export const evalCommand: Command = {
     '  --mean a,b,c --std a,b,c   normalisation (default: the model\'s preprocessor_config.json,',
     '                       else the dataset\'s known statistics, else 0.5 / 0.5)',
     '  --resize             scale images to the model\'s input size',
+    `${DEVICE_HELP.replace('<d>      ', '<d>         ')}`,
   ].join('\n'),
   options: {
+    device: { type: 'string' },
     data: { type: 'string' },
     split: { type: 'string', default: 'test' },
     format: { type: 'string' },
@@ -49,6 +51,7 @@ export const evalCommand: Command = {
   positionals: { min: 1, max: 1, names: 'one model folder' },
   async run({ positionals, values, signal, mode }) {
     const folder = positionals[0];
+    const device = deviceOption(values);
     if (typeof values.data !== 'string') throw new InputError('otfuse eval', 'needs --data <dataset folder>');
     const split = values.split as string;
     if (split !== 'test' && split !== 'train') throw new InputError('--split', `expected test or train, got '${split}'`);
@@ -58,7 +61,7 @@ export const evalCommand: Command = {
     const batchSize = numberOption(values, 'batch-size', 64, 1);
 
     const loaded = await loadModel(folder);
-    const model = vitFromModel(loaded);
+    const model = vitFromModel(loaded, { device });
     const norm = resolveNormalisation({
       mean: numberList(values.mean as string | undefined, 'mean'),
       std: numberList(values.std as string | undefined, 'std'),

@@ -4,6 +4,8 @@
 
 #include <cstdlib>
 #include <mutex>
+#include <string>
+#include <vector>
 
 namespace tf::cuda {
 
@@ -26,10 +28,29 @@ Cublas* Cublas::instance() {
   return loaded;
 }
 
+namespace {
+// The runtime's own major version first: cuBLAS of another major may need another driver.
+std::vector<const char*> candidates() {
+  return {std::getenv("TF_CUBLAS_PATH"), "libcublas.so.13", "libcublas.so.12", "libcublas.so"};
+}
+}  // namespace
+
+std::string Cublas::find_library() {
+  const char* off = std::getenv("TF_CUBLAS");
+  if (off && std::string(off) == "0") return "";
+  for (const char* name : candidates()) {
+    if (!name || !*name) continue;
+    void* lib = dlopen(name, RTLD_LAZY | RTLD_LOCAL);
+    if (!lib) continue;
+    const bool usable = dlsym(lib, "cublasSgemm_v2") != nullptr;
+    dlclose(lib);
+    if (usable) return name;
+  }
+  return "";
+}
+
 bool Cublas::load() {
-  // The runtime's own major version first: cuBLAS of another major may need another driver.
-  const char* candidates[] = {std::getenv("TF_CUBLAS_PATH"), "libcublas.so.13", "libcublas.so.12", "libcublas.so"};
-  for (const char* name : candidates) {
+  for (const char* name : candidates()) {
     if (!name || !*name) continue;
     lib_ = dlopen(name, RTLD_NOW | RTLD_LOCAL);
     if (!lib_) continue;

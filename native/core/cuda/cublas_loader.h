@@ -14,6 +14,9 @@ class Cublas {
   // Loads the library once per process; returns nullptr when it is not installed.
   // TF_CUBLAS_PATH names a specific libcublas.so to try first; TF_CUBLAS=0 disables it.
   static Cublas* instance();
+  // The library instance() would try to load, found with dlopen alone (no GPU needed):
+  // its name, or "" when none opens (or TF_CUBLAS=0).
+  static std::string find_library();
 
   // Row-major C = alpha op(A) op(B) + beta C on `stream`. With tf32, cuBLAS may use TF32
   // tensor cores (CUBLAS_TF32_TENSOR_OP_MATH); without, it computes in float32. Returns

@@ -8,6 +8,7 @@
 
 #include "../backend.h"
 #include "../error.h"
+#include "cublas_loader.h"
 #include "cuda_check.h"
 #include "encoder_kernels.h"
 #include "kernels.cuh"
@@ -184,6 +185,28 @@ bool cuda_available() { return probe().ok; }
 std::string cuda_unavailable_reason() { return probe().ok ? "" : probe().reason; }
 
 Backend& cuda_backend() { return instance(); }
+
+GpuInfo cuda_device_info() {
+  GpuInfo g;
+  cudaDriverGetVersion(&g.driver_version);
+  cudaRuntimeGetVersion(&g.runtime_version);
+  cudaGetLastError();
+  if (!probe().ok) return g;
+  cudaDeviceProp prop{};
+  if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess) {
+    cudaGetLastError();
+    return g;
+  }
+  g.present = true;
+  g.name = prop.name;
+  g.compute_major = prop.major;
+  g.compute_minor = prop.minor;
+  g.memory_bytes = uint64_t(prop.totalGlobalMem);
+  g.multiprocessors = prop.multiProcessorCount;
+  return g;
+}
+
+std::string cublas_library() { return cuda::Cublas::find_library(); }
 
 cudaStream_t cuda::backend_stream() { return instance().stream(); }
 
