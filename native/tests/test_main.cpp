@@ -32,7 +32,10 @@ std::vector<Case>& registry() {
 
 namespace {
 int failures_in_case = 0;
+std::string skip_reason;  // set by record_skip during the current case
 }
+
+void record_skip(const std::string& why) { skip_reason = why; }
 
 void record_failure(const char* file, int line, const std::string& what) {
   if (++failures_in_case <= 10) std::printf("    %s:%d: %s\n", file, line, what.c_str());
@@ -52,6 +55,7 @@ using namespace tf::test;
 // Runs one test in this process; true when it passed.
 bool run_case(const Case& c) {
   failures_in_case = 0;
+  skip_reason.clear();
   try {
     c.fn();
   } catch (const std::exception& e) {
@@ -63,7 +67,10 @@ bool run_case(const Case& c) {
   } catch (const std::exception& e) {
     record_failure(__FILE__, __LINE__, std::string("device error after the test: ") + e.what());
   }
-  std::printf("%s %s\n", failures_in_case ? "FAIL" : "ok  ", c.name.c_str());
+  if (failures_in_case == 0 && !skip_reason.empty())
+    std::printf("skip %s (%s)\n", c.name.c_str(), skip_reason.c_str());
+  else
+    std::printf("%s %s\n", failures_in_case ? "FAIL" : "ok  ", c.name.c_str());
   std::fflush(stdout);
   return failures_in_case == 0;
 }
@@ -131,7 +138,7 @@ int main(int argc, char** argv) {
   }
   std::printf("device: %s\n", tf::backend_for(selected_device()).describe().c_str());
 
-  int run = 0, failed = 0, crashed = 0;
+  int run = 0, failed = 0, crashed = 0, skipped = 0;
   for (size_t i = 0; i < registry().size(); ++i) {
     const Case& c = registry()[i];
     if (!wanted(c)) continue;
@@ -142,11 +149,14 @@ int main(int argc, char** argv) {
       crashed += r == 2;
     } else if (!run_case(c)) {
       ++failed;
+    } else if (!skip_reason.empty()) {
+      ++skipped;
     }
   }
+  const std::string skips = skipped ? ", " + std::to_string(skipped) + " skipped" : std::string();
   if (crashed)
-    std::printf("%d tests, %d failed (%d of them crashed their process)\n", run, failed, crashed);
+    std::printf("%d tests, %d failed (%d of them crashed their process)%s\n", run, failed, crashed, skips.c_str());
   else
-    std::printf("%d tests, %d failed\n", run, failed);
+    std::printf("%d tests, %d failed%s\n", run, failed, skips.c_str());
   return failed ? 1 : 0;
 }

@@ -18,9 +18,17 @@
 
 namespace tf::test {
 
-// The CUDA backend when the run is --device cuda, else nullptr (the test then returns).
+// The CUDA backend when the run is --device cuda, else nullptr (the test then returns,
+// reported as skipped).
 inline Backend* cuda_under_test() {
-  if (selected_device() != "cuda" || !cuda_available()) return nullptr;
+  if (selected_device() != "cuda") {
+    record_skip("a CUDA-vs-CPU comparison: runs with --device cuda");
+    return nullptr;
+  }
+  if (!cuda_available()) {
+    record_skip("no usable GPU: " + cuda_unavailable_reason());
+    return nullptr;
+  }
   return &cuda_backend();
 }
 
