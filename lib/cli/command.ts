@@ -5,6 +5,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { InputError } from '../errors.ts';
+import { checkDevice } from '../compute.ts';
 import type { Device } from '../native.ts';
 import type { OutputMode } from './output.ts';
 
@@ -70,5 +71,6 @@ export function deviceOption(values: CommandContext['values']): Device | undefin
   const raw = values.device;
   if (raw === undefined) return undefined;
   if (raw !== 'auto' && raw !== 'cpu' && raw !== 'cuda') throw new InputError('--device', `expected auto, cpu or cuda, got '${String(raw)}'`);
+  checkDevice(raw, '--device');
   return raw;
 }

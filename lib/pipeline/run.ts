@@ -7,7 +7,7 @@
  */
 import { basename, join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
-import { setThreads } from '../compute.ts';
+import { checkDevice, setThreads } from '../compute.ts';
 import { setDefaultDevice } from '../native.ts';
 import type { ExperimentConfig } from '../config/experiment.ts';
 import { openDataset, type Batch, type Dataset, type HoldoutOption } from '../data/dataset.ts';
@@ -97,6 +97,7 @@ async function openData(cfg: ExperimentConfig, folder: string, split: 'train' | 
 export async function runExperiment(cfg: ExperimentConfig, options: RunOptions = {}): Promise<ExperimentReport> {
   // runtime.device reaches every native call of the run (forward passes, activation
   // capture, transport maps, evaluation, finetuning); the previous default comes back after.
+  checkDevice(cfg.runtime.device, 'runtime.device');
   const previousDevice = setDefaultDevice(cfg.runtime.device);
   try {
     return await runExperimentOnDevice(cfg, options);

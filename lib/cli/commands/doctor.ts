@@ -37,7 +37,7 @@ export const doctorCommand: Command = {
       `node       ${report.node} (${report.platform})`,
       `threads    ${report.threads} (TF_NUM_THREADS=n changes it)`,
       `cpu        ${info.cpu.replace(/^cpu: /, '')}`,
-      `cpu gemm   ${info.gemm}${info.gemm === 'BLAS' ? ` (${info.blas})` : ''}`,
+      `cpu gemm   ${info.gemm}`,
     ];
     if (!info.cudaCompiled) {
       lines.push(`cuda       not compiled into this addon (npm run build:cuda builds it with CUDA)`);
