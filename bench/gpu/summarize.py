@@ -36,6 +36,11 @@ def ctest_summary(path):
                           else "passed" if re.search(r"native_cuda \.+\s+Passed", text)
                           else "failed" if "native_cuda" in text else "absent")
     out["cuda_cases_failed"] = re.findall(r"^\d+: (?:FAIL|CRASH) (.+)$", text, re.M)
+    # Per-test lines of the CUDA run (test 2 in ctest's numbering: native_cuda).
+    cuda = [(m.group(1).strip(), m.group(2)) for m in re.finditer(r"^2: (ok  |FAIL|CRASH|skip) (.+)$", text, re.M)]
+    out["cuda_tests"] = [{"status": st, "name": name} for st, name in cuda]
+    # Comparisons over their bound, with their worst error.
+    out["over_bound"] = re.findall(r"^\d+:\s+(.+<- over the bound)$", text, re.M)
     m = re.search(r"SKIPPED: (.+)", text)
     if m:
         out["skip_reason"] = m.group(1).strip()
@@ -91,8 +96,15 @@ def main():
         if tests.get("skip_reason"):
             t += f" ({tests['skip_reason']})"
         lines.append(t)
+        if tests.get("cuda_tests"):
+            counts = {}
+            for t in tests["cuda_tests"]:
+                counts[t["status"]] = counts.get(t["status"], 0) + 1
+            lines.append("  CUDA tests: " + ", ".join(f"{n} {st}" for st, n in sorted(counts.items())))
         for name in tests.get("cuda_cases_failed", []):
             lines.append(f"  failed: {name}")
+        for line in tests.get("over_bound", [])[:20]:
+            lines.append(f"    {line}")
     else:
         lines.append("ctest: did not run")
     steps = os.path.join(out, "steps.txt")
