@@ -3,13 +3,25 @@
  * tensors (the aggregation step of every fusion). All are async and run off the event
  * loop; see TaskOptions for device, cancellation and progress.
  */
-import { native, runTask, type NativeInfo, type TaskOptions } from './native.ts';
+import { InputError } from './errors.ts';
+import { native, runTask, type Device, type NativeInfo, type TaskOptions } from './native.ts';
 
 export type { TaskOptions } from './native.ts';
 
 /** What the native side runs on: threads, BLAS, and whether CUDA is compiled in and usable. */
 export function backendInfo(): NativeInfo {
   return native().info();
+}
+
+/**
+ * Refuses `cuda` up front when no GPU is usable (an InputError naming `source`, with the
+ * reason), so that a run fails before its first minute of work rather than at its first
+ * native call. `auto` and `cpu` always pass.
+ */
+export function checkDevice(device: Device | undefined, source: string): void {
+  if (device !== 'cuda') return;
+  const info = native().info();
+  if (!info.cudaAvailable) throw new InputError(source, `is 'cuda', but CUDA is not available: ${info.cudaUnavailableReason ?? 'unknown reason'}`);
 }
 
 /** Sets the size of the native thread pool (and OpenBLAS's); 0 restores the default. Returns the new size. */

@@ -15,6 +15,28 @@ import { fileURLToPath } from 'node:url';
 /** Where a computation runs: `auto` picks the GPU when the addon has CUDA and a GPU is usable. */
 export type Device = 'auto' | 'cpu' | 'cuda';
 
+let processDevice: Device = 'auto';
+
+/**
+ * The device that computations use when their options name none: OT (cost matrices,
+ * Sinkhorn, the fusion's transport maps), ViT forward passes and activation capture,
+ * training. `auto` (the default) runs on the GPU when one is usable, else on the CPU;
+ * `cuda` without a usable GPU makes those calls fail with the reason. Returns the
+ * previous setting, so that a run can restore it.
+ */
+export function setDefaultDevice(device: Device): Device {
+  if (device !== 'auto' && device !== 'cpu' && device !== 'cuda')
+    throw new TypeError(`device must be 'auto', 'cpu' or 'cuda', got '${String(device)}'`);
+  const previous = processDevice;
+  processDevice = device;
+  return previous;
+}
+
+/** The device set by setDefaultDevice ('auto' unless changed). */
+export function defaultDevice(): Device {
+  return processDevice;
+}
+
 export interface NativeCancelToken {
   cancel(): void;
   readonly cancelled: boolean;
@@ -36,6 +58,13 @@ export interface NativeInfo {
   cudaAvailable: boolean;
   cuda?: string;
   cudaUnavailableReason?: string;
+  /** The first GPU, when the build has CUDA and one is usable. */
+  gpu?: { name: string; computeCapability: string; memoryBytes: number; multiprocessors: number };
+  /** CUDA driver and runtime versions ("12.4"; the driver's is absent without a driver). */
+  cudaDriver?: string;
+  cudaRuntime?: string;
+  /** The cuBLAS library a CUDA build would load, or null (it then uses its own GEMM kernels). */
+  cublas?: string | null;
 }
 
 /** The ViT shape as the native model reads it (lib/models/vit.ts builds it from an HF config). */
@@ -182,6 +211,8 @@ export interface NativeMapDiagnostics {
   transportCost: number;
   costScale: number;
   permutationScore: number;
+  /** Where the cost matrix was computed and Sinkhorn ran ('cuda' or 'cpu'); exact OT always solves on the CPU. */
+  device: 'cpu' | 'cuda';
 }
 
 export interface NativeActivationStore {
@@ -269,13 +300,13 @@ export interface NativeAddon {
   otCostMatrix(
     xa: Float32Array, aRows: number, aCols: number, xb: Float32Array, bRows: number, bCols: number,
     options: Record<string, unknown>, taskOptions?: NativeTaskOptions,
-  ): Promise<{ data: Float64Array; n: number; m: number; scale: number; percentClipped: number }>;
+  ): Promise<{ data: Float64Array; n: number; m: number; scale: number; percentClipped: number; device: 'cpu' | 'cuda' }>;
   otSinkhorn(
     a: Float64Array, b: Float64Array, cost: Float64Array, n: number, m: number, options: Record<string, unknown>,
     taskOptions?: NativeTaskOptions,
   ): Promise<{
     plan: Float64Array; logU: Float64Array; logV: Float64Array; iterations: number; marginalError: number;
-    converged: boolean; cost: number; absorptions: number;
+    converged: boolean; cost: number; absorptions: number; device: 'cpu' | 'cuda';
   }>;
   otEmd(
     a: Float64Array, b: Float64Array, cost: Float64Array, n: number, m: number, options: Record<string, unknown>,
@@ -381,7 +412,7 @@ export async function runTask<T>(options: TaskOptions | undefined, call: (opts: 
       }
     : undefined;
   try {
-    const result = await call({ cancel: token, device: device ?? 'auto', onProgress: progress });
+    const result = await call({ cancel: token, device: device ?? processDevice, onProgress: progress });
     if (progressError) throw progressError;
     return result;
   } catch (err) {

@@ -55,6 +55,15 @@
  * a and b must be non-negative with sums equal to within 1.5e-7 (POT's check; relative for
  * masses above 1); b is then scaled to a's sum (`massRescaled` says it happened). The
  * duals satisfy u_i + v_j <= C_ij everywhere, with equality where the plan is positive.
+ *
+ * ### Where they run (`device` of TaskOptions)
+ * costMatrix and sinkhorn run on the GPU with `device: 'cuda'`, and with `'auto'` (the
+ * default, see setDefaultDevice) when the addon was built with CUDA and a GPU is usable;
+ * `'cuda'` without one is an error that says why. The inputs are copied to the GPU and
+ * the n x m result back; `device` in the result says where it ran. On the GPU, Sinkhorn
+ * always runs the log-domain iterates (`method` only chooses between the CPU's two paths,
+ * which give the same plans) and `absorptions` is 0. emd has no GPU version: `'auto'`
+ * solves on the CPU and `'cuda'` is an error.
  */
 import { native, runTask, type TaskOptions } from './native.ts';
 
@@ -91,6 +100,8 @@ export interface CostMatrix extends CostLike {
   scale: number;
   /** Percentage of entries at or above reg * max before clipping (0 without clip). */
   percentClipped: number;
+  /** Where it was computed. */
+  device: 'cpu' | 'cuda';
 }
 
 export interface SinkhornOptions extends TaskOptions {
@@ -118,8 +129,10 @@ export interface SinkhornResult {
   logU: Float64Array;
   logV: Float64Array;
   reg: number;
-  /** Times the kernel was re-based to stay in floating-point range (0 for moderate reg). */
+  /** Times the kernel was re-based to stay in floating-point range (0 for moderate reg; always 0 on the GPU). */
   absorptions: number;
+  /** Where it ran. */
+  device: 'cpu' | 'cuda';
 }
 
 export interface EmdOptions extends TaskOptions {

@@ -100,6 +100,15 @@ describe('otfuse CLI', function () {
     const info = JSON.parse(r.stdout);
     assert.ok(info.threads >= 1);
     assert.equal(typeof info.cudaAvailable, 'boolean');
+    assert.equal('gpu' in info, info.cudaAvailable);
+    if (info.cudaCompiled) assert.ok('cublas' in info && 'cudaRuntime' in info);
+    assert.equal(info.defaultDevice, info.cudaAvailable ? 'cuda' : 'cpu');
+    const text = otfuse('doctor');
+    assert.match(text.stdout, /^cpu gemm /m);
+    assert.match(text.stdout, /^cuda /m);
+    const bad = otfuse('eval', 'some-model', '--data', 'x', '--device', 'tpu');
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /--device.*expected auto, cpu or cuda/);
     const help = otfuse('--help');
     assert.equal(help.code, 0);
     assert.match(help.stdout, /inspect/);

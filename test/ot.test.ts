@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 
+import { backendInfo } from '../lib/compute.ts';
 import { isAbortError } from '../lib/errors.ts';
 import { costMatrix, emd, sinkhorn, type CostLike, type FeatureMatrix } from '../lib/ot.ts';
 import { seededRandom } from './helpers/random.ts';
@@ -116,7 +117,25 @@ describe('ot: costMatrix', () => {
     await assert.rejects(costMatrix(xa, xb), /same number of features/);
     await assert.rejects(costMatrix(xa, randomMatrix(10, 2, 1), { metric: 'manhattan' as never }), /metric must be 'euclidean' or 'cosine'/);
     await assert.rejects(costMatrix({ data: new Float32Array(3), rows: 2, cols: 2 }, xa), /expected 2 x 2/);
-    await assert.rejects(costMatrix(xa, xa, { device: 'cuda' }), /CPU only/);
+    await assert.rejects(costMatrix(xa, xa, { device: 'tpu' as never }), /unknown device 'tpu'/);
+  });
+
+  it('runs where the device option says: cpu by name, auto on the GPU only when one is usable, cuda refused without one', async () => {
+    const xa = randomMatrix(10, 6, 3), xb = randomMatrix(10, 7, 4);
+    const gpu = backendInfo().cudaAvailable;
+    const onCpu = await costMatrix(xa, xb, { device: 'cpu' });
+    assert.equal(onCpu.device, 'cpu');
+    const auto = await costMatrix(xa, xb, { device: 'auto' });
+    assert.equal(auto.device, gpu ? 'cuda' : 'cpu');
+    for (let i = 0; i < onCpu.data.length; ++i) assert.ok(Math.abs(auto.data[i] - onCpu.data[i]) <= 1e-9 * (1 + onCpu.data[i]));
+    const s = await sinkhorn(undefined, undefined, onCpu, { reg: 0.5, device: 'cpu' });
+    assert.equal(s.device, 'cpu');
+    if (!gpu) {
+      await assert.rejects(costMatrix(xa, xb, { device: 'cuda' }), /CUDA is not available/);
+      await assert.rejects(sinkhorn(undefined, undefined, onCpu, { reg: 0.5, device: 'cuda' }), /CUDA is not available/);
+    }
+    // Exact OT has no GPU solver: 'cuda' is refused with a message that says so.
+    await assert.rejects(emd(undefined, undefined, onCpu, { device: 'cuda' }), /exact OT runs on the CPU only/);
   });
 });
 

@@ -5,6 +5,8 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { InputError } from '../errors.ts';
+import { checkDevice } from '../compute.ts';
+import type { Device } from '../native.ts';
 import type { OutputMode } from './output.ts';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
@@ -59,4 +61,16 @@ export function numberOption(values: CommandContext['values'], name: string, fal
     throw new InputError(`--${name}`, `expected a number${min > -Infinity ? ` >= ${min}` : ''}${max < Infinity ? ` and <= ${max}` : ''}, got '${String(raw)}'`);
   }
   return n;
+}
+
+/** The help line of --device, shared by the commands that compute. */
+export const DEVICE_HELP = '  --device <d>      auto (default: the GPU when the addon has CUDA and one is usable), cpu or cuda';
+
+/** --device auto|cpu|cuda, or undefined when absent. */
+export function deviceOption(values: CommandContext['values']): Device | undefined {
+  const raw = values.device;
+  if (raw === undefined) return undefined;
+  if (raw !== 'auto' && raw !== 'cpu' && raw !== 'cuda') throw new InputError('--device', `expected auto, cpu or cuda, got '${String(raw)}'`);
+  checkDevice(raw, '--device');
+  return raw;
 }

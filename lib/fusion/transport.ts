@@ -65,7 +65,7 @@ export async function computeMap(
       solver,
       cost,
       ...(solver === 'sinkhorn' ? { sinkhorn: { reg: settings.sinkhorn_reg } } : {}),
-    }, { ...o, device: 'cpu' }));
+    }, o));
   if (result.n !== size.n || result.m !== size.m)
     throw new RangeError(`${piece}: expected a ${size.n} x ${size.m} map, the neurons gave ${result.n} x ${result.m}`);
   return {

@@ -14,7 +14,7 @@ import { pair, parseHfConfig, type ViTConfig } from '../io/hf-config.ts';
 import type { EncoderGraph, EncoderLayer, LinearPiece, NormPiece } from '../fusion/graph.ts';
 import type { Model } from '../io/model-folder.ts';
 import type { Tensor } from '../io/tensor.ts';
-import { native, runTask, type Device, type NativeVitConfig, type NativeVitModel } from '../native.ts';
+import { defaultDevice, native, runTask, type Device, type NativeVitConfig, type NativeVitModel } from '../native.ts';
 import type { ForwardOptions, ForwardResult, ImageClassifier, ImageInput } from './classifier.ts';
 
 export type { Tensor } from '../io/tensor.ts';
@@ -284,7 +284,7 @@ export function createVitModel(
   const addon = native();
   const flat = vitFlatParameters(config, tensors, source);
   const names = addon.vitLayout(nc).capturePoints.map((p) => hfModuleName(p.name));
-  const model = new addon.VitModel(nc, flat, names, { device: options.device ?? 'auto' });
+  const model = new addon.VitModel(nc, flat, names, { device: options.device ?? defaultDevice() });
   return new VitModel(config, model);
 }
 

@@ -7,7 +7,8 @@
  */
 import { basename, join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
-import { setThreads } from '../compute.ts';
+import { checkDevice, setThreads } from '../compute.ts';
+import { setDefaultDevice } from '../native.ts';
 import type { ExperimentConfig } from '../config/experiment.ts';
 import { openDataset, type Batch, type Dataset, type HoldoutOption } from '../data/dataset.ts';
 import { preprocessorConfig, resolveNormalisation, type Normalisation } from '../data/normalisation.ts';
@@ -89,6 +90,18 @@ async function openData(cfg: ExperimentConfig, folder: string, split: 'train' | 
 /** A ViT experiment (model.type hf_vit); BERT experiments run with runBertExperiment (lib/pipeline/bert-run.ts). */
 export async function runExperiment(cfg: ExperimentConfig, options: RunOptions = {}): Promise<ExperimentReport> {
   if (cfg.model.type !== 'hf_vit') throw new InputError('model.type', `is ${cfg.model.type}; runExperiment runs hf_vit experiments, runBertExperiment (or otfuse run) runs hf_bert ones`);
+  // runtime.device reaches every native call of the run (forward passes, activation
+  // capture, transport maps, evaluation, finetuning); the previous default comes back after.
+  checkDevice(cfg.runtime.device, 'runtime.device');
+  const previousDevice = setDefaultDevice(cfg.runtime.device);
+  try {
+    return await runExperimentOnDevice(cfg, options);
+  } finally {
+    setDefaultDevice(previousDevice);
+  }
+}
+
+async function runExperimentOnDevice(cfg: ExperimentConfig, options: RunOptions): Promise<ExperimentReport> {
   const { signal } = options;
   const { seconds, started, stage, done, progress } = stageClock(options);
 

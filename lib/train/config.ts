@@ -53,6 +53,7 @@ export const trainSchema = section('an otfuse training run', {
     keep_state: bool(false, 'keep training_state/ (optimiser moments, step) in the final folder so that the run can be extended'),
   }),
   runtime: section('where the work runs', {
+    device: oneOf(['auto', 'cpu', 'cuda'] as const, 'auto', 'auto trains on a GPU when the addon has CUDA and one is usable'),
     threads: int(0, 'native threads (0: one per core); a run is bit-reproducible for a fixed thread count', 0),
   }),
 });

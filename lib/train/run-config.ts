@@ -14,7 +14,8 @@ import { loadModel, readPreprocessor } from '../io/model-folder.ts';
 import { readSafetensors } from '../io/safetensors.ts';
 import type { Tensor } from '../io/tensor.ts';
 import { vitConfigFromHf, type VitConfig } from '../models/vit.ts';
-import { native } from '../native.ts';
+import { checkDevice } from '../compute.ts';
+import { native, setDefaultDevice } from '../native.ts';
 import { readTrainingState, writeTrainedModel, type TrainingRecord, type TrainingStateFile } from './checkpoint.ts';
 import type { TrainConfig } from './config.ts';
 import { blackPixel, loadTrainingData } from './data.ts';
@@ -88,6 +89,16 @@ function sameArchitecture(a: VitConfig, b: VitConfig): string | null {
 }
 
 export async function trainFromConfig(cfg: TrainConfig, options: RunConfigOptions): Promise<TrainReport> {
+  checkDevice(cfg.runtime.device, 'runtime.device');
+  const previousDevice = setDefaultDevice(cfg.runtime.device);
+  try {
+    return await trainOnDevice(cfg, options);
+  } finally {
+    setDefaultDevice(previousDevice);
+  }
+}
+
+async function trainOnDevice(cfg: TrainConfig, options: RunConfigOptions): Promise<TrainReport> {
   const output = cfg.output.folder!;
   const warnings: string[] = [];
   if (existsSync(output) && !cfg.output.force && !options.resume)

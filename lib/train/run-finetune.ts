@@ -11,7 +11,7 @@ import type { DatasetFormat } from '../data/source.ts';
 import { InputError } from '../errors.ts';
 import { loadModel } from '../io/model-folder.ts';
 import { vitConfigFromHf } from '../models/vit.ts';
-import { native } from '../native.ts';
+import { native, type Device } from '../native.ts';
 import { writeTrainedModel, type TrainingRecord } from './checkpoint.ts';
 import { blackPixel, loadTrainingData } from './data.ts';
 import type { Recipe } from './recipe.ts';
@@ -29,6 +29,8 @@ export interface FinetuneFolderOptions {
   mean?: number[] | null;
   std?: number[] | null;
   threads?: number;
+  /** Where the forward passes and training steps run (default: defaultDevice(), 'auto' unless set). */
+  device?: Device;
   force?: boolean;
   signal?: AbortSignal;
   onLoad?: (done: number, total: number) => void;
@@ -72,9 +74,9 @@ export async function finetuneFolder(options: FinetuneFolderOptions): Promise<Fi
   if (data.numClasses > config.numLabels)
     throw new InputError(options.data, `has ${data.numClasses} classes, more than the model's ${config.numLabels} labels`);
 
-  const initial = data.test ? await evaluateTensors(config, model.tensors, data.test, { signal: options.signal }) : null;
+  const initial = data.test ? await evaluateTensors(config, model.tensors, data.test, { signal: options.signal, device: options.device }) : null;
   const result = await finetune({ config, tensors: model.tensors }, {
-    recipe: options.recipe, train: data.train, test: data.test, fill: blackPixel(mean, std, C), signal: options.signal,
+    recipe: options.recipe, train: data.train, test: data.test, fill: blackPixel(mean, std, C), signal: options.signal, device: options.device,
     onStep: options.onStep, onEval: options.onEval, source: options.data,
   });
   const epochSeconds = result.curve.filter((c) => Number.isInteger(c.epoch) && c.epoch > 0).map((c) => c.trainSeconds);

@@ -5,7 +5,7 @@
  */
 import type { Tensor } from '../io/tensor.ts';
 import { nativeVitConfig, vitFlatParameters, vitTensorsFromFlat, type VitConfig } from '../models/vit.ts';
-import { native, runTask, type Device, type NativeStepResult, type NativeTrainerConfig, type NativeVitTrainer, type TaskOptions } from '../native.ts';
+import { defaultDevice, native, runTask, type Device, type NativeStepResult, type NativeTrainerConfig, type NativeVitTrainer, type TaskOptions } from '../native.ts';
 
 export interface TrainerOptions {
   /** Largest batch a step takes. */
@@ -30,7 +30,7 @@ export class VitTrainer {
   static create(config: VitConfig, tensors: Map<string, Tensor>, options: TrainerOptions): VitTrainer {
     const flat = vitFlatParameters(config, tensors, options.source ?? 'model');
     const trainer = new (native().VitTrainer)(nativeVitConfig(config), flat, {
-      batchSize: options.batchSize, microBatch: options.microBatch, device: options.device ?? 'cpu',
+      batchSize: options.batchSize, microBatch: options.microBatch, device: options.device ?? defaultDevice(),
     });
     return new VitTrainer(config, trainer);
   }

@@ -58,6 +58,22 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   } else {
     out.Set("cudaUnavailableReason", tf::cuda_unavailable_reason());
   }
+  if (tf::cuda_compiled()) {
+    const tf::GpuInfo g = tf::cuda_device_info();
+    auto version = [](int v) { return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10); };
+    if (g.driver_version > 0) out.Set("cudaDriver", version(g.driver_version));
+    if (g.runtime_version > 0) out.Set("cudaRuntime", version(g.runtime_version));
+    if (g.present) {
+      Napi::Object gpu = Napi::Object::New(env);
+      gpu.Set("name", g.name);
+      gpu.Set("computeCapability", std::to_string(g.compute_major) + "." + std::to_string(g.compute_minor));
+      gpu.Set("memoryBytes", double(g.memory_bytes));
+      gpu.Set("multiprocessors", g.multiprocessors);
+      out.Set("gpu", gpu);
+    }
+    const std::string cublas = tf::cublas_library();
+    out.Set("cublas", cublas.empty() ? env.Null() : Napi::String::New(env, cublas));
+  }
   return out;
 }
 

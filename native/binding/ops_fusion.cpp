@@ -164,6 +164,7 @@ Napi::Value TransportMap(const Napi::CallbackInfo& info) {
     f.bad("solver", solver, "'emd' or 'sinkhorn'");
   }
   TaskOptions opts = TaskOptions::From(info[3]);
+  tf::Backend* be = &ResolveBackend(env, opts.device, "fusionTransportMap");
   struct Out {
     std::vector<float> map;
     tf::fusion::MapDiagnostics diag;
@@ -171,12 +172,12 @@ Napi::Value TransportMap(const Napi::CallbackInfo& info) {
   auto out = std::make_shared<Out>();
   return Task::Start(
       env, opts, keep,
-      [a, b, o, out](tf::TaskContext& ctx) {
+      [a, b, o, out, be](tf::TaskContext& ctx) {
         auto locks = LockStores({a.get(), b.get()});
         std::vector<float> scratch_a, scratch_b;
         tf::ot::NeuronView va = View(*a, scratch_a), vb = View(*b, scratch_b);
         out->map.resize(size_t(a->neurons * b->neurons));
-        out->diag = tf::fusion::transport_map(va, vb, o, out->map.data(), &ctx);
+        out->diag = tf::fusion::transport_map(*be, va, vb, o, out->map.data(), &ctx);
       },
       [out, n = a->neurons, m = b->neurons](Napi::Env env) -> Napi::Value {
         Napi::Object r = Napi::Object::New(env);
@@ -185,6 +186,7 @@ Napi::Value TransportMap(const Napi::CallbackInfo& info) {
         r.Set("m", double(m));
         Napi::Object d = Napi::Object::New(env);
         d.Set("solver", out->diag.solver);
+        d.Set("device", out->diag.device);
         d.Set("iterations", double(out->diag.iterations));
         d.Set("marginalError", out->diag.marginal_error);
         d.Set("converged", out->diag.converged);

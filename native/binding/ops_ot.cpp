@@ -10,6 +10,7 @@
 
 #include "../core/ot/big_buffer.h"
 #include "../core/ot/ot.h"
+#include "../core/ot/ot_device.h"
 #include "args.h"
 #include "exports.h"
 #include "ot_options.h"
@@ -19,10 +20,10 @@ namespace tfb {
 
 namespace {
 
-// The OT solvers have no CUDA version yet: 'auto' runs them on the CPU, 'cuda' is refused.
+// Exact OT has no CUDA version: 'auto' runs it on the CPU, 'cuda' is refused.
 void RequireCpu(Napi::Env env, const TaskOptions& opts, const char* fn) {
   if (opts.device == "cuda")
-    ThrowArgError(env, std::string(fn) + ": runs on the CPU only for now; use device 'cpu' or 'auto'");
+    ThrowArgError(env, std::string(fn) + ": exact OT runs on the CPU only; use device 'cpu' or 'auto'");
   if (opts.device != "cpu" && opts.device != "auto")
     ThrowArgError(env, std::string(fn) + ": unknown device '" + opts.device + "'");
 }
@@ -51,7 +52,7 @@ Napi::Value CostMatrix(const Napi::CallbackInfo& info) {
     ThrowArgError(env, "otCostMatrix: a and b must have the same number of features per neuron (" +
                            std::to_string(a.dim) + " vs " + std::to_string(b.dim) + ")");
   TaskOptions opts = TaskOptions::From(info[7]);
-  RequireCpu(env, opts, fn);
+  tf::Backend* be = &ResolveBackend(env, opts.device, fn);
   struct Out {
     tf::ot::CostInfo info;
     tf::ot::BigBuffer data;
@@ -60,14 +61,15 @@ Napi::Value CostMatrix(const Napi::CallbackInfo& info) {
   auto out = std::make_shared<Out>(size_t(a.count * b.count));
   return Task::Start(
       env, opts, {info[0], info[3]},
-      [=](tf::TaskContext& ctx) { out->info = tf::ot::cost_matrix(a, b, o, out->data.get(), b.count, &ctx); },
-      [out, n = a.count, m = b.count](Napi::Env env) -> Napi::Value {
+      [=](tf::TaskContext& ctx) { out->info = tf::ot::cost_matrix_on(*be, a, b, o, out->data.get(), b.count, &ctx); },
+      [out, n = a.count, m = b.count, dev = tf::device_name(be->device())](Napi::Env env) -> Napi::Value {
         Napi::Object r = Napi::Object::New(env);
         r.Set("data", Adopt(env, out->data));
         r.Set("n", double(n));
         r.Set("m", double(m));
         r.Set("scale", out->info.scale);
         r.Set("percentClipped", out->info.percent_clipped);
+        r.Set("device", dev);
         return r;
       });
 }
@@ -95,7 +97,7 @@ Napi::Value Sinkhorn(const Napi::CallbackInfo& info) {
   Fields f(env, info[5], fn);
   const tf::ot::SinkhornOptions o = ReadSinkhornOptions(f);
   TaskOptions opts = TaskOptions::From(info[6]);
-  RequireCpu(env, opts, fn);
+  tf::Backend* be = &ResolveBackend(env, opts.device, fn);
   struct Out {
     tf::ot::SinkhornResult res;
     tf::ot::BigBuffer plan;
@@ -106,10 +108,10 @@ Napi::Value Sinkhorn(const Napi::CallbackInfo& info) {
   return Task::Start(
       env, opts, {info[0], info[1], info[2]},
       [=](tf::TaskContext& ctx) {
-        out->res = tf::ot::sinkhorn(a.data, b.data, c.data, n, m, o, out->plan.get(), out->log_u.data(),
-                                    out->log_v.data(), &ctx);
+        out->res = tf::ot::sinkhorn_on(*be, a.data, b.data, c.data, n, m, o, out->plan.get(), out->log_u.data(),
+                                       out->log_v.data(), &ctx);
       },
-      [out](Napi::Env env) -> Napi::Value {
+      [out, dev = tf::device_name(be->device())](Napi::Env env) -> Napi::Value {
         Napi::Object r = Napi::Object::New(env);
         r.Set("plan", Adopt(env, out->plan));
         r.Set("logU", Copy(env, out->log_u));
@@ -119,6 +121,7 @@ Napi::Value Sinkhorn(const Napi::CallbackInfo& info) {
         r.Set("converged", out->res.converged);
         r.Set("cost", out->res.transport_cost);
         r.Set("absorptions", out->res.absorptions);
+        r.Set("device", dev);
         return r;
       });
 }

@@ -120,4 +120,16 @@ F32View ReadF32(Napi::Env env, const Napi::Value& value, const std::string& what
   return {arr.Data(), arr.ElementLength()};
 }
 
+tf::Backend& ResolveBackend(Napi::Env env, const std::string& device, const std::string& fn) {
+  if (device == "cpu") return tf::cpu_backend();
+  if (device == "auto" || device.empty()) return tf::cuda_available() ? tf::cuda_backend() : tf::cpu_backend();
+  if (device == "cuda") {
+    if (!tf::cuda_available())
+      throw Napi::Error::New(env, fn + ": device 'cuda' was asked for, but CUDA is not available: " +
+                                      tf::cuda_unavailable_reason());
+    return tf::cuda_backend();
+  }
+  ThrowArgError(env, fn + ": unknown device '" + device + "' (expected 'auto', 'cpu' or 'cuda')");
+}
+
 }  // namespace tfb

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "../core/backend.h"
 #include "../core/task.h"
 
 namespace tfb {
@@ -24,6 +25,11 @@ struct TaskOptions {
 
   static TaskOptions From(const Napi::Value& value);
 };
+
+// The backend a device name selects ('auto': the GPU when one is usable, else the CPU).
+// Throws a JS error, prefixed with `fn`, for an unknown name or for 'cuda' without a
+// usable GPU (saying why there is none).
+tf::Backend& ResolveBackend(Napi::Env env, const std::string& device, const std::string& fn);
 
 class Task : public Napi::AsyncWorker {
  public:

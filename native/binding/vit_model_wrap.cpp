@@ -20,12 +20,12 @@ int64_t ReadInt(Napi::Env env, const Napi::Object& obj, const char* key) {
   return int64_t(d);
 }
 
-// Model-level work runs on the CPU unless CUDA is asked for by name: the encoder ops
-// have no CUDA twins yet, so "auto" must not pick a GPU that cannot run them.
+// 'auto' runs the model on the GPU when one is usable (every encoder op has its CUDA
+// twin), else on the CPU; 'cuda' without a usable GPU is an error that says why.
 tf::Backend& ModelBackend(const std::string& device) {
-  if (device == "cuda") return tf::cuda_backend();
-  if (device == "cpu" || device == "auto" || device.empty()) return tf::cpu_backend();
-  throw tf::Error("unknown device '" + device + "' (expected auto, cpu or cuda)");
+  if (device == "cuda" && !tf::cuda_available())
+    throw tf::Error("VitModel: device 'cuda' was asked for, but CUDA is not available: " + tf::cuda_unavailable_reason());
+  return tf::backend_for(device);
 }
 
 Napi::Array Shape(Napi::Env env, const std::vector<int64_t>& dims) {

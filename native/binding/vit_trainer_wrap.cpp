@@ -76,12 +76,12 @@ VitTrainerWrap::VitTrainerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWra
     const int64_t batch = ReadCount(env, o, "batchSize", "VitTrainer", 1);
     int64_t micro = batch;
     if (!o.Get("microBatch").IsUndefined()) micro = ReadCount(env, o, "microBatch", "VitTrainer", 1);
-    std::string device = "cpu";
+    std::string device = "auto";
     if (o.Get("device").IsString()) device = o.Get("device").As<Napi::String>().Utf8Value();
-    // Training runs where its ops exist: the CPU unless the GPU is asked for by name.
-    tf::Backend& be = device == "cuda" ? tf::cuda_backend() : tf::cpu_backend();
     if (device != "cuda" && device != "cpu" && device != "auto")
       ThrowArgError(env, "VitTrainer: device must be 'auto', 'cpu' or 'cuda'");
+    // 'auto': the GPU when one is usable, else the CPU; 'cuda' without one is an error.
+    tf::Backend& be = ResolveBackend(env, device, "VitTrainer");
     trainer_ = std::make_shared<tf::VitTrainer>(config, be, params.data, int64_t(params.length), batch, micro);
   } catch (const Napi::Error&) {
     throw;

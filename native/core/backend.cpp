@@ -32,6 +32,8 @@ bool cuda_compiled() { return false; }
 bool cuda_available() { return false; }
 std::string cuda_unavailable_reason() { return "the addon was built without CUDA (npm run build:cuda builds it with)"; }
 Backend& cuda_backend() { throw Error("CUDA is not available: " + cuda_unavailable_reason()); }
+GpuInfo cuda_device_info() { return {}; }
+std::string cublas_library() { return ""; }
 #endif
 
 }  // namespace tf

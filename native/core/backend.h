@@ -128,6 +128,23 @@ std::string cuda_unavailable_reason();
 // The CUDA backend; throws tf::Error when cuda_available() is false.
 Backend& cuda_backend();
 
+// What the machine's first GPU is, for `otfuse doctor` and the benchmarks. `present` is
+// false (and the rest empty) without a CUDA build or a usable GPU. Never throws.
+struct GpuInfo {
+  bool present = false;
+  std::string name;
+  int compute_major = 0, compute_minor = 0;
+  uint64_t memory_bytes = 0;
+  int multiprocessors = 0;
+  int driver_version = 0;   // CUDA driver API version, e.g. 12040 for 12.4 (0: no driver)
+  int runtime_version = 0;  // the CUDA runtime linked into the build
+};
+GpuInfo cuda_device_info();
+// The cuBLAS library the CUDA backend would load ("libcublas.so.12"), or "" when none can
+// be opened (the backend then uses its own GEMM kernels). Probes with dlopen only, so it
+// answers on machines without a GPU too; "" in a build without CUDA.
+std::string cublas_library();
+
 // "auto" picks CUDA when available, else the CPU. Throws on an unknown name or when
 // "cuda" is requested and unavailable.
 Backend& backend_for(const std::string& device_name);

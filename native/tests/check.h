@@ -18,6 +18,8 @@ struct Case {
 
 std::vector<Case>& registry();
 void record_failure(const char* file, int line, const std::string& what);
+// Marks the running test as skipped (printed as "skip <name> (<why>)" unless it failed).
+void record_skip(const std::string& why);
 
 struct Register {
   Register(const char* name, std::function<void()> fn) { registry().push_back({name, std::move(fn)}); }

@@ -10,7 +10,7 @@ import { InputError } from '../../errors.ts';
 import { evaluate } from '../../eval.ts';
 import { loadModel } from '../../io/model-folder.ts';
 import { vitFromModel } from '../../models/vit.ts';
-import { numberOption, type Command } from '../command.ts';
+import { DEVICE_HELP, deviceOption, numberOption, type Command } from '../command.ts';
 import { printJson } from '../output.ts';
 import { progressBar } from '../progress.ts';
 import { evalText, TEXT_EVAL_HELP } from './eval-text.ts';
@@ -27,7 +27,7 @@ function numberList(raw: string | undefined, name: string): number[] | undefined
 export const evalCommand: Command = {
   name: 'eval',
   summary: 'accuracy and loss of an image classifier, or of a BERT on text (MLM loss, perplexity)',
-  usage: 'eval <model-folder> --data <folder> [--split test] [--format auto] [--json]',
+  usage: 'eval <model-folder> --data <folder> [--split test] [--format auto] [--device auto|cpu|cuda] [--json]',
   details: [
     'options:',
     '  --data <folder>      dataset: CIFAR-10/100 binary batches, IDX files (MNIST, Fashion-MNIST), or an',
@@ -40,8 +40,10 @@ export const evalCommand: Command = {
     '                       else the dataset\'s known statistics, else 0.5 / 0.5)',
     '  --resize             scale images to the model\'s input size',
     TEXT_EVAL_HELP,
+    `${DEVICE_HELP.replace('<d>      ', '<d>         ')}`,
   ].join('\n'),
   options: {
+    device: { type: 'string' },
     data: { type: 'string' },
     split: { type: 'string', default: 'test' },
     format: { type: 'string' },
@@ -60,6 +62,7 @@ export const evalCommand: Command = {
   async run(ctx) {
     const { positionals, values, signal, mode } = ctx;
     const folder = positionals[0];
+    const device = deviceOption(values);
     if (typeof values.data !== 'string') throw new InputError('otfuse eval', 'needs --data <dataset folder>');
     const loaded = await loadModel(folder);
     if (loaded.config.model_type === 'bert') return evalText(folder, loaded, ctx);
@@ -70,7 +73,7 @@ export const evalCommand: Command = {
     const limit = values.limit === undefined ? undefined : numberOption(values, 'limit', 0, 1);
     const batchSize = numberOption(values, 'batch-size', 64, 1);
 
-    const model = vitFromModel(loaded);
+    const model = vitFromModel(loaded, { device });
     const norm = resolveNormalisation({
       mean: numberList(values.mean as string | undefined, 'mean'),
       std: numberList(values.std as string | undefined, 'std'),

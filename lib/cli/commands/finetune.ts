@@ -4,7 +4,7 @@ import type { DatasetFormat } from '../../data/source.ts';
 import { InputError } from '../../errors.ts';
 import { FINETUNE_DEFAULTS, recipeSection, type Recipe } from '../../train/recipe.ts';
 import { finetuneFolder } from '../../train/run-finetune.ts';
-import { numberOption, type Command, type CommandContext } from '../command.ts';
+import { DEVICE_HELP, deviceOption, numberOption, type Command, type CommandContext } from '../command.ts';
 import { printJson } from '../output.ts';
 import { formatSummary, trainingProgress } from '../training-summary.ts';
 
@@ -73,6 +73,7 @@ export const finetuneCommand: Command = {
     '  --train-limit <n>, --test-limit <n>   use only the first n examples',
     '  --format <f>, --mean a,b,c --std a,b,c   data format and normalisation (default: the model\'s)',
     '  --threads <n>           native threads; --force replaces an existing output folder',
+    `${DEVICE_HELP.replace('<d>      ', '<d>            ')}`,
   ].join('\n'),
   options: {
     data: { type: 'string' }, output: { type: 'string' }, epochs: { type: 'string' }, steps: { type: 'string' },
@@ -83,6 +84,7 @@ export const finetuneCommand: Command = {
     holdout: { type: 'string' }, 'holdout-seed': { type: 'string' }, 'train-limit': { type: 'string' }, 'test-limit': { type: 'string' },
     format: { type: 'string' }, mean: { type: 'string' }, std: { type: 'string' }, threads: { type: 'string' },
     force: { type: 'boolean', default: false },
+    device: { type: 'string' },
   },
   positionals: { min: 1, max: 1, names: 'one model folder' },
   async run({ positionals, values, signal, mode }) {
@@ -99,7 +101,7 @@ export const finetuneCommand: Command = {
         holdout: { fraction: numberOption(values, 'holdout', 0.1, 0, 0.99), seed: integerOption(values, 'holdout-seed', 0) ?? 0 },
         trainLimit: integerOption(values, 'train-limit', 1), testLimit: integerOption(values, 'test-limit', 1),
         mean: numberList(values.mean, 'mean'), std: numberList(values.std, 'std'),
-        threads: integerOption(values, 'threads', 0) ?? 0, force: Boolean(values.force), signal,
+        threads: integerOption(values, 'threads', 0) ?? 0, device: deviceOption(values), force: Boolean(values.force), signal,
         onLoad: progress.onLoad, onStep: progress.onStep,
       });
       progress.done();

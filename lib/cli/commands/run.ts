@@ -3,19 +3,20 @@ import { loadExperimentConfig } from '../../config/load.ts';
 import { runBertExperiment } from '../../pipeline/bert-run.ts';
 import { runExperiment, type RunOptions, type Stage } from '../../pipeline/run.ts';
 import { formatBertExperimentSummary, formatExperimentSummary } from '../../report/experiment-summary.ts';
-import type { Command } from '../command.ts';
+import { DEVICE_HELP, deviceOption, type Command } from '../command.ts';
 import { printJson } from '../output.ts';
 import { progressBar, type Progress } from '../progress.ts';
 
 export const runCommand: Command = {
   name: 'run',
   summary: 'run a fusion experiment: OT fusion, vanilla fusion, evaluation, report',
-  usage: 'run <config.yaml> [--set key=value ...] [--output <folder>] [--force] [--json]',
+  usage: 'run <config.yaml> [--set key=value ...] [--output <folder>] [--force] [--device auto|cpu|cuda] [--json]',
   details: [
     'options:',
     '  --set key=value   override a config key (repeatable), e.g. --set fusion.ot_solver=sinkhorn',
     '  --output <folder> write the fused models and report.json there (output.folder)',
     '  --force           replace an existing output folder (output.force)',
+    `${DEVICE_HELP} (runtime.device)`,
     '',
     'docs/config.md lists every config key.',
   ].join('\n'),
@@ -23,12 +24,15 @@ export const runCommand: Command = {
     set: { type: 'string', multiple: true, default: [] },
     output: { type: 'string' },
     force: { type: 'boolean', default: false },
+    device: { type: 'string' },
   },
   positionals: { min: 1, max: 1, names: 'one config file' },
   async run({ positionals, values, signal, mode }) {
     const overrides = [...((values.set as string[]) ?? [])];
     if (typeof values.output === 'string') overrides.push(`output.folder=${JSON.stringify(values.output)}`);
     if (values.force) overrides.push('output.force=true');
+    const device = deviceOption(values);
+    if (device) overrides.push(`runtime.device=${device}`);
     const cfg = loadExperimentConfig(positionals[0], overrides);
     let bar: Progress | null = null;
     const options: RunOptions = {

@@ -2,14 +2,14 @@
 import { InputError } from '../../errors.ts';
 import { loadTrainConfig } from '../../train/config.ts';
 import { trainFromConfig } from '../../train/run-config.ts';
-import { numberOption, type Command } from '../command.ts';
+import { DEVICE_HELP, deviceOption, numberOption, type Command } from '../command.ts';
 import { printJson } from '../output.ts';
 import { formatSummary, trainingProgress } from '../training-summary.ts';
 
 export const trainCommand: Command = {
   name: 'train',
   summary: 'train a ViT image classifier from a YAML recipe (docs/train.md)',
-  usage: 'train <config.yaml> [--set key=value ...] [--output <folder>] [--resume] [--force] [--threads n] [--json]',
+  usage: 'train <config.yaml> [--set key=value ...] [--output <folder>] [--resume] [--force] [--threads n] [--device auto|cpu|cuda] [--json]',
   details: [
     'options:',
     '  --set key=value   override a config key (repeatable), e.g. --set training.epochs=2',
@@ -17,6 +17,7 @@ export const trainCommand: Command = {
     '  --resume          continue the run checkpointed in the output folder',
     '  --force           replace an existing output folder (output.force)',
     '  --threads <n>     native threads (runtime.threads); results are bit-identical for a fixed count',
+    `${DEVICE_HELP} (runtime.device)`,
     '',
     'A checkpoint is written after every epoch; Ctrl-C stops between steps and leaves the',
     'last checkpoint whole, and --resume continues from it exactly.',
@@ -27,6 +28,7 @@ export const trainCommand: Command = {
     resume: { type: 'boolean', default: false },
     force: { type: 'boolean', default: false },
     threads: { type: 'string' },
+    device: { type: 'string' },
   },
   positionals: { min: 1, max: 1, names: 'one config file' },
   async run({ positionals, values, signal, mode }) {
@@ -34,6 +36,8 @@ export const trainCommand: Command = {
     if (typeof values.output === 'string') overrides.push(`output.folder=${JSON.stringify(values.output)}`);
     if (values.force) overrides.push('output.force=true');
     if (values.threads !== undefined) overrides.push(`runtime.threads=${numberOption(values, 'threads', 0, 0)}`);
+    const device = deviceOption(values);
+    if (device) overrides.push(`runtime.device=${device}`);
     if (values.resume && values.force) throw new InputError('otfuse train', '--resume and --force exclude each other');
     const cfg = loadTrainConfig(positionals[0], overrides);
     const progress = trainingProgress(mode);

@@ -14,10 +14,15 @@ class Cublas {
   // Loads the library once per process; returns nullptr when it is not installed.
   // TF_CUBLAS_PATH names a specific libcublas.so to try first; TF_CUBLAS=0 disables it.
   static Cublas* instance();
+  // The library instance() would try to load, found with dlopen alone (no GPU needed):
+  // its name, or "" when none opens (or TF_CUBLAS=0).
+  static std::string find_library();
 
-  // Row-major C = alpha op(A) op(B) + beta C on `stream`. Returns false if cuBLAS failed.
+  // Row-major C = alpha op(A) op(B) + beta C on `stream`. With tf32, cuBLAS may use TF32
+  // tensor cores (CUBLAS_TF32_TENSOR_OP_MATH); without, it computes in float32. Returns
+  // false if cuBLAS failed (or tf32 was asked of a cuBLAS without cublasSetMathMode).
   bool sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda, const float* b,
-             int ldb, float beta, float* c, int ldc, cudaStream_t stream);
+             int ldb, float beta, float* c, int ldc, cudaStream_t stream, bool tf32 = false);
 
   const std::string& library() const { return library_; }
 
@@ -30,12 +35,15 @@ class Cublas {
   using SetStreamFn = int (*)(Handle, cudaStream_t);
   using SgemmFn = int (*)(Handle, int, int, int, int, int, const float*, const float*, int, const float*, int,
                           const float*, float*, int);
+  using SetMathModeFn = int (*)(Handle, int);
 
   void* lib_ = nullptr;
   Handle handle_ = nullptr;
   CreateFn create_ = nullptr;
   SetStreamFn set_stream_ = nullptr;
   SgemmFn sgemm_ = nullptr;
+  SetMathModeFn set_math_mode_ = nullptr;  // optional (cuBLAS 11+)
+  int math_mode_ = 0;                      // the mode last set on the handle
   std::string library_;
 };
 

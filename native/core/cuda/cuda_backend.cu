@@ -1,5 +1,6 @@
 // The CUDA backend: device memory, one stream, cuBLAS when it can be loaded and our own
-// kernels otherwise. Built only by the CMake path (npm run build:cuda). The addon links
+// kernels otherwise; every op of the Backend interface has its CUDA twin (kernels.cuh,
+// encoder_kernels.h). Built only by the CMake path (npm run build:cuda). The addon links
 // the CUDA runtime statically, so it loads on machines without a GPU or driver; there
 // cuda_available() is false and everything runs on the CPU backend.
 #include <memory>
@@ -9,6 +10,7 @@
 #include "../error.h"
 #include "cublas_loader.h"
 #include "cuda_check.h"
+#include "encoder_kernels.h"
 #include "kernels.cuh"
 
 namespace tf {
@@ -55,12 +57,11 @@ class CudaBackend final : public Backend {
     TF_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   }
 
+  cudaStream_t stream() const { return stream_; }
+
   Device device() const override { return Device::Cuda; }
 
-  std::string describe() const override {
-    Cublas* blas = cuda::Cublas::instance();
-    return "cuda: " + probe().device + ", GEMM " + (blas ? "cuBLAS (" + blas->library() + ")" : "tiled kernels");
-  }
+  std::string describe() const override { return "cuda: " + probe().device + ", GEMM " + cuda::gemm_description(); }
 
   void* allocate(size_t bytes) override {
     void* p = nullptr;
@@ -76,15 +77,15 @@ class CudaBackend final : public Backend {
     TF_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
     TF_CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
-  void synchronize() override { TF_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+  // Also surfaces errors of kernels that already ran (an illegal address shows up here).
+  void synchronize() override {
+    TF_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    TF_CUDA_CHECK(cudaGetLastError());
+  }
 
   void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
             const float* b, int64_t ldb, float beta, float* c, int64_t ldc) override {
-    if (Cublas* blas = cuda::Cublas::instance()) {
-      if (blas->sgemm(ta, tb, int(m), int(n), int(k), alpha, a, int(lda), b, int(ldb), beta, c, int(ldc), stream_))
-        return;
-    }
-    cuda::gemm_tiled(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, stream_);
+    cuda::gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, stream_);
   }
   void gelu_forward(float* out, const float* inp, int64_t n) override { cuda::gelu_forward(out, inp, n, stream_); }
   void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n) override {
@@ -95,10 +96,87 @@ class CudaBackend final : public Backend {
   }
   double dot(const float* x, const float* y, int64_t n) override { return cuda::dot(x, y, n, stream_); }
 
+  // --- encoder forward ---------------------------------------------------------------
+  void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                         const float* bias, int64_t rows, int64_t cols, float eps) override {
+    cuda::layernorm_forward(out, mean, rstd, inp, weight, bias, rows, cols, eps, stream_);
+  }
+  void attention_forward(float* out, float* att, const float* qkv, int64_t batch, int64_t tokens, int64_t channels,
+                         int64_t heads, int64_t queries) override {
+    cuda::attention_forward(out, att, qkv, batch, tokens, channels, heads, queries, stream_);
+  }
+  void patch_extract(float* patches, const float* images, int64_t batch, int64_t channels, int64_t image_size,
+                     int64_t patch_size) override {
+    cuda::patch_extract(patches, images, batch, channels, image_size, patch_size, stream_);
+  }
+  void embeddings_assemble(float* out, const float* patch_out, const float* cls, const float* pos, int64_t batch,
+                           int64_t patches, int64_t channels) override {
+    cuda::embeddings_assemble(out, patch_out, cls, pos, batch, patches, channels, stream_);
+  }
+  void add_bias(float* x, const float* bias, int64_t rows, int64_t cols) override {
+    cuda::add_bias(x, bias, rows, cols, stream_);
+  }
+  void bias_gelu_forward(float* pre, float* out, const float* bias, int64_t rows, int64_t cols) override {
+    cuda::bias_gelu_forward(pre, out, bias, rows, cols, stream_);
+  }
+  void bias_residual_forward(float* out, float* proj, const float* bias, const float* residual, int64_t rows,
+                             int64_t cols) override {
+    cuda::bias_residual_forward(out, proj, bias, residual, rows, cols, stream_);
+  }
+  void gather_rows(float* dst, const float* src, int64_t rows, int64_t cols, int64_t src_stride) override {
+    cuda::gather_rows(dst, src, rows, cols, src_stride, stream_);
+  }
+  void cross_entropy_forward(float* losses, const float* logits, const int32_t* labels, int64_t rows,
+                             int64_t classes) override {
+    cuda::cross_entropy_forward(losses, logits, labels, rows, classes, stream_);
+  }
+
+  // --- encoder backward and training ---------------------------------------------------
+  void zero(float* x, int64_t n) override { cuda::zero(x, n, stream_); }
+  void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                          const float* mean, const float* rstd, const float* weight, int64_t rows,
+                          int64_t cols) override {
+    cuda::layernorm_backward(dinp, dweight, dbias, dout, inp, mean, rstd, weight, rows, cols, stream_);
+  }
+  void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* att, int64_t batch,
+                          int64_t tokens, int64_t channels, int64_t heads) override {
+    cuda::attention_backward(dqkv, dout, qkv, att, batch, tokens, channels, heads, stream_);
+  }
+  void embeddings_backward(float* dpatch_out, float* dcls, float* dpos, const float* dembed, int64_t batch,
+                           int64_t patches, int64_t channels) override {
+    cuda::embeddings_backward(dpatch_out, dcls, dpos, dembed, batch, patches, channels, stream_);
+  }
+  void bias_backward(float* dbias, const float* dout, int64_t rows, int64_t cols) override {
+    cuda::bias_backward(dbias, dout, rows, cols, stream_);
+  }
+  void scatter_add_rows(float* dst, const float* src, int64_t rows, int64_t cols, int64_t dst_stride) override {
+    cuda::scatter_add_rows(dst, src, rows, cols, dst_stride, stream_);
+  }
+  void cross_entropy_backward(float* dlogits, float* losses, const float* logits, const int32_t* labels, int64_t rows,
+                              int64_t classes, float label_smoothing, float scale) override {
+    cuda::cross_entropy_backward(dlogits, losses, logits, labels, rows, classes, label_smoothing, scale, stream_);
+  }
+  double sum_squares(const float* x, int64_t n) override { return cuda::sum_squares(x, n, stream_); }
+  void adamw_update(float* params, float* m, float* v, const float* grads, int64_t n,
+                    const AdamWStep& step) override {
+    cuda::adamw_update(params, m, v, grads, n, step, stream_);
+  }
+  void augment_images(float* out, const float* images, int64_t batch, int64_t channels, int64_t image_size,
+                      const AugmentParams& params) override {
+    cuda::augment_images(out, images, batch, channels, image_size, params, stream_);
+  }
+
  private:
-  using Cublas = cuda::Cublas;
   cudaStream_t stream_ = nullptr;
 };
+
+CudaBackend& instance() {
+  if (!cuda_available()) throw Error("CUDA is not available: " + cuda_unavailable_reason());
+  static std::once_flag once;
+  static std::unique_ptr<CudaBackend> backend;
+  std::call_once(once, [] { backend = std::make_unique<CudaBackend>(); });
+  return *backend;
+}
 
 }  // namespace
 
@@ -106,12 +184,30 @@ bool cuda_compiled() { return true; }
 bool cuda_available() { return probe().ok; }
 std::string cuda_unavailable_reason() { return probe().ok ? "" : probe().reason; }
 
-Backend& cuda_backend() {
-  if (!cuda_available()) throw Error("CUDA is not available: " + cuda_unavailable_reason());
-  static std::once_flag once;
-  static std::unique_ptr<CudaBackend> instance;
-  std::call_once(once, [] { instance = std::make_unique<CudaBackend>(); });
-  return *instance;
+Backend& cuda_backend() { return instance(); }
+
+GpuInfo cuda_device_info() {
+  GpuInfo g;
+  cudaDriverGetVersion(&g.driver_version);
+  cudaRuntimeGetVersion(&g.runtime_version);
+  cudaGetLastError();
+  if (!probe().ok) return g;
+  cudaDeviceProp prop{};
+  if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess) {
+    cudaGetLastError();
+    return g;
+  }
+  g.present = true;
+  g.name = prop.name;
+  g.compute_major = prop.major;
+  g.compute_minor = prop.minor;
+  g.memory_bytes = uint64_t(prop.totalGlobalMem);
+  g.multiprocessors = prop.multiProcessorCount;
+  return g;
 }
+
+std::string cublas_library() { return cuda::Cublas::find_library(); }
+
+cudaStream_t cuda::backend_stream() { return instance().stream(); }
 
 }  // namespace tf

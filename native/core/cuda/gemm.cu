@@ -1,19 +1,31 @@
-// Tiled SGEMM for when cuBLAS is absent: 64 x 64 output tiles per block, 16-deep slices
-// of A and B staged in shared memory, each of the 256 threads accumulating a 4 x 4
-// sub-tile in registers. Row-major, with transposes folded into the tile loads.
-#include "cuda_check.h"
+// Our own SGEMM for when cuBLAS is absent (or TF_CUDA_GEMM=tiled), and the GEMM dispatch
+// of the CUDA backend. Row-major, transposes folded into the tile loads.
+//
+// Two tilings: 128 x 128 output tiles with 8 x 8 outputs per thread in registers (the
+// big products of the encoder: batch x tokens rows), and 64 x 64 tiles with 4 x 4 per
+// thread for products too small to fill a GPU with 128 x 128 tiles (the classifier, CLS
+// rows, small matrices). Both stage 8- or 16-deep slices of A and B in shared memory and
+// load the next slice into registers while multiplying the current one.
+#include <cstdlib>
+#include <cstring>
+
+#include "../backend.h"
+#include "cublas_loader.h"
 #include "kernels.cuh"
+#include "launch.cuh"
 
 namespace tf::cuda {
 
 namespace {
 
+// ---- 64 x 64 tiles, 4 x 4 per thread -----------------------------------------------------
+namespace small {
 constexpr int BM = 64, BN = 64, BK = 16, THREADS = 256, TM = 4, TN = 4;
 
 template <bool TA, bool TB>
-__global__ void sgemm_tiled_kernel(int m, int n, int k, float alpha, const float* __restrict__ a, int64_t lda,
-                                   const float* __restrict__ b, int64_t ldb, float beta, float* __restrict__ c,
-                                   int64_t ldc) {
+__global__ void __launch_bounds__(THREADS) sgemm_kernel(int m, int n, int k, float alpha, const float* __restrict__ a,
+                                                        int64_t lda, const float* __restrict__ b, int64_t ldb,
+                                                        float beta, float* __restrict__ c, int64_t ldc) {
   __shared__ float as[BK][BM + 1];
   __shared__ float bs[BK][BN + 1];
   const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
@@ -23,17 +35,17 @@ __global__ void sgemm_tiled_kernel(int m, int n, int k, float alpha, const float
   for (int p0 = 0; p0 < k; p0 += BK) {
     for (int idx = threadIdx.x; idx < BM * BK; idx += THREADS) {
       // Consecutive threads walk the contiguous direction of A as stored.
-      int i = TA ? idx % BM : idx / BK;
-      int p = TA ? idx / BM : idx % BK;
-      int gi = row0 + i, gp = p0 + p;
+      const int i = TA ? idx % BM : idx / BK;
+      const int p = TA ? idx / BM : idx % BK;
+      const int gi = row0 + i, gp = p0 + p;
       float v = 0.0f;
       if (gi < m && gp < k) v = TA ? a[int64_t(gp) * lda + gi] : a[int64_t(gi) * lda + gp];
       as[p][i] = v;
     }
     for (int idx = threadIdx.x; idx < BK * BN; idx += THREADS) {
-      int j = TB ? idx / BK : idx % BN;
-      int p = TB ? idx % BK : idx / BN;
-      int gp = p0 + p, gj = col0 + j;
+      const int j = TB ? idx / BK : idx % BN;
+      const int p = TB ? idx % BK : idx / BN;
+      const int gp = p0 + p, gj = col0 + j;
       float v = 0.0f;
       if (gp < k && gj < n) v = TB ? b[int64_t(gj) * ldb + gp] : b[int64_t(gp) * ldb + gj];
       bs[p][j] = v;
@@ -56,16 +68,136 @@ __global__ void sgemm_tiled_kernel(int m, int n, int k, float alpha, const float
 
 #pragma unroll
   for (int r = 0; r < TM; ++r) {
-    int i = row0 + ty + 16 * r;
+    const int i = row0 + ty + 16 * r;
     if (i >= m) continue;
 #pragma unroll
     for (int s = 0; s < TN; ++s) {
-      int j = col0 + tx + 16 * s;
+      const int j = col0 + tx + 16 * s;
       if (j >= n) continue;
       float* out = c + int64_t(i) * ldc + j;
       *out = beta == 0.0f ? alpha * acc[r][s] : alpha * acc[r][s] + beta * *out;
     }
   }
+}
+}  // namespace small
+
+// ---- 128 x 128 tiles, 8 x 8 per thread, register prefetch -------------------------------
+namespace large {
+constexpr int BM = 128, BN = 128, BK = 8, THREADS = 256, TM = 8, TN = 8;
+constexpr int LOADS = BM * BK / THREADS;  // 4 elements of A and 4 of B per thread per slice
+
+// Element e of this thread's share of an A slice: its (row, depth) in the tile. Threads
+// with consecutive ids walk the direction A is contiguous in.
+template <bool TA>
+__device__ __forceinline__ void a_coord(int e, int& i, int& p) {
+  const int idx = threadIdx.x + e * THREADS;
+  i = TA ? idx % BM : idx / BK;
+  p = TA ? idx / BM : idx % BK;
+}
+template <bool TB>
+__device__ __forceinline__ void b_coord(int e, int& j, int& p) {
+  const int idx = threadIdx.x + e * THREADS;
+  j = TB ? idx / BK : idx % BN;
+  p = TB ? idx % BK : idx / BN;
+}
+
+template <bool TA, bool TB>
+__device__ __forceinline__ void load_slice(float (&ra)[LOADS], float (&rb)[LOADS], int p0, int m, int n, int k,
+                                           int row0, int col0, const float* __restrict__ a, int64_t lda,
+                                           const float* __restrict__ b, int64_t ldb) {
+#pragma unroll
+  for (int e = 0; e < LOADS; ++e) {
+    int i, p;
+    a_coord<TA>(e, i, p);
+    const int gi = row0 + i, gp = p0 + p;
+    ra[e] = gi < m && gp < k ? (TA ? a[int64_t(gp) * lda + gi] : a[int64_t(gi) * lda + gp]) : 0.0f;
+    int j, q;
+    b_coord<TB>(e, j, q);
+    const int gj = col0 + j, gq = p0 + q;
+    rb[e] = gq < k && gj < n ? (TB ? b[int64_t(gj) * ldb + gq] : b[int64_t(gq) * ldb + gj]) : 0.0f;
+  }
+}
+
+template <bool TA, bool TB>
+__global__ void __launch_bounds__(THREADS, 2) sgemm_kernel(int m, int n, int k, float alpha, const float* __restrict__ a,
+                                                        int64_t lda, const float* __restrict__ b, int64_t ldb,
+                                                        float beta, float* __restrict__ c, int64_t ldc) {
+  __shared__ float as[BK][BM + 4];
+  __shared__ float bs[BK][BN + 4];
+  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+  const int row0 = blockIdx.y * BM, col0 = blockIdx.x * BN;
+  float acc[TM][TN] = {};
+  float ra[LOADS], rb[LOADS];
+  load_slice<TA, TB>(ra, rb, 0, m, n, k, row0, col0, a, lda, b, ldb);
+
+  for (int p0 = 0; p0 < k; p0 += BK) {
+#pragma unroll
+    for (int e = 0; e < LOADS; ++e) {
+      int i, p;
+      a_coord<TA>(e, i, p);
+      as[p][i] = ra[e];
+      int j, q;
+      b_coord<TB>(e, j, q);
+      bs[q][j] = rb[e];
+    }
+    __syncthreads();
+    if (p0 + BK < k) load_slice<TA, TB>(ra, rb, p0 + BK, m, n, k, row0, col0, a, lda, b, ldb);
+#pragma unroll
+    for (int p = 0; p < BK; ++p) {
+      float av[TM], bv[TN];
+#pragma unroll
+      for (int r = 0; r < TM; ++r) av[r] = as[p][ty + 16 * r];
+#pragma unroll
+      for (int s = 0; s < TN; ++s) bv[s] = bs[p][tx + 16 * s];
+#pragma unroll
+      for (int r = 0; r < TM; ++r)
+#pragma unroll
+        for (int s = 0; s < TN; ++s) acc[r][s] += av[r] * bv[s];
+    }
+    __syncthreads();
+  }
+
+#pragma unroll
+  for (int r = 0; r < TM; ++r) {
+    const int i = row0 + ty + 16 * r;
+    if (i >= m) continue;
+#pragma unroll
+    for (int s = 0; s < TN; ++s) {
+      const int j = col0 + tx + 16 * s;
+      if (j >= n) continue;
+      float* out = c + int64_t(i) * ldc + j;
+      *out = beta == 0.0f ? alpha * acc[r][s] : alpha * acc[r][s] + beta * *out;
+    }
+  }
+}
+}  // namespace large
+
+// A 128 x 128 grid must still give the GPU a few waves of blocks; below that the small
+// tiles spread the same work over four times as many blocks.
+bool use_large_tiles(int64_t m, int64_t n) {
+  return m >= 256 && n >= 128 && ((m + 127) / 128) * ((n + 127) / 128) >= 64;
+}
+
+GemmPath path_from_env() {
+  const char* env = std::getenv("TF_CUDA_GEMM");
+  if (env && std::strcmp(env, "tiled") == 0) return GemmPath::Tiled;
+  if (env && std::strcmp(env, "cublas") == 0) return GemmPath::Cublas;
+  return GemmPath::Auto;
+}
+
+bool tf32_from_env() {
+  const char* env = std::getenv("TF_CUDA_TF32");
+  return env && (std::strcmp(env, "1") == 0 || std::strcmp(env, "on") == 0 || std::strcmp(env, "true") == 0);
+}
+
+GemmPath& selected_path() {
+  static GemmPath p = path_from_env();
+  return p;
+}
+
+bool& selected_tf32() {
+  static bool on = tf32_from_env();
+  return on;
 }
 
 }  // namespace
@@ -73,16 +205,60 @@ __global__ void sgemm_tiled_kernel(int m, int n, int k, float alpha, const float
 void gemm_tiled(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
                 int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc, cudaStream_t stream) {
   if (m == 0 || n == 0) return;
-  dim3 grid(unsigned((n + BN - 1) / BN), unsigned((m + BM - 1) / BM));
-  auto launch = [&](auto kernel) {
-    kernel<<<grid, THREADS, 0, stream>>>(int(m), int(n), int(k), alpha, a, lda, b, ldb, beta, c, ldc);
-  };
-  if (trans_a) {
-    trans_b ? launch(sgemm_tiled_kernel<true, true>) : launch(sgemm_tiled_kernel<true, false>);
+  if (use_large_tiles(m, n)) {
+    using namespace large;
+    dim3 grid(unsigned((n + BN - 1) / BN), unsigned((m + BM - 1) / BM));
+    auto go = [&](auto kernel) {
+      kernel<<<grid, THREADS, 0, stream>>>(int(m), int(n), int(k), alpha, a, lda, b, ldb, beta, c, ldc);
+    };
+    if (trans_a)
+      trans_b ? go(sgemm_kernel<true, true>) : go(sgemm_kernel<true, false>);
+    else
+      trans_b ? go(sgemm_kernel<false, true>) : go(sgemm_kernel<false, false>);
   } else {
-    trans_b ? launch(sgemm_tiled_kernel<false, true>) : launch(sgemm_tiled_kernel<false, false>);
+    using namespace small;
+    dim3 grid(unsigned((n + BN - 1) / BN), unsigned((m + BM - 1) / BM));
+    auto go = [&](auto kernel) {
+      kernel<<<grid, THREADS, 0, stream>>>(int(m), int(n), int(k), alpha, a, lda, b, ldb, beta, c, ldc);
+    };
+    if (trans_a)
+      trans_b ? go(sgemm_kernel<true, true>) : go(sgemm_kernel<true, false>);
+    else
+      trans_b ? go(sgemm_kernel<false, true>) : go(sgemm_kernel<false, false>);
   }
   TF_CUDA_CHECK_LAUNCH();
+}
+
+void set_gemm_path(GemmPath path) { selected_path() = path; }
+GemmPath gemm_path() { return selected_path(); }
+void set_gemm_tf32(bool on) { selected_tf32() = on; }
+bool gemm_tf32() { return selected_tf32(); }
+
+std::string gemm_description() {
+  Cublas* blas = gemm_path() == GemmPath::Tiled ? nullptr : Cublas::instance();
+  std::string s = blas ? "cuBLAS (" + blas->library() + ")" : "tiled kernels";
+  if (gemm_tf32()) s += tf32_supported() || blas ? ", TF32 tensor cores" : ", TF32 requested (needs sm_80)";
+  return s;
+}
+
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+          const float* b, int64_t ldb, float beta, float* c, int64_t ldc, cudaStream_t stream) {
+  check_gemm_args(trans_a, trans_b, m, n, k, lda, ldb, ldc);
+  if (m == 0 || n == 0) return;
+  const bool tf32 = gemm_tf32();
+  if (gemm_path() != GemmPath::Tiled) {
+    if (Cublas* blas = Cublas::instance()) {
+      if (blas->sgemm(trans_a, trans_b, int(m), int(n), int(k), alpha, a, int(lda), b, int(ldb), beta, c, int(ldc),
+                      stream, tf32))
+        return;
+    }
+    TF_CHECK(gemm_path() != GemmPath::Cublas, "gemm: TF_CUDA_GEMM=cublas but cuBLAS could not be loaded or failed");
+  }
+  if (tf32 && k > 0 && tf32_supported()) {
+    gemm_tf32(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, stream);
+    return;
+  }
+  gemm_tiled(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, stream);
 }
 
 }  // namespace tf::cuda

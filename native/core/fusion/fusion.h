@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "../backend.h"
 #include "../ot/ot.h"
 #include "../task.h"
 
@@ -24,6 +25,9 @@ struct MapOptions {
 // What a map cost and how it came out, for the report.
 struct MapDiagnostics {
   std::string solver;            // "emd (assignment)", "emd (network simplex)", "sinkhorn"
+  // Where the cost matrix was computed (and Sinkhorn ran): "cpu" or "cuda". Exact OT
+  // always solves on the CPU.
+  std::string device = "cpu";
   int64_t iterations = 0;
   double marginal_error = 0.0;   // ||plan column sums - 1/m||_2 (0 for exact solvers)
   bool converged = true;
@@ -39,6 +43,13 @@ struct MapDiagnostics {
 // OT problem with uniform marginals on the cost between them, multiplied by n so that
 // every row sums to 1 (what the weights are multiplied by). Writes map (n x m, float32).
 MapDiagnostics transport_map(const ot::NeuronView& a, const ot::NeuronView& b, const MapOptions& options,
+                             float* map, TaskContext* ctx = nullptr);
+
+// The same on a chosen backend; a, b and map stay host memory. On CUDA the neurons are
+// copied to the GPU, the cost matrix is computed there and Sinkhorn runs on it in place
+// (diagnostics.device is then "cuda"); exact OT brings the cost back and
+// solves on the CPU. Throws when CUDA is asked for and unavailable.
+MapDiagnostics transport_map(Backend& be, const ot::NeuronView& a, const ot::NeuronView& b, const MapOptions& options,
                              float* map, TaskContext* ctx = nullptr);
 
 // T = T_res · diag(w_res) + T_sub · diag(w_sub), all n x m, w_* of length m: the residual

@@ -3,9 +3,14 @@
 #include <cmath>
 #include <vector>
 
+#include "../backend.h"
 #include "../error.h"
+#include "../ot/ot_device.h"
 #include "../thread_pool.h"
 #include "fusion.h"
+#ifdef TF_WITH_CUDA
+#include "../cuda/ot_cuda.h"
+#endif
 
 namespace tf::fusion {
 
@@ -29,23 +34,77 @@ double permutation_score(const double* plan, int64_t n, int64_t m) {
   return rows ? total / double(rows) : 0.0;
 }
 
+
+#ifdef TF_WITH_CUDA
+// The cost matrix on the GPU (the neurons copied there), then Sinkhorn on the GPU with
+// the cost left in place; only the plan comes back. Exact OT has no GPU solver: the cost
+// comes back instead and the caller solves on the CPU. True when the plan is done.
+bool cuda_cost_and_plan(Backend& be, const ot::NeuronView& a, const ot::NeuronView& b, const MapOptions& options,
+                        const std::vector<double>& mu, const std::vector<double>& nu, std::vector<double>& plan,
+                        std::vector<double>& cost, MapDiagnostics& d, TaskContext* ctx) {
+  const int64_t n = a.count, m = b.count;
+  const size_t nm = size_t(n * m);
+  DeviceBuffer da(be, size_t(ot::view_span(a)) * sizeof(float)), db(be, size_t(ot::view_span(b)) * sizeof(float));
+  da.upload(a.data);
+  db.upload(b.data);
+  ot::NeuronView va = a, vb = b;
+  va.data = da.get<float>();
+  vb.data = db.get<float>();
+  DeviceBuffer dcost(be, nm * sizeof(double));
+  d.cost_scale = cuda::ot::cost_matrix(va, vb, options.cost, dcost.get<double>(), m, ctx).scale;
+  d.device = "cuda";
+  if (options.solver != Solver::Sinkhorn) {
+    cost.resize(nm);
+    dcost.download(cost.data());
+    return false;
+  }
+  if (ctx) ctx->check_cancelled();
+  DeviceBuffer dmu(be, size_t(n) * sizeof(double)), dnu(be, size_t(m) * sizeof(double)), dplan(be, nm * sizeof(double));
+  dmu.upload(mu.data());
+  dnu.upload(nu.data());
+  ot::SinkhornResult r = cuda::ot::sinkhorn(dmu.get<double>(), dnu.get<double>(), dcost.get<double>(), n, m,
+                                            options.sinkhorn, dplan.get<double>(), nullptr, nullptr, ctx);
+  dplan.download(plan.data());
+  d.solver = "sinkhorn";
+  d.iterations = r.iterations;
+  d.marginal_error = r.marginal_error;
+  d.converged = r.converged;
+  d.transport_cost = r.transport_cost;
+  return true;
+}
+#endif
+
 }  // namespace
 
 MapDiagnostics transport_map(const ot::NeuronView& a, const ot::NeuronView& b, const MapOptions& options, float* map,
                              TaskContext* ctx) {
+  return transport_map(cpu_backend(), a, b, options, map, ctx);
+}
+
+MapDiagnostics transport_map(Backend& be, const ot::NeuronView& a, const ot::NeuronView& b, const MapOptions& options,
+                             float* map, TaskContext* ctx) {
   TF_CHECK(a.count > 0 && b.count > 0, "transport_map: both sides need at least one neuron");
   TF_CHECK(a.dim == b.dim, "transport_map: the two sides' neurons have different numbers of features (" +
                                std::to_string(a.dim) + " and " + std::to_string(b.dim) + ")");
   const int64_t n = a.count, m = b.count;
-  std::vector<double> cost(size_t(n * m));
-  ot::CostInfo info = ot::cost_matrix(a, b, options.cost, cost.data(), m, ctx);
-  if (ctx) ctx->check_cancelled();
-
   std::vector<double> mu(size_t(n), 1.0 / double(n)), nu(size_t(m), 1.0 / double(m));
   std::vector<double> plan(size_t(n * m));
+  std::vector<double> cost;  // on the host: always for the CPU, for exact OT on the GPU
   MapDiagnostics d;
-  d.cost_scale = info.scale;
-  if (options.solver == Solver::Sinkhorn) {
+  bool solved = false;
+  if (be.device() != Device::Cpu) {
+#ifdef TF_WITH_CUDA
+    solved = cuda_cost_and_plan(be, a, b, options, mu, nu, plan, cost, d, ctx);
+#else
+    throw Error("CUDA is not available: " + cuda_unavailable_reason());
+#endif
+  } else {
+    cost.resize(size_t(n * m));
+    d.cost_scale = ot::cost_matrix(a, b, options.cost, cost.data(), m, ctx).scale;
+  }
+  if (ctx) ctx->check_cancelled();
+
+  if (!solved && options.solver == Solver::Sinkhorn) {
     ot::SinkhornResult r = ot::sinkhorn(mu.data(), nu.data(), cost.data(), n, m, options.sinkhorn, plan.data(),
                                         nullptr, nullptr, ctx);
     d.solver = "sinkhorn";
@@ -53,7 +112,7 @@ MapDiagnostics transport_map(const ot::NeuronView& a, const ot::NeuronView& b, c
     d.marginal_error = r.marginal_error;
     d.converged = r.converged;
     d.transport_cost = r.transport_cost;
-  } else {
+  } else if (!solved) {
     ot::EmdOptions eo;
     std::vector<double> u(static_cast<size_t>(n)), v(static_cast<size_t>(m));  // duals: not needed here, but the solver writes them
     ot::EmdResult r = ot::emd(mu.data(), nu.data(), cost.data(), n, m, eo, plan.data(), u.data(), v.data(), ctx);

@@ -9,6 +9,36 @@
 
 namespace tf {
 
+namespace {
+
+// Activations computed on a device backend, handed to a store in host memory: each kept
+// point's rows are copied to the host (one device-to-host copy per point and micro-batch)
+// and passed on. Points the store does not keep are passed on without a copy (the store
+// only notes that they were captured).
+class HostStagingSink final : public ActivationSink {
+ public:
+  HostStagingSink(Backend& be, ActivationStore& store) : be_(be), store_(store) {}
+  void capture(size_t point, const float* data, int64_t batch, int64_t row_stride) override {
+    const ActivationEntry& e = store_.entry(point);
+    if (!e.kept || batch == 0) {
+      store_.capture(point, data, batch, row_stride);
+      return;
+    }
+    const int64_t rows = batch * e.source_tokens;
+    const size_t floats = size_t((rows - 1) * row_stride + e.width);
+    if (host_.size() < floats) host_.resize(floats);
+    be_.copy_to_host(host_.data(), data, floats * sizeof(float));
+    store_.capture(point, host_.data(), batch, row_stride);
+  }
+
+ private:
+  Backend& be_;
+  ActivationStore& store_;
+  std::vector<float> host_;
+};
+
+}  // namespace
+
 VitModel::VitModel(const VitConfig& config, Backend& backend, const float* params, int64_t count,
                    const std::vector<std::string>& point_names)
     : config_(config), layout_(config), backend_(&backend), points_(vit_capture_points(config)) {
@@ -82,7 +112,6 @@ void VitModel::forward(const float* images, int64_t n, float* logits, const int3
 int64_t VitModel::capture(ActivationStore& store, const float* images, int64_t n, const int32_t* labels,
                           TaskContext* ctx) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (backend_->device() != Device::Cpu) throw Error("activation capture runs on the CPU backend only for now");
   TF_CHECK(store.entry_count() == points_.size(), "activation store was planned for a different model");
   for (size_t i = 0; i < points_.size(); ++i) {
     const ActivationEntry& e = store.entry(i);
@@ -93,10 +122,14 @@ int64_t VitModel::capture(ActivationStore& store, const float* images, int64_t n
   const int64_t per_image = config_.image_floats(), V = config_.num_labels;
   std::vector<float> logits(size_t(std::min(micro_batch_, std::max<int64_t>(take, 1)) * V));
   std::vector<float> losses(size_t(std::min(micro_batch_, std::max<int64_t>(take, 1))));
+  // The store lives in host memory; on a GPU the captured rows are copied there as they
+  // are produced (DESIGN.md: cost matrices then copy the neurons back to the GPU).
+  HostStagingSink staging(*backend_, store);
+  ActivationSink* sink = backend_->device() == Device::Cpu ? static_cast<ActivationSink*>(&store) : &staging;
   for (int64_t i = 0; i < take; i += micro_batch_) {
     const int64_t b = std::min(micro_batch_, take - i);
     if (ctx) ctx->check_cancelled();
-    run_chunk(images + i * per_image, b, labels ? labels + i : nullptr, logits.data(), losses.data(), &store, ctx);
+    run_chunk(images + i * per_image, b, labels ? labels + i : nullptr, logits.data(), losses.data(), sink, ctx);
     store.commit(b, losses.data());
     if (ctx) ctx->progress(double(i + b), double(take));
   }

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# The GPU check in one script, for a machine with an NVIDIA GPU, CMake and nvcc (Node is
+# not needed):
+#   1. configures and builds the native core's own executables with CMake (TF_CUDA=ON,
+#      Release, SASS for this machine's GPU only, to keep the build short);
+#   2. runs ctest: the CPU tests, then every CUDA-vs-CPU comparison (each test in its own
+#      process, so a faulting kernel fails its test only); the full log, with each
+#      comparison's worst error, goes to $OUT/ctest.txt, and a test that crashed is
+#      run again under compute-sanitizer (memcheck) when the machine has it;
+#   3. runs tf_gpu_bench (GEMM, ViT forward and training step, Sinkhorn; GPU vs our CPU);
+#   4. runs bench/gpu/torch_gpu.py (PyTorch on the GPU: the same ViT shapes, a torch
+#      log-domain Sinkhorn) when python3 has torch;
+#   5. joins everything into one table: $OUT/summary.txt and $OUT/summary.json.
+# OUT defaults to ./gpu-results; it receives 8 files: summary.txt, summary.json,
+# native.json, torch.json, ctest.txt, build.log, machine.txt, steps.txt. Other knobs: BUILD_DIR (build/gpu), JOBS (16), QUICK=1
+# (small benchmark sizes), CUDA_ARCH (e.g. 90; default: the GPU's compute capability).
+# Without a GPU every step still runs: the CUDA tests are reported skipped and the
+# benchmarks say "no GPU". Exit status: 0 when the build and ctest passed.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+OUT=${OUT:-$ROOT/gpu-results}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+BUILD=${BUILD_DIR:-$ROOT/build/gpu}
+JOBS=${JOBS:-16}
+QUICK=${QUICK:-0}
+started=$SECONDS
+: > "$OUT/steps.txt"
+step() { printf '\n=== %s (%ds)\n' "$*" $((SECONDS - started)); }
+took() { echo "$1=$((SECONDS - $2))s" >> "$OUT/steps.txt"; }
+status=0
+
+step "machine"
+{
+  uname -a
+  command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,compute_cap,memory.total,driver_version --format=csv
+  nproc
+} 2>&1 | tee "$OUT/machine.txt"
+
+export PATH="$PATH:/usr/local/cuda/bin"
+cuda_flag=-DTF_CUDA=ON
+if ! command -v nvcc >/dev/null 2>&1; then
+  echo "nvcc not found: building without CUDA (only the CPU side can run)" | tee -a "$OUT/machine.txt"
+  cuda_flag=-DTF_CUDA=OFF
+fi
+# cuBLAS is opened at run time (dlopen). Where the toolkit has none on the loader's
+# path, use the one a Python CUDA stack ships (PyTorch's nvidia-cublas wheel).
+if [ -z "${TF_CUBLAS_PATH:-}" ]; then
+  for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
+    for f in "$d"/libcublas.so.13 "$d"/libcublas.so.12; do
+      [ -z "${TF_CUBLAS_PATH:-}" ] && [ -e "$f" ] && TF_CUBLAS_PATH=$f
+    done
+  done
+  if [ -z "${TF_CUBLAS_PATH:-}" ] && command -v python3 >/dev/null 2>&1; then
+    TF_CUBLAS_PATH=$(python3 - <<'PY' 2>/dev/null
+import glob, os, site
+roots = list(site.getsitepackages()) + [site.getusersitepackages()]
+found = sorted(f for r in roots for f in glob.glob(os.path.join(r, "nvidia", "**", "libcublas.so.*"), recursive=True))
+print(found[-1] if found else "")
+PY
+)
+  fi
+fi
+if [ -n "${TF_CUBLAS_PATH:-}" ]; then
+  export TF_CUBLAS_PATH
+  echo "cuBLAS: $TF_CUBLAS_PATH" | tee -a "$OUT/machine.txt"
+else
+  echo "cuBLAS: none found (the GPU GEMM runs our own kernels)" | tee -a "$OUT/machine.txt"
+fi
+command -v nvcc >/dev/null 2>&1 && nvcc --version | tail -2 | tee -a "$OUT/machine.txt"
+
+arch=${CUDA_ARCH:-}
+if [ -z "$arch" ] && command -v nvidia-smi >/dev/null 2>&1; then
+  arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d ' .')
+  [[ "$arch" =~ ^[0-9]+$ ]] || arch=""
+fi
+arch_flag=()
+[ -n "$arch" ] && arch_flag=(-DCMAKE_CUDA_ARCHITECTURES="$arch")
+
+step "configure + build (${arch:+sm_$arch, }-j$JOBS)"
+t=$SECONDS
+if ! cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release "$cuda_flag" "${arch_flag[@]}" > "$OUT/build.log" 2>&1 ||
+   ! cmake --build "$BUILD" -j"$JOBS" >> "$OUT/build.log" 2>&1; then
+  tail -40 "$OUT/build.log"
+  echo "BUILD FAILED (full log: $OUT/build.log)"
+  took build "$t"
+  command -v python3 >/dev/null && python3 bench/gpu/summarize.py "$OUT"
+  exit 1
+fi
+grep -E "CPU GEMM|CUDA" "$OUT/build.log" | head -5
+took build "$t"
+
+step "ctest (CPU tests, then the CUDA-vs-CPU comparisons)"
+t=$SECONDS
+timeout 600 ctest --test-dir "$BUILD" -V > "$OUT/ctest.txt" 2>&1
+ctest_rc=$?
+grep -E "^[0-9]+: (FAIL|CRASH|SKIPPED)|^[0-9]+: [0-9]+ tests,|tests passed|Skipped|\*\*\*" "$OUT/ctest.txt" | head -60
+[ $ctest_rc -ne 0 ] && { echo "ctest FAILED (exit $ctest_rc; full log: $OUT/ctest.txt)"; status=1; }
+# A CUDA test that crashed its process: run it again under compute-sanitizer (at most
+# three, two minutes each) and append what it finds to ctest.txt.
+if command -v compute-sanitizer >/dev/null 2>&1; then
+  grep -E "^[0-9]+: CRASH " "$OUT/ctest.txt" | sed -E 's/^[0-9]+: CRASH (.*) \((signal|exit status|could not).*$/\1/' | head -3 |
+    while IFS= read -r name; do
+      echo "=== compute-sanitizer memcheck: $name" | tee -a "$OUT/ctest.txt"
+      timeout 120 compute-sanitizer --tool memcheck --print-limit 20 "$BUILD/tf_native_tests" --device cuda "$name" \
+        >> "$OUT/ctest.txt" 2>&1
+      tail -5 "$OUT/ctest.txt"
+    done
+fi
+took ctest "$t"
+
+step "native benchmarks (tf_gpu_bench)"
+t=$SECONDS
+quick=()
+[ "$QUICK" = 1 ] && quick=(--quick)
+timeout 300 "$BUILD/tf_gpu_bench" --out "$OUT" "${quick[@]}" 2>&1 | tee "$BUILD/native-bench.txt"
+took native_bench "$t"
+
+step "PyTorch side (torch_gpu.py)"
+t=$SECONDS
+if command -v python3 >/dev/null 2>&1; then
+  PYTHONUNBUFFERED=1 timeout 180 python3 bench/gpu/torch_gpu.py --out "$OUT" "${quick[@]}" 2>&1
+else
+  echo "python3 not found: no PyTorch comparison"
+fi
+took torch_bench "$t"
+
+step "summary"
+echo "total=$((SECONDS - started))s" >> "$OUT/steps.txt"
+if command -v python3 >/dev/null 2>&1; then
+  python3 bench/gpu/summarize.py "$OUT"
+else
+  cat "$BUILD/native-bench.txt" > "$OUT/summary.txt"
+  echo "python3 not found: $OUT/summary.txt is tf_gpu_bench's own table ($OUT/native.json holds it as JSON)"
+fi
+echo "results in $OUT (summary.txt, summary.json, ctest.txt, build.log); $((SECONDS - started)) s in all"
+exit $status

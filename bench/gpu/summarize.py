@@ -1,0 +1,139 @@
+# Joins what bench/gpu/run.sh produced in <out> (native.json from tf_gpu_bench,
+# torch.json from torch_gpu.py, ctest.txt, build timings in steps.txt) into one table:
+# <out>/summary.txt and <out>/summary.json. Standard library only.
+#   python3 bench/gpu/summarize.py <out>
+import json
+import os
+import re
+import sys
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def find(rows, group, case, device, impl):
+    for r in rows:
+        if r["group"] == group and r["case"] == case and r["device"] == device and r["impl"] == impl:
+            return r["value"]
+    return None
+
+
+def ctest_summary(path):
+    try:
+        text = open(path).read()
+    except OSError:
+        return {"ran": False}
+    out = {"ran": True}
+    m = re.search(r"(\d+)% tests passed, (\d+) tests failed out of (\d+)", text)
+    if m:
+        out.update(passed_percent=int(m.group(1)), failed=int(m.group(2)), total=int(m.group(3)))
+    out["native_cuda"] = ("skipped" if re.search(r"native_cuda \.+\s*\*+Skipped", text)
+                          else "passed" if re.search(r"native_cuda \.+\s+Passed", text)
+                          else "failed" if "native_cuda" in text else "absent")
+    out["cuda_cases_failed"] = re.findall(r"^\d+: (?:FAIL|CRASH) (.+)$", text, re.M)
+    # Per-test lines of the CUDA run (test 2 in ctest's numbering: native_cuda).
+    cuda = [(m.group(1).strip(), m.group(2)) for m in re.finditer(r"^2: (ok  |FAIL|CRASH|skip) (.+)$", text, re.M)]
+    out["cuda_tests"] = [{"status": st, "name": name} for st, name in cuda]
+    # Comparisons over their bound, with their worst error.
+    out["over_bound"] = re.findall(r"^\d+:\s+(.+<- over the bound)$", text, re.M)
+    m = re.search(r"SKIPPED: (.+)", text)
+    if m:
+        out["skip_reason"] = m.group(1).strip()
+    return out
+
+
+def main():
+    out = sys.argv[1] if len(sys.argv) > 1 else "gpu-results"
+    native = load(os.path.join(out, "native.json")) or {"rows": [], "gpu": None, "reason": "tf_gpu_bench did not run"}
+    torch = load(os.path.join(out, "torch.json")) or {"available": False, "reason": "torch_gpu.py did not run", "rows": []}
+    tests = ctest_summary(os.path.join(out, "ctest.txt"))
+    rows = list(native.get("rows", [])) + list(torch.get("rows", []))
+
+    comparisons = []
+
+    def ratio(label, num, den, target=None):
+        if num is None or den is None or not den:
+            return
+        r = num / den
+        c = {"comparison": label, "ratio": round(r, 3)}
+        if target:
+            c["target"] = target
+            c["meets_target"] = r >= target
+        comparisons.append(c)
+
+    for n in ("1024", "4096"):
+        case = f"n={n} reg 0.01"
+        cpu = find(rows, "sinkhorn", case, "cpu", "ours scaling")
+        ratio(f"Sinkhorn n={n}: cpu ms / gpu (f64 cost) ms", cpu, find(rows, "sinkhorn", case, "cuda", "ours f64 cost"), 50)
+        ratio(f"Sinkhorn n={n}: cpu ms / gpu (f32 cost) ms", cpu, find(rows, "sinkhorn", case, "cuda", "ours f32 cost"), 50)
+        ratio(f"Sinkhorn n={n}: torch ms / ours (f64 cost) ms", find(rows, "sinkhorn", case, "cuda", "torch f64 log"),
+              find(rows, "sinkhorn", case, "cuda", "ours f64 cost"))
+    for h in ("192", "384"):
+        for b in ("64", "256"):
+            case = f"h{h} L7 forward B={b}"
+            for p in ("f32", "tf32"):
+                ratio(f"ViT {case}, {p}: ours gpu / torch gpu images/s", find(rows, "vit", case, "cuda", f"ours {p}"),
+                      find(rows, "vit", case, "cuda", f"torch {p}"))
+            ratio(f"ViT {case}: ours gpu f32 / ours cpu images/s", find(rows, "vit", case, "cuda", "ours f32"),
+                  find(rows, "vit", case, "cpu", "ours"))
+        case = f"h{h} L7 train step B=128"
+        for p in ("f32", "tf32"):
+            ratio(f"train {case}, {p}: torch ms / ours ms", find(rows, "train", case, "cuda", f"torch {p}"),
+                  find(rows, "train", case, "cuda", f"ours {p}"))
+
+    lines = []
+    gpu = native.get("gpu")
+    lines.append("GPU: " + (gpu.get("describe", gpu.get("name", "?")) if isinstance(gpu, dict) else f"none ({native.get('reason', '?')})"))
+    lines.append("CPU: " + str(native.get("cpu", "?")))
+    lines.append("torch: " + (f"{torch.get('torch')} on {torch.get('gpu')}" if torch.get("available") else f"not used ({torch.get('reason')})"))
+    if tests.get("ran"):
+        t = f"ctest: {tests.get('failed', '?')} of {tests.get('total', '?')} failed; CUDA-vs-CPU tests {tests['native_cuda']}"
+        if tests.get("skip_reason"):
+            t += f" ({tests['skip_reason']})"
+        lines.append(t)
+        if tests.get("cuda_tests"):
+            counts = {}
+            for t in tests["cuda_tests"]:
+                counts[t["status"]] = counts.get(t["status"], 0) + 1
+            lines.append("  CUDA tests: " + ", ".join(f"{n} {st}" for st, n in sorted(counts.items())))
+        for name in tests.get("cuda_cases_failed", []):
+            lines.append(f"  failed: {name}")
+        for line in tests.get("over_bound", [])[:20]:
+            lines.append(f"    {line}")
+    else:
+        lines.append("ctest: did not run")
+    steps = os.path.join(out, "steps.txt")
+    if os.path.exists(steps):
+        lines.append("steps: " + " ".join(l.strip() for l in open(steps) if l.strip()))
+    lines.append("")
+    if rows:
+        lines.append(f"{'group':<9} {'case':<34} {'dev':<5} {'impl':<16} {'value':>12} {'unit':<9} note")
+        for r in rows:
+            v = r["value"]
+            vs = f"{v:12.4g}" if isinstance(v, (int, float)) else f"{'-':>12}"
+            lines.append(f"{r['group']:<9} {r['case']:<34} {r['device']:<5} {r['impl']:<16} {vs} {r['unit']:<9} {r.get('note', '')}")
+    else:
+        lines.append("(no benchmark rows: nothing ran on a GPU)")
+    if comparisons:
+        lines.append("")
+        lines.append("comparisons (ratio > 1: the first named is faster)")
+        for c in comparisons:
+            extra = f"  target {c['target']}x: {'met' if c['meets_target'] else 'NOT met'}" if "target" in c else ""
+            lines.append(f"  {c['comparison']:<62} {c['ratio']:>9.3f}{extra}")
+    text = "\n".join(lines) + "\n"
+    with open(os.path.join(out, "summary.txt"), "w") as f:
+        f.write(text)
+    with open(os.path.join(out, "summary.json"), "w") as f:
+        json.dump({"gpu": gpu, "cpu": native.get("cpu"), "torch": {k: v for k, v in torch.items() if k != "rows"},
+                   "tests": tests, "rows": rows, "comparisons": comparisons}, f, indent=1)
+    sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

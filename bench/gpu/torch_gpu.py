@@ -1,0 +1,169 @@
+# The PyTorch side of bench/gpu/run.sh: the same ViT shapes as tf_gpu_bench (7 layers,
+# 65 tokens, hidden 192 and 384; the HF-layout module of test/fixtures/vit-torch) timed
+# on the GPU for the forward pass (batch 64 and 256) and a training step (AdamW, batch
+# 128), and a log-domain Sinkhorn written in torch with the core's stopping rule
+# (reg 0.01 on a fusion-like cost in [0, 1]) (every
+# 10th iteration, ||plan column sums - b||_2 < 1e-9, at most 1000 iterations), float64,
+# at n = 1024 and 4096. Writes <out>/torch.json in tf_gpu_bench's row format.
+# Without torch or a GPU it writes why and exits 0.
+#   python3 bench/gpu/torch_gpu.py [--out DIR] [--quick]
+import json
+import math
+import os
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+rows = []
+
+
+def add(group, case, impl, value, unit, note=""):
+    rows.append({"group": group, "case": case, "device": "cuda", "impl": impl, "value": value, "unit": unit, "note": note})
+    print(f"  {group:<10} {case:<34} cuda  {impl:<16} {value:12.4g} {unit:<10} {note}", flush=True)
+
+
+def timed(fn, sync, warmup=2, min_reps=5, min_seconds=0.5, max_reps=1000):
+    for _ in range(warmup):
+        fn()
+    sync()
+    reps, t0 = 0, time.perf_counter()
+    while reps < max_reps and (reps < min_reps or time.perf_counter() - t0 < min_seconds):
+        fn()
+        sync()
+        reps += 1
+    return (time.perf_counter() - t0) / reps
+
+
+def vit_config(hidden, layers):
+    return {
+        "image_size": 32, "patch_size": 4, "num_channels": 3, "hidden_size": hidden, "num_hidden_layers": layers,
+        "num_attention_heads": hidden // 64, "intermediate_size": 4 * hidden, "hidden_act": "gelu",
+        "layer_norm_eps": 1e-12, "qkv_bias": True, "id2label": {str(i): str(i) for i in range(10)},
+    }
+
+
+def bench_vit(torch, quick):
+    sys.path.insert(0, os.path.join(ROOT, "test", "fixtures", "vit-torch"))
+    from make_fixture import ViTForImageClassification
+
+    dev = torch.device("cuda")
+    sync = torch.cuda.synchronize
+    hiddens, batches, layers = ([64], [8], 2) if quick else ([192, 384], [64, 256], 7)
+    for h in hiddens:
+        torch.manual_seed(0)
+        model = ViTForImageClassification(vit_config(h, layers)).to(dev)
+        shape = f"h{h} L{layers}"
+        for b in batches:
+            x = torch.randn(b, 3, 32, 32, device=dev)
+            for tf32 in (False, True):
+                torch.backends.cuda.matmul.allow_tf32 = tf32
+                torch.backends.cudnn.allow_tf32 = tf32
+                model.eval()
+                with torch.inference_mode():
+                    t = timed(lambda: model(x), sync)
+                add("vit", f"{shape} forward B={b}", f"torch {'tf32' if tf32 else 'f32'}", b / t, "images/s", "eager")
+        tb = 8 if quick else 128
+        x = torch.randn(tb, 3, 32, 32, device=dev)
+        y = torch.arange(tb, device=dev) % 10
+        for tf32 in (False, True):
+            torch.backends.cuda.matmul.allow_tf32 = tf32
+            torch.backends.cudnn.allow_tf32 = tf32
+            model.train()
+            opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
+            loss_fn = torch.nn.CrossEntropyLoss()
+
+            def step():
+                opt.zero_grad(set_to_none=True)
+                loss = loss_fn(model(x), y)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+
+            t = timed(step, sync)
+            add("train", f"{shape} train step B={tb}", f"torch {'tf32' if tf32 else 'f32'}", t * 1e3, "ms/step", "eager")
+    torch.backends.cuda.matmul.allow_tf32 = False
+
+
+def sinkhorn_log(torch, a, b, cost, reg, max_iter=1000, tol=1e-9, check_every=10):
+    """The log-domain Sinkhorn iteration (v then u each iteration), float64, with the core's stopping rule."""
+    log_a, log_b = torch.log(a), torch.log(b)
+    f = torch.zeros_like(a)
+    g = torch.zeros_like(b)
+    neg = -cost / reg
+    it = 0
+    while it < max_iter:
+        g = reg * (log_b - torch.logsumexp(neg + (f / reg)[:, None], dim=0))
+        f = reg * (log_a - torch.logsumexp(neg + (g / reg)[None, :], dim=1))
+        it += 1
+        if (it - 1) % check_every == 0:
+            cols = torch.exp(neg + (f / reg)[:, None] + (g / reg)[None, :]).sum(dim=0)
+            if torch.linalg.vector_norm(cols - b).item() < tol:
+                break
+    return torch.exp(neg + (f / reg)[:, None] + (g / reg)[None, :]), it
+
+
+def bench_sinkhorn(torch, quick):
+    dev = torch.device("cuda")
+    reg = 0.01
+    for n in ([128] if quick else [1024, 4096]):
+        # tf_gpu_bench's cost shape: squared distances to a noisy permutation (16
+        # features), divided by the largest (torch's generator, so not the same numbers).
+        gen = torch.Generator(device="cpu").manual_seed(n)
+        x = torch.randn(n, 16, generator=gen, dtype=torch.float64)
+        y = x[torch.randperm(n, generator=gen)] + 0.3 * torch.randn(n, 16, generator=gen, dtype=torch.float64)
+        cost = torch.cdist(x, y) ** 2
+        cost = (cost / cost.max()).to(dev)
+        a = torch.full((n,), 1.0 / n, dtype=torch.float64, device=dev)
+        its = [0]
+
+        def run():
+            its[0] = sinkhorn_log(torch, a, a, cost, reg)[1]
+
+        t = timed(run, torch.cuda.synchronize, warmup=1, min_reps=3, max_reps=20)
+        add("sinkhorn", f"n={n} reg {str(reg)[:4]}", "torch f64 log", t * 1e3, "ms", f"{its[0]} iterations")
+
+
+def main():
+    out, quick = "gpu-results", False
+    args = sys.argv[1:]
+    while args:
+        a = args.pop(0)
+        if a == "--out" and args:
+            out = args.pop(0)
+        elif a == "--quick":
+            quick = True
+        else:
+            print("usage: torch_gpu.py [--out DIR] [--quick]", file=sys.stderr)
+            return 2
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, "torch.json")
+    try:
+        import torch
+    except Exception as e:  # noqa: BLE001 - any import failure means no torch side
+        json.dump({"available": False, "reason": f"torch not importable: {e}", "rows": []}, open(path, "w"))
+        print(f"torch not importable ({e}); wrote {path}")
+        return 0
+    if not torch.cuda.is_available():
+        json.dump({"available": False, "reason": "torch sees no CUDA device", "torch": torch.__version__, "rows": []},
+                  open(path, "w"))
+        print(f"torch {torch.__version__} sees no CUDA device; wrote {path}")
+        return 0
+    name = torch.cuda.get_device_name(0)
+    print(f"torch {torch.__version__} on {name}")
+    t0 = time.perf_counter()
+    for part in (bench_vit, bench_sinkhorn):
+        try:
+            part(torch, quick)
+        except Exception as e:  # noqa: BLE001 - report and go on with the next part
+            print(f"  {part.__name__} failed: {e}")
+            rows.append({"group": "error", "case": part.__name__, "device": "cuda", "impl": "torch", "value": None,
+                         "unit": "", "note": str(e)[:200]})
+    with open(path, "w") as f:
+        json.dump({"available": True, "torch": torch.__version__, "gpu": name,
+                   "seconds": time.perf_counter() - t0, "rows": rows}, f, indent=1)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+// Cross-entropy of logits against integer labels, twins of cpu/cross_entropy.cpp: the
+// per-sample loss (forward), and the training loss with label smoothing together with
+// its gradient (backward). A warp per row, everything in float64 as on the CPU; the
+// sums run in another order, so losses agree within float64 rounding before the cast
+// to float32 (usually bit-identical, not guaranteed). A label outside [0, classes) is
+// recorded on the device (the smallest such row) and reported after the kernel with the
+// CPU's message.
+#include <string>
+
+#include "encoder_kernels.h"
+#include "launch.cuh"
+
+namespace tf::cuda {
+
+namespace {
+
+constexpr int kWarps = kThreads / 32;
+
+struct RowStats {
+  double max, sum, zsum;  // max logit, sum exp(z - max), sum of logits
+};
+
+__device__ RowStats row_stats(const float* z, int64_t classes, int lane) {
+  double m = -INFINITY;
+  for (int64_t c = lane; c < classes; c += 32) m = fmax(m, double(z[c]));
+  m = warp_max(m);
+  double s = 0.0, zs = 0.0;
+  for (int64_t c = lane; c < classes; c += 32) {
+    s += exp(double(z[c]) - m);
+    zs += z[c];
+  }
+  return {m, warp_sum(s), warp_sum(zs)};
+}
+
+__global__ void cross_entropy_forward_kernel(float* losses, const float* logits, const int32_t* labels, int64_t rows,
+                                             int64_t classes, unsigned long long* bad_row) {
+  const int64_t r = blockIdx.x * int64_t(kWarps) + threadIdx.x / 32;
+  const int lane = threadIdx.x & 31;
+  if (r >= rows) return;
+  const int32_t label = labels[r];
+  if (label < 0 || label >= classes) {
+    if (lane == 0) atomicMin(bad_row, (unsigned long long)r);
+    return;
+  }
+  const float* z = logits + r * classes;
+  const RowStats st = row_stats(z, classes, lane);
+  if (lane == 0) losses[r] = float(st.max + log(st.sum) - double(z[label]));
+}
+
+__global__ void cross_entropy_backward_kernel(float* dlogits, float* losses, const float* logits,
+                                              const int32_t* labels, int64_t rows, int64_t classes, double e,
+                                              double scale, unsigned long long* bad_row) {
+  const int64_t r = blockIdx.x * int64_t(kWarps) + threadIdx.x / 32;
+  const int lane = threadIdx.x & 31;
+  if (r >= rows) return;
+  const int32_t label = labels[r];
+  if (label < 0 || label >= classes) {
+    if (lane == 0) atomicMin(bad_row, (unsigned long long)r);
+    return;
+  }
+  const float* z = logits + r * classes;
+  const RowStats st = row_stats(z, classes, lane);
+  const double lse = st.max + log(st.sum), off = e / double(classes);
+  if (lane == 0) losses[r] = float(lse - (1.0 - e) * double(z[label]) - e * st.zsum / double(classes));
+  float* dz = dlogits + r * classes;
+  for (int64_t c = lane; c < classes; c += 32) {
+    const double target = (c == label ? 1.0 - e : 0.0) + off;
+    dz[c] = float(scale * (exp(double(z[c]) - st.max) / st.sum - target));
+  }
+}
+
+// Throws the CPU's error when a kernel flagged a bad label.
+void check_labels(const unsigned long long* bad_row, const int32_t* labels, int64_t rows, int64_t classes,
+                  cudaStream_t stream) {
+  unsigned long long bad = 0;
+  download_now(&bad, bad_row, sizeof bad, stream);
+  if (bad >= (unsigned long long)rows) return;
+  int32_t label = 0;
+  download_now(&label, labels + bad, sizeof label, stream);
+  throw Error("cross entropy: label " + std::to_string(label) + " of sample " + std::to_string(bad) +
+              " is outside [0, " + std::to_string(classes) + ")");
+}
+
+}  // namespace
+
+void cross_entropy_forward(float* losses, const float* logits, const int32_t* labels, int64_t rows, int64_t classes,
+                           cudaStream_t stream) {
+  if (rows <= 0) return;
+  Scratch bad(sizeof(unsigned long long), stream);
+  TF_CUDA_CHECK(cudaMemsetAsync(bad.as<void>(), 0xff, sizeof(unsigned long long), stream));
+  cross_entropy_forward_kernel<<<blocks_of(rows, kWarps), kThreads, 0, stream>>>(losses, logits, labels, rows, classes,
+                                                                                 bad.as<unsigned long long>());
+  TF_CUDA_CHECK_LAUNCH();
+  check_labels(bad.as<unsigned long long>(), labels, rows, classes, stream);
+}
+
+void cross_entropy_backward(float* dlogits, float* losses, const float* logits, const int32_t* labels, int64_t rows,
+                            int64_t classes, float label_smoothing, float scale, cudaStream_t stream) {
+  if (rows <= 0) return;
+  Scratch bad(sizeof(unsigned long long), stream);
+  TF_CUDA_CHECK(cudaMemsetAsync(bad.as<void>(), 0xff, sizeof(unsigned long long), stream));
+  cross_entropy_backward_kernel<<<blocks_of(rows, kWarps), kThreads, 0, stream>>>(
+      dlogits, losses, logits, labels, rows, classes, double(label_smoothing), double(scale),
+      bad.as<unsigned long long>());
+  TF_CUDA_CHECK_LAUNCH();
+  check_labels(bad.as<unsigned long long>(), labels, rows, classes, stream);
+}
+
+}  // namespace tf::cuda

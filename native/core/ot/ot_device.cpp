@@ -1,0 +1,76 @@
+#include "ot_device.h"
+
+#include <memory>
+#include <vector>
+
+#include "../error.h"
+#ifdef TF_WITH_CUDA
+#include "../cuda/ot_cuda.h"
+#endif
+
+namespace tf::ot {
+
+int64_t view_span(const NeuronView& v) {
+  if (v.count <= 0 || v.dim <= 0) return 0;
+  return (v.count - 1) * v.neuron_stride + (v.dim - 1) * v.feature_stride + 1;
+}
+
+namespace {
+
+[[maybe_unused]] std::unique_ptr<DeviceBuffer> upload(Backend& be, const void* host, size_t bytes) {
+  auto buf = std::make_unique<DeviceBuffer>(be, bytes);
+  if (bytes) buf->upload(host);
+  return buf;
+}
+
+[[noreturn]] void no_cuda() { throw Error("CUDA is not available: " + cuda_unavailable_reason()); }
+
+}  // namespace
+
+CostInfo cost_matrix_on(Backend& be, const NeuronView& a, const NeuronView& b, const CostOptions& options, double* out,
+                        int64_t ldo, TaskContext* ctx) {
+  if (be.device() == Device::Cpu) return cost_matrix(a, b, options, out, ldo, ctx);
+#ifdef TF_WITH_CUDA
+  TF_CHECK(a.count >= 0 && b.count >= 0 && ldo >= b.count, "cost_matrix: bad sizes");
+  auto da = upload(be, a.data, size_t(view_span(a)) * sizeof(float));
+  auto db = upload(be, b.data, size_t(view_span(b)) * sizeof(float));
+  NeuronView va = a, vb = b;
+  va.data = da->get<float>();
+  vb.data = db->get<float>();
+  const size_t rows = size_t(a.count), bytes = rows ? ((rows - 1) * size_t(ldo) + size_t(b.count)) * sizeof(double) : 0;
+  DeviceBuffer dout(be, bytes);
+  CostInfo info = cuda::ot::cost_matrix(va, vb, options, dout.get<double>(), ldo, ctx);
+  if (bytes) dout.download(out);
+  return info;
+#else
+  (void)options;
+  (void)out;
+  (void)ldo;
+  (void)ctx;
+  no_cuda();
+#endif
+}
+
+SinkhornResult sinkhorn_on(Backend& be, const double* a, const double* b, const double* cost, int64_t n, int64_t m,
+                           const SinkhornOptions& options, double* plan, double* log_u, double* log_v,
+                           TaskContext* ctx) {
+  if (be.device() == Device::Cpu) return sinkhorn(a, b, cost, n, m, options, plan, log_u, log_v, ctx);
+#ifdef TF_WITH_CUDA
+  TF_CHECK(n >= 0 && m >= 0, "sinkhorn: negative problem size");
+  const size_t nm = size_t(n) * size_t(m);
+  auto da = upload(be, a, size_t(n) * sizeof(double)), db = upload(be, b, size_t(m) * sizeof(double));
+  auto dc = upload(be, cost, nm * sizeof(double));
+  DeviceBuffer dplan(be, nm * sizeof(double)), du(be, size_t(n) * sizeof(double)), dv(be, size_t(m) * sizeof(double));
+  SinkhornResult r = cuda::ot::sinkhorn(da->get<double>(), db->get<double>(), dc->get<double>(), n, m, options,
+                                        dplan.get<double>(), du.get<double>(), dv.get<double>(), ctx);
+  if (nm) dplan.download(plan);
+  if (log_u && n) du.download(log_u);
+  if (log_v && m) dv.download(log_v);
+  return r;
+#else
+  (void)a, (void)b, (void)cost, (void)n, (void)m, (void)options, (void)plan, (void)log_u, (void)log_v, (void)ctx;
+  no_cuda();
+#endif
+}
+
+}  // namespace tf::ot

@@ -1,0 +1,27 @@
+// cost_matrix and sinkhorn (ot.h) on a chosen backend, with host inputs and outputs:
+// the CPU versions on the CPU backend; on the CUDA backend the inputs are copied to the
+// GPU, the CUDA twins (cuda/ot_cuda.h) run there and the results are copied back. This is
+// what the binding and the fusion call, so that `device: auto|cpu|cuda` reaches OT.
+//
+// The copies: a NeuronView's span of floats in (the activations or weights), the n x m
+// float64 result out. Sinkhorn on the GPU always iterates in the log domain (the
+// CPU's LogSumExp iterates; the same iterates as its Scaling path), so
+// SinkhornOptions::method only chooses between the CPU's two paths.
+#pragma once
+
+#include "../backend.h"
+#include "ot.h"
+
+namespace tf::ot {
+
+CostInfo cost_matrix_on(Backend& be, const NeuronView& a, const NeuronView& b, const CostOptions& options, double* out,
+                        int64_t ldo, TaskContext* ctx = nullptr);
+
+SinkhornResult sinkhorn_on(Backend& be, const double* a, const double* b, const double* cost, int64_t n, int64_t m,
+                           const SinkhornOptions& options, double* plan, double* log_u = nullptr,
+                           double* log_v = nullptr, TaskContext* ctx = nullptr);
+
+// Floats spanned by a view: from data[0] to its last element (0 for an empty view).
+int64_t view_span(const NeuronView& v);
+
+}  // namespace tf::ot

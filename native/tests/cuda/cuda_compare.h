@@ -1,0 +1,116 @@
+// Helpers for the tests that run an op on the CUDA backend and on the CPU backend from
+// the same random inputs and compare the two. These tests run only with --device cuda
+// (on a machine with a GPU); under --device cpu they return at once, so the CPU run
+// stays a CPU run. Every comparison prints its worst error, so a GPU run's log says how
+// close each kernel came, not only whether it passed.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "../../core/backend.h"
+#include "../check.h"
+#include "../test_device.h"
+
+namespace tf::test {
+
+// The CUDA backend when the run is --device cuda, else nullptr (the test then returns,
+// reported as skipped).
+inline Backend* cuda_under_test() {
+  if (selected_device() != "cuda") {
+    record_skip("a CUDA-vs-CPU comparison: runs with --device cuda");
+    return nullptr;
+  }
+  if (!cuda_available()) {
+    record_skip("no usable GPU: " + cuda_unavailable_reason());
+    return nullptr;
+  }
+  return &cuda_backend();
+}
+
+template <typename T>
+DeviceBuffer upload_to(Backend& be, const std::vector<T>& host) {
+  DeviceBuffer buf(be, host.size() * sizeof(T));
+  if (!host.empty()) buf.upload(host.data());
+  return buf;
+}
+
+template <typename T>
+std::vector<T> download_from(const DeviceBuffer& buf) {
+  std::vector<T> host(buf.bytes() / sizeof(T));
+  if (!host.empty()) buf.download(host.data());
+  return host;
+}
+
+// |got - want| <= abs_tol + rel_tol * |want| for every entry; prints the worst entry.
+template <typename A, typename B>
+void expect_close(const std::string& what, const std::vector<A>& got, const std::vector<B>& want, double abs_tol,
+                  double rel_tol) {
+  if (got.size() != want.size()) {
+    record_failure(__FILE__, __LINE__, what + ": sizes differ");
+    return;
+  }
+  double worst_excess = -1, worst_abs = 0, worst_rel = 0;
+  size_t at = 0, bad = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double g = double(got[i]), w = double(want[i]);
+    const double d = std::fabs(g - w), allowed = abs_tol + rel_tol * std::fabs(w);
+    const bool both_nan = std::isnan(g) && std::isnan(w), same_inf = std::isinf(g) && g == w;
+    if (both_nan || same_inf) continue;
+    worst_abs = std::max(worst_abs, d);
+    if (std::fabs(w) > 0) worst_rel = std::max(worst_rel, d / std::fabs(w));
+    const double excess = std::isnan(d) ? INFINITY : d - allowed;
+    if (excess > 0) ++bad;
+    if (excess > worst_excess) {
+      worst_excess = excess;
+      at = i;
+    }
+  }
+  std::printf("    %s: %zu values, max |diff| %.3g, max rel %.3g%s\n", what.c_str(), got.size(), worst_abs, worst_rel,
+              bad ? " <- over the bound" : "");
+  if (bad) {
+    char buf[320];
+    std::snprintf(buf, sizeof buf, "%s: %zu of %zu values off; worst at %zu: cuda %.9g, cpu %.9g (bound %.3g + %.3g rel)",
+                  what.c_str(), bad, got.size(), at, double(got[at]), double(want[at]), abs_tol, rel_tol);
+    record_failure(__FILE__, __LINE__, buf);
+  }
+}
+
+// Bit-for-bit equality (NaN payloads aside); prints how many entries differ.
+template <typename T>
+void expect_identical(const std::string& what, const std::vector<T>& got, const std::vector<T>& want) {
+  if (got.size() != want.size()) {
+    record_failure(__FILE__, __LINE__, what + ": sizes differ");
+    return;
+  }
+  size_t diff = 0, first = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const bool same = std::memcmp(&got[i], &want[i], sizeof(T)) == 0 || (std::isnan(double(got[i])) && std::isnan(double(want[i])));
+    if (!same && diff++ == 0) first = i;
+  }
+  std::printf("    %s: %zu values, %s\n", what.c_str(), got.size(),
+              diff ? (std::to_string(diff) + " differ from the cpu").c_str() : "bit-identical to the cpu");
+  if (diff) {
+    char buf[320];
+    std::snprintf(buf, sizeof buf, "%s: %zu of %zu values not bit-identical; first at %zu: cuda %.9g, cpu %.9g",
+                  what.c_str(), diff, got.size(), first, double(got[first]), double(want[first]));
+    record_failure(__FILE__, __LINE__, buf);
+  }
+}
+
+// Runs one part of a test; an exception there is a failure of that part only, and the
+// test goes on with the next part.
+template <typename Fn>
+void part(const std::string& what, Fn&& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    record_failure(__FILE__, __LINE__, what + ": " + e.what());
+  }
+}
+
+}  // namespace tf::test
