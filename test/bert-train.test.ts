@@ -243,3 +243,18 @@ describe('BERT training', () => {
     assert.deepEqual(hf.id2label, { 0: 'cat', 1: 'other' });
   });
 });
+
+describe('BERT recipe docs', () => {
+  it('documents every BERT recipe key in docs/train-bert.md', async () => {
+    const { bertTrainSchema } = await import('../lib/train/bert-config.ts');
+    const docs = readFileSync(new URL('../docs/train-bert.md', import.meta.url), 'utf8');
+    const keys: string[] = [];
+    const walk = (node: { kind: string; fields?: Record<string, unknown> }, path: string) => {
+      if (node.kind !== 'section') return void keys.push(path);
+      for (const [k, child] of Object.entries(node.fields!)) walk(child as { kind: string }, path ? `${path}.${k}` : k);
+    };
+    walk(bertTrainSchema, '');
+    const missing = keys.filter((k) => !docs.includes(`\`${k}\``));
+    assert.deepEqual(missing, [], `keys missing from docs/train-bert.md: ${missing.join(', ')}`);
+  });
+});
