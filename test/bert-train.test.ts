@@ -4,6 +4,7 @@
 // tokenizer), finetuning a masked LM and a classifier folder, and bad recipes and bad text
 // refused with errors naming the key or the file and line.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -93,6 +94,22 @@ describe('BERT training', () => {
       // Small vocabularies are prefixes of larger ones (merges come in the same order).
       const small = buildWordPieceVocab(CORPUS, { size: 40, minFrequency: 1 });
       assert.deepEqual(small.tokens, a.tokens.slice(0, 40));
+    });
+
+    it('otfuse build-vocab writes the same vocab.txt every time, and needs --size', () => {
+      const bin = new URL('../bin/otfuse.js', import.meta.url).pathname;
+      const run = (...args: string[]) => spawnSync(process.execPath, [bin, 'build-vocab', data, ...args], { encoding: 'utf8' });
+      const [x, y] = [join(dir, 'v1.txt'), join(dir, 'v2.txt')];
+      for (const out of [x, y]) {
+        const r = run('--size', '50', '--min-frequency', '1', '--output', out);
+        assert.equal(r.status, 0, r.stderr);
+        assert.match(r.stdout, /wrote .*v\d\.txt: 50 tokens/);
+      }
+      assert.equal(readFileSync(x, 'utf8'), readFileSync(y, 'utf8'));
+      assert.equal(readFileSync(x, 'utf8'), vocabFileText(buildWordPieceVocab(CORPUS, { size: 50, minFrequency: 1 }).tokens));
+      const bad = run('--output', join(dir, 'v3.txt'));
+      assert.equal(bad.status, 2);
+      assert.match(bad.stderr, /needs --size/);
     });
 
     it('spells every word of its corpus; unknown characters become [UNK]', () => {
