@@ -262,9 +262,9 @@ describe('BERT training', () => {
 });
 
 describe('BERT recipe docs', () => {
-  it('documents every BERT recipe key in docs/train-bert.md', async () => {
+  it('documents every BERT recipe key in docs/train.md', async () => {
     const { bertTrainSchema } = await import('../lib/train/bert-config.ts');
-    const docs = readFileSync(new URL('../docs/train-bert.md', import.meta.url), 'utf8');
+    const docs = readFileSync(new URL('../docs/train.md', import.meta.url), 'utf8');
     const keys: string[] = [];
     const walk = (node: { kind: string; fields?: Record<string, unknown> }, path: string) => {
       if (node.kind !== 'section') return void keys.push(path);
@@ -272,6 +272,6 @@ describe('BERT recipe docs', () => {
     };
     walk(bertTrainSchema, '');
     const missing = keys.filter((k) => !docs.includes(`\`${k}\``));
-    assert.deepEqual(missing, [], `keys missing from docs/train-bert.md: ${missing.join(', ')}`);
+    assert.deepEqual(missing, [], `keys missing from docs/train.md: ${missing.join(', ')}`);
   });
 });
