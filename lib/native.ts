@@ -267,6 +267,23 @@ export interface NativeVitTrainer {
   readonly microBatch: number;
 }
 
+export interface NativeBertStepResult extends NativeStepResult {
+  /** Tokens with a label (masked LM) or sequences (classification) the loss is the mean over. */
+  labelled: number;
+}
+
+export interface NativeBertTrainer {
+  configure(config: NativeTrainerConfig): void;
+  /** labels: count x tokens (masked LM, -100 = no loss) or count (classification). */
+  step(inputs: NativeBertInputs, labels: Int32Array, options?: NativeTaskOptions): Promise<NativeBertStepResult>;
+  gradients(inputs: NativeBertInputs, labels: Int32Array, options?: NativeTaskOptions): Promise<NativeBertStepResult & { grads: Float32Array }>;
+  readParameters(): Float32Array;
+  readState(): { step: number; m: Float32Array; v: Float32Array };
+  loadState(step: number, m: Float32Array, v: Float32Array): void;
+  readonly steps: number;
+  readonly microBatch: number;
+}
+
 /** 8-bit images as stored: (C, H, W) per image when planar, else (H, W, C). */
 export interface NativeImageSource {
   height: number;
@@ -339,6 +356,10 @@ export interface NativeAddon {
   VitTrainer: new (
     config: NativeVitConfig, params: Float32Array, options: { batchSize: number; microBatch?: number; device?: Device },
   ) => NativeVitTrainer;
+  BertTrainer: new (
+    config: NativeBertConfig, params: Float32Array,
+    options: { batchSize: number; maxTokens: number; microBatch?: number; device?: Device },
+  ) => NativeBertTrainer;
   preprocessImages(
     src: Uint8Array, count: number, source: NativeImageSource, target: NativeImageTarget, out: Float32Array,
     options?: NativeTaskOptions,

@@ -14,7 +14,7 @@ import { vitParameterShapes, type VitConfig } from '../models/vit.ts';
 const INIT_STREAM = 0x494e4954;
 
 /** Standard normal draws (Box-Muller on 32-bit uniforms, never log(0)). */
-function normal(rng: SeededRandom): () => number {
+export function normal(rng: SeededRandom): () => number {
   let spare: number | null = null;
   return () => {
     if (spare !== null) {

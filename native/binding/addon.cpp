@@ -3,6 +3,7 @@
 
 #include "activation_store_wrap.h"
 #include "bert_model_wrap.h"
+#include "bert_trainer_wrap.h"
 #include "cancel_token.h"
 #include "exports.h"
 #include "vit_model_wrap.h"
@@ -20,6 +21,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   BertModelWrap::Register(env, exports);
   ActivationStoreWrap::Register(env, exports);
   VitTrainerWrap::Register(env, exports);
+  BertTrainerWrap::Register(env, exports);
   return exports;
 }
 

@@ -8,8 +8,6 @@
 
 namespace tfb {
 
-namespace {
-
 double ReadNumber(Napi::Env env, const Napi::Object& o, const char* key, const char* what) {
   Napi::Value v = o.Get(key);
   if (!v.IsNumber() || !std::isfinite(v.As<Napi::Number>().DoubleValue()))
@@ -23,6 +21,8 @@ int64_t ReadCount(Napi::Env env, const Napi::Object& o, const char* key, const c
     ThrowArgError(env, std::string(what) + ": " + key + " must be an integer >= " + std::to_string(min));
   return int64_t(d);
 }
+
+namespace {
 
 // images (Float32Array), labels (Int32Array), count: checked against the config.
 struct Batch {
@@ -90,12 +90,11 @@ VitTrainerWrap::VitTrainerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWra
   }
 }
 
-// configure({ schedule, lr, warmupSteps, totalSteps, beta1, beta2, eps, weightDecay,
-//             labelSmoothing, maxGradNorm, augment?: { cropPadding, horizontalFlip, fill, seed } })
-Napi::Value VitTrainerWrap::Configure(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!info[0].IsObject()) ThrowArgError(env, "configure: expected an options object");
-  Napi::Object o = info[0].As<Napi::Object>();
+// { schedule, lr, warmupSteps, totalSteps, beta1, beta2, eps, weightDecay, labelSmoothing,
+//   maxGradNorm, augment?: { cropPadding, horizontalFlip, fill, seed } }
+tf::TrainerConfig ReadTrainerConfig(Napi::Env env, const Napi::Value& value) {
+  if (!value.IsObject()) ThrowArgError(env, "configure: expected an options object");
+  Napi::Object o = value.As<Napi::Object>();
   const char* what = "configure";
   tf::TrainerConfig c;
   if (!o.Get("schedule").IsString()) ThrowArgError(env, "configure: schedule must be a string");
@@ -131,6 +130,13 @@ Napi::Value VitTrainerWrap::Configure(const Napi::CallbackInfo& info) {
   } else if (!aug.IsUndefined() && !aug.IsNull()) {
     ThrowArgError(env, "configure: augment must be an object");
   }
+  return c;
+}
+
+// configure(options): ReadTrainerConfig's object.
+Napi::Value VitTrainerWrap::Configure(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  tf::TrainerConfig c = ReadTrainerConfig(env, info[0]);
   try {
     trainer_->configure(c);
   } catch (const tf::Error& e) {

@@ -29,4 +29,10 @@ class VitTrainerWrap : public Napi::ObjectWrap<VitTrainerWrap> {
   std::shared_ptr<tf::VitTrainer> trainer_;
 };
 
+// The trainer settings object of configure() (shared by the ViT and BERT trainers).
+tf::TrainerConfig ReadTrainerConfig(Napi::Env env, const Napi::Value& value);
+// o[key] as a finite number / an integer >= min; errors name `what` and the key.
+double ReadNumber(Napi::Env env, const Napi::Object& o, const char* key, const char* what);
+int64_t ReadCount(Napi::Env env, const Napi::Object& o, const char* key, const char* what, int64_t min);
+
 }  // namespace tfb

@@ -89,6 +89,13 @@ class Backend {
   virtual void gather_rows_indexed(float* dst, const float* src, const int32_t* index, int64_t rows, int64_t cols);
   virtual void softmax_cross_entropy_forward(float* losses, int32_t* predictions, const float* logits,
                                              const int32_t* labels, int64_t rows, int64_t classes);
+  // Their backward twins (training BERT), same file.
+  virtual void token_embeddings_backward(float* dword, float* dposition, float* dtype, const float* dout,
+                                         const int32_t* ids, const int32_t* type_ids, int64_t batch, int64_t tokens,
+                                         int64_t channels);
+  virtual void tanh_backward(float* dpre, const float* out, const float* dout, int64_t n);
+  virtual void scatter_add_rows_indexed(float* dst, const float* src, const int32_t* index, int64_t rows,
+                                        int64_t cols);
 
   // --- transformer encoder backward and training ----------------------------------------
   // Semantics in cpu/encoder_kernels.h and cpu/train_kernels.h; base versions throw like

@@ -20,4 +20,13 @@ void Backend::softmax_cross_entropy_forward(float*, int32_t*, const float*, cons
   not_implemented("softmax_cross_entropy_forward");
 }
 
+void Backend::token_embeddings_backward(float*, float*, float*, const float*, const int32_t*, const int32_t*, int64_t,
+                                        int64_t, int64_t) {
+  not_implemented("token_embeddings_backward");
+}
+void Backend::tanh_backward(float*, const float*, const float*, int64_t) { not_implemented("tanh_backward"); }
+void Backend::scatter_add_rows_indexed(float*, const float*, const int32_t*, int64_t, int64_t) {
+  not_implemented("scatter_add_rows_indexed");
+}
+
 }  // namespace tf

@@ -274,3 +274,29 @@ export function realRows(act: RefActivation, mask: Uint8Array, count: number): F
       if (mask[b * act.tokens + t]) for (let i = 0; i < act.width; i++) out.push(act.data[(b * act.tokens + t) * act.width + i]);
   return Float64Array.from(out);
 }
+
+/**
+ * The training loss in float64: masked LM, the mean cross-entropy over the tokens whose
+ * label is not -100 (HF's BertForMaskedLM loss); classification, the mean over the
+ * sequences, with label smoothing e against (1 - e) onehot + e / classes (torch's
+ * CrossEntropyLoss(label_smoothing=e)).
+ */
+export function bertReferenceTrainingLoss(c: BertRefConfig, t: Map<string, RefTensor>, x: RefBatch, labels: Int32Array, smoothing = 0): number {
+  const { logits } = bertReferenceForward(c, t, x);
+  const classes = isMlm(c) ? c.vocab_size : c.num_labels!;
+  let sum = 0, n = 0;
+  for (let r = 0; r < labels.length; r++) {
+    if (labels[r] === -100) continue;
+    let m = -Infinity, mean = 0;
+    for (let k = 0; k < classes; k++) {
+      m = Math.max(m, logits[r * classes + k]);
+      mean += logits[r * classes + k] / classes;
+    }
+    let s = 0;
+    for (let k = 0; k < classes; k++) s += Math.exp(logits[r * classes + k] - m);
+    const lse = m + Math.log(s);
+    sum += lse - (1 - smoothing) * logits[r * classes + labels[r]] - smoothing * mean;
+    n++;
+  }
+  return n ? sum / n : 0;
+}

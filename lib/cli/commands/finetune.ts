@@ -1,9 +1,13 @@
 /** `otfuse finetune <model-folder> --data <folder> --output <folder>`: a short training run from given weights. */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { defaultsOf } from '../../config/validate.ts';
 import type { DatasetFormat } from '../../data/source.ts';
 import { InputError } from '../../errors.ts';
 import { FINETUNE_DEFAULTS, recipeSection, type Recipe } from '../../train/recipe.ts';
+import { finetuneBertFolder } from '../../train/bert-finetune.ts';
 import { finetuneFolder } from '../../train/run-finetune.ts';
+import { formatBertSummary, bertTrainingProgress } from '../bert-training-summary.ts';
 import { DEVICE_HELP, deviceOption, numberOption, type Command, type CommandContext } from '../command.ts';
 import { printJson } from '../output.ts';
 import { formatSummary, trainingProgress } from '../training-summary.ts';
@@ -50,9 +54,51 @@ export function recipeFromOptions(values: CommandContext['values']): Recipe {
   return r;
 }
 
+/** Whether a model folder holds a BERT (config.json's model_type); unreadable ones go the ViT way, which reports them. */
+function isBertFolder(folder: string): boolean {
+  const path = join(folder, 'config.json');
+  if (!existsSync(path)) return false;
+  try {
+    return (JSON.parse(readFileSync(path, 'utf8')) as { model_type?: unknown }).model_type === 'bert';
+  } catch {
+    return false;
+  }
+}
+
+async function finetuneBert(ctx: CommandContext): Promise<void> {
+  const { positionals, values, signal, mode } = ctx;
+  if (deviceOption(values) === 'cuda') throw new InputError('--device', 'BERT training runs on the CPU (its text kernels have no CUDA versions yet)');
+  const { augment: _augment, ...recipe } = recipeFromOptions(values);
+  if (values['batch-size'] === undefined) recipe.batch_size = 32;
+  const examples = (values.examples as string | undefined) ?? 'lines';
+  if (examples !== 'lines' && examples !== 'paragraphs') throw new InputError('--examples', `expected lines or paragraphs, got '${examples}'`);
+  const overlong = (values.overlong as string | undefined) ?? 'truncate';
+  if (overlong !== 'truncate' && overlong !== 'refuse') throw new InputError('--overlong', `expected truncate or refuse, got '${overlong}'`);
+  const progress = bertTrainingProgress(mode);
+  try {
+    const report = await finetuneBertFolder({
+      model: positionals[0], data: values.data as string, output: values.output as string, recipe,
+      maxLength: integerOption(values, 'max-length', 3), pack: Boolean(values.pack),
+      maskProbability: numberOption(values, 'mask-probability', 0.15, 0.001, 1), maskSeed: integerOption(values, 'mask-seed', 0) ?? 0,
+      examples, truncation: overlong === 'truncate', trainLimit: integerOption(values, 'train-limit', 1),
+      testLimit: integerOption(values, 'test-limit', 1), threads: integerOption(values, 'threads', 0) ?? 0, force: Boolean(values.force),
+      signal, onStep: progress.onStep,
+    });
+    progress.done();
+    if (mode.json) return printJson(report);
+    const i = report.initialTest;
+    const before = i === null ? '' : i.perplexity !== null
+      ? `before finetuning: masked-LM loss ${i.loss.toFixed(4)}, perplexity ${i.perplexity.toFixed(2)}, masked-token accuracy ${(i.accuracy * 100).toFixed(2)}%\n`
+      : `before finetuning: test accuracy ${(i.accuracy * 100).toFixed(2)}%, loss ${i.loss.toFixed(4)}\n`;
+    process.stdout.write(before + formatBertSummary(report));
+  } finally {
+    progress.done();
+  }
+}
+
 export const finetuneCommand: Command = {
   name: 'finetune',
-  summary: 'finetune an image classifier (e.g. a fused model) on a dataset',
+  summary: 'finetune an image classifier or a BERT (e.g. a fused model) on a dataset',
   usage: 'finetune <model-folder> --data <folder> --output <folder> [--epochs n | --steps n] [--lr x] [...] [--json]',
   details: [
     'options (defaults in docs/train.md, "finetune"):',
@@ -74,6 +120,13 @@ export const finetuneCommand: Command = {
     '  --format <f>, --mean a,b,c --std a,b,c   data format and normalisation (default: the model\'s)',
     '  --threads <n>           native threads; --force replaces an existing output folder',
     `${DEVICE_HELP.replace('<d>      ', '<d>            ')}`,
+    '',
+    'a BERT folder (docs/train.md, "BERT"): --data is a text dataset; a masked LM goes on with',
+    'masked-LM training, a classifier trains on train.labels. Text options:',
+    '  --max-length <n>        longest sequence (default: max_position_embeddings, at most 128)',
+    '  --pack                  masked LM: pack the examples into full blocks',
+    '  --mask-probability <p>  masked LM: share of tokens masked (default 0.15); --mask-seed <n> of the test masking',
+    '  --examples lines|paragraphs, --overlong truncate|refuse   (batch size default 32)',
   ].join('\n'),
   options: {
     data: { type: 'string' }, output: { type: 'string' }, epochs: { type: 'string' }, steps: { type: 'string' },
@@ -83,13 +136,15 @@ export const finetuneCommand: Command = {
     'crop-padding': { type: 'string' }, flip: { type: 'boolean', default: false }, 'eval-steps': { type: 'string' },
     holdout: { type: 'string' }, 'holdout-seed': { type: 'string' }, 'train-limit': { type: 'string' }, 'test-limit': { type: 'string' },
     format: { type: 'string' }, mean: { type: 'string' }, std: { type: 'string' }, threads: { type: 'string' },
-    force: { type: 'boolean', default: false },
-    device: { type: 'string' },
+    force: { type: 'boolean', default: false }, device: { type: 'string' }, 'max-length': { type: 'string' }, pack: { type: 'boolean', default: false },
+    'mask-probability': { type: 'string' }, 'mask-seed': { type: 'string' }, examples: { type: 'string' }, overlong: { type: 'string' },
   },
   positionals: { min: 1, max: 1, names: 'one model folder' },
-  async run({ positionals, values, signal, mode }) {
+  async run(ctx) {
+    const { positionals, values, signal, mode } = ctx;
     if (typeof values.data !== 'string') throw new InputError('otfuse finetune', 'needs --data <dataset folder>');
     if (typeof values.output !== 'string') throw new InputError('otfuse finetune', 'needs --output <folder>');
+    if (isBertFolder(positionals[0])) return finetuneBert(ctx);
     const format = values.format as string | undefined;
     if (format !== undefined && !FORMATS.includes(format as DatasetFormat))
       throw new InputError('--format', `expected one of ${FORMATS.join(', ')}, got '${format}'`);

@@ -1,5 +1,6 @@
 /** Every otfuse subcommand, in the order `otfuse --help` lists them. */
 import type { Command } from '../command.ts';
+import { buildVocabCommand } from './build-vocab.ts';
 import { demoCommand } from './demo.ts';
 import { doctorCommand } from './doctor.ts';
 import { evalCommand } from './eval.ts';
@@ -9,4 +10,4 @@ import { prepareTextCommand } from './prepare-text.ts';
 import { runCommand } from './run.ts';
 import { trainCommand } from './train.ts';
 
-export const commands: Command[] = [demoCommand, runCommand, evalCommand, inspectCommand, trainCommand, finetuneCommand, prepareTextCommand, doctorCommand];
+export const commands: Command[] = [demoCommand, runCommand, evalCommand, inspectCommand, trainCommand, finetuneCommand, prepareTextCommand, buildVocabCommand, doctorCommand];

@@ -1,14 +1,30 @@
-/** `otfuse train <config.yaml>`: trains a ViT from a recipe (docs/train.md). */
+/** `otfuse train <config.yaml>`: trains a ViT or a BERT masked LM from a recipe (docs/train.md). */
+import { readFileSync } from 'node:fs';
+import { parseYaml } from '../../config/load.ts';
 import { InputError } from '../../errors.ts';
+import { isBertRecipe, loadBertTrainConfig } from '../../train/bert-config.ts';
+import { trainBertFromConfig } from '../../train/bert-run-config.ts';
+import { bertTrainingProgress, formatBertSummary } from '../bert-training-summary.ts';
 import { loadTrainConfig } from '../../train/config.ts';
 import { trainFromConfig } from '../../train/run-config.ts';
 import { DEVICE_HELP, deviceOption, numberOption, type Command } from '../command.ts';
 import { printJson } from '../output.ts';
 import { formatSummary, trainingProgress } from '../training-summary.ts';
 
+/** Whether the recipe file asks for a BERT (unreadable files go the ViT way, which reports them). */
+function isBertRecipeFile(file: string): boolean {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return false;
+  }
+  return isBertRecipe(parseYaml(text, file));
+}
+
 export const trainCommand: Command = {
   name: 'train',
-  summary: 'train a ViT image classifier from a YAML recipe (docs/train.md)',
+  summary: 'train a ViT image classifier or a BERT masked LM from a YAML recipe (docs/train.md)',
   usage: 'train <config.yaml> [--set key=value ...] [--output <folder>] [--resume] [--force] [--threads n] [--device auto|cpu|cuda] [--json]',
   details: [
     'options:',
@@ -19,6 +35,7 @@ export const trainCommand: Command = {
     '  --threads <n>     native threads (runtime.threads); results are bit-identical for a fixed count',
     `${DEVICE_HELP} (runtime.device)`,
     '',
+    'A recipe with model.model_type: bert trains a BertForMaskedLM on a text dataset.',
     'A checkpoint is written after every epoch; Ctrl-C stops between steps and leaves the',
     'last checkpoint whole, and --resume continues from it exactly.',
   ].join('\n'),
@@ -39,6 +56,20 @@ export const trainCommand: Command = {
     const device = deviceOption(values);
     if (device) overrides.push(`runtime.device=${device}`);
     if (values.resume && values.force) throw new InputError('otfuse train', '--resume and --force exclude each other');
+    if (isBertRecipeFile(positionals[0])) {
+      if (device === 'cuda') throw new InputError('--device', 'BERT training runs on the CPU (its text kernels have no CUDA versions yet)');
+      const cfg = loadBertTrainConfig(positionals[0], overrides.filter((o) => !o.startsWith('runtime.device=')));
+      const progress = bertTrainingProgress(mode);
+      try {
+        const report = await trainBertFromConfig(cfg, { file: positionals[0], resume: Boolean(values.resume), signal, onStep: progress.onStep });
+        progress.done();
+        if (mode.json) return printJson(report);
+        process.stdout.write(formatBertSummary(report));
+      } finally {
+        progress.done();
+      }
+      return;
+    }
     const cfg = loadTrainConfig(positionals[0], overrides);
     const progress = trainingProgress(mode);
     try {

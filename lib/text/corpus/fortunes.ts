@@ -29,6 +29,8 @@ export interface PrepareFortunesOptions {
   seed?: number;
   /** Replace an existing output folder. */
   force?: boolean;
+  /** Keep only cookies of at most this many characters (after cleaning); default: all. */
+  maxChars?: number;
 }
 
 export interface PreparedCorpus {
@@ -83,12 +85,18 @@ export async function prepareFortunes(outFolder: string, options: PrepareFortune
   const fraction = options.testFraction ?? 0.05;
   if (!(fraction > 0 && fraction < 1)) throw new InputError('--test-fraction', `must be between 0 and 1, got ${fraction}`);
   const seed = options.seed ?? 0;
+  const maxChars = options.maxChars ?? Infinity;
+  if (!(maxChars >= 1)) throw new InputError('--max-chars', `must be a positive number, got ${maxChars}`);
   const files = await cookieFiles(source);
   const seen = new Set<string>();
   const train: string[] = [], test: string[] = [];
-  let duplicates = 0;
+  let duplicates = 0, longer = 0;
   for (const file of files) {
     for (const cookie of parseFortuneFile((await readFile(file)).toString('utf8'))) {
+      if (cookie.length > maxChars) {
+        longer++;
+        continue;
+      }
       if (seen.has(cookie)) {
         duplicates++;
         continue;
@@ -103,7 +111,7 @@ export async function prepareFortunes(outFolder: string, options: PrepareFortune
     '',
     `Made by \`otfuse prepare-text\` from the Debian package \`${FORTUNES_PACKAGE}\` (${source}):`,
     `${files.length} cookie files (${files.map((f) => basename(f)).join(', ')}),`,
-    `${seen.size} distinct cookies (${duplicates} duplicates dropped), one per line.`,
+    `${seen.size} distinct cookies (${duplicates} duplicates dropped${longer ? `, ${longer} longer than ${maxChars} characters left out` : ''}), one per line.`,
     `Split by a hash of each cookie's text with seed ${seed}: ${train.length} train, ${test.length} test (${fraction}).`,
     '',
   ].join('\n');

@@ -60,7 +60,10 @@ float* BertModel::logits_buffer(int64_t rows) {
 }
 
 void BertModel::check_inputs(const BertInputs& in, const int32_t* labels) const {
-  const BertConfig& c = config_;
+  check_bert_inputs(config_, in, labels);
+}
+
+void check_bert_inputs(const BertConfig& c, const BertInputs& in, const int32_t* labels) {
   if (in.count < 0) throw Error("BERT inputs: negative sequence count");
   if (in.tokens < 1) throw Error("BERT inputs: sequences need at least one token");
   if (in.tokens > c.max_positions)

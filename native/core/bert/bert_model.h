@@ -38,6 +38,10 @@ struct BertOutputs {
   int32_t* predictions = nullptr;
 };
 
+// Throws tf::Error naming the sample and position of the first bad input (see
+// BertModel::check_inputs); shared with the trainer.
+void check_bert_inputs(const BertConfig& config, const BertInputs& in, const int32_t* labels);
+
 class BertModel {
  public:
   // `params` holds layout.total() floats in host memory. `point_names`, when not empty,

@@ -100,6 +100,17 @@ class CpuBackend final : public Backend {
                                      int64_t rows, int64_t classes) override {
     cpu::softmax_cross_entropy_forward(losses, predictions, logits, labels, rows, classes);
   }
+  void token_embeddings_backward(float* dword, float* dposition, float* dtype, const float* dout, const int32_t* ids,
+                                 const int32_t* type_ids, int64_t batch, int64_t tokens, int64_t channels) override {
+    cpu::token_embeddings_backward(dword, dposition, dtype, dout, ids, type_ids, batch, tokens, channels);
+  }
+  void tanh_backward(float* dpre, const float* out, const float* dout, int64_t n) override {
+    cpu::tanh_backward(dpre, out, dout, n);
+  }
+  void scatter_add_rows_indexed(float* dst, const float* src, const int32_t* index, int64_t rows,
+                                int64_t cols) override {
+    cpu::scatter_add_rows_indexed(dst, src, index, rows, cols);
+  }
   void zero(float* x, int64_t n) override { cpu::zero(x, n); }
   void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                           const float* mean, const float* rstd, const float* weight, int64_t rows,

@@ -1,0 +1,178 @@
+/**
+ * `otfuse train` for a BERT recipe without the command line: a validated BertTrainConfig
+ * in, a trained BertForMaskedLM folder out (config.json, model.safetensors, vocab.txt,
+ * tokenizer files, training.json). It reads the vocabulary and the text data, builds or
+ * loads the starting weights, trains with checkpoints after every epoch, and on --resume
+ * continues from the output folder's last checkpoint after checking that the config still
+ * describes the same run.
+ */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { InputError } from '../errors.ts';
+import { loadModel } from '../io/model-folder.ts';
+import { readSafetensors } from '../io/safetensors.ts';
+import type { Tensor } from '../io/tensor.ts';
+import { bertConfigFromHf, type BertConfig } from '../models/bert.ts';
+import { native } from '../native.ts';
+import { openTextDataset } from '../text/dataset.ts';
+import { encodeExamples } from '../text/sequences.ts';
+import { BertTokenizer } from '../text/tokenizer.ts';
+import { readVocab } from '../text/vocab.ts';
+import { readBertTrainingState, writeTrainedBert, type BertStateFile, type BertTrainingRecord } from './bert-checkpoint.ts';
+import type { BertTrainConfig } from './bert-config.ts';
+import { trainBert, type BertCurvePoint, type BertStepProgress, type BertTrainingSnapshot, type TextEvalSetup } from './bert-train.ts';
+
+export interface BertRunOptions {
+  file: string;
+  resume?: boolean;
+  signal?: AbortSignal;
+  onStep?: (p: BertStepProgress) => void;
+  onEval?: (p: BertCurvePoint) => void;
+  onCheckpoint?: (step: number) => void;
+}
+
+export interface BertTrainReport extends BertTrainingRecord {
+  output: string;
+  parameters: number;
+  trainData: string;
+  testData: string | null;
+  resumedFrom: number | null;
+  warnings: string[];
+}
+
+function setupOf(cfg: BertTrainConfig): Record<string, unknown> {
+  const { test_split: _s, test_limit: _l, eval_mask_seed: _e, ...data } = cfg.data;
+  const { eval_steps: _v, ...training } = cfg.training;
+  const model = { ...cfg.model, vocab: cfg.model.vocab ? resolve(cfg.model.vocab) : null, init_from: cfg.model.init_from ? resolve(cfg.model.init_from) : null };
+  return { model, data: { ...data, folder: resolve(cfg.data.folder!) }, training };
+}
+
+function firstDifference(a: unknown, b: unknown, path = ''): string | null {
+  if (JSON.stringify(a) === JSON.stringify(b)) return null;
+  if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a) && !Array.isArray(b)) {
+    for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
+      const d = firstDifference((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], path ? `${path}.${k}` : k);
+      if (d) return d;
+    }
+  }
+  return `${path || '(top level)'}: ${JSON.stringify(b)} in the checkpoint, ${JSON.stringify(a)} now`;
+}
+
+/** The tokenizer of a recipe: model.vocab, or init_from's (which model.vocab, when given, must equal). */
+async function recipeTokenizer(cfg: BertTrainConfig): Promise<BertTokenizer> {
+  const m = cfg.model;
+  const fromFolder = m.init_from ? await BertTokenizer.fromFolder(m.init_from) : null;
+  if (!m.vocab) return fromFolder!;
+  const vocab = await readVocab(m.vocab);
+  const tokenizer = new BertTokenizer(vocab, { lowerCase: m.do_lower_case }, m.vocab);
+  if (fromFolder && fromFolder.vocab.tokens.join('\n') !== vocab.tokens.join('\n'))
+    throw new InputError(m.vocab, `differs from the vocab.txt of model.init_from ${m.init_from}; a model keeps its vocabulary`);
+  return tokenizer;
+}
+
+export function bertArchitectureOf(cfg: BertTrainConfig, tokenizer: BertTokenizer): BertConfig {
+  const m = cfg.model;
+  return {
+    head: 'masked-lm', vocabSize: tokenizer.vocabSize, hiddenSize: m.hidden_size, numLayers: m.num_hidden_layers,
+    numHeads: m.num_attention_heads, intermediateSize: m.intermediate_size, maxPositions: m.max_position_embeddings,
+    typeVocabSize: m.type_vocab_size, layerNormEps: m.layer_norm_eps, numLabels: 2, tiedDecoder: true,
+    padTokenId: tokenizer.specialIds.pad,
+  };
+}
+
+function sameArchitecture(a: BertConfig, b: BertConfig): string | null {
+  const keys: Array<[keyof BertConfig, string]> = [
+    ['vocabSize', 'vocab_size (the vocab.txt)'], ['hiddenSize', 'hidden_size'], ['numLayers', 'num_hidden_layers'],
+    ['numHeads', 'num_attention_heads'], ['intermediateSize', 'intermediate_size'], ['maxPositions', 'max_position_embeddings'],
+    ['typeVocabSize', 'type_vocab_size'], ['head', 'the head'], ['tiedDecoder', 'tie_word_embeddings'],
+  ];
+  for (const [k, name] of keys) if (a[k] !== b[k]) return `model.${name} is ${String(a[k])}, the model folder has ${String(b[k])}`;
+  return null;
+}
+
+export async function trainBertFromConfig(cfg: BertTrainConfig, options: BertRunOptions): Promise<BertTrainReport> {
+  const output = cfg.output.folder!;
+  const warnings: string[] = [];
+  if (existsSync(output) && !cfg.output.force && !options.resume)
+    throw new InputError(output, 'output folder already exists; pass --force to replace it or --resume to continue its run');
+  if (options.resume && !existsSync(output)) throw new InputError(output, 'nothing to resume: the output folder does not exist');
+  const threads = native().setThreads(cfg.runtime.threads > 0 ? cfg.runtime.threads : 0);
+
+  const tokenizer = await recipeTokenizer(cfg);
+  const config = bertArchitectureOf(cfg, tokenizer);
+  const d = cfg.data;
+  const truncation = d.overlong === 'truncate';
+  const trainSplit = await openTextDataset(d.folder!, { split: 'train', unit: d.examples });
+  const train = encodeExamples(tokenizer, trainSplit.examples, { maxLength: d.max_length, pack: d.pack, truncation, file: trainSplit.file })
+    .slice(0, d.train_limit ?? Infinity);
+  const testSplit = await openTextDataset(d.folder!, { split: d.test_split, unit: d.examples });
+  const test: TextEvalSetup = {
+    split: testSplit, maxLength: d.max_length, pack: d.pack, truncation, maskSeed: d.eval_mask_seed,
+    maskProbability: d.mask_probability, limit: d.test_limit,
+  };
+  const describe = (split: typeof trainSplit, n: number, limit: number | null) =>
+    `${split.description}, ${n}${limit !== null && limit < n ? ` (first ${limit})` : ''} ${d.pack ? 'packed blocks' : 'sequences'} of at most ${d.max_length} tokens`;
+  const trainData = describe(trainSplit, train.length, null);
+  const testData = `${testSplit.description}, ${d.pack ? 'packed' : 'one sequence per example'}, max ${d.max_length} tokens${d.test_limit ? `, first ${d.test_limit} sequences` : ''}`;
+  const setup = setupOf(cfg);
+
+  let tensors: Map<string, Tensor> | undefined;
+  let resume: Parameters<typeof trainBert>[0]['resume'] = null;
+  if (options.resume) {
+    const state = await readBertTrainingState(output, config);
+    const diff = firstDifference(setup, state.file.setup);
+    if (diff) throw new InputError(options.file, `does not describe the run checkpointed in ${output}: ${diff}`);
+    if (state.file.threads !== threads)
+      warnings.push(`the checkpoint was trained with ${state.file.threads} threads, this run uses ${threads}: the weights will not be bit-identical to an uninterrupted run`);
+    tensors = (await readSafetensors(`${output}/model.safetensors`)).tensors;
+    resume = { optimizer: state.optimizer, curve: state.file.curve, elapsedSeconds: state.file.elapsedSeconds };
+  } else if (cfg.model.init_from) {
+    const start = await loadModel(cfg.model.init_from);
+    if (start.config.model_type !== 'bert') throw new InputError(cfg.model.init_from, `is a ${start.architecture}, not a BERT`);
+    const mismatch = sameArchitecture(config, bertConfigFromHf(start.config, start.architecture, `${cfg.model.init_from}/config.json`));
+    if (mismatch) throw new InputError(options.file, mismatch);
+    tensors = start.tensors;
+  }
+
+  const record = (s: { step: number; curve: BertCurvePoint[]; elapsed: number; totalSteps: number; spe: number; tokensPerSecond: number }): BertTrainingRecord => {
+    const final = s.curve[s.curve.length - 1];
+    const epochSeconds = s.curve.filter((c) => Number.isInteger(c.epoch) && c.epoch > 0).map((c) => c.trainSeconds);
+    return {
+      setup, threads, steps: s.step, totalSteps: s.totalSteps, stepsPerEpoch: s.spe, epochs: s.step / s.spe,
+      completed: s.step >= s.totalSteps, wallSeconds: s.elapsed,
+      secondsPerEpoch: epochSeconds.length && !cfg.training.eval_steps ? epochSeconds.reduce((a, b) => a + b, 0) / epochSeconds.length : null,
+      tokensPerSecond: s.tokensPerSecond,
+      finalTest: final ? { loss: final.testLoss, perplexity: final.testPerplexity, accuracy: final.testAccuracy } : null,
+      data: { train: trainData, test: testData }, curve: s.curve,
+    };
+  };
+  const contents = (t: Map<string, Tensor>, rec: BertTrainingRecord) => ({
+    config, initializerRange: cfg.model.initializer_range, tensors: t, tokenizer, maxLength: cfg.model.max_position_embeddings, record: rec,
+  });
+  const protectedFolders = cfg.model.init_from ? [cfg.model.init_from] : [];
+  let firstWrite = !options.resume;
+  let lastTokensPerSecond = 0;
+  const onCheckpoint = async (snap: BertTrainingSnapshot) => {
+    const rec = record({ step: snap.step, curve: snap.curve, elapsed: snap.elapsedSeconds, totalSteps: snap.length.totalSteps, spe: snap.length.stepsPerEpoch, tokensPerSecond: lastTokensPerSecond });
+    const file: BertStateFile = {
+      step: snap.step, totalSteps: snap.length.totalSteps, stepsPerEpoch: snap.length.stepsPerEpoch, elapsedSeconds: snap.elapsedSeconds,
+      rng: { seed: cfg.training.seed, next_step: snap.step }, threads, setup, curve: snap.curve,
+    };
+    await writeTrainedBert(output, { ...contents(snap.tensors, rec), state: { optimizer: snap.optimizer, file } },
+      { force: firstWrite ? cfg.output.force : true, protectedFolders });
+    firstWrite = false;
+    options.onCheckpoint?.(snap.step);
+  };
+
+  const result = await trainBert({
+    config, tensors, initializerRange: cfg.model.initializer_range, recipe: cfg.training,
+    task: { kind: 'masked-lm', maskProbability: d.mask_probability }, tokenizer, train, maxTokens: d.max_length, test, resume,
+    signal: options.signal, onStep: (p) => { lastTokensPerSecond = p.tokensPerSecond; options.onStep?.(p); }, onEval: options.onEval,
+    onCheckpoint, checkpointSteps: cfg.output.checkpoint_steps, source: options.file,
+  });
+  const finalRecord = record({ step: result.steps, curve: result.curve, elapsed: result.elapsedSeconds, totalSteps: result.length.totalSteps, spe: result.length.stepsPerEpoch, tokensPerSecond: result.tokensPerSecond });
+  if (!cfg.output.keep_state) await writeTrainedBert(output, contents(result.tensors, finalRecord), { force: true, protectedFolders });
+  let parameters = 0;
+  for (const t of result.tensors.values()) parameters += t.data.length;
+  return { ...finalRecord, output, parameters, trainData, testData, resumedFrom: resume ? resume.optimizer.step : null, warnings };
+}

@@ -1,0 +1,74 @@
+/**
+ * The native BERT trainer behind HF names (the text twin of vit-trainer.ts): built from
+ * a config and HF-named tensors, it takes batches of token sequences with their labels
+ * (a masked LM's already corrupted by lib/text/mlm-masking.ts) and returns the
+ * parameters and optimiser state under the same names. Every step runs off the event
+ * loop, reports through the promise and stops on an AbortSignal.
+ */
+import type { Tensor } from '../io/tensor.ts';
+import { nativeBertConfig, type BertConfig } from '../models/bert.ts';
+import { native, runTask, type Device, type NativeBertStepResult, type NativeBertTrainer, type NativeTrainerConfig, type TaskOptions } from '../native.ts';
+import type { TokenBatch } from '../text/batch.ts';
+import { bertFlatParameters, bertTensorsFromFlat } from './bert-params.ts';
+import type { OptimizerState } from './vit-trainer.ts';
+
+export interface BertTrainerOptions {
+  /** Largest batch a step takes. */
+  batchSize: number;
+  /** Longest sequence a step takes (at most max_position_embeddings). */
+  maxTokens: number;
+  /** Sequences per forward/backward pass inside a step (gradients add up); default: the whole batch. */
+  microBatch?: number;
+  device?: Device;
+  /** Where the tensors came from, for error messages. */
+  source?: string;
+}
+
+function inputsOf(batch: TokenBatch) {
+  return { ids: batch.ids, typeIds: batch.typeIds, mask: batch.mask, count: batch.count, tokens: batch.tokens };
+}
+
+export class BertTrainer {
+  private constructor(readonly config: BertConfig, readonly native: NativeBertTrainer) {}
+
+  static create(config: BertConfig, tensors: Map<string, Tensor>, options: BertTrainerOptions): BertTrainer {
+    const flat = bertFlatParameters(config, tensors, options.source ?? 'model');
+    const trainer = new (native().BertTrainer)(nativeBertConfig(config), flat, {
+      batchSize: options.batchSize, maxTokens: options.maxTokens, microBatch: options.microBatch, device: options.device ?? 'cpu',
+    });
+    return new BertTrainer(config, trainer);
+  }
+
+  configure(config: NativeTrainerConfig): void {
+    this.native.configure(config);
+  }
+
+  /** One optimiser step. labels: count x tokens (masked LM, -100 = no loss) or count (classification). */
+  step(batch: TokenBatch, labels: Int32Array, options: TaskOptions = {}): Promise<NativeBertStepResult> {
+    return runTask(options, (o) => this.native.step(inputsOf(batch), labels, o));
+  }
+
+  /** The gradient of the mean loss at the current parameters, under HF names; changes nothing. */
+  async gradients(batch: TokenBatch, labels: Int32Array, options: TaskOptions = {}): Promise<NativeBertStepResult & { grads: Map<string, Tensor> }> {
+    const r = await runTask(options, (o) => this.native.gradients(inputsOf(batch), labels, o));
+    return { ...r, grads: bertTensorsFromFlat(this.config, r.grads) };
+  }
+
+  get steps(): number { return this.native.steps; }
+
+  parameters(): Map<string, Tensor> {
+    return bertTensorsFromFlat(this.config, this.native.readParameters());
+  }
+
+  flatParameters(): Float32Array {
+    return this.native.readParameters();
+  }
+
+  optimizerState(): OptimizerState {
+    return this.native.readState();
+  }
+
+  loadOptimizerState(state: OptimizerState): void {
+    this.native.loadState(state.step, state.m, state.v);
+  }
+}
