@@ -10,21 +10,12 @@
 #include "../core/bert/bert_capture.h"
 #include "activation_store_wrap.h"
 #include "args.h"
-#include "task.h"
+#include "capture_task.h"
+#include "model_args.h"
 
 namespace tfb {
 
-Napi::FunctionReference* BertModelWrap::constructor_ = nullptr;
-
 namespace {
-
-int64_t ConfigInt(Napi::Env env, const Napi::Object& obj, const char* key) {
-  Napi::Value v = obj.Get(key);
-  if (!v.IsNumber()) ThrowArgError(env, std::string("BERT config: ") + key + " must be a number");
-  const double d = v.As<Napi::Number>().DoubleValue();
-  if (d != double(int64_t(d))) ThrowArgError(env, std::string("BERT config: ") + key + " must be an integer");
-  return int64_t(d);
-}
 
 // As for the ViT: the CPU unless CUDA is asked for by name (the text ops have no CUDA
 // twins yet, so "auto" must not pick a GPU that cannot run them).
@@ -34,41 +25,12 @@ tf::Backend& BertBackend(const std::string& device) {
   throw tf::Error("unknown device '" + device + "' (expected auto, cpu or cuda)");
 }
 
-Napi::Array ShapeArray(Napi::Env env, const std::vector<int64_t>& dims) {
-  Napi::Array a = Napi::Array::New(env, dims.size());
-  for (size_t i = 0; i < dims.size(); ++i) a.Set(uint32_t(i), Napi::Number::New(env, double(dims[i])));
-  return a;
-}
-
 // bertLayout(config) -> { total, tensors: [{ name, shape, offset }], capturePoints: [{ name, tokens, width }] }
 Napi::Value BertLayout(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   tf::BertConfig config = ReadBertConfig(env, info[0]);
   tf::BertParamLayout layout(config);
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("total", Napi::Number::New(env, double(layout.total())));
-  Napi::Array tensors = Napi::Array::New(env, layout.tensors().size());
-  for (size_t i = 0; i < layout.tensors().size(); ++i) {
-    const auto& t = layout.tensors()[i];
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("name", t.name);
-    o.Set("shape", ShapeArray(env, t.shape));
-    o.Set("offset", Napi::Number::New(env, double(t.offset)));
-    tensors.Set(uint32_t(i), o);
-  }
-  out.Set("tensors", tensors);
-  auto points = tf::bert_capture_points(config);
-  Napi::Array pts = Napi::Array::New(env, points.size());
-  for (size_t i = 0; i < points.size(); ++i) {
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("name", points[i].name);
-    o.Set("tokens", Napi::Number::New(env, double(points[i].tokens)));
-    o.Set("width", Napi::Number::New(env, double(points[i].width)));
-    o.Set("padded", Napi::Boolean::New(env, points[i].padded));
-    pts.Set(uint32_t(i), o);
-  }
-  out.Set("capturePoints", pts);
-  return out;
+  return DescribeLayout(env, layout.total(), layout.tensors(), tf::bert_capture_points(config), true);
 }
 
 // A Float32Array of `count` floats whose memory the forward pass fills completely: large
@@ -150,14 +112,14 @@ tf::BertConfig ReadBertConfig(Napi::Env env, const Napi::Value& value) {
   if (!value.IsObject()) ThrowArgError(env, "BERT config must be an object");
   Napi::Object o = value.As<Napi::Object>();
   tf::BertConfig c;
-  c.vocab_size = ConfigInt(env, o, "vocabSize");
-  c.hidden_size = ConfigInt(env, o, "hidden");
-  c.num_layers = ConfigInt(env, o, "layers");
-  c.num_heads = ConfigInt(env, o, "heads");
-  c.intermediate_size = ConfigInt(env, o, "intermediate");
-  c.max_positions = ConfigInt(env, o, "maxPositions");
-  c.type_vocab_size = ConfigInt(env, o, "typeVocabSize");
-  c.num_labels = ConfigInt(env, o, "labels");
+  c.vocab_size = ReadConfigInt(env, o, "vocabSize", "BERT config");
+  c.hidden_size = ReadConfigInt(env, o, "hidden", "BERT config");
+  c.num_layers = ReadConfigInt(env, o, "layers", "BERT config");
+  c.num_heads = ReadConfigInt(env, o, "heads", "BERT config");
+  c.intermediate_size = ReadConfigInt(env, o, "intermediate", "BERT config");
+  c.max_positions = ReadConfigInt(env, o, "maxPositions", "BERT config");
+  c.type_vocab_size = ReadConfigInt(env, o, "typeVocabSize", "BERT config");
+  c.num_labels = ReadConfigInt(env, o, "labels", "BERT config");
   Napi::Value eps = o.Get("layerNormEps");
   if (!eps.IsNumber()) ThrowArgError(env, "BERT config: layerNormEps must be a number");
   c.layer_norm_eps = eps.As<Napi::Number>().FloatValue();
@@ -178,55 +140,27 @@ tf::BertConfig ReadBertConfig(Napi::Env env, const Napi::Value& value) {
 }
 
 void BertModelWrap::Register(Napi::Env env, Napi::Object exports) {
-  Napi::Function ctor =
-      DefineClass(env, "BertModel",
-                  {InstanceMethod<&BertModelWrap::Forward>("forward"),
-                   InstanceMethod<&BertModelWrap::Capture>("capture"),
-                   InstanceMethod<&BertModelWrap::PlanActivationStore>("planActivationStore"),
-                   InstanceMethod<&BertModelWrap::ReadParameters>("readParameters"),
-                   InstanceMethod<&BertModelWrap::SetMicroBatch>("setMicroBatch"),
-                   InstanceAccessor<&BertModelWrap::GetMicroBatch>("microBatch"),
-                   InstanceAccessor<&BertModelWrap::GetDevice>("device")});
-  constructor_ = new Napi::FunctionReference(Napi::Persistent(ctor));
+  // No dispose(): the BERT adapter releases its model by dropping the reference.
+  Napi::Function ctor = Define(env, kClassName,
+                               {InstanceMethod<&BertModelWrap::Forward>("forward"),
+                                InstanceMethod<&BertModelWrap::Capture>("capture"),
+                                InstanceMethod<&BertModelWrap::PlanActivationStore>("planActivationStore"),
+                                ReadParametersMethod(),
+                                InstanceMethod<&BertModelWrap::SetMicroBatch>("setMicroBatch"),
+                                MicroBatchAccessor(),
+                                DeviceAccessor()});
   exports.Set("BertModel", ctor);
   Export<BertLayout>(env, exports, "bertLayout");
 }
 
 // new BertModel(config, params, captureNames?, { device? })
-BertModelWrap::BertModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BertModelWrap>(info) {
-  Napi::Env env = info.Env();
-  try {
+BertModelWrap::BertModelWrap(const Napi::CallbackInfo& info) : ModelWrap(info) {
+  Build(info, [&](Napi::Env env) {
     tf::BertConfig config = ReadBertConfig(env, info[0]);
-    F32View params = ReadF32(env, info[1], "BertModel: params");
-    std::vector<std::string> names;
-    if (info[2].IsArray()) {
-      Napi::Array arr = info[2].As<Napi::Array>();
-      for (uint32_t i = 0; i < arr.Length(); ++i) {
-        Napi::Value v = arr.Get(i);
-        if (!v.IsString()) ThrowArgError(env, "BertModel: captureNames must be strings");
-        names.push_back(v.As<Napi::String>().Utf8Value());
-      }
-    } else if (!info[2].IsUndefined() && !info[2].IsNull()) {
-      ThrowArgError(env, "BertModel: captureNames must be an array of strings");
-    }
-    std::string device = "auto";
-    if (info[3].IsObject()) {
-      Napi::Value d = info[3].As<Napi::Object>().Get("device");
-      if (d.IsString()) device = d.As<Napi::String>().Utf8Value();
-    }
-    model_ = std::make_shared<tf::BertModel>(config, BertBackend(device), params.data, int64_t(params.length), names);
-  } catch (const Napi::Error&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(env, e.what());
-  }
-}
-
-std::shared_ptr<tf::BertModel> BertModelWrap::ModelOf(const Napi::Value& value) {
-  if (!value.IsObject() || !constructor_) return nullptr;
-  Napi::Object obj = value.As<Napi::Object>();
-  if (!obj.InstanceOf(constructor_->Value())) return nullptr;
-  return Napi::ObjectWrap<BertModelWrap>::Unwrap(obj)->model_;
+    ModelArgs a = ReadModelArgs(env, info, kClassName);
+    return std::make_shared<tf::BertModel>(config, BertBackend(a.device), a.params.data, int64_t(a.params.length),
+                                          a.capture_names);
+  });
 }
 
 // forward(inputs, labels | null, { logits?, predictions? }, options)
@@ -296,46 +230,16 @@ Napi::Value BertModelWrap::Capture(const Napi::CallbackInfo& info) {
   in.keep.push_back(info[0]);
   auto model = model_;
   tf::BertInputs inputs = in.inputs;
-  auto taken = std::make_shared<int64_t>(0);
-  return Task::Start(
-      env, opts, in.keep,
-      [model, handle, inputs, labels, taken](tf::TaskContext& ctx) {
-        std::lock_guard<std::mutex> lock(handle->mutex);
-        if (!handle->store) throw tf::Error("capture: the activation store was disposed");
-        *taken = model->capture(*handle->store, inputs, labels, &ctx);
-      },
-      [taken](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, double(*taken)); });
+  auto work = [model, inputs, labels](tf::ActivationStore& store, tf::TaskContext& ctx) {
+    return model->capture(store, inputs, labels, &ctx);
+  };
+  return StartCapture(env, opts, in.keep, handle, work);
 }
 
 // planActivationStore(options) -> { bytes, limit, entries: [{ name, rowsPerSample, width }] }
 Napi::Value BertModelWrap::PlanActivationStore(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  tf::ActivationStoreOptions o = ReadStoreOptions(env, info[0]);
-  tf::ActivationStore::Plan plan;
-  try {
-    plan = tf::ActivationStore::plan(model_->capture_points(), o);
-  } catch (const tf::Error& e) {
-    ThrowArgError(env, e.what());
-  }
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("bytes", Napi::Number::New(env, double(plan.bytes)));
-  out.Set("limit", Napi::Number::New(env, double(o.max_bytes ? o.max_bytes : tf::default_activation_limit())));
-  Napi::Array entries = Napi::Array::New(env, plan.entries.size());
-  for (size_t i = 0; i < plan.entries.size(); ++i) {
-    Napi::Object e = Napi::Object::New(env);
-    e.Set("name", plan.entries[i].name);
-    e.Set("rowsPerSample", Napi::Number::New(env, double(plan.entries[i].rows_per_sample)));
-    e.Set("width", Napi::Number::New(env, double(plan.entries[i].width)));
-    entries.Set(uint32_t(i), e);
-  }
-  out.Set("entries", entries);
-  return out;
-}
-
-Napi::Value BertModelWrap::ReadParameters(const Napi::CallbackInfo& info) {
-  auto out = Napi::Float32Array::New(info.Env(), size_t(model_->layout().total()));
-  model_->read_parameters(out.Data());
-  return out;
+  tf::ActivationStoreOptions options = ReadStoreOptions(info.Env(), info[0]);
+  return DescribeStorePlan(info.Env(), options, model_->capture_points(), false);
 }
 
 Napi::Value BertModelWrap::SetMicroBatch(const Napi::CallbackInfo& info) {
@@ -343,14 +247,6 @@ Napi::Value BertModelWrap::SetMicroBatch(const Napi::CallbackInfo& info) {
     ThrowArgError(info.Env(), "setMicroBatch: n must be a non-negative integer (0: by token count)");
   model_->set_micro_batch(info[0].As<Napi::Number>().Int64Value());
   return info.Env().Undefined();
-}
-
-Napi::Value BertModelWrap::GetMicroBatch(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), double(model_->micro_batch()));
-}
-
-Napi::Value BertModelWrap::GetDevice(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), tf::device_name(model_->backend().device()));
 }
 
 }  // namespace tfb

@@ -1,0 +1,42 @@
+// Argument readers and result builders the ViT and BERT model bindings share: the
+// config fields, the constructor's captureNames and device, and the layout and
+// activation-store plan objects handed back to the TypeScript adapters.
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "../core/activations/activation_store.h"
+#include "../core/activations/capture_point.h"
+#include "../core/vit/vit_params.h"
+#include "task.h"
+
+namespace tfb {
+
+// obj[key] as an integer; errors read "<prefix>: <key> must be ...".
+int64_t ReadConfigInt(Napi::Env env, const Napi::Object& obj, const char* key, const char* prefix);
+
+// The (config, params, captureNames?, { device? }) arguments of a model constructor
+// after the config: errors name the class `cls`.
+struct ModelArgs {
+  F32View params;
+  std::vector<std::string> capture_names;
+  std::string device = "auto";
+};
+ModelArgs ReadModelArgs(Napi::Env env, const Napi::CallbackInfo& info, const char* cls);
+
+// { total, tensors: [{ name, shape, offset }], capturePoints: [{ name, tokens, width, padded? }] };
+// `padded` is listed only for models whose capture points can carry padding (BERT).
+Napi::Object DescribeLayout(Napi::Env env, int64_t total, const std::vector<tf::ParamTensor>& tensors,
+                            const std::vector<tf::CapturePoint>& points, bool with_padded);
+
+// planActivationStore(options) for a model with `points`:
+// { bytes, limit, entries: [{ name, rowsPerSample, width }] }. With `kept_only` the
+// entries the options filter out are left off the list.
+Napi::Object DescribeStorePlan(Napi::Env env, const tf::ActivationStoreOptions& options,
+                               const std::vector<tf::CapturePoint>& points, bool kept_only);
+
+}  // namespace tfb

@@ -1,0 +1,98 @@
+// The part of the VitModel and BertModel JS classes that does not depend on the model:
+// the wrapped-model handle other exports reach through ModelOf(), the disposed check, and
+// the readParameters / microBatch / device / dispose members every model answers alike.
+// A CRTP base, so each class still registers its own JS name and model-specific methods.
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+#include <string>
+
+#include "../core/backend.h"
+#include "task.h"
+
+namespace tfb {
+
+template <typename Derived, typename Model>
+class ModelWrap : public Napi::ObjectWrap<Derived> {
+ public:
+  // The model wrapped by `value`, or null when it is not an instance of Derived.
+  static std::shared_ptr<Model> ModelOf(const Napi::Value& value) {
+    if (!value.IsObject() || !constructor_) return nullptr;
+    Napi::Object obj = value.As<Napi::Object>();
+    if (!obj.InstanceOf(constructor_->Value())) return nullptr;
+    return Napi::ObjectWrap<Derived>::Unwrap(obj)->model_;
+  }
+
+ protected:
+  using Member = Napi::Value (Derived::*)(const Napi::CallbackInfo&);
+
+  explicit ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Derived>(info) {}
+
+  // Defines the JS class `name` and remembers its constructor for ModelOf().
+  static Napi::Function Define(Napi::Env env, const char* name,
+                               const std::vector<Napi::ClassPropertyDescriptor<Derived>>& members) {
+    Napi::Function ctor = Napi::ObjectWrap<Derived>::DefineClass(env, name, members);
+    constructor_ = new Napi::FunctionReference(Napi::Persistent(ctor));
+    return ctor;
+  }
+  // Descriptors of the shared members, for Derived::Register's list. Member pointers of
+  // this base only convert to Derived's at run time, hence the non-template overloads.
+  static Napi::ClassPropertyDescriptor<Derived> ReadParametersMethod() {
+    return Napi::ObjectWrap<Derived>::InstanceMethod("readParameters", Member(&ModelWrap::ReadParameters));
+  }
+  static Napi::ClassPropertyDescriptor<Derived> MicroBatchAccessor() {
+    return Napi::ObjectWrap<Derived>::InstanceAccessor("microBatch", Member(&ModelWrap::GetMicroBatch), nullptr);
+  }
+  static Napi::ClassPropertyDescriptor<Derived> DeviceAccessor() {
+    return Napi::ObjectWrap<Derived>::InstanceAccessor("device", Member(&ModelWrap::GetDevice), nullptr);
+  }
+  static Napi::ClassPropertyDescriptor<Derived> DisposeMethod() {
+    return Napi::ObjectWrap<Derived>::InstanceMethod("dispose", Member(&ModelWrap::Dispose));
+  }
+
+  // Sets model_ to what `make(env)` builds (the constructor's body); a core error
+  // (tf::Error, std::bad_alloc) becomes a JS exception instead of ending the process.
+  template <typename Make>
+  void Build(const Napi::CallbackInfo& info, Make make) {
+    try {
+      model_ = make(info.Env());
+    } catch (const Napi::Error&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw Napi::Error::New(info.Env(), e.what());
+    }
+  }
+
+  // The model, or a JS error when dispose() released it.
+  Model& live(Napi::Env env) const {
+    if (!model_) ThrowArgError(env, std::string("this ") + Derived::kClassName + " was disposed");
+    return *model_;
+  }
+
+  Napi::Value ReadParameters(const Napi::CallbackInfo& info) {
+    Model& model = live(info.Env());
+    auto out = Napi::Float32Array::New(info.Env(), size_t(model.layout().total()));
+    model.read_parameters(out.Data());
+    return out;
+  }
+  Napi::Value GetMicroBatch(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), double(live(info.Env()).micro_batch()));
+  }
+  Napi::Value GetDevice(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), tf::device_name(live(info.Env()).backend().device()));
+  }
+  // dispose(): frees the native weights and buffers now (tasks already running keep theirs).
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    model_.reset();
+    return info.Env().Undefined();
+  }
+
+  std::shared_ptr<Model> model_;
+
+ private:
+  static inline Napi::FunctionReference* constructor_ = nullptr;
+};
+
+}  // namespace tfb
