@@ -6,7 +6,6 @@
 #include "args.h"
 #include "bert_model_wrap.h"
 #include "task.h"
-#include "vit_trainer_wrap.h"
 
 namespace tfb {
 
@@ -80,53 +79,21 @@ Napi::Object StepObject(Napi::Env env, const tf::BertStepResult& r) {
 }  // namespace
 
 void BertTrainerWrap::Register(Napi::Env env, Napi::Object exports) {
-  Napi::Function ctor = DefineClass(env, "BertTrainer",
-                                    {InstanceMethod<&BertTrainerWrap::Configure>("configure"),
-                                     InstanceMethod<&BertTrainerWrap::Step>("step"),
-                                     InstanceMethod<&BertTrainerWrap::Gradients>("gradients"),
-                                     InstanceMethod<&BertTrainerWrap::ReadParameters>("readParameters"),
-                                     InstanceMethod<&BertTrainerWrap::ReadState>("readState"),
-                                     InstanceMethod<&BertTrainerWrap::LoadState>("loadState"),
-                                     InstanceAccessor<&BertTrainerWrap::GetSteps>("steps"),
-                                     InstanceAccessor<&BertTrainerWrap::GetMicroBatch>("microBatch")});
+  Napi::Function ctor = Define(env, "BertTrainer", &BertTrainerWrap::Step, &BertTrainerWrap::Gradients);
   exports.Set("BertTrainer", ctor);
 }
 
 // new BertTrainer(config, params, { batchSize, maxTokens, microBatch?, device? })
-BertTrainerWrap::BertTrainerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BertTrainerWrap>(info) {
-  Napi::Env env = info.Env();
-  try {
+BertTrainerWrap::BertTrainerWrap(const Napi::CallbackInfo& info) : TrainerWrap(info) {
+  Build(info, [&](Napi::Env env) {
     tf::BertConfig config = ReadBertConfig(env, info[0]);
     F32View params = ReadF32(env, info[1], "BertTrainer: params");
-    if (!info[2].IsObject()) ThrowArgError(env, "BertTrainer: options must be an object");
-    Napi::Object o = info[2].As<Napi::Object>();
-    const int64_t batch = ReadCount(env, o, "batchSize", "BertTrainer", 1);
-    const int64_t tokens = ReadCount(env, o, "maxTokens", "BertTrainer", 1);
-    int64_t micro = batch;
-    if (!o.Get("microBatch").IsUndefined()) micro = ReadCount(env, o, "microBatch", "BertTrainer", 1);
-    std::string device = "cpu";
-    if (o.Get("device").IsString()) device = o.Get("device").As<Napi::String>().Utf8Value();
-    if (device != "cuda" && device != "cpu" && device != "auto")
-      ThrowArgError(env, "BertTrainer: device must be 'auto', 'cpu' or 'cuda'");
+    TrainerOptions o = ReadTrainerOptions(env, info[2], "BertTrainer", true, "cpu");
     // The text backward ops exist on the CPU: a GPU only when asked for by name.
-    tf::Backend& be = device == "cuda" ? tf::cuda_backend() : tf::cpu_backend();
-    trainer_ = std::make_shared<tf::BertTrainer>(config, be, params.data, int64_t(params.length), batch, micro, tokens);
-  } catch (const Napi::Error&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(env, e.what());
-  }
-}
-
-Napi::Value BertTrainerWrap::Configure(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  tf::TrainerConfig c = ReadTrainerConfig(env, info[0]);
-  try {
-    trainer_->configure(c);
-  } catch (const tf::Error& e) {
-    ThrowArgError(env, e.what());
-  }
-  return env.Undefined();
+    tf::Backend& be = o.device == "cuda" ? tf::cuda_backend() : tf::cpu_backend();
+    return std::make_shared<tf::BertTrainer>(config, be, params.data, int64_t(params.length), o.batch, o.micro,
+                                             o.max_tokens);
+  });
 }
 
 // step(inputs, labels, taskOptions) -> Promise<{ loss, correct, labelled, gradNorm, lr, step }>
@@ -168,46 +135,6 @@ Napi::Value BertTrainerWrap::Gradients(const Napi::CallbackInfo& info) {
         o.Set("grads", keep->Value().Get("grads"));
         return o;
       });
-}
-
-Napi::Value BertTrainerWrap::ReadParameters(const Napi::CallbackInfo& info) {
-  auto out = Napi::Float32Array::New(info.Env(), size_t(trainer_->layout().total()));
-  trainer_->read_parameters(out.Data());
-  return out;
-}
-
-// readState() -> { step, m, v }
-Napi::Value BertTrainerWrap::ReadState(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const size_t n = size_t(trainer_->layout().total());
-  auto m = Napi::Float32Array::New(env, n), v = Napi::Float32Array::New(env, n);
-  trainer_->read_moments(m.Data(), v.Data());
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("step", Napi::Number::New(env, double(trainer_->steps_done())));
-  o.Set("m", m);
-  o.Set("v", v);
-  return o;
-}
-
-// loadState(step, m, v)
-Napi::Value BertTrainerWrap::LoadState(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!info[0].IsNumber() || info[0].As<Napi::Number>().Int64Value() < 0)
-    ThrowArgError(env, "loadState: step must be a non-negative integer");
-  F32View m = ReadF32(env, info[1], "loadState: m"), v = ReadF32(env, info[2], "loadState: v");
-  const size_t n = size_t(trainer_->layout().total());
-  if (m.length != n || v.length != n)
-    ThrowArgError(env, "loadState: m and v must hold " + std::to_string(n) + " floats each");
-  trainer_->load_state(info[0].As<Napi::Number>().Int64Value(), m.data, v.data);
-  return env.Undefined();
-}
-
-Napi::Value BertTrainerWrap::GetSteps(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), double(trainer_->steps_done()));
-}
-
-Napi::Value BertTrainerWrap::GetMicroBatch(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), double(trainer_->micro_batch()));
 }
 
 }  // namespace tfb

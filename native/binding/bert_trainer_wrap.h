@@ -6,28 +6,19 @@
 
 #include <napi.h>
 
-#include <memory>
-
 #include "../core/train/bert_trainer.h"
+#include "trainer_wrap.h"
 
 namespace tfb {
 
-class BertTrainerWrap : public Napi::ObjectWrap<BertTrainerWrap> {
+class BertTrainerWrap : public TrainerWrap<BertTrainerWrap, tf::BertTrainer> {
  public:
   static void Register(Napi::Env env, Napi::Object exports);
   explicit BertTrainerWrap(const Napi::CallbackInfo& info);
 
  private:
-  Napi::Value Configure(const Napi::CallbackInfo& info);
   Napi::Value Step(const Napi::CallbackInfo& info);
   Napi::Value Gradients(const Napi::CallbackInfo& info);
-  Napi::Value ReadParameters(const Napi::CallbackInfo& info);
-  Napi::Value ReadState(const Napi::CallbackInfo& info);
-  Napi::Value LoadState(const Napi::CallbackInfo& info);
-  Napi::Value GetSteps(const Napi::CallbackInfo& info);
-  Napi::Value GetMicroBatch(const Napi::CallbackInfo& info);
-
-  std::shared_ptr<tf::BertTrainer> trainer_;
 };
 
 }  // namespace tfb
