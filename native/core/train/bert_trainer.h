@@ -20,6 +20,7 @@
 #include "../bert/bert_model.h"
 #include "../bert/bert_params.h"
 #include "../task.h"
+#include "optimizer.h"
 #include "vit_trainer.h"
 
 namespace tf {
@@ -70,18 +71,13 @@ class BertTrainer {
   BertStepResult accumulate(const BertInputs& in, const int32_t* labels, TaskContext* ctx);
   void run_micro_batch(const BertInputs& in, const int32_t* labels, float scale, BertStepResult& r, TaskContext* ctx);
 
-  struct Segment {
-    int64_t offset, size;
-    bool decay;
-  };
-
   BertConfig config_;
   BertParamLayout layout_;
   Backend* backend_;
   int64_t capacity_, micro_batch_, max_tokens_;
   TrainerConfig cfg_;
   int64_t step_ = 0;
-  std::vector<Segment> segments_;
+  std::vector<AdamWSegment> segments_;
   std::unique_ptr<DeviceBuffer> params_, grads_, m_, v_, logits_;
   std::unique_ptr<BertBuffers> buffers_;
   std::unique_ptr<BertGradBuffers> grad_buffers_;

@@ -9,17 +9,6 @@
 
 namespace tf {
 
-namespace {
-
-// Weight decay applies to matrices (linear and convolution weights) only.
-bool decays(const ParamTensor& t) {
-  const std::string suffix = ".weight";
-  const bool weight = t.name.size() > suffix.size() && t.name.compare(t.name.size() - suffix.size(), suffix.size(), suffix) == 0;
-  return weight && t.shape.size() >= 2;
-}
-
-}  // namespace
-
 VitTrainer::VitTrainer(const VitConfig& config, Backend& backend, const float* params, int64_t count,
                        int64_t batch_capacity, int64_t micro_batch)
     : config_(config), layout_(config), backend_(&backend), capacity_(batch_capacity),
@@ -45,22 +34,11 @@ VitTrainer::VitTrainer(const VitConfig& config, Backend& backend, const float* p
   grad_buffers_ = std::make_unique<VitGradBuffers>(backend, config_, micro_batch_);
   host_logits_.resize(size_t(micro_batch_ * config_.num_labels));
   host_losses_.resize(size_t(micro_batch_));
-  // Neighbouring tensors with the same decay rule become one AdamW segment.
-  for (const ParamTensor& t : layout_.tensors()) {
-    const bool d = decays(t);
-    if (!segments_.empty() && segments_.back().decay == d && segments_.back().offset + segments_.back().size == t.offset)
-      segments_.back().size += t.size;
-    else
-      segments_.push_back({t.offset, t.size, d});
-  }
+  segments_ = adamw_segments(layout_.tensors());
 }
 
 void VitTrainer::configure(const TrainerConfig& config) {
-  TF_CHECK(config.schedule.total_steps >= 1, "trainer: total steps must be at least 1");
-  TF_CHECK(config.beta1 >= 0 && config.beta1 < 1 && config.beta2 >= 0 && config.beta2 < 1,
-           "trainer: AdamW betas must lie in [0, 1)");
-  TF_CHECK(config.eps > 0, "trainer: AdamW epsilon must be positive");
-  TF_CHECK(config.label_smoothing >= 0 && config.label_smoothing < 1, "trainer: label smoothing must lie in [0, 1)");
+  check_optimizer_config(config);
   TF_CHECK(config.augmentation.fill.empty() || int64_t(config.augmentation.fill.size()) == config_.num_channels,
            "trainer: one augmentation fill value per channel");
   std::lock_guard<std::mutex> lock(mutex_);
@@ -117,25 +95,8 @@ StepResult VitTrainer::step(const float* images, const int32_t* labels, int64_t 
   if (ctx) ctx->check_cancelled();
   r.loss = loss_sum / double(n);
   r.grad_norm = std::sqrt(be.sum_squares(grads_->get<float>(), total));
-  if (!std::isfinite(r.grad_norm))
-    throw Error("train step " + std::to_string(step_) + ": the gradient is not finite (loss " + std::to_string(r.loss) +
-                "); lower the learning rate or check the data");
-
-  AdamWStep s;
-  s.lr = lr_at(cfg_.schedule, step_);
-  s.beta1 = cfg_.beta1;
-  s.beta2 = cfg_.beta2;
-  s.eps = cfg_.eps;
-  s.bias_correction1 = 1.0 - std::pow(cfg_.beta1, double(step_ + 1));
-  s.bias_correction2 = 1.0 - std::pow(cfg_.beta2, double(step_ + 1));
-  // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6), at most 1.
-  s.grad_scale = cfg_.max_grad_norm > 0 ? float(std::min(1.0, cfg_.max_grad_norm / (r.grad_norm + 1e-6))) : 1.0f;
-  for (const Segment& seg : segments_) {
-    s.weight_decay = seg.decay ? cfg_.weight_decay : 0.0;
-    be.adamw_update(params_->get<float>() + seg.offset, m_->get<float>() + seg.offset, v_->get<float>() + seg.offset,
-                    grads_->get<float>() + seg.offset, seg.size, s);
-  }
-  r.lr = s.lr;
+  r.lr = adamw_step(be, cfg_, step_, r.grad_norm, r.loss, segments_, params_->get<float>(), m_->get<float>(),
+                    v_->get<float>(), grads_->get<float>());
   r.step = ++step_;
   return r;
 }

@@ -17,6 +17,7 @@
 #include "../vit/vit_config.h"
 #include "../vit/vit_params.h"
 #include "lr_schedule.h"
+#include "optimizer.h"
 #include "train_ops.h"
 
 namespace tf {
@@ -83,18 +84,13 @@ class VitTrainer {
                   int64_t* correct, TaskContext* ctx);
   const float* stage_images(const float* images, int64_t n);
 
-  struct Segment {
-    int64_t offset, size;
-    bool decay;
-  };
-
   VitConfig config_;
   VitParamLayout layout_;
   Backend* backend_;
   int64_t capacity_, micro_batch_;
   TrainerConfig cfg_;
   int64_t step_ = 0;
-  std::vector<Segment> segments_;
+  std::vector<AdamWSegment> segments_;
   std::unique_ptr<DeviceBuffer> params_, grads_, m_, v_;
   std::unique_ptr<DeviceBuffer> images_, augmented_, labels_;
   std::unique_ptr<VitBuffers> buffers_;
