@@ -9,24 +9,13 @@
 
 #include "../core/error.h"
 #include "../core/thread_pool.h"
+#include "backend_checks.h"
 #include "check.h"
 #include "grad_check.h"
 #include "test_device.h"
 
 namespace tf::test {
 namespace {
-
-template <typename Fn>
-bool runs_on_backend(Fn&& fn) {
-  try {
-    fn();
-    return true;
-  } catch (const Error& e) {
-    if (std::string(e.what()).find("is not implemented on") == std::string::npos) throw;
-    std::printf("    note: %s\n", e.what());
-    return false;
-  }
-}
 
 std::vector<double> layernorm64(const std::vector<double>& x, const std::vector<double>& w, const std::vector<double>& b,
                                 int64_t rows, int64_t cols, double eps) {
@@ -40,22 +29,6 @@ std::vector<double> layernorm64(const std::vector<double>& x, const std::vector<
     for (int64_t c = 0; c < cols; ++c) y[r * cols + c] = (x[r * cols + c] - m) * s * w[c] + b[c];
   }
   return y;
-}
-
-// Runs fn with 1, 2 and 3 pool threads and checks that it returns the same bits.
-template <typename Fn>
-void check_thread_independent(const char* what, Fn&& fn) {
-  const int before = num_threads();
-  set_num_threads(1);
-  const std::vector<float> one = fn();
-  for (int t : {2, 3}) {
-    set_num_threads(t);
-    const std::vector<float> other = fn();
-    const bool same = other.size() == one.size() && std::memcmp(other.data(), one.data(), one.size() * sizeof(float)) == 0;
-    if (!same) std::printf("    %s differs between 1 and %d threads\n", what, t);
-    CHECK(same);
-  }
-  set_num_threads(before);
 }
 
 TEST("layernorm backward against finite differences; it accumulates into dinp, dweight, dbias") {

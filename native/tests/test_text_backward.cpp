@@ -10,6 +10,7 @@
 
 #include "../core/error.h"
 #include "../core/thread_pool.h"
+#include "backend_checks.h"
 #include "check.h"
 #include "grad_check.h"
 #include "test_device.h"
@@ -17,38 +18,10 @@
 namespace tf::test {
 namespace {
 
-template <typename Fn>
-bool runs_here(Fn&& fn) {
-  try {
-    fn();
-    return true;
-  } catch (const Error& e) {
-    if (std::string(e.what()).find("is not implemented on") == std::string::npos) throw;
-    std::printf("    note: %s\n", e.what());
-    return false;
-  }
-}
-
 DeviceBuffer ints(Backend& be, const std::vector<int32_t>& host) {
   DeviceBuffer buf(be, host.size() * sizeof(int32_t));
   be.copy_from_host(buf.get(), host.data(), host.size() * sizeof(int32_t));
   return buf;
-}
-
-// Runs fn with 1, 2 and 3 pool threads and checks that it returns the same bits.
-template <typename Fn>
-void check_thread_independent(const char* what, Fn&& fn) {
-  const int before = num_threads();
-  set_num_threads(1);
-  const std::vector<float> one = fn();
-  for (int t : {2, 3}) {
-    set_num_threads(t);
-    const std::vector<float> other = fn();
-    const bool same = other.size() == one.size() && std::memcmp(other.data(), one.data(), one.size() * sizeof(float)) == 0;
-    if (!same) std::printf("    %s differs between 1 and %d threads\n", what, t);
-    CHECK(same);
-  }
-  set_num_threads(before);
 }
 
 TEST("token embeddings backward: word, position and type rows accumulate, repeated ids summed") {
@@ -68,7 +41,7 @@ TEST("token embeddings backward: word, position and type rows accumulate, repeat
     for (auto& part : {to_host(p), to_host(t)}) all.insert(all.end(), part.begin(), part.end());
     return all;
   };
-  if (!runs_here([&] { run(true); })) return;
+  if (!runs_on_backend([&] { run(true); })) return;
   for (bool typed : {true, false}) {
     std::vector<double> want(start_w.begin(), start_w.end());
     want.insert(want.end(), start_p.begin(), start_p.end());
@@ -95,7 +68,7 @@ TEST("tanh backward against central differences; indexed row scatter with repeat
   std::vector<float> out(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) out[size_t(i)] = std::tanh(pre[size_t(i)]);
   auto dpre = to_device(be, std::vector<float>(static_cast<size_t>(n), 0.0f)), dy = to_device(be, dout), y = to_device(be, out);
-  if (!runs_here([&] { be.tanh_backward(dpre.get<float>(), y.get<float>(), dy.get<float>(), n); })) return;
+  if (!runs_on_backend([&] { be.tanh_backward(dpre.get<float>(), y.get<float>(), dy.get<float>(), n); })) return;
   auto loss = [&](const std::vector<double>& x) {
     double s = 0;
     for (int64_t i = 0; i < n; ++i) s += dout[size_t(i)] * std::tanh(x[size_t(i)]);

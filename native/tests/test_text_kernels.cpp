@@ -7,23 +7,12 @@
 #include <string>
 
 #include "../core/error.h"
+#include "backend_checks.h"
 #include "check.h"
 #include "test_device.h"
 
 namespace tf::test {
 namespace {
-
-template <typename Fn>
-bool runs_here(Fn&& fn) {
-  try {
-    fn();
-    return true;
-  } catch (const Error& e) {
-    if (std::string(e.what()).find("is not implemented on") == std::string::npos) throw;
-    std::printf("    note: %s\n", e.what());
-    return false;
-  }
-}
 
 template <typename T>
 DeviceBuffer ints_to_device(Backend& be, const std::vector<T>& host) {
@@ -49,7 +38,7 @@ TEST("token embeddings: word + position + token type rows, with and without type
   auto dword = to_device(be, word), dpos = to_device(be, pos), dtype = to_device(be, type);
   auto dids = ints_to_device(be, ids), dtypes = ints_to_device(be, types);
   DeviceBuffer dout(be, size_t(B * T * C) * sizeof(float)), dplain(be, size_t(B * T * C) * sizeof(float));
-  if (!runs_here([&] {
+  if (!runs_on_backend([&] {
         be.token_embeddings_forward(dout.get<float>(), dids.get<int32_t>(), dtypes.get<int32_t>(), dword.get<float>(),
                                     dpos.get<float>(), dtype.get<float>(), B, T, C);
         be.token_embeddings_forward(dplain.get<float>(), dids.get<int32_t>(), nullptr, dword.get<float>(),
@@ -109,7 +98,7 @@ TEST("masked attention: right and interior padding, exact zeros on padded keys, 
     auto dqkv = to_device(be, qkv);
     auto dmask = ints_to_device(be, mask);
     DeviceBuffer dout(be, size_t(s.B * s.T * s.C) * sizeof(float)), datt(be, size_t(s.B * s.NH * s.T * s.T) * sizeof(float));
-    if (!runs_here([&] {
+    if (!runs_on_backend([&] {
           be.attention_masked_forward(dout.get<float>(), datt.get<float>(), dqkv.get<float>(), dmask.get<uint8_t>(),
                                       s.B, s.T, s.C, s.NH, s.T);
         }))
@@ -161,7 +150,7 @@ TEST("bias + tanh and indexed row gathers") {
   auto dindex = ints_to_device(be, index);
   auto dsrc = to_device(be, pre);
   DeviceBuffer dgather(be, index.size() * size_t(cols) * sizeof(float));
-  if (!runs_here([&] {
+  if (!runs_on_backend([&] {
         be.bias_tanh_forward(dpre.get<float>(), dout.get<float>(), dbias.get<float>(), rows, cols);
         be.gather_rows_indexed(dgather.get<float>(), dsrc.get<float>(), dindex.get<int32_t>(), int64_t(index.size()), cols);
       }))
@@ -186,7 +175,7 @@ TEST("softmax cross-entropy with argmax: wide rows, ignored labels, bad labels r
   auto dlabels = ints_to_device(be, labels);
   DeviceBuffer dloss(be, size_t(rows) * sizeof(float));
   DeviceBuffer dpred(be, size_t(rows) * sizeof(int32_t));
-  if (!runs_here([&] {
+  if (!runs_on_backend([&] {
         be.softmax_cross_entropy_forward(dloss.get<float>(), dpred.get<int32_t>(), dlogits.get<float>(),
                                          dlabels.get<int32_t>(), rows, classes);
       }))

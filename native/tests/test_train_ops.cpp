@@ -13,23 +13,12 @@
 #include "../core/train/lr_schedule.h"
 #include "../core/train/rng.h"
 #include "../core/train/train_ops.h"
+#include "backend_checks.h"
 #include "check.h"
 #include "test_device.h"
 
 namespace tf::test {
 namespace {
-
-template <typename Fn>
-bool runs_on_backend(Fn&& fn) {
-  try {
-    fn();
-    return true;
-  } catch (const Error& e) {
-    if (std::string(e.what()).find("is not implemented on") == std::string::npos) throw;
-    std::printf("    note: %s\n", e.what());
-    return false;
-  }
-}
 
 TEST("adamw: four steps against a float64 re-derivation, with and without decay") {
   Backend& be = device_backend();
