@@ -20,20 +20,12 @@ BertTrainer::BertTrainer(const BertConfig& config, Backend& backend, const float
   if (max_tokens < 1 || max_tokens > config.max_positions)
     throw Error("trainer: max_tokens " + std::to_string(max_tokens) + " must lie in [1, " +
                 std::to_string(config.max_positions) + "] (max_position_embeddings)");
-  const size_t bytes = size_t(count) * sizeof(float);
-  params_ = std::make_unique<DeviceBuffer>(backend, bytes);
-  params_->upload(params);
-  grads_ = std::make_unique<DeviceBuffer>(backend, bytes);
-  m_ = std::make_unique<DeviceBuffer>(backend, bytes);
-  v_ = std::make_unique<DeviceBuffer>(backend, bytes);
-  backend.zero(m_->get<float>(), count);
-  backend.zero(v_->get<float>(), count);
+  state_ = std::make_unique<TrainState>(backend, layout_.tensors(), params, count);
   const int64_t rows = micro_batch_ * max_tokens_;
   buffers_ = std::make_unique<BertBuffers>(backend, config_, micro_batch_, max_tokens_, config_.num_layers);
   grad_buffers_ = std::make_unique<BertGradBuffers>(backend, config_, micro_batch_, max_tokens_, rows);
   if (config_.masked_lm())
     logits_ = std::make_unique<DeviceBuffer>(backend, size_t(rows * config_.vocab_size) * sizeof(float));
-  segments_ = adamw_segments(layout_.tensors());
 }
 
 void BertTrainer::configure(const TrainerConfig& config) {
@@ -61,8 +53,8 @@ void BertTrainer::run_micro_batch(const BertInputs& in, const int32_t* labels, f
   const int64_t B = in.count, T = in.tokens, R = B * T;
   BertBuffers& buf = *buffers_;
   BertGradBuffers& g = *grad_buffers_;
-  const float* params = params_->get<float>();
-  float* grads = grads_->get<float>();
+  const float* params = state_->params();
+  float* grads = state_->grads();
 
   // Masked LM: the labelled rows, the only ones the head decodes. None: no gradient.
   std::vector<int32_t> rows, row_labels;
@@ -135,7 +127,7 @@ BertStepResult BertTrainer::accumulate(const BertInputs& in, const int32_t* labe
   } else {
     r.labelled = in.count;
   }
-  backend_->zero(grads_->get<float>(), layout_.total());
+  backend_->zero(state_->grads(), layout_.total());
   const float scale = r.labelled > 0 ? 1.0f / float(r.labelled) : 0.0f;
   const int64_t per_label = config_.masked_lm() ? T : 1;
   for (int64_t i = 0; i < in.count; i += micro_batch_) {
@@ -158,9 +150,8 @@ BertStepResult BertTrainer::step(const BertInputs& in, const int32_t* labels, Ta
   const int64_t total = layout_.total();
   BertStepResult r = accumulate(in, labels, ctx);
   if (ctx) ctx->check_cancelled();
-  r.grad_norm = std::sqrt(be.sum_squares(grads_->get<float>(), total));
-  r.lr = adamw_step(be, cfg_, step_, r.grad_norm, r.loss, segments_, params_->get<float>(), m_->get<float>(),
-                    v_->get<float>(), grads_->get<float>());
+  r.grad_norm = std::sqrt(be.sum_squares(state_->grads(), total));
+  r.lr = state_->update(be, cfg_, step_, r.grad_norm, r.loss);
   r.step = ++step_;
   return r;
 }
@@ -169,28 +160,26 @@ BertStepResult BertTrainer::gradients(const BertInputs& in, const int32_t* label
   std::lock_guard<std::mutex> lock(mutex_);
   check(in, labels);
   BertStepResult r = accumulate(in, labels, ctx);
-  grads_->download(grads_out);
-  r.grad_norm = std::sqrt(backend_->sum_squares(grads_->get<float>(), layout_.total()));
+  state_->read_gradients(grads_out);
+  r.grad_norm = std::sqrt(backend_->sum_squares(state_->grads(), layout_.total()));
   r.step = step_;
   return r;
 }
 
 void BertTrainer::read_parameters(float* params) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  params_->download(params);
+  state_->read_parameters(params);
 }
 
 void BertTrainer::read_moments(float* m, float* v) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  m_->download(m);
-  v_->download(v);
+  state_->read_moments(m, v);
 }
 
 void BertTrainer::load_state(int64_t steps_done, const float* m, const float* v) {
   TF_CHECK(steps_done >= 0, "trainer state: the step count must not be negative");
   std::lock_guard<std::mutex> lock(mutex_);
-  m_->upload(m);
-  v_->upload(v);
+  state_->load_moments(m, v);
   step_ = steps_done;
 }
 

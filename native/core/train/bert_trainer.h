@@ -20,7 +20,7 @@
 #include "../bert/bert_model.h"
 #include "../bert/bert_params.h"
 #include "../task.h"
-#include "optimizer.h"
+#include "train_state.h"
 #include "vit_trainer.h"
 
 namespace tf {
@@ -77,8 +77,8 @@ class BertTrainer {
   int64_t capacity_, micro_batch_, max_tokens_;
   TrainerConfig cfg_;
   int64_t step_ = 0;
-  std::vector<AdamWSegment> segments_;
-  std::unique_ptr<DeviceBuffer> params_, grads_, m_, v_, logits_;
+  std::unique_ptr<TrainState> state_;
+  std::unique_ptr<DeviceBuffer> logits_;
   std::unique_ptr<BertBuffers> buffers_;
   std::unique_ptr<BertGradBuffers> grad_buffers_;
   mutable std::mutex mutex_;

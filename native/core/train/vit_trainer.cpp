@@ -18,14 +18,7 @@ VitTrainer::VitTrainer(const VitConfig& config, Backend& backend, const float* p
                 std::to_string(count));
   TF_CHECK(batch_capacity >= 1, "trainer: the batch size must be at least 1");
   TF_CHECK(micro_batch >= 1, "trainer: the micro-batch must be at least 1");
-  const size_t bytes = size_t(count) * sizeof(float);
-  params_ = std::make_unique<DeviceBuffer>(backend, bytes);
-  params_->upload(params);
-  grads_ = std::make_unique<DeviceBuffer>(backend, bytes);
-  m_ = std::make_unique<DeviceBuffer>(backend, bytes);
-  v_ = std::make_unique<DeviceBuffer>(backend, bytes);
-  backend.zero(m_->get<float>(), count);
-  backend.zero(v_->get<float>(), count);
+  state_ = std::make_unique<TrainState>(backend, layout_.tensors(), params, count);
   const size_t image_bytes = size_t(capacity_ * config_.image_floats()) * sizeof(float);
   images_ = std::make_unique<DeviceBuffer>(backend, image_bytes);
   augmented_ = std::make_unique<DeviceBuffer>(backend, image_bytes);
@@ -34,7 +27,6 @@ VitTrainer::VitTrainer(const VitConfig& config, Backend& backend, const float* p
   grad_buffers_ = std::make_unique<VitGradBuffers>(backend, config_, micro_batch_);
   host_logits_.resize(size_t(micro_batch_ * config_.num_labels));
   host_losses_.resize(size_t(micro_batch_));
-  segments_ = adamw_segments(layout_.tensors());
 }
 
 void VitTrainer::configure(const TrainerConfig& config) {
@@ -62,9 +54,9 @@ void VitTrainer::accumulate(const float* images, const int32_t* labels, int64_t 
   for (int64_t i = 0; i < n; i += micro_batch_) {
     if (ctx) ctx->check_cancelled();
     const int64_t b = std::min(micro_batch_, n - i);
-    vit_forward(be, config_, layout_, params_->get<float>(), buf, images + i * per_image, b, nullptr, ctx, true);
+    vit_forward(be, config_, layout_, state_->params(), buf, images + i * per_image, b, nullptr, ctx, true);
     be.cross_entropy_backward(g.dlogits, buf.losses, buf.logits, dev_labels + i, b, V, cfg_.label_smoothing, scale);
-    vit_backward(be, config_, layout_, params_->get<float>(), grads_->get<float>(), buf, g, b, ctx);
+    vit_backward(be, config_, layout_, state_->params(), state_->grads(), buf, g, b, ctx);
     be.copy_to_host(host_logits_.data(), buf.logits, size_t(b * V) * sizeof(float));
     be.copy_to_host(host_losses_.data(), buf.losses, size_t(b) * sizeof(float));
     for (int64_t r = 0; r < b; ++r) {
@@ -88,15 +80,14 @@ StepResult VitTrainer::step(const float* images, const int32_t* labels, int64_t 
     be.augment_images(augmented_->get<float>(), batch, n, config_.num_channels, config_.image_size, a);
     batch = augmented_->get<float>();
   }
-  be.zero(grads_->get<float>(), total);
+  be.zero(state_->grads(), total);
   StepResult r;
   double loss_sum = 0;
   accumulate(batch, labels, n, 1.0f / float(n), &loss_sum, &r.correct, ctx);
   if (ctx) ctx->check_cancelled();
   r.loss = loss_sum / double(n);
-  r.grad_norm = std::sqrt(be.sum_squares(grads_->get<float>(), total));
-  r.lr = adamw_step(be, cfg_, step_, r.grad_norm, r.loss, segments_, params_->get<float>(), m_->get<float>(),
-                    v_->get<float>(), grads_->get<float>());
+  r.grad_norm = std::sqrt(be.sum_squares(state_->grads(), total));
+  r.lr = state_->update(be, cfg_, step_, r.grad_norm, r.loss);
   r.step = ++step_;
   return r;
 }
@@ -107,30 +98,28 @@ double VitTrainer::gradients(const float* images, const int32_t* labels, int64_t
   TF_CHECK(n >= 1 && n <= capacity_, "gradients: between 1 and " + std::to_string(capacity_) + " images");
   Backend& be = *backend_;
   const float* batch = stage_images(images, n);
-  be.zero(grads_->get<float>(), layout_.total());
+  be.zero(state_->grads(), layout_.total());
   double loss_sum = 0;
   int64_t correct = 0;
   accumulate(batch, labels, n, 1.0f / float(n), &loss_sum, &correct, ctx);
-  grads_->download(grads_out);
+  state_->read_gradients(grads_out);
   return loss_sum / double(n);
 }
 
 void VitTrainer::read_parameters(float* params) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  params_->download(params);
+  state_->read_parameters(params);
 }
 
 void VitTrainer::read_moments(float* m, float* v) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  m_->download(m);
-  v_->download(v);
+  state_->read_moments(m, v);
 }
 
 void VitTrainer::load_state(int64_t steps_done, const float* m, const float* v) {
   TF_CHECK(steps_done >= 0, "trainer state: the step count must not be negative");
   std::lock_guard<std::mutex> lock(mutex_);
-  m_->upload(m);
-  v_->upload(v);
+  state_->load_moments(m, v);
   step_ = steps_done;
 }
 

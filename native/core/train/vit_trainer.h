@@ -17,7 +17,7 @@
 #include "../vit/vit_config.h"
 #include "../vit/vit_params.h"
 #include "lr_schedule.h"
-#include "optimizer.h"
+#include "train_state.h"
 #include "train_ops.h"
 
 namespace tf {
@@ -79,7 +79,7 @@ class VitTrainer {
   void load_state(int64_t steps_done, const float* m, const float* v);
 
  private:
-  // Adds the gradient of sum(losses) * scale over n images (backend memory) to grads_.
+  // Adds the gradient of sum(losses) * scale over n images (backend memory) to the accumulated gradients.
   void accumulate(const float* images, const int32_t* labels, int64_t n, float scale, double* loss_sum,
                   int64_t* correct, TaskContext* ctx);
   const float* stage_images(const float* images, int64_t n);
@@ -90,8 +90,7 @@ class VitTrainer {
   int64_t capacity_, micro_batch_;
   TrainerConfig cfg_;
   int64_t step_ = 0;
-  std::vector<AdamWSegment> segments_;
-  std::unique_ptr<DeviceBuffer> params_, grads_, m_, v_;
+  std::unique_ptr<TrainState> state_;
   std::unique_ptr<DeviceBuffer> images_, augmented_, labels_;
   std::unique_ptr<VitBuffers> buffers_;
   std::unique_ptr<VitGradBuffers> grad_buffers_;
