@@ -7,25 +7,12 @@
 
 #include "../core/cpu/simd.h"
 #include "../core/error.h"
+#include "backend_checks.h"
 #include "check.h"
 #include "test_device.h"
 
 namespace tf::test {
 namespace {
-
-// False (with a note) when the backend under test does not implement the op yet.
-template <typename Fn>
-bool runs_on_backend(const char* op, Fn&& fn) {
-  try {
-    fn();
-    return true;
-  } catch (const Error& e) {
-    if (std::string(e.what()).find("is not implemented on") == std::string::npos) throw;
-    std::printf("    note: %s\n", e.what());
-    (void)op;
-    return false;
-  }
-}
 
 std::vector<double> layernorm_ref(const std::vector<float>& x, const std::vector<float>& w,
                                   const std::vector<float>& b, int64_t rows, int64_t cols, double eps,
@@ -54,7 +41,7 @@ TEST("layernorm forward against float64, several widths and an offset mean") {
     auto w = random_vector(size_t(cols), 22), b = random_vector(size_t(cols), 23);
     auto dx = to_device(be, x), dw = to_device(be, w), db = to_device(be, b);
     DeviceBuffer dout(be, x.size() * sizeof(float)), dm(be, rows * sizeof(float)), dr(be, rows * sizeof(float));
-    if (!runs_on_backend("layernorm_forward", [&] {
+    if (!runs_on_backend([&] {
           be.layernorm_forward(dout.get<float>(), dm.get<float>(), dr.get<float>(), dx.get<float>(), dw.get<float>(),
                                db.get<float>(), rows, cols, 1e-5f);
         }))
@@ -78,7 +65,7 @@ TEST("attention forward against float64 softmax(QK^T/sqrt d)V, several shapes") 
     auto dqkv = to_device(be, qkv);
     DeviceBuffer dout(be, size_t(s.B * s.T * s.C) * sizeof(float)),
         datt(be, size_t(s.B * s.NH * s.T * s.T) * sizeof(float));
-    if (!runs_on_backend("attention_forward", [&] {
+    if (!runs_on_backend([&] {
           be.attention_forward(dout.get<float>(), datt.get<float>(), dqkv.get<float>(), s.B, s.T, s.C, s.NH, s.T);
         }))
       return;
@@ -136,7 +123,7 @@ TEST("patch extraction + GEMM equals a direct float64 convolution with stride = 
          dpos = to_device(be, pos);
     DeviceBuffer dpatch(be, size_t(s.B * NP * PD) * sizeof(float)), dproj(be, size_t(s.B * NP * s.C) * sizeof(float)),
         demb(be, size_t(s.B * (NP + 1) * s.C) * sizeof(float));
-    if (!runs_on_backend("patch_extract", [&] {
+    if (!runs_on_backend([&] {
           be.patch_extract(dpatch.get<float>(), dimg.get<float>(), s.B, s.Cin, s.S, s.P);
           be.gemm(false, true, s.B * NP, s.C, PD, 1.0f, dpatch.get<float>(), PD, dw.get<float>(), PD, 0.0f,
                   dproj.get<float>(), s.C);
@@ -174,7 +161,7 @@ TEST("bias + GELU and bias + residual against float64") {
   DeviceBuffer dact(be, pre.size() * sizeof(float));
   auto dproj = to_device(be, pre);
   DeviceBuffer dsum(be, pre.size() * sizeof(float));
-  if (!runs_on_backend("bias_gelu_forward", [&] {
+  if (!runs_on_backend([&] {
         be.bias_gelu_forward(dpre.get<float>(), dact.get<float>(), dbias.get<float>(), rows, cols);
         be.bias_residual_forward(dsum.get<float>(), dproj.get<float>(), dbias.get<float>(), dres.get<float>(), rows,
                                  cols);
@@ -217,7 +204,7 @@ TEST("cross entropy against float64 and a bad label is refused") {
   auto dl = to_device(be, logits);
   DeviceBuffer dlab(be, labels.size() * sizeof(int32_t)), dloss(be, size_t(rows) * sizeof(float));
   dlab.upload(labels.data());
-  if (!runs_on_backend("cross_entropy_forward", [&] {
+  if (!runs_on_backend([&] {
         be.cross_entropy_forward(dloss.get<float>(), dl.get<float>(), dlab.get<int32_t>(), rows, classes);
       }))
     return;
