@@ -56,13 +56,7 @@ class ModelWrap : public Napi::ObjectWrap<Derived> {
   // (tf::Error, std::bad_alloc) becomes a JS exception instead of ending the process.
   template <typename Make>
   void Build(const Napi::CallbackInfo& info, Make make) {
-    try {
-      model_ = make(info.Env());
-    } catch (const Napi::Error&) {
-      throw;
-    } catch (const std::exception& e) {
-      throw Napi::Error::New(info.Env(), e.what());
-    }
+    model_ = CallGuarded(info.Env(), [&] { return make(info.Env()); });
   }
 
   // The model, or a JS error when dispose() released it.

@@ -62,18 +62,24 @@ class Task : public Napi::AsyncWorker {
   bool cancelled_ = false;
 };
 
-// Wraps an exported function so that any C++ exception thrown on the JS thread (a
+// Runs fn (on the JS thread) so that any C++ exception it throws (a
 // tf::Error from the core, std::bad_alloc) becomes a JS exception instead of
 // terminating the process; node-addon-api itself only converts Napi::Error.
-template <Napi::Value (*F)(const Napi::CallbackInfo&)>
-Napi::Value Guarded(const Napi::CallbackInfo& info) {
+template <typename Fn>
+auto CallGuarded(Napi::Env env, Fn&& fn) -> decltype(fn()) {
   try {
-    return F(info);
+    return fn();
   } catch (const Napi::Error&) {
     throw;
   } catch (const std::exception& e) {
-    throw Napi::Error::New(info.Env(), e.what());
+    throw Napi::Error::New(env, e.what());
   }
+}
+
+// An exported function wrapped in CallGuarded.
+template <Napi::Value (*F)(const Napi::CallbackInfo&)>
+Napi::Value Guarded(const Napi::CallbackInfo& info) {
+  return CallGuarded(info.Env(), [&] { return F(info); });
 }
 
 // Registers F under `name` on `exports`, guarded.

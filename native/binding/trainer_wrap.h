@@ -42,13 +42,7 @@ class TrainerWrap : public Napi::ObjectWrap<Derived> {
   // (tf::Error, std::bad_alloc) becomes a JS exception instead of ending the process.
   template <typename Make>
   void Build(const Napi::CallbackInfo& info, Make make) {
-    try {
-      trainer_ = make(info.Env());
-    } catch (const Napi::Error&) {
-      throw;
-    } catch (const std::exception& e) {
-      throw Napi::Error::New(info.Env(), e.what());
-    }
+    trainer_ = CallGuarded(info.Env(), [&] { return make(info.Env()); });
   }
 
   // configure(options): ReadTrainerConfig's object.
