@@ -286,11 +286,13 @@ describe('ot: emd', () => {
     assert.equal(r.solver, 'network_simplex');
     assert.ok(seen.length >= 2 && seen.every((x) => x >= 0 && x <= 1));
     assert.equal(seen[seen.length - 1], 1);
-    // Aborting right after the call starts must stop it: the flag is checked before the
-    // solve begins and at every pivot block, well before a 200 x 900 solve can finish.
+    // Aborting a solve in flight (at its first progress report) must stop it: the flag is
+    // checked at every pivot block. The problem is big enough (about 0.3 s alone) that the
+    // solve cannot finish before the abort arrives even when this thread is descheduled
+    // for a while on a loaded machine.
+    const big = randomCost(800, 3600, 42);
     const controller = new AbortController();
-    const pending = emd(undefined, undefined, c, { signal: controller.signal });
-    controller.abort();
+    const pending = emd(undefined, undefined, big, { signal: controller.signal, onProgress: () => controller.abort() });
     await assert.rejects(pending, (err) => isAbortError(err));
   });
 
