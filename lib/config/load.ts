@@ -10,6 +10,15 @@ import { InputError } from '../errors.ts';
 import { experimentSchema, type ExperimentConfig } from './experiment.ts';
 import { validateConfig } from './validate.ts';
 
+/** A config file's text, or an InputError saying why it cannot be read. */
+export function readConfigFile(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new InputError(file, `cannot read the config (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
 /** YAML 1.1 text -> plain data; syntax errors are InputErrors naming the file and line. */
 export function parseYaml(text: string, file: string): unknown {
   const doc = parseDocument(text, { version: '1.1', uniqueKeys: true });
@@ -90,11 +99,5 @@ export function parseExperimentConfig(text: string, file: string, overrides: str
 }
 
 export function loadExperimentConfig(file: string, overrides: string[] = []): ExperimentConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new InputError(file, `cannot read the config (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  return parseExperimentConfig(text, file, overrides);
+  return parseExperimentConfig(readConfigFile(file), file, overrides);
 }

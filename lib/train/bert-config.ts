@@ -4,8 +4,7 @@
  * vocab.txt), the text data, the recipe, where the checkpoints go and the thread count.
  * docs/train.md documents every key; a test keeps the two in step.
  */
-import { readFileSync } from 'node:fs';
-import { applyOverrides, parseYaml } from '../config/load.ts';
+import { applyOverrides, parseYaml, readConfigFile } from '../config/load.ts';
 import { bool, int, num, oneOf, optionalNum, optionalStr, section, type Infer } from '../config/schema-kit.ts';
 import { validateConfig } from '../config/validate.ts';
 import { InputError } from '../errors.ts';
@@ -89,11 +88,5 @@ export function parseBertTrainConfig(text: string, file: string, overrides: stri
 }
 
 export function loadBertTrainConfig(file: string, overrides: string[] = []): BertTrainConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new InputError(file, `cannot read the config (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  return parseBertTrainConfig(text, file, overrides);
+  return parseBertTrainConfig(readConfigFile(file), file, overrides);
 }

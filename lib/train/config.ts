@@ -3,8 +3,7 @@
  * key names), the data and its holdout, the recipe, where the checkpoints go, and the
  * thread count. docs/train.md documents every key; a test keeps the two in step.
  */
-import { readFileSync } from 'node:fs';
-import { applyOverrides, parseYaml } from '../config/load.ts';
+import { applyOverrides, parseYaml, readConfigFile } from '../config/load.ts';
 import { bool, custom, int, num, numbers, oneOf, optionalNum, optionalStr, section, type Infer } from '../config/schema-kit.ts';
 import { validateConfig } from '../config/validate.ts';
 import { InputError } from '../errors.ts';
@@ -86,11 +85,5 @@ export function parseTrainConfig(text: string, file: string, overrides: string[]
 }
 
 export function loadTrainConfig(file: string, overrides: string[] = []): TrainConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new InputError(file, `cannot read the config (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  return parseTrainConfig(text, file, overrides);
+  return parseTrainConfig(readConfigFile(file), file, overrides);
 }
