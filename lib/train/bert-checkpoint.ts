@@ -16,22 +16,12 @@ import { bertConfigToHF, type BertConfig } from '../models/bert.ts';
 import type { BertTokenizer } from '../text/tokenizer.ts';
 import { bertFlatParameters, bertTensorsFromFlat } from './bert-params.ts';
 import type { BertCurvePoint } from './bert-train.ts';
-import type { TrainingStateFile } from './checkpoint.ts';
+import type { RunRecord, RunStateFile } from './run-record.ts';
 import { json, readStateFolder, writeStateFolder } from './state-folder.ts';
 import type { OptimizerState } from './vit-trainer.ts';
 
-/** What training.json records about a BERT run (`setup`: what a resume must agree on). */
-export interface BertTrainingRecord {
-  setup: Record<string, unknown>;
-  threads: number;
-  steps: number;
-  totalSteps: number;
-  stepsPerEpoch: number;
-  epochs: number;
-  completed: boolean;
-  wallSeconds: number;
-  /** Mean seconds of training (without evaluation) per epoch. */
-  secondsPerEpoch: number | null;
+/** What training.json records about a BERT run. */
+export interface BertTrainingRecord extends RunRecord {
   /** Real training tokens per second (evaluation excluded), of the last invocation. */
   tokensPerSecond: number;
   /** The last evaluation: masked LM loss, perplexity, masked-token accuracy (or classification loss and accuracy). */
@@ -40,7 +30,7 @@ export interface BertTrainingRecord {
   [key: string]: unknown;
 }
 
-export type BertStateFile = Omit<TrainingStateFile, 'curve'> & { curve: BertCurvePoint[] };
+export type BertStateFile = RunStateFile<BertCurvePoint>;
 
 export interface BertFolderContents {
   config: BertConfig;

@@ -15,44 +15,23 @@ import { safetensorsChunks } from '../io/safetensors.ts';
 import type { Tensor } from '../io/tensor.ts';
 import { vitConfigToHF, vitFlatParameters, vitTensorsFromFlat, type VitConfig } from '../models/vit.ts';
 import type { CurvePoint } from './train.ts';
+import type { RunRecord, RunStateFile } from './run-record.ts';
 import { json, readStateFolder, writeStateFolder } from './state-folder.ts';
 import type { OptimizerState } from './vit-trainer.ts';
 
 /** Re-exported: the ViT checkpoint module is where callers have always found it. */
 export { STATE_FOLDER } from './state-folder.ts';
 
-/** What training.json records about a run (the parts a resume must agree on are in `setup`). */
-export interface TrainingRecord {
-  /** The model, data and recipe keys as configured. */
-  setup: Record<string, unknown>;
-  /** Native threads used: the run is bit-reproducible for a fixed count. */
-  threads: number;
-  steps: number;
-  totalSteps: number;
-  stepsPerEpoch: number;
-  epochs: number;
-  completed: boolean;
-  /** Seconds of training and evaluation over every resumed part. */
-  wallSeconds: number;
-  /** Mean seconds of training (without evaluation) per epoch. */
-  secondsPerEpoch: number | null;
+/** What training.json records about a ViT run. */
+export interface TrainingRecord extends RunRecord {
   finalTestAccuracy: number | null;
   finalTestLoss: number | null;
   curve: CurvePoint[];
   [key: string]: unknown;
 }
 
-export interface TrainingStateFile {
-  step: number;
-  totalSteps: number;
-  stepsPerEpoch: number;
-  elapsedSeconds: number;
-  /** Every random stream is keyed by this seed and the step or epoch it serves. */
-  rng: { seed: number; next_step: number };
-  threads: number;
-  setup: Record<string, unknown>;
-  curve: CurvePoint[];
-}
+/** state.json of a ViT checkpoint. */
+export type TrainingStateFile = RunStateFile<CurvePoint>;
 
 export interface ModelFolderContents {
   config: VitConfig;

@@ -70,10 +70,27 @@ export interface RunProgress<Point> {
   spe: number;
 }
 
+/** training.json's run-level fields, the same for every model kind (the parts a resume must agree on are in `setup`). */
+export interface RunRecord {
+  /** The model, data and recipe keys as configured. */
+  setup: Record<string, unknown>;
+  /** Native threads used: the run is bit-reproducible for a fixed count. */
+  threads: number;
+  steps: number;
+  totalSteps: number;
+  stepsPerEpoch: number;
+  epochs: number;
+  completed: boolean;
+  /** Seconds of training and evaluation over every resumed part. */
+  wallSeconds: number;
+  /** Mean seconds of training (without evaluation) per epoch. */
+  secondsPerEpoch: number | null;
+}
+
 /** training.json's run-level fields, in the order the file lists them. */
 export function recordBase<Point extends { epoch: number; trainSeconds: number }>(
   setup: Record<string, unknown>, threads: number, s: RunProgress<Point>, evalSteps: number | null | undefined,
-) {
+): RunRecord {
   // Per-epoch training time means something only when the curve has a point at every epoch end.
   const epochSeconds = s.curve.filter((c) => Number.isInteger(c.epoch) && c.epoch > 0).map((c) => c.trainSeconds);
   return {
