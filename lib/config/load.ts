@@ -8,6 +8,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse, parseDocument } from 'yaml';
 import { InputError } from '../errors.ts';
 import { experimentSchema, type ExperimentConfig } from './experiment.ts';
+import type { Infer, SectionNode } from './schema-kit.ts';
 import { validateConfig } from './validate.ts';
 
 /** A config file's text, or an InputError saying why it cannot be read. */
@@ -89,6 +90,19 @@ function resolvePaths(doc: unknown, base: string): unknown {
   fix(d.data?.activations as Record<string, unknown> | undefined, 'folder');
   fix(d.output, 'folder');
   return doc;
+}
+
+/**
+ * A recipe document (YAML text, then `--set` overrides) validated against `schema`, then
+ * its cross-field `check`: how the training recipes (lib/train/config.ts,
+ * bert-config.ts) are parsed.
+ */
+export function parseRecipeText<S extends SectionNode>(
+  schema: S, text: string, file: string, overrides: string[], check: (cfg: Infer<S>, file: string) => void,
+): Infer<S> {
+  const cfg = validateConfig(schema, applyOverrides(parseYaml(text, file), overrides), file);
+  check(cfg, file);
+  return cfg;
 }
 
 export function parseExperimentConfig(text: string, file: string, overrides: string[] = []): ExperimentConfig {

@@ -4,9 +4,8 @@
  * vocab.txt), the text data, the recipe, where the checkpoints go and the thread count.
  * docs/train.md documents every key; a test keeps the two in step.
  */
-import { applyOverrides, parseYaml, readConfigFile } from '../config/load.ts';
+import { parseRecipeText, readConfigFile } from '../config/load.ts';
 import { bool, int, num, oneOf, optionalNum, optionalStr, section, type Infer } from '../config/schema-kit.ts';
-import { validateConfig } from '../config/validate.ts';
 import { InputError } from '../errors.ts';
 import { recipeFields, TRAIN_DEFAULTS } from './recipe.ts';
 
@@ -82,9 +81,7 @@ function checkConsistency(cfg: BertTrainConfig, file: string): void {
 
 /** Parses a BERT recipe document (YAML text or an already parsed one). */
 export function parseBertTrainConfig(text: string, file: string, overrides: string[] = []): BertTrainConfig {
-  const cfg = validateConfig(bertTrainSchema, applyOverrides(parseYaml(text, file), overrides), file);
-  checkConsistency(cfg, file);
-  return cfg;
+  return parseRecipeText(bertTrainSchema, text, file, overrides, checkConsistency);
 }
 
 export function loadBertTrainConfig(file: string, overrides: string[] = []): BertTrainConfig {

@@ -3,9 +3,8 @@
  * key names), the data and its holdout, the recipe, where the checkpoints go, and the
  * thread count. docs/train.md documents every key; a test keeps the two in step.
  */
-import { applyOverrides, parseYaml, readConfigFile } from '../config/load.ts';
+import { parseRecipeText, readConfigFile } from '../config/load.ts';
 import { bool, custom, int, num, numbers, oneOf, optionalNum, optionalStr, section, type Infer } from '../config/schema-kit.ts';
-import { validateConfig } from '../config/validate.ts';
 import { InputError } from '../errors.ts';
 import { recipeSection, TRAIN_DEFAULTS } from './recipe.ts';
 
@@ -79,9 +78,7 @@ function checkConsistency(cfg: TrainConfig, file: string): void {
 }
 
 export function parseTrainConfig(text: string, file: string, overrides: string[] = []): TrainConfig {
-  const cfg = validateConfig(trainSchema, applyOverrides(parseYaml(text, file), overrides), file);
-  checkConsistency(cfg, file);
-  return cfg;
+  return parseRecipeText(trainSchema, text, file, overrides, checkConsistency);
 }
 
 export function loadTrainConfig(file: string, overrides: string[] = []): TrainConfig {
