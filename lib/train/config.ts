@@ -14,6 +14,16 @@ function parseLabelNames(v: unknown): string[] | null {
   throw 'expected a list of class names';
 }
 
+/** A training run's output section: the same keys for ViT and BERT recipes, so both checkpoint and resume alike. */
+export function trainOutputSection() {
+  return section('where the model and checkpoints go', {
+    folder: optionalStr('output model folder (required); rewritten at every checkpoint'),
+    force: bool(false, 'replace an existing output folder (otherwise it is an error, unless resuming)'),
+    checkpoint_steps: optionalNum('also checkpoint every N steps (always after every epoch and at the end)', { int: true, min: 1 }),
+    keep_state: bool(false, 'keep training_state/ (optimiser moments, step) in the final folder so that the run can be extended'),
+  });
+}
+
 export const trainSchema = section('an otfuse training run', {
   model: section('the architecture, in Hugging Face ViTConfig terms', {
     image_size: int(28, 'input side length in pixels (square images)', 1),
@@ -44,12 +54,7 @@ export const trainSchema = section('an otfuse training run', {
     test_limit: optionalNum('evaluate on the first N test examples only', { int: true, min: 1 }),
   }),
   training: recipeSection('the optimiser, schedule, loss, augmentation and length', TRAIN_DEFAULTS),
-  output: section('where the model and checkpoints go', {
-    folder: optionalStr('output model folder (required); rewritten at every checkpoint'),
-    force: bool(false, 'replace an existing output folder (otherwise it is an error, unless resuming)'),
-    checkpoint_steps: optionalNum('also checkpoint every N steps (always after every epoch and at the end)', { int: true, min: 1 }),
-    keep_state: bool(false, 'keep training_state/ (optimiser moments, step) in the final folder so that the run can be extended'),
-  }),
+  output: trainOutputSection(),
   runtime: section('where the work runs', {
     device: oneOf(['auto', 'cpu', 'cuda'] as const, 'auto', 'auto trains on a GPU when the addon has CUDA and one is usable'),
     threads: int(0, 'native threads (0: one per core); a run is bit-reproducible for a fixed thread count', 0),
