@@ -6,6 +6,7 @@ import { backendInfo, gelu, geluBackward, matmul, setThreads, weightedSum } from
 import { isAbortError } from '../lib/errors.ts';
 import { native } from '../lib/native.ts';
 import { seededRandom } from './helpers/random.ts';
+import { erf } from './helpers/reference-ops.ts';
 
 function randomArray(n: number, seed: number): Float32Array {
   const rand = seededRandom(seed);
@@ -21,31 +22,6 @@ function matmulRef(a: Float32Array, b: Float32Array, m: number, n: number, k: nu
       c[i * n + j] = s;
     }
   return c;
-}
-
-function erf(x: number): number {
-  // Abramowitz-Stegun 7.1.26 is too coarse for 1e-6 checks; use the series / continued
-  // fraction pair, accurate to ~1e-15 in double.
-  const ax = Math.abs(x);
-  if (ax < 2.5) {
-    let sum = ax, term = ax;
-    for (let n = 1; n < 60; n++) {
-      term *= (-ax * ax) / n;
-      sum += term / (2 * n + 1);
-    }
-    return Math.sign(x) * (2 / Math.sqrt(Math.PI)) * sum;
-  }
-  // erfc continued fraction (Lentz) for the tail.
-  let f = ax, c = ax, d = 0;
-  for (let n = 1; n < 200; n++) {
-    const an = n / 2;
-    d = ax + an * d;
-    d = 1 / d;
-    c = ax + an / c;
-    f *= c * d;
-  }
-  const erfc = Math.exp(-ax * ax) / Math.sqrt(Math.PI) / f;
-  return Math.sign(x) * (1 - erfc);
 }
 
 describe('native basics', () => {

@@ -28,6 +28,7 @@ import { bertConfigToHF, bertParameterShapes, createBertModel, type BertConfig, 
 import type { TokenBatch } from '../../lib/text/batch.ts';
 import { seededRandom } from '../../test/helpers/random.ts';
 import { machineDescription } from '../machine.ts';
+import { medianSeconds } from '../timing.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const arg = (name: string, fallback: string) => {
@@ -75,16 +76,8 @@ function inputs(padded: boolean, seed: number): { batch: TokenBatch; labels: Int
   return { batch: { ids, typeIds, mask, count: BATCH, tokens: TOKENS }, labels };
 }
 
-async function median(run: () => Promise<unknown>): Promise<number> {
-  await run();
-  const times: number[] = [];
-  const start = performance.now();
-  while (times.length < 3 || performance.now() - start < seconds * 1000) {
-    const t0 = performance.now();
-    await run();
-    times.push((performance.now() - t0) / 1000);
-  }
-  return times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
+function median(run: () => Promise<unknown>): Promise<number> {
+  return medianSeconds(run, seconds);
 }
 
 function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {

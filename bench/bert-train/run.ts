@@ -17,12 +17,10 @@
  * --rounds rounds and each keeps its best median, so background load on a shared machine
  * costs neither side more than the other.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { backendInfo, setThreads } from '../../lib/compute.ts';
 import { writeSafetensors } from '../../lib/io/safetensors.ts';
 import type { Tensor } from '../../lib/io/tensor.ts';
 import { bertConfigToHF, type BertConfig } from '../../lib/models/bert.ts';
@@ -32,18 +30,15 @@ import { parseBertTrainConfig } from '../../lib/train/bert-config.ts';
 import { initBertTensors } from '../../lib/train/bert-init.ts';
 import { BertTrainer } from '../../lib/train/bert-trainer.ts';
 import { seededRandom } from '../../test/helpers/random.ts';
+import { medianSeconds } from '../timing.ts';
+import { arg, logParity, printResults, runTorch } from '../train-compare.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
-const arg = (name: string, fallback: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-};
 const threadCounts = arg('threads', '2,1').split(',').map(Number);
 const seconds = Number(arg('seconds', '8'));
 const rounds = Number(arg('rounds', '2'));
 const modelNames = arg('models', 'bundled,wide,h256').split(',');
-const torchEnv = Object.fromEntries(arg('torch-env', '').split(',').filter(Boolean).map((kv) => kv.split('=', 2) as [string, string]));
 const PARITY_STEPS = 4;
 
 interface BenchModel { label: string; config: BertConfig; batch: number; tokens: number }
@@ -96,16 +91,8 @@ function maskedBatch(m: BenchModel): { batch: TokenBatch; labels: Int32Array } {
   return { batch: { ids, typeIds: new Int32Array(n), mask: new Uint8Array(n).fill(1), count: m.batch, tokens: m.tokens }, labels };
 }
 
-async function oursMedian(trainer: BertTrainer, batch: TokenBatch, labels: Int32Array): Promise<number> {
-  await trainer.step(batch, labels); // warm-up
-  const times: number[] = [];
-  const start = performance.now();
-  while (times.length < 3 || performance.now() - start < seconds * 1000) {
-    const t0 = performance.now();
-    await trainer.step(batch, labels);
-    times.push((performance.now() - t0) / 1000);
-  }
-  return times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
+function oursMedian(trainer: BertTrainer, batch: TokenBatch, labels: Int32Array): Promise<number> {
+  return medianSeconds(() => trainer.step(batch, labels), seconds);
 }
 
 async function benchModel(name: string, threads: number): Promise<string> {
@@ -134,17 +121,13 @@ async function benchModel(name: string, threads: number): Promise<string> {
     let info: { torch: string; threads: number; losses: number[] } | undefined;
     for (let round = 0; round < rounds; round++) {
       ours = Math.min(ours, await oursMedian(fresh(), batch, labels));
-      const run = spawnSync('/usr/bin/python3', [join(here, 'torch_bert_train.py'), dir, String(threads), String(seconds), String(PARITY_STEPS)], {
-        encoding: 'utf8', maxBuffer: 1 << 26, env: { ...process.env, ...torchEnv, OMP_NUM_THREADS: String(threads) },
-      });
-      if (run.status !== 0) throw new Error(`torch side failed:\n${run.stderr}`);
-      const out = JSON.parse(run.stdout.trim().split('\n').pop()!);
+      const out = runTorch<{ torch: string; threads: number; losses: number[]; seconds: { all: number; selected: number } }>(
+        join(here, 'torch_bert_train.py'), [dir, String(threads), String(seconds), String(PARITY_STEPS)], threads);
       all = Math.min(all, out.seconds.all);
       selected = Math.min(selected, out.seconds.selected);
       info = out;
     }
-    const diff = Math.max(...ourLosses.map((l, i) => Math.abs(l - info!.losses[i])));
-    console.log(`# ${m.label}: torch ${info!.torch} on ${info!.threads} thread(s); losses of the first ${PARITY_STEPS} steps: ours ${ourLosses.map((l) => l.toFixed(5)).join(' ')}, torch ${info!.losses.map((l) => l.toFixed(5)).join(' ')} (max difference ${diff.toExponential(1)})`);
+    logParity(m.label, info!, ourLosses);
     const c = m.config;
     const desc = `${m.label}: ${c.numLayers} layers, hidden ${c.hiddenSize}, ${c.numHeads} heads, MLP ${c.intermediateSize}, vocab ${c.vocabSize}`;
     const tokens = m.batch * m.tokens;
@@ -155,18 +138,10 @@ async function benchModel(name: string, threads: number): Promise<string> {
 }
 
 async function main(): Promise<void> {
-  console.log(`# BERT masked-LM training-step benchmark: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} logical cores` +
-    (Object.keys(torchEnv).length ? `; torch side with ${Object.entries(torchEnv).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''));
-  const rows: string[] = [];
-  for (const threads of threadCounts) {
-    setThreads(threads);
-    console.log(`# ours: ${backendInfo().cpu}`);
-    for (const name of modelNames) rows.push(await benchModel(name, threads));
-  }
-  console.log('');
-  console.log('| threads | model | batch x tokens | ours ms/step | torch (HF, all logits) ms/step | torch (masked rows only) ms/step | HF torch / ours | masked-rows torch / ours | ours tokens/s |');
-  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
-  for (const r of rows) console.log(r);
+  await printResults('BERT masked-LM training-step benchmark', '', threadCounts, modelNames, [
+    'threads', 'model', 'batch x tokens', 'ours ms/step', 'torch (HF, all logits) ms/step', 'torch (masked rows only) ms/step',
+    'HF torch / ours', 'masked-rows torch / ours', 'ours tokens/s',
+  ], benchModel);
 }
 
 main().catch((err) => {

@@ -25,6 +25,7 @@ import { writeSafetensors } from '../../lib/io/safetensors.ts';
 import type { Tensor } from '../../lib/io/tensor.ts';
 import { createVitModel, vitConfigToHF, vitParameterShapes, type VitConfig } from '../../lib/models/vit.ts';
 import { seededRandom } from '../../test/helpers/random.ts';
+import { medianSeconds } from '../timing.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const arg = (name: string, fallback: string) => {
@@ -44,16 +45,8 @@ function flopsPerImage(c: VitConfig): number {
   return 2 * P * pd * C + c.numLayers * layer + 2 * C * c.numLabels;
 }
 
-async function median(run: () => Promise<unknown>): Promise<number> {
-  await run(); // warm-up: buffers, thread pool, page faults
-  const times: number[] = [];
-  const start = performance.now();
-  while (times.length < 3 || performance.now() - start < seconds * 1000) {
-    const t0 = performance.now();
-    await run();
-    times.push((performance.now() - t0) / 1000);
-  }
-  return times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
+function median(run: () => Promise<unknown>): Promise<number> {
+  return medianSeconds(run, seconds);
 }
 
 async function sgemmPeak(): Promise<{ gflops: number; n: number }> {

@@ -17,12 +17,10 @@
  * sides alternate for --rounds rounds and each keeps its best median, so background load
  * on a shared machine costs neither side more than the other.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { backendInfo, setThreads } from '../../lib/compute.ts';
 import { writeSafetensors } from '../../lib/io/safetensors.ts';
 import type { Tensor } from '../../lib/io/tensor.ts';
 import { vitConfigToHF, type VitConfig } from '../../lib/models/vit.ts';
@@ -31,19 +29,16 @@ import { parseTrainConfig } from '../../lib/train/config.ts';
 import { initVitTensors } from '../../lib/train/init.ts';
 import { VitTrainer } from '../../lib/train/vit-trainer.ts';
 import { seededRandom } from '../../test/helpers/random.ts';
+import { medianSeconds } from '../timing.ts';
+import { arg, logParity, printResults, runTorch } from '../train-compare.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
-const arg = (name: string, fallback: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-};
 const threadCounts = arg('threads', '2,1').split(',').map(Number);
 const batch = Number(arg('batch', '128'));
 const seconds = Number(arg('seconds', '10'));
 const rounds = Number(arg('rounds', '3'));
 const modelNames = arg('models', 'bundled,cifar192').split(',');
-const torchEnv = Object.fromEntries(arg('torch-env', '').split(',').filter(Boolean).map((kv) => kv.split('=', 2) as [string, string]));
 const PARITY_STEPS = 5;
 
 /** The architecture of the bundled parents A and B, from their recipe. */
@@ -73,16 +68,8 @@ const recipe: NativeTrainerConfig = {
   weightDecay: 0.05, labelSmoothing: 0.1, maxGradNorm: 1.0,
 };
 
-async function oursMedian(trainer: VitTrainer, images: Float32Array, labels: Int32Array): Promise<number> {
-  await trainer.step(images, labels, batch); // warm-up: buffers, pool, page faults
-  const times: number[] = [];
-  const start = performance.now();
-  while (times.length < 3 || performance.now() - start < seconds * 1000) {
-    const t0 = performance.now();
-    await trainer.step(images, labels, batch);
-    times.push((performance.now() - t0) / 1000);
-  }
-  return times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
+function oursMedian(trainer: VitTrainer, images: Float32Array, labels: Int32Array): Promise<number> {
+  return medianSeconds(() => trainer.step(images, labels, batch), seconds);
 }
 
 async function benchModel(name: string, threads: number): Promise<string> {
@@ -113,16 +100,12 @@ async function benchModel(name: string, threads: number): Promise<string> {
     let ours = Infinity, theirs = Infinity, torchInfo: { torch: string; threads: number; losses: number[]; steps: number } | undefined;
     for (let round = 0; round < rounds; round++) {
       ours = Math.min(ours, await oursMedian(fresh(), images, labels));
-      const run = spawnSync('/usr/bin/python3', [join(here, 'torch_train.py'), dir, String(threads), String(seconds), String(PARITY_STEPS)], {
-        encoding: 'utf8', maxBuffer: 1 << 26, env: { ...process.env, ...torchEnv, OMP_NUM_THREADS: String(threads) },
-      });
-      if (run.status !== 0) throw new Error(`torch side failed:\n${run.stderr}`);
-      const out = JSON.parse(run.stdout.trim().split('\n').pop()!);
+      const out = runTorch<{ torch: string; threads: number; losses: number[]; steps: number; seconds: number }>(
+        join(here, 'torch_train.py'), [dir, String(threads), String(seconds), String(PARITY_STEPS)], threads);
       theirs = Math.min(theirs, out.seconds);
       torchInfo = out;
     }
-    const lossDiff = Math.max(...ourLosses.map((l, i) => Math.abs(l - torchInfo!.losses[i])));
-    console.log(`# ${label}: torch ${torchInfo!.torch} on ${torchInfo!.threads} thread(s); losses of the first ${PARITY_STEPS} steps: ours ${ourLosses.map((l) => l.toFixed(5)).join(' ')}, torch ${torchInfo!.losses.map((l: number) => l.toFixed(5)).join(' ')} (max difference ${lossDiff.toExponential(1)})`);
+    logParity(label, torchInfo!, ourLosses);
     const shape = `${config.imageSize}x${config.imageSize}x${config.numChannels}, patch ${config.patchSize} (${(config.imageSize / config.patchSize) ** 2 + 1} tokens), ${config.numLayers} layers, hidden ${config.hiddenSize}, ${config.numHeads} heads, MLP ${config.intermediateSize}`;
     return `| ${threads} | ${label}: ${shape} | ${batch} | ${(ours * 1000).toFixed(1)} | ${(theirs * 1000).toFixed(1)} | ${(theirs / ours).toFixed(2)}x | ${(batch / ours).toFixed(0)} | ${(batch / theirs).toFixed(0)} |`;
   } finally {
@@ -131,18 +114,8 @@ async function benchModel(name: string, threads: number): Promise<string> {
 }
 
 async function main(): Promise<void> {
-  console.log(`# training-step benchmark: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} logical cores, batch ${batch}` +
-    (Object.keys(torchEnv).length ? `; torch side with ${Object.entries(torchEnv).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''));
-  const rows: string[] = [];
-  for (const threads of threadCounts) {
-    setThreads(threads);
-    console.log(`# ours: ${backendInfo().cpu}`);
-    for (const name of modelNames) rows.push(await benchModel(name, threads));
-  }
-  console.log('');
-  console.log('| threads | model | batch | ours ms/step | torch ms/step | torch / ours | ours img/s | torch img/s |');
-  console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
-  for (const r of rows) console.log(r);
+  await printResults('training-step benchmark', `, batch ${batch}`, threadCounts, modelNames,
+    ['threads', 'model', 'batch', 'ours ms/step', 'torch ms/step', 'torch / ours', 'ours img/s', 'torch img/s'], benchModel);
 }
 
 main().catch((err) => {

@@ -1,10 +1,9 @@
 /** The text and progress output that `otfuse train` and `otfuse finetune` share. */
 import type { CurvePoint, StepProgress } from '../train/train.ts';
 import { formatTable, type OutputMode } from './output.ts';
-import { formatSeconds, progressBar } from './progress.ts';
+import { progressBar } from './progress.ts';
+import { fixed, pct, runSummaryHead, summaryText, type RunSummaryFields } from './run-summary.ts';
 
-const pct = (x: number | null) => (x === null || Number.isNaN(x) ? '-' : `${(x * 100).toFixed(2)}%`);
-const fixed = (x: number | null, digits = 4) => (x === null || Number.isNaN(x) ? '-' : x.toFixed(digits));
 
 /** Progress callbacks for loading and training: a bar on a terminal, silent otherwise. */
 export function trainingProgress(mode: OutputMode) {
@@ -40,36 +39,19 @@ export function curveTable(curve: CurvePoint[]): string {
   return formatTable(rows, ['right', 'right', 'right', 'right', 'right', 'right', 'right', 'right']);
 }
 
-export interface SummaryFields {
-  output: string;
-  parameters: number;
-  trainData: string;
-  testData: string | null;
-  steps: number;
-  totalSteps: number;
-  stepsPerEpoch: number;
-  threads: number;
-  wallSeconds: number;
-  secondsPerEpoch: number | null;
+export interface SummaryFields extends RunSummaryFields {
   imagesPerSecond?: number;
   finalTestAccuracy: number | null;
   finalTestLoss: number | null;
   curve: CurvePoint[];
-  warnings?: string[];
 }
 
 export function formatSummary(s: SummaryFields): string {
-  const lines = [
-    `model       ${s.output} (${s.parameters.toLocaleString('en-US')} parameters)`,
-    `train data  ${s.trainData}`,
-    `test data   ${s.testData ?? '(none)'}`,
-    `steps       ${s.steps} of ${s.totalSteps} (${(s.steps / s.stepsPerEpoch).toFixed(2)} epochs of ${s.stepsPerEpoch} steps), ${s.threads} threads`,
-    `time        ${formatSeconds(s.wallSeconds)}${s.secondsPerEpoch !== null ? ` (${s.secondsPerEpoch.toFixed(1)} s of training per epoch)` : ''}${s.imagesPerSecond ? `, ${s.imagesPerSecond.toFixed(0)} images/s` : ''}`,
+  return summaryText([
+    ...runSummaryHead(s, s.imagesPerSecond ? `, ${s.imagesPerSecond.toFixed(0)} images/s` : ''),
     '',
     curveTable(s.curve),
     '',
     `final test accuracy ${pct(s.finalTestAccuracy)}, loss ${fixed(s.finalTestLoss)}`,
-  ];
-  for (const w of s.warnings ?? []) lines.push(`warning: ${w}`);
-  return `${lines.join('\n')}\n`;
+  ], s.warnings);
 }

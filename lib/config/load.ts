@@ -8,7 +8,17 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse, parseDocument } from 'yaml';
 import { InputError } from '../errors.ts';
 import { experimentSchema, type ExperimentConfig } from './experiment.ts';
+import type { Infer, SectionNode } from './schema-kit.ts';
 import { validateConfig } from './validate.ts';
+
+/** A config file's text, or an InputError saying why it cannot be read. */
+export function readConfigFile(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new InputError(file, `cannot read the config (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
 
 /** YAML 1.1 text -> plain data; syntax errors are InputErrors naming the file and line. */
 export function parseYaml(text: string, file: string): unknown {
@@ -82,6 +92,19 @@ function resolvePaths(doc: unknown, base: string): unknown {
   return doc;
 }
 
+/**
+ * A recipe document (YAML text, then `--set` overrides) validated against `schema`, then
+ * its cross-field `check`: how the training recipes (lib/train/config.ts,
+ * bert-config.ts) are parsed.
+ */
+export function parseRecipeText<S extends SectionNode>(
+  schema: S, text: string, file: string, overrides: string[], check: (cfg: Infer<S>, file: string) => void,
+): Infer<S> {
+  const cfg = validateConfig(schema, applyOverrides(parseYaml(text, file), overrides), file);
+  check(cfg, file);
+  return cfg;
+}
+
 export function parseExperimentConfig(text: string, file: string, overrides: string[] = []): ExperimentConfig {
   const doc = applyOverrides(resolvePaths(parseYaml(text, file), dirname(resolve(file))), overrides);
   const cfg = validateConfig(experimentSchema, doc, file);
@@ -90,11 +113,5 @@ export function parseExperimentConfig(text: string, file: string, overrides: str
 }
 
 export function loadExperimentConfig(file: string, overrides: string[] = []): ExperimentConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new InputError(file, `cannot read the config (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  return parseExperimentConfig(text, file, overrides);
+  return parseExperimentConfig(readConfigFile(file), file, overrides);
 }

@@ -19,13 +19,14 @@
  *
  * Token outputs keep real tokens only (padding rows are left out by the store).
  */
-import { checkActivationBytes, checkSeqFilter, ActivationStore, type ActivationOptions } from '../activations.ts';
+import type { ActivationOptions, ActivationStore } from '../activations.ts';
 import { InputError } from '../errors.ts';
 import { parseHfConfig, type Architecture, type BertConfig as HfBertConfig } from '../io/hf-config.ts';
 import type { Model } from '../io/model-folder.ts';
 import type { Tensor } from '../io/tensor.ts';
 import { native, runTask, type Device, type NativeBertConfig, type NativeBertModel, type TaskOptions } from '../native.ts';
 import type { TokenBatch } from '../text/batch.ts';
+import { checkUnknownTensors, createStore, flattenParameters, planStore, tensorsFromFlat } from './native-model.ts';
 
 export type BertHead = 'masked-lm' | 'sequence-classification';
 
@@ -244,33 +245,17 @@ export class BertModel {
 
   /** Sizes a store for `numSamples` sequences of up to maxTokens tokens; throws InputError over the limit. */
   planActivations(options: BertActivationOptions): { bytes: number; limit: number } {
-    const filter = checkSeqFilter(options.seqFilter ?? 'none', 'fusion.acts.seq_filter');
-    if (!Number.isInteger(options.numSamples) || options.numSamples < 1)
-      throw new InputError('fusion.acts.num_samples', `must be a positive integer, got ${options.numSamples}`);
-    const maxTokens = options.maxTokens ?? this.config.maxPositions;
-    if (!Number.isInteger(maxTokens) || maxTokens < 1)
-      throw new InputError('max_tokens', `must be a positive integer, got ${maxTokens}`);
-    try {
-      const plan = this.native.planActivationStore({
-        capacity: options.numSamples, seqFilter: filter, avgSeqItems: options.avgSeqItems ?? false, maxBytes: options.maxBytes, maxTokens,
-      });
-      return { bytes: plan.bytes, limit: plan.limit };
-    } catch (err) {
-      throw new InputError('fusion.acts.seq_filter', (err as Error).message);
-    }
+    return planStore(this.native, options, () => {
+      const maxTokens = options.maxTokens ?? this.config.maxPositions;
+      if (!Number.isInteger(maxTokens) || maxTokens < 1)
+        throw new InputError('max_tokens', `must be a positive integer, got ${maxTokens}`);
+      return { maxTokens };
+    });
   }
 
   /** A store for this model's activations; refused with an InputError when over the memory limit. */
   createActivationStore(options: BertActivationOptions): ActivationStore {
-    const { bytes, limit } = this.planActivations(options);
-    checkActivationBytes(bytes, limit, options.numSamples);
-    return new ActivationStore(new (native().ActivationStore)(this.native, {
-      capacity: options.numSamples,
-      seqFilter: options.seqFilter ?? 'none',
-      avgSeqItems: options.avgSeqItems ?? false,
-      maxBytes: limit,
-      maxTokens: options.maxTokens ?? this.config.maxPositions,
-    }));
+    return createStore(this.native, options, this.planActivations(options), { maxTokens: options.maxTokens ?? this.config.maxPositions });
   }
 
   /**
@@ -287,13 +272,7 @@ export class BertModel {
 
   /** The parameters under their HF names (copies). A tied decoder is the word embeddings and is not repeated. */
   parameters(): Map<string, Tensor> {
-    const flat = this.native.readParameters();
-    const out = new Map<string, Tensor>();
-    for (const t of native().bertLayout(nativeBertConfig(this.config)).tensors) {
-      const size = t.shape.reduce((a, b) => a * b, 1);
-      out.set(hfParameterName(t.name), { dtype: 'F32', shape: t.shape, data: flat.slice(t.offset, t.offset + size) });
-    }
-    return out;
+    return tensorsFromFlat(native().bertLayout(nativeBertConfig(this.config)), hfParameterName, this.native.readParameters());
   }
 
   /** Sequences per native encoder pass (0: about 1024 tokens' worth, the default). */
@@ -338,37 +317,14 @@ export function createBertModel(
   const nc = nativeBertConfig(config);
   const addon = native();
   const layout = addon.bertLayout(nc);
-  const flat = new Float32Array(layout.total);
-  const expected = new Set<string>();
-  const missing: string[] = [];
-  for (const t of layout.tensors) {
-    const name = hfParameterName(t.name);
-    expected.add(name);
+  const { flat, expected } = flattenParameters(layout, hfParameterName, {
+    kind: 'BERT', source,
     // An untied decoder may be stored under HF's decoder name only; a bias under either name.
-    const tensor = tensors.get(name) ?? (name === 'cls.predictions.bias' ? tensors.get('cls.predictions.decoder.bias') : undefined);
-    if (!tensor) {
-      missing.push(name);
-      continue;
-    }
-    const same = tensor.shape.length === t.shape.length && tensor.shape.every((d, i) => d === t.shape[i]);
-    if (!same)
-      throw new InputError(`${source}: ${name}`, `has shape [${tensor.shape.join(', ')}], the config needs [${t.shape.join(', ')}]`);
-    if (!(tensor.data instanceof Float32Array))
-      throw new InputError(`${source}: ${name}`, `holds ${tensor.dtype} values; BERT parameters must be floating point`);
-    const data = tensor.data;
-    for (let i = 0; i < data.length; i++)
-      if (!Number.isFinite(data[i])) throw new InputError(`${source}: ${name}`, `holds a non-finite value (${data[i]}) at index ${i}`);
-    flat.set(data, t.offset);
-  }
-  if (missing.length > 0) {
-    const list = missing.slice(0, 5).join(', ') + (missing.length > 5 ? `, ... (${missing.length} in all)` : '');
-    throw new InputError(source, `missing BERT parameters: ${list}`);
-  }
+    lookup: (name) => tensors.get(name) ?? (name === 'cls.predictions.bias' ? tensors.get('cls.predictions.decoder.bias') : undefined),
+  });
   checkTiedCopies(config, tensors, source);
   const tiedCopies = new Set(['cls.predictions.decoder.bias', ...(config.tiedDecoder ? ['cls.predictions.decoder.weight'] : [])]);
-  const unknown = [...tensors.keys()].filter((k) => !expected.has(k) && !(config.head === 'masked-lm' && tiedCopies.has(k)) && !IGNORED[config.head].test(k));
-  if (unknown.length > 0)
-    throw new InputError(source, `unexpected tensors for this BERT config: ${unknown.slice(0, 5).join(', ')}${unknown.length > 5 ? ', ...' : ''}`);
+  checkUnknownTensors(tensors, expected, (k) => (config.head === 'masked-lm' && tiedCopies.has(k)) || IGNORED[config.head].test(k), 'BERT', source);
   const names = layout.capturePoints.map((p) => hfModuleName(p.name));
   return new BertModel(config, new addon.BertModel(nc, flat, names, { device: options.device ?? 'auto' }));
 }

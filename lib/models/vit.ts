@@ -8,7 +8,7 @@
  * `attention.output.dense`, but keeps every token of the last layer under a sequence
  * filter: the residual policies weigh it against the block input, as the reference does.
  */
-import { checkActivationBytes, checkSeqFilter, ActivationStore, type ActivationOptions } from '../activations.ts';
+import type { ActivationOptions, ActivationStore } from '../activations.ts';
 import { InputError } from '../errors.ts';
 import { pair, parseHfConfig, type ViTConfig } from '../io/hf-config.ts';
 import type { EncoderGraph, EncoderLayer, LinearPiece, NormPiece } from '../fusion/graph.ts';
@@ -16,6 +16,7 @@ import type { Model } from '../io/model-folder.ts';
 import type { Tensor } from '../io/tensor.ts';
 import { defaultDevice, native, runTask, type Device, type NativeVitConfig, type NativeVitModel } from '../native.ts';
 import type { ForwardOptions, ForwardResult, ImageClassifier, ImageInput } from './classifier.ts';
+import { checkUnknownTensors, createStore, flattenParameters, planStore, tensorsFromFlat } from './native-model.ts';
 
 export type { Tensor } from '../io/tensor.ts';
 
@@ -174,31 +175,12 @@ export class VitModel implements ImageClassifier {
 
   /** Sizes a store for `numSamples` samples; throws InputError (with the byte count) over the limit. */
   planActivations(options: ActivationOptions): { bytes: number; limit: number } {
-    const filter = checkSeqFilter(options.seqFilter ?? 'none', 'fusion.acts.seq_filter');
-    if (!Number.isInteger(options.numSamples) || options.numSamples < 1)
-      throw new InputError('fusion.acts.num_samples', `must be a positive integer, got ${options.numSamples}`);
-    try {
-      const plan = this.native.planActivationStore({
-        capacity: options.numSamples, seqFilter: filter, avgSeqItems: options.avgSeqItems ?? false, maxBytes: options.maxBytes, only: options.only,
-      });
-      return { bytes: plan.bytes, limit: plan.limit };
-    } catch (err) {
-      throw new InputError('fusion.acts.seq_filter', (err as Error).message);
-    }
+    return planStore(this.native, options, () => ({ only: options.only }));
   }
 
   /** A store for this model's activations; refused with an InputError when over the memory limit. */
   createActivationStore(options: ActivationOptions): ActivationStore {
-    const { bytes, limit } = this.planActivations(options);
-    checkActivationBytes(bytes, limit, options.numSamples);
-    const addon = native();
-    return new ActivationStore(new addon.ActivationStore(this.native, {
-      capacity: options.numSamples,
-      seqFilter: options.seqFilter ?? 'none',
-      avgSeqItems: options.avgSeqItems ?? false,
-      maxBytes: limit,
-      only: options.only,
-    }));
+    return createStore(this.native, options, this.planActivations(options), { only: options.only });
   }
 
   /**
@@ -233,45 +215,14 @@ export class VitModel implements ImageClassifier {
  */
 export function vitFlatParameters(config: VitConfig, tensors: Map<string, Tensor>, source = 'model'): Float32Array {
   const layout = native().vitLayout(nativeVitConfig(config));
-  const flat = new Float32Array(layout.total);
-  const expected = new Set<string>();
-  const missing: string[] = [];
-  for (const t of layout.tensors) {
-    const name = hfParameterName(t.name);
-    expected.add(name);
-    const tensor = tensors.get(name);
-    if (!tensor) {
-      missing.push(name);
-      continue;
-    }
-    const same = tensor.shape.length === t.shape.length && tensor.shape.every((d, i) => d === t.shape[i]);
-    if (!same)
-      throw new InputError(`${source}: ${name}`, `has shape [${tensor.shape.join(', ')}], the config needs [${t.shape.join(', ')}]`);
-    if (!(tensor.data instanceof Float32Array))
-      throw new InputError(`${source}: ${name}`, `holds ${tensor.dtype} values; ViT parameters must be floating point`);
-    const data = tensor.data;
-    for (let i = 0; i < data.length; i++)
-      if (!Number.isFinite(data[i])) throw new InputError(`${source}: ${name}`, `holds a non-finite value (${data[i]}) at index ${i}`);
-    flat.set(data, t.offset);
-  }
-  if (missing.length > 0) {
-    const list = missing.slice(0, 5).join(', ') + (missing.length > 5 ? `, ... (${missing.length} in all)` : '');
-    throw new InputError(source, `missing ViT parameters: ${list}`);
-  }
-  const unknown = [...tensors.keys()].filter((k) => !expected.has(k) && !IGNORED_TENSORS.test(k));
-  if (unknown.length > 0)
-    throw new InputError(source, `unexpected tensors for this ViT config: ${unknown.slice(0, 5).join(', ')}${unknown.length > 5 ? ', ...' : ''}`);
+  const { flat, expected } = flattenParameters(layout, hfParameterName, { kind: 'ViT', source, lookup: (name) => tensors.get(name) });
+  checkUnknownTensors(tensors, expected, (k) => IGNORED_TENSORS.test(k), 'ViT', source);
   return flat;
 }
 
 /** The native flat parameter buffer of `config` -> HF-named tensors (copies), in buffer order. */
 export function vitTensorsFromFlat(config: VitConfig, flat: Float32Array): Map<string, Tensor> {
-  const out = new Map<string, Tensor>();
-  for (const t of native().vitLayout(nativeVitConfig(config)).tensors) {
-    const size = t.shape.reduce((a, b) => a * b, 1);
-    out.set(hfParameterName(t.name), { dtype: 'F32', shape: t.shape, data: flat.slice(t.offset, t.offset + size) });
-  }
-  return out;
+  return tensorsFromFlat(native().vitLayout(nativeVitConfig(config)), hfParameterName, flat);
 }
 
 /** Builds the native ViT from an HF config object and HF-named tensors (checked as vitFlatParameters does). */

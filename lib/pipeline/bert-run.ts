@@ -7,7 +7,7 @@
  * accuracy) and write the fused models, each with the anchor's tokenizer files, and a
  * report. The stages, progress and cancellation are those of the ViT pipeline (run.ts).
  */
-import { copyFile, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { keepUnderLoss, transformFromFlags, type ActivationStore } from '../activations.ts';
@@ -17,18 +17,19 @@ import { holdoutSplit } from '../data/holdout.ts';
 import { InputError } from '../errors.ts';
 import { graphActivations } from '../fusion/graph.ts';
 import { fuse, sameShapes, vanillaAverage, type FusionParent, type FusionResult, type MapReport } from '../fusion/index.ts';
-import { repairStatistics, type MeasureStats, type NeuronStats } from '../fusion/repair.ts';
+import { repairStatistics, type MeasureStats } from '../fusion/repair.ts';
 import { writeFolderAtomically } from '../io/atomic-folder.ts';
 import { loadModel, saveModel, type Model } from '../io/model-folder.ts';
 import type { Tensor } from '../io/tensor.ts';
 import { bertConfigFromHf, bertParameterShapes, createBertModel, type BertConfig, type BertModel } from '../models/bert.ts';
 import { bertFusionGraph } from '../models/bert-graph.ts';
-import { native } from '../native.ts';
 import { evaluateMaskedLm, evaluateTextClassifier, type MaskedLmEvalResult, type TextClassifierEvalResult } from '../text-eval.ts';
 import type { TokenBatch } from '../text/batch.ts';
 import { openTextDataset, type TextExample, type TextSplit } from '../text/dataset.ts';
 import { encodeExamples } from '../text/sequences.ts';
 import { BertTokenizer } from '../text/tokenizer.ts';
+import { columnStats } from './measure.ts';
+import { fusedModelsToSave, fusedResults, parameterCount, transformName, writeReportJson } from './fused-results.ts';
 import { seqFilterOf } from './activations.ts';
 import { chooseSamples } from './fusion-samples.ts';
 import { stageClock, type RunOptions, type Stage } from './stages.ts';
@@ -84,12 +85,6 @@ export interface BertParent {
   /** The native model, built on first use. */
   readonly bert: BertModel;
   release(): void;
-}
-
-function parameterCount(tensors: Map<string, Tensor>): number {
-  let n = 0;
-  for (const t of tensors.values()) if (t.data instanceof Float32Array) n += t.data.length;
-  return n;
 }
 
 /** The parameters of a BERT checkpoint the forward pass uses, by the names of the native layout. */
@@ -234,10 +229,7 @@ export function measureBert(
     const store = model.createActivationStore({ numSamples: count, seqFilter: 'none', only: acts, maxTokens: options.maxTokens });
     try {
       for (const batch of batches) await model.capture(store, batch, { signal: options.signal });
-      await store.finalize('none');
-      const out = new Map<string, NeuronStats>();
-      for (const name of acts) out.set(name, native().fusionColumnStats({ store: store.native, name }));
-      return out;
+      return await columnStats(store, acts);
     } finally {
       store.dispose();
     }
@@ -336,6 +328,7 @@ export async function runBertExperiment(cfg: ExperimentConfig, options: RunOptio
     const vfTest = vanilla && !cfg.regression.only_eval_ot ? await evaluateTensors('the vanilla-fused model', vanilla) : null;
 
     const a = cfg.fusion.acts;
+    const fusedModels = { ot: fused.tensors, repaired, vanilla, repair };
     const report: BertExperimentReport = {
       architecture: 'hf_bert',
       head,
@@ -343,14 +336,10 @@ export async function runBertExperiment(cfg: ExperimentConfig, options: RunOptio
       anchor: anchor.key,
       heterogeneous,
       weights: fused.weights,
-      vanilla: vanilla ? { name: 'vanilla', folder: output ? join(output, 'vanilla') : null, parameters: parameterCount(vanilla), test: vfTest } : null,
-      ot: { name: 'ot', folder: output ? join(output, 'ot') : null, parameters: parameterCount(fused.tensors), test: otTest },
-      otRepaired: repaired && repair !== 'none'
-        ? { name: 'ot-repaired', folder: output ? join(output, 'ot-repaired') : null, parameters: parameterCount(repaired), test: repairedTest, target: repair }
-        : null,
+      ...fusedResults(output, fusedModels, { ot: otTest, repaired: repairedTest, vanilla: vfTest }),
       activations: captured && samples && {
         source: samples.source, requested: a.num_samples, captured: samples.count, kept: captured.kept, tokens: samples.tokens,
-        seqFilter: seqFilterOf(cfg), transform: a.std ? 'std' : a.center ? 'center' : a.norm ? 'norm' : 'none', bytesPerModel: captured.bytesPerModel,
+        seqFilter: seqFilterOf(cfg), transform: transformName(a), bytesPerModel: captured.bytesPerModel,
       },
       text: { maxLength: text.max_length, examples: text.examples, pack: text.pack, maskSeed: text.mask_seed, test: testData?.description ?? null },
       maps: fused.maps.map((maps, i) => ({ model: parents[i].key, maps })).filter((_, i) => i !== anchorIndex),
@@ -361,15 +350,12 @@ export async function runBertExperiment(cfg: ExperimentConfig, options: RunOptio
     if (output) {
       stage('save', `writing ${output}`);
       await writeFolderAtomically(output, { force: cfg.output.force, protectedFolders: parents.map((p) => p.folder) }, async (temp) => {
-        const models: Array<[string, Map<string, Tensor>]> = [['ot', fused.tensors]];
-        if (repaired) models.push(['ot-repaired', repaired]);
-        if (vanilla) models.push(['vanilla', vanilla]);
+        const models = fusedModelsToSave(fusedModels);
         for (const [name, tensors] of models) {
           await saveModel(join(temp, name), { config: anchor.model.config, architecture: anchor.model.architecture, tensors });
           for (const f of TOKENIZER_FILES) if (existsSync(join(anchor.folder, f))) await copyFile(join(anchor.folder, f), join(temp, name, f));
         }
-        seconds.total = (performance.now() - started) / 1000;
-        await writeFile(join(temp, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
+        await writeReportJson(temp, report, seconds, started);
       });
       done('save');
     }

@@ -3,11 +3,20 @@
  * statistics repair: a forward pass with a capture of every token, then natively
  * computed column means and standard deviations of the asked entries.
  */
+import type { ActivationStore } from '../activations.ts';
 import type { Batch } from '../data/dataset.ts';
 import type { MeasureStats, NeuronStats } from '../fusion/repair.ts';
 import { native } from '../native.ts';
 import { createVitModel } from '../models/vit.ts';
 import type { Parent } from './parents.ts';
+
+/** Finalises a filled store (no transform) and reads the per-neuron mean and std of the entries `acts`. */
+export async function columnStats(store: ActivationStore, acts: string[]): Promise<Map<string, NeuronStats>> {
+  await store.finalize('none');
+  const out = new Map<string, NeuronStats>();
+  for (const name of acts) out.set(name, native().fusionColumnStats({ store: store.native, name }));
+  return out;
+}
 
 export function measureOnSamples(parents: Parent[], anchor: number, samples: Batch[], signal?: AbortSignal): MeasureStats {
   const count = samples.reduce((s, b) => s + b.count, 0);
@@ -17,10 +26,7 @@ export function measureOnSamples(parents: Parent[], anchor: number, samples: Bat
     const store = model.createActivationStore({ numSamples: count, seqFilter: 'none', only: acts });
     try {
       for (const b of samples) await model.capture(store, b.images, b.count, { signal });
-      await store.finalize('none');
-      const out = new Map<string, NeuronStats>();
-      for (const name of acts) out.set(name, native().fusionColumnStats({ store: store.native, name }));
-      return out;
+      return await columnStats(store, acts);
     } finally {
       store.dispose();
       model.dispose();

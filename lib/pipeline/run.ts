@@ -24,6 +24,7 @@ import { createVitModel, vitFusionGraph } from '../models/vit.ts';
 import { accuracyLandscape, type Landscape } from '../report/landscape.ts';
 import { landscapeSvg } from '../report/landscape-svg.ts';
 import { repairStatistics } from '../fusion/repair.ts';
+import { fusedModelsToSave, fusedResults, parameterCount, transformName, writeReportJson } from './fused-results.ts';
 import { measureOnSamples } from './measure.ts';
 import { finetuneCandidates, finetuneRecipe, loadFinetuneData, type FinetuneCandidate, type FinetuneResult } from './finetune-stage.ts';
 import type { CurvePoint } from '../train/train.ts';
@@ -70,12 +71,6 @@ export interface ExperimentReport {
   landscape: Landscape | null;
   seconds: Partial<Record<Stage | 'total', number>>;
   output: string | null;
-}
-
-function parameterCount(tensors: Map<string, Tensor>): number {
-  let n = 0;
-  for (const t of tensors.values()) if (t.data instanceof Float32Array) n += t.data.length;
-  return n;
 }
 
 async function openData(cfg: ExperimentConfig, folder: string, split: 'train' | 'test', parent: Parent, norm: Normalisation, holdout?: HoldoutOption): Promise<Dataset> {
@@ -204,23 +199,20 @@ async function runExperimentOnDevice(cfg: ExperimentConfig, options: RunOptions)
       done('landscape');
     }
 
+    const fusedModels = { ot: fused.tensors, repaired, vanilla, repair };
     const report: ExperimentReport = {
       parents: parentResults,
       anchor: anchor.key,
       heterogeneous,
       weights: fused.weights,
-      vanilla: vanilla ? { name: 'vanilla', folder: output ? join(output, 'vanilla') : null, parameters: parameterCount(vanilla), test: vfTest } : null,
-      ot: { name: 'ot', folder: output ? join(output, 'ot') : null, parameters: parameterCount(fused.tensors), test: otTest },
-      otRepaired: repaired && repair !== 'none'
-        ? { name: 'ot-repaired', folder: output ? join(output, 'ot-repaired') : null, parameters: parameterCount(repaired), test: repairedTest, target: repair }
-        : null,
+      ...fusedResults(output, fusedModels, { ot: otTest, repaired: repairedTest, vanilla: vfTest }),
       activations: captured && {
         source: activationSource,
         requested: cfg.fusion.acts.num_samples,
         captured: captured.captured,
         kept: captured.kept,
         seqFilter: seqFilterOf(cfg),
-        transform: cfg.fusion.acts.std ? 'std' : cfg.fusion.acts.center ? 'center' : cfg.fusion.acts.norm ? 'norm' : 'none',
+        transform: transformName(cfg.fusion.acts),
         bytesPerModel: captured.bytesPerModel,
       },
       normalisation: { mean: norm.mean ?? [0.5], std: norm.std ?? [0.5], origin: norm.origin },
@@ -237,9 +229,7 @@ async function runExperimentOnDevice(cfg: ExperimentConfig, options: RunOptions)
       stage('save', `writing ${output}`);
       const preprocessor = preprocessorConfig(report.normalisation.mean, report.normalisation.std, anchor.config.imageSize);
       await writeFolderAtomically(output, { force: cfg.output.force, protectedFolders: parents.map((p) => p.folder) }, async (temp) => {
-        const models: Array<[string, Map<string, Tensor>]> = [['ot', fused.tensors]];
-        if (repaired) models.push(['ot-repaired', repaired]);
-        if (vanilla) models.push(['vanilla', vanilla]);
+        const models = fusedModelsToSave(fusedModels);
         for (const f of finetuned) if (f.name.startsWith('ot')) models.push([`${f.name}-finetuned`, f.tensors]);
         for (const [name, tensors] of models) {
           await saveModel(join(temp, name), { config: anchor.model.config, architecture: anchor.model.architecture, tensors, preprocessor });
@@ -249,8 +239,7 @@ async function runExperimentOnDevice(cfg: ExperimentConfig, options: RunOptions)
             title: `Test accuracy on the plane through ${anchor.key} (anchor), OT and vanilla fusion`, valueLabel: 'accuracy',
           }));
         }
-        seconds.total = (performance.now() - started) / 1000;
-        await writeFile(join(temp, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
+        await writeReportJson(temp, report, seconds, started);
       });
       done('save');
     }

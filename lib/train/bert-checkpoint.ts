@@ -7,33 +7,21 @@
  * checkpoints do (checkpoint.ts): AdamW moments per parameter and state.json. Every write
  * replaces the folder atomically.
  */
-import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InputError } from '../errors.ts';
 import { writeChunks, writeFolderAtomically } from '../io/atomic-folder.ts';
 import { hfConfigToJson, parseHfConfig, type Architecture } from '../io/hf-config.ts';
-import { readSafetensors, safetensorsChunks } from '../io/safetensors.ts';
+import { safetensorsChunks } from '../io/safetensors.ts';
 import type { Tensor } from '../io/tensor.ts';
 import { bertConfigToHF, type BertConfig } from '../models/bert.ts';
 import type { BertTokenizer } from '../text/tokenizer.ts';
 import { bertFlatParameters, bertTensorsFromFlat } from './bert-params.ts';
 import type { BertCurvePoint } from './bert-train.ts';
-import { STATE_FOLDER, type TrainingStateFile } from './checkpoint.ts';
+import type { RunRecord, RunStateFile } from './run-record.ts';
+import { json, readStateFolder, writeStateFolder } from './state-folder.ts';
 import type { OptimizerState } from './vit-trainer.ts';
 
-/** What training.json records about a BERT run (`setup`: what a resume must agree on). */
-export interface BertTrainingRecord {
-  setup: Record<string, unknown>;
-  threads: number;
-  steps: number;
-  totalSteps: number;
-  stepsPerEpoch: number;
-  epochs: number;
-  completed: boolean;
-  wallSeconds: number;
-  /** Mean seconds of training (without evaluation) per epoch. */
-  secondsPerEpoch: number | null;
+/** What training.json records about a BERT run. */
+export interface BertTrainingRecord extends RunRecord {
   /** Real training tokens per second (evaluation excluded), of the last invocation. */
   tokensPerSecond: number;
   /** The last evaluation: masked LM loss, perplexity, masked-token accuracy (or classification loss and accuracy). */
@@ -42,7 +30,7 @@ export interface BertTrainingRecord {
   [key: string]: unknown;
 }
 
-export type BertStateFile = Omit<TrainingStateFile, 'curve'> & { curve: BertCurvePoint[] };
+export type BertStateFile = RunStateFile<BertCurvePoint>;
 
 export interface BertFolderContents {
   config: BertConfig;
@@ -53,10 +41,6 @@ export interface BertFolderContents {
   maxLength: number;
   record: BertTrainingRecord;
   state?: { optimizer: OptimizerState; file: BertStateFile } | null;
-}
-
-function json(value: unknown): Uint8Array {
-  return Buffer.from(`${JSON.stringify(value, null, 2)}\n`);
 }
 
 /** config.json text of a BERT config (what HF's BertConfig.to_json_string writes, keys sorted). */
@@ -84,37 +68,11 @@ export async function writeTrainedBert(folder: string, contents: BertFolderConte
     await writeChunks(join(temp, 'tokenizer_config.json'), [json(tokenizerConfig)]);
     await writeChunks(join(temp, 'special_tokens_map.json'), [json(specialMap)]);
     await writeChunks(join(temp, 'training.json'), [json(contents.record)]);
-    if (contents.state) {
-      const dir = join(temp, STATE_FOLDER);
-      await mkdir(dir);
-      const m = bertTensorsFromFlat(config, contents.state.optimizer.m), v = bertTensorsFromFlat(config, contents.state.optimizer.v);
-      const moments: Array<[string, Tensor]> = [];
-      for (const [name, t] of m) moments.push([`${name}.exp_avg`, t], [`${name}.exp_avg_sq`, v.get(name)!]);
-      await writeChunks(join(dir, 'optimizer.safetensors'), safetensorsChunks(moments));
-      await writeChunks(join(dir, 'state.json'), [json(contents.state.file)]);
-    }
+    if (contents.state) await writeStateFolder(temp, contents.state, (flat) => bertTensorsFromFlat(config, flat));
   });
 }
 
 /** The optimiser state and state.json of a BERT checkpoint folder. */
-export async function readBertTrainingState(folder: string, config: BertConfig): Promise<{ optimizer: OptimizerState; file: BertStateFile }> {
-  const dir = join(folder, STATE_FOLDER);
-  const statePath = join(dir, 'state.json');
-  if (!existsSync(statePath))
-    throw new InputError(folder, `has no ${STATE_FOLDER}/state.json to resume from (a finished run keeps it only with output.keep_state)`);
-  let file: BertStateFile;
-  try {
-    file = JSON.parse(await readFile(statePath, 'utf8')) as BertStateFile;
-  } catch (err) {
-    throw new InputError(statePath, `is not valid JSON (${(err as Error).message})`);
-  }
-  if (!Number.isSafeInteger(file.step) || file.step < 0) throw new InputError(statePath, `"step" must be a non-negative integer, got ${JSON.stringify(file.step)}`);
-  const where = join(dir, 'optimizer.safetensors');
-  const { tensors } = await readSafetensors(where);
-  const split = (suffix: string) => {
-    const out = new Map<string, Tensor>();
-    for (const [name, t] of tensors) if (name.endsWith(suffix)) out.set(name.slice(0, -suffix.length), t);
-    return out;
-  };
-  return { optimizer: { step: file.step, m: bertFlatParameters(config, split('.exp_avg'), where), v: bertFlatParameters(config, split('.exp_avg_sq'), where) }, file };
+export function readBertTrainingState(folder: string, config: BertConfig): Promise<{ optimizer: OptimizerState; file: BertStateFile }> {
+  return readStateFolder<BertStateFile>(folder, (tensors, where) => bertFlatParameters(config, tensors, where));
 }

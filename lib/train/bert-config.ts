@@ -4,11 +4,10 @@
  * vocab.txt), the text data, the recipe, where the checkpoints go and the thread count.
  * docs/train.md documents every key; a test keeps the two in step.
  */
-import { readFileSync } from 'node:fs';
-import { applyOverrides, parseYaml } from '../config/load.ts';
+import { parseRecipeText, readConfigFile } from '../config/load.ts';
 import { bool, int, num, oneOf, optionalNum, optionalStr, section, type Infer } from '../config/schema-kit.ts';
-import { validateConfig } from '../config/validate.ts';
 import { InputError } from '../errors.ts';
+import { trainOutputSection } from './config.ts';
 import { recipeFields, TRAIN_DEFAULTS } from './recipe.ts';
 
 /** The recipe keys of a text run: those of the image recipe but augmentation. */
@@ -51,12 +50,7 @@ export const bertTrainSchema = section('an otfuse BERT masked-LM training run', 
     test_limit: optionalNum('evaluate on the first N test sequences only', { int: true, min: 1 }),
   }),
   training: section('the optimiser, schedule, loss and length', textRecipeFields()),
-  output: section('where the model and checkpoints go', {
-    folder: optionalStr('output model folder (required); rewritten at every checkpoint'),
-    force: bool(false, 'replace an existing output folder (otherwise it is an error, unless resuming)'),
-    checkpoint_steps: optionalNum('also checkpoint every N steps (always after every epoch and at the end)', { int: true, min: 1 }),
-    keep_state: bool(false, 'keep training_state/ (optimiser moments, step) in the final folder so that the run can be extended'),
-  }),
+  output: trainOutputSection(),
   runtime: section('where the work runs', {
     threads: int(0, 'native threads (0: one per core); a run is bit-reproducible for a fixed thread count', 0),
   }),
@@ -83,17 +77,9 @@ function checkConsistency(cfg: BertTrainConfig, file: string): void {
 
 /** Parses a BERT recipe document (YAML text or an already parsed one). */
 export function parseBertTrainConfig(text: string, file: string, overrides: string[] = []): BertTrainConfig {
-  const cfg = validateConfig(bertTrainSchema, applyOverrides(parseYaml(text, file), overrides), file);
-  checkConsistency(cfg, file);
-  return cfg;
+  return parseRecipeText(bertTrainSchema, text, file, overrides, checkConsistency);
 }
 
 export function loadBertTrainConfig(file: string, overrides: string[] = []): BertTrainConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new InputError(file, `cannot read the config (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  return parseBertTrainConfig(text, file, overrides);
+  return parseBertTrainConfig(readConfigFile(file), file, overrides);
 }

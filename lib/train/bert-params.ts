@@ -6,6 +6,7 @@
 import { InputError } from '../errors.ts';
 import type { Tensor } from '../io/tensor.ts';
 import { hfParameterName, nativeBertConfig, type BertConfig } from '../models/bert.ts';
+import { tensorsFromFlat } from '../models/native-model.ts';
 import { native } from '../native.ts';
 
 export function bertLayoutOf(config: BertConfig): Array<{ name: string; shape: number[]; offset: number; size: number }> {
@@ -34,7 +35,5 @@ export function bertFlatParameters(config: BertConfig, tensors: Map<string, Tens
 
 /** The flat buffer -> HF-named tensors (copies). */
 export function bertTensorsFromFlat(config: BertConfig, flat: Float32Array): Map<string, Tensor> {
-  const out = new Map<string, Tensor>();
-  for (const t of bertLayoutOf(config)) out.set(t.name, { dtype: 'F32', shape: t.shape, data: flat.slice(t.offset, t.offset + t.size) });
-  return out;
+  return tensorsFromFlat(native().bertLayout(nativeBertConfig(config)), hfParameterName, flat);
 }

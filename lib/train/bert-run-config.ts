@@ -6,11 +6,9 @@
  * continues from the output folder's last checkpoint after checking that the config still
  * describes the same run.
  */
-import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { InputError } from '../errors.ts';
 import { loadModel } from '../io/model-folder.ts';
-import { readSafetensors } from '../io/safetensors.ts';
 import type { Tensor } from '../io/tensor.ts';
 import { bertConfigFromHf, type BertConfig } from '../models/bert.ts';
 import { native } from '../native.ts';
@@ -20,6 +18,7 @@ import { BertTokenizer } from '../text/tokenizer.ts';
 import { readVocab } from '../text/vocab.ts';
 import { readBertTrainingState, writeTrainedBert, type BertStateFile, type BertTrainingRecord } from './bert-checkpoint.ts';
 import type { BertTrainConfig } from './bert-config.ts';
+import { checkOutputFolder, parameterCount, recordBase, resumeFrom, snapshotProgress, stateFileOf, type RunProgress } from './run-record.ts';
 import { trainBert, type BertCurvePoint, type BertStepProgress, type BertTrainingSnapshot, type TextEvalSetup } from './bert-train.ts';
 
 export interface BertRunOptions {
@@ -45,17 +44,6 @@ function setupOf(cfg: BertTrainConfig): Record<string, unknown> {
   const { eval_steps: _v, ...training } = cfg.training;
   const model = { ...cfg.model, vocab: cfg.model.vocab ? resolve(cfg.model.vocab) : null, init_from: cfg.model.init_from ? resolve(cfg.model.init_from) : null };
   return { model, data: { ...data, folder: resolve(cfg.data.folder!) }, training };
-}
-
-function firstDifference(a: unknown, b: unknown, path = ''): string | null {
-  if (JSON.stringify(a) === JSON.stringify(b)) return null;
-  if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a) && !Array.isArray(b)) {
-    for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
-      const d = firstDifference((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], path ? `${path}.${k}` : k);
-      if (d) return d;
-    }
-  }
-  return `${path || '(top level)'}: ${JSON.stringify(b)} in the checkpoint, ${JSON.stringify(a)} now`;
 }
 
 /** The tokenizer of a recipe: model.vocab, or init_from's (which model.vocab, when given, must equal). */
@@ -93,9 +81,7 @@ function sameArchitecture(a: BertConfig, b: BertConfig): string | null {
 export async function trainBertFromConfig(cfg: BertTrainConfig, options: BertRunOptions): Promise<BertTrainReport> {
   const output = cfg.output.folder!;
   const warnings: string[] = [];
-  if (existsSync(output) && !cfg.output.force && !options.resume)
-    throw new InputError(output, 'output folder already exists; pass --force to replace it or --resume to continue its run');
-  if (options.resume && !existsSync(output)) throw new InputError(output, 'nothing to resume: the output folder does not exist');
+  checkOutputFolder(output, { force: cfg.output.force, resume: options.resume });
   const threads = native().setThreads(cfg.runtime.threads > 0 ? cfg.runtime.threads : 0);
 
   const tokenizer = await recipeTokenizer(cfg);
@@ -119,13 +105,7 @@ export async function trainBertFromConfig(cfg: BertTrainConfig, options: BertRun
   let tensors: Map<string, Tensor> | undefined;
   let resume: Parameters<typeof trainBert>[0]['resume'] = null;
   if (options.resume) {
-    const state = await readBertTrainingState(output, config);
-    const diff = firstDifference(setup, state.file.setup);
-    if (diff) throw new InputError(options.file, `does not describe the run checkpointed in ${output}: ${diff}`);
-    if (state.file.threads !== threads)
-      warnings.push(`the checkpoint was trained with ${state.file.threads} threads, this run uses ${threads}: the weights will not be bit-identical to an uninterrupted run`);
-    tensors = (await readSafetensors(`${output}/model.safetensors`)).tensors;
-    resume = { optimizer: state.optimizer, curve: state.file.curve, elapsedSeconds: state.file.elapsedSeconds };
+    ({ tensors, resume } = await resumeFrom(output, await readBertTrainingState(output, config), { setup, threads, file: options.file, warnings }));
   } else if (cfg.model.init_from) {
     const start = await loadModel(cfg.model.init_from);
     if (start.config.model_type !== 'bert') throw new InputError(cfg.model.init_from, `is a ${start.architecture}, not a BERT`);
@@ -134,13 +114,10 @@ export async function trainBertFromConfig(cfg: BertTrainConfig, options: BertRun
     tensors = start.tensors;
   }
 
-  const record = (s: { step: number; curve: BertCurvePoint[]; elapsed: number; totalSteps: number; spe: number; tokensPerSecond: number }): BertTrainingRecord => {
+  const record = (s: RunProgress<BertCurvePoint> & { tokensPerSecond: number }): BertTrainingRecord => {
     const final = s.curve[s.curve.length - 1];
-    const epochSeconds = s.curve.filter((c) => Number.isInteger(c.epoch) && c.epoch > 0).map((c) => c.trainSeconds);
     return {
-      setup, threads, steps: s.step, totalSteps: s.totalSteps, stepsPerEpoch: s.spe, epochs: s.step / s.spe,
-      completed: s.step >= s.totalSteps, wallSeconds: s.elapsed,
-      secondsPerEpoch: epochSeconds.length && !cfg.training.eval_steps ? epochSeconds.reduce((a, b) => a + b, 0) / epochSeconds.length : null,
+      ...recordBase(setup, threads, s, cfg.training.eval_steps),
       tokensPerSecond: s.tokensPerSecond,
       finalTest: final ? { loss: final.testLoss, perplexity: final.testPerplexity, accuracy: final.testAccuracy } : null,
       data: { train: trainData, test: testData }, curve: s.curve,
@@ -153,11 +130,8 @@ export async function trainBertFromConfig(cfg: BertTrainConfig, options: BertRun
   let firstWrite = !options.resume;
   let lastTokensPerSecond = 0;
   const onCheckpoint = async (snap: BertTrainingSnapshot) => {
-    const rec = record({ step: snap.step, curve: snap.curve, elapsed: snap.elapsedSeconds, totalSteps: snap.length.totalSteps, spe: snap.length.stepsPerEpoch, tokensPerSecond: lastTokensPerSecond });
-    const file: BertStateFile = {
-      step: snap.step, totalSteps: snap.length.totalSteps, stepsPerEpoch: snap.length.stepsPerEpoch, elapsedSeconds: snap.elapsedSeconds,
-      rng: { seed: cfg.training.seed, next_step: snap.step }, threads, setup, curve: snap.curve,
-    };
+    const rec = record({ ...snapshotProgress(snap), tokensPerSecond: lastTokensPerSecond });
+    const file: BertStateFile = stateFileOf(snap, cfg.training.seed, threads, setup);
     await writeTrainedBert(output, { ...contents(snap.tensors, rec), state: { optimizer: snap.optimizer, file } },
       { force: firstWrite ? cfg.output.force : true, protectedFolders });
     firstWrite = false;
@@ -172,7 +146,6 @@ export async function trainBertFromConfig(cfg: BertTrainConfig, options: BertRun
   });
   const finalRecord = record({ step: result.steps, curve: result.curve, elapsed: result.elapsedSeconds, totalSteps: result.length.totalSteps, spe: result.length.stepsPerEpoch, tokensPerSecond: result.tokensPerSecond });
   if (!cfg.output.keep_state) await writeTrainedBert(output, contents(result.tensors, finalRecord), { force: true, protectedFolders });
-  let parameters = 0;
-  for (const t of result.tensors.values()) parameters += t.data.length;
+  const parameters = parameterCount(result.tensors);
   return { ...finalRecord, output, parameters, trainData, testData, resumedFrom: resume ? resume.optimizer.step : null, warnings };
 }

@@ -12,7 +12,6 @@
  *
  * The same recipe, seed and thread count give bit-identical weights.
  */
-import { SeededRandom } from '../data/random.ts';
 import { InputError } from '../errors.ts';
 import type { Tensor } from '../io/tensor.ts';
 import { createBertModel, type BertConfig } from '../models/bert.ts';
@@ -24,6 +23,7 @@ import type { BertTokenizer, Encoding } from '../text/tokenizer.ts';
 import { BertTrainer } from './bert-trainer.ts';
 import { initBertTensors } from './bert-init.ts';
 import { runLength, type Recipe, type RunLength } from './recipe.ts';
+import { runStepLoop, type LoopSnapshot } from './step-loop.ts';
 import type { OptimizerState } from './vit-trainer.ts';
 
 /** A recipe without image augmentation. */
@@ -71,15 +71,7 @@ export interface BertStepProgress {
   learningRate: number;
 }
 
-export interface BertTrainingSnapshot {
-  step: number;
-  epoch: number;
-  length: RunLength;
-  tensors: Map<string, Tensor>;
-  optimizer: OptimizerState;
-  curve: BertCurvePoint[];
-  elapsedSeconds: number;
-}
+export type BertTrainingSnapshot = LoopSnapshot<BertCurvePoint>;
 
 export interface BertTrainOptions {
   config: BertConfig;
@@ -116,8 +108,6 @@ export interface BertTrainResult {
   final: BertCurvePoint | null;
 }
 
-/** Stream of SeededRandom for epoch e's order: EPOCH_STREAM + e (as train.ts). */
-const EPOCH_STREAM = 0x45504f00;
 /** Added to the seed for the masking streams, so they are not the test masking's. */
 const MASK_SEED_OFFSET = 0x4d41534b;
 
@@ -167,98 +157,44 @@ export async function trainBert(options: BertTrainOptions): Promise<BertTrainRes
     device: options.device, source,
   });
   trainer.configure(nativeTextTrainerConfig(recipe, length));
-  const curve: BertCurvePoint[] = [...(options.resume?.curve ?? [])];
-  if (options.resume) trainer.loadOptimizerState(options.resume.optimizer);
-  const startStep = trainer.steps;
-  if (startStep > length.totalSteps)
-    throw new InputError(source, `the checkpoint is at step ${startStep}, past the run's ${length.totalSteps} steps`);
-
-  const started = performance.now();
-  const priorSeconds = options.resume?.elapsedSeconds ?? 0;
-  const B = recipe.batch_size, spe = length.stepsPerEpoch;
-  let order: Int32Array | null = null, orderEpoch = -1;
-  let since = { loss: 0, correct: 0, labelled: 0, seconds: 0 };
-  let epochStats = { loss: 0, correct: 0, labelled: 0 };
-  let trainedTokens = 0, trainSeconds = 0, lastLr = 0;
-
-  const evaluateNow = async (step: number): Promise<void> => {
-    let testLoss: number | null = null, testPerplexity: number | null = null, testAccuracy: number | null = null;
-    if (options.test) {
+  const B = recipe.batch_size;
+  const run = await runStepLoop<BertCurvePoint>({
+    trainer, length, seed: recipe.seed, examples: N, batchSize: B,
+    evalSteps: recipe.eval_steps, checkpointSteps: options.checkpointSteps, resume: options.resume, signal, source,
+    runStep: async (indices, step) => {
+      const picked = Array.from(indices);
+      const batch = tokenizer.pad(picked.map((i) => options.train[i]));
+      let inputs = batch, labels: Int32Array;
+      if (task.kind === 'masked-lm') {
+        const masked = maskTokens(batch, tokenizer, {
+          seed: (recipe.seed + MASK_SEED_OFFSET) >>> 0, probability: task.maskProbability, firstSequence: step * B,
+        });
+        inputs = masked.inputs;
+        labels = masked.labels;
+      } else {
+        labels = Int32Array.from(picked, (i) => task.labels[i]);
+      }
+      const t0 = performance.now();
+      const result = await trainer.step(inputs, labels, { signal });
+      const seconds = (performance.now() - t0) / 1000;
+      let real = 0;
+      for (let i = 0; i < batch.mask.length; i++) real += batch.mask[i];
+      return { result, labelled: result.labelled, units: real, seconds };
+    },
+    testMetrics: async () => {
+      if (!options.test) return { testLoss: null, testPerplexity: null, testAccuracy: null };
       const r = await evaluateBertTensors(config, trainer.parameters(), tokenizer, options.test, { signal, device: options.device });
-      testLoss = r.loss;
-      testPerplexity = r.perplexity;
-      testAccuracy = r.accuracy;
-    }
-    const point: BertCurvePoint = {
-      step, epoch: step / spe, testLoss, testPerplexity, testAccuracy,
-      trainLoss: since.labelled ? since.loss / since.labelled : NaN,
-      trainAccuracy: since.labelled ? since.correct / since.labelled : NaN,
-      trainSeconds: since.seconds, learningRate: lastLr,
-    };
-    since = { loss: 0, correct: 0, labelled: 0, seconds: 0 };
-    curve.push(point);
-    options.onEval?.(point);
-  };
-
-  for (let step = startStep; step < length.totalSteps; step++) {
-    signal?.throwIfAborted();
-    const epoch = Math.floor(step / spe), k = step % spe;
-    if (epoch !== orderEpoch) {
-      order = new SeededRandom(recipe.seed, EPOCH_STREAM + epoch).permutation(N);
-      orderEpoch = epoch;
-      if (k === 0) epochStats = { loss: 0, correct: 0, labelled: 0 };
-    }
-    const from = k * B, n = Math.min(B, N - from);
-    const picked = Array.from({ length: n }, (_, j) => order![from + j]);
-    const batch = tokenizer.pad(picked.map((i) => options.train[i]));
-    let inputs = batch, labels: Int32Array;
-    if (task.kind === 'masked-lm') {
-      const masked = maskTokens(batch, tokenizer, {
-        seed: (recipe.seed + MASK_SEED_OFFSET) >>> 0, probability: task.maskProbability, firstSequence: step * B,
-      });
-      inputs = masked.inputs;
-      labels = masked.labels;
-    } else {
-      labels = Int32Array.from(picked, (i) => task.labels[i]);
-    }
-    const t0 = performance.now();
-    const r = await trainer.step(inputs, labels, { signal });
-    const dt = (performance.now() - t0) / 1000;
-    let real = 0;
-    for (let i = 0; i < batch.mask.length; i++) real += batch.mask[i];
-    trainSeconds += dt;
-    trainedTokens += real;
-    lastLr = r.lr;
-    for (const s of [since, epochStats]) {
-      s.loss += r.loss * r.labelled;
-      s.correct += r.correct;
-      s.labelled += r.labelled;
-    }
-    since.seconds += dt;
-    options.onStep?.({
-      step: r.step, totalSteps: length.totalSteps, epoch: r.step / spe,
-      loss: epochStats.labelled ? epochStats.loss / epochStats.labelled : NaN,
-      accuracy: epochStats.labelled ? epochStats.correct / epochStats.labelled : NaN,
-      tokensPerSecond: trainSeconds > 0 ? trainedTokens / trainSeconds : 0, learningRate: r.lr,
-    });
-    const done = r.step;
-    const epochEnd = done % spe === 0;
-    const last = done === length.totalSteps;
-    const evalDue = recipe.eval_steps ? done % recipe.eval_steps === 0 : epochEnd;
-    if (evalDue || last) await evaluateNow(done);
-    const checkpointDue = epochEnd || (options.checkpointSteps ? done % options.checkpointSteps === 0 : false);
-    if (options.onCheckpoint && (checkpointDue || last)) {
-      await options.onCheckpoint({
-        step: done, epoch: done / spe, length, tensors: trainer.parameters(), optimizer: trainer.optimizerState(),
-        curve: [...curve], elapsedSeconds: priorSeconds + (performance.now() - started) / 1000,
-      });
-    }
-  }
-  if (curve.length === 0 || curve[curve.length - 1].step !== length.totalSteps) await evaluateNow(trainer.steps);
-  const seconds = (performance.now() - started) / 1000;
+      return { testLoss: r.loss, testPerplexity: r.perplexity, testAccuracy: r.accuracy };
+    },
+    onStep: options.onStep && ((r, mean, tokensPerSecond) => options.onStep!({
+      step: r.step, totalSteps: length.totalSteps, epoch: r.step / length.stepsPerEpoch,
+      loss: mean.loss, accuracy: mean.accuracy, tokensPerSecond, learningRate: r.lr,
+    })),
+    onEval: options.onEval, onCheckpoint: options.onCheckpoint,
+  });
   return {
-    tensors: trainer.parameters(), curve, steps: trainer.steps, epochs: trainer.steps / spe, length, seconds,
-    elapsedSeconds: priorSeconds + seconds, tokensPerSecond: trainSeconds > 0 ? trainedTokens / trainSeconds : 0,
-    final: curve[curve.length - 1] ?? null,
+    tensors: trainer.parameters(), curve: run.curve, steps: trainer.steps, epochs: trainer.steps / length.stepsPerEpoch, length,
+    seconds: run.seconds, elapsedSeconds: run.elapsedSeconds, tokensPerSecond: run.unitsPerSecond,
+    final: run.curve[run.curve.length - 1] ?? null,
   };
 }

@@ -7,10 +7,10 @@
  */
 import type { Tensor } from '../io/tensor.ts';
 import { nativeBertConfig, type BertConfig } from '../models/bert.ts';
-import { native, runTask, type Device, type NativeBertStepResult, type NativeBertTrainer, type NativeTrainerConfig, type TaskOptions } from '../native.ts';
+import { native, runTask, type Device, type NativeBertStepResult, type NativeBertTrainer, type TaskOptions } from '../native.ts';
 import type { TokenBatch } from '../text/batch.ts';
 import { bertFlatParameters, bertTensorsFromFlat } from './bert-params.ts';
-import type { OptimizerState } from './vit-trainer.ts';
+import { NativeTrainerBase } from './native-trainer.ts';
 
 export interface BertTrainerOptions {
   /** Largest batch a step takes. */
@@ -28,8 +28,10 @@ function inputsOf(batch: TokenBatch) {
   return { ids: batch.ids, typeIds: batch.typeIds, mask: batch.mask, count: batch.count, tokens: batch.tokens };
 }
 
-export class BertTrainer {
-  private constructor(readonly config: BertConfig, readonly native: NativeBertTrainer) {}
+export class BertTrainer extends NativeTrainerBase<NativeBertTrainer> {
+  private constructor(readonly config: BertConfig, nativeTrainer: NativeBertTrainer) {
+    super(nativeTrainer);
+  }
 
   static create(config: BertConfig, tensors: Map<string, Tensor>, options: BertTrainerOptions): BertTrainer {
     const flat = bertFlatParameters(config, tensors, options.source ?? 'model');
@@ -37,10 +39,6 @@ export class BertTrainer {
       batchSize: options.batchSize, maxTokens: options.maxTokens, microBatch: options.microBatch, device: options.device ?? 'cpu',
     });
     return new BertTrainer(config, trainer);
-  }
-
-  configure(config: NativeTrainerConfig): void {
-    this.native.configure(config);
   }
 
   /** One optimiser step. labels: count x tokens (masked LM, -100 = no loss) or count (classification). */
@@ -54,21 +52,7 @@ export class BertTrainer {
     return { ...r, grads: bertTensorsFromFlat(this.config, r.grads) };
   }
 
-  get steps(): number { return this.native.steps; }
-
-  parameters(): Map<string, Tensor> {
-    return bertTensorsFromFlat(this.config, this.native.readParameters());
-  }
-
-  flatParameters(): Float32Array {
-    return this.native.readParameters();
-  }
-
-  optimizerState(): OptimizerState {
-    return this.native.readState();
-  }
-
-  loadOptimizerState(state: OptimizerState): void {
-    this.native.loadState(state.step, state.m, state.v);
+  protected tensorsFromFlat(flat: Float32Array): Map<string, Tensor> {
+    return bertTensorsFromFlat(this.config, flat);
   }
 }

@@ -3,10 +3,8 @@
  * key names), the data and its holdout, the recipe, where the checkpoints go, and the
  * thread count. docs/train.md documents every key; a test keeps the two in step.
  */
-import { readFileSync } from 'node:fs';
-import { applyOverrides, parseYaml } from '../config/load.ts';
+import { parseRecipeText, readConfigFile } from '../config/load.ts';
 import { bool, custom, int, num, numbers, oneOf, optionalNum, optionalStr, section, type Infer } from '../config/schema-kit.ts';
-import { validateConfig } from '../config/validate.ts';
 import { InputError } from '../errors.ts';
 import { recipeSection, TRAIN_DEFAULTS } from './recipe.ts';
 
@@ -14,6 +12,16 @@ function parseLabelNames(v: unknown): string[] | null {
   if (v === null || v === undefined) return null;
   if (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string' && x.length > 0)) return v as string[];
   throw 'expected a list of class names';
+}
+
+/** A training run's output section: the same keys for ViT and BERT recipes, so both checkpoint and resume alike. */
+export function trainOutputSection() {
+  return section('where the model and checkpoints go', {
+    folder: optionalStr('output model folder (required); rewritten at every checkpoint'),
+    force: bool(false, 'replace an existing output folder (otherwise it is an error, unless resuming)'),
+    checkpoint_steps: optionalNum('also checkpoint every N steps (always after every epoch and at the end)', { int: true, min: 1 }),
+    keep_state: bool(false, 'keep training_state/ (optimiser moments, step) in the final folder so that the run can be extended'),
+  });
 }
 
 export const trainSchema = section('an otfuse training run', {
@@ -46,12 +54,7 @@ export const trainSchema = section('an otfuse training run', {
     test_limit: optionalNum('evaluate on the first N test examples only', { int: true, min: 1 }),
   }),
   training: recipeSection('the optimiser, schedule, loss, augmentation and length', TRAIN_DEFAULTS),
-  output: section('where the model and checkpoints go', {
-    folder: optionalStr('output model folder (required); rewritten at every checkpoint'),
-    force: bool(false, 'replace an existing output folder (otherwise it is an error, unless resuming)'),
-    checkpoint_steps: optionalNum('also checkpoint every N steps (always after every epoch and at the end)', { int: true, min: 1 }),
-    keep_state: bool(false, 'keep training_state/ (optimiser moments, step) in the final folder so that the run can be extended'),
-  }),
+  output: trainOutputSection(),
   runtime: section('where the work runs', {
     device: oneOf(['auto', 'cpu', 'cuda'] as const, 'auto', 'auto trains on a GPU when the addon has CUDA and one is usable'),
     threads: int(0, 'native threads (0: one per core); a run is bit-reproducible for a fixed thread count', 0),
@@ -80,17 +83,9 @@ function checkConsistency(cfg: TrainConfig, file: string): void {
 }
 
 export function parseTrainConfig(text: string, file: string, overrides: string[] = []): TrainConfig {
-  const cfg = validateConfig(trainSchema, applyOverrides(parseYaml(text, file), overrides), file);
-  checkConsistency(cfg, file);
-  return cfg;
+  return parseRecipeText(trainSchema, text, file, overrides, checkConsistency);
 }
 
 export function loadTrainConfig(file: string, overrides: string[] = []): TrainConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new InputError(file, `cannot read the config (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  return parseTrainConfig(text, file, overrides);
+  return parseTrainConfig(readConfigFile(file), file, overrides);
 }

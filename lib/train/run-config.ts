@@ -5,13 +5,11 @@
  * continues from the output folder's last checkpoint after checking that the config
  * still describes the same run.
  */
-import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { resolveNormalisation } from '../data/normalisation.ts';
 import type { DatasetFormat } from '../data/source.ts';
 import { InputError } from '../errors.ts';
 import { loadModel, readPreprocessor } from '../io/model-folder.ts';
-import { readSafetensors } from '../io/safetensors.ts';
 import type { Tensor } from '../io/tensor.ts';
 import { vitConfigFromHf, type VitConfig } from '../models/vit.ts';
 import { checkDevice } from '../compute.ts';
@@ -19,6 +17,7 @@ import { native, setDefaultDevice } from '../native.ts';
 import { readTrainingState, writeTrainedModel, type TrainingRecord, type TrainingStateFile } from './checkpoint.ts';
 import type { TrainConfig } from './config.ts';
 import { blackPixel, loadTrainingData } from './data.ts';
+import { checkOutputFolder, parameterCount, recordBase, resumeFrom, snapshotProgress, stateFileOf, type RunProgress } from './run-record.ts';
 import { train, type CurvePoint, type StepProgress, type TrainingSnapshot } from './train.ts';
 
 export interface RunConfigOptions {
@@ -56,19 +55,6 @@ function setupOf(cfg: TrainConfig): Record<string, unknown> {
   return { model: cfg.model, data: { ...data, folder: resolve(cfg.data.folder!) }, training };
 }
 
-/** The first key path where two setups differ, or null. */
-function firstDifference(a: unknown, b: unknown, path = ''): string | null {
-  if (JSON.stringify(a) === JSON.stringify(b)) return null;
-  if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a) && !Array.isArray(b)) {
-    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-    for (const k of keys) {
-      const d = firstDifference((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], path ? `${path}.${k}` : k);
-      if (d) return d;
-    }
-  }
-  return `${path || '(top level)'}: ${JSON.stringify(b)} in the checkpoint, ${JSON.stringify(a)} now`;
-}
-
 function architectureOf(cfg: TrainConfig, numLabels: number, labelNames: string[] | undefined): VitConfig {
   const m = cfg.model;
   return {
@@ -101,9 +87,7 @@ export async function trainFromConfig(cfg: TrainConfig, options: RunConfigOption
 async function trainOnDevice(cfg: TrainConfig, options: RunConfigOptions): Promise<TrainReport> {
   const output = cfg.output.folder!;
   const warnings: string[] = [];
-  if (existsSync(output) && !cfg.output.force && !options.resume)
-    throw new InputError(output, 'output folder already exists; pass --force to replace it or --resume to continue its run');
-  if (options.resume && !existsSync(output)) throw new InputError(output, 'nothing to resume: the output folder does not exist');
+  checkOutputFolder(output, { force: cfg.output.force, resume: options.resume });
   const threads = cfg.runtime.threads > 0 ? native().setThreads(cfg.runtime.threads) : native().setThreads(0);
 
   const folder = cfg.data.folder!;
@@ -133,13 +117,7 @@ async function trainOnDevice(cfg: TrainConfig, options: RunConfigOptions): Promi
   let tensors: Map<string, Tensor> | undefined;
   let resume: Parameters<typeof train>[0]['resume'] = null;
   if (options.resume) {
-    const state = await readTrainingState(output, config);
-    const diff = firstDifference(setup, state.file.setup);
-    if (diff) throw new InputError(options.file, `does not describe the run checkpointed in ${output}: ${diff}`);
-    if (state.file.threads !== threads)
-      warnings.push(`the checkpoint was trained with ${state.file.threads} threads, this run uses ${threads}: the weights will not be bit-identical to an uninterrupted run`);
-    tensors = (await readSafetensors(`${output}/model.safetensors`)).tensors;
-    resume = { optimizer: state.optimizer, curve: state.file.curve, elapsedSeconds: state.file.elapsedSeconds };
+    ({ tensors, resume } = await resumeFrom(output, await readTrainingState(output, config), { setup, threads, file: options.file, warnings }));
   } else if (cfg.model.init_from) {
     const start = await loadModel(cfg.model.init_from);
     if (start.config.model_type !== 'vit') throw new InputError(cfg.model.init_from, `is a ${start.architecture}, not a ViT`);
@@ -148,13 +126,10 @@ async function trainOnDevice(cfg: TrainConfig, options: RunConfigOptions): Promi
     tensors = start.tensors;
   }
 
-  const record = (s: { step: number; curve: CurvePoint[]; elapsed: number; totalSteps: number; spe: number }): TrainingRecord => {
+  const record = (s: RunProgress<CurvePoint>): TrainingRecord => {
     const final = s.curve[s.curve.length - 1];
-    const epochSeconds = s.curve.filter((c) => Number.isInteger(c.epoch) && c.epoch > 0).map((c) => c.trainSeconds);
     return {
-      setup, threads, steps: s.step, totalSteps: s.totalSteps, stepsPerEpoch: s.spe, epochs: s.step / s.spe,
-      completed: s.step >= s.totalSteps, wallSeconds: s.elapsed,
-      secondsPerEpoch: epochSeconds.length && !cfg.training.eval_steps ? epochSeconds.reduce((a, b) => a + b, 0) / epochSeconds.length : null,
+      ...recordBase(setup, threads, s, cfg.training.eval_steps),
       finalTestAccuracy: final?.testAccuracy ?? null, finalTestLoss: final?.testLoss ?? null,
       data: { train: data.trainDescription, test: data.testDescription, normalisation: { mean, std, origin: norm.origin } },
       curve: s.curve,
@@ -166,11 +141,8 @@ async function trainOnDevice(cfg: TrainConfig, options: RunConfigOptions): Promi
   const protectedFolders = cfg.model.init_from ? [cfg.model.init_from] : [];
   let firstWrite = !options.resume;
   const onCheckpoint = async (snap: TrainingSnapshot) => {
-    const rec = record({ step: snap.step, curve: snap.curve, elapsed: snap.elapsedSeconds, totalSteps: snap.length.totalSteps, spe: snap.length.stepsPerEpoch });
-    const file: TrainingStateFile = {
-      step: snap.step, totalSteps: snap.length.totalSteps, stepsPerEpoch: snap.length.stepsPerEpoch, elapsedSeconds: snap.elapsedSeconds,
-      rng: { seed: cfg.training.seed, next_step: snap.step }, threads, setup, curve: snap.curve,
-    };
+    const rec = record(snapshotProgress(snap));
+    const file: TrainingStateFile = stateFileOf(snap, cfg.training.seed, threads, setup);
     await writeTrainedModel(output, { ...contents(snap.tensors, rec), state: { optimizer: snap.optimizer, file } },
       { force: firstWrite ? cfg.output.force : true, protectedFolders });
     firstWrite = false;
@@ -185,8 +157,7 @@ async function trainOnDevice(cfg: TrainConfig, options: RunConfigOptions): Promi
   const finalRecord = record({ step: result.steps, curve: result.curve, elapsed: result.elapsedSeconds, totalSteps: result.length.totalSteps, spe: result.length.stepsPerEpoch });
   // The final folder: the checkpoint without its optimiser state, unless asked to keep it.
   if (!cfg.output.keep_state) await writeTrainedModel(output, contents(result.tensors, finalRecord), { force: true, protectedFolders });
-  let parameters = 0;
-  for (const t of result.tensors.values()) parameters += t.data.length;
+  const parameters = parameterCount(result.tensors);
   return {
     ...finalRecord, output, parameters, trainData: data.trainDescription, testData: data.testDescription,
     normalisation: { mean, std, origin: norm.origin }, resumedFrom: resume ? resume.optimizer.step : null,

@@ -11,13 +11,13 @@
  * the curve.
  */
 import type { LoadedData } from '../data/dataset.ts';
-import { SeededRandom } from '../data/random.ts';
 import { InputError } from '../errors.ts';
 import type { Tensor } from '../io/tensor.ts';
 import { createVitModel, type VitConfig } from '../models/vit.ts';
 import type { Device } from '../native.ts';
 import { initVitTensors } from './init.ts';
 import { nativeTrainerConfig, runLength, type Recipe, type RunLength } from './recipe.ts';
+import { runStepLoop, type LoopSnapshot } from './step-loop.ts';
 import { VitTrainer, type OptimizerState } from './vit-trainer.ts';
 
 /** One evaluation on the test data, with the training statistics since the previous one. */
@@ -47,16 +47,7 @@ export interface StepProgress {
 }
 
 /** A consistent snapshot to write as a checkpoint. */
-export interface TrainingSnapshot {
-  step: number;
-  epoch: number;
-  length: RunLength;
-  tensors: Map<string, Tensor>;
-  optimizer: OptimizerState;
-  curve: CurvePoint[];
-  /** Seconds of training and evaluation so far, over every resumed part. */
-  elapsedSeconds: number;
-}
+export type TrainingSnapshot = LoopSnapshot<CurvePoint>;
 
 export interface TrainOptions {
   config: VitConfig;
@@ -99,9 +90,6 @@ export interface TrainResult {
   finalTestLoss: number | null;
 }
 
-/** Stream of SeededRandom used for epoch e's order: EPOCH_STREAM + e. */
-const EPOCH_STREAM = 0x45504f00;
-
 /** Top-1 accuracy and mean cross-entropy (no smoothing) of weights on in-memory data. */
 export async function evaluateTensors(
   config: VitConfig, tensors: Map<string, Tensor>, data: LoadedData, options: { signal?: AbortSignal; device?: Device } = {},
@@ -141,96 +129,39 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     batchSize: recipe.batch_size, microBatch: recipe.micro_batch ?? undefined, device: options.device, source,
   });
   trainer.configure(nativeTrainerConfig(recipe, length, options.fill ?? new Array(config.numChannels).fill(0)));
-  const curve: CurvePoint[] = [...(options.resume?.curve ?? [])];
-  if (options.resume) trainer.loadOptimizerState(options.resume.optimizer);
-  const startStep = trainer.steps;
-  if (startStep > length.totalSteps)
-    throw new InputError(source, `the checkpoint is at step ${startStep}, past the run's ${length.totalSteps} steps`);
-
-  const started = performance.now();
-  const priorSeconds = options.resume?.elapsedSeconds ?? 0;
-  const N = options.train.count, B = recipe.batch_size, spe = length.stepsPerEpoch;
   const per = config.numChannels * config.imageSize * config.imageSize;
-  const images = new Float32Array(B * per);
-  const labels = new Int32Array(B);
-  let order: Int32Array | null = null, orderEpoch = -1;
-  // Statistics since the last curve point, and over the current epoch for progress.
-  let since = { loss: 0, correct: 0, images: 0, seconds: 0 };
-  let epochStats = { loss: 0, correct: 0, images: 0 };
-  let trainedImages = 0, trainSeconds = 0, lastLr = 0;
-
-  const evaluateNow = async (step: number): Promise<CurvePoint> => {
-    let testAccuracy: number | null = null, testLoss: number | null = null;
-    if (options.test && options.test.count > 0) {
+  const images = new Float32Array(recipe.batch_size * per);
+  const labels = new Int32Array(recipe.batch_size);
+  const run = await runStepLoop<CurvePoint>({
+    trainer, length, seed: recipe.seed, examples: options.train.count, batchSize: recipe.batch_size,
+    evalSteps: recipe.eval_steps, checkpointSteps: options.checkpointSteps, resume: options.resume, signal, source,
+    runStep: async (indices) => {
+      const n = indices.length;
+      for (let j = 0; j < n; j++) {
+        const idx = indices[j];
+        images.set(options.train.images.subarray(idx * per, (idx + 1) * per), j * per);
+        labels[j] = options.train.labels[idx];
+      }
+      const t0 = performance.now();
+      const result = await trainer.step(images, labels, n, { signal });
+      return { result, labelled: n, units: n, seconds: (performance.now() - t0) / 1000 };
+    },
+    testMetrics: async () => {
+      if (!options.test || options.test.count === 0) return { testAccuracy: null, testLoss: null };
       const r = await evaluateTensors(config, trainer.parameters(), options.test, { signal, device: options.device });
-      testAccuracy = r.accuracy;
-      testLoss = r.loss;
-    }
-    const point: CurvePoint = {
-      step, epoch: step / spe, testAccuracy, testLoss,
-      trainLoss: since.images ? since.loss / since.images : NaN,
-      trainAccuracy: since.images ? since.correct / since.images : NaN,
-      trainSeconds: since.seconds, learningRate: lastLr,
-    };
-    since = { loss: 0, correct: 0, images: 0, seconds: 0 };
-    curve.push(point);
-    options.onEval?.(point);
-    return point;
-  };
+      return { testAccuracy: r.accuracy, testLoss: r.loss };
+    },
+    onStep: options.onStep && ((r, mean, imagesPerSecond) => options.onStep!({
+      step: r.step, totalSteps: length.totalSteps, epoch: r.step / length.stepsPerEpoch,
+      loss: mean.loss, accuracy: mean.accuracy, imagesPerSecond, learningRate: r.lr,
+    })),
+    onEval: options.onEval, onCheckpoint: options.onCheckpoint,
+  });
 
-  for (let step = startStep; step < length.totalSteps; step++) {
-    signal?.throwIfAborted();
-    const epoch = Math.floor(step / spe), k = step % spe;
-    if (epoch !== orderEpoch) {
-      order = new SeededRandom(recipe.seed, EPOCH_STREAM + epoch).permutation(N);
-      orderEpoch = epoch;
-      if (k === 0) epochStats = { loss: 0, correct: 0, images: 0 };
-    }
-    const from = k * B, n = Math.min(B, N - from);
-    for (let j = 0; j < n; j++) {
-      const idx = order![from + j];
-      images.set(options.train.images.subarray(idx * per, (idx + 1) * per), j * per);
-      labels[j] = options.train.labels[idx];
-    }
-    const t0 = performance.now();
-    const r = await trainer.step(images, labels, n, { signal });
-    const dt = (performance.now() - t0) / 1000;
-    trainSeconds += dt;
-    trainedImages += n;
-    lastLr = r.lr;
-    since.loss += r.loss * n;
-    since.correct += r.correct;
-    since.images += n;
-    since.seconds += dt;
-    epochStats.loss += r.loss * n;
-    epochStats.correct += r.correct;
-    epochStats.images += n;
-    options.onStep?.({
-      step: r.step, totalSteps: length.totalSteps, epoch: r.step / spe,
-      loss: epochStats.loss / epochStats.images, accuracy: epochStats.correct / epochStats.images,
-      imagesPerSecond: trainSeconds > 0 ? trainedImages / trainSeconds : 0, learningRate: r.lr,
-    });
-    const done = r.step;
-    const epochEnd = done % spe === 0;
-    const last = done === length.totalSteps;
-    const evalDue = recipe.eval_steps ? done % recipe.eval_steps === 0 : epochEnd;
-    if (evalDue || last) await evaluateNow(done);
-    const checkpointDue = epochEnd || (options.checkpointSteps ? done % options.checkpointSteps === 0 : false);
-    if (options.onCheckpoint && (checkpointDue || last)) {
-      await options.onCheckpoint({
-        step: done, epoch: done / spe, length, tensors: trainer.parameters(), optimizer: trainer.optimizerState(),
-        curve: [...curve], elapsedSeconds: priorSeconds + (performance.now() - started) / 1000,
-      });
-    }
-  }
-  // A run resumed at its very end still reports its final accuracy.
-  if (curve.length === 0 || curve[curve.length - 1].step !== length.totalSteps) await evaluateNow(trainer.steps);
-
-  const seconds = (performance.now() - started) / 1000;
-  const final = curve[curve.length - 1];
+  const final = run.curve[run.curve.length - 1];
   return {
-    tensors: trainer.parameters(), curve, steps: trainer.steps, epochs: trainer.steps / spe, length, seconds,
-    elapsedSeconds: priorSeconds + seconds, imagesPerSecond: trainSeconds > 0 ? trainedImages / trainSeconds : 0,
+    tensors: trainer.parameters(), curve: run.curve, steps: trainer.steps, epochs: trainer.steps / length.stepsPerEpoch, length,
+    seconds: run.seconds, elapsedSeconds: run.elapsedSeconds, imagesPerSecond: run.unitsPerSecond,
     finalTestAccuracy: final?.testAccuracy ?? null, finalTestLoss: final?.testLoss ?? null,
   };
 }

@@ -5,7 +5,8 @@
  */
 import type { Tensor } from '../io/tensor.ts';
 import { nativeVitConfig, vitFlatParameters, vitTensorsFromFlat, type VitConfig } from '../models/vit.ts';
-import { defaultDevice, native, runTask, type Device, type NativeStepResult, type NativeTrainerConfig, type NativeVitTrainer, type TaskOptions } from '../native.ts';
+import { defaultDevice, native, runTask, type Device, type NativeStepResult, type NativeVitTrainer, type TaskOptions } from '../native.ts';
+import { NativeTrainerBase } from './native-trainer.ts';
 
 export interface TrainerOptions {
   /** Largest batch a step takes. */
@@ -17,15 +18,12 @@ export interface TrainerOptions {
   source?: string;
 }
 
-/** AdamW moments in the native flat layout, with the number of steps taken. */
-export interface OptimizerState {
-  step: number;
-  m: Float32Array;
-  v: Float32Array;
-}
+export type { OptimizerState } from './native-trainer.ts';
 
-export class VitTrainer {
-  private constructor(readonly config: VitConfig, readonly native: NativeVitTrainer) {}
+export class VitTrainer extends NativeTrainerBase<NativeVitTrainer> {
+  private constructor(readonly config: VitConfig, nativeTrainer: NativeVitTrainer) {
+    super(nativeTrainer);
+  }
 
   static create(config: VitConfig, tensors: Map<string, Tensor>, options: TrainerOptions): VitTrainer {
     const flat = vitFlatParameters(config, tensors, options.source ?? 'model');
@@ -33,10 +31,6 @@ export class VitTrainer {
       batchSize: options.batchSize, microBatch: options.microBatch, device: options.device ?? defaultDevice(),
     });
     return new VitTrainer(config, trainer);
-  }
-
-  configure(config: NativeTrainerConfig): void {
-    this.native.configure(config);
   }
 
   /** One optimiser step on `count` images (count x C x H x W normalised floats). */
@@ -50,24 +44,7 @@ export class VitTrainer {
     return { loss, grads: vitTensorsFromFlat(this.config, grads) };
   }
 
-  /** Optimiser steps taken so far. */
-  get steps(): number { return this.native.steps; }
-
-  /** The parameters under their HF names (copies). */
-  parameters(): Map<string, Tensor> {
-    return vitTensorsFromFlat(this.config, this.native.readParameters());
-  }
-
-  /** The flat parameter buffer (a copy). */
-  flatParameters(): Float32Array {
-    return this.native.readParameters();
-  }
-
-  optimizerState(): OptimizerState {
-    return this.native.readState();
-  }
-
-  loadOptimizerState(state: OptimizerState): void {
-    this.native.loadState(state.step, state.m, state.v);
+  protected tensorsFromFlat(flat: Float32Array): Map<string, Tensor> {
+    return vitTensorsFromFlat(this.config, flat);
   }
 }

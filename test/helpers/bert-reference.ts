@@ -6,6 +6,9 @@
  * adapter's name mapping.
  */
 import { seededRandom } from './random.ts';
+import { attention, firstTokenRows, gelu, layerNorm, linear, rowLosses, type RefActivation, type RefTensor } from './reference-ops.ts';
+
+export type { RefActivation, RefTensor } from './reference-ops.ts';
 
 export interface BertRefConfig {
   architectures: ['BertForMaskedLM'] | ['BertForSequenceClassification'];
@@ -19,12 +22,6 @@ export interface BertRefConfig {
   layer_norm_eps: number;
   /** Classification only. */
   num_labels?: number;
-}
-
-export interface RefTensor {
-  dtype: 'F32';
-  shape: number[];
-  data: Float32Array;
 }
 
 export interface RefBatch {
@@ -111,65 +108,6 @@ export function bertRandomBatch(c: BertRefConfig, count: number, tokens: number,
   return { ids, typeIds, mask, count, tokens };
 }
 
-/** Module output: (batch, tokens, width) row-major, padding rows included. */
-export interface RefActivation {
-  tokens: number;
-  width: number;
-  data: Float64Array;
-}
-
-export function erf(x: number): number {
-  const ax = Math.abs(x);
-  if (ax < 3) {
-    // Maclaurin series: 2/sqrt(pi) * sum (-1)^n x^(2n+1) / (n! (2n+1)).
-    let term = ax, sum = ax;
-    for (let n = 1; n < 80; n++) {
-      term *= (-ax * ax) / n;
-      sum += term / (2 * n + 1);
-    }
-    return Math.sign(x) * (2 / Math.sqrt(Math.PI)) * sum;
-  }
-  // erfc by its continued fraction (modified Lentz).
-  let f = ax, cc = ax, d = 0;
-  for (let n = 1; n < 300; n++) {
-    const an = n / 2;
-    d = 1 / (ax + an * d);
-    cc = ax + an / cc;
-    f *= cc * d;
-  }
-  return Math.sign(x) * (1 - Math.exp(-ax * ax) / Math.sqrt(Math.PI) / f);
-}
-
-function linear(x: Float64Array, rows: number, inDim: number, w: RefTensor, b: RefTensor): Float64Array {
-  const outDim = w.shape[0];
-  const y = new Float64Array(rows * outDim);
-  for (let r = 0; r < rows; r++)
-    for (let o = 0; o < outDim; o++) {
-      let s = b.data[o];
-      for (let i = 0; i < inDim; i++) s += x[r * inDim + i] * w.data[o * inDim + i];
-      y[r * outDim + o] = s;
-    }
-  return y;
-}
-
-function layerNorm(x: Float64Array, rows: number, width: number, w: RefTensor, b: RefTensor, eps: number): Float64Array {
-  const y = new Float64Array(x.length);
-  for (let r = 0; r < rows; r++) {
-    let m = 0, v = 0;
-    for (let i = 0; i < width; i++) m += x[r * width + i];
-    m /= width;
-    for (let i = 0; i < width; i++) v += (x[r * width + i] - m) ** 2;
-    v /= width;
-    const s = 1 / Math.sqrt(v + eps);
-    for (let i = 0; i < width; i++) y[r * width + i] = (x[r * width + i] - m) * s * w.data[i] + b.data[i];
-  }
-  return y;
-}
-
-const gelu = (x: number) => 0.5 * x * (1 + erf(x / Math.SQRT2));
-// What HF adds to the attention scores of padded keys: float32's lowest value.
-const FLOAT32_LOWEST = -3.4028234663852886e38;
-
 /** The forward pass: logits (MLM: batch x tokens x vocab; classification: batch x labels) and every module output under its HF name. */
 export function bertReferenceForward(c: BertRefConfig, t: Map<string, RefTensor>, x: RefBatch): { logits: Float64Array; acts: Map<string, RefActivation> } {
   const get = (n: string) => {
@@ -177,7 +115,7 @@ export function bertReferenceForward(c: BertRefConfig, t: Map<string, RefTensor>
     if (!v) throw new Error(`reference: missing ${n}`);
     return v;
   };
-  const B = x.count, T = x.tokens, C = c.hidden_size, I = c.intermediate_size, NH = c.num_attention_heads, hd = C / NH;
+  const B = x.count, T = x.tokens, C = c.hidden_size, I = c.intermediate_size, NH = c.num_attention_heads;
   const R = B * T;
   const acts = new Map<string, RefActivation>();
   const put = (name: string, width: number, data: Float64Array, tokens = T) => acts.set(name, { tokens, width, data });
@@ -198,26 +136,7 @@ export function bertReferenceForward(c: BertRefConfig, t: Map<string, RefTensor>
       qkv[n] = linear(h, R, C, get(`${p}attention.self.${n}.weight`), get(`${p}attention.self.${n}.bias`));
       put(`${p}attention.self.${n}`, C, qkv[n]);
     }
-    const ctx = new Float64Array(R * C);
-    for (let b = 0; b < B; b++)
-      for (let head = 0; head < NH; head++)
-        for (let i = 0; i < T; i++) {
-          const s = new Float64Array(T);
-          let mx = -Infinity;
-          for (let j = 0; j < T; j++) {
-            let d = 0;
-            for (let k = 0; k < hd; k++) d += qkv.query[(b * T + i) * C + head * hd + k] * qkv.key[(b * T + j) * C + head * hd + k];
-            s[j] = d / Math.sqrt(hd) + (x.mask[b * T + j] ? 0 : FLOAT32_LOWEST);
-            mx = Math.max(mx, s[j]);
-          }
-          let z = 0;
-          for (let j = 0; j < T; j++) z += (s[j] = Math.exp(s[j] - mx));
-          for (let k = 0; k < hd; k++) {
-            let o = 0;
-            for (let j = 0; j < T; j++) o += (s[j] / z) * qkv.value[(b * T + j) * C + head * hd + k];
-            ctx[(b * T + i) * C + head * hd + k] = o;
-          }
-        }
+    const ctx = attention(qkv.query, qkv.key, qkv.value, { batch: B, T, C, NH }, x.mask);
     const attnOut = linear(ctx, R, C, get(`${p}attention.output.dense.weight`), get(`${p}attention.output.dense.bias`));
     put(`${p}attention.output.dense`, C, attnOut);
     const attn = layerNorm(attnOut.map((v, i) => v + h[i]), R, C, get(`${p}attention.output.LayerNorm.weight`), get(`${p}attention.output.LayerNorm.bias`), c.layer_norm_eps);
@@ -239,9 +158,7 @@ export function bertReferenceForward(c: BertRefConfig, t: Map<string, RefTensor>
     const logits = linear(tr, R, C, decoder, get('cls.predictions.bias'));
     return { logits, acts };
   }
-  const clsRows = new Float64Array(B * C);
-  for (let b = 0; b < B; b++) clsRows.set(h.subarray(b * T * C, b * T * C + C), b * C);
-  const pooledPre = linear(clsRows, B, C, get('bert.pooler.dense.weight'), get('bert.pooler.dense.bias'));
+  const pooledPre = linear(firstTokenRows(h, B, T, C), B, C, get('bert.pooler.dense.weight'), get('bert.pooler.dense.bias'));
   put('bert.pooler.dense', C, pooledPre, 1);
   const logits = linear(pooledPre.map(Math.tanh), B, C, get('classifier.weight'), get('classifier.bias'));
   put('classifier', c.num_labels!, logits, 1);
@@ -250,19 +167,7 @@ export function bertReferenceForward(c: BertRefConfig, t: Map<string, RefTensor>
 
 /** Cross-entropy per row in float64; NaN where the label is -100. */
 export function referenceRowLosses(logits: Float64Array, labels: Int32Array, classes: number): Float64Array {
-  const out = new Float64Array(labels.length);
-  for (let r = 0; r < labels.length; r++) {
-    if (labels[r] === -100) {
-      out[r] = NaN;
-      continue;
-    }
-    let m = -Infinity;
-    for (let k = 0; k < classes; k++) m = Math.max(m, logits[r * classes + k]);
-    let s = 0;
-    for (let k = 0; k < classes; k++) s += Math.exp(logits[r * classes + k] - m);
-    out[r] = m + Math.log(s) - logits[r * classes + labels[r]];
-  }
-  return out;
+  return rowLosses(logits, labels, classes);
 }
 
 /** The rows of an activation that belong to real tokens, in order (what the store keeps). */

@@ -8,8 +8,7 @@
  * word embeddings); an untied one's, and the pooler's, get permutations of their own.
  */
 import type { BertRefConfig, RefTensor } from './bert-reference.ts';
-import { headPermutation, permuteAxis, randomPermutation } from './permute-vit.ts';
-import { seededRandom } from './random.ts';
+import { permuteAxis, permuteEncoderLayer, permutationStart, randomPermutation } from './permute.ts';
 
 export interface PermuteBertOptions {
   /** Permute the residual stream too (false keeps it: needed to expect recovery under resid_as_identity). */
@@ -19,10 +18,8 @@ export interface PermuteBertOptions {
 }
 
 export function permuteBert(cfg: BertRefConfig, tensors: Map<string, RefTensor>, seed: number, options: PermuteBertOptions = {}): Map<string, RefTensor> {
-  const rand = seededRandom(seed);
-  const H = cfg.hidden_size, d = H / cfg.num_attention_heads;
-  const identity = Array.from({ length: H }, (_, i) => i);
-  const ph = options.hidden === false ? identity : randomPermutation(H, rand);
+  const { rand, ph, dims } = permutationStart(cfg, seed, options.hidden);
+  const H = cfg.hidden_size;
   const out = new Map(tensors);
   const apply = (name: string, axis: number, perm: number[]) => {
     const t = out.get(name);
@@ -37,25 +34,8 @@ export function permuteBert(cfg: BertRefConfig, tensors: Map<string, RefTensor>,
   norm('bert.embeddings.LayerNorm', ph);
   for (let l = 0; l < cfg.num_hidden_layers; l++) {
     const p = `bert.encoder.layer.${l}.`;
-    const heads = randomPermutation(cfg.num_attention_heads, rand);
-    const qk = headPermutation(cfg.num_attention_heads, d, heads, randomPermutation(d, rand));
-    const v = headPermutation(cfg.num_attention_heads, d, heads, randomPermutation(d, rand));
-    const mlp = randomPermutation(cfg.intermediate_size, rand);
-    for (const [n, perm] of [['query', qk], ['key', qk], ['value', v]] as const) {
-      apply(`${p}attention.self.${n}.weight`, 0, perm);
-      apply(`${p}attention.self.${n}.weight`, 1, ph);
-      apply(`${p}attention.self.${n}.bias`, 0, perm);
-    }
-    apply(`${p}attention.output.dense.weight`, 0, ph);
-    apply(`${p}attention.output.dense.weight`, 1, v);
-    apply(`${p}attention.output.dense.bias`, 0, ph);
+    permuteEncoderLayer(apply, rand, dims, p, 'attention.self', ph);
     norm(`${p}attention.output.LayerNorm`, ph);
-    apply(`${p}intermediate.dense.weight`, 0, mlp);
-    apply(`${p}intermediate.dense.weight`, 1, ph);
-    apply(`${p}intermediate.dense.bias`, 0, mlp);
-    apply(`${p}output.dense.weight`, 0, ph);
-    apply(`${p}output.dense.weight`, 1, mlp);
-    apply(`${p}output.dense.bias`, 0, ph);
     norm(`${p}output.LayerNorm`, ph);
   }
   if (cfg.architectures[0] === 'BertForMaskedLM') {

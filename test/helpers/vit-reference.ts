@@ -5,6 +5,9 @@
  * checks the adapter's name mapping.
  */
 import { seededRandom } from './random.ts';
+import { attention, firstTokenRows, gelu, layerNorm, linear, rowLosses, type RefActivation, type RefTensor } from './reference-ops.ts';
+
+export type { RefActivation, RefTensor } from './reference-ops.ts';
 
 export interface RefConfig {
   image_size: number;
@@ -17,12 +20,6 @@ export interface RefConfig {
   num_labels: number;
   layer_norm_eps: number;
   qkv_bias: boolean;
-}
-
-export interface RefTensor {
-  dtype: 'F32';
-  shape: number[];
-  data: Float32Array;
 }
 
 /** HF parameter names and shapes of a ViTForImageClassification. */
@@ -80,60 +77,6 @@ export function randomImages(c: RefConfig, count: number, seed: number): Float32
   return Float32Array.from({ length: count * c.num_channels * c.image_size * c.image_size }, () => rand() * 4 - 2);
 }
 
-/** Module output: (batch, tokens, width) row-major. */
-export interface RefActivation {
-  tokens: number;
-  width: number;
-  data: Float64Array;
-}
-
-function erf(x: number): number {
-  const ax = Math.abs(x);
-  if (ax < 2.5) {
-    let sum = ax, term = ax;
-    for (let n = 1; n < 60; n++) {
-      term *= (-ax * ax) / n;
-      sum += term / (2 * n + 1);
-    }
-    return Math.sign(x) * (2 / Math.sqrt(Math.PI)) * sum;
-  }
-  let f = ax, cc = ax, d = 0;
-  for (let n = 1; n < 200; n++) {
-    const an = n / 2;
-    d = 1 / (ax + an * d);
-    cc = ax + an / cc;
-    f *= cc * d;
-  }
-  return Math.sign(x) * (1 - Math.exp(-ax * ax) / Math.sqrt(Math.PI) / f);
-}
-
-/** y[r] = x[r] · Wᵀ + b for rows of width `inDim`. */
-function linear(x: Float64Array, rows: number, inDim: number, w: RefTensor, b: RefTensor | undefined): Float64Array {
-  const outDim = w.shape[0];
-  const y = new Float64Array(rows * outDim);
-  for (let r = 0; r < rows; r++)
-    for (let o = 0; o < outDim; o++) {
-      let s = b ? b.data[o] : 0;
-      for (let i = 0; i < inDim; i++) s += x[r * inDim + i] * w.data[o * inDim + i];
-      y[r * outDim + o] = s;
-    }
-  return y;
-}
-
-function layerNorm(x: Float64Array, rows: number, width: number, w: RefTensor, b: RefTensor, eps: number): Float64Array {
-  const y = new Float64Array(x.length);
-  for (let r = 0; r < rows; r++) {
-    let m = 0, v = 0;
-    for (let i = 0; i < width; i++) m += x[r * width + i];
-    m /= width;
-    for (let i = 0; i < width; i++) v += (x[r * width + i] - m) ** 2;
-    v /= width;
-    const s = 1 / Math.sqrt(v + eps);
-    for (let i = 0; i < width; i++) y[r * width + i] = (x[r * width + i] - m) * s * w.data[i] + b.data[i];
-  }
-  return y;
-}
-
 /** The forward pass; returns logits and every captured module output under its HF name. */
 export function referenceForward(
   c: RefConfig, t: Map<string, RefTensor>, images: Float32Array, batch: number,
@@ -144,7 +87,7 @@ export function referenceForward(
     return x;
   };
   const C = c.hidden_size, P = c.patch_size, S = c.image_size, G = S / P, NP = G * G, T = NP + 1;
-  const NH = c.num_attention_heads, hd = C / NH, I = c.intermediate_size;
+  const NH = c.num_attention_heads, I = c.intermediate_size;
   const acts = new Map<string, RefActivation>();
   const put = (name: string, tokens: number, width: number, data: Float64Array) => acts.set(name, { tokens, width, data });
 
@@ -182,26 +125,7 @@ export function referenceForward(
       qkv[n] = linear(ln1, rows, C, get(`${p}attention.attention.${n}.weight`), c.qkv_bias ? get(`${p}attention.attention.${n}.bias`) : undefined);
       put(`${p}attention.attention.${n}`, T, C, qkv[n]);
     }
-    const ctx = new Float64Array(rows * C);
-    for (let b = 0; b < batch; b++)
-      for (let head = 0; head < NH; head++)
-        for (let i = 0; i < T; i++) {
-          const s = new Float64Array(T);
-          let mx = -Infinity;
-          for (let j = 0; j < T; j++) {
-            let d = 0;
-            for (let k = 0; k < hd; k++) d += qkv.query[(b * T + i) * C + head * hd + k] * qkv.key[(b * T + j) * C + head * hd + k];
-            s[j] = d / Math.sqrt(hd);
-            mx = Math.max(mx, s[j]);
-          }
-          let sum = 0;
-          for (let j = 0; j < T; j++) sum += (s[j] = Math.exp(s[j] - mx));
-          for (let k = 0; k < hd; k++) {
-            let o = 0;
-            for (let j = 0; j < T; j++) o += (s[j] / sum) * qkv.value[(b * T + j) * C + head * hd + k];
-            ctx[(b * T + i) * C + head * hd + k] = o;
-          }
-        }
+    const ctx = attention(qkv.query, qkv.key, qkv.value, { batch, T, C, NH });
     const attnOut = linear(ctx, rows, C, get(`${p}attention.output.dense.weight`), get(`${p}attention.output.dense.bias`));
     put(`${p}attention.output.dense`, T, C, attnOut);
     const res1 = h.map((v, i) => v + attnOut[i]);
@@ -210,7 +134,7 @@ export function referenceForward(
     put(`${p}layernorm_after`, T, C, ln2);
     const pre = linear(ln2, rows, C, get(`${p}intermediate.dense.weight`), get(`${p}intermediate.dense.bias`));
     put(`${p}intermediate.dense`, T, I, pre);
-    const act = pre.map((x) => 0.5 * x * (1 + erf(x / Math.SQRT2)));
+    const act = pre.map(gelu);
     const mlpOut = linear(act, rows, I, get(`${p}output.dense.weight`), get(`${p}output.dense.bias`));
     put(`${p}output.dense`, T, C, mlpOut);
     h = res1.map((v, i) => v + mlpOut[i]);
@@ -218,24 +142,14 @@ export function referenceForward(
   }
   const fin = layerNorm(h, rows, C, get('vit.layernorm.weight'), get('vit.layernorm.bias'), c.layer_norm_eps);
   put('vit.layernorm', T, C, fin);
-  const clsRows = new Float64Array(batch * C);
-  for (let b = 0; b < batch; b++) clsRows.set(fin.subarray(b * T * C, b * T * C + C), b * C);
-  const logits = linear(clsRows, batch, C, get('classifier.weight'), get('classifier.bias'));
+  const logits = linear(firstTokenRows(fin, batch, T, C), batch, C, get('classifier.weight'), get('classifier.bias'));
   put('classifier', 1, c.num_labels, logits);
   return { logits, acts };
 }
 
 /** Per-sample cross-entropy in float64. */
 export function referenceLosses(logits: Float64Array, labels: Int32Array, classes: number): Float64Array {
-  const out = new Float64Array(labels.length);
-  for (let r = 0; r < labels.length; r++) {
-    let m = -Infinity;
-    for (let k = 0; k < classes; k++) m = Math.max(m, logits[r * classes + k]);
-    let s = 0;
-    for (let k = 0; k < classes; k++) s += Math.exp(logits[r * classes + k] - m);
-    out[r] = m + Math.log(s) - logits[r * classes + labels[r]];
-  }
-  return out;
+  return rowLosses(logits, labels, classes);
 }
 
 /**

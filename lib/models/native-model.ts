@@ -1,0 +1,106 @@
+/**
+ * What the ViT and BERT adapters (vit.ts, bert.ts) do the same way around their native
+ * models: moving HF-named tensors into and out of the native flat parameter buffer, and
+ * sizing and creating activation stores. The adapters differ only in their names
+ * (passed in as `hfName`) and in which checkpoint extras they tolerate.
+ */
+import { ActivationStore, checkActivationBytes, checkSeqFilter, type ActivationOptions } from '../activations.ts';
+import { InputError } from '../errors.ts';
+import type { Tensor } from '../io/tensor.ts';
+import { native, type NativeBertModel, type NativeStoreOptions, type NativeVitModel } from '../native.ts';
+
+/** A native parameter layout: the buffer's length and each tensor's place in it. */
+export interface FlatLayout {
+  total: number;
+  tensors: Array<{ name: string; shape: number[]; offset: number }>;
+}
+
+/**
+ * HF-named tensors -> the flat buffer of `layout`. Every tensor must be present with the
+ * layout's shape and finite floating-point values; errors name `source` and the tensor.
+ * `lookup` finds a tensor under its HF name (a model may accept another name too).
+ * Returns the buffer and the HF names it took.
+ */
+export function flattenParameters(
+  layout: FlatLayout, hfName: (native: string) => string, options: { kind: string; source: string; lookup: (name: string) => Tensor | undefined },
+): { flat: Float32Array; expected: Set<string> } {
+  const { kind, source } = options;
+  const flat = new Float32Array(layout.total);
+  const expected = new Set<string>();
+  const missing: string[] = [];
+  for (const t of layout.tensors) {
+    const name = hfName(t.name);
+    expected.add(name);
+    const tensor = options.lookup(name);
+    if (!tensor) {
+      missing.push(name);
+      continue;
+    }
+    const same = tensor.shape.length === t.shape.length && tensor.shape.every((d, i) => d === t.shape[i]);
+    if (!same)
+      throw new InputError(`${source}: ${name}`, `has shape [${tensor.shape.join(', ')}], the config needs [${t.shape.join(', ')}]`);
+    if (!(tensor.data instanceof Float32Array))
+      throw new InputError(`${source}: ${name}`, `holds ${tensor.dtype} values; ${kind} parameters must be floating point`);
+    const data = tensor.data;
+    for (let i = 0; i < data.length; i++)
+      if (!Number.isFinite(data[i])) throw new InputError(`${source}: ${name}`, `holds a non-finite value (${data[i]}) at index ${i}`);
+    flat.set(data, t.offset);
+  }
+  if (missing.length > 0) {
+    const list = missing.slice(0, 5).join(', ') + (missing.length > 5 ? `, ... (${missing.length} in all)` : '');
+    throw new InputError(source, `missing ${kind} parameters: ${list}`);
+  }
+  return { flat, expected };
+}
+
+/** Refuses tensors a model neither takes (`expected`) nor knowingly ignores: they mean a config mismatch. */
+export function checkUnknownTensors(
+  tensors: Map<string, Tensor>, expected: Set<string>, ignored: (name: string) => boolean, kind: string, source: string,
+): void {
+  const unknown = [...tensors.keys()].filter((k) => !expected.has(k) && !ignored(k));
+  if (unknown.length > 0)
+    throw new InputError(source, `unexpected tensors for this ${kind} config: ${unknown.slice(0, 5).join(', ')}${unknown.length > 5 ? ', ...' : ''}`);
+}
+
+/** The flat buffer -> HF-named tensors (copies), in buffer order. */
+export function tensorsFromFlat(layout: FlatLayout, hfName: (native: string) => string, flat: Float32Array): Map<string, Tensor> {
+  const out = new Map<string, Tensor>();
+  for (const t of layout.tensors) {
+    const size = t.shape.reduce((a, b) => a * b, 1);
+    out.set(hfName(t.name), { dtype: 'F32', shape: t.shape, data: flat.slice(t.offset, t.offset + size) });
+  }
+  return out;
+}
+
+type NativeModel = NativeVitModel | NativeBertModel;
+
+/**
+ * Sizes a store for `numSamples` samples; throws InputError (with the byte count) over
+ * the limit. `extra` gives the model's own store options, checked after the common ones.
+ */
+export function planStore(model: NativeModel, options: ActivationOptions, extra: () => Partial<NativeStoreOptions>): { bytes: number; limit: number } {
+  const filter = checkSeqFilter(options.seqFilter ?? 'none', 'fusion.acts.seq_filter');
+  if (!Number.isInteger(options.numSamples) || options.numSamples < 1)
+    throw new InputError('fusion.acts.num_samples', `must be a positive integer, got ${options.numSamples}`);
+  const more = extra();
+  try {
+    const plan = model.planActivationStore({
+      capacity: options.numSamples, seqFilter: filter, avgSeqItems: options.avgSeqItems ?? false, maxBytes: options.maxBytes, ...more,
+    });
+    return { bytes: plan.bytes, limit: plan.limit };
+  } catch (err) {
+    throw new InputError('fusion.acts.seq_filter', (err as Error).message);
+  }
+}
+
+/** A store of `model`'s activations as planned by planStore; refused with an InputError when over the memory limit. */
+export function createStore(model: NativeModel, options: ActivationOptions, plan: { bytes: number; limit: number }, extra: Partial<NativeStoreOptions>): ActivationStore {
+  checkActivationBytes(plan.bytes, plan.limit, options.numSamples);
+  return new ActivationStore(new (native().ActivationStore)(model, {
+    capacity: options.numSamples,
+    seqFilter: options.seqFilter ?? 'none',
+    avgSeqItems: options.avgSeqItems ?? false,
+    maxBytes: plan.limit,
+    ...extra,
+  }));
+}

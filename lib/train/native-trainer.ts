@@ -1,0 +1,56 @@
+/**
+ * What the ViT and BERT trainers (vit-trainer.ts, bert-trainer.ts) expose the same way
+ * around their native trainers: configuration, the step count, the parameters under HF
+ * names and the optimiser state for checkpoints. The subclasses add the model's own
+ * step and gradient calls and say how the flat buffer maps to named tensors.
+ */
+import type { Tensor } from '../io/tensor.ts';
+import type { NativeTrainerConfig } from '../native.ts';
+
+/** AdamW moments in the native flat layout, with the number of steps taken. */
+export interface OptimizerState {
+  step: number;
+  m: Float32Array;
+  v: Float32Array;
+}
+
+/** The part of a native trainer this base class drives. */
+export interface NativeTrainerCore {
+  configure(config: NativeTrainerConfig): void;
+  readParameters(): Float32Array;
+  readState(): OptimizerState;
+  loadState(step: number, m: Float32Array, v: Float32Array): void;
+  readonly steps: number;
+}
+
+export abstract class NativeTrainerBase<Native extends NativeTrainerCore> {
+  protected constructor(readonly native: Native) {}
+
+  /** The flat parameter layout -> HF-named tensors (copies). */
+  protected abstract tensorsFromFlat(flat: Float32Array): Map<string, Tensor>;
+
+  configure(config: NativeTrainerConfig): void {
+    this.native.configure(config);
+  }
+
+  /** Optimiser steps taken so far. */
+  get steps(): number { return this.native.steps; }
+
+  /** The parameters under their HF names (copies). */
+  parameters(): Map<string, Tensor> {
+    return this.tensorsFromFlat(this.native.readParameters());
+  }
+
+  /** The flat parameter buffer (a copy). */
+  flatParameters(): Float32Array {
+    return this.native.readParameters();
+  }
+
+  optimizerState(): OptimizerState {
+    return this.native.readState();
+  }
+
+  loadOptimizerState(state: OptimizerState): void {
+    this.native.loadState(state.step, state.m, state.v);
+  }
+}
