@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <iterator>
 #include <limits>
 #include <string>
 
@@ -121,9 +122,16 @@ const Kernels kPortable = {"portable",       dot_portable,        axpy_portable,
 
 #define TF_AVX2 __attribute__((target("avx2,fma")))
 
-// exp(x) for 4 doubles to about 1 ulp: x = k ln2 + r with |r| <= ln2 / 2, e^r by its
-// Taylor series to degree 13 (truncation error < 5e-18), times 2^k built in the exponent
-// bits. Lanes outside [-708, 709] (where 2^k would leave the normal range, or x is
+// e^r on |r| <= ln2 / 2 by its Taylor series to degree 13 (truncation error < 5e-18), for
+// Horner from the top: 1/13!, ..., 1/2!, 1, 1. Shared by the 4- and 8-lane exps so that
+// they agree to the bit.
+constexpr double kExpTaylor[] = {
+    1.6059043836821614599e-10, 2.0876756987868098979e-09, 2.5052108385441718775e-08, 2.7557319223985890653e-07,
+    2.7557319223985890653e-06, 2.4801587301587301587e-05, 1.9841269841269841270e-04, 1.3888888888888888889e-03,
+    8.3333333333333333333e-03, 4.1666666666666666667e-02, 1.6666666666666666667e-01, 0.5, 1.0, 1.0};
+
+// exp(x) for 4 doubles to about 1 ulp: x = k ln2 + r with |r| <= ln2 / 2, e^r by
+// kExpTaylor, times 2^k built in the exponent bits. Lanes outside [-708, 709] (where 2^k would leave the normal range, or x is
 // +-inf/NaN) are recomputed with std::exp so underflow to subnormals/0 stays exact.
 TF_AVX2 inline __m256d exp4(__m256d x) {
   const __m256d lo = _mm256_set1_pd(-708.0), hi = _mm256_set1_pd(709.0);
@@ -137,21 +145,8 @@ TF_AVX2 inline __m256d exp4(__m256d x) {
   k = _mm256_blendv_pd(_mm256_setzero_pd(), k, in_range);
   __m256d r = _mm256_fnmadd_pd(k, ln2_hi, xs);
   r = _mm256_fnmadd_pd(k, ln2_lo, r);
-  // Horner, 1/13! ... 1/2!, 1, 1.
-  __m256d p = _mm256_set1_pd(1.6059043836821614599e-10);
-  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(2.0876756987868098979e-09));
-  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(2.5052108385441718775e-08));
-  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(2.7557319223985890653e-07));
-  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(2.7557319223985890653e-06));
-  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(2.4801587301587301587e-05));
-  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.9841269841269841270e-04));
-  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.3888888888888888889e-03));
-  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(8.3333333333333333333e-03));
-  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(4.1666666666666666667e-02));
-  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.6666666666666666667e-01));
-  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(0.5));
-  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0));
-  p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0));
+  __m256d p = _mm256_set1_pd(kExpTaylor[0]);
+  for (size_t d = 1; d < std::size(kExpTaylor); ++d) p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(kExpTaylor[d]));
   __m128i k32 = _mm256_cvtpd_epi32(k);
   __m256i k64 = _mm256_cvtepi32_epi64(k32);
   __m256i bits = _mm256_slli_epi64(_mm256_add_epi64(k64, _mm256_set1_epi64x(1023)), 52);
@@ -434,20 +429,8 @@ TF_AVX512 inline __m512d exp8(__m512d x) {
   const __m512d xs = _mm512_maskz_mov_pd(in_range, x);
   __m512d r = _mm512_fnmadd_pd(k, _mm512_set1_pd(6.93147180369123816490e-01), xs);
   r = _mm512_fnmadd_pd(k, _mm512_set1_pd(1.90821492927058770002e-10), r);
-  __m512d p = _mm512_set1_pd(1.6059043836821614599e-10);
-  p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(2.0876756987868098979e-09));
-  p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(2.5052108385441718775e-08));
-  p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(2.7557319223985890653e-07));
-  p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(2.7557319223985890653e-06));
-  p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(2.4801587301587301587e-05));
-  p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.9841269841269841270e-04));
-  p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.3888888888888888889e-03));
-  p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(8.3333333333333333333e-03));
-  p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(4.1666666666666666667e-02));
-  p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.6666666666666666667e-01));
-  p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(0.5));
-  p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0));
-  p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0));
+  __m512d p = _mm512_set1_pd(kExpTaylor[0]);
+  for (size_t d = 1; d < std::size(kExpTaylor); ++d) p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(kExpTaylor[d]));
   // The masked forms name every source: GCC 12 warns on the unmasked ones' undefined source.
   __m512d result = _mm512_mask_scalef_pd(p, 0xFF, p, k);
   if (in_range != 0xFF) {
