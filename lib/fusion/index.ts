@@ -43,11 +43,11 @@ export interface FusionResult {
 function releaseBehind(graph: FusionGraph, models: FusionParent[]): (stage: number) => void {
   const lastUse = new Map<string, number>();
   activationsByStage(graph).forEach((names, stage) => names.forEach((n) => lastUse.set(n, stage)));
+  // Each store's entries, read once (release is idempotent; a store need not hold every entry).
+  const stores = models.flatMap((m) => (m.store ? [{ store: m.store, names: new Set(m.store.entries().map((e) => e.name)) }] : []));
   return (stage) => {
-    for (const [name, last] of lastUse) {
-      if (last !== stage) continue;
-      for (const m of models) if (m.store?.entries().some((e) => e.name === name && !e.released)) m.store.release(name);
-    }
+    for (const [name, last] of lastUse)
+      if (last === stage) for (const { store, names } of stores) if (names.has(name)) store.release(name);
   };
 }
 

@@ -13,6 +13,7 @@
 #include "attention_blocks.h"
 #include "encoder_kernels.h"
 #include "simd.h"
+#include "softmax_row.h"
 
 namespace tf::cpu {
 
@@ -21,33 +22,6 @@ namespace {
 using namespace simd;
 
 using namespace attention_blocks;
-
-// Softmax of one row in place over its first n scores.
-TF_SIMD_INLINE void softmax_row(float* s, int64_t n) {
-  const int64_t nv = n / kLanes * kLanes;
-  float m = -INFINITY;
-  if (nv) {
-    vf8 vm = load(s);
-    for (int64_t j = kLanes; j < nv; j += kLanes) vm = vmax(vm, load(s + j));
-    m = hmax(vm);
-  }
-  for (int64_t j = nv; j < n; ++j) m = s[j] > m ? s[j] : m;
-  const vf8 vmx = splat(m);
-  vf8 acc = splat(0.0f);
-  for (int64_t j = 0; j < nv; j += kLanes) {
-    vf8 e = exp(load(s + j) - vmx);
-    store(s + j, e);
-    acc += e;
-  }
-  float sum = hsum(acc);
-  for (int64_t j = nv; j < n; ++j) {
-    s[j] = exp1(s[j] - m);
-    sum += s[j];
-  }
-  const vf8 inv = splat(1.0f / sum);
-  for (int64_t j = 0; j < nv; j += kLanes) store(s + j, load(s + j) * inv);
-  for (int64_t j = nv; j < n; ++j) s[j] *= 1.0f / sum;
-}
 
 // One (sample, head) with head_dim a multiple of 8. q, k, v point at the head's first
 // column in token 0 of a (tokens x stride) buffer; att is (tokens x tokens); out has

@@ -17,6 +17,7 @@
 #include "../error.h"
 #include "../thread_pool.h"
 #include "simd.h"
+#include "softmax_row.h"
 #include "text_kernels.h"
 
 namespace tf::cpu {
@@ -24,27 +25,6 @@ namespace tf::cpu {
 namespace {
 
 using namespace simd;
-
-// Softmax in place over the n scores of s.
-TF_SIMD_INLINE void softmax_in_place(float* s, int64_t n) {
-  const int64_t nv = n / kLanes * kLanes;
-  float m = -INFINITY;
-  for (int64_t j = 0; j < n; ++j) m = std::max(m, s[j]);
-  const vf8 vm = splat(m);
-  vf8 acc = splat(0.0f);
-  for (int64_t j = 0; j < nv; j += kLanes) {
-    const vf8 e = exp(load(s + j) - vm);
-    store(s + j, e);
-    acc += e;
-  }
-  float sum = hsum(acc);
-  for (int64_t j = nv; j < n; ++j) {
-    s[j] = exp1(s[j] - m);
-    sum += s[j];
-  }
-  const float inv = 1.0f / sum;
-  for (int64_t j = 0; j < n; ++j) s[j] *= inv;
-}
 
 // One (sample, head). q, k, v point at the head's first column of token 0 in a buffer of
 // row stride `stride`; keys lists the n real token indices; att is (tokens x tokens);
@@ -73,7 +53,7 @@ void masked_head(float* out, int64_t out_stride, float* att, const float* q, con
       const float* krow = kt + d * n;
       for (int64_t j = 0; j < n; ++j) s[j] += qd * krow[j];
     }
-    softmax_in_place(s, n);
+    softmax_row(s, n);
     float* a = att + i * tokens;
     for (int64_t j = 0; j < tokens; ++j) a[j] = 0.0f;
     for (int64_t j = 0; j < n; ++j) a[keys[size_t(j)]] = s[j];

@@ -8,6 +8,7 @@
 #include "../error.h"
 #include "../thread_pool.h"
 #include "gram.h"
+#include "input_checks.h"
 #include "ot.h"
 
 namespace tf::ot {
@@ -16,13 +17,6 @@ namespace {
 
 // The reference's eps in v / (|v| + eps) for unit-norm weights.
 constexpr double kUnitNormEps = 1e-9;
-
-void check_view(const NeuronView& v, const char* which) {
-  TF_CHECK(v.count >= 0 && v.dim >= 0, std::string("cost_matrix: ") + which + " has a negative size");
-  TF_CHECK(v.count == 0 || v.dim == 0 || v.data != nullptr, std::string("cost_matrix: ") + which + " has no data");
-  TF_CHECK(v.neuron_stride >= 0 && v.feature_stride >= 0,
-           std::string("cost_matrix: ") + which + " has negative strides");
-}
 
 template <typename Fn>
 void for_rows(int64_t n, int64_t m, const Fn& fn) {
@@ -59,14 +53,7 @@ double reduce(const double* c, int64_t n, int64_t m, int64_t ld, bool want_max) 
 
 CostInfo cost_matrix(const NeuronView& a, const NeuronView& b, const CostOptions& options, double* out, int64_t ldo,
                      TaskContext* ctx) {
-  check_view(a, "a");
-  check_view(b, "b");
-  TF_CHECK(a.dim == b.dim, "cost_matrix: a and b must have the same number of features (" + std::to_string(a.dim) +
-                               " vs " + std::to_string(b.dim) + ")");
-  TF_CHECK(ldo >= b.count, "cost_matrix: output row stride is smaller than b's neuron count");
-  TF_CHECK(!options.clip || (std::isfinite(options.clip_reg) && std::isfinite(options.clip_min) &&
-                             std::isfinite(options.clip_max)),
-           "cost_matrix: clip bounds must be finite");
+  check_cost_matrix_args(a, b, options, ldo);
   CostInfo info;
   const int64_t n = a.count, m = b.count;
   if (n == 0 || m == 0) return info;

@@ -11,6 +11,28 @@
 
 namespace tf::ot {
 
+namespace {
+
+void check_view(const NeuronView& v, const char* which) {
+  TF_CHECK(v.count >= 0 && v.dim >= 0, std::string("cost_matrix: ") + which + " has a negative size");
+  TF_CHECK(v.count == 0 || v.dim == 0 || v.data != nullptr, std::string("cost_matrix: ") + which + " has no data");
+  TF_CHECK(v.neuron_stride >= 0 && v.feature_stride >= 0,
+           std::string("cost_matrix: ") + which + " has negative strides");
+}
+
+}  // namespace
+
+void check_cost_matrix_args(const NeuronView& a, const NeuronView& b, const CostOptions& options, int64_t ldo) {
+  check_view(a, "a");
+  check_view(b, "b");
+  TF_CHECK(a.dim == b.dim, "cost_matrix: a and b must have the same number of features (" + std::to_string(a.dim) +
+                               " vs " + std::to_string(b.dim) + ")");
+  TF_CHECK(ldo >= b.count, "cost_matrix: output row stride is smaller than b's neuron count");
+  TF_CHECK(!options.clip || (std::isfinite(options.clip_reg) && std::isfinite(options.clip_min) &&
+                             std::isfinite(options.clip_max)),
+           "cost_matrix: clip bounds must be finite");
+}
+
 double check_histogram(const double* x, int64_t k, const char* fn, const char* name) {
   double sum = 0;
   for (int64_t i = 0; i < k; ++i) {

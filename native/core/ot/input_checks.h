@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "ot.h"
+
 namespace tf::ot {
 
 // Throws tf::Error unless every entry of x (k entries) is finite and >= 0; returns the sum.
@@ -12,5 +14,9 @@ double check_histogram(const double* x, int64_t k, const char* fn, const char* n
 // Throws tf::Error naming the first non-finite entry of the n x m cost matrix; returns its
 // smallest entry (+inf when empty). One parallel pass.
 double check_cost_matrix(const double* c, int64_t n, int64_t m, const char* fn);
+
+// The argument checks of cost_matrix, on either backend: sizes, data, strides, matching
+// feature counts, output stride and finite clip bounds.
+void check_cost_matrix_args(const NeuronView& a, const NeuronView& b, const CostOptions& options, int64_t ldo);
 
 }  // namespace tf::ot
