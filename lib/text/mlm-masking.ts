@@ -8,6 +8,7 @@
  * The random stream of sequence i depends only on (seed, i), so a sequence is masked the
  * same way whatever the batch size or the order batches are run in.
  */
+import { fmix32, mulberry32 } from '../data/random.ts';
 import type { TokenBatch } from './batch.ts';
 import type { BertTokenizer } from './tokenizer.ts';
 
@@ -23,25 +24,7 @@ export interface MaskingOptions {
 
 /** A 32-bit mix of two integers (murmur3's finaliser over their combination). */
 function mix(a: number, b: number): number {
-  let h = (Math.imul(a ^ 0x5bd1e995, 0x9e3779b1) ^ Math.imul(b + 0x7f4a7c15, 0x85ebca6b)) >>> 0;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-
-/** mulberry32: a small, well-spread stream of floats in [0, 1). */
-function stream(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return fmix32((Math.imul(a ^ 0x5bd1e995, 0x9e3779b1) ^ Math.imul(b + 0x7f4a7c15, 0x85ebca6b)) >>> 0);
 }
 
 /** The corrupted inputs (a copy; `batch` is untouched) and the labels (count x tokens). */
@@ -54,7 +37,7 @@ export function maskTokens(batch: TokenBatch, tokenizer: BertTokenizer, options:
   const ids = batch.ids.slice();
   const labels = new Int32Array(ids.length).fill(IGNORE_LABEL);
   for (let s = 0; s < batch.count; s++) {
-    const rand = stream(mix(options.seed >>> 0, (options.firstSequence ?? 0) + s));
+    const rand = mulberry32(mix(options.seed >>> 0, (options.firstSequence ?? 0) + s));
     for (let t = 0; t < batch.tokens; t++) {
       const r = s * batch.tokens + t;
       // Three draws per token whatever happens, so one token's fate never shifts another's.
