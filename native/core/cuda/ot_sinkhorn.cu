@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "../error.h"
+#include "../ot/input_checks.h"
 #include "kernels.cuh"
 #include "launch.cuh"
 #include "ot_cuda.h"
@@ -298,19 +299,6 @@ __global__ void scale_kernel(double* out, const double* x, int64_t count, double
 __global__ void fill_kernel(double* x, int64_t count, double value) { TF_GRID_STRIDE(k, count) x[k] = value; }
 
 // ---- the driver -------------------------------------------------------------------------------
-void check_options(int64_t n, int64_t m, const SinkhornOptions& o) {
-  TF_CHECK(n >= 0 && m >= 0, "sinkhorn: negative problem size");
-  TF_CHECK(std::isfinite(o.reg) && o.reg > 0, "sinkhorn: reg must be a positive finite number");
-  TF_CHECK(o.max_iter >= 0, "sinkhorn: max_iter must be >= 0");
-  TF_CHECK(o.tol >= 0, "sinkhorn: tol must be >= 0");
-  TF_CHECK(o.check_every >= 1, "sinkhorn: check_every must be >= 1");
-  if (o.epsilon_scaling.enabled) {
-    const auto& e = o.epsilon_scaling;
-    TF_CHECK(e.factor > 0 && e.factor < 1, "sinkhorn: epsilon scaling factor must be in (0, 1)");
-    TF_CHECK(std::isfinite(e.reg_start), "sinkhorn: epsilon scaling reg_start must be finite");
-    TF_CHECK(e.stage_max_iter >= 0 && e.stage_tol >= 0, "sinkhorn: bad epsilon scaling stage limits");
-  }
-}
 
 void check_histogram(const std::vector<double>& x, int64_t batch, int64_t k, const char* name) {
   for (int64_t p = 0; p < batch; ++p)
@@ -506,7 +494,7 @@ template <typename CT>
 std::vector<SinkhornResult> solve(const double* a, const double* b, const CT* cost, int64_t batch, int64_t n,
                                   int64_t m, const SinkhornOptions& o, double* plan, double* log_u, double* log_v,
                                   TaskContext* ctx) {
-  check_options(n, m, o);
+  check_sinkhorn_options(n, m, o);
   TF_CHECK(batch >= 1, "sinkhorn: the batch needs at least one problem");
   cudaStream_t stream = backend_stream();
   std::vector<double> ha(size_t(batch * n)), hb(size_t(batch * m));

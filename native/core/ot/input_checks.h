@@ -15,6 +15,9 @@ double check_histogram(const double* x, int64_t k, const char* fn, const char* n
 // smallest entry (+inf when empty). One parallel pass.
 double check_cost_matrix(const double* c, int64_t n, int64_t m, const char* fn);
 
+// The option checks of sinkhorn, on either backend (sizes, reg, limits, epsilon scaling).
+void check_sinkhorn_options(int64_t n, int64_t m, const SinkhornOptions& o);
+
 // The argument checks of cost_matrix, on either backend: sizes, data, strides, matching
 // feature counts, output stride and finite clip bounds.
 void check_cost_matrix_args(const NeuronView& a, const NeuronView& b, const CostOptions& options, int64_t ldo);

@@ -12,17 +12,7 @@ namespace tf::ot {
 namespace {
 
 void check_inputs(const double* a, const double* b, int64_t n, int64_t m, const SinkhornOptions& o) {
-  TF_CHECK(n >= 0 && m >= 0, "sinkhorn: negative problem size");
-  TF_CHECK(std::isfinite(o.reg) && o.reg > 0, "sinkhorn: reg must be a positive finite number");
-  TF_CHECK(o.max_iter >= 0, "sinkhorn: max_iter must be >= 0");
-  TF_CHECK(o.tol >= 0, "sinkhorn: tol must be >= 0");
-  TF_CHECK(o.check_every >= 1, "sinkhorn: check_every must be >= 1");
-  if (o.epsilon_scaling.enabled) {
-    const auto& e = o.epsilon_scaling;
-    TF_CHECK(e.factor > 0 && e.factor < 1, "sinkhorn: epsilon scaling factor must be in (0, 1)");
-    TF_CHECK(std::isfinite(e.reg_start), "sinkhorn: epsilon scaling reg_start must be finite");
-    TF_CHECK(e.stage_max_iter >= 0 && e.stage_tol >= 0, "sinkhorn: bad epsilon scaling stage limits");
-  }
+  check_sinkhorn_options(n, m, o);
   check_histogram(a, n, "sinkhorn", "a");
   check_histogram(b, m, "sinkhorn", "b");
 }
