@@ -55,11 +55,11 @@ void Fields::bad(const char* key, const std::string& value, const char* allowed)
 }
 
 Napi::Float64Array Adopt(Napi::Env env, tf::ot::BigBuffer& buffer) {
-  const size_t count = buffer.size(), bytes = count * sizeof(double);
+  const size_t count = buffer.size(), bytes = count * sizeof(double), capacity = buffer.capacity();
   double* data = buffer.release();
   Napi::MemoryManagement::AdjustExternalMemory(env, int64_t(bytes));
-  auto ab = Napi::ArrayBuffer::New(env, data, bytes, [bytes](Napi::Env e, void* p) {
-    std::free(p);
+  auto ab = Napi::ArrayBuffer::New(env, data, bytes, [bytes, capacity](Napi::Env e, void* p) {
+    tf::ot::BigBuffer::dispose(p, capacity);  // large ones go back to the pool for the next plan
     Napi::MemoryManagement::AdjustExternalMemory(e, -int64_t(bytes));
   });
   return Napi::Float64Array::New(env, count, ab, 0);

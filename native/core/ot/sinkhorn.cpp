@@ -38,7 +38,7 @@ SinkhornResult sinkhorn(const double* a, const double* b, const double* cost, in
   if (solvable) {
     auto make = [&](double r) {
       return options.method == SinkhornMethod::LogSumExp ? detail::make_log_solver(prob, r)
-                                                         : detail::make_scaling_solver(prob, r);
+                                                         : detail::make_scaling_solver(prob, r, plan);
     };
     // Epsilon scaling: stages at decreasing reg, each warm-started from the last.
     std::vector<double> stage_regs;

@@ -130,11 +130,15 @@ class Solver {
   virtual StageResult run(const StageParams& params, Progress& progress) = 0;
   // The full potentials reg * log u and reg * log v of the current iterate.
   virtual void potentials(std::vector<double>& f, std::vector<double>& g) const = 0;
-  // Writes the plan diag(u) K diag(v) (n x m packed) and measures it.
+  // Writes the plan diag(u) K diag(v) (n x m packed) and measures it. `out` may be the
+  // scaling path's kernel storage: the plan then replaces the kernel in place.
   virtual PlanStats write_plan(double* out) const = 0;
 };
 
-std::unique_ptr<Solver> make_scaling_solver(const Problem& p, double reg);
+// The scaling path keeps its n x m kernel in `kernel_storage`, which the driver passes as
+// the plan's own memory: one n x m buffer per solve instead of two, and no separate pass
+// to copy the kernel into the plan.
+std::unique_ptr<Solver> make_scaling_solver(const Problem& p, double reg, double* kernel_storage);
 std::unique_ptr<Solver> make_log_solver(const Problem& p, double reg);
 
 }  // namespace tf::ot::detail

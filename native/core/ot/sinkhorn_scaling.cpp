@@ -22,7 +22,6 @@
 #include <cmath>
 #include <limits>
 
-#include "big_buffer.h"
 #include "sinkhorn_internal.h"
 #include "vec_math.h"
 
@@ -38,19 +37,18 @@ bool scaling_ok(double s) { return s >= 1.0 / kHuge && s <= kHuge; }
 
 class ScalingSolver final : public Solver {
  public:
-  ScalingSolver(const Problem& p, double reg)
+  ScalingSolver(const Problem& p, double reg, double* kernel_storage)
       : p_(p),
         reg_(reg),
         inv_reg_(1.0 / reg),
         blocks_(p.n),
-        k_(ScratchCache::acquire(static_cast<size_t>(p.n * p.m))),  // rows are written before use
+        k_(kernel_storage),  // rows are written before use
         f_(static_cast<size_t>(p.n), 0.0),
         g_(static_cast<size_t>(p.m), 0.0),
         su_(static_cast<size_t>(p.n), 1.0),
         sv_(static_cast<size_t>(p.m), 1.0),
         t_(static_cast<size_t>(p.m)),
         acc_(static_cast<size_t>(blocks_.count * p.m)) {}
-  ~ScalingSolver() override { ScratchCache::release(std::move(k_)); }
 
   void start_pot() override {
     const int64_t n = p_.n, m = p_.m;
@@ -68,7 +66,7 @@ class ScalingSolver final : public Solver {
     for_blocks(blocks_, n, m, [&](int64_t blk) {
       double* acc = acc_.data() + blk * m;
       for (int64_t i = blocks_.begin(blk); i < blocks_.end(blk, n); ++i) {
-        double* ki = k_->get() + i * m;
+        double* ki = k_ + i * m;
         vec::exp_row(p_.c + i * m, nullptr, 0.0, inv_reg_, ki, m);
         vec::axpy(su_[i], ki, acc, m);
       }
@@ -95,7 +93,7 @@ class ScalingSolver final : public Solver {
     for_blocks(blocks_, n, m, [&](int64_t blk) {
       double* acc = acc_.data() + blk * m;
       for (int64_t i = blocks_.begin(blk); i < blocks_.end(blk, n); ++i) {
-        double* ki = k_->get() + i * m;
+        double* ki = k_ + i * m;
         vec::exp_row(p_.c + i * m, g_.data(), f_[i], inv_reg_, ki, m);
         vec::axpy(1.0, ki, acc, m);
       }
@@ -143,7 +141,7 @@ class ScalingSolver final : public Solver {
       });
     }
     return emit_plan(p_, blocks_, out, [&](int64_t i, double* row) {
-      vec::scale_mul(row, su_[i], k_->get() + i * m, sv_.data(), m);
+      vec::scale_mul(row, su_[i], k_ + i * m, sv_.data(), m);
     });
   }
 
@@ -186,7 +184,7 @@ class ScalingSolver final : public Solver {
         // log (K^T u)_j = mx / reg + log s, and v_j = b_j / (K^T u)_j.
         g_[j] = reg_ * std::log(p_.b[j]) - mx - reg_ * std::log(s);
         sv_[j] = 1.0;
-        for (int64_t i = 0; i < n; ++i) (*k_)[i * m + j] = std::exp((f_[i] + g_[j] - p_.c[i * m + j]) * inv_reg_);
+        for (int64_t i = 0; i < n; ++i) k_[i * m + j] = std::exp((f_[i] + g_[j] - p_.c[i * m + j]) * inv_reg_);
       }
     });
     absorptions_ += int(bad_.size());
@@ -203,7 +201,7 @@ class ScalingSolver final : public Solver {
       for (int64_t i0 = blocks_.begin(blk); i0 < end; i0 += 4) {
         const int rows = int(std::min<int64_t>(4, end - i0));
         double s[4], alpha[4];
-        vec::dot_rows(k_->get() + i0 * m, m, rows, sv_.data(), m, s);
+        vec::dot_rows(k_ + i0 * m, m, rows, sv_.data(), m, s);
         for (int r = 0; r < rows; ++r) {
           const int64_t i = i0 + r;
           const double u = p_.a[i] / s[r];
@@ -216,7 +214,7 @@ class ScalingSolver final : public Solver {
           }
           alpha[r] = su_[i];
         }
-        vec::axpy_rows(alpha, k_->get() + i0 * m, m, rows, acc, m);
+        vec::axpy_rows(alpha, k_ + i0 * m, m, rows, acc, m);
       }
     });
     sum_blocks(acc_.data(), blocks_.count, m, t_.data());
@@ -234,7 +232,7 @@ class ScalingSolver final : public Solver {
     // log (K v)_i = mx / reg + log s, and u_i = a_i / (K v)_i.
     f_[i] = reg_ * std::log(p_.a[i]) - mx - reg_ * std::log(s);
     su_[i] = 1.0;
-    vec::exp_row(ci, g_.data(), f_[i], inv_reg_, k_->get() + i * m, m);
+    vec::exp_row(ci, g_.data(), f_[i], inv_reg_, k_ + i * m, m);
     ++row_fixes_;
   }
 
@@ -255,7 +253,7 @@ class ScalingSolver final : public Solver {
       std::fill(acc, acc + m, 0.0);
       for (int64_t i = blocks_.begin(blk); i < blocks_.end(blk, n); ++i) {
         const double* ci = p_.c + i * m;
-        double* ki = k_->get() + i * m;
+        double* ki = k_ + i * m;
         f_[i] = -vec::max_diff(g_.data(), ci, m);
         const double s = vec::exp_row(ci, g_.data(), f_[i], inv_reg_, ki, m);  // >= 1
         const double u = p_.a[i] / s;
@@ -289,7 +287,7 @@ class ScalingSolver final : public Solver {
   const Problem& p_;
   double reg_, inv_reg_;
   RowBlocks blocks_;
-  std::unique_ptr<BigBuffer> k_;  // the absorbed kernel Kt, n x m (scratch, kept for the next solve)
+  double* k_;  // the absorbed kernel Kt, n x m: the plan's memory, turned into the plan at the end
   std::vector<double> f_, g_;    // absorbed potentials
   std::vector<double> su_, sv_;  // scalings relative to them
   std::vector<double> t_;        // Kt^T su for the current su
@@ -302,8 +300,8 @@ class ScalingSolver final : public Solver {
 
 }  // namespace
 
-std::unique_ptr<Solver> make_scaling_solver(const Problem& p, double reg) {
-  return std::make_unique<ScalingSolver>(p, reg);
+std::unique_ptr<Solver> make_scaling_solver(const Problem& p, double reg, double* kernel_storage) {
+  return std::make_unique<ScalingSolver>(p, reg, kernel_storage);
 }
 
 }  // namespace tf::ot::detail
