@@ -1,10 +1,12 @@
 // Cost matrix -> OT plan -> transport map, with the diagnostics the fusion report shows.
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <vector>
 
 #include "../backend.h"
 #include "../error.h"
+#include "../ot/big_buffer.h"
 #include "../ot/ot_device.h"
 #include "../thread_pool.h"
 #include "fusion.h"
@@ -40,8 +42,8 @@ double permutation_score(const double* plan, int64_t n, int64_t m) {
 // the cost left in place; only the plan comes back. Exact OT has no GPU solver: the cost
 // comes back instead and the caller solves on the CPU. True when the plan is done.
 bool cuda_cost_and_plan(Backend& be, const ot::NeuronView& a, const ot::NeuronView& b, const MapOptions& options,
-                        const std::vector<double>& mu, const std::vector<double>& nu, std::vector<double>& plan,
-                        std::vector<double>& cost, MapDiagnostics& d, TaskContext* ctx) {
+                        const std::vector<double>& mu, const std::vector<double>& nu, double* plan,
+                        std::unique_ptr<ot::BigBuffer>& cost, MapDiagnostics& d, TaskContext* ctx) {
   const int64_t n = a.count, m = b.count;
   const size_t nm = size_t(n * m);
   DeviceBuffer da(be, size_t(ot::view_span(a)) * sizeof(float)), db(be, size_t(ot::view_span(b)) * sizeof(float));
@@ -54,8 +56,8 @@ bool cuda_cost_and_plan(Backend& be, const ot::NeuronView& a, const ot::NeuronVi
   d.cost_scale = cuda::ot::cost_matrix(va, vb, options.cost, dcost.get<double>(), m, ctx).scale;
   d.device = "cuda";
   if (options.solver != Solver::Sinkhorn) {
-    cost.resize(nm);
-    dcost.download(cost.data());
+    cost = std::make_unique<ot::BigBuffer>(nm);
+    dcost.download(cost->get());
     return false;
   }
   if (ctx) ctx->check_cancelled();
@@ -64,7 +66,7 @@ bool cuda_cost_and_plan(Backend& be, const ot::NeuronView& a, const ot::NeuronVi
   dnu.upload(nu.data());
   ot::SinkhornResult r = cuda::ot::sinkhorn(dmu.get<double>(), dnu.get<double>(), dcost.get<double>(), n, m,
                                             options.sinkhorn, dplan.get<double>(), nullptr, nullptr, ctx);
-  dplan.download(plan.data());
+  dplan.download(plan);
   d.solver = "sinkhorn";
   d.iterations = r.iterations;
   d.marginal_error = r.marginal_error;
@@ -88,24 +90,26 @@ MapDiagnostics transport_map(Backend& be, const ot::NeuronView& a, const ot::Neu
                                std::to_string(a.dim) + " and " + std::to_string(b.dim) + ")");
   const int64_t n = a.count, m = b.count;
   std::vector<double> mu(size_t(n), 1.0 / double(n)), nu(size_t(m), 1.0 / double(m));
-  std::vector<double> plan(size_t(n * m));
-  std::vector<double> cost;  // on the host: always for the CPU, for exact OT on the GPU
+  // Pooled buffers (big_buffer.h): a fusion solves one problem per aligned layer, of a
+  // handful of shapes, so after the first layers these pages are never faulted in again.
+  ot::BigBuffer plan(size_t(n * m));
+  std::unique_ptr<ot::BigBuffer> cost;  // on the host: always for the CPU, for exact OT on the GPU
   MapDiagnostics d;
   bool solved = false;
   if (be.device() != Device::Cpu) {
 #ifdef TF_WITH_CUDA
-    solved = cuda_cost_and_plan(be, a, b, options, mu, nu, plan, cost, d, ctx);
+    solved = cuda_cost_and_plan(be, a, b, options, mu, nu, plan.get(), cost, d, ctx);
 #else
     throw Error("CUDA is not available: " + cuda_unavailable_reason());
 #endif
   } else {
-    cost.resize(size_t(n * m));
-    d.cost_scale = ot::cost_matrix(a, b, options.cost, cost.data(), m, ctx).scale;
+    cost = std::make_unique<ot::BigBuffer>(size_t(n * m));
+    d.cost_scale = ot::cost_matrix(a, b, options.cost, cost->get(), m, ctx).scale;
   }
   if (ctx) ctx->check_cancelled();
 
   if (!solved && options.solver == Solver::Sinkhorn) {
-    ot::SinkhornResult r = ot::sinkhorn(mu.data(), nu.data(), cost.data(), n, m, options.sinkhorn, plan.data(),
+    ot::SinkhornResult r = ot::sinkhorn(mu.data(), nu.data(), cost->get(), n, m, options.sinkhorn, plan.get(),
                                         nullptr, nullptr, ctx);
     d.solver = "sinkhorn";
     d.iterations = r.iterations;
@@ -115,21 +119,20 @@ MapDiagnostics transport_map(Backend& be, const ot::NeuronView& a, const ot::Neu
   } else if (!solved) {
     ot::EmdOptions eo;
     std::vector<double> u(static_cast<size_t>(n)), v(static_cast<size_t>(m));  // duals: not needed here, but the solver writes them
-    ot::EmdResult r = ot::emd(mu.data(), nu.data(), cost.data(), n, m, eo, plan.data(), u.data(), v.data(), ctx);
+    ot::EmdResult r = ot::emd(mu.data(), nu.data(), cost->get(), n, m, eo, plan.get(), u.data(), v.data(), ctx);
     d.solver = r.solver == ot::EmdSolver::Assignment ? "emd (assignment)" : "emd (network simplex)";
     d.iterations = r.iterations;
     d.converged = r.optimal;
     d.transport_cost = r.transport_cost;
     // Exact solvers meet the marginals up to rounding; report the measured error anyway.
+    std::vector<double> colsum(static_cast<size_t>(m), 0.0);
+    for (int64_t i = 0; i < n; ++i)  // row by row: the plan is read in memory order
+      for (int64_t j = 0; j < m; ++j) colsum[size_t(j)] += plan[size_t(i * m + j)];
     double err = 0.0;
-    for (int64_t j = 0; j < m; ++j) {
-      double s = 0.0;
-      for (int64_t i = 0; i < n; ++i) s += plan[size_t(i * m + j)];
-      err += (s - nu[size_t(j)]) * (s - nu[size_t(j)]);
-    }
+    for (int64_t j = 0; j < m; ++j) err += (colsum[size_t(j)] - nu[size_t(j)]) * (colsum[size_t(j)] - nu[size_t(j)]);
     d.marginal_error = std::sqrt(err);
   }
-  d.permutation_score = permutation_score(plan.data(), n, m);
+  d.permutation_score = permutation_score(plan.get(), n, m);
   const double scale = double(n);
   parallel_for(n * m, 1 << 15, [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) map[i] = float(plan[size_t(i)] * scale);
