@@ -20,6 +20,7 @@ process.stderr.write('\n');
 
 for (const [name, model] of [['vit-a', a], ['vit-b (anchor)', b], ['OT-fused', fused.model]] as const) {
   const r = await evaluate(model, { data: 'data/fashion-mnist' });
+  if (r.kind !== 'image-classification') throw new Error(`expected an image classifier, got a ${r.kind} model`);
   console.log(`${name.padEnd(16)} ${(r.accuracy * 100).toFixed(2)}% on ${r.images} test images`);
 }
 const maps = fused.maps[0];

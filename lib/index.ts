@@ -3,7 +3,7 @@
  * evaluate, saveModel, runExperiment) cover what the CLI does; the lower levels
  * (transport maps, solvers, native models, datasets) are exported for custom pipelines.
  */
-export { evaluate, fuse, type EvaluateOptions, type FuseOptions, type Fused } from './api.ts';
+export { evaluate, fuse, type EvaluateOptions, type Evaluation, type FuseOptions, type Fused } from './api.ts';
 export { runExperiment, type ExperimentReport, type RunOptions } from './pipeline/run.ts';
 export { runBertExperiment, type BertExperimentReport } from './pipeline/bert-run.ts';
 export { loadExperimentConfig, parseExperimentConfig } from './config/load.ts';
@@ -20,7 +20,7 @@ export { bertFusionGraph } from './models/bert-graph.ts';
 export { BertTokenizer } from './text/tokenizer.ts';
 export { openTextDataset, type TextSplit } from './text/dataset.ts';
 export { maskTokens } from './text/mlm-masking.ts';
-export { evaluateMaskedLm, evaluateTextClassifier } from './text-eval.ts';
+export { evaluateBertText, evaluateMaskedLm, evaluateTextClassifier, type BertTextResult } from './text-eval.ts';
 export { prepareFortunes } from './text/corpus/fortunes.ts';
 export { openDataset, type Dataset } from './data/dataset.ts';
 export { evaluate as evaluateClassifier, type EvaluationResult } from './eval.ts';

@@ -8,7 +8,7 @@
  * masked tokens only.
  */
 import { InputError } from './errors.ts';
-import type { BertModel } from './models/bert.ts';
+import type { BertConfig, BertModel } from './models/bert.ts';
 import type { TokenBatch } from './text/batch.ts';
 import type { TextSplit } from './text/dataset.ts';
 import { maskTokens } from './text/mlm-masking.ts';
@@ -56,6 +56,23 @@ export interface TextClassifierEvalResult {
   tokens: number;
   tokensPerSecond: number;
   seconds: number;
+}
+
+/** Either evaluation, tagged with the head that gave it. */
+export type BertTextResult =
+  | ({ kind: 'masked-lm' } & MaskedLmEvalResult)
+  | ({ kind: 'sequence-classification' } & TextClassifierEvalResult);
+
+/** What a split must carry for a model: a classifier reads `<split>.labels`, a masked LM nothing. */
+export function labelsFor(config: BertConfig): { names?: string[]; numClasses: number } | undefined {
+  return config.head === 'sequence-classification' ? { names: config.labelNames, numClasses: config.numLabels } : undefined;
+}
+
+/** Evaluates a BERT as its head asks: masked-LM metrics, or classification accuracy and loss. */
+export async function evaluateBertText(model: BertModel, tokenizer: BertTokenizer, data: TextSplit, options: MaskedLmEvalOptions): Promise<BertTextResult> {
+  if (model.head === 'masked-lm') return { kind: 'masked-lm', ...(await evaluateMaskedLm(model, tokenizer, data, options)) };
+  const { maskSeed: _seed, maskProbability: _p, pack: _pack, ...common } = options;
+  return { kind: 'sequence-classification', ...(await evaluateTextClassifier(model, tokenizer, data, common)) };
 }
 
 function checkLength(model: BertModel, options: TextEvalOptions): void {

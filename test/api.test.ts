@@ -39,6 +39,7 @@ describe('programmatic API', function () {
     assert.ok(fused.maps[0].every((m) => m.solver === 'sinkhorn'));
     for (const [name, t] of b.tensors) assert.deepEqual(fused.model.tensors.get(name)!.shape, t.shape);
     const result = await evaluate(fused.model, { data: join(dir, 'data') });
+    assert.ok(result.kind === 'image-classification');
     assert.equal(result.images, 16);
     await saveModel(join(dir, 'fused'), fused.model);
     const back = await loadModel(join(dir, 'fused'));

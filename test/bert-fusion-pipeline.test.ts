@@ -1,47 +1,24 @@
 // otfuse run on BERTs (model.type hf_bert), on small random models, a text dataset made
 // of words from a fixture vocabulary, and that vocabulary: what it writes (fused HF
 // folders with the anchor's tokenizer files, report.json), what it reports for masked
-// LMs and classifiers, and how it refuses what cannot work, naming the key or folder.
+// LMs and classifiers, the finetuned models and the landscape, and how it refuses what
+// cannot work, naming the key or folder.
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseExperimentConfig } from '../lib/config/load.ts';
 import { InputError } from '../lib/errors.ts';
-import { parseHfConfig } from '../lib/io/hf-config.ts';
-import { loadModel, saveModel } from '../lib/io/model-folder.ts';
-import type { Tensor } from '../lib/io/tensor.ts';
+import { loadModel } from '../lib/io/model-folder.ts';
 import { bertFromModel } from '../lib/models/bert.ts';
+import { evaluate } from '../lib/api.ts';
 import { runBertExperiment } from '../lib/pipeline/bert-run.ts';
 import { formatBertExperimentSummary } from '../lib/report/experiment-summary.ts';
-import { bertRandomTensors, type BertRefConfig } from './helpers/bert-reference.ts';
-import { fixture } from './helpers/fixtures.ts';
-import { seededRandom } from './helpers/random.ts';
+import { TINY_MLM, writeBert, writeText } from './helpers/bert-folders.ts';
+import type { BertRefConfig } from './helpers/bert-reference.ts';
 
-const VOCAB = fixture('bert-torch', 'mlm', 'vocab.txt');
-const mlm: BertRefConfig = {
-  architectures: ['BertForMaskedLM'], vocab_size: 212, hidden_size: 16, num_hidden_layers: 2, num_attention_heads: 2,
-  intermediate_size: 24, max_position_embeddings: 16, type_vocab_size: 2, layer_norm_eps: 1e-12,
-};
+const mlm = TINY_MLM;
 const cls: BertRefConfig = { ...mlm, architectures: ['BertForSequenceClassification'], num_labels: 3 };
-
-async function writeBert(folder: string, cfg: BertRefConfig, seed: number): Promise<void> {
-  const config = parseHfConfig(JSON.stringify({ model_type: 'bert', hidden_act: 'gelu', pad_token_id: 0, ...cfg }), folder);
-  await saveModel(folder, { config, architecture: cfg.architectures[0], tensors: bertRandomTensors(cfg, seed) as Map<string, Tensor> });
-  copyFileSync(VOCAB, join(folder, 'vocab.txt'));
-}
-
-/** Lines of random whole words of the vocabulary, with labels 0..2. */
-function writeText(folder: string, seed: number): void {
-  const words = readFileSync(VOCAB, 'utf8').split('\n').filter((w) => /^[a-z]+$/.test(w));
-  const rand = seededRandom(seed);
-  mkdirSync(folder, { recursive: true });
-  for (const [split, n] of [['train', 40], ['test', 16]] as const) {
-    const lines = Array.from({ length: n }, () => Array.from({ length: 4 + Math.floor(rand() * 8) }, () => words[Math.floor(rand() * words.length)]).join(' '));
-    writeFileSync(join(folder, `${split}.txt`), `${lines.join('\n')}\n`);
-    writeFileSync(join(folder, `${split}.labels`), `${lines.map((_, i) => String(i % 3)).join('\n')}\n`);
-  }
-}
 
 describe('otfuse run on BERTs', function () {
   this.timeout(60000);
@@ -100,13 +77,51 @@ describe('otfuse run on BERTs', function () {
     assert.match(summary, /OT fusion \+ repair \(anchor\)/);
   });
 
+  it('finetunes the OT models after the fusion, saves them with the tokenizer, and draws the masked-token accuracy landscape', async () => {
+    const out = join(dir, 'out-finetune');
+    const stages: string[] = [];
+    const report = await runBertExperiment(config([
+      `output.folder=${out}`, 'finetune.enabled=true', 'finetune.max_steps=2', 'finetune.batch_size=8',
+      'plots.landscape=true', 'plots.landscape_points=3', 'plots.landscape_test_limit=8',
+    ]), { onStage: (s) => stages.push(s) });
+    assert.deepEqual([...new Set(stages)], ['load', 'activations', 'fusion', 'repair', 'vanilla', 'evaluate', 'finetune', 'landscape', 'save']);
+    assert.deepEqual(report.finetuned.map((f) => [f.name, f.from, f.steps]), [['ot+finetune', 'ot', 2], ['ot-repaired+finetune', 'ot-repaired', 2]]);
+    for (const f of report.finetuned) {
+      const last = f.curve[f.curve.length - 1];
+      assert.equal(last.step, 2);
+      assert.ok(Number.isFinite(last.testLoss!) && Math.abs(last.testPerplexity! - Math.exp(last.testLoss!)) < 1e-6 * last.testPerplexity!);
+      assert.equal(f.finalTestAccuracy, last.testAccuracy);
+    }
+    assert.deepEqual(readdirSync(out).sort(), ['landscape.svg', 'ot', 'ot-finetuned', 'ot-repaired', 'ot-repaired-finetuned', 'report.json', 'vanilla']);
+    assert.ok(existsSync(join(out, 'ot-finetuned', 'vocab.txt')));
+    // What was saved is what was trained: its test loss is the curve's last one.
+    const tuned = await evaluate(await loadModel(join(out, 'ot-finetuned')), { data: join(dir, 'text'), maxLength: 12 });
+    const { curve } = report.finetuned[0];
+    assert.ok(tuned.kind === 'masked-lm' && Math.abs(tuned.loss - curve[curve.length - 1].testLoss!) < 1e-4, `${JSON.stringify(tuned)}`);
+    const saved = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
+    assert.equal(saved.finetuned[1].name, 'ot-repaired+finetune');
+    assert.equal(saved.landscape.grid.xs.length, 3);
+    assert.deepEqual(saved.landscape.grid.values.map((r: number[]) => r.length), [3, 3, 3]);
+    assert.ok(report.landscape!.grid.values.flat().every((v) => v >= 0 && v <= 1));
+    assert.deepEqual(report.landscape!.markers.map((m) => m.label), ['anchor', 'OT fusion', 'vanilla fusion']);
+    assert.match(readFileSync(join(out, 'landscape.svg'), 'utf8'), /^<svg[^>]*>[\s\S]*Masked-token accuracy on the plane through name_1[\s\S]*OT fusion[\s\S]*<\/svg>\n$/);
+    const summary = formatBertExperimentSummary(report);
+    assert.match(summary, /OT fusion \+ repair \+ finetune \(2 steps\) +\S+ot-repaired-finetuned/);
+    assert.match(summary, /ot-finetuned\/, ot-repaired-finetuned\/, report\.json, landscape\.svg/);
+  });
+
   it('fuses classifiers (accuracy), three models, and a wider parent into the anchor\'s shape', async () => {
-    const c = await runBertExperiment(config(['fusion.type=wts', 'fusion.repair=none'], ['ca', 'cb']));
+    const c = await runBertExperiment(config(['fusion.type=wts', 'fusion.repair=none', 'finetune.enabled=true', 'finetune.max_steps=1', 'finetune.baselines=true'], ['ca', 'cb']));
     assert.equal(c.head, 'sequence-classification');
     for (const r of [c.parents[0], c.ot, c.vanilla!]) {
       assert.equal(r.test!.kind, 'sequence-classification');
       assert.ok(r.test!.accuracy >= 0 && r.test!.accuracy <= 1);
     }
+    // Classifiers finetune on train.labels; the baselines are the vanilla model and the better parent.
+    const better = c.parents[0].test!.accuracy > c.parents[1].test!.accuracy ? 'name_0' : 'name_1';
+    assert.deepEqual(c.finetuned.map((f) => f.name), ['ot+finetune', 'vanilla+finetune', `${better} (parent)+finetune`]);
+    for (const f of c.finetuned) assert.ok(f.finalTestAccuracy! >= 0 && f.finalTestAccuracy! <= 1 && f.curve[0].testPerplexity === null);
+    assert.match(formatBertExperimentSummary(c), /name_\d \(parent\) \+ finetune \(1 steps\) +\(not saved\)/);
     assert.match(formatBertExperimentSummary(c), /test accuracy +test loss/);
     const three = await runBertExperiment(config(['fusion.repair=none'], ['a', 'b', 'c']));
     assert.deepEqual(three.weights.map((w) => w.toFixed(4)), ['0.3333', '0.3333', '0.3333']);
@@ -127,7 +142,8 @@ describe('otfuse run on BERTs', function () {
     await refused(['fusion.acts.num_samples=500'], /^fusion\.acts\.num_samples: asks for 500 samples/);
     await refused([], /heads: has num_attention_heads 4, .* has 2; fused models must share it/, ['a', 'heads']);
     await refused([], /has a head sequence-classification, .* has masked-lm/, ['a', 'ca']);
-    await refused(['finetune.enabled=true'], /^finetune\.enabled: /);
+    await refused(['finetune.enabled=true', 'finetune.augment.crop_padding=2'], /^finetune\.augment\.crop_padding: crops images/);
+    await refused(['plots.landscape=true'], /^plots\.landscape: needs parents of one shape/, ['wide', 'b']);
     assert.throws(() => parseExperimentConfig('model:\n  type: hf_bret\n  name_0: a\n  name_1: b\n', 'exp.yaml'), /model\.type/);
   });
 });

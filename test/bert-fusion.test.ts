@@ -11,7 +11,7 @@ import { alignPair } from '../lib/fusion/align-pair.ts';
 import { fuse, type FusionParent, type FusionSettings } from '../lib/fusion/index.ts';
 import { graphActivations } from '../lib/fusion/graph.ts';
 import { repairStatistics } from '../lib/fusion/repair.ts';
-import { measureBert } from '../lib/pipeline/bert-run.ts';
+import { measureBert } from '../lib/pipeline/measure.ts';
 import type { Tensor } from '../lib/io/tensor.ts';
 import { createBertModel, type BertModel } from '../lib/models/bert.ts';
 import { bertFusionGraph } from '../lib/models/bert-graph.ts';

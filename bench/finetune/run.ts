@@ -16,10 +16,12 @@ import { resolveNormalisation } from '../../lib/data/normalisation.ts';
 import { repairStatistics } from '../../lib/fusion/repair.ts';
 import { vanillaAverage } from '../../lib/fusion/index.ts';
 import { vitFusionGraph } from '../../lib/models/vit.ts';
-import { finetuneCandidates, finetuneRecipe, loadFinetuneData, type FinetuneCandidate } from '../../lib/pipeline/finetune-stage.ts';
+import type { VitConfig } from '../../lib/models/vit.ts';
+import { finetuneRecipe, type FinetuneCandidate } from '../../lib/pipeline/finetune-stage.ts';
 import { measureOnSamples } from '../../lib/pipeline/measure.ts';
 import { loadParents } from '../../lib/pipeline/parents.ts';
-import { fuseParents } from '../../lib/pipeline/run.ts';
+import { loadFinetuneData, vitFinetuner } from '../../lib/pipeline/vit-finetune-stage.ts';
+import { fuseParents } from '../../lib/pipeline/vit-fusion.ts';
 import { evaluateTensors } from '../../lib/train/train.ts';
 import { machineDescription } from '../machine.ts';
 
@@ -44,7 +46,7 @@ const data = await loadFinetuneData(cfg, anchor.config, norm);
 const record = JSON.parse(readFileSync(join(anchor.folder, 'training.json'), 'utf8'));
 const parentEpochs: number = record.epochs;
 const oneShot: Record<string, number> = {};
-const candidates: FinetuneCandidate[] = [
+const candidates: Array<FinetuneCandidate<VitConfig>> = [
   { name: 'OT fusion', tensors: fusion.result.tensors, config: anchor.config },
   { name: `OT fusion + repair (${repair})`, tensors: repaired, config: anchor.config },
   { name: 'vanilla fusion', tensors: vanilla, config: anchor.config },
@@ -64,9 +66,12 @@ const seconds: number[] = [];
 for (const b of budgets) {
   const recipe = { ...finetuneRecipe(cfg), epochs: b * parentEpochs, max_steps: null, eval_steps: null };
   const started = performance.now();
-  const runs = await finetuneCandidates(candidates, recipe, data, norm, {});
+  const train = vitFinetuner(data, recipe, norm);
+  for (const c of candidates) {
+    const r = await train(c, () => {});
+    results.set(r.name, [...(results.get(r.name) ?? []), r.curve[r.curve.length - 1]?.testAccuracy ?? NaN]);
+  }
   seconds.push((performance.now() - started) / 1000 / candidates.length);
-  for (const r of runs) results.set(r.name, [...(results.get(r.name) ?? []), r.finalTestAccuracy ?? NaN]);
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
@@ -80,4 +85,3 @@ console.log(`| --- | ---: | ${budgets.map(() => '---:').join(' | ')} |`);
 for (const c of candidates) console.log(`| ${c.name} | ${pct(oneShot[c.name])} | ${results.get(c.name)!.map(pct).join(' | ')} |`);
 console.log('');
 console.log(`finetuning seconds per model: ${budgets.map((b, i) => `${b * 100}%: ${seconds[i].toFixed(0)} s`).join(', ')}`);
-for (const s of fusion.captured?.stores ?? []) s.dispose();

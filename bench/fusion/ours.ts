@@ -12,7 +12,7 @@ import { resolveNormalisation } from '../../lib/data/normalisation.ts';
 import { encodeSafetensors } from '../../lib/io/safetensors.ts';
 import { saveModel } from '../../lib/io/model-folder.ts';
 import { loadParents } from '../../lib/pipeline/parents.ts';
-import { fuseParents } from '../../lib/pipeline/run.ts';
+import { fuseParents } from '../../lib/pipeline/vit-fusion.ts';
 
 const [configFile, work, ...rest] = process.argv.slice(2);
 const overrides = rest.filter((_, i) => rest[i - 1] === '--set');

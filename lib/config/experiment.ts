@@ -141,10 +141,10 @@ export const experimentSchema = section('an otfuse experiment', {
     force: bool(false, 'replace an existing output folder'),
   }),
   plots: section('figures written with the results', {
-    landscape: bool(false, 'evaluate the test accuracy over the plane through the anchor, OT and vanilla models and write landscape.svg (needs same-shaped parents)'),
+    landscape: bool(false, 'evaluate the test accuracy (a BERT masked LM\'s masked-token accuracy) over the plane through the anchor, OT and vanilla models and write landscape.svg (needs same-shaped parents)'),
     landscape_points: int(9, 'grid points per axis of the landscape', 3, 41),
     landscape_margin: num(0.3, 'room around the three models, as a fraction of their extent', 0, 2),
-    landscape_test_limit: int(1000, 'test examples evaluated at each grid point', 1),
+    landscape_test_limit: int(1000, 'test examples (images or sequences) evaluated at each grid point', 1),
   }),
   runtime: section('where the work runs', {
     device: oneOf(['auto', 'cpu', 'cuda'] as const, 'auto', 'auto uses a GPU when the addon has CUDA and one is usable'),

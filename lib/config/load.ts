@@ -56,7 +56,7 @@ export function applyOverrides(doc: unknown, overrides: string[]): unknown {
 }
 
 /** Cross-key rules: the model names num_models asks for exist, the anchor is one of them, weights fit. */
-function checkConsistency(cfg: ExperimentConfig, file: string): void {
+export function checkConsistency(cfg: ExperimentConfig, file: string): void {
   const names = Array.from({ length: cfg.fusion.num_models }, (_, i) => `name_${i}`);
   for (const n of names) {
     if (!cfg.model.extraKeys[n]) throw new InputError(file, `model.${n}: missing (fusion.num_models is ${cfg.fusion.num_models})`);

@@ -5,10 +5,12 @@
  * index, pytorch_model.bin or its sharded index, in that order of preference. It checks
  * the weights against the config (every tensor present with its shape, no NaN or
  * infinity), and never writes to the folder. Float weights arrive as F32 whatever the
- * file stored; the stored dtypes are kept per tensor for `otfuse inspect`.
+ * file stored; the stored dtypes are kept per tensor for `otfuse inspect`. The
+ * preprocessor and tokenizer files come along when the folder has them.
  *
- * saveModel writes config.json and F32 safetensors (sharded above a size, with HF's
- * index) into a temporary folder beside the destination and renames it into place.
+ * saveModel writes config.json, the preprocessor and tokenizer files the model carries,
+ * and F32 safetensors (sharded above a size, with HF's index) into a temporary folder
+ * beside the destination and renames it into place.
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -21,6 +23,7 @@ import { type Architecture, type HfConfig, hfConfigToJson, readHfConfig } from '
 import { safetensorsChunks, readSafetensors, type TensorFileContents } from './safetensors.ts';
 import { parseByteSize, planShards, readShardIndex, shardFileName, shardIndexJson } from './shard-index.ts';
 import type { Tensor } from './tensor.ts';
+import { readTokenizerFiles, type TokenizerFiles } from './tokenizer-files.ts';
 import { readTorchBin } from './torch-bin.ts';
 import { parseJsonObject, readTextFile } from './json-file.ts';
 import { oneLine, quoted } from './messages.ts';
@@ -52,6 +55,11 @@ export interface Model {
    * ...), when it has one: how images become this model's input. Saved with the model.
    */
   preprocessor?: Record<string, unknown>;
+  /**
+   * The folder's tokenizer files (vocab.txt, tokenizer_config.json, ...), when it has
+   * them: how text becomes this model's input. Saved with the model.
+   */
+  tokenizer?: TokenizerFiles;
 }
 
 export interface LoadOptions {
@@ -91,11 +99,13 @@ export async function loadModel(folder: string, options: LoadOptions = {}): Prom
   const { unexpected } = checkTensorsMatchConfig(config, architecture, tensors, weightsSource);
   if (options.checkFinite ?? true) checkFinite(tensors, weightsSource);
   const preprocessor = await readPreprocessor(folder);
+  const tokenizer = await readTokenizerFiles(folder);
   return {
     config,
     architecture,
     tensors,
     ...(preprocessor ? { preprocessor } : {}),
+    ...(tokenizer ? { tokenizer } : {}),
     source: { folder, format: layout.format, sharded: layout.sharded, files, storedDtypes: contents.storedDtypes, unexpectedTensors: unexpected },
   };
 }
@@ -163,9 +173,10 @@ export interface SavedModel {
 }
 
 /**
- * Writes `model` as a Hugging Face folder: config.json, then model.safetensors or shards
- * with model.safetensors.index.json. The model's own source folder is protected, so a
- * model can never overwrite the folder it was read from.
+ * Writes `model` as a Hugging Face folder: config.json, its preprocessor and tokenizer
+ * files, then model.safetensors or shards with model.safetensors.index.json. The model's
+ * own source folder is protected, so a model can never overwrite the folder it was read
+ * from.
  */
 export async function saveModel(folder: string, model: Model, options: SaveOptions = {}): Promise<SavedModel> {
   const maxBytes = parseByteSize(options.maxShardSize ?? '5GB');
@@ -184,6 +195,11 @@ export async function saveModel(folder: string, model: Model, options: SaveOptio
     if (model.preprocessor) {
       await writeChunks(join(temp, PREPROCESSOR_FILE), [Buffer.from(`${JSON.stringify(model.preprocessor, null, 2)}\n`)]);
       files.push(PREPROCESSOR_FILE);
+    }
+    for (const [name, text] of Object.entries(model.tokenizer ?? {})) {
+      if (text === undefined) continue;
+      await writeChunks(join(temp, name), [Buffer.from(text)]);
+      files.push(name);
     }
     if (shards.length === 1) {
       await writeChunks(join(temp, 'model.safetensors'), safetensorsChunks(tensors));

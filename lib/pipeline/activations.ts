@@ -1,13 +1,12 @@
 /**
  * Captures every parent's activations on the same fusion samples into native stores,
- * drops samples over the loss threshold in any model, and applies the transform.
+ * drops samples over the loss threshold in any model, and applies the transform. The
+ * model kind (ViT images, BERT token batches) stays behind CaptureParent.
  */
 import { ActivationStore, keepUnderLoss, transformFromFlags, type SeqFilter } from '../activations.ts';
 import type { ExperimentConfig } from '../config/experiment.ts';
 import { InputError } from '../errors.ts';
-import type { Batch } from '../data/dataset.ts';
 import type { TaskOptions } from '../native.ts';
-import type { Parent } from './parents.ts';
 
 export interface CapturedActivations {
   stores: ActivationStore[];
@@ -17,20 +16,41 @@ export interface CapturedActivations {
   bytesPerModel: number;
 }
 
+/** What the report says of a capture, once the fusion has spent its stores. */
+export type CaptureSummary = Omit<CapturedActivations, 'stores'>;
+
+export function captureSummary(captured: CapturedActivations | null): CaptureSummary | null {
+  return captured && { captured: captured.captured, kept: captured.kept, bytesPerModel: captured.bytesPerModel };
+}
+
+/** One parent as the capture drives it, over fusion inputs of type `Input`. */
+export interface CaptureParent<Input> {
+  /** A store for every fusion sample, keeping the entries the fusion reads. */
+  createStore(): ActivationStore;
+  /** Runs one batch of inputs through the model into `store`. */
+  capture(store: ActivationStore, input: Input, signal?: AbortSignal): Promise<unknown>;
+  /** Frees the native model until it is used again. */
+  release(): void;
+}
+
 export function seqFilterOf(cfg: ExperimentConfig): SeqFilter {
   const f = cfg.fusion.acts.seq_filter;
   if (!f) return 'none';
   return f.kind === 'only_cls' ? 'only_cls' : `window_${f.size}`;
 }
 
+/** Whether the fusion reads activations: always in acts mode, in wts mode for a weighted residual policy. */
+export function needsActivations(cfg: ExperimentConfig): boolean {
+  return cfg.fusion.type === 'acts' || cfg.fusion.resid_policy.startsWith('weighted');
+}
+
 /**
- * `only`: the entries to keep (what the fusion reads); the rest of the outputs cost
- * nothing. One model at a time goes through all the samples, and its native copy is
- * released before the next is built, so only one model's weights and working buffers
- * are in native memory at once.
+ * One model at a time goes through all the batches, and its native copy is released
+ * before the next is built, so only one model's weights and working buffers are in
+ * native memory at once.
  */
-export async function captureActivations(
-  parents: Parent[], batches: Batch[], cfg: ExperimentConfig, only: string[],
+export async function captureActivations<Input extends { count: number }>(
+  parents: Array<CaptureParent<Input>>, batches: Input[], cfg: ExperimentConfig,
   task: TaskOptions & { onBatch?: (done: number, total: number) => void },
 ): Promise<CapturedActivations> {
   const acts = cfg.fusion.acts;
@@ -39,10 +59,10 @@ export async function captureActivations(
   try {
     let captured = 0;
     for (const [i, p] of parents.entries()) {
-      stores.push(p.vit.createActivationStore({ numSamples: acts.num_samples, seqFilter: seqFilterOf(cfg), avgSeqItems: acts.avg_seq_items, only }));
+      stores.push(p.createStore());
       captured = 0;
       for (const batch of batches) {
-        await p.vit.capture(stores[i], batch.images, batch.count, { labels: batch.labels, signal: task.signal });
+        await p.capture(stores[i], batch, task.signal);
         captured += batch.count;
         task.onBatch?.(i * total + captured, parents.length * total);
       }

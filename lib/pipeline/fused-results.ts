@@ -1,11 +1,18 @@
 /**
  * The parts of an experiment report and output folder that the ViT (run.ts) and BERT
  * (bert-run.ts) experiments build the same way: the fused models' entries, the name of
- * the activation transform, which fused models are saved, and report.json itself.
+ * the activation transform, which models are saved, and the output folder itself.
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { ExperimentConfig } from '../config/experiment.ts';
+import type { FusionResult } from '../fusion/index.ts';
+import { writeFolderAtomically } from '../io/atomic-folder.ts';
+import { saveModel, type Model } from '../io/model-folder.ts';
 import type { Tensor } from '../io/tensor.ts';
+import type { Landscape } from '../report/landscape.ts';
+import { finetunedEntries, type FinetuneResult } from './finetune-stage.ts';
+import type { StageClock, StageHooks } from './stages.ts';
 
 /** Floating-point parameters of a model (integer buffers are not parameters). */
 export function parameterCount(tensors: Map<string, Tensor>): number {
@@ -48,16 +55,81 @@ export function transformName(acts: { std: boolean; center: boolean; norm: boole
   return acts.std ? 'std' : acts.center ? 'center' : acts.norm ? 'norm' : 'none';
 }
 
-/** The fused models an output folder holds, by subfolder name. */
-export function fusedModelsToSave(models: FusedModels): Array<[string, Map<string, Tensor>]> {
+/**
+ * The models an output folder holds, by subfolder name: the fused ones, then the
+ * finetuned OT models (the finetuned baselines are for comparison only).
+ */
+export function modelsToSave(models: FusedModels, finetuned: Array<{ name: string; tensors: Map<string, Tensor> }>): Array<[string, Map<string, Tensor>]> {
   const out: Array<[string, Map<string, Tensor>]> = [['ot', models.ot]];
   if (models.repaired) out.push(['ot-repaired', models.repaired]);
   if (models.vanilla) out.push(['vanilla', models.vanilla]);
+  for (const f of finetuned) if (f.name.startsWith('ot')) out.push([`${f.name}-finetuned`, f.tensors]);
   return out;
 }
 
-/** Writes report.json into the output folder being written, with the total time up to now. */
-export async function writeReportJson(temp: string, report: unknown, seconds: { total?: number }, started: number): Promise<void> {
-  seconds.total = (performance.now() - started) / 1000;
-  await writeFile(join(temp, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
+/** What an experiment of either model kind ends with, for its report. */
+export interface RunOutcome<Test, Point> {
+  /** The parents' entries, in model order (their names are the config keys). */
+  parents: Array<FusedResult<Test>>;
+  anchorIndex: number;
+  heterogeneous: boolean;
+  fused: FusionResult;
+  models: FusedModels;
+  tests: { ot: Test; repaired: Test | null; vanilla: Test | null };
+  finetuned: Array<FinetuneResult<Point & { testAccuracy: number | null }>>;
+  landscape: Landscape | null;
+  seconds: StageClock['seconds'];
+  output: string | null;
+}
+
+/**
+ * The report both experiments write: the parents, the fused models' entries, then the
+ * model kind's `details` (what the fusion data and the test data were), the maps, the
+ * finetuned models, the landscape and the time per stage.
+ */
+export function experimentReport<Test, Point, Details extends object>(o: RunOutcome<Test, Point>, details: Details) {
+  return {
+    parents: o.parents,
+    anchor: o.parents[o.anchorIndex].name,
+    heterogeneous: o.heterogeneous,
+    weights: o.fused.weights,
+    ...fusedResults(o.output, o.models, o.tests),
+    ...details,
+    maps: o.fused.maps.map((maps, i) => ({ model: o.parents[i].name, maps })).filter((_, i) => i !== o.anchorIndex),
+    finetuned: finetunedEntries(o.finetuned),
+    landscape: o.landscape,
+    seconds: o.seconds,
+    output: o.output,
+  };
+}
+
+export interface ExperimentFolder {
+  /** Every model takes the anchor's config, architecture and input files (preprocessor or tokenizer). */
+  like: Omit<Model, 'tensors' | 'source'>;
+  models: FusedModels;
+  finetuned: Array<{ name: string; tensors: Map<string, Tensor> }>;
+  /** Other files by name (landscape.svg). */
+  files: Record<string, string>;
+  report: unknown;
+  /** The parents' folders, which the output may never replace. */
+  parents: string[];
+}
+
+/**
+ * The save stage, when output.folder is set: the folder is written in one piece (a
+ * temporary folder renamed into place, so a failure leaves nothing half-written) with
+ * the models as Hugging Face folders, the other files, and report.json with the total
+ * time up to now.
+ */
+export async function saveStage(cfg: ExperimentConfig, contents: ExperimentFolder, hooks: StageHooks, clock: Pick<StageClock, 'seconds' | 'started'>): Promise<void> {
+  const output = cfg.output.folder;
+  if (!output) return;
+  hooks.stage('save', `writing ${output}`);
+  await writeFolderAtomically(output, { force: cfg.output.force, protectedFolders: contents.parents }, async (temp) => {
+    for (const [name, tensors] of modelsToSave(contents.models, contents.finetuned)) await saveModel(join(temp, name), { ...contents.like, tensors });
+    for (const [name, text] of Object.entries(contents.files)) await writeFile(join(temp, name), text);
+    clock.seconds.total = (performance.now() - clock.started) / 1000;
+    await writeFile(join(temp, 'report.json'), `${JSON.stringify(contents.report, null, 2)}\n`);
+  });
+  hooks.done('save');
 }

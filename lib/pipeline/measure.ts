@@ -6,8 +6,10 @@
 import type { ActivationStore } from '../activations.ts';
 import type { Batch } from '../data/dataset.ts';
 import type { MeasureStats, NeuronStats } from '../fusion/repair.ts';
-import { native } from '../native.ts';
+import { native, type Device } from '../native.ts';
+import { createBertModel, type BertConfig } from '../models/bert.ts';
 import { createVitModel } from '../models/vit.ts';
+import type { TokenBatch } from '../text/batch.ts';
 import type { Parent } from './parents.ts';
 
 /** Finalises a filled store (no transform) and reads the per-neuron mean and std of the entries `acts`. */
@@ -30,6 +32,27 @@ export function measureOnSamples(parents: Parent[], anchor: number, samples: Bat
     } finally {
       store.dispose();
       model.dispose();
+    }
+  };
+}
+
+/**
+ * The same for BERTs, on token batches: parent `which` (configs[which]) or the fused
+ * model (in the anchor's config).
+ */
+export function measureBert(
+  configs: BertConfig[], anchor: number, batches: TokenBatch[], options: { maxTokens: number; device?: Device; signal?: AbortSignal },
+): MeasureStats {
+  const count = batches.reduce((s, b) => s + b.count, 0);
+  return async (which, tensors, acts) => {
+    const config = configs[which === 'fused' ? anchor : which];
+    const model = createBertModel(config, tensors, { source: which === 'fused' ? 'the fused model' : `parent ${which}`, device: options.device });
+    const store = model.createActivationStore({ numSamples: count, seqFilter: 'none', only: acts, maxTokens: options.maxTokens });
+    try {
+      for (const batch of batches) await model.capture(store, batch, { signal: options.signal });
+      return await columnStats(store, acts);
+    } finally {
+      store.dispose();
     }
   };
 }

@@ -24,6 +24,9 @@ export interface StageClock {
   progress: (s: Stage) => (done: number, total: number) => void;
 }
 
+/** What a stage function needs of the run: cancellation, and the stage and progress reports. */
+export type StageHooks = Pick<StageClock, 'stage' | 'done' | 'progress'> & { signal?: AbortSignal };
+
 export function stageClock(options: RunOptions): StageClock {
   const seconds: StageClock['seconds'] = {};
   const started = performance.now();

@@ -15,12 +15,7 @@ export function formatExperimentSummary(r: ExperimentReport): string {
   if (r.vanilla) rows.push(row('vanilla fusion', r.vanilla));
   rows.push(row('OT fusion', r.ot));
   if (r.otRepaired) rows.push(row(`OT fusion + repair (${r.otRepaired.target})`, r.otRepaired));
-  const label: Record<string, string> = { ot: 'OT fusion', 'ot-repaired': 'OT fusion + repair', vanilla: 'vanilla fusion' };
-  for (const f of r.finetuned) {
-    const last = f.curve[f.curve.length - 1];
-    const saved = f.from.startsWith('ot') && r.output ? `${r.output}/${f.from}-finetuned` : '(not saved)';
-    rows.push([`${label[f.from] ?? f.from} + finetune (${f.steps} steps)`, saved, '', pct(f.finalTestAccuracy ?? undefined), last?.testLoss?.toFixed(4) ?? '-']);
-  }
+  rows.push(...finetunedRows(r, (last) => [pct(last?.testAccuracy ?? undefined), last?.testLoss?.toFixed(4) ?? '-']));
   const lines = [formatTable(rows, ['left', 'left', 'right', 'right', 'right']), ''];
   if (r.heterogeneous) lines.push('The parents differ in width: the fused model takes the anchor\'s shape (no vanilla fusion).');
   if (r.activations) {
@@ -29,11 +24,26 @@ export function formatExperimentSummary(r: ExperimentReport): string {
   }
   lines.push(`normalisation: mean ${a2s(r.normalisation.mean)}, std ${a2s(r.normalisation.std)} (${r.normalisation.origin})`);
   lines.push(...mapLines(r), timeLine(r.seconds));
-  if (r.output) {
-    const folders = ['ot', ...(r.otRepaired ? ['ot-repaired'] : []), ...(r.vanilla ? ['vanilla'] : []), ...r.finetuned.filter((f) => f.from.startsWith('ot')).map((f) => `${f.from}-finetuned`)];
-    lines.push(`written: ${r.output} (${folders.map((f) => `${f}/`).join(', ')}, report.json${r.landscape ? ', landscape.svg' : ''})`);
-  }
+  if (r.output) lines.push(writtenLine(r));
   return `${lines.join('\n')}\n`;
+}
+
+const FUSED_LABELS: Record<string, string> = { ot: 'OT fusion', 'ot-repaired': 'OT fusion + repair', vanilla: 'vanilla fusion' };
+
+interface Finetuned<Point> { from: string; steps: number; curve: Point[] }
+
+/** A row per finetuned model: its label, where it was saved (the OT models), and `scores` of its last curve point. */
+function finetunedRows<Point>(r: { finetuned: Array<Finetuned<Point>>; output: string | null }, scores: (last: Point | undefined) => string[]): string[][] {
+  return r.finetuned.map((f) => {
+    const saved = f.from.startsWith('ot') && r.output ? `${r.output}/${f.from}-finetuned` : '(not saved)';
+    return [`${FUSED_LABELS[f.from] ?? f.from} + finetune (${f.steps} steps)`, saved, '', ...scores(f.curve[f.curve.length - 1])];
+  });
+}
+
+/** What the output folder holds. */
+function writtenLine(r: { output: string | null; otRepaired: unknown; vanilla: unknown; finetuned: Array<{ from: string }>; landscape: unknown }): string {
+  const folders = ['ot', ...(r.otRepaired ? ['ot-repaired'] : []), ...(r.vanilla ? ['vanilla'] : []), ...r.finetuned.filter((f) => f.from.startsWith('ot')).map((f) => `${f.from}-finetuned`)];
+  return `written: ${r.output} (${folders.map((f) => `${f}/`).join(', ')}, report.json${r.landscape ? ', landscape.svg' : ''})`;
 }
 
 function mapLines(r: { maps: ExperimentReport['maps']; anchor: string }): string[] {
@@ -67,6 +77,9 @@ export function formatBertExperimentSummary(r: BertExperimentReport): string {
   if (r.vanilla) row('vanilla fusion', r.vanilla);
   row('OT fusion', r.ot);
   if (r.otRepaired) row(`OT fusion + repair (${r.otRepaired.target})`, r.otRepaired);
+  rows.push(...finetunedRows(r, (last) => mlm
+    ? [last?.testLoss?.toFixed(4) ?? '-', last?.testPerplexity?.toFixed(2) ?? '-', pct(last?.testAccuracy ?? undefined)]
+    : [pct(last?.testAccuracy ?? undefined), last?.testLoss?.toFixed(4) ?? '-']));
   const lines = [formatTable(rows, ['left', 'left', ...rows[0].slice(2).map(() => 'right' as const)]), ''];
   if (r.heterogeneous) lines.push('The parents differ in width: the fused model takes the anchor\'s shape (no vanilla fusion).');
   if (r.text.test) {
@@ -78,10 +91,7 @@ export function formatBertExperimentSummary(r: BertExperimentReport): string {
     lines.push(`fusion data: ${a.source}; ${a.kept} of ${a.captured} sequences kept (${a.tokens} tokens), tokens ${a.seqFilter}, transform ${a.transform}, ${(a.bytesPerModel / 2 ** 20).toFixed(1)} MiB per model`);
   }
   lines.push(...mapLines(r), timeLine(r.seconds));
-  if (r.output) {
-    const folders = ['ot', ...(r.otRepaired ? ['ot-repaired'] : []), ...(r.vanilla ? ['vanilla'] : [])];
-    lines.push(`written: ${r.output} (${folders.map((f) => `${f}/`).join(', ')}, report.json)`);
-  }
+  if (r.output) lines.push(writtenLine(r));
   return `${lines.join('\n')}\n`;
 }
 

@@ -94,7 +94,11 @@ export function landscapeSvg(grid: LandscapeGrid, markers: LandscapeMarker[], op
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`);
   out.push(`<rect width="${width}" height="${height}" fill="white"/>`);
-  if (options.title) out.push(`<text x="${width / 2}" y="24" text-anchor="middle" font-size="15">${escapeXml(options.title)}</text>`);
+  if (options.title) {
+    // Shrunk to fit a long title inside the width (a sans-serif character is about 0.55 em wide).
+    const size = Math.min(15, (width - 20) / (0.55 * options.title.length));
+    out.push(`<text x="${width / 2}" y="24" text-anchor="middle" font-size="${f(size)}">${escapeXml(options.title)}</text>`);
+  }
   // Heat map: one rectangle per grid point, spanning halfway to its neighbours.
   const edges = (a: number[]) => a.map((v, k) => [k === 0 ? v : (v + a[k - 1]) / 2, k === a.length - 1 ? v : (v + a[k + 1]) / 2]);
   const xe = edges(xs), ye = edges(ys);

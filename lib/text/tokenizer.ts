@@ -12,9 +12,11 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from '../errors.ts';
 import { parseJsonObject, readTextFile } from '../io/json-file.ts';
+import type { Model } from '../io/model-folder.ts';
+import { readTokenizerFiles, type TokenizerFiles } from '../io/tokenizer-files.ts';
 import { basicTokenize } from './basic-tokenizer.ts';
 import type { TokenBatch } from './batch.ts';
-import { DEFAULT_SPECIAL_TOKENS, readVocab, type SpecialTokens, Vocabulary } from './vocab.ts';
+import { DEFAULT_SPECIAL_TOKENS, parseVocab, type SpecialTokens, Vocabulary } from './vocab.ts';
 import { CONTINUATION, wordPieces } from './wordpiece.ts';
 
 export interface TokenizerOptions {
@@ -77,14 +79,31 @@ export class BertTokenizer {
    * model's vocab_size) is given, hold exactly that many tokens.
    */
   static async fromFolder(folder: string, options: { vocabSize?: number } = {}): Promise<BertTokenizer> {
+    const configPath = join(folder, 'config.json');
+    const modelConfig = existsSync(configPath) ? parseJsonObject(await readTextFile(configPath), configPath) : undefined;
+    return BertTokenizer.fromFiles((await readTokenizerFiles(folder)) ?? {}, { ...options, folder, modelConfig });
+  }
+
+  /** The tokenizer a loaded (or fused) model carries: its tokenizer files and config.json's do_lower_case. */
+  static fromModel(model: Model): BertTokenizer {
+    const folder = model.source?.folder ?? 'the model';
+    if (model.config.model_type !== 'bert') throw new InputError(folder, `is a ${model.architecture}; only a BERT has a text tokenizer`);
+    return BertTokenizer.fromFiles(model.tokenizer ?? {}, { folder, vocabSize: model.config.vocab_size, modelConfig: model.config.extra });
+  }
+
+  /**
+   * The tokenizer of a folder's tokenizer files; `folder` names them in errors and
+   * `modelConfig` is its config.json, whose do_lower_case older folders use.
+   */
+  static fromFiles(files: TokenizerFiles, options: { folder: string; vocabSize?: number; modelConfig?: Record<string, unknown> }): BertTokenizer {
+    const { folder } = options;
     const vocabPath = join(folder, 'vocab.txt');
-    if (!existsSync(vocabPath))
+    if (files['vocab.txt'] === undefined)
       throw new InputError(folder, 'has no vocab.txt: the BERT tokenizer needs the WordPiece vocabulary of the model');
-    const vocab = await readVocab(vocabPath);
+    const vocab = parseVocab(files['vocab.txt'], vocabPath);
     if (options.vocabSize !== undefined && vocab.size !== options.vocabSize)
       throw new InputError(vocabPath, `has ${vocab.size} tokens but config.json's vocab_size is ${options.vocabSize}; the tokenizer and the model do not belong together`);
-    const settings = await readTokenizerSettings(folder);
-    return new BertTokenizer(vocab, settings, vocabPath);
+    return new BertTokenizer(vocab, tokenizerSettings(files, folder, options.modelConfig), vocabPath);
   }
 
   get vocabSize(): number { return this.vocab.size; }
@@ -192,22 +211,21 @@ function booleanSetting(file: Record<string, unknown>, key: string, source: stri
 }
 
 /** The tokenizer options a model folder's JSON files give (defaults: BERT uncased). */
-export async function readTokenizerSettings(folder: string): Promise<Partial<TokenizerOptions>> {
-  const read = async (name: string) => {
-    const path = join(folder, name);
-    return existsSync(path) ? { path, file: parseJsonObject(await readTextFile(path), path) } : undefined;
+function tokenizerSettings(files: TokenizerFiles, folder: string, modelConfig: Record<string, unknown> | undefined): Partial<TokenizerOptions> {
+  const read = (name: 'special_tokens_map.json' | 'tokenizer_config.json') => {
+    const path = join(folder, name), text = files[name];
+    return text === undefined ? undefined : { path, file: parseJsonObject(text, path) };
   };
   const special: SpecialTokens = { ...DEFAULT_SPECIAL_TOKENS };
-  const map = await read('special_tokens_map.json');
-  const config = await read('tokenizer_config.json');
+  const map = read('special_tokens_map.json');
+  const config = read('tokenizer_config.json');
   for (const source of [map, config]) {
     if (!source) continue;
     for (const role of ROLES) special[role] = tokenSetting(source.file, `${role}_token`, source.path) ?? special[role];
   }
   const out: Partial<TokenizerOptions> = { special };
   // Older BERT folders keep do_lower_case in config.json; tokenizer_config.json wins.
-  const model = await read('config.json');
-  if (model) out.lowerCase = booleanSetting(model.file, 'do_lower_case', model.path);
+  if (modelConfig) out.lowerCase = booleanSetting(modelConfig, 'do_lower_case', join(folder, 'config.json'));
   if (config) {
     const { file, path } = config;
     out.lowerCase = booleanSetting(file, 'do_lower_case', path) ?? out.lowerCase;

@@ -16,7 +16,7 @@ import { InputError } from '../errors.ts';
 import type { Tensor } from '../io/tensor.ts';
 import { createBertModel, type BertConfig } from '../models/bert.ts';
 import type { Device, NativeTrainerConfig } from '../native.ts';
-import { evaluateMaskedLm, evaluateTextClassifier } from '../text-eval.ts';
+import { evaluateBertText } from '../text-eval.ts';
 import type { TextSplit } from '../text/dataset.ts';
 import { maskTokens } from '../text/mlm-masking.ts';
 import type { BertTokenizer, Encoding } from '../text/tokenizer.ts';
@@ -125,17 +125,13 @@ export async function evaluateBertTensors(
   options: { signal?: AbortSignal; device?: Device } = {},
 ): Promise<{ loss: number; perplexity: number | null; accuracy: number }> {
   const model = createBertModel(config, tensors, { device: options.device === 'cuda' ? 'cuda' : 'cpu' });
-  if (config.head === 'masked-lm') {
-    const r = await evaluateMaskedLm(model, tokenizer, setup.split, {
-      maxLength: setup.maxLength, pack: setup.pack, truncation: setup.truncation, maskSeed: setup.maskSeed,
-      maskProbability: setup.maskProbability, limit: setup.limit ?? undefined, batchSize: 64, signal: options.signal,
-    });
-    return { loss: r.loss, perplexity: r.perplexity, accuracy: r.accuracy };
-  }
-  const r = await evaluateTextClassifier(model, tokenizer, setup.split, {
-    maxLength: setup.maxLength, truncation: setup.truncation, limit: setup.limit ?? undefined, batchSize: 64, signal: options.signal,
+  const r = await evaluateBertText(model, tokenizer, setup.split, {
+    maxLength: setup.maxLength, pack: setup.pack, truncation: setup.truncation, maskSeed: setup.maskSeed,
+    maskProbability: setup.maskProbability, limit: setup.limit ?? undefined, batchSize: 64, signal: options.signal,
   });
-  return { loss: r.meanLoss, perplexity: null, accuracy: r.accuracy };
+  return r.kind === 'masked-lm'
+    ? { loss: r.loss, perplexity: r.perplexity, accuracy: r.accuracy }
+    : { loss: r.meanLoss, perplexity: null, accuracy: r.accuracy };
 }
 
 export async function trainBert(options: BertTrainOptions): Promise<BertTrainResult> {
