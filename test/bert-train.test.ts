@@ -163,6 +163,8 @@ describe('BERT training', () => {
     assert.ok(a.curve[a.curve.length - 1].trainLoss < a.curve[0].trainLoss + 1);
 
     const trainer = BertTrainer.create(config, initBertTensors(config, 0), { batchSize: 2, maxTokens: 8 });
+    if (!native().info().cudaAvailable)
+      assert.throws(() => BertTrainer.create(config, initBertTensors(config, 0), { batchSize: 2, maxTokens: 8, device: 'cuda' }), /CUDA is not available/);
     const ids = Int32Array.from([2, 7, 9, 3, 2, 999, 3, 0]);
     const bad = { ids, typeIds: new Int32Array(8), mask: Uint8Array.from([1, 1, 1, 1, 1, 1, 1, 0]), count: 2, tokens: 4 };
     await assert.rejects(trainer.step(bad, new Int32Array(8).fill(-100)), /token id 999 at sample 1, position 1 is outside the vocabulary/);
@@ -236,6 +238,10 @@ describe('BERT training', () => {
       await expectInputError(() => trainBertFromConfig(cfg, { file }), /corpus\/train\.txt:1: has \d+ tokens with \[CLS\] and \[SEP\], more than the maximum length 6/);
       const missingVocab = parseBertTrainConfig(yaml(join(dir, 'x')).replace(vocabPath, join(dir, 'nope.txt')), file);
       await expectInputError(() => trainBertFromConfig(missingVocab, { file }), /nope\.txt/);
+      if (!native().info().cudaAvailable) {
+        const onGpu = parseBertTrainConfig(yaml(join(dir, 'x')), file, ['runtime.device=cuda']);
+        await expectInputError(() => trainBertFromConfig(onGpu, { file }), /runtime\.device.*CUDA is not available/);
+      }
     });
   });
 

@@ -7,9 +7,10 @@
 #      process, so a faulting kernel fails its test only); the full log, with each
 #      comparison's worst error, goes to $OUT/ctest.txt, and a test that crashed is
 #      run again under compute-sanitizer (memcheck) when the machine has it;
-#   3. runs tf_gpu_bench (GEMM, ViT forward and training step, Sinkhorn; GPU vs our CPU);
-#   4. runs bench/gpu/torch_gpu.py (PyTorch on the GPU: the same ViT shapes, a torch
-#      log-domain Sinkhorn) when python3 has torch;
+#   3. runs tf_gpu_bench (GEMM, ViT forward and training step, BERT masked-LM forward on
+#      full and padded batches, Sinkhorn; GPU vs our CPU);
+#   4. runs bench/gpu/torch_gpu.py (PyTorch on the GPU: the same ViT and BERT shapes, a
+#      torch log-domain Sinkhorn) when python3 has torch;
 #   5. joins everything into one table: $OUT/summary.txt and $OUT/summary.json.
 # OUT defaults to ./gpu-results; it receives 8 files: summary.txt, summary.json,
 # native.json, torch.json, ctest.txt, build.log, machine.txt, steps.txt. Other knobs: BUILD_DIR (build/gpu), JOBS (16), QUICK=1
@@ -114,13 +115,13 @@ step "native benchmarks (tf_gpu_bench)"
 t=$SECONDS
 quick=()
 [ "$QUICK" = 1 ] && quick=(--quick)
-timeout 300 "$BUILD/tf_gpu_bench" --out "$OUT" "${quick[@]}" 2>&1 | tee "$BUILD/native-bench.txt"
+timeout 420 "$BUILD/tf_gpu_bench" --out "$OUT" "${quick[@]}" 2>&1 | tee "$BUILD/native-bench.txt"
 took native_bench "$t"
 
 step "PyTorch side (torch_gpu.py)"
 t=$SECONDS
 if command -v python3 >/dev/null 2>&1; then
-  PYTHONUNBUFFERED=1 timeout 180 python3 bench/gpu/torch_gpu.py --out "$OUT" "${quick[@]}" 2>&1
+  PYTHONUNBUFFERED=1 timeout 240 python3 bench/gpu/torch_gpu.py --out "$OUT" "${quick[@]}" 2>&1
 else
   echo "python3 not found: no PyTorch comparison"
 fi

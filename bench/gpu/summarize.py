@@ -73,18 +73,25 @@ def main():
         ratio(f"Sinkhorn n={n}: cpu ms / gpu (f32 cost) ms", cpu, find(rows, "sinkhorn", case, "cuda", "ours f32 cost"), 50)
         ratio(f"Sinkhorn n={n}: torch ms / ours (f64 cost) ms", find(rows, "sinkhorn", case, "cuda", "torch f64 log"),
               find(rows, "sinkhorn", case, "cuda", "ours f64 cost"))
+
+    def forward_ratios(label, group, case, unit):
+        for p in ("f32", "tf32"):
+            ratio(f"{label} {case}, {p}: ours gpu / torch gpu {unit}", find(rows, group, case, "cuda", f"ours {p}"),
+                  find(rows, group, case, "cuda", f"torch {p}"))
+        ratio(f"{label} {case}: ours gpu f32 / ours cpu {unit}", find(rows, group, case, "cuda", "ours f32"),
+              find(rows, group, case, "cpu", "ours"))
+
     for h in ("192", "384"):
         for b in ("64", "256"):
-            case = f"h{h} L7 forward B={b}"
-            for p in ("f32", "tf32"):
-                ratio(f"ViT {case}, {p}: ours gpu / torch gpu images/s", find(rows, "vit", case, "cuda", f"ours {p}"),
-                      find(rows, "vit", case, "cuda", f"torch {p}"))
-            ratio(f"ViT {case}: ours gpu f32 / ours cpu images/s", find(rows, "vit", case, "cuda", "ours f32"),
-                  find(rows, "vit", case, "cpu", "ours"))
+            forward_ratios("ViT", "vit", f"h{h} L7 forward B={b}", "images/s")
         case = f"h{h} L7 train step B=128"
         for p in ("f32", "tf32"):
             ratio(f"train {case}, {p}: torch ms / ours ms", find(rows, "train", case, "cuda", f"torch {p}"),
                   find(rows, "train", case, "cuda", f"ours {p}"))
+
+    for case in ("h768 L12 mlm B32 T128", "h96 L2 mlm B256 T64"):
+        for fill in ("full", "padded"):
+            forward_ratios("BERT", "bert", f"{case} {fill}", "seq/s")
 
     lines = []
     gpu = native.get("gpu")

@@ -1,7 +1,10 @@
 # The PyTorch side of bench/gpu/run.sh: the same ViT shapes as tf_gpu_bench (7 layers,
 # 65 tokens, hidden 192 and 384; the HF-layout module of test/fixtures/vit-torch) timed
 # on the GPU for the forward pass (batch 64 and 256) and a training step (AdamW, batch
-# 128), and a log-domain Sinkhorn written in torch with the core's stopping rule
+# 128); the same BERT masked-LM shapes (test/fixtures/bert-torch's module) for a forward
+# pass with the loss as an HF evaluation computes it (every logit, then the
+# cross-entropy of the labelled tokens), on full-length and right-padded batches; and a
+# log-domain Sinkhorn written in torch with the core's stopping rule
 # (reg 0.01 on a fusion-like cost in [0, 1]) (every
 # 10th iteration, ||plan column sums - b||_2 < 1e-9, at most 1000 iterations), float64,
 # at n = 1024 and 4096. Writes <out>/torch.json in tf_gpu_bench's row format.
@@ -84,6 +87,46 @@ def bench_vit(torch, quick):
     torch.backends.cuda.matmul.allow_tf32 = False
 
 
+def bench_bert(torch, quick):
+    sys.path.insert(0, os.path.join(ROOT, "test", "fixtures", "bert-torch"))
+    from make_fixture import BertForMaskedLM
+    import torch.nn.functional as F
+
+    dev = torch.device("cuda")
+    sync = torch.cuda.synchronize
+    # (hidden, layers, heads, vocab, batch, tokens), as tf_gpu_bench's bench_bert.
+    shapes = [(64, 2, 2, 500, 8, 32)] if quick else [(768, 12, 12, 30522, 32, 128), (96, 2, 4, 2048, 256, 64)]
+    for h, layers, heads, vocab, batch, tokens in shapes:
+        config = {
+            "model_type": "bert", "vocab_size": vocab, "hidden_size": h, "num_hidden_layers": layers,
+            "num_attention_heads": heads, "intermediate_size": 4 * h, "hidden_act": "gelu",
+            "max_position_embeddings": max(tokens, 64), "type_vocab_size": 2, "layer_norm_eps": 1e-12,
+            "pad_token_id": 0,
+        }
+        torch.manual_seed(0)
+        model = BertForMaskedLM(config).to(dev).eval()
+        for padded in (False, True):
+            gen = torch.Generator().manual_seed(batch * tokens)
+            lengths = torch.tensor([tokens - (q * 7) % (tokens // 2) if padded else tokens for q in range(batch)])
+            mask = (torch.arange(tokens)[None, :] < lengths[:, None]).long()
+            ids = torch.randint(0, vocab, (batch, tokens), generator=gen) * mask
+            chosen = (torch.rand(batch, tokens, generator=gen) < 0.15) & (mask == 1)
+            labels = torch.where(chosen, torch.randint(0, vocab, (batch, tokens), generator=gen), -100)
+            ids, types, mask, labels = ids.to(dev), torch.zeros_like(ids).to(dev), mask.to(dev), labels.to(dev)
+
+            def run():
+                logits = model(ids, types, mask)
+                return F.cross_entropy(logits.view(-1, vocab), labels.view(-1), ignore_index=-100)
+
+            case = f"h{h} L{layers} mlm B{batch} T{tokens} {'padded' if padded else 'full'}"
+            for tf32 in (False, True):
+                torch.backends.cuda.matmul.allow_tf32 = tf32
+                with torch.inference_mode():
+                    t = timed(run, sync)
+                add("bert", case, f"torch {'tf32' if tf32 else 'f32'}", batch / t, "seq/s", "eager; every logit, then the loss")
+    torch.backends.cuda.matmul.allow_tf32 = False
+
+
 def sinkhorn_log(torch, a, b, cost, reg, max_iter=1000, tol=1e-9, check_every=10):
     """The log-domain Sinkhorn iteration (v then u each iteration), float64, with the core's stopping rule."""
     log_a, log_b = torch.log(a), torch.log(b)
@@ -151,7 +194,7 @@ def main():
     name = torch.cuda.get_device_name(0)
     print(f"torch {torch.__version__} on {name}")
     t0 = time.perf_counter()
-    for part in (bench_vit, bench_sinkhorn):
+    for part in (bench_vit, bench_bert, bench_sinkhorn):
         try:
             part(torch, quick)
         except Exception as e:  # noqa: BLE001 - report and go on with the next part

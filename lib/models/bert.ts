@@ -24,7 +24,7 @@ import { InputError } from '../errors.ts';
 import { parseHfConfig, type Architecture, type BertConfig as HfBertConfig } from '../io/hf-config.ts';
 import type { Model } from '../io/model-folder.ts';
 import type { Tensor } from '../io/tensor.ts';
-import { native, runTask, type Device, type NativeBertConfig, type NativeBertModel, type TaskOptions } from '../native.ts';
+import { defaultDevice, native, runTask, type Device, type NativeBertConfig, type NativeBertModel, type TaskOptions } from '../native.ts';
 import type { TokenBatch } from '../text/batch.ts';
 import { checkUnknownTensors, createStore, flattenParameters, planStore, tensorsFromFlat } from './native-model.ts';
 
@@ -193,7 +193,7 @@ const IGNORED: Record<BertHead, RegExp> = {
 };
 
 export interface BertModelOptions {
-  /** `auto` and `cpu` run on the CPU; `cuda` asks for the GPU explicitly. */
+  /** `auto` (default: defaultDevice()) runs on the GPU when one is usable, else on the CPU. */
   device?: Device;
   /** Where the tensors came from, for error messages (e.g. the model folder). */
   source?: string;
@@ -326,7 +326,7 @@ export function createBertModel(
   const tiedCopies = new Set(['cls.predictions.decoder.bias', ...(config.tiedDecoder ? ['cls.predictions.decoder.weight'] : [])]);
   checkUnknownTensors(tensors, expected, (k) => (config.head === 'masked-lm' && tiedCopies.has(k)) || IGNORED[config.head].test(k), 'BERT', source);
   const names = layout.capturePoints.map((p) => hfModuleName(p.name));
-  return new BertModel(config, new addon.BertModel(nc, flat, names, { device: options.device ?? 'auto' }));
+  return new BertModel(config, new addon.BertModel(nc, flat, names, { device: options.device ?? defaultDevice() }));
 }
 
 /** The native BERT of a model loaded by lib/io (loadModel); errors name the model folder. */

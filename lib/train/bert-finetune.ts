@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import { InputError } from '../errors.ts';
 import { loadModel } from '../io/model-folder.ts';
 import { bertConfigFromHf } from '../models/bert.ts';
-import { native } from '../native.ts';
+import { native, type Device } from '../native.ts';
 import { openTextDataset, type ExampleUnit } from '../text/dataset.ts';
 import { encodeExamples } from '../text/sequences.ts';
 import { BertTokenizer } from '../text/tokenizer.ts';
@@ -33,6 +33,8 @@ export interface BertFinetuneOptions {
   trainLimit?: number | null;
   testLimit?: number | null;
   threads?: number;
+  /** Where evaluation and training run (default: defaultDevice(), 'auto' unless set). */
+  device?: Device;
   force?: boolean;
   signal?: AbortSignal;
   onStep?: (p: BertStepProgress) => void;
@@ -76,10 +78,10 @@ export async function finetuneBertFolder(options: BertFinetuneOptions): Promise<
     ? { kind: 'masked-lm' as const, maskProbability }
     : { kind: 'classification' as const, labels: Int32Array.from(trainSplit.examples.slice(0, train.length), (e) => e.label!) };
 
-  const initial = await evaluateBertTensors(config, model.tensors, tokenizer, test, { signal: options.signal });
+  const initial = await evaluateBertTensors(config, model.tensors, tokenizer, test, { signal: options.signal, device: options.device });
   const result = await trainBert({
     config, tensors: model.tensors, recipe: options.recipe, task, tokenizer, train, maxTokens: maxLength, test,
-    signal: options.signal, onStep: options.onStep, onEval: options.onEval, source: options.data,
+    signal: options.signal, onStep: options.onStep, onEval: options.onEval, source: options.data, device: options.device,
   });
   const epochSeconds = result.curve.filter((c) => Number.isInteger(c.epoch) && c.epoch > 0).map((c) => c.trainSeconds);
   const trainData = `${trainSplit.description}, ${train.length} ${pack ? 'packed blocks' : 'sequences'} of at most ${maxLength} tokens`;

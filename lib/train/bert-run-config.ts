@@ -7,6 +7,7 @@
  * describes the same run.
  */
 import { resolve } from 'node:path';
+import { checkDevice } from '../compute.ts';
 import { InputError } from '../errors.ts';
 import { loadModel } from '../io/model-folder.ts';
 import type { Tensor } from '../io/tensor.ts';
@@ -82,6 +83,7 @@ export async function trainBertFromConfig(cfg: BertTrainConfig, options: BertRun
   const output = cfg.output.folder!;
   const warnings: string[] = [];
   checkOutputFolder(output, { force: cfg.output.force, resume: options.resume });
+  checkDevice(cfg.runtime.device, 'runtime.device');
   const threads = native().setThreads(cfg.runtime.threads > 0 ? cfg.runtime.threads : 0);
 
   const tokenizer = await recipeTokenizer(cfg);
@@ -142,7 +144,7 @@ export async function trainBertFromConfig(cfg: BertTrainConfig, options: BertRun
     config, tensors, initializerRange: cfg.model.initializer_range, recipe: cfg.training,
     task: { kind: 'masked-lm', maskProbability: d.mask_probability }, tokenizer, train, maxTokens: d.max_length, test, resume,
     signal: options.signal, onStep: (p) => { lastTokensPerSecond = p.tokensPerSecond; options.onStep?.(p); }, onEval: options.onEval,
-    onCheckpoint, checkpointSteps: cfg.output.checkpoint_steps, source: options.file,
+    onCheckpoint, checkpointSteps: cfg.output.checkpoint_steps, source: options.file, device: cfg.runtime.device,
   });
   const finalRecord = record({ step: result.steps, curve: result.curve, elapsed: result.elapsedSeconds, totalSteps: result.length.totalSteps, spe: result.length.stepsPerEpoch, tokensPerSecond: result.tokensPerSecond });
   if (!cfg.output.keep_state) await writeTrainedBert(output, contents(result.tensors, finalRecord), { force: true, protectedFolders });

@@ -7,7 +7,7 @@
  */
 import type { Tensor } from '../io/tensor.ts';
 import { nativeBertConfig, type BertConfig } from '../models/bert.ts';
-import { native, runTask, type Device, type NativeBertStepResult, type NativeBertTrainer, type TaskOptions } from '../native.ts';
+import { defaultDevice, native, runTask, type Device, type NativeBertStepResult, type NativeBertTrainer, type TaskOptions } from '../native.ts';
 import type { TokenBatch } from '../text/batch.ts';
 import { bertFlatParameters, bertTensorsFromFlat } from './bert-params.ts';
 import { NativeTrainerBase } from './native-trainer.ts';
@@ -36,7 +36,7 @@ export class BertTrainer extends NativeTrainerBase<NativeBertTrainer> {
   static create(config: BertConfig, tensors: Map<string, Tensor>, options: BertTrainerOptions): BertTrainer {
     const flat = bertFlatParameters(config, tensors, options.source ?? 'model');
     const trainer = new (native().BertTrainer)(nativeBertConfig(config), flat, {
-      batchSize: options.batchSize, maxTokens: options.maxTokens, microBatch: options.microBatch, device: options.device ?? 'cpu',
+      batchSize: options.batchSize, maxTokens: options.maxTokens, microBatch: options.microBatch, device: options.device ?? defaultDevice(),
     });
     return new BertTrainer(config, trainer);
   }

@@ -4,6 +4,8 @@
 //     (float32 and TF32) when it loads, and the CPU backend's GEMM;
 //   - ViT forward images/s (7 layers, 65 tokens, hidden 192 and 384, batch 64 and 256);
 //   - a ViT training step (forward + backward + AdamW, batch 128);
+//   - BERT masked-LM forward sequences/s with losses (BERT-base's shape and the bundled
+//     models' shape; full-length and right-padded batches);
 //   - log-domain Sinkhorn at n = 1024 and 4096 (and a batch of small problems), GPU vs
 //     the CPU Sinkhorn, on the same costs with the same stopping rule.
 // Every result is one row of a table printed at the end and written to <out>/native.json.
@@ -26,6 +28,7 @@
 #include "core/cpu/blas_threads.h"
 #include "core/ot/ot.h"
 #include "core/thread_pool.h"
+#include "core/bert/bert_model.h"
 #include "core/train/vit_trainer.h"
 #include "core/vit/vit_model.h"
 #ifdef TF_WITH_CUDA
@@ -171,11 +174,12 @@ VitConfig vit(int64_t hidden) {
   return c;
 }
 
-std::vector<float> vit_params(const VitConfig& c) {
-  VitParamLayout layout(c);
-  std::vector<float> p(size_t(layout.total()));
+// Weight matrices with variance 1/fan_in, LayerNorm gains 1, small biases and
+// embeddings, for any model's layout.
+std::vector<float> model_params(const std::vector<ParamTensor>& tensors, int64_t total) {
+  std::vector<float> p(static_cast<size_t>(total));
   uint32_t seed = 10;
-  for (const ParamTensor& t : layout.tensors()) {
+  for (const ParamTensor& t : tensors) {
     const bool matrix = t.shape.size() >= 2 && t.name.find(".weight") != std::string::npos;
     const bool gain = !matrix && t.name.find("ln") != std::string::npos && t.name.find(".weight") != std::string::npos;
     int64_t fan_in = 1;
@@ -193,7 +197,8 @@ void bench_vit(Backend* gpu, bool quick) {
   for (int64_t h : hiddens) {
     VitConfig c = vit(h);
     if (quick) c.num_layers = 2;
-    const auto params = vit_params(c);
+    const VitParamLayout layout(c);
+    const auto params = model_params(layout.tensors(), layout.total());
     const std::string shape = "h" + std::to_string(h) + " L" + std::to_string(c.num_layers);
     for (int64_t batch : batches) {
       const auto images = randoms(size_t(batch * c.image_floats()), 3, -2.0f, 2.0f);
@@ -250,6 +255,93 @@ void bench_vit(Backend* gpu, bool quick) {
       add("train", name, "cuda", std::string("ours ") + (tf32 ? "tf32" : "f32"), s * 1e3, "ms/step");
     }
 #endif
+  }
+}
+
+// --- BERT ---------------------------------------------------------------------------------
+
+struct BertShape {
+  int64_t hidden, layers, heads, vocab, batch, tokens;
+};
+
+// A masked-LM evaluation batch: random ids, about 15% of the real tokens labelled, token
+// type 0. Padded: sample b keeps tokens - (7 b mod tokens / 2) real tokens, a spread of
+// lengths down to half the sequence.
+struct BertBenchBatch {
+  std::vector<int32_t> ids, types, labels;
+  std::vector<uint8_t> mask;
+  BertInputs inputs;
+};
+
+BertBenchBatch bert_batch(const BertShape& s, bool padded) {
+  const int64_t R = s.batch * s.tokens;
+  BertBenchBatch b;
+  b.ids.assign(size_t(R), 0);
+  b.types.assign(size_t(R), 0);
+  b.labels.assign(size_t(R), kIgnoreLabel);
+  b.mask.assign(size_t(R), 0);
+  std::mt19937 rng(uint32_t(R) + (padded ? 1u : 0u));
+  for (int64_t q = 0; q < s.batch; ++q) {
+    const int64_t real = padded ? s.tokens - (q * 7) % (s.tokens / 2) : s.tokens;
+    for (int64_t t = 0; t < real; ++t) {
+      const size_t r = size_t(q * s.tokens + t);
+      b.ids[r] = int32_t(rng() % uint32_t(s.vocab));
+      b.mask[r] = 1;
+      if (rng() % 100 < 15) b.labels[r] = int32_t(rng() % uint32_t(s.vocab));
+    }
+  }
+  b.inputs.ids = b.ids.data();
+  b.inputs.type_ids = b.types.data();
+  b.inputs.mask = b.mask.data();
+  b.inputs.count = s.batch;
+  b.inputs.tokens = s.tokens;
+  return b;
+}
+
+// Masked-LM forward with the labelled tokens' losses, as `otfuse eval` and the fusion's
+// loss filter run it: BERT-base's shape, and the shape of the models in models/fortunes.
+void bench_bert(Backend* gpu, bool quick) {
+  std::vector<BertShape> shapes = {{768, 12, 12, 30522, 32, 128}, {96, 2, 4, 2048, 256, 64}};
+  if (quick) shapes = {{64, 2, 2, 500, 8, 32}};
+  for (const BertShape& s : shapes) {
+    BertConfig c;
+    c.vocab_size = s.vocab;
+    c.hidden_size = s.hidden;
+    c.num_layers = s.layers;
+    c.num_heads = s.heads;
+    c.intermediate_size = 4 * s.hidden;
+    c.max_positions = std::max<int64_t>(s.tokens, 64);
+    const BertParamLayout layout(c);
+    const auto params = model_params(layout.tensors(), layout.total());
+    for (bool padded : {false, true}) {
+      const BertBenchBatch b = bert_batch(s, padded);
+      std::vector<float> losses(b.labels.size());
+      BertOutputs out;
+      out.losses = losses.data();
+      const std::string name = "h" + std::to_string(s.hidden) + " L" + std::to_string(s.layers) + " mlm B" +
+                               std::to_string(s.batch) + " T" + std::to_string(s.tokens) + (padded ? " padded" : " full");
+      {
+        BertModel m(c, cpu_backend(), params.data(), layout.total());
+        const double t = time_it([&] { m.forward(b.inputs, b.labels.data(), out, nullptr); }, 1, 1, 0.5, quick ? 2 : 3);
+        add("bert", name, "cpu", "ours", double(s.batch) / t, "seq/s", "losses of the labelled tokens");
+      }
+#ifdef TF_WITH_CUDA
+      if (!gpu) continue;
+      BertModel m(c, *gpu, params.data(), layout.total());
+      m.set_micro_batch(s.batch);
+      for (bool tf32 : {false, true}) {
+        if (tf32 && !cuda::tf32_supported()) continue;
+        const bool saved = cuda::gemm_tf32();
+        cuda::set_gemm_tf32(tf32);
+        const double t = time_it([&] { m.forward(b.inputs, b.labels.data(), out, nullptr); }, 2, 5, 0.5);
+        cuda::set_gemm_tf32(saved);
+        add("bert", name, "cuda", std::string("ours ") + (tf32 ? "tf32" : "f32"), double(s.batch) / t, "seq/s",
+            cuda::gemm_description());
+      }
+#else
+      (void)gpu;
+#endif
+    }
   }
 }
 
@@ -406,6 +498,7 @@ int main(int argc, char** argv) {
   const auto t0 = Clock::now();
   bench_gemm(gpu, quick);
   bench_vit(gpu, quick);
+  bench_bert(gpu, quick);
   bench_sinkhorn(gpu, quick);
   const double total = std::chrono::duration<double>(Clock::now() - t0).count();
   std::printf("benchmarks took %.1f s\n", total);

@@ -17,14 +17,6 @@ namespace tfb {
 
 namespace {
 
-// As for the ViT: the CPU unless CUDA is asked for by name (the text ops have no CUDA
-// twins yet, so "auto" must not pick a GPU that cannot run them).
-tf::Backend& BertBackend(const std::string& device) {
-  if (device == "cuda") return tf::cuda_backend();
-  if (device == "cpu" || device == "auto" || device.empty()) return tf::cpu_backend();
-  throw tf::Error("unknown device '" + device + "' (expected auto, cpu or cuda)");
-}
-
 // bertLayout(config) -> { total, tensors: [{ name, shape, offset }], capturePoints: [{ name, tokens, width }] }
 Napi::Value BertLayout(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -158,7 +150,7 @@ BertModelWrap::BertModelWrap(const Napi::CallbackInfo& info) : ModelWrap(info) {
   Build(info, [&](Napi::Env env) {
     tf::BertConfig config = ReadBertConfig(env, info[0]);
     ModelArgs a = ReadModelArgs(env, info, kClassName);
-    return std::make_shared<tf::BertModel>(config, BertBackend(a.device), a.params.data, int64_t(a.params.length),
+    return std::make_shared<tf::BertModel>(config, ModelBackend(a.device, "BertModel"), a.params.data, int64_t(a.params.length),
                                           a.capture_names);
   });
 }

@@ -88,9 +88,8 @@ BertTrainerWrap::BertTrainerWrap(const Napi::CallbackInfo& info) : TrainerWrap(i
   Build(info, [&](Napi::Env env) {
     tf::BertConfig config = ReadBertConfig(env, info[0]);
     F32View params = ReadF32(env, info[1], "BertTrainer: params");
-    TrainerOptions o = ReadTrainerOptions(env, info[2], "BertTrainer", true, "cpu");
-    // The text backward ops exist on the CPU: a GPU only when asked for by name.
-    tf::Backend& be = o.device == "cuda" ? tf::cuda_backend() : tf::cpu_backend();
+    TrainerOptions o = ReadTrainerOptions(env, info[2], "BertTrainer", true);
+    tf::Backend& be = ResolveBackend(env, o.device, "BertTrainer");
     return std::make_shared<tf::BertTrainer>(config, be, params.data, int64_t(params.length), o.batch, o.micro,
                                              o.max_tokens);
   });

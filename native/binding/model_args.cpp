@@ -31,6 +31,13 @@ ModelArgs ReadModelArgs(Napi::Env env, const Napi::CallbackInfo& info, const cha
   return a;
 }
 
+tf::Backend& ModelBackend(const std::string& device, const char* cls) {
+  if (device == "cuda" && !tf::cuda_available())
+    throw tf::Error(std::string(cls) + ": device 'cuda' was asked for, but CUDA is not available: " +
+                    tf::cuda_unavailable_reason());
+  return tf::backend_for(device);
+}
+
 namespace {
 
 Napi::Array ShapeArray(Napi::Env env, const std::vector<int64_t>& dims) {

@@ -11,6 +11,7 @@
 
 #include "../core/activations/activation_store.h"
 #include "../core/activations/capture_point.h"
+#include "../core/backend.h"
 #include "../core/vit/vit_params.h"
 #include "task.h"
 
@@ -27,6 +28,11 @@ struct ModelArgs {
   std::string device = "auto";
 };
 ModelArgs ReadModelArgs(Napi::Env env, const Napi::CallbackInfo& info, const char* cls);
+
+// The backend a model runs on: 'auto' picks the GPU when one is usable (every op of the
+// ViT and BERT forward passes has a CUDA twin), else the CPU; 'cuda' without a usable
+// GPU is an error, naming the class `cls`, that says why.
+tf::Backend& ModelBackend(const std::string& device, const char* cls);
 
 // { total, tensors: [{ name, shape, offset }], capturePoints: [{ name, tokens, width, padded? }] };
 // `padded` is listed only for models whose capture points can carry padding (BERT).

@@ -20,8 +20,7 @@ int64_t ReadCount(Napi::Env env, const Napi::Object& o, const char* key, const c
   return int64_t(d);
 }
 
-TrainerOptions ReadTrainerOptions(Napi::Env env, const Napi::Value& value, const char* cls, bool with_max_tokens,
-                                  const char* default_device) {
+TrainerOptions ReadTrainerOptions(Napi::Env env, const Napi::Value& value, const char* cls, bool with_max_tokens) {
   if (!value.IsObject()) ThrowArgError(env, std::string(cls) + ": options must be an object");
   Napi::Object o = value.As<Napi::Object>();
   TrainerOptions t;
@@ -29,7 +28,6 @@ TrainerOptions ReadTrainerOptions(Napi::Env env, const Napi::Value& value, const
   if (with_max_tokens) t.max_tokens = ReadCount(env, o, "maxTokens", cls, 1);
   t.micro = t.batch;
   if (!o.Get("microBatch").IsUndefined()) t.micro = ReadCount(env, o, "microBatch", cls, 1);
-  t.device = default_device;
   if (o.Get("device").IsString()) t.device = o.Get("device").As<Napi::String>().Utf8Value();
   if (t.device != "cuda" && t.device != "cpu" && t.device != "auto")
     ThrowArgError(env, std::string(cls) + ": device must be 'auto', 'cpu' or 'cuda'");

@@ -11,14 +11,6 @@ namespace tfb {
 
 namespace {
 
-// 'auto' runs the model on the GPU when one is usable (every encoder op has its CUDA
-// twin), else on the CPU; 'cuda' without a usable GPU is an error that says why.
-tf::Backend& ModelBackend(const std::string& device) {
-  if (device == "cuda" && !tf::cuda_available())
-    throw tf::Error("VitModel: device 'cuda' was asked for, but CUDA is not available: " + tf::cuda_unavailable_reason());
-  return tf::backend_for(device);
-}
-
 // vitLayout(config) -> { total, tensors: [{ name, shape, offset }], capturePoints: [{ name, tokens, width }] }
 Napi::Value VitLayout(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -97,7 +89,7 @@ VitModelWrap::VitModelWrap(const Napi::CallbackInfo& info) : ModelWrap(info) {
   Build(info, [&](Napi::Env env) {
     tf::VitConfig config = ReadVitConfig(env, info[0]);
     ModelArgs a = ReadModelArgs(env, info, kClassName);
-    return std::make_shared<tf::VitModel>(config, ModelBackend(a.device), a.params.data, int64_t(a.params.length),
+    return std::make_shared<tf::VitModel>(config, ModelBackend(a.device, "VitModel"), a.params.data, int64_t(a.params.length),
                                           a.capture_names);
   });
 }

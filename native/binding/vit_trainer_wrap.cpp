@@ -46,7 +46,7 @@ VitTrainerWrap::VitTrainerWrap(const Napi::CallbackInfo& info) : TrainerWrap(inf
   Build(info, [&](Napi::Env env) {
     tf::VitConfig config = ReadVitConfig(env, info[0]);
     F32View params = ReadF32(env, info[1], "VitTrainer: params");
-    TrainerOptions o = ReadTrainerOptions(env, info[2], "VitTrainer", false, "auto");
+    TrainerOptions o = ReadTrainerOptions(env, info[2], "VitTrainer", false);
     // 'auto': the GPU when one is usable, else the CPU; 'cuda' without one is an error.
     tf::Backend& be = ResolveBackend(env, o.device, "VitTrainer");
     return std::make_shared<tf::VitTrainer>(config, be, params.data, int64_t(params.length), o.batch, o.micro);

@@ -1,9 +1,8 @@
 // What a device backend does differently from the CPU in VitModel, checked on a machine
-// without a GPU: a stand-in backend that runs the CPU kernels but calls itself a device
-// (its memory is separate from the host's, and every copy goes through copy_from_host /
-// copy_to_host) takes the same paths as CUDA: images staged to device memory, labels
-// copied, activations copied into the host-side store point by point as they are
-// produced. Its results must be bit-identical to the CPU backend's.
+// without a GPU through the stand-in device (stand_in_device.h), which takes the same
+// paths as CUDA: images staged to device memory, labels copied, activations copied into
+// the host-side store point by point as they are produced. Its results must be
+// bit-identical to the CPU backend's.
 #include <cstring>
 #include <string>
 #include <vector>
@@ -11,80 +10,11 @@
 #include "../core/activations/activation_store.h"
 #include "../core/vit/vit_model.h"
 #include "check.h"
+#include "stand_in_device.h"
 #include "test_device.h"
 
 namespace tf::test {
 namespace {
-
-// The CPU's kernels behind a device-style interface. Device memory is poisoned on
-// allocation, and copies are counted, so a path that reads device memory as if it were
-// host memory, or forgets a copy, shows up as a wrong value.
-class StandInDevice final : public Backend {
- public:
-  Device device() const override { return Device::Cuda; }
-  std::string describe() const override { return "stand-in device (CPU kernels)"; }
-  void* allocate(size_t bytes) override {
-    void* p = cpu().allocate(bytes);
-    std::memset(p, 0xff, bytes);  // NaN floats
-    return p;
-  }
-  void deallocate(void* ptr) noexcept override { cpu().deallocate(ptr); }
-  void copy_from_host(void* dst, const void* src, size_t bytes) override {
-    ++uploads;
-    std::memcpy(dst, src, bytes);
-  }
-  void copy_to_host(void* dst, const void* src, size_t bytes) override {
-    ++downloads;
-    std::memcpy(dst, src, bytes);
-  }
-  void synchronize() override {}
-  void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
-            const float* b, int64_t ldb, float beta, float* c, int64_t ldc) override {
-    cpu().gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-  }
-  void gelu_forward(float* out, const float* inp, int64_t n) override { cpu().gelu_forward(out, inp, n); }
-  void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n) override {
-    cpu().gelu_backward(dinp, inp, dout, n);
-  }
-  void axpby(float* y, const float* x, float alpha, float beta, int64_t n) override { cpu().axpby(y, x, alpha, beta, n); }
-  double dot(const float* x, const float* y, int64_t n) override { return cpu().dot(x, y, n); }
-  void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
-                         int64_t rows, int64_t cols, float eps) override {
-    cpu().layernorm_forward(out, mean, rstd, inp, weight, bias, rows, cols, eps);
-  }
-  void attention_forward(float* out, float* att, const float* qkv, int64_t batch, int64_t tokens, int64_t channels,
-                         int64_t heads, int64_t queries) override {
-    cpu().attention_forward(out, att, qkv, batch, tokens, channels, heads, queries);
-  }
-  void patch_extract(float* patches, const float* images, int64_t batch, int64_t channels, int64_t image_size,
-                     int64_t patch_size) override {
-    cpu().patch_extract(patches, images, batch, channels, image_size, patch_size);
-  }
-  void embeddings_assemble(float* out, const float* patch_out, const float* cls, const float* pos, int64_t batch,
-                           int64_t patches, int64_t channels) override {
-    cpu().embeddings_assemble(out, patch_out, cls, pos, batch, patches, channels);
-  }
-  void add_bias(float* x, const float* bias, int64_t rows, int64_t cols) override { cpu().add_bias(x, bias, rows, cols); }
-  void bias_gelu_forward(float* pre, float* out, const float* bias, int64_t rows, int64_t cols) override {
-    cpu().bias_gelu_forward(pre, out, bias, rows, cols);
-  }
-  void bias_residual_forward(float* out, float* proj, const float* bias, const float* residual, int64_t rows,
-                             int64_t cols) override {
-    cpu().bias_residual_forward(out, proj, bias, residual, rows, cols);
-  }
-  void gather_rows(float* dst, const float* src, int64_t rows, int64_t cols, int64_t src_stride) override {
-    cpu().gather_rows(dst, src, rows, cols, src_stride);
-  }
-  void cross_entropy_forward(float* losses, const float* logits, const int32_t* labels, int64_t rows,
-                             int64_t classes) override {
-    cpu().cross_entropy_forward(losses, logits, labels, rows, classes);
-  }
-
-  int uploads = 0, downloads = 0;
-
- private:
-  static Backend& cpu() { return cpu_backend(); }
-};
 
 VitConfig toy_vit() {
   VitConfig c;

@@ -67,7 +67,6 @@ function isBertFolder(folder: string): boolean {
 
 async function finetuneBert(ctx: CommandContext): Promise<void> {
   const { positionals, values, signal, mode } = ctx;
-  if (deviceOption(values) === 'cuda') throw new InputError('--device', 'BERT training runs on the CPU (its text kernels have no CUDA versions yet)');
   const { augment: _augment, ...recipe } = recipeFromOptions(values);
   if (values['batch-size'] === undefined) recipe.batch_size = 32;
   const examples = (values.examples as string | undefined) ?? 'lines';
@@ -81,8 +80,8 @@ async function finetuneBert(ctx: CommandContext): Promise<void> {
       maxLength: integerOption(values, 'max-length', 3), pack: Boolean(values.pack),
       maskProbability: numberOption(values, 'mask-probability', 0.15, 0.001, 1), maskSeed: integerOption(values, 'mask-seed', 0) ?? 0,
       examples, truncation: overlong === 'truncate', trainLimit: integerOption(values, 'train-limit', 1),
-      testLimit: integerOption(values, 'test-limit', 1), threads: integerOption(values, 'threads', 0) ?? 0, force: Boolean(values.force),
-      signal, onStep: progress.onStep,
+      testLimit: integerOption(values, 'test-limit', 1), threads: integerOption(values, 'threads', 0) ?? 0, device: deviceOption(values),
+      force: Boolean(values.force), signal, onStep: progress.onStep,
     });
     progress.done();
     if (mode.json) return printJson(report);

@@ -57,8 +57,7 @@ export const trainCommand: Command = {
     if (device) overrides.push(`runtime.device=${device}`);
     if (values.resume && values.force) throw new InputError('otfuse train', '--resume and --force exclude each other');
     if (isBertRecipeFile(positionals[0])) {
-      if (device === 'cuda') throw new InputError('--device', 'BERT training runs on the CPU (its text kernels have no CUDA versions yet)');
-      const cfg = loadBertTrainConfig(positionals[0], overrides.filter((o) => !o.startsWith('runtime.device=')));
+      const cfg = loadBertTrainConfig(positionals[0], overrides);
       const progress = bertTrainingProgress(mode);
       try {
         const report = await trainBertFromConfig(cfg, { file: positionals[0], resume: Boolean(values.resume), signal, onStep: progress.onStep });

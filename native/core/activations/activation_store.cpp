@@ -188,7 +188,7 @@ void ActivationStore::capture(size_t point, const float* data, int64_t batch, in
   if (!e.kept) return;
   const int64_t w = e.width;
   // Rows per sample in `data`, and whether row t of sample b is a real token.
-  const int64_t tokens = e.padded ? pending_length(e) : e.source_tokens;
+  const int64_t tokens = capture_tokens(point);
   const bool masked = e.padded && !pending_mask_.empty();
   auto real = [&](int64_t b, int64_t t) { return !masked || pending_mask_[size_t(b * tokens + t)] != 0; };
   if (e.padded && !e.average && !e.variable_rows) {

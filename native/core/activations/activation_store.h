@@ -115,6 +115,12 @@ class ActivationStore final : public ActivationSink {
   void capture(size_t point, const float* data, int64_t batch, int64_t row_stride) override;
   // ActivationSink: the real tokens of the batch about to be captured.
   void token_mask(const uint8_t* mask, int64_t batch, int64_t tokens) override;
+  // Rows per sample that capture(point, ...) reads from its data in the pending batch:
+  // a padded point's are the sequence length token_mask gave.
+  int64_t capture_tokens(size_t point) const {
+    const ActivationEntry& e = entries_.at(point);
+    return e.padded ? pending_length(e) : e.source_tokens;
+  }
   // Makes the last `count` captured samples part of the store, with their losses (null:
   // NaN). Every point must have been captured for them.
   void commit(int64_t count, const float* losses);

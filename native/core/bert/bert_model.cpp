@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "../activations/host_staging_sink.h"
 #include "../error.h"
 #include "bert_capture.h"
 #include "bert_forward.h"
@@ -299,7 +300,6 @@ void BertModel::forward(const BertInputs& in, const int32_t* labels, const BertO
 
 int64_t BertModel::capture(ActivationStore& store, const BertInputs& in, const int32_t* labels, TaskContext* ctx) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (backend_->device() != Device::Cpu) throw Error("activation capture runs on the CPU backend only for now");
   TF_CHECK(store.entry_count() == points_.size(), "activation store was planned for a different model");
   for (size_t i = 0; i < points_.size(); ++i) {
     const ActivationEntry& e = store.entry(i);
@@ -311,6 +311,10 @@ int64_t BertModel::capture(ActivationStore& store, const BertInputs& in, const i
   const int64_t per_label = config_.masked_lm() ? T : 1;
   const int64_t take = std::min(in.count, store.remaining());
   std::vector<float> losses(size_t(std::min(chunk, std::max<int64_t>(take, 1))));
+  // The store lives in host memory; on a GPU the captured rows are copied there as they
+  // are produced, as for the ViT.
+  HostStagingSink staging(*backend_, store);
+  ActivationSink& sink = capture_sink(*backend_, store, staging);
   for (int64_t i = 0; i < take; i += chunk) {
     if (ctx) ctx->check_cancelled();
     BertInputs sub = in;
@@ -318,7 +322,7 @@ int64_t BertModel::capture(ActivationStore& store, const BertInputs& in, const i
     sub.ids = in.ids + i * T;
     if (in.type_ids) sub.type_ids = in.type_ids + i * T;
     if (in.mask) sub.mask = in.mask + i * T;
-    run_chunk(sub, labels ? labels + i * per_label : nullptr, BertOutputs{}, &store, losses.data(), ctx);
+    run_chunk(sub, labels ? labels + i * per_label : nullptr, BertOutputs{}, &sink, losses.data(), ctx);
     store.commit(sub.count, labels ? losses.data() : nullptr);
     if (ctx) ctx->progress(double(i + sub.count), double(take));
   }

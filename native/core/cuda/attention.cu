@@ -7,12 +7,20 @@
 //
 // This is the reference the tiled forward (attention_tiled.cu) is tested against, and
 // what the backend runs where the tiled kernel does not apply.
+//
+// BERT's padded batches use the same kernels with a key mask (batch, tokens): a padded
+// key's score is set to -inf before the softmax, so its probability comes out as an
+// exact zero, as on the CPU (which leaves those keys out), and the real keys' softmax is
+// the CPU's up to the order of the sums. The backward needs no mask: a zero probability
+// already gives its key no gradient.
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "encoder_kernels.h"
 #include "launch.cuh"
+#include "text_kernels.h"
 
 namespace tf::cuda {
 
@@ -23,6 +31,7 @@ constexpr int kWarps = kThreads / 32;
 struct Head {
   int64_t tokens, channels, heads, head_dim;
   float scale;
+  const uint8_t* key_mask;  // (batch, tokens), non-zero = real key; null = no padding
 };
 
 // One warp per (sample, head, query i < queries). Lanes split the keys for the scores
@@ -44,7 +53,7 @@ __global__ void attention_forward_plain_kernel(float* out, float* att, const flo
     const float* k = base + h.channels + j * stride;
     float s = 0.0f;
     for (int64_t c = 0; c < d; ++c) s += q[c] * k[c];
-    s *= h.scale;
+    s = h.key_mask && !h.key_mask[b * T + j] ? -INFINITY : s * h.scale;
     a[j] = s;
     mx = fmaxf(mx, s);
   }
@@ -130,9 +139,33 @@ __global__ void attention_backward_key_kernel(float* dqkv, const float* ds, cons
   }
 }
 
-Head head_of(int64_t tokens, int64_t channels, int64_t heads) {
+Head head_of(int64_t tokens, int64_t channels, int64_t heads, const uint8_t* key_mask = nullptr) {
   const int64_t d = channels / heads;
-  return {tokens, channels, heads, d, 1.0f / std::sqrt(float(d))};
+  return {tokens, channels, heads, d, 1.0f / std::sqrt(float(d)), key_mask};
+}
+
+// The first sample whose mask has no real token (atomicMin over such samples).
+__global__ void first_empty_sample_kernel(const uint8_t* key_mask, int64_t batch, int64_t tokens,
+                                          unsigned long long* first) {
+  TF_GRID_STRIDE(b, batch) {
+    bool any = false;
+    for (int64_t t = 0; t < tokens && !any; ++t) any = key_mask[b * tokens + t] != 0;
+    if (!any) atomicMin(first, (unsigned long long)b);
+  }
+}
+
+// Throws the CPU's error when a sample has no key to attend to: its softmax would be
+// 0 / 0. Waits for the stream.
+void check_every_sample_has_a_key(const uint8_t* key_mask, int64_t batch, int64_t tokens, cudaStream_t stream) {
+  Scratch first(sizeof(unsigned long long), stream);
+  TF_CUDA_CHECK(cudaMemsetAsync(first.as<void>(), 0xff, sizeof(unsigned long long), stream));
+  first_empty_sample_kernel<<<grid_for(batch), kThreads, 0, stream>>>(key_mask, batch, tokens,
+                                                                      first.as<unsigned long long>());
+  TF_CUDA_CHECK_LAUNCH();
+  unsigned long long b = 0;
+  download_now(&b, first.as<void>(), sizeof b, stream);
+  if (b < (unsigned long long)batch)
+    throw Error("attention: sample " + std::to_string(b) + " has no real token to attend to");
 }
 
 // TF_CUDA_ATTENTION=plain keeps the tiled forward out of the dispatch.
@@ -146,13 +179,13 @@ bool tiled_allowed() {
 
 }  // namespace
 
-void attention_forward_plain(float* out, float* att, const float* qkv, int64_t batch, int64_t tokens,
-                             int64_t channels, int64_t heads, int64_t queries, cudaStream_t stream) {
+void attention_forward_plain(float* out, float* att, const float* qkv, const uint8_t* key_mask, int64_t batch,
+                             int64_t tokens, int64_t channels, int64_t heads, int64_t queries, cudaStream_t stream) {
   queries = queries < 0 ? 0 : queries > tokens ? tokens : queries;
   const int64_t rows = batch * heads * queries;
   if (rows == 0 || channels == 0) return;
   attention_forward_plain_kernel<<<blocks_of(rows, kWarps), kThreads, 0, stream>>>(
-      out, att, qkv, batch, head_of(tokens, channels, heads), queries);
+      out, att, qkv, batch, head_of(tokens, channels, heads, key_mask), queries);
   TF_CUDA_CHECK_LAUNCH();
 }
 
@@ -172,10 +205,16 @@ void attention_backward_plain(float* dqkv, const float* dout, const float* qkv, 
 
 void attention_forward(float* out, float* att, const float* qkv, int64_t batch, int64_t tokens, int64_t channels,
                        int64_t heads, int64_t queries, cudaStream_t stream) {
+  attention_masked_forward(out, att, qkv, nullptr, batch, tokens, channels, heads, queries, stream);
+}
+
+void attention_masked_forward(float* out, float* att, const float* qkv, const uint8_t* key_mask, int64_t batch,
+                              int64_t tokens, int64_t channels, int64_t heads, int64_t queries, cudaStream_t stream) {
+  if (key_mask && batch > 0 && tokens > 0) check_every_sample_has_a_key(key_mask, batch, tokens, stream);
   if (tiled_allowed() && attention_tiled_supported(tokens, channels, heads))
-    attention_forward_tiled(out, att, qkv, batch, tokens, channels, heads, queries, stream);
+    attention_forward_tiled(out, att, qkv, key_mask, batch, tokens, channels, heads, queries, stream);
   else
-    attention_forward_plain(out, att, qkv, batch, tokens, channels, heads, queries, stream);
+    attention_forward_plain(out, att, qkv, key_mask, batch, tokens, channels, heads, queries, stream);
 }
 
 void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* att, int64_t batch,

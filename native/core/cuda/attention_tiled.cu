@@ -5,10 +5,11 @@
 // block of scores and a 2 x (head_dim / 16) block of outputs in registers, so shared
 // memory is read about a quarter as often as the plain kernel reads global memory.
 //
-// Same semantics and float32 arithmetic as the plain kernel (attention.cu), sums in
-// another order: tested against it. Applies when the head width is at most 128 and the
-// score block fits in shared memory (attention_tiled_supported); the dispatch in
-// attention.cu falls back to the plain kernel otherwise.
+// Same semantics and float32 arithmetic as the plain kernel (attention.cu), key mask
+// included (a padded key's score becomes -inf), sums in another order: tested against
+// it. Applies when the head width is at most 128 and the score block fits in shared
+// memory (attention_tiled_supported); the dispatch in attention.cu falls back to the
+// plain kernel otherwise.
 #include <cmath>
 #include <mutex>
 
@@ -27,6 +28,7 @@ constexpr int kTx = 16, kTy = 16;  // 256 threads: tx over keys / columns, ty ov
 struct TiledShape {
   int64_t batch, tokens, channels, heads, head_dim, queries;
   float scale;
+  const uint8_t* key_mask;  // (batch, tokens), non-zero = real key; null = no padding
 };
 
 // Shared memory: q (QT x (d + 1)), one K or V tile (KT x (d + 1)), scores (QT x tp).
@@ -78,7 +80,9 @@ __global__ void attention_forward_tiled_kernel(float* out, float* att, const flo
 #pragma unroll
       for (int u = 0; u < 4; ++u) {
         const int key = tx + kTx * u;
-        if (key < keys) sc[(ty + kTy * r) * tp + k0 + key] = acc[r][u] * s.scale;
+        if (key >= keys) continue;
+        const bool padded = s.key_mask && !s.key_mask[b * T + k0 + key];
+        sc[(ty + kTy * r) * tp + k0 + key] = padded ? -INFINITY : acc[r][u] * s.scale;
       }
   }
   __syncthreads();
@@ -162,8 +166,8 @@ bool attention_tiled_supported(int64_t tokens, int64_t channels, int64_t heads) 
   return d >= 1 && d <= kMaxHeadDim && tokens >= 1 && shared_bytes(tokens, d) <= size_t(max_shared_optin());
 }
 
-void attention_forward_tiled(float* out, float* att, const float* qkv, int64_t batch, int64_t tokens,
-                             int64_t channels, int64_t heads, int64_t queries, cudaStream_t stream) {
+void attention_forward_tiled(float* out, float* att, const float* qkv, const uint8_t* key_mask, int64_t batch,
+                             int64_t tokens, int64_t channels, int64_t heads, int64_t queries, cudaStream_t stream) {
   queries = queries < 0 ? 0 : queries > tokens ? tokens : queries;
   if (batch * heads * queries == 0 || channels == 0) return;
   TF_CHECK(attention_tiled_supported(tokens, channels, heads),
@@ -175,7 +179,7 @@ void attention_forward_tiled(float* out, float* att, const float* qkv, int64_t b
     TF_CUDA_CHECK(cudaFuncSetAttribute(attention_forward_tiled_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                        max_shared_optin()));
   });
-  const TiledShape s{batch, tokens, channels, heads, d, queries, 1.0f / std::sqrt(float(d))};
+  const TiledShape s{batch, tokens, channels, heads, d, queries, 1.0f / std::sqrt(float(d)), key_mask};
   dim3 grid(unsigned(batch * heads), unsigned((queries + QT - 1) / QT));
   attention_forward_tiled_kernel<<<grid, kTx * kTy, bytes, stream>>>(out, att, qkv, s);
   TF_CUDA_CHECK_LAUNCH();

@@ -1,11 +1,14 @@
 // The memory-bound steps around the encoder's GEMMs, twins of cpu/bias_activation.cpp:
-// bias, bias + GELU, bias + residual, row gathers and scatters, and the bias gradient.
-// One thread per element (columns innermost, so warps read contiguous memory). Every op
-// but the GELU is plain float adds in the CPU's order and comes out bit-identical; the
-// GELU uses erfc (accurate in the negative tail) where the CPU uses a vectorised erf.
+// bias, bias + GELU, bias + residual, row gathers and scatters, and the bias gradient;
+// and BERT's pooler activation, bias + tanh and its backward (cpu/text_rows.cpp,
+// cpu/text_backward.cpp). One thread per element (columns innermost, so warps read
+// contiguous memory). Every op but the activations is plain float adds in the CPU's
+// order and comes out bit-identical; the GELU uses erfc (accurate in the negative tail)
+// where the CPU uses a vectorised erf, tanh is CUDA's tanhf (within 2 ulp).
 #include "column_sums.cuh"
 #include "encoder_kernels.h"
 #include "launch.cuh"
+#include "text_kernels.h"
 
 namespace tf::cuda {
 
@@ -21,6 +24,18 @@ __global__ void bias_gelu_kernel(float* pre, float* out, const float* bias, int6
     pre[i] = x;
     out[i] = gelu_exact(x);
   }
+}
+
+__global__ void bias_tanh_kernel(float* pre, float* out, const float* bias, int64_t rows, int64_t cols) {
+  TF_GRID_STRIDE(i, rows * cols) {
+    const float x = pre[i] + bias[i % cols];
+    pre[i] = x;
+    out[i] = tanhf(x);
+  }
+}
+
+__global__ void tanh_backward_kernel(float* dpre, const float* out, const float* dout, int64_t n) {
+  TF_GRID_STRIDE(i, n) dpre[i] = dout[i] * (1.0f - out[i] * out[i]);
 }
 
 __global__ void bias_residual_kernel(float* out, float* proj, const float* bias, const float* residual, int64_t rows,
@@ -61,6 +76,18 @@ void bias_backward(float* dbias, const float* dout, int64_t rows, int64_t cols, 
 void bias_gelu_forward(float* pre, float* out, const float* bias, int64_t rows, int64_t cols, cudaStream_t stream) {
   if (rows * cols <= 0) return;
   bias_gelu_kernel<<<grid_for(rows * cols), kThreads, 0, stream>>>(pre, out, bias, rows, cols);
+  TF_CUDA_CHECK_LAUNCH();
+}
+
+void bias_tanh_forward(float* pre, float* out, const float* bias, int64_t rows, int64_t cols, cudaStream_t stream) {
+  if (rows * cols <= 0) return;
+  bias_tanh_kernel<<<grid_for(rows * cols), kThreads, 0, stream>>>(pre, out, bias, rows, cols);
+  TF_CUDA_CHECK_LAUNCH();
+}
+
+void tanh_backward(float* dpre, const float* out, const float* dout, int64_t n, cudaStream_t stream) {
+  if (n <= 0) return;
+  tanh_backward_kernel<<<grid_for(n), kThreads, 0, stream>>>(dpre, out, dout, n);
   TF_CUDA_CHECK_LAUNCH();
 }
 

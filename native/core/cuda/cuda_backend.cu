@@ -1,6 +1,6 @@
 // The CUDA backend: device memory, one stream, cuBLAS when it can be loaded and our own
 // kernels otherwise; every op of the Backend interface has its CUDA twin (kernels.cuh,
-// encoder_kernels.h). Built only by the CMake path (npm run build:cuda). The addon links
+// encoder_kernels.h, text_kernels.h). Built only by the CMake path (npm run build:cuda). The addon links
 // the CUDA runtime statically, so it loads on machines without a GPU or driver; there
 // cuda_available() is false and everything runs on the CPU backend.
 #include <memory>
@@ -12,6 +12,7 @@
 #include "cuda_check.h"
 #include "encoder_kernels.h"
 #include "kernels.cuh"
+#include "text_kernels.h"
 
 namespace tf {
 
@@ -129,6 +130,38 @@ class CudaBackend final : public Backend {
   void cross_entropy_forward(float* losses, const float* logits, const int32_t* labels, int64_t rows,
                              int64_t classes) override {
     cuda::cross_entropy_forward(losses, logits, labels, rows, classes, stream_);
+  }
+
+  // --- text encoder (BERT) ---------------------------------------------------------------
+  void token_embeddings_forward(float* out, const int32_t* ids, const int32_t* type_ids, const float* word,
+                                const float* position, const float* type, int64_t batch, int64_t tokens,
+                                int64_t channels) override {
+    cuda::token_embeddings_forward(out, ids, type_ids, word, position, type, batch, tokens, channels, stream_);
+  }
+  void attention_masked_forward(float* out, float* att, const float* qkv, const uint8_t* key_mask, int64_t batch,
+                                int64_t tokens, int64_t channels, int64_t heads, int64_t queries) override {
+    cuda::attention_masked_forward(out, att, qkv, key_mask, batch, tokens, channels, heads, queries, stream_);
+  }
+  void bias_tanh_forward(float* pre, float* out, const float* bias, int64_t rows, int64_t cols) override {
+    cuda::bias_tanh_forward(pre, out, bias, rows, cols, stream_);
+  }
+  void gather_rows_indexed(float* dst, const float* src, const int32_t* index, int64_t rows, int64_t cols) override {
+    cuda::gather_rows_indexed(dst, src, index, rows, cols, stream_);
+  }
+  void softmax_cross_entropy_forward(float* losses, int32_t* predictions, const float* logits, const int32_t* labels,
+                                     int64_t rows, int64_t classes) override {
+    cuda::softmax_cross_entropy_forward(losses, predictions, logits, labels, rows, classes, stream_);
+  }
+  void token_embeddings_backward(float* dword, float* dposition, float* dtype, const float* dout, const int32_t* ids,
+                                 const int32_t* type_ids, int64_t batch, int64_t tokens, int64_t channels) override {
+    cuda::token_embeddings_backward(dword, dposition, dtype, dout, ids, type_ids, batch, tokens, channels, stream_);
+  }
+  void tanh_backward(float* dpre, const float* out, const float* dout, int64_t n) override {
+    cuda::tanh_backward(dpre, out, dout, n, stream_);
+  }
+  void scatter_add_rows_indexed(float* dst, const float* src, const int32_t* index, int64_t rows,
+                                int64_t cols) override {
+    cuda::scatter_add_rows_indexed(dst, src, index, rows, cols, stream_);
   }
 
   // --- encoder backward and training ---------------------------------------------------

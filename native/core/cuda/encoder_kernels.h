@@ -33,14 +33,15 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
 // Attention: two implementations with the same semantics. The plain one (a warp per
 // query row, any head width, any token count) is the reference; the tiled one stages
 // K and V through shared memory and is what the backend uses where it applies
-// (attention_tiled_supported). TF_CUDA_ATTENTION=plain forces the plain one.
-void attention_forward_plain(float* out, float* att, const float* qkv, int64_t batch, int64_t tokens,
-                             int64_t channels, int64_t heads, int64_t queries, cudaStream_t stream);
+// (attention_tiled_supported). TF_CUDA_ATTENTION=plain forces the plain one. Both take
+// BERT's key mask (text_kernels.h: attention_masked_forward); null means no padding.
+void attention_forward_plain(float* out, float* att, const float* qkv, const uint8_t* key_mask, int64_t batch,
+                             int64_t tokens, int64_t channels, int64_t heads, int64_t queries, cudaStream_t stream);
 void attention_backward_plain(float* dqkv, const float* dout, const float* qkv, const float* att, int64_t batch,
                               int64_t tokens, int64_t channels, int64_t heads, cudaStream_t stream);
 bool attention_tiled_supported(int64_t tokens, int64_t channels, int64_t heads);
-void attention_forward_tiled(float* out, float* att, const float* qkv, int64_t batch, int64_t tokens,
-                             int64_t channels, int64_t heads, int64_t queries, cudaStream_t stream);
+void attention_forward_tiled(float* out, float* att, const float* qkv, const uint8_t* key_mask, int64_t batch,
+                             int64_t tokens, int64_t channels, int64_t heads, int64_t queries, cudaStream_t stream);
 // The dispatch the backend uses.
 void attention_forward(float* out, float* att, const float* qkv, int64_t batch, int64_t tokens, int64_t channels,
                        int64_t heads, int64_t queries, cudaStream_t stream);

@@ -3,41 +3,12 @@
 #include <algorithm>
 #include <cmath>
 
+#include "../activations/host_staging_sink.h"
 #include "../error.h"
 #include "vit_capture.h"
 #include "vit_forward.h"
 
 namespace tf {
-
-namespace {
-
-// Activations computed on a device backend, handed to a store in host memory: each kept
-// point's rows are copied to the host (one device-to-host copy per point and micro-batch)
-// and passed on. Points the store does not keep are passed on without a copy (the store
-// only notes that they were captured).
-class HostStagingSink final : public ActivationSink {
- public:
-  HostStagingSink(Backend& be, ActivationStore& store) : be_(be), store_(store) {}
-  void capture(size_t point, const float* data, int64_t batch, int64_t row_stride) override {
-    const ActivationEntry& e = store_.entry(point);
-    if (!e.kept || batch == 0) {
-      store_.capture(point, data, batch, row_stride);
-      return;
-    }
-    const int64_t rows = batch * e.source_tokens;
-    const size_t floats = size_t((rows - 1) * row_stride + e.width);
-    if (host_.size() < floats) host_.resize(floats);
-    be_.copy_to_host(host_.data(), data, floats * sizeof(float));
-    store_.capture(point, host_.data(), batch, row_stride);
-  }
-
- private:
-  Backend& be_;
-  ActivationStore& store_;
-  std::vector<float> host_;
-};
-
-}  // namespace
 
 VitModel::VitModel(const VitConfig& config, Backend& backend, const float* params, int64_t count,
                    const std::vector<std::string>& point_names)
@@ -125,7 +96,7 @@ int64_t VitModel::capture(ActivationStore& store, const float* images, int64_t n
   // The store lives in host memory; on a GPU the captured rows are copied there as they
   // are produced (DESIGN.md: cost matrices then copy the neurons back to the GPU).
   HostStagingSink staging(*backend_, store);
-  ActivationSink* sink = backend_->device() == Device::Cpu ? static_cast<ActivationSink*>(&store) : &staging;
+  ActivationSink* sink = &capture_sink(*backend_, store, staging);
   for (int64_t i = 0; i < take; i += micro_batch_) {
     const int64_t b = std::min(micro_batch_, take - i);
     if (ctx) ctx->check_cancelled();

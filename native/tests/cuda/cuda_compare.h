@@ -5,10 +5,12 @@
 // close each kernel came, not only whether it passed.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -80,6 +82,21 @@ void expect_close(const std::string& what, const std::vector<A>& got, const std:
   }
 }
 
+inline double max_abs(const std::vector<float>& v) {
+  double m = 0;
+  for (float x : v) m = std::max(m, double(std::fabs(x)));
+  return m;
+}
+
+// expect_close with the absolute bound a fraction of the reference's largest entry: for
+// whole-model outputs, where float32 sums in another order err relative to the scale of
+// the matrix rather than of each entry.
+template <typename T>
+void expect_scaled(const std::string& what, const std::vector<T>& got, const std::vector<float>& want,
+                   double scale_tol, double rel_tol) {
+  expect_close(what, got, want, scale_tol * std::max(max_abs(want), 1e-6), rel_tol);
+}
+
 // Bit-for-bit equality (NaN payloads aside); prints how many entries differ.
 template <typename T>
 void expect_identical(const std::string& what, const std::vector<T>& got, const std::vector<T>& want) {
@@ -100,6 +117,34 @@ void expect_identical(const std::string& what, const std::vector<T>& got, const 
                   what.c_str(), diff, got.size(), first, double(got[first]), double(want[first]));
     record_failure(__FILE__, __LINE__, buf);
   }
+}
+
+// After training steps on both backends from the same start: AdamW divides by sqrt(v),
+// so a parameter whose gradient is nearly zero can move by up to lr either way on a
+// rounding difference. 99.9% of the parameters must agree to 1e-5 (+ 1e-4 relative) and
+// every one to 2 lr per step.
+inline void expect_trained_parameters(const std::vector<float>& got, const std::vector<float>& want, double lr,
+                                      int steps) {
+  size_t loose = 0, far = 0;
+  double worst = 0;
+  for (size_t k = 0; k < want.size(); ++k) {
+    const double d = std::fabs(double(got[k]) - double(want[k]));
+    worst = std::max(worst, d);
+    loose += d > 1e-5 + 1e-4 * std::fabs(double(want[k]));
+    far += !(d <= 2 * steps * lr);
+  }
+  std::printf("    parameters after %d steps: max |diff| %.3g; %zu of %zu beyond 1e-5 (+1e-4 rel), %zu beyond %d lr\n",
+              steps, worst, loose, want.size(), far, 2 * steps);
+  if (far) record_failure(__FILE__, __LINE__, "parameters moved apart by more than the steps' learning rates allow");
+  if (double(loose) > 1e-3 * double(want.size()))
+    record_failure(__FILE__, __LINE__, "more than 0.1% of the parameters differ beyond 1e-5 after the steps");
+}
+
+// " 2 17 32" for a part's name.
+inline std::string dims(std::initializer_list<int64_t> ds) {
+  std::string s;
+  for (int64_t d : ds) s += " " + std::to_string(d);
+  return s;
 }
 
 // Runs one part of a test; an exception there is a failure of that part only, and the

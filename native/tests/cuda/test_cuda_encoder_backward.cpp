@@ -12,12 +12,6 @@
 namespace tf::test {
 namespace {
 
-std::string dims(std::initializer_list<int64_t> ds) {
-  std::string s;
-  for (int64_t d : ds) s += " " + std::to_string(d);
-  return s;
-}
-
 TEST("cuda vs cpu: layernorm backward (dinp accumulates, gains and biases summed over rows)") {
   Backend* gpu = cuda_under_test();
   if (!gpu) return;

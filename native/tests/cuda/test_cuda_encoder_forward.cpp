@@ -75,16 +75,16 @@ TEST("cuda vs cpu: attention forward, plain and tiled kernels and the dispatch")
       auto dqkv = upload_to(*gpu, qkv);
       DeviceBuffer dout(*gpu, nout * 4), datt(*gpu, natt * 4);
 
-      cuda::attention_forward_plain(dout.get<float>(), datt.get<float>(), dqkv.get<float>(), s.B, s.T, s.C, s.NH, s.T,
-                                    stream);
+      cuda::attention_forward_plain(dout.get<float>(), datt.get<float>(), dqkv.get<float>(), nullptr, s.B, s.T, s.C,
+                                    s.NH, s.T, stream);
       const auto plain_out = download_from<float>(dout), plain_att = download_from<float>(datt);
       expect_close("plain att" + name, plain_att, att, 2e-6, 1e-5);
       expect_close("plain out" + name, plain_out, out, 2e-5, 1e-5);
 
       if (cuda::attention_tiled_supported(s.T, s.C, s.NH)) {
         gpu->zero(dout.get<float>(), int64_t(nout));
-        cuda::attention_forward_tiled(dout.get<float>(), datt.get<float>(), dqkv.get<float>(), s.B, s.T, s.C, s.NH,
-                                      s.T, stream);
+        cuda::attention_forward_tiled(dout.get<float>(), datt.get<float>(), dqkv.get<float>(), nullptr, s.B, s.T, s.C,
+                                      s.NH, s.T, stream);
         const auto tiled_out = download_from<float>(dout), tiled_att = download_from<float>(datt);
         expect_close("tiled att vs cpu" + name, tiled_att, att, 2e-6, 1e-5);
         expect_close("tiled out vs cpu" + name, tiled_out, out, 2e-5, 1e-5);

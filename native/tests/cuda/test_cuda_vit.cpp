@@ -18,6 +18,7 @@
 #include "../../core/activations/activation_store.h"
 #include "../../core/train/vit_trainer.h"
 #include "../../core/vit/vit_model.h"
+#include "../model_fixtures.h"
 #include "cuda_compare.h"
 
 namespace tf::test {
@@ -37,39 +38,15 @@ VitConfig small_vit(int64_t hidden, int64_t layers, int64_t heads) {
   return c;
 }
 
-// Seeded parameters of a plausible scale: weights uniform with variance 1/fan_in,
-// LayerNorm gains near 1, small biases and embeddings.
 std::vector<float> vit_params(const VitConfig& c, uint32_t seed) {
-  VitParamLayout layout(c);
-  std::vector<float> p(size_t(layout.total()));
-  uint32_t s = seed;
-  for (const ParamTensor& t : layout.tensors()) {
-    const bool ln_gain = t.name.find("ln") != std::string::npos && t.name.find(".weight") != std::string::npos;
-    const bool matrix = t.shape.size() >= 2 && t.name.find(".weight") != std::string::npos;
-    int64_t fan_in = 1;
-    for (size_t d = 1; d < t.shape.size(); ++d) fan_in *= t.shape[d];
-    const float a = matrix ? std::sqrt(3.0f / float(fan_in)) : 0.1f;
-    auto v = random_vector(size_t(t.size), s++, -a, a);
-    for (int64_t i = 0; i < t.size; ++i) p[size_t(t.offset + i)] = ln_gain ? 1.0f + v[size_t(i)] : v[size_t(i)];
-  }
-  return p;
+  const VitParamLayout layout(c);
+  return plausible_params(layout.tensors(), layout.total(), seed);
 }
 
 std::vector<int32_t> labels_for(int64_t n, int64_t classes) {
   std::vector<int32_t> l(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) l[size_t(i)] = int32_t((i * 7 + 3) % classes);
   return l;
-}
-
-double max_abs(const std::vector<float>& v) {
-  double m = 0;
-  for (float x : v) m = std::max(m, double(std::fabs(x)));
-  return m;
-}
-
-void expect_scaled(const std::string& what, const std::vector<float>& got, const std::vector<float>& want, double scale_tol,
-                   double rel_tol) {
-  expect_close(what, got, want, scale_tol * std::max(max_abs(want), 1e-6), rel_tol);
 }
 
 TEST("cuda vs cpu: ViT forward (logits, losses) over several micro-batches") {
@@ -223,19 +200,7 @@ TEST("cuda vs cpu: ViT gradients of the mean loss, and training steps with AdamW
     dev.read_parameters(pg.data());
     cpu.read_moments(mc.data(), vc.data());
     dev.read_moments(mg.data(), vg.data());
-    size_t loose = 0, far = 0;
-    double worst = 0;
-    for (size_t k = 0; k < pc.size(); ++k) {
-      const double d = std::fabs(double(pg[k]) - double(pc[k]));
-      worst = std::max(worst, d);
-      loose += d > 1e-5 + 1e-4 * std::fabs(double(pc[k]));
-      far += !(d <= 2 * 3 * tc.schedule.base_lr);
-    }
-    std::printf("    parameters after 3 steps: max |diff| %.3g; %zu of %zu beyond 1e-5 (+1e-4 rel), %zu beyond 6 lr\n",
-                worst, loose, pc.size(), far);
-    if (far) record_failure(__FILE__, __LINE__, "parameters moved apart by more than the steps' learning rates allow");
-    if (double(loose) > 1e-3 * double(pc.size()))
-      record_failure(__FILE__, __LINE__, "more than 0.1% of the parameters differ beyond 1e-5 after 3 steps");
+    expect_trained_parameters(pg, pc, tc.schedule.base_lr, 3);
     expect_scaled("first moments", mg, mc, 1e-3, 1e-3);
     CHECK(dev.steps_done() == cpu.steps_done());
   });

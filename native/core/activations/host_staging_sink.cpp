@@ -1,0 +1,22 @@
+#include "host_staging_sink.h"
+
+namespace tf {
+
+void HostStagingSink::capture(size_t point, const float* data, int64_t batch, int64_t row_stride) {
+  const ActivationEntry& e = store_.entry(point);
+  if (!e.kept || batch == 0) {
+    store_.capture(point, data, batch, row_stride);
+    return;
+  }
+  const int64_t rows = batch * store_.capture_tokens(point);
+  const size_t floats = size_t((rows - 1) * row_stride + e.width);
+  if (host_.size() < floats) host_.resize(floats);
+  be_.copy_to_host(host_.data(), data, floats * sizeof(float));
+  store_.capture(point, host_.data(), batch, row_stride);
+}
+
+void HostStagingSink::token_mask(const uint8_t* mask, int64_t batch, int64_t tokens) {
+  store_.token_mask(mask, batch, tokens);
+}
+
+}  // namespace tf
