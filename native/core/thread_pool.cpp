@@ -3,9 +3,17 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <chrono>
 #include <memory>
 
 #include "cpu/blas_threads.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define TF_CPU_RELAX() _mm_pause()
+#else
+#define TF_CPU_RELAX() ((void)0)
+#endif
 
 namespace tf {
 
@@ -16,6 +24,25 @@ struct RegionGuard {
   RegionGuard() { ++region_depth; }
   ~RegionGuard() { --region_depth; }
 };
+
+// How long a thread polls before it blocks on a condition variable. Loops such as
+// Sinkhorn's run a parallel region every ~0.1 ms; waking a sleeping thread (a futex, and
+// in a virtual machine a halted vCPU) costs tens of microseconds each time, so a thread
+// that will be needed again almost at once is better kept awake briefly, as OpenMP
+// runtimes do.
+constexpr auto kSpin = std::chrono::microseconds(100);
+
+template <typename Ready>
+bool spin_until(const Ready& ready) {
+  const auto until = std::chrono::steady_clock::now() + kSpin;
+  for (;;) {
+    for (int k = 0; k < 64; ++k) {
+      if (ready()) return true;
+      TF_CPU_RELAX();
+    }
+    if (std::chrono::steady_clock::now() >= until) return ready();
+  }
+}
 }  // namespace
 
 ThreadPool::ThreadPool(int num_threads) : num_threads_(std::max(1, num_threads)) {
@@ -56,6 +83,7 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const RangeFn& fn) {
     next_chunk_ = 0;
     chunks_done_ = 0;
     error_ = nullptr;
+    parked_ = false;
     ++generation_;
   }
   work_ready_.notify_all();
@@ -79,6 +107,7 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const RangeFn& fn) {
     if (err && !error_) error_ = err;
     ++chunks_done_;
   }
+  spin_until([&] { return chunks_done_.load(std::memory_order_acquire) == chunks; });
   std::unique_lock<std::mutex> lock(mutex_);
   work_done_.wait(lock, [&] { return chunks_done_ == job_chunks_; });
   job_ = nullptr;
@@ -89,7 +118,16 @@ void ThreadPool::worker_loop(int) {
   uint64_t seen = 0;
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
-    work_ready_.wait(lock, [&] { return stopping_ || (generation_ != seen && job_ && next_chunk_ < job_chunks_); });
+    auto ready = [&] { return stopping_ || (generation_ != seen && job_ && next_chunk_ < job_chunks_); };
+    if (!ready()) {
+      lock.unlock();
+      spin_until([&] {
+        return stopping_.load(std::memory_order_acquire) || parked_.load(std::memory_order_acquire) ||
+               generation_.load(std::memory_order_acquire) != seen;
+      });
+      lock.lock();
+    }
+    work_ready_.wait(lock, ready);
     if (stopping_) return;
     seen = generation_;
     while (job_ && next_chunk_ < job_chunks_) {

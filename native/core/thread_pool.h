@@ -4,6 +4,7 @@
 // parallel region (inside one, GEMM falls back to the single-threaded portable kernel).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -36,6 +37,11 @@ class ThreadPool {
   // True on a thread that is currently executing a chunk of a parallel_for.
   static bool in_parallel_region();
 
+  // Idle workers poll for a moment before they sleep (see thread_pool.cpp); park() sends
+  // them to sleep at once. Called before a threaded BLAS call, whose own threads need the
+  // cores. The next parallel_for wakes them as usual.
+  void park() { parked_.store(true, std::memory_order_release); }
+
  private:
   void worker_loop(int index);
 
@@ -50,9 +56,12 @@ class ThreadPool {
   int64_t job_chunk_ = 0;
   int64_t job_chunks_ = 0;
   int64_t next_chunk_ = 0;
-  int64_t chunks_done_ = 0;
-  uint64_t generation_ = 0;
-  bool stopping_ = false;
+  // Atomic so that a thread can spin on them for a moment before it sleeps; they are
+  // still only written under mutex_.
+  std::atomic<int64_t> chunks_done_{0};
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> parked_{false};
   std::exception_ptr error_;
 };
 

@@ -36,7 +36,7 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
   GemmPath path = gemm_path();
   bool use_blas = path == GemmPath::Blas || (path == GemmPath::Auto && !ThreadPool::in_parallel_region());
   if (use_blas && m > 0 && n > 0 && k > 0) {
-    pool();  // makes sure OpenBLAS has been given our thread count
+    pool()->park();  // gives OpenBLAS our thread count (first use) and our idle workers' cores
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, int(m),
                 int(n), int(k), alpha, a, int(lda), b, int(ldb), beta, c, int(ldc));
     return;

@@ -98,7 +98,7 @@ void gram_f64(const NeuronView& a, const NeuronView& b, double* g, int64_t ldg, 
 #ifdef TF_HAVE_CBLAS
     // Like cpu::gemm: BLAS only outside our parallel regions, so the two never compete.
     if (cpu::gemm_path() != cpu::GemmPath::Blocked && !ThreadPool::in_parallel_region()) {
-      pool();  // makes sure OpenBLAS has been given the pool's thread count
+      pool()->park();  // gives OpenBLAS our thread count (first use) and our idle workers' cores
       cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(na), int(nb), int(kc), 1.0, ap.data(), int(kc),
                   bp.data(), int(kc), accumulate ? 1.0 : 0.0, g, int(ldg));
     } else {
