@@ -22,7 +22,6 @@ void check_inputs(const double* a, const double* b, int64_t n, int64_t m, const 
 SinkhornResult sinkhorn(const double* a, const double* b, const double* cost, int64_t n, int64_t m,
                         const SinkhornOptions& options, double* plan, double* log_u, double* log_v, TaskContext* ctx) {
   check_inputs(a, b, n, m, options);
-  const double c_min = check_cost_matrix(cost, n, m, "sinkhorn");
   SinkhornResult result;
   const double reg = options.reg;
 
@@ -32,6 +31,11 @@ SinkhornResult sinkhorn(const double* a, const double* b, const double* cost, in
   for (int64_t i = 0; i < n; ++i) any_a = any_a || a[i] > 0;
   for (int64_t j = 0; j < m; ++j) any_b = any_b || b[j] > 0;
   const bool solvable = any_a && any_b;
+  // The default path checks the cost matrix while it builds its kernel (sinkhorn_scaling.cpp).
+  const bool check_in_kernel_build =
+      solvable && options.method == SinkhornMethod::Scaling && !options.epsilon_scaling.enabled;
+  const double c_min = check_in_kernel_build ? std::numeric_limits<double>::quiet_NaN()
+                                             : check_cost_matrix(cost, n, m, "sinkhorn");
   detail::Problem prob{n, m, a, b, cost, c_min};
 
   std::vector<double> f, g;

@@ -26,7 +26,10 @@ struct Problem {
   const double* a = nullptr;  // n
   const double* b = nullptr;  // m
   const double* c = nullptr;  // n x m, packed
-  double c_min = 0;           // its smallest entry
+  // Its smallest entry, or NaN when the entries have not been checked yet: the scaling
+  // path's POT start then checks them (finite, smallest) in the sweep that builds its
+  // kernel, instead of reading the whole matrix once more beforehand.
+  double c_min = 0;
 };
 
 // Rows grouped into fixed blocks. Column sums are accumulated per block and the blocks

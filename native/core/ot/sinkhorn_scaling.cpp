@@ -22,6 +22,7 @@
 #include <cmath>
 #include <limits>
 
+#include "input_checks.h"
 #include "sinkhorn_internal.h"
 #include "vec_math.h"
 
@@ -58,19 +59,34 @@ class ScalingSolver final : public Solver {
     std::fill(sv_.begin(), sv_.end(), 1.0 / double(m));
     // K = exp(-C / reg) as POT forms it, unless some entry would overflow (C < -700 reg);
     // then the first iteration starts from the log domain instead.
-    if (-p_.c_min * inv_reg_ > kMaxExponent) {
+    const bool checked = !std::isnan(p_.c_min);
+    if (checked && overflows(p_.c_min)) {
       kernel_valid_ = false;
       return;
     }
+    std::vector<double> row_min(checked ? 0 : static_cast<size_t>(n));
     acc_.assign(acc_.size(), 0.0);
     for_blocks(blocks_, n, m, [&](int64_t blk) {
       double* acc = acc_.data() + blk * m;
       for (int64_t i = blocks_.begin(blk); i < blocks_.end(blk, n); ++i) {
+        const double* ci = p_.c + i * m;
         double* ki = k_ + i * m;
-        vec::exp_row(p_.c + i * m, nullptr, 0.0, inv_reg_, ki, m);
+        if (!checked) row_min[i] = vec::finite_min(ci, m);  // the row stays in cache for the exps
+        vec::exp_row(ci, nullptr, 0.0, inv_reg_, ki, m);
         vec::axpy(su_[i], ki, acc, m);
       }
     });
+    if (!checked) {
+      double c_min = std::numeric_limits<double>::infinity();
+      for (double r : row_min) c_min = std::isnan(r) ? r : std::min(c_min, r);
+      // A non-finite entry: the full check names it. An overflowing entry: this kernel is
+      // unusable and the log domain takes over, as above.
+      if (std::isnan(c_min)) check_cost_matrix(p_.c, n, m, "sinkhorn");
+      if (overflows(c_min)) {
+        kernel_valid_ = false;
+        return;
+      }
+    }
     sum_blocks(acc_.data(), blocks_.count, m, t_.data());
     kernel_valid_ = true;
   }
@@ -146,6 +162,8 @@ class ScalingSolver final : public Solver {
   }
 
  private:
+  bool overflows(double c_min) const { return -c_min * inv_reg_ > kMaxExponent; }
+
   // sv = b / t with t = Kt^T su. Columns where t is too small to trust or sv leaves its
   // range are redone exactly; returns false when there are so many that rebuilding the
   // whole kernel is cheaper.
