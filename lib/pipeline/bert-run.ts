@@ -13,10 +13,9 @@ import { basename } from 'node:path';
 import { setThreads } from '../compute.ts';
 import type { ExperimentConfig } from '../config/experiment.ts';
 import { InputError } from '../errors.ts';
-import { sameShapes, type MapReport } from '../fusion/index.ts';
+import { sameShapes } from '../fusion/index.ts';
 import type { Tensor } from '../io/tensor.ts';
 import { createBertModel, type BertModel } from '../models/bert.ts';
-import type { Landscape } from '../report/landscape.ts';
 import { evaluateBertText, labelsFor, type BertTextResult, type MaskedLmEvalOptions } from '../text-eval.ts';
 import { openTextDataset, type TextSplit } from '../text/dataset.ts';
 import { BertTokenizer } from '../text/tokenizer.ts';
@@ -26,10 +25,10 @@ import { bertFinetuner } from './bert-finetune-stage.ts';
 import { checkTextSettings, fuseBertParents, repairBertFusion } from './bert-fusion.ts';
 import { vanillaStage } from './fuse-stage.ts';
 import { loadBertParents } from './bert-parents.ts';
-import { finetuneStage, type FinetunedEntry } from './finetune-stage.ts';
-import { experimentReport, parameterCount, saveStage, transformName } from './fused-results.ts';
+import { finetuneStage } from './finetune-stage.ts';
+import { experimentReport, parameterCount, saveStage, transformName, type ReportCore } from './fused-results.ts';
 import { landscapeFile, landscapeStage } from './landscape-stage.ts';
-import { stageClock, type RunOptions, type Stage } from './stages.ts';
+import { stageClock, type RunOptions } from './stages.ts';
 
 export type { BertTextResult } from '../text-eval.ts';
 
@@ -40,35 +39,14 @@ export interface BertModelResult {
   test: BertTextResult | null;
 }
 
-export interface BertExperimentReport {
+/** report.json of a BERT experiment; the test metric is masked-LM loss, perplexity and accuracy (or classification accuracy). */
+export interface BertExperimentReport extends ReportCore<BertModelResult, BertCurvePoint, {
+  /** Real tokens (rows before any filter) in the fusion samples. */
+  tokens: number;
+}> {
   architecture: 'hf_bert';
   head: 'masked-lm' | 'sequence-classification';
-  parents: BertModelResult[];
-  anchor: string;
-  heterogeneous: boolean;
-  weights: number[];
-  vanilla: BertModelResult | null;
-  ot: BertModelResult;
-  otRepaired: (BertModelResult & { target: 'anchor' | 'mean' }) | null;
-  activations: null | {
-    source: string;
-    requested: number;
-    captured: number;
-    kept: number;
-    /** Real tokens (rows before any filter) in the fusion samples. */
-    tokens: number;
-    seqFilter: string;
-    transform: string;
-    bytesPerModel: number;
-  };
   text: { maxLength: number; examples: string; pack: boolean; maskSeed: number; test: string | null };
-  maps: Array<{ model: string; maps: MapReport[] }>;
-  /** The finetuned models (finetune.enabled), each with its test curve (loss, perplexity and accuracy). */
-  finetuned: Array<FinetunedEntry<BertCurvePoint>>;
-  /** Masked-token (or classification) accuracy over the plane through anchor, OT and vanilla models (plots.landscape). */
-  landscape: Landscape | null;
-  seconds: Partial<Record<Stage | 'total', number>>;
-  output: string | null;
 }
 
 export async function runBertExperiment(cfg: ExperimentConfig, options: RunOptions = {}): Promise<BertExperimentReport> {

@@ -6,13 +6,46 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ExperimentConfig } from '../config/experiment.ts';
-import type { FusionResult } from '../fusion/index.ts';
+import type { FusionResult, MapReport } from '../fusion/index.ts';
 import { writeFolderAtomically } from '../io/atomic-folder.ts';
 import { saveModel, type Model } from '../io/model-folder.ts';
 import type { Tensor } from '../io/tensor.ts';
 import type { Landscape } from '../report/landscape.ts';
-import { finetunedEntries, type FinetuneResult } from './finetune-stage.ts';
-import type { StageClock, StageHooks } from './stages.ts';
+import { finetunedEntries, type FinetunedEntry, type FinetuneResult } from './finetune-stage.ts';
+import type { Stage, StageClock, StageHooks } from './stages.ts';
+
+/**
+ * What every experiment report (report.json) holds, whatever the architecture: `Result`
+ * is one model's test result, `Point` a point of a finetuning curve, and `Capture` what
+ * the architecture adds to the description of the fusion samples.
+ */
+export interface ReportCore<Result, Point, Capture extends object = object> {
+  parents: Result[];
+  anchor: string;
+  heterogeneous: boolean;
+  weights: number[];
+  vanilla: Result | null;
+  ot: Result;
+  /** The OT model after statistics repair (fusion.repair), or null without it. */
+  otRepaired: (Result & { target: 'anchor' | 'mean' }) | null;
+  activations: null | ({
+    source: string;
+    requested: number;
+    captured: number;
+    kept: number;
+    seqFilter: string;
+    transform: string;
+    bytesPerModel: number;
+  } & Capture);
+  /** Per non-anchor parent, every transport map computed while aligning it. */
+  maps: Array<{ model: string; maps: MapReport[] }>;
+  /** The finetuned models (finetune.enabled), each with its test curve. */
+  finetuned: Array<FinetunedEntry<Point>>;
+  /** The test metric over the plane through anchor, OT and vanilla models (plots.landscape). */
+  landscape: Landscape | null;
+  seconds: Partial<Record<Stage | 'total', number>>;
+  output: string | null;
+}
 
 /** Floating-point parameters of a model (integer buffers are not parameters). */
 export function parameterCount(tensors: Map<string, Tensor>): number {

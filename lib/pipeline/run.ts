@@ -14,18 +14,17 @@ import type { Dataset } from '../data/dataset.ts';
 import { preprocessorConfig, resolveNormalisation } from '../data/normalisation.ts';
 import { InputError } from '../errors.ts';
 import { evaluate, type EvaluationResult } from '../eval.ts';
-import { sameShapes, type MapReport } from '../fusion/index.ts';
+import { sameShapes } from '../fusion/index.ts';
 import type { Tensor } from '../io/tensor.ts';
 import { createVitModel, type VitModel } from '../models/vit.ts';
 import { setDefaultDevice } from '../native.ts';
-import type { Landscape } from '../report/landscape.ts';
 import type { CurvePoint } from '../train/train.ts';
 import { seqFilterOf } from './activations.ts';
-import { finetuneRecipe, finetuneStage, type FinetunedEntry } from './finetune-stage.ts';
-import { experimentReport, parameterCount, saveStage, transformName } from './fused-results.ts';
+import { finetuneRecipe, finetuneStage } from './finetune-stage.ts';
+import { experimentReport, parameterCount, saveStage, transformName, type ReportCore } from './fused-results.ts';
 import { landscapeFile, landscapeStage } from './landscape-stage.ts';
 import { loadParents } from './parents.ts';
-import { stageClock, type RunOptions, type Stage } from './stages.ts';
+import { stageClock, type RunOptions } from './stages.ts';
 import { loadFinetuneData, vitFinetuner } from './vit-finetune-stage.ts';
 import { vanillaStage } from './fuse-stage.ts';
 import { fuseParents, openImageData, repairVitFusion } from './vit-fusion.ts';
@@ -40,33 +39,9 @@ export interface ModelResult {
   test: EvaluationResult | null;
 }
 
-export interface ExperimentReport {
-  parents: ModelResult[];
-  anchor: string;
-  heterogeneous: boolean;
-  weights: number[];
-  vanilla: ModelResult | null;
-  ot: ModelResult;
-  /** The OT model after statistics repair (fusion.repair), or null without it. */
-  otRepaired: (ModelResult & { target: 'anchor' | 'mean' }) | null;
-  activations: null | {
-    source: string;
-    requested: number;
-    captured: number;
-    kept: number;
-    seqFilter: string;
-    transform: string;
-    bytesPerModel: number;
-  };
+/** report.json of a ViT experiment; the test metric is top-1 accuracy and mean loss. */
+export interface ExperimentReport extends ReportCore<ModelResult, CurvePoint> {
   normalisation: { mean: number[]; std: number[]; origin: string };
-  /** Per non-anchor parent, every transport map computed while aligning it. */
-  maps: Array<{ model: string; maps: MapReport[] }>;
-  /** The finetuned models (finetune.enabled), each with its test accuracy curve. */
-  finetuned: Array<FinetunedEntry<CurvePoint>>;
-  /** Test accuracy over the plane through anchor, OT and vanilla models (plots.landscape). */
-  landscape: Landscape | null;
-  seconds: Partial<Record<Stage | 'total', number>>;
-  output: string | null;
 }
 
 /** A ViT experiment (model.type hf_vit); BERT experiments run with runBertExperiment (lib/pipeline/bert-run.ts). */
