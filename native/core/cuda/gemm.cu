@@ -18,6 +18,46 @@ namespace tf::cuda {
 
 namespace {
 
+// ---- shared by both tilings ----------------------------------------------------------------
+// Thread (tx, ty) of a 16 x 16 grid owns outputs (ty + 16 r, tx + 16 s) of the tile, so
+// the shared-memory reads of a slice are conflict-free in both directions.
+
+// acc += one BK-deep slice of the tile product, from shared memory.
+template <int BK, int TM, int TN, int LDA, int LDB>
+__device__ __forceinline__ void multiply_slice(const float (&as)[BK][LDA], const float (&bs)[BK][LDB],
+                                               float (&acc)[TM][TN], int tx, int ty) {
+#pragma unroll
+  for (int p = 0; p < BK; ++p) {
+    float av[TM], bv[TN];
+#pragma unroll
+    for (int r = 0; r < TM; ++r) av[r] = as[p][ty + 16 * r];
+#pragma unroll
+    for (int s = 0; s < TN; ++s) bv[s] = bs[p][tx + 16 * s];
+#pragma unroll
+    for (int r = 0; r < TM; ++r)
+#pragma unroll
+      for (int s = 0; s < TN; ++s) acc[r][s] += av[r] * bv[s];
+  }
+}
+
+// c = alpha * acc + beta * c for this thread's outputs inside the m x n matrix.
+template <int TM, int TN>
+__device__ __forceinline__ void store_tile(const float (&acc)[TM][TN], int row0, int col0, int tx, int ty, int m,
+                                           int n, float alpha, float beta, float* __restrict__ c, int64_t ldc) {
+#pragma unroll
+  for (int r = 0; r < TM; ++r) {
+    const int i = row0 + ty + 16 * r;
+    if (i >= m) continue;
+#pragma unroll
+    for (int s = 0; s < TN; ++s) {
+      const int j = col0 + tx + 16 * s;
+      if (j >= n) continue;
+      float* out = c + int64_t(i) * ldc + j;
+      *out = beta == 0.0f ? alpha * acc[r][s] : alpha * acc[r][s] + beta * *out;
+    }
+  }
+}
+
 // ---- 64 x 64 tiles, 4 x 4 per thread -----------------------------------------------------
 namespace small {
 constexpr int BM = 64, BN = 64, BK = 16, THREADS = 256, TM = 4, TN = 4;
@@ -51,33 +91,11 @@ __global__ void __launch_bounds__(THREADS) sgemm_kernel(int m, int n, int k, flo
       bs[p][j] = v;
     }
     __syncthreads();
-#pragma unroll
-    for (int p = 0; p < BK; ++p) {
-      float av[TM], bv[TN];
-#pragma unroll
-      for (int r = 0; r < TM; ++r) av[r] = as[p][ty + 16 * r];
-#pragma unroll
-      for (int s = 0; s < TN; ++s) bv[s] = bs[p][tx + 16 * s];
-#pragma unroll
-      for (int r = 0; r < TM; ++r)
-#pragma unroll
-        for (int s = 0; s < TN; ++s) acc[r][s] += av[r] * bv[s];
-    }
+    multiply_slice(as, bs, acc, tx, ty);
     __syncthreads();
   }
 
-#pragma unroll
-  for (int r = 0; r < TM; ++r) {
-    const int i = row0 + ty + 16 * r;
-    if (i >= m) continue;
-#pragma unroll
-    for (int s = 0; s < TN; ++s) {
-      const int j = col0 + tx + 16 * s;
-      if (j >= n) continue;
-      float* out = c + int64_t(i) * ldc + j;
-      *out = beta == 0.0f ? alpha * acc[r][s] : alpha * acc[r][s] + beta * *out;
-    }
-  }
+  store_tile(acc, row0, col0, tx, ty, m, n, alpha, beta, c, ldc);
 }
 }  // namespace small
 
@@ -142,33 +160,11 @@ __global__ void __launch_bounds__(THREADS, 2) sgemm_kernel(int m, int n, int k, 
     }
     __syncthreads();
     if (p0 + BK < k) load_slice<TA, TB>(ra, rb, p0 + BK, m, n, k, row0, col0, a, lda, b, ldb);
-#pragma unroll
-    for (int p = 0; p < BK; ++p) {
-      float av[TM], bv[TN];
-#pragma unroll
-      for (int r = 0; r < TM; ++r) av[r] = as[p][ty + 16 * r];
-#pragma unroll
-      for (int s = 0; s < TN; ++s) bv[s] = bs[p][tx + 16 * s];
-#pragma unroll
-      for (int r = 0; r < TM; ++r)
-#pragma unroll
-        for (int s = 0; s < TN; ++s) acc[r][s] += av[r] * bv[s];
-    }
+    multiply_slice(as, bs, acc, tx, ty);
     __syncthreads();
   }
 
-#pragma unroll
-  for (int r = 0; r < TM; ++r) {
-    const int i = row0 + ty + 16 * r;
-    if (i >= m) continue;
-#pragma unroll
-    for (int s = 0; s < TN; ++s) {
-      const int j = col0 + tx + 16 * s;
-      if (j >= n) continue;
-      float* out = c + int64_t(i) * ldc + j;
-      *out = beta == 0.0f ? alpha * acc[r][s] : alpha * acc[r][s] + beta * *out;
-    }
-  }
+  store_tile(acc, row0, col0, tx, ty, m, n, alpha, beta, c, ldc);
 }
 }  // namespace large
 
