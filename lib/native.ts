@@ -344,12 +344,13 @@ export interface NativeAddon {
     weight: Float32Array, bias: Float32Array, rows: number, cols: number,
     mean: Float64Array, std: Float64Array, targetMean: Float64Array, targetStd: Float64Array,
   ): void;
+  /** options.releaseParams: `params` is detached (emptied) once copied into the model. */
   VitModel: new (
-    config: NativeVitConfig, params: Float32Array, captureNames?: string[] | null, options?: { device?: Device },
+    config: NativeVitConfig, params: Float32Array, captureNames?: string[] | null, options?: { device?: Device; releaseParams?: boolean },
   ) => NativeVitModel;
   vitLayout(config: NativeVitConfig): NativeVitLayout;
   BertModel: new (
-    config: NativeBertConfig, params: Float32Array, captureNames?: string[] | null, options?: { device?: Device },
+    config: NativeBertConfig, params: Float32Array, captureNames?: string[] | null, options?: { device?: Device; releaseParams?: boolean },
   ) => NativeBertModel;
   bertLayout(config: NativeBertConfig): NativeBertLayout;
   ActivationStore: new (model: NativeVitModel | NativeBertModel, options: NativeStoreOptions) => NativeActivationStore;

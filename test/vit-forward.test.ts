@@ -2,7 +2,8 @@
 // shapes, and the adapter's checks on configs and tensors.
 import assert from 'node:assert/strict';
 import { InputError, isAbortError } from '../lib/errors.ts';
-import { createVitModel, parseVitConfig, vitActivationNames, vitConfigToHF, vitParameterShapes } from '../lib/models/vit.ts';
+import { createVitModel, nativeVitConfig, parseVitConfig, vitActivationNames, vitConfigToHF, vitFlatParameters, vitParameterShapes } from '../lib/models/vit.ts';
+import { native } from '../lib/native.ts';
 import { hfShapes, randomImages, randomTensors, referenceForward, referenceLosses, type RefConfig } from './helpers/vit-reference.ts';
 
 const base: RefConfig = {
@@ -59,6 +60,29 @@ describe('ViT forward pass', () => {
     const tensors = randomTensors(cfg, 7);
     const back = createVitModel({ ...cfg }, tensors).parameters();
     for (const [name, t] of tensors) assert.deepEqual(back.get(name)!.data, t.data, name);
+  });
+
+  it('frees a parameter array it was given to keep (releaseParams), and only a whole one', () => {
+    const cfg = SHAPES[1];
+    const config = parseVitConfig({ ...cfg });
+    const tensors = randomTensors(cfg, 8);
+    const flat = vitFlatParameters(config, tensors);
+    const kept = flat.slice();
+    const model = new (native().VitModel)(nativeVitConfig(config), flat, null, { releaseParams: true });
+    assert.equal(flat.length, 0, 'detached');
+    const back = new Float32Array(kept.length);
+    back.set(model.readParameters());
+    assert.deepEqual(back, kept);
+    model.dispose();
+    // Without the option, or for a view into a larger buffer, the array stays as it was.
+    const plain = kept.slice();
+    new (native().VitModel)(nativeVitConfig(config), plain, null, {}).dispose();
+    assert.equal(plain.length, kept.length);
+    const wide = new Float32Array(kept.length + 4);
+    const view = wide.subarray(4);
+    view.set(kept);
+    new (native().VitModel)(nativeVitConfig(config), view, null, { releaseParams: true }).dispose();
+    assert.equal(view.length, kept.length);
   });
 
   it('reads HF configs: defaults, id2label, and errors naming the key', () => {

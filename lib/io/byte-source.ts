@@ -11,6 +11,12 @@ export interface ByteSource {
   /** How errors name this input: the path, or the name given for a buffer. */
   readonly name: string;
   readonly size: number;
+  /**
+   * True when every read() returns a new buffer of its own (a file's reads), which the
+   * caller may keep as the storage of a tensor; false when reads are views into memory
+   * that someone else owns (a buffer's).
+   */
+  readonly ownedReads: boolean;
   /** Exactly `length` bytes from `offset`; an InputError if they are not all there. */
   read(offset: number, length: number): Promise<Uint8Array>;
   close(): Promise<void>;
@@ -20,6 +26,7 @@ export function bufferSource(name: string, bytes: Uint8Array): ByteSource {
   return {
     name,
     size: bytes.length,
+    ownedReads: false,
     async read(offset, length) {
       checkRange(name, bytes.length, offset, length);
       return bytes.subarray(offset, offset + length);
@@ -49,6 +56,7 @@ function handleSource(path: string, handle: FileHandle, size: number): ByteSourc
   return {
     name: path,
     size,
+    ownedReads: true,
     async read(offset, length) {
       checkRange(path, size, offset, length);
       const out = new Uint8Array(length);

@@ -9,7 +9,7 @@
  */
 import { InputError } from '../errors.ts';
 import { type ByteSource, withSource } from './byte-source.ts';
-import { bytesOf, bytesPerElement, decode, dtypeOfArray, isStoredDType, memoryDType, STORED_DTYPES, type StoredDType } from './dtype.ts';
+import { bytesOf, bytesPerElement, decode, decodeOwned, dtypeOfArray, isStoredDType, memoryDType, STORED_DTYPES, type StoredDType } from './dtype.ts';
 import { findDuplicateKey } from './json-duplicates.ts';
 import { writeFileAtomically } from './atomic-folder.ts';
 import { elementCount, formatShape, type Tensor } from './tensor.ts';
@@ -55,7 +55,7 @@ export async function readSafetensors(input: string | Uint8Array, options: ReadO
     for (const entry of entries) {
       const count = elementCount(entry.shape);
       const bytes = await source.read(entry.start, entry.end - entry.start);
-      const data = decode(entry.dtype, bytes, count);
+      const data = source.ownedReads ? decodeOwned(entry.dtype, bytes, count) : decode(entry.dtype, bytes, count);
       tensors.set(entry.name, { dtype: memoryDType(entry.dtype), shape: entry.shape, data });
       storedDtypes.set(entry.name, entry.dtype);
     }

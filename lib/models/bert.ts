@@ -326,7 +326,8 @@ export function createBertModel(
   const tiedCopies = new Set(['cls.predictions.decoder.bias', ...(config.tiedDecoder ? ['cls.predictions.decoder.weight'] : [])]);
   checkUnknownTensors(tensors, expected, (k) => (config.head === 'masked-lm' && tiedCopies.has(k)) || IGNORED[config.head].test(k), 'BERT', source);
   const names = layout.capturePoints.map((p) => hfModuleName(p.name));
-  return new BertModel(config, new addon.BertModel(nc, flat, names, { device: options.device ?? defaultDevice() }));
+  // flat is this model's own copy: the native side takes its values and frees it (releaseParams).
+  return new BertModel(config, new addon.BertModel(nc, flat, names, { device: options.device ?? defaultDevice(), releaseParams: true }));
 }
 
 /** The native BERT of a model loaded by lib/io (loadModel); errors name the model folder. */

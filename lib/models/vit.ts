@@ -235,7 +235,8 @@ export function createVitModel(
   const addon = native();
   const flat = vitFlatParameters(config, tensors, source);
   const names = addon.vitLayout(nc).capturePoints.map((p) => hfModuleName(p.name));
-  const model = new addon.VitModel(nc, flat, names, { device: options.device ?? defaultDevice() });
+  // flat is this model's own copy: the native side takes its values and frees it (releaseParams).
+  const model = new addon.VitModel(nc, flat, names, { device: options.device ?? defaultDevice(), releaseParams: true });
   return new VitModel(config, model);
 }
 

@@ -72,6 +72,31 @@ describe('safetensors', () => {
     }
   });
 
+  it('keeps a file\'s read buffers as tensor storage, and never aliases a caller\'s buffer', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'otfuse-st-'));
+    try {
+      const tensors = everyDtype();
+      const path = join(dir, 'model.safetensors');
+      await writeSafetensors(path, tensors);
+      const fromFile = await readSafetensors(path);
+      for (const [name, tensor] of tensors) {
+        const got = fromFile.tensors.get(name)!;
+        assert.deepEqual(Array.from(got.data as ArrayLike<number>), Array.from(tensor.data as ArrayLike<number>), name);
+        // Each tensor owns its whole buffer: no other tensor and no file buffer behind it.
+        assert.equal(got.data.byteOffset, 0, name);
+        assert.equal(got.data.buffer.byteLength, got.data.byteLength, name);
+      }
+      const bytes = encodeSafetensors(tensors);
+      const fromBuffer = await readSafetensors(bytes);
+      const f32 = fromBuffer.tensors.get('f32')!.data as Float32Array;
+      assert.notEqual(f32.buffer, bytes.buffer);
+      bytes.fill(0);
+      assert.deepEqual(Array.from(f32), [1.5, -2, 0, 3.25]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('loads F32 data at every misalignment (1, 2, 3 bytes)', async () => {
     const values = new Float32Array([1.25, -3.5, 1e-30]);
     for (const pad of [1, 2, 3]) {

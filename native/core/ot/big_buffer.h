@@ -21,10 +21,12 @@ namespace tf::ot {
 // Large buffers given back (by a BigBuffer that still owns its memory, or by the
 // finaliser of a JavaScript array that adopted one) wait here for the next request of a
 // similar size. Bounded: at most kCapacity bytes are kept, oldest dropped first, so an
-// idle process holds little.
+// idle process holds little. 64 MiB keeps the plans and costs of layers up to ~1500
+// neurons; a ViT-B fusion's 3072 x 3072 ones (72 MiB) go straight back to the system,
+// which keeps its peak RSS where it was without the pool (bench/fusion/RESULTS.md).
 class PagePool {
  public:
-  static constexpr size_t kCapacity = size_t(160) << 20;
+  static constexpr size_t kCapacity = size_t(64) << 20;
 
   // A kept buffer of at least `bytes` and at most twice that (the smallest such), or null.
   static void* take(size_t bytes, size_t& capacity) {
