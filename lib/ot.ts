@@ -16,10 +16,12 @@
  * | `unitNorm`  | `false`       | Scale each neuron's vector to unit length first, v / (\|v\| + 1e-9): the reference's weights mode (`wts.norm`). |
  * | `normalize` | `'none'`      | Then `'log'` (log1p of every entry), `'max'`, `'median'` (the lower median, as torch) or `'mean'` (divide by that statistic; left unscaled when it is 0), or `'none'`. |
  * | `clip`      | off           | `{ reg, min, max }`: finally clamp to [reg * min, reg * max] (the reference's `gnd_metric.reg/clip_min/clip_max`; with min > max every entry becomes reg * max, as torch.clamp). `reg` defaults to 0.01, `min` to 0, `max` to 1. |
+ * | `precision` | `'float64'`   | The products a·b behind both metrics: `'float64'` accumulation (exact to ~1e-12 relative, near-duplicate neurons included) or `'float32'` (one SGEMM, about 2.5x faster on wide activation sets, as precise as the reference's torch costs: ~1e-7 of \|a\|\|b\| per product). CPU only; the GPU always uses float64. |
  *
  * The order is the reference's (ground_metric.py): metric, normalise, clip. Distances are
- * computed as |a|^2 + |b|^2 - 2 a.b with the products accumulated in float64, so they agree
- * with a float64 brute force to ~1e-12 relative even for near-duplicate neurons.
+ * computed as |a|^2 + |b|^2 - 2 a.b with the products accumulated in float64 (unless
+ * `precision: 'float32'`), so they agree with a float64 brute force to ~1e-12 relative even
+ * for near-duplicate neurons.
  *
  * ### sinkhorn(a, b, cost, options): POT 0.8.2's `ot.sinkhorn` (method 'sinkhorn')
  * | option         | default       | meaning |
@@ -93,6 +95,7 @@ export interface CostMatrixOptions extends TaskOptions {
   unitNorm?: boolean;
   normalize?: CostNormalization;
   clip?: { reg?: number; min?: number; max?: number };
+  precision?: 'float64' | 'float32';
 }
 
 export interface CostMatrix extends CostLike {

@@ -91,7 +91,10 @@ describe('native basics', () => {
   });
 
   it('an AbortSignal cancels a running task with an AbortError', async () => {
-    const big = Array.from({ length: 8 }, () => new Float32Array(1 << 24));
+    // 64 inputs (one 64 MiB array, repeated): some 4 GB of reads, hundreds of ms, so the
+    // abort sent at the first progress report always lands while the work is running.
+    const one = new Float32Array(1 << 24).fill(1);
+    const big = Array.from({ length: 64 }, () => one);
     const controller = new AbortController();
     const pending = weightedSum(big, big.map(() => 1), {
       signal: controller.signal,

@@ -105,6 +105,21 @@ describe('ot: costMatrix', () => {
     });
   }
 
+  it('precision float32: one SGEMM, within float32 rounding of the float64 costs, both layouts', async () => {
+    for (const layout of ['columns', 'rows'] as const) {
+      const xa = randomMatrix(300, 40, 11), xb = randomMatrix(300, 50, 12);
+      const [a, b] = layout === 'rows' ? [randomMatrix(40, 300, 11), randomMatrix(50, 300, 12)] : [xa, xb];
+      for (const metric of ['euclidean', 'cosine'] as const) {
+        const f64 = await costMatrix(a, b, { layout, metric, normalize: 'max' });
+        const f32 = await costMatrix(a, b, { layout, metric, normalize: 'max', precision: 'float32' });
+        const diff = maxRelDiff(f32.data, f64.data);
+        // Not the same numbers (float32 products), yet the same costs to float32 precision.
+        assert.ok(diff > 0 && diff < 1e-4, `${layout} ${metric}: ${diff}`);
+      }
+    }
+    await assert.rejects(costMatrix(randomMatrix(4, 3, 1), randomMatrix(4, 3, 2), { precision: 'float16' as never }), /precision must be 'float64' or 'float32'/);
+  });
+
   it('clip reports the clipped percentage and clamps like torch', async () => {
     const xa = randomMatrix(10, 6, 3), xb = randomMatrix(10, 7, 4);
     const c = await costMatrix(xa, xb, { normalize: 'max', clip: { reg: 0.5, min: 0.5, max: 1.5 } });

@@ -77,6 +77,7 @@ export const experimentSchema = section('an otfuse experiment', {
           clip: bool(false, 'clip the normalised costs to [reg * clip_min, reg * clip_max]'),
           clip_min: num(0, 'lower clip bound, in units of reg'),
           clip_max: num(5, 'upper clip bound, in units of reg'),
+          precision: oneOf(['float64', 'float32'] as const, 'float64', 'inner products behind the costs: float64 accumulation, or float32 (faster on wide activation sets, as precise as the reference\'s own costs; CPU only)'),
         },
         { ignoredKeys: { mem_eff: 'accepted for compatibility; costs are always computed without the n x m x d intermediate' } },
       ),

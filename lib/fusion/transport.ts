@@ -43,6 +43,7 @@ export function costOptions(settings: FusionSettings): Record<string, unknown> {
     // Weights mode compares unit-norm neuron vectors (the reference's wts.norm).
     unitNorm: settings.type === 'wts' && settings.wts.norm,
     ...(g.clip ? { clip: { reg: g.reg, min: g.clip_min, max: g.clip_max } } : {}),
+    precision: g.precision,
   };
 }
 

@@ -28,6 +28,12 @@ tf::ot::CostOptions ReadCostOptions(const Fields& f) {
   }
   f.boolean("squared", o.squared);
   f.boolean("unitNorm", o.unit_norm);
+  const std::string precision = f.string("precision", "float64");
+  if (precision == "float32") {
+    o.gram_f32 = true;
+  } else if (precision != "float64") {
+    f.bad("precision", precision, "'float64' or 'float32'");
+  }
   if (f.has("clip")) {
     Fields clip = f.object("clip");
     o.clip = true;

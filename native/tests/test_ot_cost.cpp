@@ -117,7 +117,7 @@ Case make_case(int64_t dim, int64_t na, int64_t nb, bool columns, int64_t pad, u
   return c;
 }
 
-void check_against_brute_force(const Case& c, const CostOptions& o, const char* what) {
+void check_against_brute_force(const Case& c, const CostOptions& o, const char* what, double rel_tol = 1e-7) {
   const int64_t n = c.a.count, m = c.b.count;
   const int64_t ldo = m + 3;
   std::vector<double> out(static_cast<size_t>(n * ldo), -1.0);
@@ -130,7 +130,7 @@ void check_against_brute_force(const Case& c, const CostOptions& o, const char* 
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = 0; j < m; ++j) worst = std::max(worst, std::fabs(out[i * ldo + j] - ref[i * m + j]));
   // sqrt near 0 turns cancellation in |a|^2 + |b|^2 - 2ab into ~1e-8 of the scale.
-  const double tol = 1e-7 * std::max(scale, 1e-300);
+  const double tol = rel_tol * std::max(scale, 1e-300);
   if (!(worst <= tol)) {
     char buf[300];
     std::snprintf(buf, sizeof buf, "%s metric=%d norm=%d squared=%d clip=%d unit=%d: max error %.3g (scale %.3g)", what,
@@ -193,6 +193,37 @@ TEST("ot cost: many features (several slices) on the BLAS and portable Gram path
   o.metric = Metric::Cosine;
   check_against_brute_force(c, o, "portable");
   cpu::set_gemm_path(cpu::GemmPath::Auto);
+}
+
+TEST("ot cost: float32 Gram products (precision float32) on every layout, metric and normalisation") {
+  // float32 products carry ~1e-7 of |a||b| each; after sqrt near 0 that is up to
+  // ~3e-4 of the scale for these sizes, still far below the gaps between distinct neurons.
+  const Normalization norms[] = {Normalization::None, Normalization::Max, Normalization::Median};
+  int layout = 0;
+  for (bool columns : {true, false}) {
+    Case c = make_case(300, 23, 17, columns, columns ? 3 : 2, 300 + layout++);
+    for (Metric metric : {Metric::Euclidean, Metric::Cosine})
+      for (Normalization norm : norms)
+        for (bool squared : {false, true}) {
+          CostOptions o;
+          o.gram_f32 = true;
+          o.metric = metric;
+          o.normalize = norm;
+          o.squared = squared;
+          check_against_brute_force(c, o, columns ? "f32 columns" : "f32 rows", squared ? 1e-5 : 1e-3);
+        }
+  }
+  // A side strided in both directions is copied, and a padded row layout read in place.
+  const int64_t na = 9, nb = 6, dim = 13;
+  auto xa = random_vector(static_cast<size_t>(40 * dim), 5);
+  auto xb = random_vector(static_cast<size_t>(nb * (dim + 4)), 6);
+  Case strided{{}, {}, NeuronView{xa.data(), na, dim, 3, 40}, NeuronView::of_rows(xb.data(), nb, dim, dim + 4)};
+  CostOptions o;
+  o.gram_f32 = true;
+  o.squared = true;
+  check_against_brute_force(strided, o, "f32 strided", 1e-5);
+  Case swapped{{}, {}, strided.b, strided.a};
+  check_against_brute_force(swapped, o, "f32 strided", 1e-5);
 }
 
 TEST("ot cost: near-duplicate neurons keep 1e-5 relative accuracy (float64 accumulation)") {

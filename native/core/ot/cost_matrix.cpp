@@ -60,7 +60,11 @@ CostInfo cost_matrix(const NeuronView& a, const NeuronView& b, const CostOptions
   TF_CHECK(out != nullptr, "cost_matrix: no output buffer");
 
   std::vector<double> a_sq(static_cast<size_t>(n)), b_sq(static_cast<size_t>(m));
-  gram_f64(a, b, out, ldo, a_sq.data(), b_sq.data(), ctx);
+  if (options.gram_f32) {
+    gram_f32(a, b, out, ldo, a_sq.data(), b_sq.data(), ctx);
+  } else {
+    gram_f64(a, b, out, ldo, a_sq.data(), b_sq.data(), ctx);
+  }
   if (ctx) ctx->check_cancelled();
 
   // Per-neuron factors: the length used by the metric (after the optional unit scaling).

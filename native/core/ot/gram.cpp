@@ -111,4 +111,77 @@ void gram_f64(const NeuronView& a, const NeuronView& b, double* g, int64_t ldg, 
   }
 }
 
+namespace {
+
+// A side as a float32 GEMM operand: its neurons x features matrix, or the transpose of
+// one, with unit stride in one direction. A side strided in both is copied first.
+struct Operand {
+  const float* data;
+  int64_t ld;
+  bool transposed;  // the stored matrix is features x neurons
+  std::vector<float> copy;
+};
+
+Operand operand(const NeuronView& x) {
+  const int64_t dim = std::max<int64_t>(x.dim, 1), count = std::max<int64_t>(x.count, 1);
+  if (x.feature_stride == 1 && (x.neuron_stride >= dim || x.count <= 1))
+    return {x.data, std::max(x.neuron_stride, dim), false, {}};
+  if (x.neuron_stride == 1 && (x.feature_stride >= count || x.dim <= 1))
+    return {x.data, std::max(x.feature_stride, count), true, {}};
+  Operand o{nullptr, std::max<int64_t>(x.dim, 1), false, std::vector<float>(static_cast<size_t>(x.count * x.dim))};
+  for (int64_t k = 0; k < x.count; ++k)
+    for (int64_t t = 0; t < x.dim; ++t) o.copy[k * x.dim + t] = x.data[k * x.neuron_stride + t * x.feature_stride];
+  o.data = o.copy.data();
+  return o;
+}
+
+// |x_k|^2 in float64, walking memory in order: along each neuron's features when those
+// are contiguous, else feature by feature across a block of neurons (activations, where
+// a neuron is a column).
+void squared_lengths(const NeuronView& x, double* sq) {
+  const bool along_neurons = x.feature_stride != 1 && x.neuron_stride < x.feature_stride;
+  parallel_for(x.count, along_neurons ? 256 : 16, [&](int64_t b, int64_t e) {
+    if (along_neurons) {
+      std::fill(sq + b, sq + e, 0.0);
+      for (int64_t t = 0; t < x.dim; ++t) {
+        const float* row = x.data + t * x.feature_stride;
+        for (int64_t k = b; k < e; ++k) {
+          const double v = row[k * x.neuron_stride];
+          sq[k] += v * v;
+        }
+      }
+      return;
+    }
+    for (int64_t k = b; k < e; ++k) {
+      double s = 0;
+      for (int64_t t = 0; t < x.dim; ++t) {
+        const double v = x.data[k * x.neuron_stride + t * x.feature_stride];
+        s += v * v;
+      }
+      sq[k] = s;
+    }
+  });
+}
+
+}  // namespace
+
+void gram_f32(const NeuronView& a, const NeuronView& b, double* g, int64_t ldg, double* a_sq, double* b_sq,
+              TaskContext* ctx) {
+  const int64_t na = a.count, nb = b.count, d = a.dim;
+  squared_lengths(a, a_sq);
+  squared_lengths(b, b_sq);
+  if (ctx) ctx->check_cancelled();
+  std::vector<float> prod(static_cast<size_t>(na * nb));
+  if (d > 0) {
+    Operand oa = operand(a), ob = operand(b);
+    // prod = A · Bᵀ with A (na x d) and B (nb x d) as stored or transposed.
+    cpu::gemm(oa.transposed, !ob.transposed, na, nb, d, 1.0f, oa.data, oa.ld, ob.data, ob.ld, 0.0f, prod.data(), nb);
+  }
+  parallel_for(na, std::max<int64_t>(1, 16384 / std::max<int64_t>(nb, 1)), [&](int64_t b0, int64_t b1) {
+    for (int64_t i = b0; i < b1; ++i)
+      for (int64_t j = 0; j < nb; ++j) g[i * ldg + j] = prod[i * nb + j];
+  });
+  if (ctx) ctx->progress(1, 2);
+}
+
 }  // namespace tf::ot

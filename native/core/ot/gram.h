@@ -17,4 +17,10 @@ namespace tf::ot {
 void gram_f64(const NeuronView& a, const NeuronView& b, double* g, int64_t ldg, double* a_sq, double* b_sq,
               TaskContext* ctx);
 
+// The same with the products a.b from one float32 GEMM (cpu::gemm: SGEMM through BLAS
+// when linked), read in place when each side has a unit stride, widened into g; a_sq and
+// b_sq are still accumulated in float64.
+void gram_f32(const NeuronView& a, const NeuronView& b, double* g, int64_t ldg, double* a_sq, double* b_sq,
+              TaskContext* ctx);
+
 }  // namespace tf::ot

@@ -57,6 +57,12 @@ struct CostOptions {
   // torch.clamp, a lower bound above the upper bound sets every entry to the upper bound.
   bool clip = false;
   double clip_reg = 0.01, clip_min = 0.0, clip_max = 1.0;
+  // The inner products a.b behind both metrics: float64 accumulation (the default: exact
+  // to ~1e-12 relative, near-duplicate neurons included), or float32 SGEMM, about 2.5x
+  // faster for wide activation sets and as precise as the reference's torch costs
+  // (~1e-7 of |a||b|, which for near-duplicates is a large share of |a - b|). The
+  // squared lengths stay float64 either way. CPU only: the GPU always uses float64.
+  bool gram_f32 = false;
 };
 
 struct CostInfo {
