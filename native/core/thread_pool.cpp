@@ -30,11 +30,22 @@ struct RegionGuard {
 // in a virtual machine a halted vCPU) costs tens of microseconds each time, so a thread
 // that will be needed again almost at once is better kept awake briefly, as OpenMP
 // runtimes do.
-constexpr auto kSpin = std::chrono::microseconds(100);
+// TF_POOL_SPIN_US changes it; 0 makes idle threads sleep at once (a machine shared with
+// other busy processes).
+std::chrono::microseconds spin_time() {
+  static const std::chrono::microseconds t = [] {
+    const char* env = std::getenv("TF_POOL_SPIN_US");
+    const long us = env ? std::strtol(env, nullptr, 10) : 100;
+    return std::chrono::microseconds(std::max(0L, us));
+  }();
+  return t;
+}
 
 template <typename Ready>
 bool spin_until(const Ready& ready) {
-  const auto until = std::chrono::steady_clock::now() + kSpin;
+  const auto spin = spin_time();
+  if (spin.count() == 0) return ready();
+  const auto until = std::chrono::steady_clock::now() + spin;
   for (;;) {
     for (int k = 0; k < 64; ++k) {
       if (ready()) return true;
