@@ -91,6 +91,18 @@ describe('fusion of a ViT with a permuted copy of itself', function () {
     assert.ok(worst.diff < 2e-5, `${worst.name} differs by ${worst.diff}`);
   });
 
+  it('float32 costs (gnd_metric.precision) recover the original too, in acts and wts modes', async () => {
+    const permuted = permuteVit(cfg, original as never, 14) as Map<string, Tensor>;
+    const a = await parent('permuted', permuted, images, 6, 'none');
+    const b = await parent('original', original, images, 6, 'none');
+    for (const type of ['acts', 'wts'] as const) {
+      const s = settings({ type, resid_policy: 'mean', ot_solver: 'emd' });
+      const result = await fuse([a.parent, b.parent], graph, { ...s, gnd_metric: { ...s.gnd_metric, precision: 'float32' } }, { anchor: 1 });
+      const worst = maxDiff(result.tensors, original);
+      assert.ok(worst.diff < 2e-5, `${type}: ${worst.name} differs by ${worst.diff}`);
+    }
+  });
+
   it('Sinkhorn at a small regularisation comes close', async () => {
     const permuted = permuteVit(cfg, original as never, 13) as Map<string, Tensor>;
     const a = await parent('permuted', permuted, images, 6, 'none');
