@@ -6,9 +6,12 @@
 // backend's stream (backend_stream()); each function waits for its results before it
 // returns. Throws tf::Error when CUDA is unavailable.
 //
-// Not wired into the binding or lib/ yet: which device a fusion step runs on is decided
-// elsewhere. Exact OT (emd) has no GPU version: the network simplex and the assignment
-// solver are sequential algorithms and stay on the CPU (ot::emd on host copies).
+// cost_matrix and sinkhorn are what costMatrix/sinkhorn (ot/ot_device.cpp) and the
+// fusion's transport maps (fusion/transport_map.cpp) run on a CUDA device; the batched
+// Sinkhorn and the map arithmetic below are reached from the native tests and
+// benchmarks only so far. Exact OT (emd) has no GPU version: the network simplex and
+// the assignment solver are sequential algorithms and stay on the CPU (ot::emd on host
+// copies). The cost's precision option is a CPU matter: here the products are float64.
 //
 // Agreement with the CPU versions (what native/tests/cuda checks):
 //   cost_matrix: float64 Gram products summed in another order, so ~1e-13 relative to
