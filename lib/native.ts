@@ -325,6 +325,13 @@ export interface NativeAddon {
     plan: Float64Array; logU: Float64Array; logV: Float64Array; iterations: number; marginalError: number;
     converged: boolean; cost: number; absorptions: number; device: 'cpu' | 'cuda';
   }>;
+  otSinkhornBatch(
+    a: Float64Array, b: Float64Array, cost: Float64Array, batch: number, n: number, m: number,
+    options: Record<string, unknown>, taskOptions?: NativeTaskOptions,
+  ): Promise<{
+    plan: Float64Array; logU: Float64Array; logV: Float64Array; device: 'cpu' | 'cuda';
+    results: Array<{ iterations: number; marginalError: number; converged: boolean; cost: number; absorptions: number }>;
+  }>;
   otEmd(
     a: Float64Array, b: Float64Array, cost: Float64Array, n: number, m: number, options: Record<string, unknown>,
     taskOptions?: NativeTaskOptions,

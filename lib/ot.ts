@@ -38,6 +38,13 @@
  * 0/inf/NaN (tiny reg, or zero-mass rows and columns together) and stops with "numerical
  * errors", this keeps iterating correctly; and the reference passes float32 cost matrices,
  * so POT iterates in float32 there while this is float64 throughout.
+ *
+ * ### sinkhornBatch(problems, options): many problems of one shape
+ * `problems` is a list of `{ a?, b?, cost }` whose costs share n x m (several layers' maps
+ * of one width, say), with sinkhorn's options for all of them. The results are sinkhorn's,
+ * in order. On the CPU the problems are solved one after another, each with every thread;
+ * on a GPU (`device`) together, one kernel launch per step for all of them, which is what
+ * makes many small problems worth a GPU. Progress counts problems on the CPU.
  * `a`/`b` may be omitted (uniform 1/n, 1/m) and may contain zeros (those rows/columns get
  * zero plan entries). Sums of a and b are not rebalanced (as POT): unequal sums never
  * reach stopThr. The solver keeps its n x m scratch kernel (the largest so far) for the
@@ -221,6 +228,42 @@ export async function sinkhorn(a: Marginal, b: Marginal, cost: CostLike, options
   const av = histogram(a, n, 'a', 'sinkhorn'), bv = histogram(b, m, 'b', 'sinkhorn');
   const r = await runTask(options, (o) => native().otSinkhorn(av, bv, cost.data, n, m, solverOptions(options), o));
   return { n, m, reg: options.reg, ...r };
+}
+
+/** A problem of sinkhornBatch: histograms as for sinkhorn (undefined: uniform) and its cost. */
+export interface SinkhornProblem {
+  a?: Marginal;
+  b?: Marginal;
+  cost: CostLike;
+}
+
+/**
+ * Sinkhorn on many problems of one shape with the same options (see the table at the top
+ * of this file); the results come back in order, each as sinkhorn() would give it.
+ */
+export async function sinkhornBatch(problems: SinkhornProblem[], options: SinkhornOptions): Promise<SinkhornResult[]> {
+  if (!Array.isArray(problems)) throw new TypeError('sinkhornBatch: problems must be an array');
+  if (typeof options?.reg !== 'number' || !(options.reg > 0) || !Number.isFinite(options.reg))
+    throw new RangeError(`sinkhornBatch: reg must be a positive finite number, got ${options?.reg}`);
+  if (problems.length === 0) return [];
+  problems.forEach((p, k) => checkCost(p?.cost, `sinkhornBatch: problems[${k}]`));
+  const { n, m } = problems[0].cost;
+  const batch = problems.length, nm = n * m;
+  const a = new Float64Array(batch * n), b = new Float64Array(batch * m), cost = new Float64Array(batch * nm);
+  problems.forEach((p, k) => {
+    const what = `sinkhornBatch: problems[${k}]`;
+    if (p.cost.n !== n || p.cost.m !== m) throw new RangeError(`${what}: cost is ${p.cost.n} x ${p.cost.m}, problems[0]'s ${n} x ${m}; a batch shares one shape`);
+    a.set(histogram(p.a, n, 'a', what), k * n);
+    b.set(histogram(p.b, m, 'b', what), k * m);
+    cost.set(p.cost.data, k * nm);
+  });
+  const r = await runTask(options, (o) => native().otSinkhornBatch(a, b, cost, batch, n, m, solverOptions(options), o));
+  return r.results.map((x, k) => ({
+    ...x, n, m, reg: options.reg, device: r.device,
+    plan: r.plan.subarray(k * nm, (k + 1) * nm),
+    logU: r.logU.subarray(k * n, (k + 1) * n),
+    logV: r.logV.subarray(k * m, (k + 1) * m),
+  }));
 }
 
 /**

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 
 import { backendInfo } from '../lib/compute.ts';
 import { isAbortError } from '../lib/errors.ts';
-import { costMatrix, emd, sinkhorn, type CostLike, type FeatureMatrix } from '../lib/ot.ts';
+import { costMatrix, emd, sinkhorn, sinkhornBatch, type CostLike, type FeatureMatrix } from '../lib/ot.ts';
 import { seededRandom } from './helpers/random.ts';
 
 function randomMatrix(rows: number, cols: number, seed: number): FeatureMatrix {
@@ -233,6 +233,46 @@ describe('ot: sinkhorn', () => {
       reg: 1e-3, numItermax: 100000, stopThr: 0, signal: controller.signal, onProgress: () => controller.abort(),
     });
     await assert.rejects(pending, (err) => isAbortError(err));
+  });
+});
+
+describe('ot: sinkhornBatch', () => {
+  it('gives each problem what sinkhorn gives it, marginals included, in order', async () => {
+    const problems = [
+      { cost: randomCost(40, 30, 61) },
+      { cost: randomCost(40, 30, 62), a: Array.from({ length: 40 }, (_, i) => (i + 1) / 820) },
+      { cost: randomCost(40, 30, 63), b: Array.from({ length: 30 }, (_, j) => (30 - j) / 465) },
+    ];
+    const options = { reg: 0.05, numItermax: 500 };
+    const batch = await sinkhornBatch(problems, options);
+    assert.equal(batch.length, 3);
+    for (const [k, p] of problems.entries()) {
+      const one = await sinkhorn(p.a, p.b, p.cost, options);
+      const got = batch[k];
+      assert.deepEqual(Array.from(got.plan), Array.from(one.plan), `plan ${k}`);
+      assert.deepEqual(Array.from(got.logU), Array.from(one.logU), `logU ${k}`);
+      assert.deepEqual(Array.from(got.logV), Array.from(one.logV), `logV ${k}`);
+      for (const key of ['iterations', 'converged', 'marginalError', 'cost', 'n', 'm', 'reg', 'device'] as const) assert.equal(got[key], one[key], `${key} ${k}`);
+    }
+    assert.deepEqual(await sinkhornBatch([], options), []);
+  });
+
+  it('reports progress over the whole batch, stops on abort, and checks its problems', async () => {
+    const problems = Array.from({ length: 4 }, (_, k) => ({ cost: randomCost(300, 300, 70 + k) }));
+    const seen: number[] = [];
+    await sinkhornBatch(problems, { reg: 0.01, numItermax: 200, stopThr: 0, onProgress: (d, t) => seen.push(d / t) });
+    await new Promise((res) => setImmediate(res));
+    assert.ok(seen.length >= 2, `${seen.length} reports`);
+    for (let i = 1; i < seen.length; i++) assert.ok(seen[i] >= seen[i - 1], 'monotonic');
+    assert.equal(seen[seen.length - 1], 1);
+    const controller = new AbortController();
+    const pending = sinkhornBatch(problems, {
+      reg: 1e-3, numItermax: 100000, stopThr: 0, signal: controller.signal, onProgress: () => controller.abort(),
+    });
+    await assert.rejects(pending, (err) => isAbortError(err));
+    await assert.rejects(sinkhornBatch([{ cost: randomCost(3, 3, 1) }, { cost: randomCost(3, 4, 2) }], { reg: 1 }), /problems\[1\]: cost is 3 x 4, problems\[0\]'s 3 x 3/);
+    await assert.rejects(sinkhornBatch([{ cost: randomCost(3, 3, 1), a: [1, 2] }], { reg: 1 }), /problems\[0\]: a has 2 entries/);
+    await assert.rejects(sinkhornBatch([{ cost: randomCost(3, 3, 1) }], { reg: 0 }), /reg must be a positive finite number/);
   });
 });
 

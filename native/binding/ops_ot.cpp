@@ -126,6 +126,59 @@ Napi::Value Sinkhorn(const Napi::CallbackInfo& info) {
       });
 }
 
+// otSinkhornBatch(a, b, cost, batch, n, m, options, taskOptions): `batch` problems of one
+// shape, packed (a: batch x n, b: batch x m, cost: batch x n x m)
+//   -> Promise<{ plan (batch x n x m), logU, logV, results: [{ iterations, marginalError,
+//      converged, cost, absorptions }], device }>
+Napi::Value SinkhornBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string fn = "otSinkhornBatch";
+  F64View a = ReadF64(env, info[0], fn + ": a"), b = ReadF64(env, info[1], fn + ": b");
+  F64View c = ReadF64(env, info[2], fn + ": cost");
+  const int64_t batch = ReadSize(env, info[3], fn + ": batch"), n = ReadSize(env, info[4], fn + ": n"),
+                m = ReadSize(env, info[5], fn + ": m");
+  if (a.length != size_t(batch * n) || b.length != size_t(batch * m) || c.length != size_t(batch * n * m))
+    ThrowArgError(env, fn + ": a, b and cost must have batch x n, batch x m and batch x n x m elements");
+  Fields f(env, info[6], fn.c_str());
+  const tf::ot::SinkhornOptions o = ReadSinkhornOptions(f);
+  TaskOptions opts = TaskOptions::From(info[7]);
+  tf::Backend* be = &ResolveBackend(env, opts.device, fn.c_str());
+  struct Out {
+    std::vector<tf::ot::SinkhornResult> res;
+    tf::ot::BigBuffer plan;
+    std::vector<double> log_u, log_v;
+    Out(int64_t batch, int64_t n, int64_t m)
+        : plan(size_t(batch * n * m)), log_u(size_t(batch * n)), log_v(size_t(batch * m)) {}
+  };
+  auto out = std::make_shared<Out>(batch, n, m);
+  return Task::Start(
+      env, opts, {info[0], info[1], info[2]},
+      [=](tf::TaskContext& ctx) {
+        out->res = tf::ot::sinkhorn_batched_on(*be, a.data, b.data, c.data, batch, n, m, o, out->plan.get(),
+                                               out->log_u.data(), out->log_v.data(), &ctx);
+      },
+      [out, dev = tf::device_name(be->device())](Napi::Env env) -> Napi::Value {
+        Napi::Object r = Napi::Object::New(env);
+        r.Set("plan", Adopt(env, out->plan));
+        r.Set("logU", Copy(env, out->log_u));
+        r.Set("logV", Copy(env, out->log_v));
+        Napi::Array results = Napi::Array::New(env, out->res.size());
+        for (size_t k = 0; k < out->res.size(); ++k) {
+          const auto& x = out->res[k];
+          Napi::Object o = Napi::Object::New(env);
+          o.Set("iterations", x.iterations);
+          o.Set("marginalError", x.marginal_error);
+          o.Set("converged", x.converged);
+          o.Set("cost", x.transport_cost);
+          o.Set("absorptions", x.absorptions);
+          results.Set(uint32_t(k), o);
+        }
+        r.Set("results", results);
+        r.Set("device", dev);
+        return r;
+      });
+}
+
 // otEmd(a, b, cost, n, m, options, taskOptions)
 //   -> Promise<{ plan, u, v, cost, solver, iterations, optimal, massRescaled }>
 Napi::Value Emd(const Napi::CallbackInfo& info) {
@@ -181,6 +234,7 @@ Napi::Value Emd(const Napi::CallbackInfo& info) {
 void RegisterOtOps(Napi::Env env, Napi::Object exports) {
   Export<CostMatrix>(env, exports, "otCostMatrix");
   Export<Sinkhorn>(env, exports, "otSinkhorn");
+  Export<SinkhornBatch>(env, exports, "otSinkhornBatch");
   Export<Emd>(env, exports, "otEmd");
 }
 

@@ -3,6 +3,7 @@
 // binding fills these in with a thread-safe JS callback and a cancel token.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -27,6 +28,18 @@ class TaskContext {
   // Call at safe points (between layers, batches, solver checks): throws tf::Cancelled.
   void check_cancelled() const {
     if (cancelled()) throw Cancelled();
+  }
+
+  // A context for one part of this task, units [begin, end) of `total`: it shares the
+  // cancellation flag, and progress reported within the part lands in that range of the
+  // whole (so a loop over sub-problems reports one monotonic progress).
+  TaskContext part(double begin, double end, double total) {
+    ProgressFn fn;
+    if (progress_)
+      fn = [this, begin, end, total](double done, double of) {
+        progress(begin + (end - begin) * (of > 0 ? std::min(1.0, done / of) : 1.0), total);
+      };
+    return TaskContext(cancel_flag_, std::move(fn));
   }
 
   // Reports progress, at most every 50 ms except for the final report (done >= total),

@@ -6,10 +6,10 @@
 // backend's stream (backend_stream()); each function waits for its results before it
 // returns. Throws tf::Error when CUDA is unavailable.
 //
-// cost_matrix and sinkhorn are what costMatrix/sinkhorn (ot/ot_device.cpp) and the
-// fusion's transport maps (fusion/transport_map.cpp) run on a CUDA device; the batched
-// Sinkhorn and the map arithmetic below are reached from the native tests and
-// benchmarks only so far. Exact OT (emd) has no GPU version: the network simplex and
+// cost_matrix, sinkhorn and sinkhorn_batched are what costMatrix/sinkhorn/sinkhornBatch
+// (ot/ot_device.cpp) and the fusion's transport maps (fusion/transport_map.cpp) run on a
+// CUDA device; the map arithmetic below is reached from the native tests and benchmarks
+// only so far. Exact OT (emd) has no GPU version: the network simplex and
 // the assignment solver are sequential algorithms and stay on the CPU (ot::emd on host
 // copies). The cost's precision option is a CPU matter: here the products are float64.
 //

@@ -73,4 +73,38 @@ SinkhornResult sinkhorn_on(Backend& be, const double* a, const double* b, const 
 #endif
 }
 
+std::vector<SinkhornResult> sinkhorn_batched_on(Backend& be, const double* a, const double* b, const double* cost,
+                                                int64_t batch, int64_t n, int64_t m, const SinkhornOptions& options,
+                                                double* plan, double* log_u, double* log_v, TaskContext* ctx) {
+  TF_CHECK(batch >= 0 && n >= 0 && m >= 0, "sinkhorn: negative problem size");
+  const size_t nm = size_t(n) * size_t(m);
+  // A per-problem epsilon-scaling schedule (reg_start <= 0) has no batched GPU form.
+  const bool one_by_one = be.device() == Device::Cpu || batch <= 1 ||
+                          (options.epsilon_scaling.enabled && !(options.epsilon_scaling.reg_start > 0));
+  std::vector<SinkhornResult> results;
+  if (one_by_one) {
+    for (int64_t k = 0; k < batch; ++k) {
+      TaskContext part = ctx ? ctx->part(double(k), double(k + 1), double(batch)) : TaskContext();
+      results.push_back(sinkhorn_on(be, a + k * n, b + k * m, cost + k * nm, n, m, options, plan + k * nm,
+                                    log_u ? log_u + k * n : nullptr, log_v ? log_v + k * m : nullptr, &part));
+    }
+    if (ctx) ctx->progress(double(batch), double(batch));
+    return results;
+  }
+#ifdef TF_WITH_CUDA
+  const size_t bn = size_t(batch) * size_t(n), bm = size_t(batch) * size_t(m), bnm = size_t(batch) * nm;
+  auto da = upload(be, a, bn * sizeof(double)), db = upload(be, b, bm * sizeof(double));
+  auto dc = upload(be, cost, bnm * sizeof(double));
+  DeviceBuffer dplan(be, bnm * sizeof(double)), du(be, bn * sizeof(double)), dv(be, bm * sizeof(double));
+  results = cuda::ot::sinkhorn_batched(da->get<double>(), db->get<double>(), dc->get<double>(), batch, n, m, options,
+                                       dplan.get<double>(), du.get<double>(), dv.get<double>(), ctx);
+  if (bnm) dplan.download(plan);
+  if (log_u && bn) du.download(log_u);
+  if (log_v && bm) dv.download(log_v);
+  return results;
+#else
+  no_cuda();
+#endif
+}
+
 }  // namespace tf::ot

@@ -9,6 +9,8 @@
 // SinkhornOptions::method only chooses between the CPU's two paths.
 #pragma once
 
+#include <vector>
+
 #include "../backend.h"
 #include "ot.h"
 
@@ -20,6 +22,16 @@ CostInfo cost_matrix_on(Backend& be, const NeuronView& a, const NeuronView& b, c
 SinkhornResult sinkhorn_on(Backend& be, const double* a, const double* b, const double* cost, int64_t n, int64_t m,
                            const SinkhornOptions& options, double* plan, double* log_u = nullptr,
                            double* log_v = nullptr, TaskContext* ctx = nullptr);
+
+// `batch` independent problems of one shape, packed one after another: a (batch x n),
+// b (batch x m), cost and plan (batch x n x m), log_u (batch x n), log_v (batch x m).
+// On the CPU they are solved one after another (each with the whole thread pool); on the
+// GPU together, one launch per step for all of them (cuda::ot::sinkhorn_batched), which
+// is where many small layers' problems gain. Progress counts problems on the CPU and
+// iterations on the GPU.
+std::vector<SinkhornResult> sinkhorn_batched_on(Backend& be, const double* a, const double* b, const double* cost,
+                                                int64_t batch, int64_t n, int64_t m, const SinkhornOptions& options,
+                                                double* plan, double* log_u, double* log_v, TaskContext* ctx = nullptr);
 
 // Floats spanned by a view: from data[0] to its last element (0 for an empty view).
 int64_t view_span(const NeuronView& v);
