@@ -4,10 +4,13 @@
 // when the addon was built with nvcc and a usable GPU is present at run time.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace tf {
 
@@ -181,6 +184,35 @@ class DeviceBuffer {
   Backend* be_;
   size_t bytes_;
   void* ptr_;
+};
+
+// Many device arrays in one allocation (a model's activation or gradient buffers): want()
+// lists them, allocate() makes one DeviceBuffer and points each into it. Every array
+// starts on a 64-byte boundary and has at least one slot; integer and byte arrays take
+// float-sized slots.
+class DeviceArena {
+ public:
+  template <typename T>
+  void want(T** target, int64_t count) {
+    static_assert(sizeof(T) <= sizeof(float), "arena slots are float-sized");
+    targets_.push_back([target](float* at) { *target = reinterpret_cast<T*>(at); });
+    sizes_.push_back((std::max<int64_t>(count, 1) + 15) / 16 * 16);
+  }
+  std::unique_ptr<DeviceBuffer> allocate(Backend& be) const {
+    int64_t total = 0;
+    for (int64_t s : sizes_) total += s;
+    auto memory = std::make_unique<DeviceBuffer>(be, size_t(total) * sizeof(float));
+    float* p = memory->get<float>();
+    for (size_t i = 0; i < targets_.size(); ++i) {
+      targets_[i](p);
+      p += sizes_[i];
+    }
+    return memory;
+  }
+
+ private:
+  std::vector<std::function<void(float*)>> targets_;
+  std::vector<int64_t> sizes_;
 };
 
 }  // namespace tf

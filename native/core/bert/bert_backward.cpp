@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "../error.h"
+#include "../linear_backward.h"
 
 namespace tf {
 
@@ -12,30 +13,16 @@ BertGradBuffers::BertGradBuffers(Backend& be, const BertConfig& c, int64_t batch
     : batch_(batch), tokens_(tokens), head_rows_(c.masked_lm() ? head_rows : 0) {
   const int64_t B = batch, R = batch * tokens, C = c.hidden_size, I = c.intermediate_size;
   const int64_t H = head_rows_, V = c.vocab_size, Bc = c.masked_lm() ? 0 : B, L = c.num_labels;
-  std::vector<float**> targets = {&dx, &dres, &dln, &dqkv, &dmlp, &dlogits, &dhead_ln, &dhead_act,
-                                  &dhead_rows, &dclass_logits, &dpooled, &dcls};
-  std::vector<int64_t> sizes = {R * C, R * C, R * C, R * 3 * C, R * I, H * V, H * C, H * C, H * C, Bc * L, Bc * C, Bc * C};
-  int64_t total = 0;
-  for (auto& s : sizes) total += (s = (std::max<int64_t>(s, 1) + 15) / 16 * 16);  // 64-byte aligned pieces
-  memory_ = std::make_unique<DeviceBuffer>(be, size_t(total) * sizeof(float));
-  float* p = memory_->get<float>();
-  for (size_t i = 0; i < targets.size(); ++i) {
-    *targets[i] = p;
-    p += sizes[i];
-  }
+  DeviceArena arena;
+  for (float** t : {&dx, &dres, &dln}) arena.want(t, R * C);
+  arena.want(&dqkv, R * 3 * C);
+  arena.want(&dmlp, R * I);
+  arena.want(&dlogits, H * V);
+  for (float** t : {&dhead_ln, &dhead_act, &dhead_rows}) arena.want(t, H * C);
+  arena.want(&dclass_logits, Bc * L);
+  for (float** t : {&dpooled, &dcls}) arena.want(t, Bc * C);
+  memory_ = arena.allocate(be);
 }
-
-namespace {
-
-// For y (rows x out) = x (rows x in) · Wᵀ + b: dW += dyᵀ · x and, when dx is given,
-// dx = dy · W + beta * dx (beta 1 adds a residual's gradient already there).
-void linear_backward(Backend& be, float* dx, float* dw, const float* dy, const float* x, const float* w, int64_t rows,
-                     int64_t in, int64_t out, float beta = 0.0f) {
-  be.gemm(true, false, out, in, rows, 1.0f, dy, out, x, in, 1.0f, dw, in);
-  if (dx) be.gemm(false, false, rows, in, out, 1.0f, dy, out, w, in, beta, dx, in);
-}
-
-}  // namespace
 
 void bert_mlm_head_backward(Backend& be, const BertConfig& c, const BertParamLayout& L, const float* params,
                             float* grads, BertBuffers& buf, BertGradBuffers& g, const int32_t* gather, int64_t rows,

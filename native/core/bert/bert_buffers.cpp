@@ -1,24 +1,13 @@
 #include "bert_buffers.h"
 
-#include <algorithm>
-#include <functional>
-#include <type_traits>
-
 namespace tf {
 
 BertBuffers::BertBuffers(Backend& be, const BertConfig& c, int64_t batch, int64_t tokens, int64_t layers_kept)
     : batch_(batch), tokens_(tokens) {
   const int64_t B = batch, T = tokens, R = B * T, C = c.hidden_size, I = c.intermediate_size, NH = c.num_heads;
   const int64_t L = c.masked_lm() ? 0 : c.num_labels;
-  // Two walks over one list (as VitBuffers): sizes first, pointers second; every buffer
-  // starts on a 64-byte boundary. Integer and byte buffers take float-sized slots.
-  std::vector<std::function<void(float*)>> targets;
-  std::vector<int64_t> sizes;
-  auto want = [&](auto** p, int64_t n) {
-    using Elem = std::remove_pointer_t<std::remove_pointer_t<decltype(p)>>;
-    targets.push_back([p](float* at) { *p = reinterpret_cast<Elem*>(at); });
-    sizes.push_back((std::max<int64_t>(n, 1) + 15) / 16 * 16);
-  };
+  DeviceArena arena;  // integer and byte buffers take float-sized slots
+  auto want = [&](auto** p, int64_t n) { arena.want(p, n); };
   want(&embed_sum, R * C);
   want(&embed, R * C);
   want(&embed_mean, R);
@@ -61,14 +50,7 @@ BertBuffers::BertBuffers(Backend& be, const BertConfig& c, int64_t batch, int64_
     want(&Lb.out_mean, R);
     want(&Lb.out_rstd, R);
   }
-  int64_t total = 0;
-  for (int64_t s : sizes) total += s;
-  memory_ = std::make_unique<DeviceBuffer>(be, size_t(total) * sizeof(float));
-  float* p = memory_->get<float>();
-  for (size_t i = 0; i < targets.size(); ++i) {
-    targets[i](p);
-    p += sizes[i];
-  }
+  memory_ = arena.allocate(be);
 }
 
 }  // namespace tf

@@ -36,16 +36,23 @@ __device__ RowStats row_stats(const float* z, int64_t classes, int lane) {
   return {m, warp_sum(s), warp_sum(zs)};
 }
 
+// The label of this warp's row r; false when there is no such row, or (after recording
+// the first such row in bad_row) when the label is out of range.
+__device__ __forceinline__ bool row_label(int64_t r, int lane, const int32_t* labels, int64_t rows, int64_t classes,
+                                          unsigned long long* bad_row, int32_t& label) {
+  if (r >= rows) return false;
+  label = labels[r];
+  if (label >= 0 && label < classes) return true;
+  if (lane == 0) atomicMin(bad_row, (unsigned long long)r);
+  return false;
+}
+
 __global__ void cross_entropy_forward_kernel(float* losses, const float* logits, const int32_t* labels, int64_t rows,
                                              int64_t classes, unsigned long long* bad_row) {
   const int64_t r = blockIdx.x * int64_t(kWarps) + threadIdx.x / 32;
   const int lane = threadIdx.x & 31;
-  if (r >= rows) return;
-  const int32_t label = labels[r];
-  if (label < 0 || label >= classes) {
-    if (lane == 0) atomicMin(bad_row, (unsigned long long)r);
-    return;
-  }
+  int32_t label;
+  if (!row_label(r, lane, labels, rows, classes, bad_row, label)) return;
   const float* z = logits + r * classes;
   const RowStats st = row_stats(z, classes, lane);
   if (lane == 0) losses[r] = float(st.max + log(st.sum) - double(z[label]));
@@ -56,12 +63,8 @@ __global__ void cross_entropy_backward_kernel(float* dlogits, float* losses, con
                                               double scale, unsigned long long* bad_row) {
   const int64_t r = blockIdx.x * int64_t(kWarps) + threadIdx.x / 32;
   const int lane = threadIdx.x & 31;
-  if (r >= rows) return;
-  const int32_t label = labels[r];
-  if (label < 0 || label >= classes) {
-    if (lane == 0) atomicMin(bad_row, (unsigned long long)r);
-    return;
-  }
+  int32_t label;
+  if (!row_label(r, lane, labels, rows, classes, bad_row, label)) return;
   const float* z = logits + r * classes;
   const RowStats st = row_stats(z, classes, lane);
   const double lse = st.max + log(st.sum), off = e / double(classes);

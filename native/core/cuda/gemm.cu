@@ -168,6 +168,8 @@ __global__ void __launch_bounds__(THREADS, 2) sgemm_kernel(int m, int n, int k, 
 }
 }  // namespace large
 
+using SgemmKernel = void (*)(int, int, int, float, const float*, int64_t, const float*, int64_t, float, float*, int64_t);
+
 // A 128 x 128 grid must still give the GPU a few waves of blocks; below that the small
 // tiles spread the same work over four times as many blocks.
 bool use_large_tiles(int64_t m, int64_t n) {
@@ -201,27 +203,19 @@ bool& selected_tf32() {
 void gemm_tiled(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
                 int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc, cudaStream_t stream) {
   if (m == 0 || n == 0) return;
-  if (use_large_tiles(m, n)) {
-    using namespace large;
-    dim3 grid(unsigned((n + BN - 1) / BN), unsigned((m + BM - 1) / BM));
-    auto go = [&](auto kernel) {
-      kernel<<<grid, THREADS, 0, stream>>>(int(m), int(n), int(k), alpha, a, lda, b, ldb, beta, c, ldc);
-    };
-    if (trans_a)
-      trans_b ? go(sgemm_kernel<true, true>) : go(sgemm_kernel<true, false>);
-    else
-      trans_b ? go(sgemm_kernel<false, true>) : go(sgemm_kernel<false, false>);
-  } else {
-    using namespace small;
-    dim3 grid(unsigned((n + BN - 1) / BN), unsigned((m + BM - 1) / BM));
-    auto go = [&](auto kernel) {
-      kernel<<<grid, THREADS, 0, stream>>>(int(m), int(n), int(k), alpha, a, lda, b, ldb, beta, c, ldc);
-    };
-    if (trans_a)
-      trans_b ? go(sgemm_kernel<true, true>) : go(sgemm_kernel<true, false>);
-    else
-      trans_b ? go(sgemm_kernel<false, true>) : go(sgemm_kernel<false, false>);
-  }
+  // Each tiling's four <trans_a, trans_b> instances, indexed [trans_a][trans_b].
+  static const SgemmKernel large_kernels[2][2] = {
+      {large::sgemm_kernel<false, false>, large::sgemm_kernel<false, true>},
+      {large::sgemm_kernel<true, false>, large::sgemm_kernel<true, true>}};
+  static const SgemmKernel small_kernels[2][2] = {
+      {small::sgemm_kernel<false, false>, small::sgemm_kernel<false, true>},
+      {small::sgemm_kernel<true, false>, small::sgemm_kernel<true, true>}};
+  const bool large_tiles = use_large_tiles(m, n);
+  const int bm = large_tiles ? large::BM : small::BM, bn = large_tiles ? large::BN : small::BN;
+  const int threads = large_tiles ? large::THREADS : small::THREADS;
+  const SgemmKernel kernel = (large_tiles ? large_kernels : small_kernels)[trans_a][trans_b];
+  dim3 grid(unsigned((n + bn - 1) / bn), unsigned((m + bm - 1) / bm));
+  kernel<<<grid, threads, 0, stream>>>(int(m), int(n), int(k), alpha, a, lda, b, ldb, beta, c, ldc);
   TF_CUDA_CHECK_LAUNCH();
 }
 

@@ -3,34 +3,22 @@
 #include <vector>
 
 #include "../error.h"
+#include "../linear_backward.h"
 
 namespace tf {
 
 VitGradBuffers::VitGradBuffers(Backend& be, const VitConfig& c, int64_t batch) : batch_(batch) {
   const int64_t B = batch, T = c.tokens(), C = c.hidden_size, I = c.intermediate_size, P = c.num_patches();
-  std::vector<float**> targets = {&dlogits, &dcls_normed, &dx, &dln, &dqkv, &dmlp, &dpatch};
-  std::vector<int64_t> sizes = {B * c.num_labels, B * C, B * T * C, B * T * C, B * T * 3 * C, B * T * I, B * P * C};
-  int64_t total = 0;
-  for (auto& s : sizes) total += (s = (s + 15) / 16 * 16);  // 64-byte aligned pieces
-  memory_ = std::make_unique<DeviceBuffer>(be, size_t(total) * sizeof(float));
-  float* p = memory_->get<float>();
-  for (size_t i = 0; i < targets.size(); ++i) {
-    *targets[i] = p;
-    p += sizes[i];
-  }
+  DeviceArena arena;
+  arena.want(&dlogits, B * c.num_labels);
+  arena.want(&dcls_normed, B * C);
+  arena.want(&dx, B * T * C);
+  arena.want(&dln, B * T * C);
+  arena.want(&dqkv, B * T * 3 * C);
+  arena.want(&dmlp, B * T * I);
+  arena.want(&dpatch, B * P * C);
+  memory_ = arena.allocate(be);
 }
-
-namespace {
-
-// For y (rows x out) = x (rows x in) · Wᵀ + b: dW += dyᵀ · x and, when dx is given,
-// dx = dy · W. (The bias gradient is bias_backward of dy.)
-void linear_backward(Backend& be, float* dx, float* dw, const float* dy, const float* x, const float* w, int64_t rows,
-                     int64_t in, int64_t out) {
-  be.gemm(true, false, out, in, rows, 1.0f, dy, out, x, in, 1.0f, dw, in);
-  if (dx) be.gemm(false, false, rows, in, out, 1.0f, dy, out, w, in, 0.0f, dx, in);
-}
-
-}  // namespace
 
 void vit_backward(Backend& be, const VitConfig& c, const VitParamLayout& L, const float* params, float* grads,
                   VitBuffers& buf, VitGradBuffers& g, int64_t B, const TaskContext* ctx) {

@@ -5,14 +5,8 @@ namespace tf {
 VitBuffers::VitBuffers(Backend& be, const VitConfig& c, int64_t batch, int64_t layers_kept) : batch_(batch) {
   const int64_t B = batch, T = c.tokens(), C = c.hidden_size, I = c.intermediate_size, NH = c.num_heads;
   const int64_t P = c.num_patches();
-  // Two walks over the same list: the first sizes the allocation, the second hands out
-  // pointers. Every buffer starts on a 64-byte boundary.
-  std::vector<float**> targets;
-  std::vector<int64_t> sizes;
-  auto want = [&](float** p, int64_t n) {
-    targets.push_back(p);
-    sizes.push_back((n + 15) / 16 * 16);
-  };
+  DeviceArena arena;
+  auto want = [&](float** p, int64_t n) { arena.want(p, n); };
   want(&patches, B * P * c.patch_dim());
   want(&patch_out, B * P * C);
   want(&embed, B * T * C);
@@ -41,14 +35,7 @@ VitBuffers::VitBuffers(Backend& be, const VitConfig& c, int64_t batch, int64_t l
     want(&L.mlp_out, B * T * C);
     want(&L.out, B * T * C);
   }
-  int64_t total = 0;
-  for (int64_t s : sizes) total += s;
-  memory_ = std::make_unique<DeviceBuffer>(be, size_t(total) * sizeof(float));
-  float* p = memory_->get<float>();
-  for (size_t i = 0; i < targets.size(); ++i) {
-    *targets[i] = p;
-    p += sizes[i];
-  }
+  memory_ = arena.allocate(be);
 }
 
 }  // namespace tf
