@@ -326,7 +326,7 @@ export interface NativeAddon {
     converged: boolean; cost: number; absorptions: number; device: 'cpu' | 'cuda';
   }>;
   otSinkhornBatch(
-    a: Float64Array, b: Float64Array, cost: Float64Array, batch: number, n: number, m: number,
+    as: Float64Array[], bs: Float64Array[], costs: Float64Array[], n: number, m: number,
     options: Record<string, unknown>, taskOptions?: NativeTaskOptions,
   ): Promise<{
     plan: Float64Array; logU: Float64Array; logV: Float64Array; device: 'cpu' | 'cuda';

@@ -248,16 +248,18 @@ export async function sinkhornBatch(problems: SinkhornProblem[], options: Sinkho
   if (problems.length === 0) return [];
   problems.forEach((p, k) => checkCost(p?.cost, `sinkhornBatch: problems[${k}]`));
   const { n, m } = problems[0].cost;
-  const batch = problems.length, nm = n * m;
-  const a = new Float64Array(batch * n), b = new Float64Array(batch * m), cost = new Float64Array(batch * nm);
+  const nm = n * m;
+  // The arrays go to the native side as they are (no packing here): the CPU solves each
+  // in place, the GPU path copies each into its slot on the device.
+  const as: Float64Array[] = [], bs: Float64Array[] = [], costs: Float64Array[] = [];
   problems.forEach((p, k) => {
     const what = `sinkhornBatch: problems[${k}]`;
     if (p.cost.n !== n || p.cost.m !== m) throw new RangeError(`${what}: cost is ${p.cost.n} x ${p.cost.m}, problems[0]'s ${n} x ${m}; a batch shares one shape`);
-    a.set(histogram(p.a, n, 'a', what), k * n);
-    b.set(histogram(p.b, m, 'b', what), k * m);
-    cost.set(p.cost.data, k * nm);
+    as.push(histogram(p.a, n, 'a', what));
+    bs.push(histogram(p.b, m, 'b', what));
+    costs.push(p.cost.data);
   });
-  const r = await runTask(options, (o) => native().otSinkhornBatch(a, b, cost, batch, n, m, solverOptions(options), o));
+  const r = await runTask(options, (o) => native().otSinkhornBatch(as, bs, costs, n, m, solverOptions(options), o));
   return r.results.map((x, k) => ({
     ...x, n, m, reg: options.reg, device: r.device,
     plan: r.plan.subarray(k * nm, (k + 1) * nm),

@@ -44,17 +44,22 @@ export function isFloatDType(dtype: StoredDType): boolean {
   return dtype === 'F32' || dtype === 'F64' || dtype === 'F16' || dtype === 'BF16';
 }
 
+/** An array of an in-memory dtype over `count` elements of `buffer` from its start. */
+function arrayOver(dtype: DType, buffer: ArrayBuffer, count: number): TensorData {
+  switch (dtype) {
+    case 'F64': return new Float64Array(buffer, 0, count);
+    case 'F32': return new Float32Array(buffer, 0, count);
+    case 'I64': return new BigInt64Array(buffer, 0, count);
+    case 'I32': return new Int32Array(buffer, 0, count);
+    case 'I16': return new Int16Array(buffer, 0, count);
+    case 'I8': return new Int8Array(buffer, 0, count);
+    case 'U8': case 'BOOL': return new Uint8Array(buffer, 0, count);
+  }
+}
+
 /** A zero-filled array for `count` elements of an in-memory dtype. */
 export function allocate(dtype: DType, count: number): TensorData {
-  switch (dtype) {
-    case 'F64': return new Float64Array(count);
-    case 'F32': return new Float32Array(count);
-    case 'I64': return new BigInt64Array(count);
-    case 'I32': return new Int32Array(count);
-    case 'I16': return new Int16Array(count);
-    case 'I8': return new Int8Array(count);
-    case 'U8': case 'BOOL': return new Uint8Array(count);
-  }
+  return arrayOver(dtype, new ArrayBuffer(count * BYTES[dtype]), count);
 }
 
 /** The in-memory dtype that a typed array holds, for arrays allocate() can return. */
@@ -95,16 +100,7 @@ export function decodeOwned(stored: StoredDType, bytes: Uint8Array, count: numbe
   if (!whole || bytes.length !== count * BYTES[stored] || stored === 'F16' || stored === 'BF16' || stored === 'BOOL') {
     return decode(stored, bytes, count);
   }
-  const buffer = bytes.buffer as ArrayBuffer;
-  switch (stored) {
-    case 'F64': return new Float64Array(buffer, 0, count);
-    case 'F32': return new Float32Array(buffer, 0, count);
-    case 'I64': return new BigInt64Array(buffer, 0, count);
-    case 'I32': return new Int32Array(buffer, 0, count);
-    case 'I16': return new Int16Array(buffer, 0, count);
-    case 'I8': return new Int8Array(buffer, 0, count);
-    case 'U8': return bytes;
-  }
+  return arrayOver(stored, bytes.buffer as ArrayBuffer, count);
 }
 
 /** The little-endian bytes of an in-memory array (a view, not a copy). */

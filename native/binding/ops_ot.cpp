@@ -126,22 +126,36 @@ Napi::Value Sinkhorn(const Napi::CallbackInfo& info) {
       });
 }
 
-// otSinkhornBatch(a, b, cost, batch, n, m, options, taskOptions): `batch` problems of one
-// shape, packed (a: batch x n, b: batch x m, cost: batch x n x m)
+// otSinkhornBatch(as, bs, costs, n, m, options, taskOptions): problems of one shape, as
+// arrays of Float64Arrays (a: n, b: m, cost: n x m each), read where they are
 //   -> Promise<{ plan (batch x n x m), logU, logV, results: [{ iterations, marginalError,
 //      converged, cost, absorptions }], device }>
 Napi::Value SinkhornBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::string fn = "otSinkhornBatch";
-  F64View a = ReadF64(env, info[0], fn + ": a"), b = ReadF64(env, info[1], fn + ": b");
-  F64View c = ReadF64(env, info[2], fn + ": cost");
-  const int64_t batch = ReadSize(env, info[3], fn + ": batch"), n = ReadSize(env, info[4], fn + ": n"),
-                m = ReadSize(env, info[5], fn + ": m");
-  if (a.length != size_t(batch * n) || b.length != size_t(batch * m) || c.length != size_t(batch * n * m))
-    ThrowArgError(env, fn + ": a, b and cost must have batch x n, batch x m and batch x n x m elements");
-  Fields f(env, info[6], fn.c_str());
+  const int64_t n = ReadSize(env, info[3], fn + ": n"), m = ReadSize(env, info[4], fn + ": m");
+  std::vector<const double*> as, bs, costs;
+  std::vector<Napi::Value> keep;
+  auto read_list = [&](const Napi::Value& v, const char* name, size_t length, std::vector<const double*>& out) {
+    if (!v.IsArray()) ThrowArgError(env, fn + ": " + name + " must be an array of Float64Arrays");
+    Napi::Array arr = v.As<Napi::Array>();
+    for (uint32_t k = 0; k < arr.Length(); ++k) {
+      const std::string what = fn + ": " + name + "[" + std::to_string(k) + "]";
+      F64View x = ReadF64(env, arr.Get(k), what);
+      if (x.length != length) ThrowArgError(env, what + " has " + std::to_string(x.length) + " elements, expected " + std::to_string(length));
+      out.push_back(x.data);
+    }
+    keep.push_back(v);
+  };
+  read_list(info[0], "as", size_t(n), as);
+  read_list(info[1], "bs", size_t(m), bs);
+  read_list(info[2], "costs", size_t(n * m), costs);
+  if (as.size() != costs.size() || bs.size() != costs.size())
+    ThrowArgError(env, fn + ": as, bs and costs must have one entry per problem");
+  const int64_t batch = int64_t(costs.size());
+  Fields f(env, info[5], fn.c_str());
   const tf::ot::SinkhornOptions o = ReadSinkhornOptions(f);
-  TaskOptions opts = TaskOptions::From(info[7]);
+  TaskOptions opts = TaskOptions::From(info[6]);
   tf::Backend* be = &ResolveBackend(env, opts.device, fn.c_str());
   struct Out {
     std::vector<tf::ot::SinkhornResult> res;
@@ -152,10 +166,10 @@ Napi::Value SinkhornBatch(const Napi::CallbackInfo& info) {
   };
   auto out = std::make_shared<Out>(batch, n, m);
   return Task::Start(
-      env, opts, {info[0], info[1], info[2]},
+      env, opts, keep,
       [=](tf::TaskContext& ctx) {
-        out->res = tf::ot::sinkhorn_batched_on(*be, a.data, b.data, c.data, batch, n, m, o, out->plan.get(),
-                                               out->log_u.data(), out->log_v.data(), &ctx);
+        out->res = tf::ot::sinkhorn_batched_on(*be, as, bs, costs, n, m, o, out->plan.get(), out->log_u.data(),
+                                               out->log_v.data(), &ctx);
       },
       [out, dev = tf::device_name(be->device())](Napi::Env env) -> Napi::Value {
         Napi::Object r = Napi::Object::New(env);

@@ -73,10 +73,14 @@ SinkhornResult sinkhorn_on(Backend& be, const double* a, const double* b, const 
 #endif
 }
 
-std::vector<SinkhornResult> sinkhorn_batched_on(Backend& be, const double* a, const double* b, const double* cost,
-                                                int64_t batch, int64_t n, int64_t m, const SinkhornOptions& options,
-                                                double* plan, double* log_u, double* log_v, TaskContext* ctx) {
-  TF_CHECK(batch >= 0 && n >= 0 && m >= 0, "sinkhorn: negative problem size");
+std::vector<SinkhornResult> sinkhorn_batched_on(Backend& be, const std::vector<const double*>& a,
+                                                const std::vector<const double*>& b,
+                                                const std::vector<const double*>& cost, int64_t n, int64_t m,
+                                                const SinkhornOptions& options, double* plan, double* log_u,
+                                                double* log_v, TaskContext* ctx) {
+  const int64_t batch = int64_t(cost.size());
+  TF_CHECK(n >= 0 && m >= 0, "sinkhorn: negative problem size");
+  TF_CHECK(a.size() == cost.size() && b.size() == cost.size(), "sinkhorn: one a and one b per cost matrix");
   const size_t nm = size_t(n) * size_t(m);
   // A per-problem epsilon-scaling schedule (reg_start <= 0) has no batched GPU form.
   const bool one_by_one = be.device() == Device::Cpu || batch <= 1 ||
@@ -85,7 +89,7 @@ std::vector<SinkhornResult> sinkhorn_batched_on(Backend& be, const double* a, co
   if (one_by_one) {
     for (int64_t k = 0; k < batch; ++k) {
       TaskContext part = ctx ? ctx->part(double(k), double(k + 1), double(batch)) : TaskContext();
-      results.push_back(sinkhorn_on(be, a + k * n, b + k * m, cost + k * nm, n, m, options, plan + k * nm,
+      results.push_back(sinkhorn_on(be, a[k], b[k], cost[k], n, m, options, plan + k * nm,
                                     log_u ? log_u + k * n : nullptr, log_v ? log_v + k * m : nullptr, &part));
     }
     if (ctx) ctx->progress(double(batch), double(batch));
@@ -93,10 +97,15 @@ std::vector<SinkhornResult> sinkhorn_batched_on(Backend& be, const double* a, co
   }
 #ifdef TF_WITH_CUDA
   const size_t bn = size_t(batch) * size_t(n), bm = size_t(batch) * size_t(m), bnm = size_t(batch) * nm;
-  auto da = upload(be, a, bn * sizeof(double)), db = upload(be, b, bm * sizeof(double));
-  auto dc = upload(be, cost, bnm * sizeof(double));
+  // Packed on the device only: each problem's arrays go straight into their slot.
+  DeviceBuffer da(be, bn * sizeof(double)), db(be, bm * sizeof(double)), dc(be, bnm * sizeof(double));
+  for (int64_t k = 0; k < batch; ++k) {
+    if (n) be.copy_from_host(da.get<double>() + k * n, a[k], size_t(n) * sizeof(double));
+    if (m) be.copy_from_host(db.get<double>() + k * m, b[k], size_t(m) * sizeof(double));
+    if (nm) be.copy_from_host(dc.get<double>() + k * nm, cost[k], nm * sizeof(double));
+  }
   DeviceBuffer dplan(be, bnm * sizeof(double)), du(be, bn * sizeof(double)), dv(be, bm * sizeof(double));
-  results = cuda::ot::sinkhorn_batched(da->get<double>(), db->get<double>(), dc->get<double>(), batch, n, m, options,
+  results = cuda::ot::sinkhorn_batched(da.get<double>(), db.get<double>(), dc.get<double>(), batch, n, m, options,
                                        dplan.get<double>(), du.get<double>(), dv.get<double>(), ctx);
   if (bnm) dplan.download(plan);
   if (log_u && bn) du.download(log_u);

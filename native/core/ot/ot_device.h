@@ -23,15 +23,18 @@ SinkhornResult sinkhorn_on(Backend& be, const double* a, const double* b, const 
                            const SinkhornOptions& options, double* plan, double* log_u = nullptr,
                            double* log_v = nullptr, TaskContext* ctx = nullptr);
 
-// `batch` independent problems of one shape, packed one after another: a (batch x n),
-// b (batch x m), cost and plan (batch x n x m), log_u (batch x n), log_v (batch x m).
-// On the CPU they are solved one after another (each with the whole thread pool); on the
-// GPU together, one launch per step for all of them (cuda::ot::sinkhorn_batched), which
-// is where many small layers' problems gain. Progress counts problems on the CPU and
-// iterations on the GPU.
-std::vector<SinkhornResult> sinkhorn_batched_on(Backend& be, const double* a, const double* b, const double* cost,
-                                                int64_t batch, int64_t n, int64_t m, const SinkhornOptions& options,
-                                                double* plan, double* log_u, double* log_v, TaskContext* ctx = nullptr);
+// Independent problems of one shape: a[k] (n), b[k] (m) and cost[k] (n x m) for each k,
+// wherever they are in host memory. Plans come back packed one after another in `plan`
+// (batch x n x m), as do log_u (batch x n) and log_v (batch x m). On the CPU the problems
+// are solved one after another, each with the whole thread pool, straight from their
+// arrays; on the GPU together, one launch per step for all of them
+// (cuda::ot::sinkhorn_batched), which is where many small layers' problems gain.
+// Progress counts problems on the CPU and iterations on the GPU.
+std::vector<SinkhornResult> sinkhorn_batched_on(Backend& be, const std::vector<const double*>& a,
+                                                const std::vector<const double*>& b,
+                                                const std::vector<const double*>& cost, int64_t n, int64_t m,
+                                                const SinkhornOptions& options, double* plan, double* log_u,
+                                                double* log_v, TaskContext* ctx = nullptr);
 
 // Floats spanned by a view: from data[0] to its last element (0 for an empty view).
 int64_t view_span(const NeuronView& v);
