@@ -84,6 +84,8 @@ export class ActivationStore {
   get capacity(): number { return this.native.capacity; }
   get numSamples(): number { return this.native.numSamples; }
   get finalized(): boolean { return this.native.finalized; }
+  /** Where the activations live: the device of the model that the store was made for. */
+  get device(): 'cpu' | 'cuda' { return this.native.device; }
 
   entries(): ActivationEntry[] {
     return this.native.entries();

@@ -230,6 +230,8 @@ export interface NativeActivationStore {
   readonly capacity: number;
   readonly numSamples: number;
   readonly finalized: boolean;
+  /** Where the activations live: the capturing model's device. */
+  readonly device: 'cpu' | 'cuda';
 }
 
 /** Optimiser, schedule, loss and augmentation of a native trainer (lib/train/recipe.ts fills it in). */

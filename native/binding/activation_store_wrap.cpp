@@ -71,7 +71,8 @@ void ActivationStoreWrap::Register(Napi::Env env, Napi::Object exports) {
                    InstanceAccessor<&ActivationStoreWrap::GetBytes>("bytes"),
                    InstanceAccessor<&ActivationStoreWrap::GetCapacity>("capacity"),
                    InstanceAccessor<&ActivationStoreWrap::GetNumSamples>("numSamples"),
-                   InstanceAccessor<&ActivationStoreWrap::GetFinalized>("finalized")});
+                   InstanceAccessor<&ActivationStoreWrap::GetFinalized>("finalized"),
+                   InstanceAccessor<&ActivationStoreWrap::GetDevice>("device")});
   constructor_ = new Napi::FunctionReference(Napi::Persistent(ctor));
   exports.Set("ActivationStore", ctor);
 }
@@ -79,13 +80,15 @@ void ActivationStoreWrap::Register(Napi::Env env, Napi::Object exports) {
 // new ActivationStore(model, { capacity, seqFilter?, avgSeqItems?, maxBytes?, maxTokens? })
 ActivationStoreWrap::ActivationStoreWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ActivationStoreWrap>(info) {
   Napi::Env env = info.Env();
+  // The store lives where the model runs (on its GPU when it has one).
   std::vector<tf::CapturePoint> points;
-  if (auto vit = VitModelWrap::ModelOf(info[0])) points = vit->capture_points();
-  else if (auto bert = BertModelWrap::ModelOf(info[0])) points = bert->capture_points();
+  tf::Backend* be = nullptr;
+  if (auto vit = VitModelWrap::ModelOf(info[0])) points = vit->capture_points(), be = &vit->backend();
+  else if (auto bert = BertModelWrap::ModelOf(info[0])) points = bert->capture_points(), be = &bert->backend();
   else ThrowArgError(env, "ActivationStore: model must be a VitModel or a BertModel that has not been disposed");
   tf::ActivationStoreOptions opts = ReadStoreOptions(env, info[1]);
   try {
-    handle_ = std::make_shared<StoreHandle>(std::make_unique<tf::ActivationStore>(points, opts));
+    handle_ = std::make_shared<StoreHandle>(std::make_unique<tf::ActivationStore>(points, opts, *be));
   } catch (const std::exception& e) {
     Napi::Error err = Napi::Error::New(env, e.what());
     err.Set("code", Napi::String::New(env, "ERR_ACTIVATION_MEMORY"));
@@ -244,7 +247,11 @@ Napi::Value ActivationStoreWrap::Copy(const Napi::CallbackInfo& info) {
   if (i < 0) ThrowArgError(env, "copy: no activation called '" + name + "'");
   if (s.released(size_t(i))) throw Napi::Error::New(env, "copy: activation '" + name + "' was released: its memory has been given back");
   auto out = Napi::Float32Array::New(env, size_t(s.rows(size_t(i)) * s.cols(size_t(i))));
-  std::copy(s.data(size_t(i)), s.data(size_t(i)) + out.ElementLength(), out.Data());
+  try {
+    s.copy_to_host(size_t(i), out.Data());
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
   return out;
 }
 
@@ -281,6 +288,9 @@ Napi::Value ActivationStoreWrap::GetNumSamples(const Napi::CallbackInfo& info) {
   auto h = live(info.Env());
   auto lock = LockNow(info.Env(), *h);
   return Napi::Number::New(info.Env(), double(h->store->num_samples()));
+}
+Napi::Value ActivationStoreWrap::GetDevice(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), tf::device_name(live(info.Env())->store->backend().device()));
 }
 Napi::Value ActivationStoreWrap::GetFinalized(const Napi::CallbackInfo& info) {
   auto h = live(info.Env());

@@ -1,5 +1,6 @@
 // ActivationStore: a model's captured activations as a JS object. The activations stay
-// in native memory; JS sees names, shapes, statistics and (for tests) copies. Other
+// in native memory, on the model's device; JS sees names, shapes, statistics, the device
+// and (for tests) copies. Other
 // native code (cost matrices) reaches the tf::ActivationStore through Handle().
 #pragma once
 
@@ -41,6 +42,7 @@ class ActivationStoreWrap : public Napi::ObjectWrap<ActivationStoreWrap> {
   Napi::Value GetCapacity(const Napi::CallbackInfo& info);
   Napi::Value GetNumSamples(const Napi::CallbackInfo& info);
   Napi::Value GetFinalized(const Napi::CallbackInfo& info);
+  Napi::Value GetDevice(const Napi::CallbackInfo& info);
 
   std::shared_ptr<StoreHandle> live(Napi::Env env) const;
 

@@ -1,7 +1,8 @@
 // Exports for the fusion walk (lib/fusion): fusionTransportMap (neurons of two models ->
 // transport map + diagnostics), fusionCombineMaps (the residual policies' arithmetic) and
 // fusionColumnMeanAbs (per-neuron activity for the weighted policies). Neurons come from
-// activation stores (read in place) or from weight matrices passed as Float32Arrays.
+// activation stores (read in place, on the GPU when they live there) or from weight
+// matrices passed as Float32Arrays.
 #include <napi.h>
 
 #include <algorithm>
@@ -99,24 +100,43 @@ Side ReadSide(Napi::Env env, const Napi::Value& value, const std::string& what, 
   return s;
 }
 
+// Where a part's matrix lives: the backend of its store (the model's device), or the CPU
+// for a typed array.
+tf::Backend& PartBackend(const Part& p) { return p.store ? p.store->store->backend() : tf::cpu_backend(); }
+
+// The part's matrix in its backend's memory. Store locks must be held by the caller.
 const float* PartData(const Part& p) {
   if (!p.store) return p.data;
   return p.store->store->data(size_t(p.store->store->find(p.name)));
 }
 
-// A neuron view of the side; joins the parts into `scratch` (neurons as rows) when there
-// is more than one. Store locks must be held by the caller.
-tf::ot::NeuronView View(const Side& s, std::vector<float>& scratch) {
+// The part's matrix in host memory: itself, or for a store on a GPU a copy in `copy`.
+const float* HostData(const Part& p, std::vector<float>& copy) {
+  if (!p.store || !p.store->store->on_device()) return PartData(p);
+  copy.resize(size_t(p.rows * p.cols));
+  p.store->store->copy_to_host(size_t(p.store->store->find(p.name)), copy.data());
+  return copy.data();
+}
+
+// A neuron view of the side for backend `be`. One part already in be's memory is read in
+// place (a GPU store's entry by the GPU); otherwise the parts come to the host, joined in
+// `scratch` (neurons as rows) when there is more than one. Store locks must be held by
+// the caller.
+tf::ot::NeuronView View(const Side& s, tf::Backend& be, std::vector<float>& scratch) {
   using tf::ot::NeuronView;
   if (s.parts.size() == 1) {
     const Part& p = s.parts[0];
-    return s.neurons_are_columns ? NeuronView::of_columns(PartData(p), p.rows, p.cols)
-                                 : NeuronView::of_rows(PartData(p), p.rows, p.cols);
+    const bool in_place = &PartBackend(p) == &be || !p.store || !p.store->store->on_device();
+    const float* x = in_place ? PartData(p) : HostData(p, scratch);
+    NeuronView v = s.neurons_are_columns ? NeuronView::of_columns(x, p.rows, p.cols) : NeuronView::of_rows(x, p.rows, p.cols);
+    v.on_device = in_place && PartBackend(p).device() != tf::Device::Cpu;
+    return v;
   }
   scratch.assign(size_t(s.neurons * s.features), 0.0f);
   int64_t neuron0 = 0, feature0 = 0;
+  std::vector<float> copy;
   for (const Part& p : s.parts) {
-    const float* x = PartData(p);
+    const float* x = HostData(p, copy);
     const int64_t n = s.neurons_are_columns ? p.cols : p.rows, d = s.neurons_are_columns ? p.rows : p.cols;
     for (int64_t k = 0; k < n; ++k)
       for (int64_t t = 0; t < d; ++t) {
@@ -175,7 +195,7 @@ Napi::Value TransportMap(const Napi::CallbackInfo& info) {
       [a, b, o, out, be](tf::TaskContext& ctx) {
         auto locks = LockStores({a.get(), b.get()});
         std::vector<float> scratch_a, scratch_b;
-        tf::ot::NeuronView va = View(*a, scratch_a), vb = View(*b, scratch_b);
+        tf::ot::NeuronView va = View(*a, *be, scratch_a), vb = View(*b, *be, scratch_b);
         out->map.resize(size_t(a->neurons * b->neurons));
         out->diag = tf::fusion::transport_map(*be, va, vb, o, out->map.data(), &ctx);
       },
@@ -227,9 +247,16 @@ Napi::Value ColumnMeanAbs(const Napi::CallbackInfo& info) {
   std::vector<double> out(size_t(side.parts[0].cols));
   {
     auto locks = LockStores({&side});
+    // Read where the parts live when they all live on one device; else on the host.
+    tf::Backend& be = PartBackend(side.parts[0]);
+    bool together = true;
+    for (const Part& p : side.parts) together = together && &PartBackend(p) == &be;
+    std::vector<std::vector<float>> copies(side.parts.size());
     std::vector<const float*> data;
-    for (const Part& p : side.parts) data.push_back(PartData(p));
-    tf::fusion::column_mean_abs(data.data(), int(data.size()), side.parts[0].rows, side.parts[0].cols, out.data());
+    for (size_t i = 0; i < side.parts.size(); ++i)
+      data.push_back(together ? PartData(side.parts[i]) : HostData(side.parts[i], copies[i]));
+    tf::fusion::column_mean_abs_on(together ? be : tf::cpu_backend(), data.data(), int(data.size()),
+                                   side.parts[0].rows, side.parts[0].cols, out.data());
   }
   return Copy(env, out);
 }
@@ -243,7 +270,7 @@ Napi::Value ColumnStats(const Napi::CallbackInfo& info) {
   std::vector<double> mean(size_t(p.cols)), stdev(size_t(p.cols));
   {
     auto locks = LockStores({&side});
-    tf::fusion::column_mean_std(PartData(p), p.rows, p.cols, mean.data(), stdev.data());
+    tf::fusion::column_mean_std_on(PartBackend(p), PartData(p), p.rows, p.cols, mean.data(), stdev.data());
   }
   Napi::Object r = Napi::Object::New(env);
   r.Set("mean", Copy(env, mean));

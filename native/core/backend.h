@@ -22,6 +22,8 @@ constexpr int32_t kIgnoreLabel = -100;
 // Parameters of the training ops (defined in train/train_ops.h).
 struct AdamWStep;
 struct AugmentParams;
+// The activation store's column transforms (activations/activation_transform.h).
+enum class ActivationTransform;
 
 const char* device_name(Device d);
 
@@ -121,6 +123,12 @@ class Backend {
                             const AdamWStep& step);
   virtual void augment_images(float* out, const float* images, int64_t batch, int64_t channels, int64_t image_size,
                               const AugmentParams& params);
+
+  // --- activation store: capture and transforms where the activations live --------------
+  // Semantics in cpu/activation_kernels.h; base versions throw like the ops above.
+  virtual void gather_mean_rows(float* dst, const float* src, int64_t src_stride, int64_t cols,
+                                const int32_t* offsets, const int32_t* indices, int64_t segments);
+  virtual void activation_transform(float* x, int64_t rows, int64_t cols, ActivationTransform t);
 
  protected:
   [[noreturn]] void not_implemented(const char* op) const;

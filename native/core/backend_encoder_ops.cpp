@@ -1,5 +1,6 @@
-// Base-class versions of the encoder and training ops: a backend without its own twin of
-// an op reports it instead of failing to compile. The CPU backend overrides all of them.
+// Base-class versions of the encoder, training and activation-store ops: a backend
+// without its own twin of an op reports it instead of failing to compile. The CPU backend
+// overrides all of them.
 #include "backend.h"
 #include "error.h"
 #include "train/train_ops.h"
@@ -60,6 +61,12 @@ void Backend::adamw_update(float*, float*, float*, const float*, int64_t, const 
 }
 void Backend::augment_images(float*, const float*, int64_t, int64_t, int64_t, const AugmentParams&) {
   not_implemented("augment_images");
+}
+void Backend::gather_mean_rows(float*, const float*, int64_t, int64_t, const int32_t*, const int32_t*, int64_t) {
+  not_implemented("gather_mean_rows");
+}
+void Backend::activation_transform(float*, int64_t, int64_t, ActivationTransform) {
+  not_implemented("activation_transform");
 }
 
 }  // namespace tf

@@ -143,6 +143,13 @@ class StandInDevice final : public Backend {
                       const AugmentParams& params) override {
     cpu().augment_images(out, images, batch, channels, image_size, params);
   }
+  void gather_mean_rows(float* dst, const float* src, int64_t src_stride, int64_t cols, const int32_t* offsets,
+                        const int32_t* indices, int64_t segments) override {
+    cpu().gather_mean_rows(dst, src, src_stride, cols, offsets, indices, segments);
+  }
+  void activation_transform(float* x, int64_t rows, int64_t cols, ActivationTransform t) override {
+    cpu().activation_transform(x, rows, cols, t);
+  }
 
   int uploads = 0, downloads = 0;
 

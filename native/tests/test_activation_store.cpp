@@ -1,7 +1,11 @@
 // The activation store: which rows each sequence filter keeps, token averaging,
-// dropping samples, the column transforms against float64, and the memory limit.
+// dropping samples, its kernels (row gathers, column transforms) on the backend under
+// test against float64, and the memory limit.
+#include <algorithm>
 #include <cmath>
+#include <random>
 #include <string>
+#include <vector>
 
 #include "../core/activations/activation_store.h"
 #include "../core/error.h"
@@ -132,11 +136,15 @@ TEST("activation store: keep drops samples in order, losses follow") {
 }
 
 TEST("activation transforms against float64: std (unbiased + 1e-9), center, norm") {
+  // Through the backend under test: the store runs its transforms where it lives.
+  Backend& be = device_backend();
   const int64_t rows = 23, cols = 130;  // more than one column block
   auto x = random_vector(size_t(rows * cols), 71, -3.0f, 5.0f);
+  for (int64_t r = 0; r < rows; ++r) x[size_t(r * cols + 7)] = 1000.0f + 0.01f * float(r % 5);  // a large offset
   for (auto t : {ActivationTransform::Std, ActivationTransform::Center, ActivationTransform::Norm}) {
-    auto y = x;
-    apply_activation_transform(y.data(), rows, cols, t);
+    auto dy = to_device(be, x);
+    be.activation_transform(dy.get<float>(), rows, cols, t);
+    const auto y = to_host(dy);
     for (int64_t c = 0; c < cols; ++c) {
       double m = 0, ss = 0, nn = 0;
       for (int64_t r = 0; r < rows; ++r) m += x[r * cols + c];
@@ -151,14 +159,46 @@ TEST("activation transforms against float64: std (unbiased + 1e-9), center, norm
         const double want = t == ActivationTransform::Std      ? (v - m) / (sd + 1e-9)
                             : t == ActivationTransform::Center ? v - m
                                                                : v / std::max(std::sqrt(nn), 1e-12);
-        CHECK_NEAR(y[r * cols + c], want, 1e-5);
+        CHECK_NEAR(y[r * cols + c], want, 1e-5 * (1.0 + std::fabs(want)));
       }
     }
   }
-  std::vector<float> one(5, 1.0f);
-  CHECK_THROWS(apply_activation_transform(one.data(), 1, 5, ActivationTransform::Std));
+  auto one = to_device(be, std::vector<float>(5, 1.0f));
+  CHECK_THROWS(be.activation_transform(one.get<float>(), 1, 5, ActivationTransform::Std));
   auto st = matrix_stats(x.data(), int64_t(x.size()));
-  CHECK(st.min >= -3.0 && st.max <= 5.0 && std::fabs(st.mean - 1.0) < 0.1);
+  CHECK(st.min >= -3.0 && st.max <= 1000.05 && std::fabs(st.mean - 1.0 - 1000.0 / cols) < 0.1);
+}
+
+TEST("gather_mean_rows: chosen rows copied exactly, means in float64, empty segments zero") {
+  Backend& be = device_backend();
+  const int64_t src_rows = 37, cols = 70, stride = 75;  // a row stride past the columns, as in captures
+  const auto src = random_vector(size_t(src_rows * stride), 31, -3.0f, 3.0f);
+  // Segments of every kind: single rows (repeated and out of order), runs to average, one empty.
+  std::mt19937 rng(32);
+  std::vector<int32_t> offsets = {0}, indices;
+  for (int s = 0; s < 23; ++s) {
+    const int len = s == 5 ? 0 : s % 3 == 0 ? 1 + int(rng() % 9) : 1;
+    for (int k = 0; k < len; ++k) indices.push_back(int32_t(rng() % src_rows));
+    offsets.push_back(int32_t(indices.size()));
+  }
+  const int64_t segments = int64_t(offsets.size()) - 1;
+  auto dsrc = to_device(be, src);
+  DeviceBuffer doff(be, offsets.size() * sizeof(int32_t)), dind(be, indices.size() * sizeof(int32_t));
+  doff.upload(offsets.data());
+  dind.upload(indices.data());
+  DeviceBuffer ddst(be, size_t(segments * cols) * sizeof(float));
+  be.gather_mean_rows(ddst.get<float>(), dsrc.get<float>(), stride, cols, doff.get<int32_t>(), dind.get<int32_t>(),
+                      segments);
+  const auto dst = to_host(ddst);
+  for (int64_t s = 0; s < segments; ++s)
+    for (int64_t c = 0; c < cols; ++c) {
+      double sum = 0;
+      for (int32_t k = offsets[s]; k < offsets[s + 1]; ++k) sum += double(src[size_t(indices[k] * stride + c)]);
+      const int32_t len = offsets[s + 1] - offsets[s];
+      const float want = len == 0 ? 0.0f : float(sum / double(len));
+      // The same float64 sums in the same order: equal, not merely close.
+      CHECK(dst[size_t(s * cols + c)] == want);
+    }
 }
 
 TEST("activation store: refuses a store over the memory limit, naming the bytes") {

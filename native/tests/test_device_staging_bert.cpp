@@ -2,7 +2,7 @@
 // checked on a machine without a GPU through the stand-in device (stand_in_device.h):
 // token ids, types, masks, labels and gather indices staged to device memory, padded
 // and packed batches, results read back, activations of padded sequences copied into
-// the host-side store, and training steps whose state lives on the device. Everything
+// a host-side store or kept in a store on the device, and training steps whose state lives on the device. Everything
 // must be bit-identical to the CPU backend.
 #include <cstring>
 #include <string>
@@ -54,7 +54,8 @@ void compare_capture(BertModel& cpu, BertModel& dev, const TextBatch& b, const s
     o.capacity = b.count;
     o.average_tokens = average;
     o.max_tokens = b.tokens;
-    ActivationStore sc(cpu.capture_points(), o), sd(dev.capture_points(), o);
+    // sd: a host store filled from the device; sr: a store resident on the device.
+    ActivationStore sc(cpu.capture_points(), o), sd(dev.capture_points(), o), sr(dev.capture_points(), o, dev.backend());
     // Two calls on both, as a pipeline brings its samples.
     const int64_t first = 3;
     const int32_t* labels = b.labels.data();
@@ -62,6 +63,9 @@ void compare_capture(BertModel& cpu, BertModel& dev, const TextBatch& b, const s
     CHECK(cpu.capture(sc, b.inputs(first), b.labels_from(cpu.config(), first), nullptr) == b.count - first);
     CHECK(dev.capture(sd, b.inputs(0, first), labels, nullptr) == first);
     CHECK(dev.capture(sd, b.inputs(first), b.labels_from(cpu.config(), first), nullptr) == b.count - first);
+    CHECK(dev.capture(sr, b.inputs(0, first), labels, nullptr) == first);
+    CHECK(dev.capture(sr, b.inputs(first), b.labels_from(cpu.config(), first), nullptr) == b.count - first);
+    CHECK(sc.sample_tokens() == sr.sample_tokens());
     CHECK(sc.num_samples() == sd.num_samples());
     CHECK(sc.sample_tokens() == sd.sample_tokens());
     const std::string what = name + (average ? ", averaged capture" : ", capture");
@@ -70,9 +74,27 @@ void compare_capture(BertModel& cpu, BertModel& dev, const TextBatch& b, const s
       const size_t n = size_t(sc.rows(i) * sc.cols(i));
       check_same_bits(what + ": " + sc.entry(i).name, std::vector<float>(sd.data(i), sd.data(i) + n),
                       std::vector<float>(sc.data(i), sc.data(i) + n));
+      std::vector<float> resident(n);
+      sr.copy_to_host(i, resident.data());
+      check_same_bits(what + " on the device: " + sc.entry(i).name, resident, std::vector<float>(sc.data(i), sc.data(i) + n));
     }
     check_same_bits(what + ": losses", std::vector<float>(sd.losses(), sd.losses() + b.count),
                     std::vector<float>(sc.losses(), sc.losses() + b.count));
+    // Dropping samples moves whole variable-length runs of rows.
+    std::vector<uint8_t> mask(size_t(b.count), 1);
+    mask[1] = 0;
+    sc.keep(mask.data(), b.count);
+    sr.keep(mask.data(), b.count);
+    CHECK(sc.sample_tokens() == sr.sample_tokens());
+    sc.finalize(ActivationTransform::Center);
+    sr.finalize(ActivationTransform::Center);
+    for (size_t i = 0; i < sc.entry_count(); ++i) {
+      CHECK(sc.rows(i) == sr.rows(i));
+      std::vector<float> resident(size_t(sc.rows(i) * sc.cols(i)));
+      sr.copy_to_host(i, resident.data());
+      check_same_bits(what + " on the device, after keep and center: " + sc.entry(i).name, resident,
+                      std::vector<float>(sc.data(i), sc.data(i) + resident.size()));
+    }
   }
 }
 

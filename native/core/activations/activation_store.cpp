@@ -115,8 +115,8 @@ ActivationStore::Plan ActivationStore::plan(const std::vector<CapturePoint>& poi
   return p;
 }
 
-ActivationStore::ActivationStore(const std::vector<CapturePoint>& points, const ActivationStoreOptions& o)
-    : capacity_(o.capacity) {
+ActivationStore::ActivationStore(const std::vector<CapturePoint>& points, const ActivationStoreOptions& o, Backend& be)
+    : capacity_(o.capacity), be_(&be) {
   Plan p = plan(points, o);
   const uint64_t limit = o.max_bytes ? o.max_bytes : default_activation_limit();
   if (p.bytes > limit)
@@ -125,11 +125,18 @@ ActivationStore::ActivationStore(const std::vector<CapturePoint>& points, const 
   entries_ = std::move(p.entries);
   bytes_ = p.bytes;
   try {
-    buffer_ = std::make_unique<DeviceBuffer>(cpu_backend(), size_t(p.bytes));
+    if (on_device()) {
+      for (const auto& e : entries_)
+        entry_buffers_.push_back(
+            e.kept ? std::make_unique<DeviceBuffer>(be, size_t(capacity_ * e.rows_per_sample * e.width) * sizeof(float))
+                   : nullptr);
+    } else {
+      buffer_ = std::make_unique<DeviceBuffer>(be, size_t(p.floats) * sizeof(float));
+    }
   } catch (const std::bad_alloc&) {
     throw Error("could not allocate " + std::to_string(p.bytes) + " bytes for the activation store");
   }
-  losses_ = base() + p.floats;
+  losses_.assign(size_t(capacity_), 0.0f);
   captured_.assign(entries_.size(), 0);
   for (const auto& e : entries_)
     if (e.padded) {
@@ -178,6 +185,20 @@ void ActivationStore::token_mask(const uint8_t* mask, int64_t batch, int64_t tok
   }
 }
 
+std::pair<const int32_t*, const int32_t*> ActivationStore::stage_segments() {
+  const size_t total = segments_.size();
+  // segments_ holds the offsets first; their count is one more than the segments'.
+  const int32_t* host = segments_.data();
+  if (!on_device()) return {host, host + segments_offsets_};
+  if (!staged_ || staged_->bytes() < total * sizeof(int32_t)) {
+    be_->synchronize();  // a queued gather may still read the old copy
+    staged_ = std::make_unique<DeviceBuffer>(*be_, std::max<size_t>(total, 1024) * sizeof(int32_t));
+  }
+  be_->copy_from_host(staged_->get(), host, total * sizeof(int32_t));
+  const int32_t* dev = staged_->get<int32_t>();
+  return {dev, dev + segments_offsets_};
+}
+
 void ActivationStore::capture(size_t point, const float* data, int64_t batch, int64_t row_stride) {
   check_open("capture");
   TF_CHECK(point < entries_.size(), "activation store: capture point out of range");
@@ -185,10 +206,10 @@ void ActivationStore::capture(size_t point, const float* data, int64_t batch, in
   if (pending_batch_ != batch) start_batch(batch);
   const ActivationEntry& e = entries_[point];
   captured_[point] = 1;
-  if (!e.kept) return;
-  const int64_t w = e.width;
+  if (!e.kept || batch == 0) return;
   // Rows per sample in `data`, and whether row t of sample b is a real token.
   const int64_t tokens = capture_tokens(point);
+  TF_CHECK(batch * tokens <= std::numeric_limits<int32_t>::max(), "activation store: batch too large to capture");
   const bool masked = e.padded && !pending_mask_.empty();
   auto real = [&](int64_t b, int64_t t) { return !masked || pending_mask_[size_t(b * tokens + t)] != 0; };
   if (e.padded && !e.average && !e.variable_rows) {
@@ -198,39 +219,36 @@ void ActivationStore::capture(size_t point, const float* data, int64_t batch, in
           throw Error("activation store: '" + e.name + "' keeps token " + std::to_string(t) + ", which sample " +
                       std::to_string(b) + " of the batch does not have (padding)");
   }
-  float* dst0 = e.variable_rows ? base() + e.offset + uint64_t(stored_tokens_ * w)
-                                : base() + e.offset + uint64_t(num_samples_ * e.rows_per_sample * w);
-  parallel_for(batch, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, e.rows_per_sample * w)),
-               [&](int64_t b0, int64_t b1) {
-                 std::vector<double> acc;
-                 for (int64_t b = b0; b < b1; ++b) {
-                   const float* src = data + b * tokens * row_stride;
-                   if (e.variable_rows) {
-                     float* dst = dst0 + pending_start(b) * w;
-                     for (int64_t t = 0; t < tokens; ++t)
-                       if (real(b, t)) {
-                         std::memcpy(dst, src + t * row_stride, size_t(w) * sizeof(float));
-                         dst += w;
-                       }
-                     continue;
-                   }
-                   float* dst = dst0 + b * e.rows_per_sample * w;
-                   if (e.average) {
-                     acc.assign(size_t(w), 0.0);
-                     int64_t n = 0;
-                     for (int64_t t = 0; t < tokens; ++t) {
-                       if (!real(b, t)) continue;
-                       ++n;
-                       for (int64_t c = 0; c < w; ++c) acc[c] += src[t * row_stride + c];
-                     }
-                     for (int64_t c = 0; c < w; ++c) dst[c] = float(acc[c] / double(std::max<int64_t>(n, 1)));
-                     continue;
-                   }
-                   for (size_t k = 0; k < e.kept_tokens.size(); ++k)
-                     std::memcpy(dst + int64_t(k) * w, src + e.kept_tokens[k] * row_stride, size_t(w) * sizeof(float));
-                 }
-               });
-  captured_[point] = 1;
+  // Every kept row of the batch as a segment of source rows (row b * tokens + t of
+  // `data`): one row per kept or real token, or all of a sample's real tokens to average.
+  // The rows land in order right after the ones already stored.
+  std::vector<int32_t> offsets = {0}, indices;
+  for (int64_t b = 0; b < batch; ++b) {
+    const int32_t first = int32_t(b * tokens);
+    if (e.average) {
+      for (int64_t t = 0; t < tokens; ++t)
+        if (real(b, t)) indices.push_back(first + int32_t(t));
+      offsets.push_back(int32_t(indices.size()));
+    } else if (e.variable_rows) {
+      for (int64_t t = 0; t < tokens; ++t)
+        if (real(b, t)) {
+          indices.push_back(first + int32_t(t));
+          offsets.push_back(int32_t(indices.size()));
+        }
+    } else {
+      for (int64_t t : e.kept_tokens) {
+        indices.push_back(first + int32_t(t));
+        offsets.push_back(int32_t(indices.size()));
+      }
+    }
+  }
+  const int64_t segments = int64_t(offsets.size()) - 1;
+  segments_offsets_ = offsets.size();
+  segments_ = std::move(offsets);
+  segments_.insert(segments_.end(), indices.begin(), indices.end());
+  const auto [off, ind] = stage_segments();
+  const int64_t first_row = e.variable_rows ? stored_tokens_ : num_samples_ * e.rows_per_sample;
+  be_->gather_mean_rows(entry_ptr(point) + first_row * e.width, data, row_stride, e.width, off, ind, segments);
 }
 
 void ActivationStore::commit(int64_t count, const float* losses) {
@@ -259,13 +277,39 @@ void ActivationStore::keep(const uint8_t* mask, int64_t count) {
     if (mask[s]) kept.push_back(s);
   if (int64_t(kept.size()) == count) return;
   const int64_t n = int64_t(kept.size());
-  // First row of each stored sample in variable_rows entries.
+  if (on_device()) {
+    keep_on_device(kept);
+  } else {
+    keep_in_place(kept);
+  }
+  for (int64_t k = 0; k < n; ++k) losses_[size_t(k)] = losses_[size_t(kept[k])];
+  if (has_padded_) {
+    std::vector<int64_t> tokens;
+    stored_tokens_ = 0;
+    for (int64_t s : kept) {
+      tokens.push_back(sample_tokens_[size_t(s)]);
+      stored_tokens_ += sample_tokens_[size_t(s)];
+    }
+    sample_tokens_ = std::move(tokens);
+  }
+  num_samples_ = n;
+}
+
+// First row of each stored sample in variable_rows entries.
+std::vector<int64_t> ActivationStore::first_rows() const {
   std::vector<int64_t> first_row(sample_tokens_.size() + 1, 0);
   for (size_t s = 0; s < sample_tokens_.size(); ++s) first_row[s + 1] = first_row[s] + sample_tokens_[s];
+  return first_row;
+}
+
+void ActivationStore::keep_in_place(const std::vector<int64_t>& kept) {
+  const int64_t n = int64_t(kept.size());
+  const std::vector<int64_t> first_row = first_rows();
   parallel_for(int64_t(entries_.size()), 1, [&](int64_t e0, int64_t e1) {
     for (int64_t i = e0; i < e1; ++i) {
       const ActivationEntry& e = entries_[size_t(i)];
-      float* d = base() + e.offset;
+      if (!e.kept) continue;
+      float* d = buffer_->get<float>() + e.offset;
       if (e.variable_rows) {
         // Samples move down in order, each to the end of the ones kept before it.
         int64_t row = 0;
@@ -284,17 +328,33 @@ void ActivationStore::keep(const uint8_t* mask, int64_t count) {
         if (kept[k] != k) std::memmove(d + k * block, d + kept[k] * block, size_t(block) * sizeof(float));
     }
   });
-  for (int64_t k = 0; k < n; ++k) losses_[k] = losses_[kept[k]];
-  if (has_padded_) {
-    std::vector<int64_t> tokens;
-    stored_tokens_ = 0;
+}
+
+// A device cannot move rows in place in parallel without races: each entry's kept rows
+// are gathered into a fresh allocation that then replaces the old one.
+void ActivationStore::keep_on_device(const std::vector<int64_t>& kept) {
+  const std::vector<int64_t> first_row = first_rows();
+  for (size_t i = 0; i < entries_.size(); ++i) {
+    const ActivationEntry& e = entries_[i];
+    if (!e.kept) continue;
+    TF_CHECK(rows(i) <= std::numeric_limits<int32_t>::max(), "activation store: '" + e.name + "' has too many rows");
+    std::vector<int32_t> keep_rows;
     for (int64_t s : kept) {
-      tokens.push_back(sample_tokens_[size_t(s)]);
-      stored_tokens_ += sample_tokens_[size_t(s)];
+      const int64_t begin = e.variable_rows ? first_row[size_t(s)] : s * e.rows_per_sample;
+      const int64_t count = e.variable_rows ? sample_tokens_[size_t(s)] : e.rows_per_sample;
+      for (int64_t r = begin; r < begin + count; ++r) keep_rows.push_back(int32_t(r));
     }
-    sample_tokens_ = std::move(tokens);
+    segments_.resize(keep_rows.size() + 1);
+    for (size_t k = 0; k <= keep_rows.size(); ++k) segments_[k] = int32_t(k);
+    segments_offsets_ = segments_.size();
+    segments_.insert(segments_.end(), keep_rows.begin(), keep_rows.end());
+    const auto [off, ind] = stage_segments();
+    auto fresh = std::make_unique<DeviceBuffer>(*be_, entry_buffers_[i]->bytes());
+    be_->gather_mean_rows(fresh->get<float>(), entry_buffers_[i]->get<float>(), e.width, e.width, off, ind,
+                          int64_t(keep_rows.size()));
+    be_->synchronize();
+    entry_buffers_[i] = std::move(fresh);
   }
-  num_samples_ = n;
 }
 
 void ActivationStore::finalize(ActivationTransform t) {
@@ -305,8 +365,10 @@ void ActivationStore::finalize(ActivationTransform t) {
         throw Error("the std transform needs at least 2 rows per activation, but '" + entries_[i].name + "' has " +
                     std::to_string(rows(i)) + " (" + std::to_string(num_samples_) + " samples)");
   }
-  for (size_t i = 0; i < entries_.size(); ++i)
-    if (entries_[i].kept) apply_activation_transform(mutable_data(i), rows(i), cols(i), t);
+  if (t != ActivationTransform::None)
+    for (size_t i = 0; i < entries_.size(); ++i)
+      if (entries_[i].kept) be_->activation_transform(mutable_data(i), rows(i), cols(i), t);
+  be_->synchronize();
   transform_ = t;
   finalized_ = true;
 }
@@ -322,16 +384,30 @@ void ActivationStore::release(size_t i) {
   if (!finalized_) throw Error("activation store: release '" + e.name + "' only after finalize");
   if (e.released || !e.kept) return;
   e.released = true;
+  if (on_device()) {
+    entry_buffers_[i].reset();
+    return;
+  }
 #ifdef __linux__
   // Only whole pages inside the entry: its neighbours share the pages at either end.
   const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
-  const uintptr_t begin = reinterpret_cast<uintptr_t>(base() + e.offset);
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(buffer_->get<float>() + e.offset);
   const uintptr_t end = begin + uintptr_t(capacity_ * e.rows_per_sample * e.width) * sizeof(float);
   const uintptr_t first = (begin + page - 1) / page * page, last = end / page * page;
   if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);  // advice: failure only costs memory
 #endif
 }
 
-MatrixStats ActivationStore::stats(size_t i) const { return matrix_stats(data(i), rows(i) * cols(i)); }
+void ActivationStore::copy_to_host(size_t i, float* dst) const {
+  const size_t count = size_t(rows(i) * cols(i));
+  if (count) be_->copy_to_host(dst, data(i), count * sizeof(float));
+}
+
+MatrixStats ActivationStore::stats(size_t i) const {
+  if (!on_device()) return matrix_stats(data(i), rows(i) * cols(i));
+  std::vector<float> host(size_t(rows(i) * cols(i)));
+  copy_to_host(i, host.data());
+  return matrix_stats(host.data(), int64_t(host.size()));
+}
 
 }  // namespace tf

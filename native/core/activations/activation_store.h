@@ -16,6 +16,13 @@
 // the mean is over the real tokens. Their byte size is planned for `max_tokens` tokens
 // per sample (the longest sequence the caller will bring).
 //
+// Where the store lives: in the memory of the backend it is created on, which is the
+// capturing model's (DESIGN.md: activations are captured and consumed where they are
+// computed). On a GPU the rows are chosen and averaged there (Backend::gather_mean_rows),
+// the transforms run there, and cost matrices read the entries in place; each entry has
+// its own device allocation, so release() frees it. On the CPU all entries share one
+// buffer whose pages release() hands back. Losses and bookkeeping are host memory.
+//
 // Life cycle: capture batches (forward pass -> capture(...) per point -> commit), drop
 // samples with keep(mask) (the loss threshold across models), then finalize(transform)
 // once. The byte size is fixed when the store is created, from the capacity in samples,
@@ -25,6 +32,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../backend.h"
@@ -58,7 +66,7 @@ struct ActivationEntry {
   bool average = false;             // one averaged row per sample
   std::vector<int64_t> kept_tokens;  // token indices kept, in order (when !average)
   int64_t rows_per_sample = 0;  // the most rows a sample has (its exact count unless variable_rows)
-  uint64_t offset = 0;  // in floats from the start of the store's buffer
+  uint64_t offset = 0;  // in floats from the start of the store's buffer (CPU stores)
   bool padded = false;         // a padded point: only real tokens count
   bool variable_rows = false;  // padded and unreduced: one row per real token of each sample
   bool kept = true;     // false: left out by ActivationStoreOptions::only
@@ -79,9 +87,10 @@ class ActivationStore final : public ActivationSink {
   // Throws tf::Error for an unusable filter (window larger than the grid, ...).
   static Plan plan(const std::vector<CapturePoint>& points, const ActivationStoreOptions& options);
 
-  // Allocates the store; throws tf::Error, naming the byte count and the limit, when the
-  // plan exceeds options.max_bytes (or the default limit).
-  ActivationStore(const std::vector<CapturePoint>& points, const ActivationStoreOptions& options);
+  // Allocates the store in `be`'s memory; throws tf::Error, naming the byte count and the
+  // limit, when the plan exceeds options.max_bytes (or the default limit).
+  ActivationStore(const std::vector<CapturePoint>& points, const ActivationStoreOptions& options,
+                  Backend& be = cpu_backend());
 
   // --- shape ---------------------------------------------------------------------------
   size_t entry_count() const { return entries_.size(); }
@@ -94,24 +103,31 @@ class ActivationStore final : public ActivationSink {
   uint64_t bytes() const { return bytes_; }
   bool finalized() const { return finalized_; }
   ActivationTransform transform() const { return transform_; }
+  // The backend whose memory holds the entries (data() pointers).
+  Backend& backend() const { return *be_; }
+  bool on_device() const { return be_->device() != Device::Cpu; }
 
   // --- the matrices, for native consumers (cost matrices) -------------------------------
-  // Entry i as a rows(i) x cols(i) row-major matrix of the samples stored so far.
-  const float* data(size_t i) const { return base() + live_entry(i).offset; }
-  float* mutable_data(size_t i) { return base() + live_entry(i).offset; }
+  // Entry i as a rows(i) x cols(i) row-major matrix of the samples stored so far, in the
+  // store's backend memory (device memory when on_device()).
+  const float* data(size_t i) const { return entry_ptr(i); }
+  float* mutable_data(size_t i) { return entry_ptr(i); }
+  // Entry i copied into host memory (rows(i) x cols(i) floats at dst).
+  void copy_to_host(size_t i, float* dst) const;
   int64_t rows(size_t i) const {
     const ActivationEntry& e = entries_.at(i);
     return e.variable_rows ? stored_tokens_ : num_samples_ * e.rows_per_sample;
   }
   int64_t cols(size_t i) const { return entries_.at(i).width; }
   // Per-sample losses of the stored samples (NaN where no labels were given).
-  const float* losses() const { return losses_; }
+  const float* losses() const { return losses_.data(); }
   // Real tokens of each stored sample (the rows it has in variable_rows entries); empty
   // when the store has no padded points.
   const std::vector<int64_t>& sample_tokens() const { return sample_tokens_; }
 
   // --- filling -------------------------------------------------------------------------
   // ActivationSink: files a batch's output of `point` for samples num_samples() ... +batch.
+  // `data` is in the store's backend memory.
   void capture(size_t point, const float* data, int64_t batch, int64_t row_stride) override;
   // ActivationSink: the real tokens of the batch about to be captured.
   void token_mask(const uint8_t* mask, int64_t batch, int64_t tokens) override;
@@ -138,7 +154,16 @@ class ActivationStore final : public ActivationSink {
   bool released(size_t i) const { return entries_.at(i).released; }
 
  private:
-  float* base() const { return buffer_->get<float>(); }
+  float* entry_ptr(size_t i) const {
+    const ActivationEntry& e = live_entry(i);
+    return entry_buffers_.empty() ? buffer_->get<float>() + e.offset : entry_buffers_[i]->get<float>();
+  }
+  // The rows to keep of one captured batch as gather_mean_rows segments, handed to the
+  // backend (uploaded when it is a device); returns {offsets, indices} in its memory.
+  std::pair<const int32_t*, const int32_t*> stage_segments();
+  void keep_in_place(const std::vector<int64_t>& kept);
+  void keep_on_device(const std::vector<int64_t>& kept);
+  std::vector<int64_t> first_rows() const;  // of each stored sample in variable_rows entries, and the end
   void check_open(const char* what) const;
   const ActivationEntry& live_entry(size_t i) const;
   void start_batch(int64_t batch);
@@ -157,8 +182,13 @@ class ActivationStore final : public ActivationSink {
   int64_t capacity_ = 0;
   int64_t num_samples_ = 0;
   uint64_t bytes_ = 0;
-  std::unique_ptr<DeviceBuffer> buffer_;
-  float* losses_ = nullptr;
+  Backend* be_;
+  std::unique_ptr<DeviceBuffer> buffer_;                     // CPU: every entry at its offset
+  std::vector<std::unique_ptr<DeviceBuffer>> entry_buffers_;  // device: one per entry (null: not kept)
+  std::vector<float> losses_;
+  std::vector<int32_t> segments_;  // gather_mean_rows offsets, then indices, of the rows being filed
+  size_t segments_offsets_ = 0;    // how many of segments_ are offsets
+  std::unique_ptr<DeviceBuffer> staged_;  // their device copy
   std::vector<uint8_t> captured_;  // which points hold data for the pending batch
   int64_t pending_batch_ = -1;
   // Padded points: the pending batch's sequence length (0 until token_mask), its mask,

@@ -1,5 +1,7 @@
 #include "host_staging_sink.h"
 
+#include "../error.h"
+
 namespace tf {
 
 void HostStagingSink::capture(size_t point, const float* data, int64_t batch, int64_t row_stride) {
@@ -17,6 +19,13 @@ void HostStagingSink::capture(size_t point, const float* data, int64_t batch, in
 
 void HostStagingSink::token_mask(const uint8_t* mask, int64_t batch, int64_t tokens) {
   store_.token_mask(mask, batch, tokens);
+}
+
+ActivationSink& capture_sink(Backend& be, ActivationStore& store, HostStagingSink& staging) {
+  if (&store.backend() == &be) return store;
+  if (!store.on_device()) return staging;
+  throw Error(std::string("the activation store lives on ") + device_name(store.backend().device()) +
+              " memory, but the model runs on " + device_name(be.device()) + ": create the store from this model");
 }
 
 }  // namespace tf

@@ -1,4 +1,5 @@
-// Activations computed on a device backend, handed to a store in host memory: each kept
+// Activations computed on a device backend, handed to a store in host memory (a store
+// created on the CPU for a model on the GPU): each kept
 // point's rows are copied to the host (one device-to-host copy per point and micro-batch)
 // and passed on. Points the store does not keep are passed on without a copy (the store
 // only notes that they were captured). Token masks (text batches) are host memory
@@ -24,10 +25,10 @@ class HostStagingSink final : public ActivationSink {
   std::vector<float> host_;
 };
 
-// The sink a model's capture hands its outputs to: the store itself on the CPU backend,
-// else `staging` (built over the same store).
-inline ActivationSink& capture_sink(Backend& be, ActivationStore& store, HostStagingSink& staging) {
-  return be.device() == Device::Cpu ? static_cast<ActivationSink&>(store) : staging;
-}
+// The sink a model on backend `be` hands its outputs to: the store itself when it lives
+// in the same memory (the CPU, or the model's device: captured and kept on the GPU), else
+// `staging` (built over the same store) for a host store filled from a device. A device
+// store cannot be filled by a model elsewhere: tf::Error.
+ActivationSink& capture_sink(Backend& be, ActivationStore& store, HostStagingSink& staging);
 
 }  // namespace tf

@@ -311,8 +311,7 @@ int64_t BertModel::capture(ActivationStore& store, const BertInputs& in, const i
   const int64_t per_label = config_.masked_lm() ? T : 1;
   const int64_t take = std::min(in.count, store.remaining());
   std::vector<float> losses(size_t(std::min(chunk, std::max<int64_t>(take, 1))));
-  // The store lives in host memory; on a GPU the captured rows are copied there as they
-  // are produced, as for the ViT.
+  // The store lives where this model runs, or on the host (copied over), as for the ViT.
   HostStagingSink staging(*backend_, store);
   ActivationSink& sink = capture_sink(*backend_, store, staging);
   for (int64_t i = 0; i < take; i += chunk) {

@@ -3,8 +3,10 @@
 #include <cstring>
 #include <new>
 
+#include "../activations/activation_transform.h"
 #include "../backend.h"
 #include "../thread_pool.h"
+#include "activation_kernels.h"
 #include "blas_threads.h"
 #include "encoder_kernels.h"
 #include "kernels.h"
@@ -143,6 +145,13 @@ class CpuBackend final : public Backend {
   void augment_images(float* out, const float* images, int64_t batch, int64_t channels, int64_t image_size,
                       const AugmentParams& params) override {
     cpu::augment_images(out, images, batch, channels, image_size, params);
+  }
+  void gather_mean_rows(float* dst, const float* src, int64_t src_stride, int64_t cols, const int32_t* offsets,
+                        const int32_t* indices, int64_t segments) override {
+    cpu::gather_mean_rows(dst, src, src_stride, cols, offsets, indices, segments);
+  }
+  void activation_transform(float* x, int64_t rows, int64_t cols, ActivationTransform t) override {
+    apply_activation_transform(x, rows, cols, t);
   }
 };
 

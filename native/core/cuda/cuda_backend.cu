@@ -6,8 +6,10 @@
 #include <memory>
 #include <mutex>
 
+#include "../activations/activation_transform.h"
 #include "../backend.h"
 #include "../error.h"
+#include "activation_kernels.h"
 #include "cublas_loader.h"
 #include "cuda_check.h"
 #include "encoder_kernels.h"
@@ -197,6 +199,15 @@ class CudaBackend final : public Backend {
   void augment_images(float* out, const float* images, int64_t batch, int64_t channels, int64_t image_size,
                       const AugmentParams& params) override {
     cuda::augment_images(out, images, batch, channels, image_size, params, stream_);
+  }
+  void gather_mean_rows(float* dst, const float* src, int64_t src_stride, int64_t cols, const int32_t* offsets,
+                        const int32_t* indices, int64_t segments) override {
+    cuda::gather_mean_rows(dst, src, src_stride, cols, offsets, indices, segments, stream_);
+  }
+  void activation_transform(float* x, int64_t rows, int64_t cols, ActivationTransform t) override {
+    TF_CHECK(t != ActivationTransform::Std || rows == 0 || cols == 0 || rows >= 2,
+             "the std transform needs at least 2 rows per activation, got " + std::to_string(rows));
+    cuda::activation_transform(x, rows, cols, t, stream_);
   }
 
  private:

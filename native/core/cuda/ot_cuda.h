@@ -8,8 +8,10 @@
 //
 // cost_matrix, sinkhorn and sinkhorn_batched are what costMatrix/sinkhorn/sinkhornBatch
 // (ot/ot_device.cpp) and the fusion's transport maps (fusion/transport_map.cpp) run on a
-// CUDA device; the map arithmetic below is reached from the native tests and benchmarks
-// only so far. Exact OT (emd) has no GPU version: the network simplex and
+// CUDA device; of the map arithmetic below, column_mean_abs and column_mean_std serve
+// activation stores on the GPU (fusion/statistics_on.cpp), and combine_maps and
+// repair_rows (small host-side arrays in the fusion) are reached from the native tests
+// and benchmarks only. Exact OT (emd) has no GPU version: the network simplex and
 // the assignment solver are sequential algorithms and stay on the CPU (ot::emd on host
 // copies). The cost's precision option is a CPU matter: here the products are float64.
 //

@@ -66,6 +66,11 @@ void column_mean_abs(const float* const* xs, int count, int64_t rows, int64_t co
 // matrix: the per-neuron statistics that statistics repair matches.
 void column_mean_std(const float* x, int64_t rows, int64_t cols, double* mean, double* std);
 
+// column_mean_abs and column_mean_std of matrices in `be`'s memory (an activation store
+// on the GPU is read there, by the CUDA twins); the results are host memory.
+void column_mean_abs_on(Backend& be, const float* const* xs, int count, int64_t rows, int64_t cols, double* out);
+void column_mean_std_on(Backend& be, const float* x, int64_t rows, int64_t cols, double* mean, double* std);
+
 // Statistics repair of one linear layer's outputs: neuron j's output y_j becomes
 // (y_j - mean_j) * target_std_j / std_j + target_mean_j, by scaling row j of the weight
 // (rows x cols) and rewriting bias j in place. A neuron with no spread (std_j ~ 0) keeps

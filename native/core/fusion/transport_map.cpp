@@ -46,12 +46,9 @@ bool cuda_cost_and_plan(Backend& be, const ot::NeuronView& a, const ot::NeuronVi
                         std::unique_ptr<ot::BigBuffer>& cost, MapDiagnostics& d, TaskContext* ctx) {
   const int64_t n = a.count, m = b.count;
   const size_t nm = size_t(n * m);
-  DeviceBuffer da(be, size_t(ot::view_span(a)) * sizeof(float)), db(be, size_t(ot::view_span(b)) * sizeof(float));
-  da.upload(a.data);
-  db.upload(b.data);
-  ot::NeuronView va = a, vb = b;
-  va.data = da.get<float>();
-  vb.data = db.get<float>();
+  // Neurons from a device-resident activation store are read in place; others are copied.
+  std::unique_ptr<DeviceBuffer> da, db;
+  const ot::NeuronView va = ot::on_backend(be, a, da), vb = ot::on_backend(be, b, db);
   DeviceBuffer dcost(be, nm * sizeof(double));
   d.cost_scale = cuda::ot::cost_matrix(va, vb, options.cost, dcost.get<double>(), m, ctx).scale;
   d.device = "cuda";
@@ -103,6 +100,8 @@ MapDiagnostics transport_map(Backend& be, const ot::NeuronView& a, const ot::Neu
     throw Error("CUDA is not available: " + cuda_unavailable_reason());
 #endif
   } else {
+    ot::check_host_view(a, "transport_map");
+    ot::check_host_view(b, "transport_map");
     cost = std::make_unique<ot::BigBuffer>(size_t(n * m));
     d.cost_scale = ot::cost_matrix(a, b, options.cost, cost->get(), m, ctx).scale;
   }

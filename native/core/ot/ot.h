@@ -32,6 +32,9 @@ struct NeuronView {
   int64_t dim = 0;
   int64_t neuron_stride = 0;
   int64_t feature_stride = 0;
+  // True when data is device memory (an activation store on the GPU): device paths read
+  // it in place instead of uploading a copy, and CPU paths refuse it.
+  bool on_device = false;
 
   // Neurons are the columns of a row-major rows x cols matrix with row stride ld (>= cols).
   static NeuronView of_columns(const float* x, int64_t rows, int64_t cols, int64_t ld = -1) {

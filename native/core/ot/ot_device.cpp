@@ -23,20 +23,38 @@ namespace {
   return buf;
 }
 
+}  // namespace
+
+NeuronView on_backend(Backend& be, const NeuronView& v, std::unique_ptr<DeviceBuffer>& copy) {
+  if (v.on_device || be.device() == Device::Cpu) return v;
+  copy = upload(be, v.data, size_t(view_span(v)) * sizeof(float));
+  NeuronView out = v;
+  out.data = copy->get<float>();
+  out.on_device = true;
+  return out;
+}
+
+void check_host_view(const NeuronView& v, const char* what) {
+  if (v.on_device) throw Error(std::string(what) + ": neurons in device memory cannot be read on the CPU");
+}
+
+namespace {
+
 [[noreturn]] void no_cuda() { throw Error("CUDA is not available: " + cuda_unavailable_reason()); }
 
 }  // namespace
 
 CostInfo cost_matrix_on(Backend& be, const NeuronView& a, const NeuronView& b, const CostOptions& options, double* out,
                         int64_t ldo, TaskContext* ctx) {
-  if (be.device() == Device::Cpu) return cost_matrix(a, b, options, out, ldo, ctx);
+  if (be.device() == Device::Cpu) {
+    check_host_view(a, "cost_matrix");
+    check_host_view(b, "cost_matrix");
+    return cost_matrix(a, b, options, out, ldo, ctx);
+  }
 #ifdef TF_WITH_CUDA
   TF_CHECK(a.count >= 0 && b.count >= 0 && ldo >= b.count, "cost_matrix: bad sizes");
-  auto da = upload(be, a.data, size_t(view_span(a)) * sizeof(float));
-  auto db = upload(be, b.data, size_t(view_span(b)) * sizeof(float));
-  NeuronView va = a, vb = b;
-  va.data = da->get<float>();
-  vb.data = db->get<float>();
+  std::unique_ptr<DeviceBuffer> da, db;
+  const NeuronView va = on_backend(be, a, da), vb = on_backend(be, b, db);
   const size_t rows = size_t(a.count), bytes = rows ? ((rows - 1) * size_t(ldo) + size_t(b.count)) * sizeof(double) : 0;
   DeviceBuffer dout(be, bytes);
   CostInfo info = cuda::ot::cost_matrix(va, vb, options, dout.get<double>(), ldo, ctx);

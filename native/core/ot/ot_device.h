@@ -1,6 +1,6 @@
 // cost_matrix and sinkhorn (ot.h) on a chosen backend, with host inputs and outputs:
 // the CPU versions on the CPU backend; on the CUDA backend the inputs are copied to the
-// GPU, the CUDA twins (cuda/ot_cuda.h) run there and the results are copied back. This is
+// GPU (neuron views already there, NeuronView::on_device, are read in place), the CUDA twins (cuda/ot_cuda.h) run there and the results are copied back. This is
 // what the binding and the fusion call, so that `device: auto|cpu|cuda` reaches OT.
 //
 // The copies: a NeuronView's span of floats in (the activations or weights), the n x m
@@ -9,6 +9,7 @@
 // SinkhornOptions::method only chooses between the CPU's two paths.
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "../backend.h"
@@ -38,5 +39,12 @@ std::vector<SinkhornResult> sinkhorn_batched_on(Backend& be, const std::vector<c
 
 // Floats spanned by a view: from data[0] to its last element (0 for an empty view).
 int64_t view_span(const NeuronView& v);
+
+// The view as the backend reads it: itself on the CPU or when already on_device (a GPU
+// activation store's entry); else a device copy of its span, owned by `copy`.
+NeuronView on_backend(Backend& be, const NeuronView& v, std::unique_ptr<DeviceBuffer>& copy);
+
+// Throws tf::Error naming `what` when the view is device memory (on_device).
+void check_host_view(const NeuronView& v, const char* what);
 
 }  // namespace tf::ot

@@ -93,8 +93,8 @@ int64_t VitModel::capture(ActivationStore& store, const float* images, int64_t n
   const int64_t per_image = config_.image_floats(), V = config_.num_labels;
   std::vector<float> logits(size_t(std::min(micro_batch_, std::max<int64_t>(take, 1)) * V));
   std::vector<float> losses(size_t(std::min(micro_batch_, std::max<int64_t>(take, 1))));
-  // The store lives in host memory; on a GPU the captured rows are copied there as they
-  // are produced (DESIGN.md: cost matrices then copy the neurons back to the GPU).
+  // A store made for this model lives where it runs and takes the outputs as they are;
+  // a host store filled from a GPU gets each kept output copied over (host_staging_sink.h).
   HostStagingSink staging(*backend_, store);
   ActivationSink* sink = &capture_sink(*backend_, store, staging);
   for (int64_t i = 0; i < take; i += micro_batch_) {

@@ -103,7 +103,7 @@ TEST("cuda vs cpu: BERT activation capture of padded sequences into a host store
         o.capacity = b.count;
         o.average_tokens = average;
         o.max_tokens = b.tokens;
-        ActivationStore sc(cpu.capture_points(), o), sg(dev.capture_points(), o);
+        ActivationStore sc(cpu.capture_points(), o), sg(dev.capture_points(), o, *gpu);  // sg on the GPU
         CHECK(cpu.capture(sc, b.inputs(), b.labels.data(), nullptr) == b.count);
         // Two calls on the GPU: the store fills across captures as on the CPU.
         CHECK(dev.capture(sg, b.inputs(0, 6), b.labels.data(), nullptr) == 6);
@@ -114,8 +114,10 @@ TEST("cuda vs cpu: BERT activation capture of padded sequences into a host store
         for (size_t i = 0; i < sc.entry_count(); ++i) {
           CHECK(sg.rows(i) == sc.rows(i));
           const size_t n = size_t(sc.rows(i) * sc.cols(i));
-          expect_scaled(name + " " + sc.entry(i).name, std::vector<float>(sg.data(i), sg.data(i) + n),
-                        std::vector<float>(sc.data(i), sc.data(i) + n), 2e-4, 1e-4);
+          std::vector<float> on_gpu(n);
+          sg.copy_to_host(i, on_gpu.data());
+          expect_scaled(name + " " + sc.entry(i).name, on_gpu, std::vector<float>(sc.data(i), sc.data(i) + n), 2e-4,
+                        1e-4);
         }
       });
     }

@@ -410,8 +410,30 @@ TEST("cuda vs cpu: the fusion's transport map on the CUDA backend (Sinkhorn and 
       std::printf("    %s: %s, %lld iterations (cpu %lld)\n", name.c_str(), dg.solver.c_str(),
                   (long long)dg.iterations, (long long)dw.iterations);
       expect_close(name, got, want, 1e-6, 1e-5);
+      // Neurons already on the GPU (a store resident there) are read in place: same map.
+      auto ga = upload_to(*gpu, a), gb = upload_to(*gpu, b);
+      NeuronView ra = NeuronView::of_columns(ga.get<float>(), rows, n), rb = NeuronView::of_columns(gb.get<float>(), rows, m);
+      ra.on_device = rb.on_device = true;
+      std::vector<float> resident(got.size());
+      fusion::transport_map(*gpu, ra, rb, o, resident.data());
+      expect_identical(name + " from device-resident neurons", resident, got);
+      CHECK_THROWS(fusion::transport_map(cpu_backend(), ra, rb, o, resident.data()));
     });
   }
+  part("statistics where the activations live", [&] {
+    auto ga = upload_to(*gpu, a);
+    const float* hs[1] = {a.data()};
+    const float* ds[1] = {ga.get<float>()};
+    const size_t cols = static_cast<size_t>(n);
+    std::vector<double> want(cols), got(cols), mean(cols), sd(cols), gmean(cols), gsd(cols);
+    fusion::column_mean_abs(hs, 1, rows, n, want.data());
+    fusion::column_mean_abs_on(*gpu, ds, 1, rows, n, got.data());
+    expect_identical("column_mean_abs_on", got, want);
+    fusion::column_mean_std(a.data(), rows, n, mean.data(), sd.data());
+    fusion::column_mean_std_on(*gpu, ga.get<float>(), rows, n, gmean.data(), gsd.data());
+    expect_identical("column_mean_std_on mean", gmean, mean);
+    expect_identical("column_mean_std_on std", gsd, sd);
+  });
 }
 
 }  // namespace

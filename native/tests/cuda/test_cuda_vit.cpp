@@ -99,7 +99,8 @@ TEST("cuda vs cpu: ViT activation capture on the GPU into a host store, every po
       o.window = v.window;
       o.average_tokens = v.average;
       o.only = v.only;
-      ActivationStore sc(cpu.capture_points(), o), sg(dev.capture_points(), o);
+      // The GPU's store lives on the GPU: rows are chosen, kept and transformed there.
+      ActivationStore sc(cpu.capture_points(), o), sg(dev.capture_points(), o, *gpu);
       CHECK(cpu.capture(sc, images.data(), n, labels.data(), nullptr) == n);
       // Two calls on the GPU: the store fills across captures as on the CPU.
       CHECK(dev.capture(sg, images.data(), 9, labels.data(), nullptr) == 9);
@@ -116,7 +117,8 @@ TEST("cuda vs cpu: ViT activation capture on the GPU into a host store, every po
         for (size_t i = 0; i < sc.entry_count(); ++i) {
           if (!sc.entry(i).kept) continue;
           const size_t count = size_t(sc.rows(i) * sc.cols(i));
-          std::vector<float> a(sg.data(i), sg.data(i) + count), b(sc.data(i), sc.data(i) + count);
+          std::vector<float> a(count), b(sc.data(i), sc.data(i) + count);
+          sg.copy_to_host(i, a.data());
           const std::string what = std::string(v.name) + " " + activation_transform_name(t) + " " + sc.entry(i).name;
           // Print the first and last few entries; the rest only when over the bound.
           if (i < 3 || i + 3 >= sc.entry_count()) {
