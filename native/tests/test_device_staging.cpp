@@ -53,12 +53,7 @@ struct ToyPair {
 
 TEST("device paths of VitModel (staged images, capture into a host store) match the CPU bit for bit") {
   ToyPair pair(71);
-  const VitConfig& c = pair.c;
-  const int64_t n = pair.n;
-  const std::vector<float>& images = pair.images;
-  const std::vector<int32_t>& labels = pair.labels;
-  StandInDevice& dev = pair.dev;
-  VitModel &on_cpu = pair.on_cpu, &on_dev = pair.on_dev;
+  auto& [c, n, params, images, labels, dev, on_cpu, on_dev] = pair;
 
   std::vector<float> lc(size_t(n * c.num_labels)), ld(lc.size()), sc(static_cast<size_t>(n)), sd(sc.size());
   on_cpu.forward(images.data(), n, lc.data(), labels.data(), sc.data(), nullptr);
@@ -116,12 +111,7 @@ void check_same_entries(const ActivationStore& a, const ActivationStore& b, cons
 
 TEST("a store on the device keeps its rows there and matches a CPU store bit for bit") {
   ToyPair pair(73);
-  const VitConfig& c = pair.c;
-  const int64_t n = pair.n;
-  const std::vector<float>& images = pair.images;
-  const std::vector<int32_t>& labels = pair.labels;
-  StandInDevice& dev = pair.dev;
-  VitModel &on_cpu = pair.on_cpu, &on_dev = pair.on_dev;
+  auto& [c, n, params, images, labels, dev, on_cpu, on_dev] = pair;
   struct Variant { const char* name; SequenceFilter filter; int64_t window; bool average; ActivationTransform t; };
   for (const Variant& v : {Variant{"all tokens, std", SequenceFilter::None, 0, false, ActivationTransform::Std},
                            Variant{"window_2, center", SequenceFilter::Window, 2, false, ActivationTransform::Center},
