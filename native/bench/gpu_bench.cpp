@@ -1,7 +1,7 @@
 // tf_gpu_bench: the native core's GPU benchmarks against its own CPU backend, for
 // bench/gpu/run.sh. Needs no Node. Measures
-//   - GEMM GFLOP/s: our tiled float32 kernel, our TF32 tensor-core kernel, cuBLAS
-//     (float32 and TF32) when it loads, and the CPU backend's GEMM;
+//   - GEMM GFLOP/s: our tiled float32 kernel, our TF32 and BF16 tensor-core kernels,
+//     cuBLAS (float32, TF32, BF16) when it loads, and the CPU backend's GEMM;
 //   - ViT forward images/s (7 layers, 65 tokens, hidden 192 and 384, batch 64 and 256);
 //   - a ViT training step (forward + backward + AdamW, batch 128);
 //   - BERT masked-LM forward sequences/s with losses (BERT-base's shape and the bundled
@@ -99,6 +99,21 @@ struct GemmShape {
   bool tb;
 };
 
+#ifdef TF_WITH_CUDA
+// Runs `body` once per GEMM precision the GPU offers (float32 always; TF32 and BF16 on
+// tensor cores, sm_80 and newer) with the backend's GEMM set to it; `impl` names the run.
+void for_each_precision(const std::function<void(const std::string& impl)>& body) {
+  using cuda::GemmPrecision;
+  const GemmPrecision saved = cuda::gemm_precision();
+  for (GemmPrecision p : {GemmPrecision::Fp32, GemmPrecision::Tf32, GemmPrecision::Bf16}) {
+    if (p != GemmPrecision::Fp32 && !cuda::tensor_cores_supported()) continue;
+    cuda::set_gemm_precision(p);
+    body(std::string("ours ") + (p == GemmPrecision::Fp32 ? "f32" : cuda::gemm_precision_name(p)));
+  }
+  cuda::set_gemm_precision(saved);
+}
+#endif
+
 void bench_gemm(Backend* gpu, bool quick) {
   std::vector<GemmShape> shapes = {
       {"1024^3", 1024, 1024, 1024, false},
@@ -131,27 +146,29 @@ void bench_gemm(Backend* gpu, bool quick) {
       cuda::gemm_tiled(false, s.tb, s.m, s.n, s.k, 1.0f, da.get<float>(), a_cols, db.get<float>(), b_cols, 0.0f,
                        dc.get<float>(), s.n, st);
     });
-    if (cuda::tf32_supported())
-      run("tf32 wmma", [&] {
-        cuda::gemm_tf32(false, s.tb, s.m, s.n, s.k, 1.0f, da.get<float>(), a_cols, db.get<float>(), b_cols, 0.0f,
-                        dc.get<float>(), s.n, st);
-      });
+    using cuda::GemmPrecision;
+    if (cuda::tensor_cores_supported())
+      for (GemmPrecision p : {GemmPrecision::Tf32, GemmPrecision::Bf16})
+        run(p == GemmPrecision::Tf32 ? "tf32 wmma" : "bf16 wmma", [&] {
+          cuda::gemm_tensor_cores(p, false, s.tb, s.m, s.n, s.k, 1.0f, da.get<float>(), a_cols, db.get<float>(), b_cols,
+                                  0.0f, dc.get<float>(), s.n, st);
+        });
     const cuda::GemmPath saved = cuda::gemm_path();
-    const bool saved_tf32 = cuda::gemm_tf32();
+    const GemmPrecision saved_precision = cuda::gemm_precision();
     cuda::set_gemm_path(cuda::GemmPath::Auto);
     const bool have_cublas = cuda::gemm_description().find("cuBLAS") != std::string::npos;
     if (have_cublas) {
       cuda::set_gemm_path(cuda::GemmPath::Cublas);
-      for (bool tf32 : {false, true}) {
-        cuda::set_gemm_tf32(tf32);
-        run(tf32 ? "cublas tf32" : "cublas f32", [&] {
+      for (GemmPrecision p : {GemmPrecision::Fp32, GemmPrecision::Tf32, GemmPrecision::Bf16}) {
+        cuda::set_gemm_precision(p);
+        run(p == GemmPrecision::Fp32 ? "cublas f32" : p == GemmPrecision::Tf32 ? "cublas tf32" : "cublas bf16", [&] {
           gpu->gemm(false, s.tb, s.m, s.n, s.k, 1.0f, da.get<float>(), a_cols, db.get<float>(), b_cols, 0.0f,
                     dc.get<float>(), s.n);
         });
       }
     }
     cuda::set_gemm_path(saved);
-    cuda::set_gemm_tf32(saved_tf32);
+    cuda::set_gemm_precision(saved_precision);
 #else
     (void)gpu;
 #endif
@@ -214,16 +231,11 @@ void bench_vit(Backend* gpu, bool quick) {
       if (!gpu) continue;
       VitModel m(c, *gpu, params.data(), int64_t(params.size()));
       m.set_micro_batch(batch);
-      for (bool tf32 : {false, true}) {
-        if (tf32 && !cuda::tf32_supported()) continue;
-        const bool saved = cuda::gemm_tf32();
-        cuda::set_gemm_tf32(tf32);
+      for_each_precision([&](const std::string& impl) {
         const double t = time_it([&] { m.forward(images.data(), batch, logits.data(), nullptr, nullptr, nullptr); }, 2,
                                  5, 0.5);
-        cuda::set_gemm_tf32(saved);
-        add("vit", name, "cuda", std::string("ours ") + (tf32 ? "tf32" : "f32"), double(batch) / t, "images/s",
-            cuda::gemm_description());
-      }
+        add("vit", name, "cuda", impl, double(batch) / t, "images/s", cuda::gemm_description());
+      });
 #endif
     }
     // Training step: forward + backward + AdamW on one batch.
@@ -244,16 +256,12 @@ void bench_vit(Backend* gpu, bool quick) {
     }
 #ifdef TF_WITH_CUDA
     if (!gpu) continue;
-    for (bool tf32 : {false, true}) {
-      if (tf32 && !cuda::tf32_supported()) continue;
-      const bool saved = cuda::gemm_tf32();
-      cuda::set_gemm_tf32(tf32);
+    for_each_precision([&](const std::string& impl) {
       VitTrainer t(c, *gpu, params.data(), int64_t(params.size()), tb, tb);
       t.configure(tc);
       const double s = time_it([&] { t.step(images.data(), labels.data(), tb, nullptr); gpu->synchronize(); }, 2, 5, 0.5);
-      cuda::set_gemm_tf32(saved);
-      add("train", name, "cuda", std::string("ours ") + (tf32 ? "tf32" : "f32"), s * 1e3, "ms/step");
-    }
+      add("train", name, "cuda", impl, s * 1e3, "ms/step");
+    });
 #endif
   }
 }
@@ -329,15 +337,10 @@ void bench_bert(Backend* gpu, bool quick) {
       if (!gpu) continue;
       BertModel m(c, *gpu, params.data(), layout.total());
       m.set_micro_batch(s.batch);
-      for (bool tf32 : {false, true}) {
-        if (tf32 && !cuda::tf32_supported()) continue;
-        const bool saved = cuda::gemm_tf32();
-        cuda::set_gemm_tf32(tf32);
+      for_each_precision([&](const std::string& impl) {
         const double t = time_it([&] { m.forward(b.inputs, b.labels.data(), out, nullptr); }, 2, 5, 0.5);
-        cuda::set_gemm_tf32(saved);
-        add("bert", name, "cuda", std::string("ours ") + (tf32 ? "tf32" : "f32"), double(s.batch) / t, "seq/s",
-            cuda::gemm_description());
-      }
+        add("bert", name, "cuda", impl, double(s.batch) / t, "seq/s", cuda::gemm_description());
+      });
 #else
       (void)gpu;
 #endif

@@ -7,6 +7,8 @@
 
 #include <string>
 
+#include "gemm_precision.h"
+
 namespace tf::cuda {
 
 class Cublas {
@@ -18,11 +20,12 @@ class Cublas {
   // its name, or "" when none opens (or TF_CUBLAS=0).
   static std::string find_library();
 
-  // Row-major C = alpha op(A) op(B) + beta C on `stream`. With tf32, cuBLAS may use TF32
-  // tensor cores (CUBLAS_TF32_TENSOR_OP_MATH); without, it computes in float32. Returns
-  // false if cuBLAS failed (or tf32 was asked of a cuBLAS without cublasSetMathMode).
+  // Row-major C = alpha op(A) op(B) + beta C on `stream`, float32 in and out, in the
+  // given precision (gemm_precision.h). Returns false if cuBLAS failed, or the precision
+  // needs an entry point this cuBLAS lacks (cublasSetMathMode, cublasGemmEx).
   bool sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda, const float* b,
-             int ldb, float beta, float* c, int ldc, cudaStream_t stream, bool tf32 = false);
+             int ldb, float beta, float* c, int ldc, cudaStream_t stream,
+             GemmPrecision precision = GemmPrecision::Fp32);
 
   const std::string& library() const { return library_; }
 
@@ -36,6 +39,9 @@ class Cublas {
   using SgemmFn = int (*)(Handle, int, int, int, int, int, const float*, const float*, int, const float*, int,
                           const float*, float*, int);
   using SetMathModeFn = int (*)(Handle, int);
+  // cublasGemmEx: types and compute type as ints (cudaDataType, cublasComputeType_t).
+  using GemmExFn = int (*)(Handle, int, int, int, int, int, const void*, const void*, int, int, const void*, int, int,
+                           const void*, void*, int, int, int, int);
 
   void* lib_ = nullptr;
   Handle handle_ = nullptr;
@@ -43,6 +49,7 @@ class Cublas {
   SetStreamFn set_stream_ = nullptr;
   SgemmFn sgemm_ = nullptr;
   SetMathModeFn set_math_mode_ = nullptr;  // optional (cuBLAS 11+)
+  GemmExFn gemm_ex_ = nullptr;              // optional (cuBLAS 11+ for its compute types)
   int math_mode_ = 0;                      // the mode last set on the handle
   std::string library_;
 };

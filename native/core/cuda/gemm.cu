@@ -183,9 +183,15 @@ GemmPath path_from_env() {
   return GemmPath::Auto;
 }
 
-bool tf32_from_env() {
-  const char* env = std::getenv("TF_CUDA_TF32");
-  return env && (std::strcmp(env, "1") == 0 || std::strcmp(env, "on") == 0 || std::strcmp(env, "true") == 0);
+GemmPrecision precision_from_env() {
+  const char* env = std::getenv("TF_CUDA_GEMM_PRECISION");
+  if (env && std::strcmp(env, "tf32") == 0) return GemmPrecision::Tf32;
+  if (env && std::strcmp(env, "bf16") == 0) return GemmPrecision::Bf16;
+  if (env && *env && std::strcmp(env, "fp32") != 0)
+    throw Error(std::string("TF_CUDA_GEMM_PRECISION must be fp32, tf32 or bf16, got '") + env + "'");
+  const char* tf32 = std::getenv("TF_CUDA_TF32");
+  const bool on = tf32 && (std::strcmp(tf32, "1") == 0 || std::strcmp(tf32, "on") == 0 || std::strcmp(tf32, "true") == 0);
+  return on ? GemmPrecision::Tf32 : GemmPrecision::Fp32;
 }
 
 GemmPath& selected_path() {
@@ -193,9 +199,9 @@ GemmPath& selected_path() {
   return p;
 }
 
-bool& selected_tf32() {
-  static bool on = tf32_from_env();
-  return on;
+GemmPrecision& selected_precision() {
+  static GemmPrecision p = precision_from_env();
+  return p;
 }
 
 }  // namespace
@@ -221,13 +227,23 @@ void gemm_tiled(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, flo
 
 void set_gemm_path(GemmPath path) { selected_path() = path; }
 GemmPath gemm_path() { return selected_path(); }
-void set_gemm_tf32(bool on) { selected_tf32() = on; }
-bool gemm_tf32() { return selected_tf32(); }
+void set_gemm_precision(GemmPrecision precision) { selected_precision() = precision; }
+GemmPrecision gemm_precision() { return selected_precision(); }
+const char* gemm_precision_name(GemmPrecision precision) {
+  switch (precision) {
+    case GemmPrecision::Tf32: return "tf32";
+    case GemmPrecision::Bf16: return "bf16";
+    default: return "fp32";
+  }
+}
 
 std::string gemm_description() {
   Cublas* blas = gemm_path() == GemmPath::Tiled ? nullptr : Cublas::instance();
   std::string s = blas ? "cuBLAS (" + blas->library() + ")" : "tiled kernels";
-  if (gemm_tf32()) s += tf32_supported() || blas ? ", TF32 tensor cores" : ", TF32 requested (needs sm_80)";
+  const GemmPrecision p = gemm_precision();
+  const std::string name = p == GemmPrecision::Tf32 ? "TF32" : "BF16";
+  if (p != GemmPrecision::Fp32)
+    s += tensor_cores_supported() || blas ? ", " + name + " tensor cores" : ", " + name + " requested (needs sm_80)";
   return s;
 }
 
@@ -235,17 +251,17 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
           const float* b, int64_t ldb, float beta, float* c, int64_t ldc, cudaStream_t stream) {
   check_gemm_args(trans_a, trans_b, m, n, k, lda, ldb, ldc);
   if (m == 0 || n == 0) return;
-  const bool tf32 = gemm_tf32();
+  const GemmPrecision precision = gemm_precision();
   if (gemm_path() != GemmPath::Tiled) {
     if (Cublas* blas = Cublas::instance()) {
       if (blas->sgemm(trans_a, trans_b, int(m), int(n), int(k), alpha, a, int(lda), b, int(ldb), beta, c, int(ldc),
-                      stream, tf32))
+                      stream, precision))
         return;
     }
     TF_CHECK(gemm_path() != GemmPath::Cublas, "gemm: TF_CUDA_GEMM=cublas but cuBLAS could not be loaded or failed");
   }
-  if (tf32 && k > 0 && tf32_supported()) {
-    gemm_tf32(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, stream);
+  if (precision != GemmPrecision::Fp32 && k > 0 && tensor_cores_supported()) {
+    gemm_tensor_cores(precision, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, stream);
     return;
   }
   gemm_tiled(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, stream);

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string>
 
+#include "gemm_precision.h"
+
 namespace tf::cuda {
 
 // The stream of the CUDA backend (creates the backend; throws when CUDA is unavailable).
@@ -21,13 +23,12 @@ enum class GemmPath { Auto, Cublas, Tiled };
 void set_gemm_path(GemmPath path);
 GemmPath gemm_path();
 
-// TF32 tensor cores for float32 GEMM: off by default. TF_CUDA_TF32=1 turns it on for the
-// process, set_gemm_tf32 at run time. On, cuBLAS runs in CUBLAS_TF32_TENSOR_OP_MATH and
-// our own path uses gemm_tf32 (sm_80 and newer; older GPUs keep float32). Inputs are
-// rounded to 10 mantissa bits, so products carry relative errors of about 1e-3: fine
-// for inference, not what the CPU parity tests expect.
-void set_gemm_tf32(bool on);
-bool gemm_tf32();
+// The GEMM's precision (gemm_precision.h): TF_CUDA_GEMM_PRECISION=fp32|tf32|bf16 sets it
+// for the process (TF_CUDA_TF32=1 is tf32; another value is an error at the first GEMM),
+// set_gemm_precision at run time.
+void set_gemm_precision(GemmPrecision precision);
+GemmPrecision gemm_precision();
+const char* gemm_precision_name(GemmPrecision precision);  // "fp32" | "tf32" | "bf16"
 // "cuBLAS (libcublas.so.12), TF32 tensor cores" or the like.
 std::string gemm_description();
 
@@ -39,10 +40,12 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
 void gemm_tiled(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
                 int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc, cudaStream_t stream);
 
-// Our own TF32 tensor-core GEMM (WMMA, float32 accumulation). Only where tf32_supported().
-bool tf32_supported();
-void gemm_tf32(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
-               int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc, cudaStream_t stream);
+// Our own tensor-core GEMM (WMMA, float32 accumulation) in TF32 or BF16. Only where
+// tensor_cores_supported().
+bool tensor_cores_supported();
+void gemm_tensor_cores(GemmPrecision precision, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                       float alpha, const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+                       int64_t ldc, cudaStream_t stream);
 
 void gelu_forward(float* out, const float* inp, int64_t n, cudaStream_t stream);
 void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n, cudaStream_t stream);

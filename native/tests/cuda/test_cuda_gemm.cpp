@@ -1,6 +1,7 @@
 // Every CUDA GEMM path against the CPU on the same inputs: our tiled kernels (both
-// tilings), cuBLAS when it loads, and TF32 (our WMMA kernel and cuBLAS's TF32 mode)
-// with a bound that fits TF32's 10-bit mantissa. Shapes cover the ViT's products, all
+// tilings), cuBLAS when it loads, and the tensor-core precisions (our WMMA kernels and
+// cuBLAS's TF32 mode and BF16 compute type) with bounds that fit TF32's 10-bit and
+// BF16's 7-bit mantissas. Shapes cover the ViT's products, all
 // transposes, edges that are not multiples of the tiles, padded strides, alpha/beta and
 // beta == 0 with NaN in C. Runs with --device cuda only.
 #include <cmath>
@@ -20,7 +21,14 @@ struct Case {
   int64_t pad;
 };
 
-enum class Path { Tiled, Cublas, Tf32Ours, Tf32Cublas, Dispatch };
+enum class Path { Tiled, Cublas, Tf32Ours, Tf32Cublas, Bf16Ours, Bf16Cublas, Dispatch };
+
+// The tensor-core precision a path computes in (Fp32 for the float32 paths).
+cuda::GemmPrecision precision_of(Path p) {
+  if (p == Path::Tf32Ours || p == Path::Tf32Cublas) return cuda::GemmPrecision::Tf32;
+  if (p == Path::Bf16Ours || p == Path::Bf16Cublas) return cuda::GemmPrecision::Bf16;
+  return cuda::GemmPrecision::Fp32;
+}
 
 const char* path_name(Path p) {
   switch (p) {
@@ -28,13 +36,16 @@ const char* path_name(Path p) {
     case Path::Cublas: return "cublas";
     case Path::Tf32Ours: return "tf32 wmma";
     case Path::Tf32Cublas: return "tf32 cublas";
+    case Path::Bf16Ours: return "bf16 wmma";
+    case Path::Bf16Cublas: return "bf16 cublas";
     default: return "dispatch";
   }
 }
 
 // Runs one case on `path`; the CPU result is the reference. Float32 paths must agree to
 // float32 rounding of k products; TF32 paths to 2.5e-3 of sum |a||b| (each input loses
-// up to 2^-10 relative when cut to TF32's 10 mantissa bits, 2^-11 when rounded).
+// up to 2^-10 relative when cut to TF32's 10 mantissa bits, 2^-11 when rounded), BF16
+// paths to 1e-2 (2^-8 per input when rounded to its 7 bits, two inputs per product).
 void run_case(Backend& gpu, Path path, const Case& g, uint32_t seed) {
   const int64_t a_rows = g.ta ? g.k : g.m, a_cols = g.ta ? g.m : g.k;
   const int64_t b_rows = g.tb ? g.n : g.k, b_cols = g.tb ? g.k : g.n;
@@ -46,9 +57,11 @@ void run_case(Backend& gpu, Path path, const Case& g, uint32_t seed) {
   std::vector<float> want = c;
   cpu_backend().gemm(g.ta, g.tb, g.m, g.n, g.k, g.alpha, a.data(), lda, b.data(), ldb, g.beta, want.data(), ldc);
   // sum_p |a_ip| |b_pj| per entry, for the TF32 bound: a GEMM of the absolute values.
-  const bool tf32 = path == Path::Tf32Ours || path == Path::Tf32Cublas;
+  const cuda::GemmPrecision precision = precision_of(path);
+  const bool reduced = precision != cuda::GemmPrecision::Fp32;
+  const double per_magnitude = precision == cuda::GemmPrecision::Bf16 ? 1e-2 : 2.5e-3;
   std::vector<float> mag;
-  if (tf32) {
+  if (reduced) {
     std::vector<float> aa(a.size()), ab(b.size());
     for (size_t i = 0; i < a.size(); ++i) aa[i] = std::fabs(a[i]);
     for (size_t i = 0; i < b.size(); ++i) ab[i] = std::fabs(b[i]);
@@ -60,20 +73,22 @@ void run_case(Backend& gpu, Path path, const Case& g, uint32_t seed) {
   auto da = upload_to(gpu, a), db = upload_to(gpu, b), dc = upload_to(gpu, c);
   cudaStream_t stream = cuda::backend_stream();
   const cuda::GemmPath saved_path = cuda::gemm_path();
-  const bool saved_tf32 = cuda::gemm_tf32();
+  const cuda::GemmPrecision saved_precision = cuda::gemm_precision();
   switch (path) {
     case Path::Tiled:
       cuda::gemm_tiled(g.ta, g.tb, g.m, g.n, g.k, g.alpha, da.get<float>(), lda, db.get<float>(), ldb, g.beta,
                        dc.get<float>(), ldc, stream);
       break;
     case Path::Tf32Ours:
-      cuda::gemm_tf32(g.ta, g.tb, g.m, g.n, g.k, g.alpha, da.get<float>(), lda, db.get<float>(), ldb, g.beta,
-                      dc.get<float>(), ldc, stream);
+    case Path::Bf16Ours:
+      cuda::gemm_tensor_cores(precision, g.ta, g.tb, g.m, g.n, g.k, g.alpha, da.get<float>(), lda, db.get<float>(),
+                              ldb, g.beta, dc.get<float>(), ldc, stream);
       break;
     case Path::Cublas:
     case Path::Tf32Cublas:
+    case Path::Bf16Cublas:
       cuda::set_gemm_path(cuda::GemmPath::Cublas);
-      cuda::set_gemm_tf32(path == Path::Tf32Cublas);
+      cuda::set_gemm_precision(precision);
       gpu.gemm(g.ta, g.tb, g.m, g.n, g.k, g.alpha, da.get<float>(), lda, db.get<float>(), ldb, g.beta, dc.get<float>(),
                ldc);
       break;
@@ -83,7 +98,7 @@ void run_case(Backend& gpu, Path path, const Case& g, uint32_t seed) {
       break;
   }
   cuda::set_gemm_path(saved_path);
-  cuda::set_gemm_tf32(saved_tf32);
+  cuda::set_gemm_precision(saved_precision);
   const auto got = download_from<float>(dc);
 
   double worst = 0, worst_allowed = 0;
@@ -91,7 +106,7 @@ void run_case(Backend& gpu, Path path, const Case& g, uint32_t seed) {
   for (int64_t i = 0; i < g.m; ++i) {
     for (int64_t j = 0; j < g.n; ++j) {
       const double d = std::fabs(double(got[size_t(i * ldc + j)]) - double(want[size_t(i * ldc + j)]));
-      const double allowed = tf32 ? 2.5e-3 * mag[size_t(i * g.n + j)] * std::fabs(g.alpha) + 1e-5 +
+      const double allowed = reduced ? per_magnitude * mag[size_t(i * g.n + j)] * std::fabs(g.alpha) + 1e-5 +
                                         1e-6 * std::fabs(double(want[size_t(i * ldc + j)]))
                                   : 2e-6 * (1.0 + std::sqrt(double(g.k))) * (1.0 + std::fabs(g.alpha)) +
                                         1e-6 * std::fabs(double(want[size_t(i * ldc + j)]));
@@ -156,7 +171,7 @@ TEST("cuda vs cpu: gemm, the backend's dispatch (cuBLAS when present)") {
   run_suite(*gpu, Path::Dispatch);
 }
 
-TEST("cuda vs cpu: gemm, cuBLAS float32 and TF32 modes") {
+TEST("cuda vs cpu: gemm, cuBLAS float32, TF32 and BF16 modes") {
   Backend* gpu = cuda_under_test();
   if (!gpu) return;
   const cuda::GemmPath saved = cuda::gemm_path();
@@ -169,16 +184,18 @@ TEST("cuda vs cpu: gemm, cuBLAS float32 and TF32 modes") {
   }
   run_suite(*gpu, Path::Cublas);
   run_suite(*gpu, Path::Tf32Cublas);
+  run_suite(*gpu, Path::Bf16Cublas);
 }
 
-TEST("cuda vs cpu: gemm, our TF32 tensor-core kernel within a TF32 bound") {
+TEST("cuda vs cpu: gemm, our TF32 and BF16 tensor-core kernels within their bounds") {
   Backend* gpu = cuda_under_test();
   if (!gpu) return;
-  if (!cuda::tf32_supported()) {
-    std::printf("    note: TF32 needs compute capability 8.0 or newer; nothing to test\n");
+  if (!cuda::tensor_cores_supported()) {
+    std::printf("    note: TF32 and BF16 need compute capability 8.0 or newer; nothing to test\n");
     return;
   }
   run_suite(*gpu, Path::Tf32Ours);
+  run_suite(*gpu, Path::Bf16Ours);
 }
 
 }  // namespace
