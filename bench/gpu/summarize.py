@@ -75,7 +75,7 @@ def main():
               find(rows, "sinkhorn", case, "cuda", "ours f64 cost"))
 
     def forward_ratios(label, group, case, unit):
-        for p in ("f32", "tf32"):
+        for p in ("f32", "tf32", "bf16"):
             ratio(f"{label} {case}, {p}: ours gpu / torch gpu {unit}", find(rows, group, case, "cuda", f"ours {p}"),
                   find(rows, group, case, "cuda", f"torch {p}"))
         ratio(f"{label} {case}: ours gpu f32 / ours cpu {unit}", find(rows, group, case, "cuda", "ours f32"),
@@ -85,7 +85,7 @@ def main():
         for b in ("64", "256"):
             forward_ratios("ViT", "vit", f"h{h} L7 forward B={b}", "images/s")
         case = f"h{h} L7 train step B=128"
-        for p in ("f32", "tf32"):
+        for p in ("f32", "tf32", "bf16"):
             ratio(f"train {case}, {p}: torch ms / ours ms", find(rows, "train", case, "cuda", f"torch {p}"),
                   find(rows, "train", case, "cuda", f"ours {p}"))
 

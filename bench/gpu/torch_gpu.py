@@ -4,12 +4,15 @@
 # 128); the same BERT masked-LM shapes (test/fixtures/bert-torch's module) for a forward
 # pass with the loss as an HF evaluation computes it (every logit, then the
 # cross-entropy of the labelled tokens), on full-length and right-padded batches; and a
-# log-domain Sinkhorn written in torch with the core's stopping rule
-# (reg 0.01 on a fusion-like cost in [0, 1]) (every
-# 10th iteration, ||plan column sums - b||_2 < 1e-9, at most 1000 iterations), float64,
-# at n = 1024 and 4096. Writes <out>/torch.json in tf_gpu_bench's row format.
+# log-domain Sinkhorn written in torch with the core's stopping rule (every 10th
+# iteration, ||plan column sums - b||_2 < 1e-9, at most 1000 iterations), float64, at
+# n = 1024 and 4096 (reg 0.01 on a fusion-like cost in [0, 1]). Forward passes and
+# training steps run in float32, with TF32 matmuls, and under bfloat16 autocast, beside
+# tf_gpu_bench's fp32 / tf32 / bf16 GEMM precisions. Writes <out>/torch.json in
+# tf_gpu_bench's row format.
 # Without torch or a GPU it writes why and exits 0.
 #   python3 bench/gpu/torch_gpu.py [--out DIR] [--quick]
+import contextlib
 import json
 import math
 import os
@@ -37,6 +40,18 @@ def timed(fn, sync, warmup=2, min_reps=5, min_seconds=0.5, max_reps=1000):
     return (time.perf_counter() - t0) / reps
 
 
+def precisions(torch):
+    """Yields (name, context) for each GEMM precision tf_gpu_bench times: float32, TF32
+    matmuls, and bfloat16 autocast (the usual way to put torch's matmuls on BF16 tensor
+    cores; the activations between them are then bfloat16 as well)."""
+    for name in ("f32", "tf32", "bf16"):
+        torch.backends.cuda.matmul.allow_tf32 = name == "tf32"
+        torch.backends.cudnn.allow_tf32 = name == "tf32"
+        yield name, torch.autocast("cuda", dtype=torch.bfloat16) if name == "bf16" else contextlib.nullcontext()
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+
+
 def vit_config(hidden, layers):
     return {
         "image_size": 32, "patch_size": 4, "num_channels": 3, "hidden_size": hidden, "num_hidden_layers": layers,
@@ -58,33 +73,29 @@ def bench_vit(torch, quick):
         shape = f"h{h} L{layers}"
         for b in batches:
             x = torch.randn(b, 3, 32, 32, device=dev)
-            for tf32 in (False, True):
-                torch.backends.cuda.matmul.allow_tf32 = tf32
-                torch.backends.cudnn.allow_tf32 = tf32
+            for p, ctx in precisions(torch):
                 model.eval()
-                with torch.inference_mode():
+                with torch.inference_mode(), ctx:
                     t = timed(lambda: model(x), sync)
-                add("vit", f"{shape} forward B={b}", f"torch {'tf32' if tf32 else 'f32'}", b / t, "images/s", "eager")
+                add("vit", f"{shape} forward B={b}", f"torch {p}", b / t, "images/s", "eager")
         tb = 8 if quick else 128
         x = torch.randn(tb, 3, 32, 32, device=dev)
         y = torch.arange(tb, device=dev) % 10
-        for tf32 in (False, True):
-            torch.backends.cuda.matmul.allow_tf32 = tf32
-            torch.backends.cudnn.allow_tf32 = tf32
+        for p, ctx in precisions(torch):
             model.train()
             opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
             loss_fn = torch.nn.CrossEntropyLoss()
 
             def step():
                 opt.zero_grad(set_to_none=True)
-                loss = loss_fn(model(x), y)
+                with ctx:
+                    loss = loss_fn(model(x), y)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 opt.step()
 
             t = timed(step, sync)
-            add("train", f"{shape} train step B={tb}", f"torch {'tf32' if tf32 else 'f32'}", t * 1e3, "ms/step", "eager")
-    torch.backends.cuda.matmul.allow_tf32 = False
+            add("train", f"{shape} train step B={tb}", f"torch {p}", t * 1e3, "ms/step", "eager")
 
 
 def bench_bert(torch, quick):
@@ -119,12 +130,10 @@ def bench_bert(torch, quick):
                 return F.cross_entropy(logits.view(-1, vocab), labels.view(-1), ignore_index=-100)
 
             case = f"h{h} L{layers} mlm B{batch} T{tokens} {'padded' if padded else 'full'}"
-            for tf32 in (False, True):
-                torch.backends.cuda.matmul.allow_tf32 = tf32
-                with torch.inference_mode():
+            for p, ctx in precisions(torch):
+                with torch.inference_mode(), ctx:
                     t = timed(run, sync)
-                add("bert", case, f"torch {'tf32' if tf32 else 'f32'}", batch / t, "seq/s", "eager; every logit, then the loss")
-    torch.backends.cuda.matmul.allow_tf32 = False
+                add("bert", case, f"torch {p}", batch / t, "seq/s", "eager; every logit, then the loss")
 
 
 def sinkhorn_log(torch, a, b, cost, reg, max_iter=1000, tol=1e-9, check_every=10):
