@@ -347,8 +347,8 @@ export interface NativeAddon {
     taskOptions?: NativeTaskOptions,
   ): Promise<{ map: Float32Array; n: number; m: number; diagnostics: NativeMapDiagnostics }>;
   fusionCombineMaps(tRes: Float32Array, tSub: Float32Array, wRes: Float32Array, wSub: Float32Array, n: number, m: number): Float32Array;
-  fusionColumnMeanAbs(parts: NativeMatrixPart[]): Float64Array;
-  fusionColumnStats(part: NativeMatrixPart): { mean: Float64Array; std: Float64Array };
+  fusionColumnMeanAbs(parts: NativeMatrixPart[], options?: NativeTaskOptions): Promise<Float64Array>;
+  fusionColumnStats(part: NativeMatrixPart, options?: NativeTaskOptions): Promise<{ mean: Float64Array; std: Float64Array }>;
   fusionRepairRows(
     weight: Float32Array, bias: Float32Array, rows: number, cols: number,
     mean: Float64Array, std: Float64Array, targetMean: Float64Array, targetStd: Float64Array,

@@ -204,8 +204,8 @@ class PairWalk {
     return t;
   }
 
-  residual(tRes: TransportMap | null, tSub: TransportMap, activity: () => ResidualActivity): TransportMap {
-    return applyResidualPolicy(this.settings.resid_policy, tRes, tSub, activity);
+  residual(tRes: TransportMap | null, tSub: TransportMap, activity: () => ResidualActivity): Promise<TransportMap> {
+    return applyResidualPolicy(this.settings.resid_policy, tRes, tSub, activity, this.task);
   }
 
   anchorActivity(acts: ResidualActs): () => ResidualActivity {
@@ -246,7 +246,7 @@ class PairWalk {
     }
     if (!tSub || !subActivity) throw new Error('fusion graph: the embeddings have no sublayer branch (a projection or a sublayer table)');
     const sub = subActivity;
-    const t = this.residual(tRes, tSub, () => ({ residual: resActivity ? [resActivity()] : [], sublayer: [sub()] }));
+    const t = await this.residual(tRes, tSub, () => ({ residual: resActivity ? [resActivity()] : [], sublayer: [sub()] }));
     if (e.norm) {
       if (this.settings.fuse_norm) await this.norm(e.norm, t);
       else this.keepNonAnchor(e.norm.weight, e.norm.bias);
@@ -340,7 +340,7 @@ class PairWalk {
     let t = tIn;
     if (s.fuse_sa) {
       const tSub = await this.attention(index, layer, tIn, last && !s.fuse_fc);
-      if (tSub) t = this.residual(tIn, tSub, this.anchorActivity(layer.attentionResidual));
+      if (tSub) t = await this.residual(tIn, tSub, this.anchorActivity(layer.attentionResidual));
     } else {
       for (const p of [layer.query, layer.key, layer.value, layer.attentionOutput]) this.keepNonAnchor(p.weight, p.bias);
     }
@@ -355,7 +355,7 @@ class PairWalk {
     } else {
       const t1 = await this.linear(`layer ${index} mlp in`, layer.mlpIn, t, false);
       const t2 = await this.linear(`layer ${index} mlp out`, layer.mlpOut, t1, last);
-      out = t2 ? this.residual(t, t2, this.anchorActivity(layer.mlpResidual)) : null;
+      out = t2 ? await this.residual(t, t2, this.anchorActivity(layer.mlpResidual)) : null;
     }
     if (post) await this.layerNorm(layer.mlpNorm, out);
     return out;

@@ -11,7 +11,7 @@
  *
  * Activity is measured on the anchor's captured activations, as in the reference.
  */
-import { native, type NativeMatrixPart } from '../native.ts';
+import { native, runTask, type NativeMatrixPart, type TaskOptions } from '../native.ts';
 import { identityMap, type TransportMap } from './maps.ts';
 
 export type ResidualPolicy = 'no_resid' | 'only_resid' | 'mean' | 'weighted_scalar' | 'weighted_matrix' | 'resid_as_identity';
@@ -32,10 +32,19 @@ function mean(values: Float64Array): number {
   return values.length ? s / values.length : 0;
 }
 
-/** Combines the two maps meeting at a residual connection. A missing T_res (nothing fused before) yields T_sub. */
-export function applyResidualPolicy(
+/** Per-neuron mean |activity| of one branch, computed where the activations live (off the event loop). */
+function branchActivity(parts: NativeMatrixPart[], task: TaskOptions): Promise<Float64Array> {
+  return runTask(task, (o) => native().fusionColumnMeanAbs(parts, o));
+}
+
+/**
+ * Combines the two maps meeting at a residual connection. A missing T_res (nothing fused
+ * before) yields T_sub.
+ */
+export async function applyResidualPolicy(
   policy: ResidualPolicy, tRes: TransportMap | null, tSub: TransportMap, activity: () => ResidualActivity,
-): TransportMap {
+  task: TaskOptions = {},
+): Promise<TransportMap> {
   if (!tRes) return tSub;
   if (tRes.n !== tSub.n || tRes.m !== tSub.m)
     throw new RangeError(`residual policy: maps of ${tRes.n}x${tRes.m} and ${tSub.n}x${tSub.m} cannot be combined`);
@@ -54,13 +63,13 @@ export function applyResidualPolicy(
       return combine(new Float32Array(m).fill(0.5), new Float32Array(m).fill(0.5));
     case 'weighted_scalar': {
       const act = activity();
-      const r = mean(native().fusionColumnMeanAbs(act.residual)), s = mean(native().fusionColumnMeanAbs(act.sublayer));
+      const r = mean(await branchActivity(act.residual, task)), s = mean(await branchActivity(act.sublayer, task));
       const total = r + s;
       return combine(new Float32Array(m).fill(total > 0 ? r / total : 0.5), new Float32Array(m).fill(total > 0 ? s / total : 0.5));
     }
     case 'weighted_matrix': {
       const act = activity();
-      const r = native().fusionColumnMeanAbs(act.residual), s = native().fusionColumnMeanAbs(act.sublayer);
+      const r = await branchActivity(act.residual, task), s = await branchActivity(act.sublayer, task);
       if (r.length !== m || s.length !== m)
         throw new RangeError(`weighted_matrix: activity has ${r.length} and ${s.length} neurons, the anchor ${m}`);
       const wRes = new Float32Array(m), wSub = new Float32Array(m);

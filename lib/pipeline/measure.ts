@@ -6,17 +6,17 @@
 import type { ActivationStore } from '../activations.ts';
 import type { Batch } from '../data/dataset.ts';
 import type { MeasureStats, NeuronStats } from '../fusion/repair.ts';
-import { native, type Device } from '../native.ts';
+import { native, runTask, type Device } from '../native.ts';
 import { createBertModel, type BertConfig } from '../models/bert.ts';
 import { createVitModel } from '../models/vit.ts';
 import type { TokenBatch } from '../text/batch.ts';
 import type { Parent } from './parents.ts';
 
 /** Finalises a filled store (no transform) and reads the per-neuron mean and std of the entries `acts`. */
-export async function columnStats(store: ActivationStore, acts: string[]): Promise<Map<string, NeuronStats>> {
-  await store.finalize('none');
+export async function columnStats(store: ActivationStore, acts: string[], signal?: AbortSignal): Promise<Map<string, NeuronStats>> {
+  await store.finalize('none', { signal });
   const out = new Map<string, NeuronStats>();
-  for (const name of acts) out.set(name, native().fusionColumnStats({ store: store.native, name }));
+  for (const name of acts) out.set(name, await runTask({ signal }, (o) => native().fusionColumnStats({ store: store.native, name }, o)));
   return out;
 }
 
@@ -28,7 +28,7 @@ export function measureOnSamples(parents: Parent[], anchor: number, samples: Bat
     const store = model.createActivationStore({ numSamples: count, seqFilter: 'none', only: acts });
     try {
       for (const b of samples) await model.capture(store, b.images, b.count, { signal });
-      return await columnStats(store, acts);
+      return await columnStats(store, acts, signal);
     } finally {
       store.dispose();
       model.dispose();
@@ -50,7 +50,7 @@ export function measureBert(
     const store = model.createActivationStore({ numSamples: count, seqFilter: 'none', only: acts, maxTokens: options.maxTokens });
     try {
       for (const batch of batches) await model.capture(store, batch, { signal: options.signal });
-      return await columnStats(store, acts);
+      return await columnStats(store, acts, options.signal);
     } finally {
       store.dispose();
     }

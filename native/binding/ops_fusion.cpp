@@ -232,50 +232,60 @@ Napi::Value CombineMaps(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// fusionColumnMeanAbs(parts) -> Float64Array: mean |x_1 + ... + x_k| of every column of
-// same-shaped store entries or matrices.
+// fusionColumnMeanAbs(parts, taskOptions) -> Promise<Float64Array>: mean |x_1 + ... + x_k|
+// of every column of same-shaped store entries or matrices.
 Napi::Value ColumnMeanAbs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsArray() || info[0].As<Napi::Array>().Length() == 0) ThrowArgError(env, "fusionColumnMeanAbs: parts must be a non-empty array");
   Napi::Array arr = info[0].As<Napi::Array>();
-  Side side;
+  std::vector<Napi::Value> keep;
+  auto side = std::make_shared<Side>();
   for (uint32_t i = 0; i < arr.Length(); ++i) {
-    side.parts.push_back(ReadPart(env, arr.Get(i), "fusionColumnMeanAbs: parts[" + std::to_string(i) + "]"));
-    if (side.parts[i].rows != side.parts[0].rows || side.parts[i].cols != side.parts[0].cols)
+    side->parts.push_back(ReadPart(env, arr.Get(i), "fusionColumnMeanAbs: parts[" + std::to_string(i) + "]"));
+    keep.push_back(arr.Get(i));
+    if (side->parts[i].rows != side->parts[0].rows || side->parts[i].cols != side->parts[0].cols)
       ThrowArgError(env, "fusionColumnMeanAbs: the parts must have the same shape");
   }
-  std::vector<double> out(size_t(side.parts[0].cols));
-  {
-    auto locks = LockStores({&side});
-    // Read where the parts live when they all live on one device; else on the host.
-    tf::Backend& be = PartBackend(side.parts[0]);
-    bool together = true;
-    for (const Part& p : side.parts) together = together && &PartBackend(p) == &be;
-    std::vector<std::vector<float>> copies(side.parts.size());
-    std::vector<const float*> data;
-    for (size_t i = 0; i < side.parts.size(); ++i)
-      data.push_back(together ? PartData(side.parts[i]) : HostData(side.parts[i], copies[i]));
-    tf::fusion::column_mean_abs_on(together ? be : tf::cpu_backend(), data.data(), int(data.size()),
-                                   side.parts[0].rows, side.parts[0].cols, out.data());
-  }
-  return Copy(env, out);
+  auto out = std::make_shared<std::vector<double>>(size_t(side->parts[0].cols));
+  return Task::Start(
+      env, TaskOptions::From(info[1]), keep,
+      [side, out](tf::TaskContext&) {
+        auto locks = LockStores({side.get()});
+        // Read where the parts live when they all live on one device; else on the host.
+        tf::Backend& be = PartBackend(side->parts[0]);
+        bool together = true;
+        for (const Part& p : side->parts) together = together && &PartBackend(p) == &be;
+        std::vector<std::vector<float>> copies(side->parts.size());
+        std::vector<const float*> data;
+        for (size_t i = 0; i < side->parts.size(); ++i)
+          data.push_back(together ? PartData(side->parts[i]) : HostData(side->parts[i], copies[i]));
+        tf::fusion::column_mean_abs_on(together ? be : tf::cpu_backend(), data.data(), int(data.size()),
+                                       side->parts[0].rows, side->parts[0].cols, out->data());
+      },
+      [out](Napi::Env env) -> Napi::Value { return Copy(env, *out); });
 }
 
-// fusionColumnStats(part) -> { mean: Float64Array, std: Float64Array } per column.
+// fusionColumnStats(part, taskOptions) -> Promise<{ mean: Float64Array, std: Float64Array }> per column.
 Napi::Value ColumnStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Side side;
-  side.parts.push_back(ReadPart(env, info[0], "fusionColumnStats: part"));
-  const Part& p = side.parts[0];
-  std::vector<double> mean(size_t(p.cols)), stdev(size_t(p.cols));
-  {
-    auto locks = LockStores({&side});
-    tf::fusion::column_mean_std_on(PartBackend(p), PartData(p), p.rows, p.cols, mean.data(), stdev.data());
-  }
-  Napi::Object r = Napi::Object::New(env);
-  r.Set("mean", Copy(env, mean));
-  r.Set("std", Copy(env, stdev));
-  return r;
+  auto side = std::make_shared<Side>();
+  side->parts.push_back(ReadPart(env, info[0], "fusionColumnStats: part"));
+  const Part& p = side->parts[0];
+  auto mean = std::make_shared<std::vector<double>>(size_t(p.cols)), stdev = std::make_shared<std::vector<double>>(size_t(p.cols));
+  return Task::Start(
+      env, TaskOptions::From(info[1]), {info[0]},
+      [side, mean, stdev](tf::TaskContext&) {
+        auto locks = LockStores({side.get()});
+        const Part& part = side->parts[0];
+        tf::fusion::column_mean_std_on(PartBackend(part), PartData(part), part.rows, part.cols, mean->data(),
+                                       stdev->data());
+      },
+      [mean, stdev](Napi::Env env) -> Napi::Value {
+        Napi::Object r = Napi::Object::New(env);
+        r.Set("mean", Copy(env, *mean));
+        r.Set("std", Copy(env, *stdev));
+        return r;
+      });
 }
 
 // fusionRepairRows(weight, bias, rows, cols, mean, std, targetMean, targetStd): rescales
