@@ -86,6 +86,34 @@ void ReadMarginals(Napi::Env env, const Napi::CallbackInfo& info, const char* fn
     ThrowArgError(env, name + ": a, b and cost must have n, m and n x m elements");
 }
 
+// What a solver hands back: its result, the plan (a pooled buffer that JS adopts without
+// a copy) and the two dual vectors.
+template <typename Result>
+struct Solved {
+  Result res;
+  tf::ot::BigBuffer plan;
+  std::vector<double> u, v;
+  Solved(int64_t n, int64_t m) : Solved(size_t(n * m), size_t(n), size_t(m)) {}
+  Solved(size_t plan_size, size_t u_size, size_t v_size) : plan(plan_size), u(u_size), v(v_size) {}
+  // { plan, [u_name]: u, [v_name]: v }: the start of the JS result.
+  Napi::Object ToObject(Napi::Env env, const char* u_name, const char* v_name) {
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("plan", Adopt(env, plan));
+    r.Set(u_name, Copy(env, u));
+    r.Set(v_name, Copy(env, v));
+    return r;
+  }
+};
+
+// What one Sinkhorn solve reports, as fields of `r`.
+void SetSinkhornResult(Napi::Object r, const tf::ot::SinkhornResult& x) {
+  r.Set("iterations", x.iterations);
+  r.Set("marginalError", x.marginal_error);
+  r.Set("converged", x.converged);
+  r.Set("cost", x.transport_cost);
+  r.Set("absorptions", x.absorptions);
+}
+
 // otSinkhorn(a, b, cost, n, m, options, taskOptions)
 //   -> Promise<{ plan, logU, logV, iterations, marginalError, converged, cost, absorptions }>
 Napi::Value Sinkhorn(const Napi::CallbackInfo& info) {
@@ -98,29 +126,16 @@ Napi::Value Sinkhorn(const Napi::CallbackInfo& info) {
   const tf::ot::SinkhornOptions o = ReadSinkhornOptions(f);
   TaskOptions opts = TaskOptions::From(info[6]);
   tf::Backend* be = &ResolveBackend(env, opts.device, fn);
-  struct Out {
-    tf::ot::SinkhornResult res;
-    tf::ot::BigBuffer plan;
-    std::vector<double> log_u, log_v;
-    Out(int64_t n, int64_t m) : plan(size_t(n * m)), log_u(size_t(n)), log_v(size_t(m)) {}
-  };
-  auto out = std::make_shared<Out>(n, m);
+  auto out = std::make_shared<Solved<tf::ot::SinkhornResult>>(n, m);
   return Task::Start(
       env, opts, {info[0], info[1], info[2]},
       [=](tf::TaskContext& ctx) {
-        out->res = tf::ot::sinkhorn_on(*be, a.data, b.data, c.data, n, m, o, out->plan.get(), out->log_u.data(),
-                                       out->log_v.data(), &ctx);
+        out->res = tf::ot::sinkhorn_on(*be, a.data, b.data, c.data, n, m, o, out->plan.get(), out->u.data(),
+                                       out->v.data(), &ctx);
       },
       [out, dev = tf::device_name(be->device())](Napi::Env env) -> Napi::Value {
-        Napi::Object r = Napi::Object::New(env);
-        r.Set("plan", Adopt(env, out->plan));
-        r.Set("logU", Copy(env, out->log_u));
-        r.Set("logV", Copy(env, out->log_v));
-        r.Set("iterations", out->res.iterations);
-        r.Set("marginalError", out->res.marginal_error);
-        r.Set("converged", out->res.converged);
-        r.Set("cost", out->res.transport_cost);
-        r.Set("absorptions", out->res.absorptions);
+        Napi::Object r = out->ToObject(env, "logU", "logV");
+        SetSinkhornResult(r, out->res);
         r.Set("device", dev);
         return r;
       });
@@ -157,34 +172,20 @@ Napi::Value SinkhornBatch(const Napi::CallbackInfo& info) {
   const tf::ot::SinkhornOptions o = ReadSinkhornOptions(f);
   TaskOptions opts = TaskOptions::From(info[6]);
   tf::Backend* be = &ResolveBackend(env, opts.device, fn.c_str());
-  struct Out {
-    std::vector<tf::ot::SinkhornResult> res;
-    tf::ot::BigBuffer plan;
-    std::vector<double> log_u, log_v;
-    Out(int64_t batch, int64_t n, int64_t m)
-        : plan(size_t(batch * n * m)), log_u(size_t(batch * n)), log_v(size_t(batch * m)) {}
-  };
-  auto out = std::make_shared<Out>(batch, n, m);
+  auto out = std::make_shared<Solved<std::vector<tf::ot::SinkhornResult>>>(size_t(batch * n * m), size_t(batch * n),
+                                                                          size_t(batch * m));
   return Task::Start(
       env, opts, keep,
       [=](tf::TaskContext& ctx) {
-        out->res = tf::ot::sinkhorn_batched_on(*be, as, bs, costs, n, m, o, out->plan.get(), out->log_u.data(),
-                                               out->log_v.data(), &ctx);
+        out->res = tf::ot::sinkhorn_batched_on(*be, as, bs, costs, n, m, o, out->plan.get(), out->u.data(),
+                                               out->v.data(), &ctx);
       },
       [out, dev = tf::device_name(be->device())](Napi::Env env) -> Napi::Value {
-        Napi::Object r = Napi::Object::New(env);
-        r.Set("plan", Adopt(env, out->plan));
-        r.Set("logU", Copy(env, out->log_u));
-        r.Set("logV", Copy(env, out->log_v));
+        Napi::Object r = out->ToObject(env, "logU", "logV");
         Napi::Array results = Napi::Array::New(env, out->res.size());
         for (size_t k = 0; k < out->res.size(); ++k) {
-          const auto& x = out->res[k];
           Napi::Object o = Napi::Object::New(env);
-          o.Set("iterations", x.iterations);
-          o.Set("marginalError", x.marginal_error);
-          o.Set("converged", x.converged);
-          o.Set("cost", x.transport_cost);
-          o.Set("absorptions", x.absorptions);
+          SetSinkhornResult(o, out->res[k]);
           results.Set(uint32_t(k), o);
         }
         r.Set("results", results);
@@ -217,23 +218,14 @@ Napi::Value Emd(const Napi::CallbackInfo& info) {
   }
   TaskOptions opts = TaskOptions::From(info[6]);
   RequireCpu(env, opts, fn);
-  struct Out {
-    tf::ot::EmdResult res;
-    tf::ot::BigBuffer plan;
-    std::vector<double> u, v;
-    Out(int64_t n, int64_t m) : plan(size_t(n * m)), u(size_t(n)), v(size_t(m)) {}
-  };
-  auto out = std::make_shared<Out>(n, m);
+  auto out = std::make_shared<Solved<tf::ot::EmdResult>>(n, m);
   return Task::Start(
       env, opts, {info[0], info[1], info[2]},
       [=](tf::TaskContext& ctx) {
         out->res = tf::ot::emd(a.data, b.data, c.data, n, m, o, out->plan.get(), out->u.data(), out->v.data(), &ctx);
       },
       [out](Napi::Env env) -> Napi::Value {
-        Napi::Object r = Napi::Object::New(env);
-        r.Set("plan", Adopt(env, out->plan));
-        r.Set("u", Copy(env, out->u));
-        r.Set("v", Copy(env, out->v));
+        Napi::Object r = out->ToObject(env, "u", "v");
         r.Set("cost", out->res.transport_cost);
         r.Set("solver", out->res.solver == tf::ot::EmdSolver::Assignment ? "assignment" : "network_simplex");
         r.Set("iterations", double(out->res.iterations));
