@@ -442,11 +442,17 @@ export async function runTask<T>(options: TaskOptions | undefined, call: (opts: 
         }
       }
     : undefined;
+  // Progress reports travel on their own queue, which the loop may serve after the task's
+  // completion: one turn of the loop delivers those still queued before the result is
+  // handed on, so that a callback's error is never lost.
+  const delivered = () => (progress ? new Promise<void>((resolve) => setImmediate(resolve)) : undefined);
   try {
     const result = await call({ cancel: token, device: device ?? processDevice, onProgress: progress });
+    await delivered();
     if (progressError) throw progressError;
     return result;
   } catch (err) {
+    await delivered();
     if (progressError) throw progressError;
     throw err;
   } finally {

@@ -108,6 +108,12 @@ describe('native basics', () => {
   it('a throwing progress callback rejects the call instead of crashing', async () => {
     const xs = [new Float32Array(1 << 23)];
     await assert.rejects(weightedSum(xs, [1], { onProgress: () => { throw new Error('from the callback'); } }), /from the callback/);
+    // Short tasks finish before the loop has served their progress reports; the error must
+    // still reach the caller every time.
+    for (let i = 0; i < 50; i++) {
+      const small = [new Float32Array(1 << 21)];
+      await assert.rejects(weightedSum(small, [1], { onProgress: () => { throw new Error(`call ${i}`); } }), new RegExp(`call ${i}$`));
+    }
   });
 
   it('keeps the event loop free while native work runs', async () => {
