@@ -231,7 +231,7 @@ Napi::Value BertModelWrap::Capture(const Napi::CallbackInfo& info) {
 // planActivationStore(options) -> { bytes, limit, entries: [{ name, rowsPerSample, width }] }
 Napi::Value BertModelWrap::PlanActivationStore(const Napi::CallbackInfo& info) {
   tf::ActivationStoreOptions options = ReadStoreOptions(info.Env(), info[0]);
-  return DescribeStorePlan(info.Env(), options, model_->capture_points(), false);
+  return DescribeStorePlan(info.Env(), options, model_->capture_points(), model_->backend(), false);
 }
 
 Napi::Value BertModelWrap::SetMicroBatch(const Napi::CallbackInfo& info) {

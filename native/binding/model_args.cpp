@@ -75,7 +75,7 @@ Napi::Object DescribeLayout(Napi::Env env, int64_t total, const std::vector<tf::
 }
 
 Napi::Object DescribeStorePlan(Napi::Env env, const tf::ActivationStoreOptions& o,
-                               const std::vector<tf::CapturePoint>& points, bool kept_only) {
+                               const std::vector<tf::CapturePoint>& points, const tf::Backend& be, bool kept_only) {
   tf::ActivationStore::Plan plan;
   try {
     plan = tf::ActivationStore::plan(points, o);
@@ -84,7 +84,7 @@ Napi::Object DescribeStorePlan(Napi::Env env, const tf::ActivationStoreOptions& 
   }
   Napi::Object out = Napi::Object::New(env);
   out.Set("bytes", Napi::Number::New(env, double(plan.bytes)));
-  out.Set("limit", Napi::Number::New(env, double(o.max_bytes ? o.max_bytes : tf::default_activation_limit())));
+  out.Set("limit", Napi::Number::New(env, double(o.max_bytes ? o.max_bytes : tf::activation_limit(be))));
   Napi::Array entries = Napi::Array::New(env);
   for (const auto& entry : plan.entries) {
     if (kept_only && !entry.kept) continue;

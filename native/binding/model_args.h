@@ -39,10 +39,10 @@ tf::Backend& ModelBackend(const std::string& device, const char* cls);
 Napi::Object DescribeLayout(Napi::Env env, int64_t total, const std::vector<tf::ParamTensor>& tensors,
                             const std::vector<tf::CapturePoint>& points, bool with_padded);
 
-// planActivationStore(options) for a model with `points`:
-// { bytes, limit, entries: [{ name, rowsPerSample, width }] }. With `kept_only` the
-// entries the options filter out are left off the list.
+// planActivationStore(options) for a model with `points` on backend `be` (where its
+// store would live): { bytes, limit, entries: [{ name, rowsPerSample, width }] }. With
+// `kept_only` the entries the options filter out are left off the list.
 Napi::Object DescribeStorePlan(Napi::Env env, const tf::ActivationStoreOptions& options,
-                               const std::vector<tf::CapturePoint>& points, bool kept_only);
+                               const std::vector<tf::CapturePoint>& points, const tf::Backend& be, bool kept_only);
 
 }  // namespace tfb

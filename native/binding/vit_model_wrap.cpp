@@ -148,7 +148,8 @@ Napi::Value VitModelWrap::Capture(const Napi::CallbackInfo& info) {
 // planActivationStore(options) -> { bytes, limit, entries: [{ name, rowsPerSample, width }] }
 Napi::Value VitModelWrap::PlanActivationStore(const Napi::CallbackInfo& info) {
   tf::ActivationStoreOptions options = ReadStoreOptions(info.Env(), info[0]);
-  return DescribeStorePlan(info.Env(), options, live(info.Env()).capture_points(), true);
+  const auto& model = live(info.Env());
+  return DescribeStorePlan(info.Env(), options, model.capture_points(), model.backend(), true);
 }
 
 Napi::Value VitModelWrap::SetMicroBatch(const Napi::CallbackInfo& info) {

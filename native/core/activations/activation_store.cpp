@@ -46,6 +46,13 @@ uint64_t default_activation_limit() {
   return uint64_t(pages) * uint64_t(page) / 2;
 }
 
+uint64_t activation_limit(const Backend& be) {
+  const uint64_t host = default_activation_limit();
+  if (be.device() == Device::Cpu) return host;
+  const GpuInfo gpu = cuda_device_info();
+  return gpu.present && gpu.memory_bytes ? std::min(host, gpu.memory_bytes / 4 * 3) : host;
+}
+
 namespace {
 
 std::vector<int64_t> window_tokens(int64_t grid, int64_t k, const std::string& name) {
@@ -118,10 +125,11 @@ ActivationStore::Plan ActivationStore::plan(const std::vector<CapturePoint>& poi
 ActivationStore::ActivationStore(const std::vector<CapturePoint>& points, const ActivationStoreOptions& o, Backend& be)
     : capacity_(o.capacity), be_(&be) {
   Plan p = plan(points, o);
-  const uint64_t limit = o.max_bytes ? o.max_bytes : default_activation_limit();
+  const uint64_t limit = o.max_bytes ? o.max_bytes : activation_limit(be);
+  const std::string where = on_device() ? std::string(" on ") + device_name(be.device()) : "";
   if (p.bytes > limit)
     throw Error("the activation store needs " + std::to_string(p.bytes) + " bytes for " + std::to_string(o.capacity) +
-                " samples, over the limit of " + std::to_string(limit) + " bytes");
+                " samples" + where + ", over the limit of " + std::to_string(limit) + " bytes");
   entries_ = std::move(p.entries);
   bytes_ = p.bytes;
   try {
@@ -135,6 +143,9 @@ ActivationStore::ActivationStore(const std::vector<CapturePoint>& points, const 
     }
   } catch (const std::bad_alloc&) {
     throw Error("could not allocate " + std::to_string(p.bytes) + " bytes for the activation store");
+  } catch (const Error& e) {  // a device allocation that failed (out of GPU memory)
+    throw Error("could not allocate " + std::to_string(p.bytes) + " bytes for the activation store" + where + ": " +
+                e.what());
   }
   losses_.assign(size_t(capacity_), 0.0f);
   captured_.assign(entries_.size(), 0);

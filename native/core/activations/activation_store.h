@@ -51,7 +51,7 @@ struct ActivationStoreOptions {
   SequenceFilter filter = SequenceFilter::None;
   int64_t window = 0;  // k of window_k
   bool average_tokens = false;
-  uint64_t max_bytes = 0;  // 0: default_activation_limit()
+  uint64_t max_bytes = 0;  // 0: activation_limit(backend)
   // Padded points: the most tokens one sample may bring (0: the point's own count).
   int64_t max_tokens = 0;
   // Keep only the points with these names (empty: every point). The others cost no memory
@@ -73,8 +73,11 @@ struct ActivationEntry {
   bool released = false;  // its memory was given back (ActivationStore::release)
 };
 
-// Half of the physical memory: the default ceiling for one store.
+// Half of the physical memory: the default ceiling for one store in host memory.
 uint64_t default_activation_limit();
+// The default ceiling for a store on `be`: the host's, and on a GPU also three quarters
+// of its memory (the rest is for the model and its buffers).
+uint64_t activation_limit(const Backend& be);
 
 class ActivationStore final : public ActivationSink {
  public:
