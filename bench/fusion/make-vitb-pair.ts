@@ -3,19 +3,23 @@
  * 768, 12 heads, MLP 3072, 10 labels; 85.8M parameters each) and an experiment config that
  * fuses them on Fashion-MNIST resized to 224: the memory measurement of bench/fusion.
  *
- *   npx tsx bench/fusion/make-vitb-pair.ts <folder>
+ *   npx tsx bench/fusion/make-vitb-pair.ts <folder> [<fashion-mnist folder>]
  *   npx tsx bench/fusion/run.ts <folder>/experiment.yaml
  *
- * The activations come from Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist).
+ * The activations come from Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist)
+ * when it is installed, else from the Fashion-MNIST files the package ships (data/fashion-mnist).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseHfConfig } from '../../lib/io/hf-config.ts';
 import { saveModel } from '../../lib/io/model-folder.ts';
 import { randomTensors } from '../../test/helpers/vit-reference.ts';
 
 const folder = process.argv[2];
-if (!folder) throw new Error('usage: bench/fusion/make-vitb-pair.ts <folder>');
+if (!folder) throw new Error('usage: bench/fusion/make-vitb-pair.ts <folder> [<fashion-mnist folder>]');
+const debian = '/usr/share/datasets/fashion-mnist';
+const data = resolve(process.argv[3] ?? (existsSync(debian) ? debian : join(dirname(fileURLToPath(import.meta.url)), '../../data/fashion-mnist')));
 const shape = {
   image_size: 224, patch_size: 16, num_channels: 3, hidden_size: 768, num_hidden_layers: 12, num_attention_heads: 12,
   intermediate_size: 3072, num_labels: 10, layer_norm_eps: 1e-12, qkv_bias: true,
@@ -40,7 +44,7 @@ fusion:
     seq_filter: window_6
   repair: none
 data:
-  folder: /usr/share/datasets/fashion-mnist
+  folder: ${data}
   resize: true
 finetune:
   enabled: false

@@ -7,7 +7,9 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { backendInfo, checkDevice } from '../../lib/compute.ts';
 import { loadExperimentConfig } from '../../lib/config/load.ts';
+import { setDefaultDevice } from '../../lib/native.ts';
 import { resolveNormalisation } from '../../lib/data/normalisation.ts';
 import { encodeSafetensors } from '../../lib/io/safetensors.ts';
 import { saveModel } from '../../lib/io/model-folder.ts';
@@ -18,6 +20,9 @@ const [configFile, work, ...rest] = process.argv.slice(2);
 const overrides = rest.filter((_, i) => rest[i - 1] === '--set');
 const cfg = loadExperimentConfig(configFile, overrides);
 if (cfg.runtime.threads > 0) (await import('../../lib/compute.ts')).setThreads(cfg.runtime.threads);
+// runtime.device (auto | cpu | cuda) reaches every native call, as in otfuse run.
+checkDevice(cfg.runtime.device, 'runtime.device');
+setDefaultDevice(cfg.runtime.device);
 mkdirSync(work, { recursive: true });
 
 const t0 = performance.now();
@@ -54,6 +59,7 @@ for (const [i, p] of parents.entries()) await saveModel(join(work, `model_${i ==
 const w = fusion.result.tensors.get('vit.encoder.layer.0.intermediate.dense.weight')!.data as Float32Array;
 process.stdout.write(`${JSON.stringify({
   seconds: { load: loadSeconds, ...seconds }, maxRssBytes, samples: labels.length,
+  device: cfg.runtime.device === 'auto' ? (backendInfo().cudaAvailable ? 'cuda' : 'cpu') : cfg.runtime.device,
   storeBytesPerModel: fusion.captured?.bytesPerModel ?? 0,
   weightBytes: parents.reduce((s, p) => s + [...p.model.tensors.values()].reduce((t, x) => t + x.data.byteLength, 0), 0),
   layer0MlpInNorm: Math.sqrt(w.reduce((s, x) => s + x * x, 0)),

@@ -3,11 +3,13 @@
  * the same two models and the same fusion samples, side by side in one run, plus the
  * peak memory of each side.
  *
- *   npx tsx bench/fusion/run.ts <config.yaml> --reference <checkout> [--threads N] [--set key=value ...]
+ *   npx tsx bench/fusion/run.ts <config.yaml> --reference <checkout> [--threads N] [--set key=value ...] [--json <file>]
  *
  * <checkout> is a copy of github.com/graldij/transformer-fusion (its otfusion package is
  * imported from there by bench/fusion/reference_side.py, with Debian's python3-torch,
  * python3-pot and python3-matplotlib). Without --reference only our side runs.
+ * `--set runtime.device=cuda` runs our side on the GPU; --json also writes the figures
+ * (device, seconds per stage, peak RSS) to a file, for bench/gpu/run.sh.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,7 +23,10 @@ import { machineDescription } from '../machine.ts';
 const here = dirname(fileURLToPath(import.meta.url));
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { reference: { type: 'string' }, threads: { type: 'string', default: '0' }, set: { type: 'string', multiple: true, default: [] } },
+  options: {
+    reference: { type: 'string' }, threads: { type: 'string', default: '0' }, set: { type: 'string', multiple: true, default: [] },
+    json: { type: 'string' },
+  },
 });
 const configFile = positionals[0];
 if (!configFile) throw new Error('usage: bench/fusion/run.ts <config.yaml> [--reference <checkout>] [--threads N]');
@@ -65,7 +70,7 @@ try {
   }
   const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
   console.log(`machine: ${machineDescription(threads)}`);
-  console.log(`config: ${configFile}${values.set && (values.set as string[]).length ? ` with ${(values.set as string[]).join(' ')}` : ''}; ${o.samples} fusion samples; ${cfg.fusion.type}, ${cfg.fusion.ot_solver}${cfg.fusion.ot_solver !== 'emd' ? ` (reg ${cfg.fusion.sinkhorn_reg})` : ''}`);
+  console.log(`config: ${configFile}${values.set && (values.set as string[]).length ? ` with ${(values.set as string[]).join(' ')}` : ''}; ${o.samples} fusion samples; ${cfg.fusion.type}, ${cfg.fusion.ot_solver}${cfg.fusion.ot_solver !== 'emd' ? ` (reg ${cfg.fusion.sinkhorn_reg})` : ''}; ours on ${o.device}`);
   console.log('');
   console.log('| stage | ours (s) | reference (s) | reference / ours |');
   console.log('| --- | ---: | ---: | ---: |');
@@ -76,6 +81,12 @@ try {
   console.log('');
   console.log(`peak RSS: ours ${mib(o.maxRssBytes)} (parents' weights ${mib(o.weightBytes)}, activation store ${mib(o.storeBytesPerModel)} per model; bound 3 x weights + stores = ${mib(3 * o.weightBytes + 2 * o.storeBytesPerModel)})${r ? `; reference ${mib(r.maxRssBytes)}` : ''}`);
   if (r) console.log(`check: |W| of the fused layer 0 MLP input: ours ${o.layer0MlpInNorm.toFixed(4)}, reference ${r.layer0MlpInNorm.toFixed(4)}`);
+  if (values.json) {
+    writeFileSync(values.json, `${JSON.stringify({
+      config: configFile, device: o.device, samples: o.samples, seconds: o.seconds, maxRssBytes: o.maxRssBytes,
+      layer0MlpInNorm: o.layer0MlpInNorm, reference: r,
+    }, null, 1)}\n`);
+  }
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

@@ -11,9 +11,13 @@
 #      full and padded batches, Sinkhorn; GPU vs our CPU);
 #   4. runs bench/gpu/torch_gpu.py (PyTorch on the GPU: the same ViT and BERT shapes, a
 #      torch log-domain Sinkhorn) when python3 has torch;
-#   5. joins everything into one table: $OUT/summary.txt and $OUT/summary.json.
-# OUT defaults to ./gpu-results; it receives 8 files: summary.txt, summary.json,
-# native.json, torch.json, ctest.txt, build.log, machine.txt, steps.txt. Other knobs: BUILD_DIR (build/gpu), JOBS (16), QUICK=1
+#   5. the whole fusion run, when the machine has Node and the checkout its node_modules
+#      (carry them along): builds the addon with CMake against the local Node's headers,
+#      then bench/fusion/run.ts on a ViT-B/16-sized random pair (the bundled demo pair
+#      with QUICK=1), ours on the GPU and on the CPU: fusion-cuda.json, fusion-cpu.json;
+#   6. joins everything into one table: $OUT/summary.txt and $OUT/summary.json.
+# OUT defaults to ./gpu-results; it receives summary.txt, summary.json, native.json,
+# torch.json, ctest.txt, build.log, machine.txt, steps.txt and the fusion files. Other knobs: BUILD_DIR (build/gpu), JOBS (16), QUICK=1
 # (small benchmark sizes), CUDA_ARCH (e.g. 90; default: the GPU's compute capability).
 # Without a GPU every step still runs: the CUDA tests are reported skipped and the
 # benchmarks say "no GPU". Exit status: 0 when the build and ctest passed.
@@ -126,6 +130,31 @@ else
   echo "python3 not found: no PyTorch comparison"
 fi
 took torch_bench "$t"
+
+step "whole fusion run (Node): ours on the GPU and on the CPU"
+t=$SECONDS
+node_inc=""
+command -v node >/dev/null 2>&1 && node_inc=$(node -p "require('path').resolve(process.execPath, '../../include/node')")
+if [ -z "$node_inc" ] || [ ! -f "$node_inc/node_api.h" ] || [ ! -d node_modules/tsx ]; then
+  echo "no Node with its headers, or no node_modules in the checkout: no whole-run comparison"
+elif ! cmake -S . -B "$BUILD" -DCMAKE_JS_INC="$node_inc" >> "$OUT/build.log" 2>&1 ||
+     ! cmake --build "$BUILD" -j"$JOBS" --target transformer_fusion >> "$OUT/build.log" 2>&1; then
+  echo "the addon did not build against $node_inc (see $OUT/build.log)"
+else
+  export OTFUSE_ADDON="$BUILD/Release/transformer_fusion.node"
+  node bin/otfuse.js doctor 2>&1 | tee -a "$OUT/machine.txt"
+  experiment=configs/demo.yaml
+  if [ "$QUICK" != 1 ]; then
+    pair="$BUILD/vitb-pair"
+    [ -f "$pair/experiment.yaml" ] || timeout 180 npx tsx bench/fusion/make-vitb-pair.ts "$pair" > /dev/null
+    [ -f "$pair/experiment.yaml" ] && experiment="$pair/experiment.yaml"
+  fi
+  for dev in cuda cpu; do
+    timeout 300 npx tsx bench/fusion/run.ts "$experiment" --set runtime.device=$dev --json "$OUT/fusion-$dev.json" 2>&1 |
+      tail -8
+  done
+fi
+took fusion_run "$t"
 
 step "summary"
 echo "total=$((SECONDS - started))s" >> "$OUT/steps.txt"

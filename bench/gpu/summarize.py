@@ -89,6 +89,24 @@ def main():
             ratio(f"train {case}, {p}: torch ms / ours ms", find(rows, "train", case, "cuda", f"torch {p}"),
                   find(rows, "train", case, "cuda", f"ours {p}"))
 
+    # The whole fusion run (bench/fusion/run.ts): activations + fusion, ours on each device.
+    fusion = {}
+    for dev in ("cuda", "cpu"):
+        path = os.path.join(out, f"fusion-{dev}.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                fusion[dev] = json.load(f)
+    if "cuda" in fusion and "cpu" in fusion:
+        total = {d: sum(fusion[d]["seconds"].get(k, 0) for k in ("activations", "fusion")) for d in fusion}
+        config = fusion["cuda"]["config"]
+        name = "ViT-B/16-sized pair" if "vitb" in config else os.path.basename(config)
+        for dev in ("cuda", "cpu"):
+            sec = fusion[dev]["seconds"]
+            rows.append({"group": "fusion", "case": name, "device": dev, "impl": "ours", "value": total[dev], "unit": "s",
+                         "note": f"activations {sec.get('activations', 0):.2f} s, fusion {sec.get('fusion', 0):.2f} s, "
+                                 f"peak RSS {fusion[dev]['maxRssBytes'] / 2**20:.0f} MiB"})
+        ratio(f"whole fusion run ({name}, activations + fusion): cpu s / gpu s", total["cpu"], total["cuda"])
+
     for case in ("h768 L12 mlm B32 T128", "h96 L2 mlm B256 T64"):
         for fill in ("full", "padded"):
             forward_ratios("BERT", "bert", f"{case} {fill}", "seq/s")
