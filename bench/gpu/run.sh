@@ -15,6 +15,7 @@
 #      (carry them along): builds the addon with CMake against the local Node's headers,
 #      then bench/fusion/run.ts on a ViT-B/16-sized random pair (the bundled demo pair
 #      with QUICK=1), ours on the GPU and on the CPU: fusion-cuda.json, fusion-cpu.json;
+#      and the package's mocha suite with that addon, on the GPU: mocha-gpu.txt;
 #   6. joins everything into one table: $OUT/summary.txt and $OUT/summary.json.
 # OUT defaults to ./gpu-results; it receives summary.txt, summary.json, native.json,
 # torch.json, ctest.txt, build.log, machine.txt, steps.txt and the fusion files. Other knobs: BUILD_DIR (build/gpu), JOBS (16), QUICK=1
@@ -137,9 +138,11 @@ node_inc=""
 command -v node >/dev/null 2>&1 && node_inc=$(node -p "require('path').resolve(process.execPath, '../../include/node')")
 if [ -z "$node_inc" ] || [ ! -f "$node_inc/node_api.h" ] || [ ! -d node_modules/tsx ]; then
   echo "no Node with its headers, or no node_modules in the checkout: no whole-run comparison"
+  took fusion_run "$t"
 elif ! cmake -S . -B "$BUILD" -DCMAKE_JS_INC="$node_inc" >> "$OUT/build.log" 2>&1 ||
      ! cmake --build "$BUILD" -j"$JOBS" --target transformer_fusion >> "$OUT/build.log" 2>&1; then
   echo "the addon did not build against $node_inc (see $OUT/build.log)"
+  took fusion_run "$t"
 else
   export OTFUSE_ADDON="$BUILD/Release/transformer_fusion.node"
   node bin/otfuse.js doctor 2>&1 | tee -a "$OUT/machine.txt"
@@ -153,8 +156,16 @@ else
     timeout 300 npx tsx bench/fusion/run.ts "$experiment" --set runtime.device=$dev --json "$OUT/fusion-$dev.json" 2>&1 |
       tail -8
   done
+  took fusion_run "$t"
+  # The package's own test suite with the CUDA addon: device 'auto' puts every forward
+  # pass, store, transport map and training step of the tests on the GPU.
+  step "npm test on the GPU (mocha, device auto)"
+  t=$SECONDS
+  timeout 300 npx mocha --reporter dot > "$OUT/mocha-gpu.txt" 2>&1
+  echo "mocha exit $?" >> "$OUT/mocha-gpu.txt"
+  grep -E "passing|failing|pending|mocha exit" "$OUT/mocha-gpu.txt"
+  took mocha_gpu "$t"
 fi
-took fusion_run "$t"
 
 step "summary"
 echo "total=$((SECONDS - started))s" >> "$OUT/steps.txt"

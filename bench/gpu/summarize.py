@@ -132,6 +132,10 @@ def main():
             lines.append(f"    {line}")
     else:
         lines.append("ctest: did not run")
+    mocha = os.path.join(out, "mocha-gpu.txt")
+    if os.path.exists(mocha):
+        counts = [l.strip() for l in open(mocha) if re.match(r"\s*\d+ (passing|failing|pending)", l)]
+        lines.append("npm test on the GPU: " + (", ".join(counts) if counts else "no result (see mocha-gpu.txt)"))
     steps = os.path.join(out, "steps.txt")
     if os.path.exists(steps):
         lines.append("steps: " + " ".join(l.strip() for l in open(steps) if l.strip()))
