@@ -153,6 +153,23 @@ TEST("a store on the device keeps its rows there and matches a CPU store bit for
     CHECK_THROWS(b.data(0));
     check_same_entries(b, a, std::string(v.name) + ", after a release");
   }
+  // Each point's row lists go up once per layout: a repeated micro-batch uploads only what
+  // the model itself stages (its images and labels), as a capture into a host store does.
+  {
+    ActivationStoreOptions o;
+    o.capacity = 8;
+    o.filter = SequenceFilter::Window;
+    o.window = 2;
+    ActivationStore on_host(on_dev.capture_points(), o), resident(on_dev.capture_points(), o, dev);
+    auto uploads = [&](ActivationStore& s) {
+      const int before = dev.uploads;
+      CHECK(on_dev.capture(s, images.data(), 4, labels.data(), nullptr) == 4);
+      return dev.uploads - before;
+    };
+    const int model_only = uploads(on_host), first = uploads(resident), repeat = uploads(resident);
+    CHECK(first > model_only);
+    CHECK(repeat == model_only);
+  }
   // A device store is filled by the model on that device only.
   ActivationStoreOptions o;
   o.capacity = 2;

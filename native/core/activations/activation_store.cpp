@@ -201,12 +201,20 @@ std::pair<const int32_t*, const int32_t*> ActivationStore::stage_segments() {
   // segments_ holds the offsets first; their count is one more than the segments'.
   const int32_t* host = segments_.data();
   if (!on_device()) return {host, host + segments_offsets_};
-  if (!staged_ || staged_->bytes() < total * sizeof(int32_t)) {
-    be_->synchronize();  // a queued gather may still read the old copy
-    staged_ = std::make_unique<DeviceBuffer>(*be_, std::max<size_t>(total, 1024) * sizeof(int32_t));
+  auto found = std::find_if(staged_.begin(), staged_.end(), [&](const StagedSegments& s) {
+    return s.offsets == segments_offsets_ && s.host == segments_;
+  });
+  if (found == staged_.end()) {
+    if (staged_.size() >= kStagedLists) {
+      be_->synchronize();  // a queued gather may still read the oldest list
+      staged_.erase(staged_.begin());
+    }
+    StagedSegments s{segments_, segments_offsets_, std::make_unique<DeviceBuffer>(*be_, total * sizeof(int32_t))};
+    be_->copy_from_host(s.device->get(), host, total * sizeof(int32_t));
+    staged_.push_back(std::move(s));
+    found = staged_.end() - 1;
   }
-  be_->copy_from_host(staged_->get(), host, total * sizeof(int32_t));
-  const int32_t* dev = staged_->get<int32_t>();
+  const int32_t* dev = found->device->get<int32_t>();
   return {dev, dev + segments_offsets_};
 }
 

@@ -191,7 +191,16 @@ class ActivationStore final : public ActivationSink {
   std::vector<float> losses_;
   std::vector<int32_t> segments_;  // gather_mean_rows offsets, then indices, of the rows being filed
   size_t segments_offsets_ = 0;    // how many of segments_ are offsets
-  std::unique_ptr<DeviceBuffer> staged_;  // their device copy
+  // Device stores: segment lists already uploaded, most recent last. A batch's few row
+  // layouts repeat point after point and, without padding, batch after batch, so after
+  // the first micro-batch a capture uploads nothing (and does not wait for the stream).
+  struct StagedSegments {
+    std::vector<int32_t> host;
+    size_t offsets;
+    std::unique_ptr<DeviceBuffer> device;
+  };
+  std::vector<StagedSegments> staged_;
+  static constexpr size_t kStagedLists = 16;
   std::vector<uint8_t> captured_;  // which points hold data for the pending batch
   int64_t pending_batch_ = -1;
   // Padded points: the pending batch's sequence length (0 until token_mask), its mask,
