@@ -112,23 +112,14 @@ tf::BertConfig ReadBertConfig(Napi::Env env, const Napi::Value& value) {
   c.max_positions = ReadConfigInt(env, o, "maxPositions", "BERT config");
   c.type_vocab_size = ReadConfigInt(env, o, "typeVocabSize", "BERT config");
   c.num_labels = ReadConfigInt(env, o, "labels", "BERT config");
-  Napi::Value eps = o.Get("layerNormEps");
-  if (!eps.IsNumber()) ThrowArgError(env, "BERT config: layerNormEps must be a number");
-  c.layer_norm_eps = eps.As<Napi::Number>().FloatValue();
+  c.layer_norm_eps = ReadConfigFloat(env, o, "layerNormEps", "BERT config");
   Napi::Value head = o.Get("head");
   const std::string h = head.IsString() ? head.As<Napi::String>().Utf8Value() : "";
   if (h == "masked-lm") c.head = tf::BertHead::MaskedLM;
   else if (h == "sequence-classification") c.head = tf::BertHead::SequenceClassification;
   else ThrowArgError(env, "BERT config: head must be 'masked-lm' or 'sequence-classification'");
-  Napi::Value tied = o.Get("tiedDecoder");
-  if (!tied.IsBoolean()) ThrowArgError(env, "BERT config: tiedDecoder must be a boolean");
-  c.tied_decoder = tied.As<Napi::Boolean>().Value();
-  try {
-    c.validate();
-  } catch (const tf::Error& e) {
-    ThrowArgError(env, e.what());
-  }
-  return c;
+  c.tied_decoder = ReadConfigBool(env, o, "tiedDecoder", "BERT config");
+  return Validated(env, c);
 }
 
 void BertModelWrap::Register(Napi::Env env, Napi::Object exports) {

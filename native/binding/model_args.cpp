@@ -11,6 +11,18 @@ int64_t ReadConfigInt(Napi::Env env, const Napi::Object& obj, const char* key, c
   return int64_t(d);
 }
 
+float ReadConfigFloat(Napi::Env env, const Napi::Object& obj, const char* key, const char* prefix) {
+  Napi::Value v = obj.Get(key);
+  if (!v.IsNumber()) ThrowArgError(env, std::string(prefix) + ": " + key + " must be a number");
+  return v.As<Napi::Number>().FloatValue();
+}
+
+bool ReadConfigBool(Napi::Env env, const Napi::Object& obj, const char* key, const char* prefix) {
+  Napi::Value v = obj.Get(key);
+  if (!v.IsBoolean()) ThrowArgError(env, std::string(prefix) + ": " + key + " must be a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
 ModelArgs ReadModelArgs(Napi::Env env, const Napi::CallbackInfo& info, const char* cls) {
   ModelArgs a;
   a.params = ReadF32(env, info[1], std::string(cls) + ": params");

@@ -12,13 +12,27 @@
 #include "../core/activations/activation_store.h"
 #include "../core/activations/capture_point.h"
 #include "../core/backend.h"
+#include "../core/error.h"
 #include "../core/vit/vit_params.h"
 #include "task.h"
 
 namespace tfb {
 
-// obj[key] as an integer; errors read "<prefix>: <key> must be ...".
+// obj[key] as an integer, a float or a boolean; errors read "<prefix>: <key> must be ...".
 int64_t ReadConfigInt(Napi::Env env, const Napi::Object& obj, const char* key, const char* prefix);
+float ReadConfigFloat(Napi::Env env, const Napi::Object& obj, const char* key, const char* prefix);
+bool ReadConfigBool(Napi::Env env, const Napi::Object& obj, const char* key, const char* prefix);
+
+// The config after its own validate(), whose tf::Error becomes a JS TypeError.
+template <typename Config>
+Config Validated(Napi::Env env, Config c) {
+  try {
+    c.validate();
+  } catch (const tf::Error& e) {
+    ThrowArgError(env, e.what());
+  }
+  return c;
+}
 
 // The (config, params, captureNames?, { device? }) arguments of a model constructor
 // after the config: errors name the class `cls`.

@@ -56,18 +56,9 @@ tf::VitConfig ReadVitConfig(Napi::Env env, const Napi::Value& value) {
   c.num_heads = ReadConfigInt(env, o, "heads", "ViT config");
   c.intermediate_size = ReadConfigInt(env, o, "intermediate", "ViT config");
   c.num_labels = ReadConfigInt(env, o, "labels", "ViT config");
-  Napi::Value eps = o.Get("layerNormEps");
-  if (!eps.IsNumber()) ThrowArgError(env, "ViT config: layerNormEps must be a number");
-  c.layer_norm_eps = eps.As<Napi::Number>().FloatValue();
-  Napi::Value bias = o.Get("qkvBias");
-  if (!bias.IsBoolean()) ThrowArgError(env, "ViT config: qkvBias must be a boolean");
-  c.qkv_bias = bias.As<Napi::Boolean>().Value();
-  try {
-    c.validate();
-  } catch (const tf::Error& e) {
-    ThrowArgError(env, e.what());
-  }
-  return c;
+  c.layer_norm_eps = ReadConfigFloat(env, o, "layerNormEps", "ViT config");
+  c.qkv_bias = ReadConfigBool(env, o, "qkvBias", "ViT config");
+  return Validated(env, c);
 }
 
 void VitModelWrap::Register(Napi::Env env, Napi::Object exports) {
