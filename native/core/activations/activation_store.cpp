@@ -395,6 +395,7 @@ void ActivationStore::finalize(ActivationTransform t) {
 const ActivationEntry& ActivationStore::live_entry(size_t i) const {
   const ActivationEntry& e = entries_.at(i);
   if (e.released) throw Error("activation '" + e.name + "' was released: its memory has been given back");
+  if (!e.kept) throw Error("activation '" + e.name + "' is not kept by this store (left out by its 'only' list)");
   return e;
 }
 

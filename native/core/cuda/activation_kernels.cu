@@ -14,6 +14,10 @@ __global__ void gather_mean_rows_kernel(float* dst, const float* src, int64_t sr
   TF_GRID_STRIDE(i, segments * cols) {
     const int64_t s = i / cols, c = i % cols;
     const int32_t k0 = offsets[s], k1 = offsets[s + 1];
+    if (k1 - k0 == 1) {  // a chosen row: copied as it is (-0.0 and NaN payloads included), as on the CPU
+      dst[i] = src[int64_t(indices[k0]) * src_stride + c];
+      continue;
+    }
     double acc = 0.0;
     for (int32_t k = k0; k < k1; ++k) acc = __dadd_rn(acc, double(src[int64_t(indices[k]) * src_stride + c]));
     dst[i] = float(__ddiv_rn(acc, double(k1 - k0 > 1 ? k1 - k0 : 1)));
