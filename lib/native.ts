@@ -403,7 +403,7 @@ export function native(): NativeAddon {
     addon = explicit ? (require(explicit) as NativeAddon) : (require('node-gyp-build')(packageRoot()) as NativeAddon);
   } catch (err) {
     throw new Error(
-      'transformer-fusion: the native addon could not be loaded. Run `npm install` (or `npm run build`) ' +
+      'transformer-fusion: the native addon could not be loaded. Run `npm install` (or `npm run build:cpu`) ' +
         `in the package folder to build it.\n${(err as Error).message}`,
       { cause: err },
     );
