@@ -343,7 +343,7 @@ export interface NativeAddon {
   }>;
   fusionTransportMap(
     a: NativeNeuronSide, b: NativeNeuronSide,
-    options: { solver: 'emd' | 'sinkhorn'; cost: Record<string, unknown>; sinkhorn?: Record<string, unknown> },
+    options: { solver: 'emd' | 'sinkhorn'; cost: Record<string, unknown>; sinkhorn?: Record<string, unknown>; pca?: number },
     taskOptions?: NativeTaskOptions,
   ): Promise<{ map: Float32Array; n: number; m: number; diagnostics: NativeMapDiagnostics }>;
   fusionCombineMaps(tRes: Float32Array, tSub: Float32Array, wRes: Float32Array, wSub: Float32Array, n: number, m: number): Float32Array;

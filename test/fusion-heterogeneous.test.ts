@@ -68,4 +68,17 @@ describe('heterogeneous fusion', function () {
     const graph = vitFusionGraph(createVitModel({ ...narrow }, b.tensors).config);
     await assert.rejects(fuse([a, b], graph, settings({ fuse_fc: false }), { anchor: 1 }), (e) => e instanceof InputError && /unfused/.test(e.message));
   });
+
+  it('PCA (fusion.pca) needs equal widths, and is an InputError naming the key otherwise', async () => {
+    const a = await parent(wide, 1, images), b = await parent(narrow, 2, images);
+    const graph = vitFusionGraph(createVitModel({ ...narrow }, b.tensors).config);
+    await assert.rejects(fuse([a, b], graph, settings({ pca: true, pca_k: 4 }), { anchor: 1 }),
+      (e) => e instanceof InputError && e.source === 'fusion.pca' && /same width/.test(e.message));
+    // Between two models of one width it changes the maps (the costs compare principal directions).
+    const c = await parent(narrow, 3, images);
+    const plain = await fuse([c, b], graph, settings({}), { anchor: 1 });
+    const pca = await fuse([c, b], graph, settings({ pca: true, pca_k: 4 }), { anchor: 1 });
+    const changed = plain.maps[0].some((m, i) => m.transportCost !== pca.maps[0][i].transportCost);
+    assert.ok(changed, 'the PCA maps cost the same as the plain ones');
+  });
 });

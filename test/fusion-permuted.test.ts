@@ -103,6 +103,19 @@ describe('fusion of a ViT with a permuted copy of itself', function () {
     }
   });
 
+  it('PCA of the activations (fusion.pca) recovers the original too', async () => {
+    const permuted = permuteVit(cfg, original as never, 15) as Map<string, Tensor>;
+    const a = await parent('permuted', permuted, images, 6, 'none');
+    const b = await parent('original', original, images, 6, 'none');
+    // 8 of 16 hidden and 24 MLP directions: the projection drops the anchor's means, so a
+    // permuted neuron lands exactly on its original.
+    for (const qk of ['separate', 'joint'] as const) {
+      const result = await fuse([a.parent, b.parent], graph, settings({ qk_fusion: qk, resid_policy: 'mean', ot_solver: 'emd', pca: true, pca_k: 8 }), { anchor: 1 });
+      const worst = maxDiff(result.tensors, original);
+      assert.ok(worst.diff < 2e-5, `${qk}: ${worst.name} differs by ${worst.diff}`);
+    }
+  });
+
   it('Sinkhorn at a small regularisation comes close', async () => {
     const permuted = permuteVit(cfg, original as never, 13) as Map<string, Tensor>;
     const a = await parent('permuted', permuted, images, 6, 'none');

@@ -161,7 +161,8 @@ std::vector<std::unique_lock<std::mutex>> LockStores(const std::vector<const Sid
 }
 
 // fusionTransportMap(sideA, sideB, options, taskOptions) -> Promise<{ map: Float32Array, n, m, diagnostics }>
-// options: { solver: 'emd'|'sinkhorn', cost: {...costMatrix options}, sinkhorn: {...sinkhorn options} }
+// options: { solver: 'emd'|'sinkhorn', cost: {...costMatrix options}, sinkhorn: {...sinkhorn options},
+//            pca?: k (compare the neurons in the anchor's top k principal directions; 0 = off) }
 Napi::Value TransportMap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::vector<Napi::Value> keep;
@@ -183,8 +184,11 @@ Napi::Value TransportMap(const Napi::CallbackInfo& info) {
   } else {
     f.bad("solver", solver, "'emd' or 'sinkhorn'");
   }
+  f.integer("pca", o.pca_k);  // 0: off
   TaskOptions opts = TaskOptions::From(info[3]);
   tf::Backend* be = &ResolveBackend(env, opts.device, "fusionTransportMap");
+  // PCA reads the neurons on the host; the cost and the solver then run on `be`.
+  tf::Backend* view_be = o.pca_k > 0 ? &tf::cpu_backend() : be;
   struct Out {
     std::vector<float> map;
     tf::fusion::MapDiagnostics diag;
@@ -192,10 +196,10 @@ Napi::Value TransportMap(const Napi::CallbackInfo& info) {
   auto out = std::make_shared<Out>();
   return Task::Start(
       env, opts, keep,
-      [a, b, o, out, be](tf::TaskContext& ctx) {
+      [a, b, o, out, be, view_be](tf::TaskContext& ctx) {
         auto locks = LockStores({a.get(), b.get()});
         std::vector<float> scratch_a, scratch_b;
-        tf::ot::NeuronView va = View(*a, *be, scratch_a), vb = View(*b, *be, scratch_b);
+        tf::ot::NeuronView va = View(*a, *view_be, scratch_a), vb = View(*b, *view_be, scratch_b);
         out->map.resize(size_t(a->neurons * b->neurons));
         out->diag = tf::fusion::transport_map(*be, va, vb, o, out->map.data(), &ctx);
       },

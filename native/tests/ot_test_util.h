@@ -9,6 +9,16 @@
 
 namespace tf::test {
 
+// The columns (neurons) of a rows x n matrix reordered: column i of the result is column
+// perm[i] of b. A model's activations after its neurons were permuted.
+inline std::vector<float> permute_columns(const std::vector<float>& b, int64_t rows, const std::vector<int64_t>& perm) {
+  const int64_t n = int64_t(perm.size());
+  std::vector<float> a(b.size());
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < n; ++i) a[size_t(r * n + i)] = b[size_t(r * n + perm[size_t(i)])];
+  return a;
+}
+
 inline std::vector<double> random_doubles(size_t n, uint32_t seed, double lo = 0.0, double hi = 1.0) {
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<double> dist(lo, hi);

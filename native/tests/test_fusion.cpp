@@ -7,6 +7,7 @@
 
 #include "../core/fusion/fusion.h"
 #include "check.h"
+#include "ot_test_util.h"
 #include "test_device.h"
 
 namespace tf::test {
@@ -16,9 +17,7 @@ TEST("fusion: a permuted copy gives the permutation as map, rows summing to 1") 
   const int64_t rows = 30, n = 7;
   auto b = random_vector(size_t(rows * n), 31);
   const std::vector<int64_t> perm = {3, 0, 6, 1, 5, 2, 4};
-  std::vector<float> a(b.size());
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t i = 0; i < n; ++i) a[size_t(r * n + i)] = b[size_t(r * n + perm[size_t(i)])];
+  const std::vector<float> a = permute_columns(b, rows, perm);
   std::vector<float> map(static_cast<size_t>(n * n));
   fusion::MapOptions o;
   auto d = fusion::transport_map(ot::NeuronView::of_columns(a.data(), rows, n), ot::NeuronView::of_columns(b.data(), rows, n), o,

@@ -20,6 +20,9 @@ struct MapOptions {
   ot::CostOptions cost;
   Solver solver = Solver::Emd;
   ot::SinkhornOptions sinkhorn;  // reg etc., used with Solver::Sinkhorn
+  // > 0: compare the neurons in the anchor's top pca_k principal directions (fusion/pca.h;
+  // the reference's fusion.pca with pca_k). Both sides must be host memory.
+  int64_t pca_k = 0;
 };
 
 // What a map cost and how it came out, for the report.

@@ -10,6 +10,7 @@
 #include "../ot/ot_device.h"
 #include "../thread_pool.h"
 #include "fusion.h"
+#include "pca.h"
 #ifdef TF_WITH_CUDA
 #include "../cuda/ot_cuda.h"
 #endif
@@ -80,11 +81,16 @@ MapDiagnostics transport_map(const ot::NeuronView& a, const ot::NeuronView& b, c
   return transport_map(cpu_backend(), a, b, options, map, ctx);
 }
 
-MapDiagnostics transport_map(Backend& be, const ot::NeuronView& a, const ot::NeuronView& b, const MapOptions& options,
-                             float* map, TaskContext* ctx) {
-  TF_CHECK(a.count > 0 && b.count > 0, "transport_map: both sides need at least one neuron");
-  TF_CHECK(a.dim == b.dim, "transport_map: the two sides' neurons have different numbers of features (" +
-                               std::to_string(a.dim) + " and " + std::to_string(b.dim) + ")");
+MapDiagnostics transport_map(Backend& be, const ot::NeuronView& a_in, const ot::NeuronView& b_in,
+                             const MapOptions& options, float* map, TaskContext* ctx) {
+  TF_CHECK(a_in.count > 0 && b_in.count > 0, "transport_map: both sides need at least one neuron");
+  TF_CHECK(a_in.dim == b_in.dim, "transport_map: the two sides' neurons have different numbers of features (" +
+                                     std::to_string(a_in.dim) + " and " + std::to_string(b_in.dim) + ")");
+  // With PCA the cost compares the neurons' principal-direction features instead.
+  PcaFeatures pca;
+  if (options.pca_k > 0) pca = pca_features(a_in, b_in, options.pca_k, ctx);
+  const ot::NeuronView a = options.pca_k > 0 ? ot::NeuronView::of_rows(pca.a.data(), a_in.count, pca.dim) : a_in;
+  const ot::NeuronView b = options.pca_k > 0 ? ot::NeuronView::of_rows(pca.b.data(), b_in.count, pca.dim) : b_in;
   const int64_t n = a.count, m = b.count;
   std::vector<double> mu(size_t(n), 1.0 / double(n)), nu(size_t(m), 1.0 / double(m));
   // Pooled buffers (big_buffer.h): a fusion solves one problem per aligned layer, of a

@@ -1,0 +1,97 @@
+#include "pca.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "../cpu/symmetric_eigen.h"
+#include "../error.h"
+#include "../ot/gram.h"
+#include "../thread_pool.h"
+
+namespace tf::fusion {
+
+namespace {
+
+double feature(const ot::NeuronView& v, int64_t neuron, int64_t t) {
+  return double(v.data[neuron * v.neuron_stride + t * v.feature_stride]);
+}
+
+// Sum over the features of every neuron of v.
+std::vector<double> neuron_sums(const ot::NeuronView& v) {
+  std::vector<double> s(static_cast<size_t>(v.count), 0.0);
+  for (int64_t i = 0; i < v.count; ++i)
+    for (int64_t t = 0; t < v.dim; ++t) s[size_t(i)] += feature(v, i, t);
+  return s;
+}
+
+// Both sides' neurons centred by the anchor's means, whole.
+PcaFeatures centred(const ot::NeuronView& a, const ot::NeuronView& b, const std::vector<double>& mu) {
+  PcaFeatures out;
+  out.dim = a.dim;
+  for (const ot::NeuronView* v : {&a, &b}) {
+    std::vector<float>& dst = v == &a ? out.a : out.b;
+    dst.resize(size_t(v->count * v->dim));
+    for (int64_t i = 0; i < v->count; ++i)
+      for (int64_t t = 0; t < v->dim; ++t) dst[size_t(i * v->dim + t)] = float(feature(*v, i, t) - mu[size_t(i)]);
+  }
+  return out;
+}
+
+}  // namespace
+
+PcaFeatures pca_features(const ot::NeuronView& a, const ot::NeuronView& b, int64_t k, TaskContext* ctx) {
+  TF_CHECK(k >= 1, "pca: the number of components must be at least 1");
+  TF_CHECK(!a.on_device && !b.on_device, "pca: the neurons must be in host memory");
+  if (a.count != b.count)
+    throw Error("pca needs layers of the same width in both models (the anchor's per-neuron means are subtracted "
+                "from both), got " + std::to_string(a.count) + " and " + std::to_string(b.count) + " neurons");
+  TF_CHECK(a.dim == b.dim, "pca: the two sides' neurons have different numbers of features");
+  const int64_t m = b.count, f = b.dim;
+  std::vector<double> mu = neuron_sums(b);
+  for (double& x : mu) x /= double(std::max<int64_t>(f, 1));
+  if (k >= f) return centred(a, b, mu);
+
+  // Gram matrices of the raw neurons in float64, then centred in closed form:
+  // (A_i - mu_i).(B_j - mu_j) = A_i.B_j - mu_j sum(A_i); (B_i - mu_i).(B_j - mu_j) = B_i.B_j - f mu_i mu_j.
+  const size_t mm = size_t(m * m), ms = static_cast<size_t>(m);
+  std::vector<double> gab(mm), gbb(mm), sq_a(ms), sq_b(ms), sq_b2(ms);
+  ot::gram_f64(a, b, gab.data(), m, sq_a.data(), sq_b.data(), ctx);
+  ot::gram_f64(b, b, gbb.data(), m, sq_b.data(), sq_b2.data(), ctx);
+  const std::vector<double> sum_a = neuron_sums(a);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < m; ++j) {
+      gab[size_t(i * m + j)] -= mu[size_t(j)] * sum_a[size_t(i)];
+      gbb[size_t(i * m + j)] -= double(f) * mu[size_t(i)] * mu[size_t(j)];
+    }
+  if (ctx) ctx->check_cancelled();
+
+  // C C^T = V S^2 V^T, eigenvalues ascending: the principal directions are the last rows.
+  std::vector<double> w(ms), v(mm);
+  cpu::symmetric_eigen(gbb.data(), m, w.data(), v.data());
+  const double top = w[size_t(m - 1)];
+  int64_t rank = 0;
+  while (rank < m && w[size_t(m - 1 - rank)] > 1e-12 * top && w[size_t(m - 1 - rank)] > 0) ++rank;
+  if (rank == 0) return centred(a, b, mu);
+  const int64_t kept = std::min(k, rank);
+
+  PcaFeatures out;
+  out.dim = kept;
+  out.projected = true;
+  out.a.resize(size_t(m * kept));
+  out.b.resize(size_t(m * kept));
+  // Row c of v (from the end) is the c-th principal direction; both loops read rows.
+  parallel_for(m, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, m * kept)), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i)
+      for (int64_t c = 0; c < kept; ++c) {
+        const double* vc = v.data() + (m - 1 - c) * m;
+        const double s = std::sqrt(w[size_t(m - 1 - c)]);
+        double acc = 0;
+        for (int64_t j = 0; j < m; ++j) acc += gab[size_t(i * m + j)] * vc[j];
+        out.a[size_t(i * kept + c)] = float(acc / s);
+        out.b[size_t(i * kept + c)] = float(vc[i] * s);
+      }
+  });
+  return out;
+}
+
+}  // namespace tf::fusion
