@@ -11,7 +11,7 @@ import { InputError } from './errors.ts';
 import { runTask, type NativeActivationStore, type NativeActivationStats, type TaskOptions } from './native.ts';
 
 /** `window_<k>` keeps CLS + the central k x k patches; `only_cls` keeps CLS alone. */
-export type SeqFilter = 'none' | 'only_cls' | `window_${number}`;
+export type SeqFilter = 'none' | 'only_cls' | `window_${number}` | `position_${number}`;
 
 /** std: (x - mean) / (unbiased std + 1e-9) per neuron; center: x - mean; norm: x / ||x||. */
 export type ActivationTransform = 'none' | 'std' | 'center' | 'norm';
@@ -55,8 +55,9 @@ export function transformFromFlags(flags: { std?: boolean; center?: boolean; nor
 }
 
 export function checkSeqFilter(filter: string, source: string): SeqFilter {
-  if (filter === 'none' || filter === 'only_cls' || /^window_[1-9][0-9]{0,5}$/.test(filter)) return filter as SeqFilter;
-  throw new InputError(source, `unknown sequence filter '${filter}' (expected none, only_cls or window_<k> with k >= 1)`);
+  if (filter === 'none' || filter === 'only_cls' || /^window_[1-9][0-9]{0,5}$/.test(filter) || /^position_(0|[1-9][0-9]{0,5})$/.test(filter))
+    return filter as SeqFilter;
+  throw new InputError(source, `unknown sequence filter '${filter}' (expected none, only_cls, window_<k> with k >= 1 or position_<p> with p >= 0)`);
 }
 
 /**

@@ -108,6 +108,20 @@ describe('experiment pipeline', function () {
     assert.equal(hetero.ot.parameters, hetero.parents[1].parameters);
   });
 
+  it('acts.seq_pos keeps one token position: position 0 fuses as only_cls does; a position past the tokens names the key', async () => {
+    const at = (extra: Record<string, unknown>) => {
+      const c = config('');
+      Object.assign(c.fusion.acts, extra);
+      return runExperiment(c);
+    };
+    const cls = await at({ seq_filter: { kind: 'only_cls' } }), pos = await at({ seq_pos: 0 });
+    assert.deepEqual(pos.maps[0].maps.map((m) => m.transportCost), cls.maps[0].maps.map((m) => m.transportCost));
+    assert.equal(pos.activations?.seqFilter, 'position_0');
+    const other = await at({ seq_pos: 3 });
+    assert.notDeepEqual(other.maps[0].maps.map((m) => m.transportCost), cls.maps[0].maps.map((m) => m.transportCost));
+    await assert.rejects(at({ seq_pos: 999 }), (e) => e instanceof InputError && e.source === 'fusion.acts.seq_pos' && /position 999 is past/.test(e.message));
+  });
+
   it('names the fault: missing data, unfusable parents, too few samples, cancellation', async () => {
     await assert.rejects(runExperiment(parseExperimentConfig(`model:\n  name_0: ${join(dir, 'a')}\n  name_1: ${join(dir, 'b')}\n`, 'x.yaml')), /data\.folder: is needed/);
     const tooMany = config('');

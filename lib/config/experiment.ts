@@ -85,7 +85,7 @@ export const experimentSchema = section('an otfuse experiment', {
         'the activations used in acts mode',
         {
           num_samples: int(200, 'number of inputs whose activations are captured (the same inputs for every model)', 1),
-          seq_pos: int(-1, '-1: use every token position (subject to seq_filter); otherwise only this position', -1),
+          seq_pos: int(-1, '-1: the tokens seq_filter chooses; p >= 0: only token p of every sequence output, in place of seq_filter', -1),
           seq_filter: custom<SeqFilter>(null, 'null, only_cls or window_<k>', 'which tokens become rows: all, the class token only, or the central k x k patches plus the class token', parseSeqFilter),
           avg_seq_items: bool(false, 'average the tokens of each sample instead of using each as a row (seq_filter is then ignored)'),
           loss_thres: custom<number | false>(false, 'false or a number', 'keep a sample only if its loss is below this in every model', parseLossThreshold),

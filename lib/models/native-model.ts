@@ -89,7 +89,7 @@ export function planStore(model: NativeModel, options: ActivationOptions, extra:
     });
     return { bytes: plan.bytes, limit: plan.limit };
   } catch (err) {
-    throw new InputError('fusion.acts.seq_filter', (err as Error).message);
+    throw new InputError(filter.startsWith('position_') ? 'fusion.acts.seq_pos' : 'fusion.acts.seq_filter', (err as Error).message);
   }
 }
 

@@ -33,7 +33,12 @@ export interface CaptureParent<Input> {
   release(): void;
 }
 
+/**
+ * The tokens every captured sequence keeps: acts.seq_pos (a single position) when set,
+ * else acts.seq_filter.
+ */
 export function seqFilterOf(cfg: ExperimentConfig): SeqFilter {
+  if (cfg.fusion.acts.seq_pos >= 0) return `position_${cfg.fusion.acts.seq_pos}`;
   const f = cfg.fusion.acts.seq_filter;
   if (!f) return 'none';
   return f.kind === 'only_cls' ? 'only_cls' : `window_${f.size}`;

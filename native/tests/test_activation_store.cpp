@@ -89,6 +89,32 @@ TEST("activation store: window_k keeps CLS + the central k x k patches; CLS-only
   CHECK(s3.rows(1) == 2 && s3.data(1)[3] == toy_value(1, 0, 0));
 }
 
+TEST("activation store: position p (seq_pos) keeps token p of every full sequence, CLS-only points included") {
+  ActivationStoreOptions o;
+  o.capacity = 2;
+  SequenceFilter f;
+  parse_sequence_filter("position_4", &f, &o.window);
+  o.filter = f;
+  CHECK(f == SequenceFilter::Position && o.window == 4);
+  ActivationStore s(toy_points(), o);
+  capture_toy(s, 0, 2);
+  s.commit(2, nullptr);
+  CHECK(tokens_of(s, 1) == (std::vector<int64_t>{4}));
+  CHECK(tokens_of(s, 2) == (std::vector<int64_t>{4}));
+  CHECK(s.rows(0) == 18);  // patch outputs are not a full sequence
+  CHECK(s.rows(1) == 2 && s.data(1)[3] == toy_value(1, 4, 0));
+  o.window = 10;  // past the 10 tokens
+  try {
+    ActivationStore past(toy_points(), o);
+    CHECK(false);
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("sequence position 10 is past the 10 tokens") != std::string::npos);
+  }
+  parse_sequence_filter("position_0", &f, &o.window);
+  CHECK(f == SequenceFilter::Position && o.window == 0);
+  for (const char* bad : {"position_", "position_-1", "position_x", "window_0"}) CHECK_THROWS(parse_sequence_filter(bad, &f, &o.window));
+}
+
 TEST("activation store: the reference's 8x8 windows") {
   std::vector<CapturePoint> pts = {{"seq", 65, 1, true, 8, false}};
   auto tokens = [&](int64_t k) {

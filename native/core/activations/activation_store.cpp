@@ -10,6 +10,7 @@
 #include <cstring>
 #include <limits>
 #include <new>
+#include <tuple>
 
 #include "../error.h"
 #include "../thread_pool.h"
@@ -26,18 +27,20 @@ void parse_sequence_filter(const std::string& name, SequenceFilter* filter, int6
     *filter = SequenceFilter::OnlyCls;
     return;
   }
-  const std::string prefix = "window_";
-  if (name.compare(0, prefix.size(), prefix) == 0 && name.size() > prefix.size()) {
+  for (const auto& [prefix, kind, least] : {std::tuple<std::string, SequenceFilter, int64_t>{"window_", SequenceFilter::Window, 1},
+                                             {"position_", SequenceFilter::Position, 0}}) {
+    if (name.compare(0, prefix.size(), prefix) != 0 || name.size() == prefix.size()) continue;
     const std::string digits = name.substr(prefix.size());
     bool ok = digits.size() <= 6;
     for (char ch : digits) ok = ok && ch >= '0' && ch <= '9';
-    if (ok && std::stoll(digits) >= 1) {
-      *filter = SequenceFilter::Window;
+    if (ok && std::stoll(digits) >= least) {
+      *filter = kind;
       *window = std::stoll(digits);
       return;
     }
   }
-  throw Error("unknown sequence filter '" + name + "' (expected none, only_cls or window_<k> with k >= 1)");
+  throw Error("unknown sequence filter '" + name +
+              "' (expected none, only_cls, window_<k> with k >= 1 or position_<p> with p >= 0)");
 }
 
 uint64_t default_activation_limit() {
@@ -99,6 +102,11 @@ ActivationStore::Plan ActivationStore::plan(const std::vector<CapturePoint>& poi
     if (o.average_tokens) {
       e.average = e.source_tokens > 1;
       if (!e.average) e.kept_tokens = {0};
+    } else if (pt.full_sequence && o.filter == SequenceFilter::Position) {
+      if (o.window >= e.source_tokens)
+        throw Error("sequence position " + std::to_string(o.window) + " is past the " + std::to_string(e.source_tokens) +
+                    " tokens of '" + pt.name + "'");
+      e.kept_tokens = {o.window};
     } else if (pt.full_sequence && o.filter != SequenceFilter::None) {
       if (pt.cls_only_when_filtered || o.filter == SequenceFilter::OnlyCls) {
         e.kept_tokens = {0};

@@ -8,7 +8,8 @@
 //   - else, for full-sequence outputs with a filter set: only_cls keeps CLS; window k
 //     keeps CLS then the central k x k patches of the grid in row-major order
 //     (first row/column (grid - k) / 2, rounded down); outputs marked
-//     cls_only_when_filtered keep CLS alone under either filter;
+//     cls_only_when_filtered keep CLS alone under either filter; position p (the
+//     config's seq_pos) keeps token p of every full-sequence output;
 //   - everything else keeps all its tokens.
 // Padded points (text; CapturePoint::padded) keep a sample's real tokens only: the
 // forward pass hands the store each batch's token mask first. Unfiltered, such an entry
@@ -41,15 +42,16 @@
 
 namespace tf {
 
-enum class SequenceFilter { None, Window, OnlyCls };
+enum class SequenceFilter { None, Window, OnlyCls, Position };
 
-// Parses "none" | "only_cls" | "window_<k>" (k >= 1); throws tf::Error otherwise.
+// Parses "none" | "only_cls" | "window_<k>" (k >= 1) | "position_<p>" (p >= 0; k or p into
+// *window); throws tf::Error otherwise.
 void parse_sequence_filter(const std::string& name, SequenceFilter* filter, int64_t* window);
 
 struct ActivationStoreOptions {
   int64_t capacity = 0;  // samples
   SequenceFilter filter = SequenceFilter::None;
-  int64_t window = 0;  // k of window_k
+  int64_t window = 0;  // k of window_k, p of position_p
   bool average_tokens = false;
   uint64_t max_bytes = 0;  // 0: activation_limit(backend)
   // Padded points: the most tokens one sample may bring (0: the point's own count).
