@@ -57,9 +57,12 @@ export function applyOverrides(doc: unknown, overrides: string[]): unknown {
 
 /** Cross-key rules: the model names num_models asks for exist, the anchor is one of them, weights fit. */
 export function checkConsistency(cfg: ExperimentConfig, file: string): void {
-  const names = Array.from({ length: cfg.fusion.num_models }, (_, i) => `name_${i}`);
-  for (const n of names) {
+  // Name by name up to the first missing one: a huge num_models costs nothing.
+  const names: string[] = [];
+  for (let i = 0; i < cfg.fusion.num_models; i++) {
+    const n = `name_${i}`;
     if (!cfg.model.extraKeys[n]) throw new InputError(file, `model.${n}: missing (fusion.num_models is ${cfg.fusion.num_models})`);
+    names.push(n);
   }
   for (const n of Object.keys(cfg.model.extraKeys)) {
     if (!names.includes(n)) throw new InputError(file, `model.${n}: fusion.num_models is ${cfg.fusion.num_models}, so only ${names.join(', ')} are fused`);

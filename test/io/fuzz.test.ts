@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { InputError } from '../../lib/errors.ts';
 import { checkTensorsMatchConfig, resolveArchitecture } from '../../lib/io/expected-weights.ts';
 import { parseHfConfig } from '../../lib/io/hf-config.ts';
 import { unpickle } from '../../lib/io/pickle.ts';
@@ -15,53 +14,10 @@ import { readSafetensors, type TensorFileContents } from '../../lib/io/safetenso
 import { readTorchBin } from '../../lib/io/torch-bin.ts';
 import { elementCount, type Tensor } from '../../lib/io/tensor.ts';
 import { fixture, readFixture } from '../helpers/fixtures.ts';
+import { fuzz, ITERATIONS } from '../helpers/fuzz-harness.ts';
 import { GENERIC, mutateMany, tamperJson, type Mutated, type Random } from '../helpers/mutate.ts';
 import { seededRandom } from '../helpers/random.ts';
 import { makeZip, storedEntries } from '../helpers/zip-writer.ts';
-
-// Longer or different runs: OTFUSE_FUZZ_ITERATIONS=200000 OTFUSE_FUZZ_SEED=123 npx mocha test/io/fuzz.test.ts
-const ITERATIONS = Number(process.env.OTFUSE_FUZZ_ITERATIONS ?? 10_000);
-const BASE_SEED = Number(process.env.OTFUSE_FUZZ_SEED ?? 0x5eed0000);
-
-interface Failure { seed: number; base: string; mutation: string; error: string }
-
-/** Runs `ITERATIONS` cases; each case's own seed makes it reproducible alone. */
-async function fuzz(
-  bases: Array<[string, Uint8Array]>,
-  mutate: (bytes: Uint8Array, random: Random) => Mutated,
-  read: (bytes: Uint8Array) => Promise<unknown> | unknown,
-): Promise<{ successes: number; refusals: number }> {
-  const failures: Failure[] = [];
-  let successes = 0;
-  let refusals = 0;
-  for (let i = 0; i < ITERATIONS; i++) {
-    const seed = BASE_SEED + i;
-    const random = seededRandom(seed);
-    const [base, bytes] = bases[Math.floor(random() * bases.length)];
-    const mutated = mutate(bytes, random);
-    const started = performance.now();
-    try {
-      const result = await read(mutated.bytes);
-      checkResult(result);
-      successes++;
-    } catch (err) {
-      if (err instanceof InputError && !err.message.includes('\n')) refusals++;
-      else failures.push({ seed, base, mutation: mutated.description, error: (err as Error)?.stack ?? String(err) });
-    }
-    const elapsed = performance.now() - started;
-    // A guard against runaway work (a length field driving a huge loop or allocation), not a
-    // speed test: a normal case takes well under a millisecond, and a loaded machine can
-    // stall any one case by far more than that.
-    if (elapsed > 5000) failures.push({ seed, base, mutation: mutated.description, error: `took ${elapsed.toFixed(0)} ms` });
-  }
-  if (failures.length > 0) {
-    const shown = failures.slice(0, 5).map((f) => `seed ${f.seed} (${f.base}): ${f.mutation}\n  ${f.error}`).join('\n');
-    assert.fail(`${failures.length} of ${ITERATIONS} mutated (base seed ${BASE_SEED}) inputs ended in something other than success or an InputError:\n${shown}`);
-  }
-  // A fuzzer that only ever hits the first check tests little: both outcomes must occur.
-  assert.ok(successes > 0 && refusals > 0, `successes ${successes}, refusals ${refusals}`);
-  return { successes, refusals };
-}
 
 function checkResult(result: unknown): void {
   const tensors = (result as Partial<TensorFileContents>)?.tensors;
@@ -115,7 +71,7 @@ describe('fuzzing the readers (seeded)', function () {
       ['bert shard 3', readFixture('bert-tiny-safetensors-sharded', 'model-00003-of-00003.safetensors')],
     ];
     const started = performance.now();
-    const outcome = await fuzz(bases, mutateSafetensors, (bytes) => readSafetensors(bytes, { name: 'fuzz.safetensors' }));
+    const outcome = await fuzz(bases, mutateSafetensors, (bytes) => readSafetensors(bytes, { name: 'fuzz.safetensors' }), checkResult);
     console.log(`      safetensors: ${outcome.successes} read, ${outcome.refusals} refused in ${(performance.now() - started).toFixed(0)} ms`);
   });
 
@@ -127,7 +83,7 @@ describe('fuzzing the readers (seeded)', function () {
       ['hostile.bin', readFixture('hostile.bin')],
     ];
     const started = performance.now();
-    const outcome = await fuzz(bases, mutateTorch, (bytes) => readTorchBin(bytes, { name: 'fuzz.bin' }));
+    const outcome = await fuzz(bases, mutateTorch, (bytes) => readTorchBin(bytes, { name: 'fuzz.bin' }), checkResult);
     console.log(`      pytorch_model.bin: ${outcome.successes} read, ${outcome.refusals} refused in ${(performance.now() - started).toFixed(0)} ms`);
   });
 
