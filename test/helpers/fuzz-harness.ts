@@ -15,19 +15,20 @@ export const BASE_SEED = Number(process.env.OTFUSE_FUZZ_SEED ?? 0x5eed0000);
 interface Failure { seed: number; base: string; mutation: string; error: string }
 
 /**
- * Runs `ITERATIONS` cases; each case's own seed makes it reproducible alone. `check`
- * may throw on a result that was read but is inconsistent.
+ * Runs `iterations` cases (default ITERATIONS); each case's own seed makes it
+ * reproducible alone. `check` may throw on a result that was read but is inconsistent.
  */
 export async function fuzz(
   bases: Array<[string, Uint8Array]>,
   mutate: (bytes: Uint8Array, random: Random) => Mutated,
   read: (bytes: Uint8Array) => Promise<unknown> | unknown,
   check: (result: unknown) => void = () => {},
+  iterations = ITERATIONS,
 ): Promise<{ successes: number; refusals: number }> {
   const failures: Failure[] = [];
   let successes = 0;
   let refusals = 0;
-  for (let i = 0; i < ITERATIONS; i++) {
+  for (let i = 0; i < iterations; i++) {
     const seed = BASE_SEED + i;
     const random = seededRandom(seed);
     const [base, bytes] = bases[Math.floor(random() * bases.length)];
@@ -49,7 +50,7 @@ export async function fuzz(
   }
   if (failures.length > 0) {
     const shown = failures.slice(0, 5).map((f) => `seed ${f.seed} (${f.base}): ${f.mutation}\n  ${f.error}`).join('\n');
-    assert.fail(`${failures.length} of ${ITERATIONS} mutated (base seed ${BASE_SEED}) inputs ended in something other than success or an InputError:\n${shown}`);
+    assert.fail(`${failures.length} of ${iterations} mutated (base seed ${BASE_SEED}) inputs ended in something other than success or an InputError:\n${shown}`);
   }
   // A fuzzer that only ever hits the first check tests little: both outcomes must occur.
   assert.ok(successes > 0 && refusals > 0, `successes ${successes}, refusals ${refusals}`);
