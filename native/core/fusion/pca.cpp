@@ -6,7 +6,6 @@
 #include "../cpu/symmetric_eigen.h"
 #include "../error.h"
 #include "../ot/gram.h"
-#include "../thread_pool.h"
 
 namespace tf::fusion {
 
@@ -79,18 +78,19 @@ PcaFeatures pca_features(const ot::NeuronView& a, const ot::NeuronView& b, int64
   out.projected = true;
   out.a.resize(size_t(m * kept));
   out.b.resize(size_t(m * kept));
-  // Row c of v (from the end) is the c-th principal direction; both loops read rows.
-  parallel_for(m, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, m * kept)), [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i)
-      for (int64_t c = 0; c < kept; ++c) {
-        const double* vc = v.data() + (m - 1 - c) * m;
-        const double s = std::sqrt(w[size_t(m - 1 - c)]);
-        double acc = 0;
-        for (int64_t j = 0; j < m; ++j) acc += gab[size_t(i * m + j)] * vc[j];
-        out.a[size_t(i * kept + c)] = float(acc / s);
-        out.b[size_t(i * kept + c)] = float(vc[i] * s);
-      }
-  });
+  // The principal directions, largest first (v's last rows, reversed), then
+  // A' = (A_c C^T) V_k / s and B' = V_k s, column by column.
+  std::vector<double> vk(size_t(kept * m)), proj(size_t(m * kept)), scale(static_cast<size_t>(kept));
+  for (int64_t c = 0; c < kept; ++c) {
+    std::copy_n(v.data() + (m - 1 - c) * m, m, vk.data() + c * m);
+    scale[size_t(c)] = std::sqrt(w[size_t(m - 1 - c)]);
+  }
+  ot::dgemm_nt(gab.data(), m, vk.data(), kept, m, proj.data(), kept, false);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t c = 0; c < kept; ++c) {
+      out.a[size_t(i * kept + c)] = float(proj[size_t(i * kept + c)] / scale[size_t(c)]);
+      out.b[size_t(i * kept + c)] = float(vk[size_t(c * m + i)] * scale[size_t(c)]);
+    }
   return out;
 }
 

@@ -75,6 +75,20 @@ void gemm_nt_portable(const double* ap, int64_t na, const double* bp, int64_t nb
 
 }  // namespace
 
+void dgemm_nt(const double* a, int64_t na, const double* b, int64_t nb, int64_t k, double* c, int64_t ldc,
+              bool accumulate) {
+#ifdef TF_HAVE_CBLAS
+  // Like cpu::gemm: BLAS only outside our parallel regions, so the two never compete.
+  if (cpu::gemm_path() != cpu::GemmPath::Blocked && !ThreadPool::in_parallel_region()) {
+    pool()->park();  // gives OpenBLAS our thread count (first use) and our idle workers' cores
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(na), int(nb), int(k), 1.0, a, int(k), b, int(k),
+                accumulate ? 1.0 : 0.0, c, int(ldc));
+    return;
+  }
+#endif
+  gemm_nt_portable(a, na, b, nb, k, c, ldc, accumulate);
+}
+
 void gram_f64(const NeuronView& a, const NeuronView& b, double* g, int64_t ldg, double* a_sq, double* b_sq,
               TaskContext* ctx) {
   const int64_t na = a.count, nb = b.count, d = a.dim;
@@ -94,19 +108,7 @@ void gram_f64(const NeuronView& a, const NeuronView& b, double* g, int64_t ldg, 
     pack_slice(b, t0, kc, bp.data());
     add_squares(ap.data(), na, kc, a_sq);
     add_squares(bp.data(), nb, kc, b_sq);
-    bool accumulate = s > 0;
-#ifdef TF_HAVE_CBLAS
-    // Like cpu::gemm: BLAS only outside our parallel regions, so the two never compete.
-    if (cpu::gemm_path() != cpu::GemmPath::Blocked && !ThreadPool::in_parallel_region()) {
-      pool()->park();  // gives OpenBLAS our thread count (first use) and our idle workers' cores
-      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(na), int(nb), int(kc), 1.0, ap.data(), int(kc),
-                  bp.data(), int(kc), accumulate ? 1.0 : 0.0, g, int(ldg));
-    } else {
-      gemm_nt_portable(ap.data(), na, bp.data(), nb, kc, g, ldg, accumulate);
-    }
-#else
-    gemm_nt_portable(ap.data(), na, bp.data(), nb, kc, g, ldg, accumulate);
-#endif
+    dgemm_nt(ap.data(), na, bp.data(), nb, kc, g, ldg, s > 0);
     if (ctx) ctx->progress(double(s + 1), double(slices + 1));
   }
 }

@@ -17,6 +17,11 @@ namespace tf::ot {
 void gram_f64(const NeuronView& a, const NeuronView& b, double* g, int64_t ldg, double* a_sq, double* b_sq,
               TaskContext* ctx);
 
+// c (+)= a * b^T for row-major float64 a (na x k) and b (nb x k): cblas_dgemm when BLAS
+// is linked (outside parallel regions), a blocked portable kernel otherwise.
+void dgemm_nt(const double* a, int64_t na, const double* b, int64_t nb, int64_t k, double* c, int64_t ldc,
+              bool accumulate);
+
 // The same with the products a.b from one float32 GEMM (cpu::gemm: SGEMM through BLAS
 // when linked), read in place when each side has a unit stride, widened into g; a_sq and
 // b_sq are still accumulated in float64.
