@@ -139,6 +139,7 @@ describe('otfuse run on BERTs', function () {
     await refused(['fusion.acts.seq_filter=window_2'], /^fusion\.acts\.seq_filter: /);
     await refused(['data.text.max_length=40'], /^data\.text\.max_length: 40 is more than the models' 16 positions/);
     await refused(['fusion.acts.loss_thres=3'], /^fusion\.acts\.loss_thres: /);
+    await refused(['fusion.acts.seq_pos=11'], /^fusion\.acts\.seq_pos: position 11 is past the end of fusion sequence \d+/);
     await refused(['fusion.acts.num_samples=500'], /^fusion\.acts\.num_samples: asks for 500 samples/);
     await refused([], /heads: has num_attention_heads 4, .* has 2; fused models must share it/, ['a', 'heads']);
     await refused([], /has a head sequence-classification, .* has masked-lm/, ['a', 'ca']);

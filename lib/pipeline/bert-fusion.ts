@@ -12,7 +12,7 @@ import type { FusionResult } from '../fusion/index.ts';
 import type { Tensor } from '../io/tensor.ts';
 import { bertFusionGraph } from '../models/bert-graph.ts';
 import { labelsFor } from '../text-eval.ts';
-import type { TokenBatch } from '../text/batch.ts';
+import { sequenceLength, type TokenBatch } from '../text/batch.ts';
 import { openTextDataset, type TextExample } from '../text/dataset.ts';
 import { encodeExamples } from '../text/sequences.ts';
 import type { BertTokenizer } from '../text/tokenizer.ts';
@@ -98,6 +98,7 @@ export async function fuseBertParents(
   if (needActs || cfg.fusion.repair !== 'none') {
     stage('activations', `capturing activations of ${cfg.fusion.acts.num_samples} sequences`);
     samples = await fusionSamples(cfg, parents[anchorIndex], tokenizer);
+    if (needActs) checkSeqPos(cfg, samples);
     if (needActs) {
       const only = graphActivations(graph), acts = cfg.fusion.acts, count = samples.count;
       const capturing = parents.map((p): CaptureParent<TextSamples['batches'][number]> => ({
@@ -113,6 +114,20 @@ export async function fuseBertParents(
   }
   const result = await fusionStage(parents.map((p) => ({ label: p.folder, tensors: p.tensors })), captured?.stores ?? null, graph, anchorIndex, cfg, hooks, 'BERTs');
   return { result, captured: captureSummary(captured), samples };
+}
+
+/** acts.seq_pos on text: every fusion sequence must have a real token at that position. */
+function checkSeqPos(cfg: ExperimentConfig, samples: TextSamples): void {
+  const p = cfg.fusion.acts.seq_pos;
+  if (p < 0 || cfg.fusion.acts.avg_seq_items) return;
+  let index = 0;
+  for (const { batch } of samples.batches) {
+    for (let i = 0; i < batch.count; i++, index++) {
+      const length = sequenceLength(batch, i);
+      if (p >= length)
+        throw new InputError('fusion.acts.seq_pos', `position ${p} is past the end of fusion sequence ${index}, which has ${length} real tokens; choose a position below the shortest sequence, or pack the text (data.text.pack)`);
+    }
+  }
 }
 
 /** The OT model after statistics repair (fusion.repair) measured on the fusion samples, or null without it. */
