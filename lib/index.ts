@@ -13,7 +13,7 @@ export * from './io/index.ts';
 export * from './nested.ts';
 export { backendInfo, setThreads, matmul, weightedSum } from './compute.ts';
 export { costMatrix, emd, sinkhorn, sinkhornBatch } from './ot.ts';
-export type { CostMatrixOptions, EmdOptions, EmdResult, SinkhornOptions, SinkhornProblem, SinkhornResult } from './ot.ts';
+export type { CostMatrix, CostMatrixOptions, EmdOptions, EmdResult, FeatureMatrix, SinkhornOptions, SinkhornProblem, SinkhornResult, StoredFeatures } from './ot.ts';
 export { createVitModel, vitFromModel, vitFusionGraph, VitModel, type VitConfig } from './models/vit.ts';
 export { bertFromModel, BertModel, createBertModel, type BertConfig } from './models/bert.ts';
 export { bertFusionGraph } from './models/bert-graph.ts';

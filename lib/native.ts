@@ -317,7 +317,8 @@ export interface NativeAddon {
   dot(x: Float32Array, y: Float32Array, options?: NativeTaskOptions): Promise<number>;
   // Optimal transport (lib/ot.ts documents the options); n x m results are allocated natively.
   otCostMatrix(
-    xa: Float32Array, aRows: number, aCols: number, xb: Float32Array, bRows: number, bCols: number,
+    xa: Float32Array | { store: unknown; name: string }, aRows: number, aCols: number,
+    xb: Float32Array | { store: unknown; name: string }, bRows: number, bCols: number,
     options: Record<string, unknown>, taskOptions?: NativeTaskOptions,
   ): Promise<{ data: Float64Array; n: number; m: number; scale: number; percentClipped: number; device: 'cpu' | 'cuda' }>;
   otSinkhorn(

@@ -8,6 +8,10 @@
  * ## Options and their defaults (the one reference)
  *
  * ### costMatrix(xa, xb, options)
+ * `xa` and `xb` are row-major float32 matrices `{ data, rows, cols }`, or entries of an
+ * activation store `{ store, name }` (captured by a model; finalized), which are read
+ * where the store keeps them (on the GPU for a model there) without a copy into JavaScript.
+ *
  * | option      | default       | meaning |
  * |-------------|---------------|---------|
  * | `layout`    | `'columns'`   | Where the neurons are in `xa`/`xb`: `'columns'` (activations: rows = samples x tokens, one column per neuron) or `'rows'` (weights: one row per output neuron). Both matrices use the same layout. |
@@ -74,6 +78,7 @@
  * which give the same plans) and `absorptions` is 0. emd has no GPU version: `'auto'`
  * solves on the CPU and `'cuda'` is an error.
  */
+import type { ActivationStore } from './activations.ts';
 import { native, runTask, type TaskOptions } from './native.ts';
 
 export type { TaskOptions } from './native.ts';
@@ -172,6 +177,12 @@ export interface EmdResult {
 /** A histogram: a Float64Array, an array of numbers, or undefined/empty for uniform. */
 export type Marginal = Float64Array | readonly number[] | undefined;
 
+/** An entry of an activation store (neurons as columns), read in place by costMatrix. */
+export interface StoredFeatures {
+  store: ActivationStore;
+  name: string;
+}
+
 function checkMatrix(x: FeatureMatrix, name: string): void {
   if (!(x?.data instanceof Float32Array)) throw new TypeError(`costMatrix: ${name}.data must be a Float32Array`);
   if (!Number.isInteger(x.rows) || !Number.isInteger(x.cols) || x.rows < 0 || x.cols < 0)
@@ -208,12 +219,17 @@ function solverOptions(options: object): Record<string, unknown> {
  * The ground cost between every neuron of model A (xa) and of model B (xb): an
  * nA x nB float64 matrix. See the table at the top of this file for the options.
  */
-export async function costMatrix(xa: FeatureMatrix, xb: FeatureMatrix, options: CostMatrixOptions = {}): Promise<CostMatrix> {
-  checkMatrix(xa, 'xa');
-  checkMatrix(xb, 'xb');
-  return runTask(options, (o) =>
-    native().otCostMatrix(xa.data, xa.rows, xa.cols, xb.data, xb.rows, xb.cols, solverOptions(options), o),
-  );
+export async function costMatrix(xa: FeatureMatrix | StoredFeatures, xb: FeatureMatrix | StoredFeatures, options: CostMatrixOptions = {}): Promise<CostMatrix> {
+  const side = (x: FeatureMatrix | StoredFeatures, name: string): [Float32Array | { store: unknown; name: string }, number, number] => {
+    if ('store' in x) {
+      if (typeof x.name !== 'string') throw new TypeError(`costMatrix: ${name}.name must be the name of a store entry`);
+      return [{ store: x.store.native, name: x.name }, 0, 0];
+    }
+    checkMatrix(x, name);
+    return [x.data, x.rows, x.cols];
+  };
+  const [a, ar, ac] = side(xa, 'xa'), [b, br, bc] = side(xb, 'xb');
+  return runTask(options, (o) => native().otCostMatrix(a, ar, ac, b, br, bc, solverOptions(options), o));
 }
 
 /**

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { keepUnderLoss, transformFromFlags, type ActivationTransform, type SeqFilter } from '../lib/activations.ts';
 import { InputError, isAbortError } from '../lib/errors.ts';
+import { costMatrix } from '../lib/ot.ts';
 import { createVitModel, vitActivationNames, parseVitConfig } from '../lib/models/vit.ts';
 import { randomImages, randomTensors, referenceForward, referenceLosses, type RefActivation, type RefConfig } from './helpers/vit-reference.ts';
 
@@ -199,6 +200,22 @@ describe('activation capture', () => {
     const fresh = model.createActivationStore({ numSamples: 5 });
     await assert.rejects(model.capture(fresh, images, 5, { signal: AbortSignal.abort() }), (e) => isAbortError(e));
     assert.equal(fresh.numSamples, 0);
+  });
+
+  it('costMatrix reads store entries in place: the same costs as from their copies', async () => {
+    const a = createVitModel({ ...cfg }, tensors), b = createVitModel({ ...cfg }, randomTensors(cfg, 99));
+    const sa = a.createActivationStore({ numSamples: 5, seqFilter: 'window_2' }), sb = b.createActivationStore({ numSamples: 5, seqFilter: 'window_2' });
+    await a.capture(sa, images, 5);
+    await b.capture(sb, images, 5);
+    await sa.finalize('std');
+    await sb.finalize('std');
+    const name = 'vit.encoder.layer.1.intermediate.dense';
+    const stored = await costMatrix({ store: sa, name }, { store: sb, name }, { normalize: 'max' });
+    const copied = await costMatrix(sa.copy(name), sb.copy(name), { normalize: 'max' });
+    assert.deepEqual(stored.data, copied.data);
+    assert.equal(stored.n, copied.n);
+    await assert.rejects(costMatrix({ store: sa, name }, sb.copy(name), { layout: 'rows' }), /store entry, whose neurons are columns/);
+    await assert.rejects(costMatrix({ store: sa, name: 'nope' }, sb.copy(name)), /no entry 'nope'/);
   });
 
   it('release gives one finalized entry back; the others stay readable', async () => {

@@ -13,6 +13,7 @@
 #include "../core/ot/ot_device.h"
 #include "args.h"
 #include "exports.h"
+#include "neuron_sides.h"
 #include "ot_options.h"
 #include "task.h"
 
@@ -28,29 +29,47 @@ void RequireCpu(Napi::Env env, const TaskOptions& opts, const char* fn) {
     ThrowArgError(env, std::string(fn) + ": unknown device '" + opts.device + "'");
 }
 
+// One side of otCostMatrix: a Float32Array with its rows and cols, or a store entry.
+Side CostSide(Napi::Env env, const Napi::Value& x, const Napi::Value& rows, const Napi::Value& cols, bool columns,
+              const std::string& what) {
+  Part p;
+  if (x.IsTypedArray()) {
+    F32View v = ReadF32(env, x, what);
+    p.data = v.data;
+    p.rows = ReadSize(env, rows, what + " rows");
+    p.cols = ReadSize(env, cols, what + " cols");
+    if (v.length != size_t(p.rows * p.cols)) ThrowArgError(env, "otCostMatrix: " + what + " length does not match its rows x cols");
+  } else {
+    p = ReadPart(env, x, "otCostMatrix: " + what);
+    if (!columns) ThrowArgError(env, "otCostMatrix: " + what + " is an activation store entry, whose neurons are columns: use layout 'columns'");
+  }
+  Side s;
+  s.neurons_are_columns = columns;
+  s.neurons = columns ? p.cols : p.rows;
+  s.features = columns ? p.rows : p.cols;
+  s.parts.push_back(std::move(p));
+  return s;
+}
+
 // otCostMatrix(xa, aRows, aCols, xb, bRows, bCols, options, taskOptions)
 //   -> Promise<{ data: Float64Array (nA x nB), n, m, scale, percentClipped }>
-// xa, xb: row-major Float32Array matrices; options.layout 'columns' (neurons are columns,
-// activations) or 'rows' (neurons are rows, weights).
+// xa, xb: row-major Float32Array matrices, or activation store entries { store, name }
+// (rows and cols are then the entry's, and it is read where the store keeps it: on the
+// GPU for a store there). options.layout 'columns' (neurons are columns, activations) or
+// 'rows' (neurons are rows, weights).
 Napi::Value CostMatrix(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* fn = "otCostMatrix";
-  F32View xa = ReadF32(env, info[0], "otCostMatrix: xa"), xb = ReadF32(env, info[3], "otCostMatrix: xb");
-  int64_t ar = ReadSize(env, info[1], "otCostMatrix: aRows"), ac = ReadSize(env, info[2], "otCostMatrix: aCols");
-  int64_t br = ReadSize(env, info[4], "otCostMatrix: bRows"), bc = ReadSize(env, info[5], "otCostMatrix: bCols");
-  if (xa.length != size_t(ar * ac) || xb.length != size_t(br * bc))
-    ThrowArgError(env, "otCostMatrix: xa / xb lengths do not match their rows x cols");
   Fields f(env, info[6], fn);
   const std::string layout = f.string("layout", "columns");
   if (layout != "columns" && layout != "rows") f.bad("layout", layout, "'columns' or 'rows'");
   const tf::ot::CostOptions o = ReadCostOptions(f);
   const bool columns = layout == "columns";
-  using tf::ot::NeuronView;
-  NeuronView a = columns ? NeuronView::of_columns(xa.data, ar, ac) : NeuronView::of_rows(xa.data, ar, ac);
-  NeuronView b = columns ? NeuronView::of_columns(xb.data, br, bc) : NeuronView::of_rows(xb.data, br, bc);
-  if (a.dim != b.dim)
+  auto a = std::make_shared<Side>(CostSide(env, info[0], info[1], info[2], columns, "xa"));
+  auto b = std::make_shared<Side>(CostSide(env, info[3], info[4], info[5], columns, "xb"));
+  if (a->features != b->features)
     ThrowArgError(env, "otCostMatrix: a and b must have the same number of features per neuron (" +
-                           std::to_string(a.dim) + " vs " + std::to_string(b.dim) + ")");
+                           std::to_string(a->features) + " vs " + std::to_string(b->features) + ")");
   TaskOptions opts = TaskOptions::From(info[7]);
   tf::Backend* be = &ResolveBackend(env, opts.device, fn);
   struct Out {
@@ -58,11 +77,17 @@ Napi::Value CostMatrix(const Napi::CallbackInfo& info) {
     tf::ot::BigBuffer data;
     explicit Out(size_t k) : data(k) {}
   };
-  auto out = std::make_shared<Out>(size_t(a.count * b.count));
+  const int64_t n = a->neurons, m = b->neurons;
+  auto out = std::make_shared<Out>(size_t(n * m));
   return Task::Start(
       env, opts, {info[0], info[3]},
-      [=](tf::TaskContext& ctx) { out->info = tf::ot::cost_matrix_on(*be, a, b, o, out->data.get(), b.count, &ctx); },
-      [out, n = a.count, m = b.count, dev = tf::device_name(be->device())](Napi::Env env) -> Napi::Value {
+      [=](tf::TaskContext& ctx) {
+        auto locks = LockStores({a.get(), b.get()});
+        std::vector<float> scratch_a, scratch_b;
+        const tf::ot::NeuronView va = View(*a, *be, scratch_a), vb = View(*b, *be, scratch_b);
+        out->info = tf::ot::cost_matrix_on(*be, va, vb, o, out->data.get(), m, &ctx);
+      },
+      [out, n, m, dev = tf::device_name(be->device())](Napi::Env env) -> Napi::Value {
         Napi::Object r = Napi::Object::New(env);
         r.Set("data", Adopt(env, out->data));
         r.Set("n", double(n));
