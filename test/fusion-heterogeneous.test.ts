@@ -69,11 +69,14 @@ describe('heterogeneous fusion', function () {
     await assert.rejects(fuse([a, b], graph, settings({ fuse_fc: false }), { anchor: 1 }), (e) => e instanceof InputError && /unfused/.test(e.message));
   });
 
-  it('PCA (fusion.pca) needs equal widths, and is an InputError naming the key otherwise', async () => {
+  it('PCA (fusion.pca) fuses models of other widths in the anchor\'s principal directions; compared whole, they must match', async () => {
     const a = await parent(wide, 1, images), b = await parent(narrow, 2, images);
     const graph = vitFusionGraph(createVitModel({ ...narrow }, b.tensors).config);
-    await assert.rejects(fuse([a, b], graph, settings({ pca: true, pca_k: 4 }), { anchor: 1 }),
-      (e) => e instanceof InputError && e.source === 'fusion.pca' && /same width/.test(e.message));
+    const hetero = await fuse([a, b], graph, settings({ pca: true, pca_k: 4 }), { anchor: 1 });
+    assert.ok(hetero.maps[0].length > 0);
+    // 1000 directions are more than the 30 captured rows: the neurons would be compared whole.
+    await assert.rejects(fuse([a, b], graph, settings({ pca: true, pca_k: 1000 }), { anchor: 1 }),
+      (e) => e instanceof InputError && e.source === 'fusion.pca' && /needs \d+ neurons in both models/.test(e.message));
     // Between two models of one width it changes the maps (the costs compare principal directions).
     const c = await parent(narrow, 3, images);
     const plain = await fuse([c, b], graph, settings({}), { anchor: 1 });

@@ -62,7 +62,7 @@ export const experimentSchema = section('an otfuse experiment', {
       fuse_gen: bool(true, 'fuse the classifier; otherwise copy the anchor\'s'),
       ot_solver: oneOf(['emd', 'sinkhorn', 'sinkhorn_for_widening'] as const, 'emd', 'emd: exact OT; sinkhorn: entropic OT with sinkhorn_reg; sinkhorn_for_widening: Sinkhorn only where a layer is wider than its input map, EMD elsewhere'),
       sinkhorn_reg: num(0.01, 'entropic regularisation of Sinkhorn (the reference found 0.08 best with acts, 0.06 with wts)', 1e-6),
-      pca: bool(false, 'acts mode: compare neurons in the anchor\'s top pca_k principal directions (equal widths only; docs/config.md)'),
+      pca: bool(false, 'acts mode: compare neurons in the anchor\'s top pca_k principal directions (docs/config.md)'),
       pca_k: int(1000, 'number of principal directions kept when pca is on', 1),
       anchor: str('name_1', 'the model whose shape and basis the fused model takes (the reference always uses name_1)'),
       weights: numbers('per-model weights in model order (default: 1/num_models each); normalised to sum to 1'),

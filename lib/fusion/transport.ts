@@ -52,16 +52,16 @@ export function costOptions(settings: FusionSettings): Record<string, unknown> {
  * fusion.pca: as in the reference, activations mode only (ignored in weights mode): a map
  * between captured activations compares the neurons in the anchor's top pca_k principal
  * directions (native fusion/pca.h). Maps from stored values (class token, position
- * embeddings) keep their values as they are. The anchor's per-neuron means are subtracted
- * from both models index by index, so the two layers must have the same width. 0: off.
+ * embeddings) keep their values as they are. 0: off.
  */
-function pcaComponents(settings: FusionSettings, piece: string, a: NativeNeuronSide, b: NativeNeuronSide, size: { n: number; m: number }): number {
+function pcaComponents(settings: FusionSettings, a: NativeNeuronSide, b: NativeNeuronSide): number {
   if (!settings.pca || settings.type !== 'acts') return 0;
   if (![...a.parts, ...b.parts].every((p) => 'store' in p)) return 0;
-  if (size.n !== size.m)
-    throw new InputError('fusion.pca', `needs layers of the same width in both models (the anchor's per-neuron means are subtracted from both, as in the reference), but ${piece} has ${size.n} and ${size.m} neurons`);
   return settings.pca_k;
 }
+
+// The native refusal of PCA between layers of unequal widths compared whole (fusion/pca.h).
+const PCA_WIDTH_ERROR = 'pca: unequal widths: ';
 
 /**
  * The map from side a's neurons (n of them) to side b's (m), with the solver chosen for
@@ -77,14 +77,17 @@ export async function computeMap(
   // Scaling a one-value neuron to unit norm would leave only its sign (every class-token
   // unit would tie with half the others), so single features are compared as they are.
   if (size.features === 1) cost.unitNorm = false;
-  const pca = pcaComponents(settings, piece, a, b, size);
+  const pca = pcaComponents(settings, a, b);
   const result = await runTask(task, (o) =>
     native().fusionTransportMap(a, b, {
       solver,
       cost,
       ...(solver === 'sinkhorn' ? { sinkhorn: { reg: settings.sinkhorn_reg } } : {}),
       ...(pca ? { pca } : {}),
-    }, o));
+    }, o)).catch((err: Error) => {
+    if (err.message?.startsWith(PCA_WIDTH_ERROR)) throw new InputError('fusion.pca', `${piece}: ${err.message.slice(PCA_WIDTH_ERROR.length)}`);
+    throw err;
+  });
   if (result.n !== size.n || result.m !== size.m)
     throw new RangeError(`${piece}: expected a ${size.n} x ${size.m} map, the neurons gave ${result.n} x ${result.m}`);
   return {

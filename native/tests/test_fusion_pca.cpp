@@ -147,9 +147,21 @@ TEST("pca features: distances between projected neurons match the reference's de
   const auto rows = fusion::pca_features(ot::NeuronView::of_rows(a.data(), n, f), ot::NeuronView::of_rows(b.data(), n, f), 3);
   const auto cols = fusion::pca_features(ot::NeuronView::of_columns(at.data(), f, n), ot::NeuronView::of_columns(bt.data(), f, n), 3);
   for (size_t i = 0; i < rows.a.size(); ++i) CHECK_NEAR(cols.a[i], rows.a[i], 1e-5);
-  // Different widths cannot share the anchor's means.
-  const auto narrow = ot::NeuronView::of_rows(a.data(), n - 1, f);
-  CHECK_THROWS(fusion::pca_features(narrow, ot::NeuronView::of_rows(b.data(), n, f), 3));
+  // A narrower model being aligned: its projection does not depend on centring, so its
+  // neurons land where the same neurons of the full-width model do.
+  const auto narrow = ot::NeuronView::of_rows(a.data(), n - 1, f), vb = ot::NeuronView::of_rows(b.data(), n, f);
+  const auto full = fusion::pca_features(ot::NeuronView::of_rows(a.data(), n, f), vb, 3);
+  const auto part = fusion::pca_features(narrow, vb, 3);
+  CHECK(part.a.size() == size_t((n - 1) * part.dim) && part.dim == full.dim);
+  for (size_t i = 0; i < part.a.size(); ++i) CHECK_NEAR(part.a[i], full.a[i], 1e-5);
+  // Compared whole (k at least the features), the reference's index-by-index centring
+  // needs equal widths.
+  try {
+    fusion::pca_features(narrow, vb, f);
+    CHECK(false);
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).rfind(fusion::kPcaWidthError, 0) == 0);
+  }
 }
 
 TEST("pca maps: a permuted copy still maps onto the original (the anchor's centring cancels in the projection)") {

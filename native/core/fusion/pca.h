@@ -6,8 +6,11 @@
 //   C = the anchor centred, rows B_j - mu_j (the reference's act_1 - mean);
 //   U_k = C's top k left singular vectors (directions in feature space);
 //   A'_i = U_k^T (A_i - mu_i), B'_j = U_k^T (B_j - mu_j): k features per neuron.
-// The reference subtracts the anchor's means from both models index by index, so both
-// need the same width (a tf::Error otherwise). U_k comes from the eigen-decomposition of
+// The anchor's centred neurons sum to zero over the features, so U_k is orthogonal to the
+// constant vector and A's projection does not depend on how A is centred: the model
+// being aligned may have any width. Only where the neurons are compared whole (below)
+// does the reference's index-by-index centring need equal widths (a tf::Error starting
+// with kPcaWidthError otherwise). U_k comes from the eigen-decomposition of
 // the anchor's m x m Gram matrix C C^T (never the features x features one): U_k =
 // C^T V_k S_k^-1, so A' = (A_c C^T) V_k S_k^-1 and B' = V_k S_k, with float64 products.
 // Where k is at least the number of features, U_k spans the whole feature space and the
@@ -26,13 +29,15 @@
 
 namespace tf::fusion {
 
+constexpr const char* kPcaWidthError = "pca: unequal widths";
+
 struct PcaFeatures {
   std::vector<float> a, b;  // neurons as rows: a.count x dim and b.count x dim
   int64_t dim = 0;
   bool projected = false;  // false: the centred neurons whole (k >= features, or rank 0)
 };
 
-// a and b in host memory, the same number of neurons and of features; k >= 1.
+// a and b in host memory with the same number of features; k >= 1.
 PcaFeatures pca_features(const ot::NeuronView& a, const ot::NeuronView& b, int64_t k, TaskContext* ctx = nullptr);
 
 }  // namespace tf::fusion
