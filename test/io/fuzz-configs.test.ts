@@ -1,12 +1,14 @@
 /**
- * Seeded fuzzing of the text parsers: experiment configs, training recipes (ViT and BERT)
- * and WordPiece vocabularies, from mutated bytes or from tampered YAML trees. A parser
+ * Seeded fuzzing of the text parsers: experiment configs, training recipes (ViT and BERT),
+ * sharded-checkpoint indexes, tokenizer settings and WordPiece vocabularies, from mutated
+ * bytes or from tampered YAML/JSON trees. A parser
  * may return a checked value or throw one InputError naming the file or key; nothing else
  * (a YAML library error, a TypeError, a hang) is allowed through.
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYamlTree, stringify } from 'yaml';
 import { parseExperimentConfig } from '../../lib/config/load.ts';
+import { parseShardIndex } from '../../lib/io/shard-index.ts';
 import { BertTokenizer } from '../../lib/text/tokenizer.ts';
 import { parseVocab } from '../../lib/text/vocab.ts';
 import { parseBertTrainConfig } from '../../lib/train/bert-config.ts';
@@ -24,7 +26,14 @@ function mutateYaml(bytes: Uint8Array, random: Random): Mutated {
   return { bytes: new Uint8Array(Buffer.from(stringify(value))), description };
 }
 
-describe('fuzzing the config and vocabulary parsers (seeded)', function () {
+/** Raw byte mutations, or a field of the parsed JSON tampered with. */
+function mutateJson(bytes: Uint8Array, random: Random): Mutated {
+  if (random() < 0.4) return mutateMany(bytes, random, GENERIC);
+  const { value, description } = tamperJson(JSON.parse(text(bytes)), random);
+  return { bytes: new Uint8Array(Buffer.from(JSON.stringify(value))), description };
+}
+
+describe('fuzzing the config, index, tokenizer and vocabulary parsers (seeded)', function () {
   this.timeout(120_000);
 
   it(`experiment configs: ${ITERATIONS} mutated YAML files give a checked config or an InputError`, async () => {
@@ -50,6 +59,33 @@ describe('fuzzing the config and vocabulary parsers (seeded)', function () {
       return /model_type: *bert|masked/.test(t) ? parseBertTrainConfig(t, 'fuzz.yaml') : parseTrainConfig(t, 'fuzz.yaml');
     });
     console.log(`      training recipes: ${outcome.successes} accepted, ${outcome.refusals} refused in ${(performance.now() - started).toFixed(0)} ms`);
+  });
+
+  it(`checkpoint indexes: ${ITERATIONS} mutated model.safetensors.index.json files give an index or an InputError`, async () => {
+    const bases: Array<[string, Uint8Array]> = [['bert shards', file('test/fixtures/bert-tiny-safetensors-sharded/model.safetensors.index.json')]];
+    const started = performance.now();
+    const outcome = await fuzz(bases, mutateJson, (bytes) => parseShardIndex(text(bytes), 'model.safetensors.index.json'));
+    console.log(`      checkpoint indexes: ${outcome.successes} read, ${outcome.refusals} refused in ${(performance.now() - started).toFixed(0)} ms`);
+  });
+
+  it(`tokenizer settings: ${ITERATIONS} mutated tokenizer_config.json and special_tokens_map.json files give a working tokenizer or an InputError`, async () => {
+    const folder = 'models/fortunes/bert-a';
+    const vocab = text(file(`${folder}/vocab.txt`));
+    const bases: Array<[string, Uint8Array]> = [
+      ['tokenizer_config.json', file(`${folder}/tokenizer_config.json`)],
+      ['special_tokens_map.json', file(`${folder}/special_tokens_map.json`)],
+    ];
+    const started = performance.now();
+    let which = '';
+    const outcome = await fuzz(bases, (bytes, random) => {
+      which = bases.find(([, b]) => b === bytes)![0];
+      return mutateJson(bytes, random);
+    }, (bytes) => {
+      const files = { 'vocab.txt': vocab, [which]: text(bytes) };
+      const tokenizer = BertTokenizer.fromFiles(files, { folder });
+      return tokenizer.encode('Never trust a computer you cannot throw out a window.', undefined, { maxLength: 24 });
+    });
+    console.log(`      tokenizer settings: ${outcome.successes} usable, ${outcome.refusals} refused in ${(performance.now() - started).toFixed(0)} ms`);
   });
 
   it(`vocabularies: ${ITERATIONS} mutated vocab.txt files give a working tokenizer or an InputError`, async () => {
