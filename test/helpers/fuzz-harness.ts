@@ -16,12 +16,13 @@ interface Failure { seed: number; base: string; mutation: string; error: string 
 
 /**
  * Runs `iterations` cases (default ITERATIONS); each case's own seed makes it
- * reproducible alone. `check` may throw on a result that was read but is inconsistent.
+ * reproducible alone. `read` gets the mutated bytes and the name of the base they came
+ * from. `check` may throw on a result that was read but is inconsistent.
  */
 export async function fuzz(
   bases: Array<[string, Uint8Array]>,
   mutate: (bytes: Uint8Array, random: Random) => Mutated,
-  read: (bytes: Uint8Array) => Promise<unknown> | unknown,
+  read: (bytes: Uint8Array, base: string) => Promise<unknown> | unknown,
   check: (result: unknown) => void = () => {},
   iterations = ITERATIONS,
 ): Promise<{ successes: number; refusals: number }> {
@@ -35,7 +36,7 @@ export async function fuzz(
     const mutated = mutate(bytes, random);
     const started = performance.now();
     try {
-      const result = await read(mutated.bytes);
+      const result = await read(mutated.bytes, base);
       check(result);
       successes++;
     } catch (err) {

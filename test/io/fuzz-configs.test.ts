@@ -52,12 +52,9 @@ describe('fuzzing the config, index, tokenizer and vocabulary parsers (seeded)',
       ['fashion-mnist-vit-a.yaml', file('configs/train/fashion-mnist-vit-a.yaml')],
       ['fortunes-bert-a.yaml', file('configs/train/fortunes-bert-a.yaml')],
     ];
-    // Which parser reads a case follows from its text, as `otfuse train` decides by model type.
     const started = performance.now();
-    const outcome = await fuzz(bases, mutateYaml, (bytes) => {
-      const t = text(bytes);
-      return /model_type: *bert|masked/.test(t) ? parseBertTrainConfig(t, 'fuzz.yaml') : parseTrainConfig(t, 'fuzz.yaml');
-    });
+    const outcome = await fuzz(bases, mutateYaml, (bytes, base) =>
+      (base.includes('bert') ? parseBertTrainConfig : parseTrainConfig)(text(bytes), 'fuzz.yaml'));
     console.log(`      training recipes: ${outcome.successes} accepted, ${outcome.refusals} refused in ${(performance.now() - started).toFixed(0)} ms`);
   });
 
@@ -76,11 +73,7 @@ describe('fuzzing the config, index, tokenizer and vocabulary parsers (seeded)',
       ['special_tokens_map.json', file(`${folder}/special_tokens_map.json`)],
     ];
     const started = performance.now();
-    let which = '';
-    const outcome = await fuzz(bases, (bytes, random) => {
-      which = bases.find(([, b]) => b === bytes)![0];
-      return mutateJson(bytes, random);
-    }, (bytes) => {
+    const outcome = await fuzz(bases, mutateJson, (bytes, which) => {
       const files = { 'vocab.txt': vocab, [which]: text(bytes) };
       const tokenizer = BertTokenizer.fromFiles(files, { folder });
       return tokenizer.encode('Never trust a computer you cannot throw out a window.', undefined, { maxLength: 24 });

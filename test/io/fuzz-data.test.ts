@@ -22,14 +22,11 @@ async function fuzzFolder(fixture: string, format: DatasetFormat, files: string[
   try {
     cpSync(join(fixtures, fixture), dir, { recursive: true });
     const originals = files.map((f) => [f, new Uint8Array(readFileSync(join(dir, f)))] as [string, Uint8Array]);
-    let target = '';
+    const original = new Map(originals);
     const outcome = await fuzz(
       originals,
-      (bytes, random) => {
-        target = originals.find(([, b]) => b === bytes)![0];
-        return mutateMany(bytes, random, GENERIC);
-      },
-      async (bytes) => {
+      (bytes, random) => mutateMany(bytes, random, GENERIC),
+      async (bytes, target) => {
         writeFileSync(join(dir, target), bytes);
         try {
           const data = await openDataset(dir, { split: 'test', format, preprocess: { imageSize: 4, channels: 3, resize: true } });
@@ -38,7 +35,7 @@ async function fuzzFolder(fixture: string, format: DatasetFormat, files: string[
           for (const label of all.labels) assert.ok(label >= 0 && label < data.numClasses, `label ${label} of ${data.numClasses}`);
           return all;
         } finally {
-          writeFileSync(join(dir, target), originals.find(([f]) => f === target)![1]);
+          writeFileSync(join(dir, target), original.get(target)!);
         }
       },
       () => {},

@@ -90,26 +90,26 @@ void ActivationStore::token_mask(const uint8_t* mask, int64_t batch, int64_t tok
   }
 }
 
-std::pair<const int32_t*, const int32_t*> ActivationStore::stage_segments() {
-  const size_t total = segments_.size();
-  // segments_ holds the offsets first; their count is one more than the segments'.
-  const int32_t* host = segments_.data();
-  if (!on_device()) return {host, host + segments_offsets_};
+std::pair<const int32_t*, const int32_t*> ActivationStore::stage_segments(const std::vector<int32_t>& list,
+                                                                           size_t offsets) {
+  const size_t total = list.size();
+  const int32_t* host = list.data();
+  if (!on_device()) return {host, host + offsets};
   auto found = std::find_if(staged_.begin(), staged_.end(), [&](const StagedSegments& s) {
-    return s.offsets == segments_offsets_ && s.host == segments_;
+    return s.offsets == offsets && s.host == list;
   });
   if (found == staged_.end()) {
     if (staged_.size() >= kStagedLists) {
       be_->synchronize();  // a queued gather may still read the oldest list
       staged_.erase(staged_.begin());
     }
-    StagedSegments s{segments_, segments_offsets_, std::make_unique<DeviceBuffer>(*be_, total * sizeof(int32_t))};
+    StagedSegments s{list, offsets, std::make_unique<DeviceBuffer>(*be_, total * sizeof(int32_t))};
     be_->copy_from_host(s.device->get(), host, total * sizeof(int32_t));
     staged_.push_back(std::move(s));
     found = staged_.end() - 1;
   }
   const int32_t* dev = found->device->get<int32_t>();
-  return {dev, dev + segments_offsets_};
+  return {dev, dev + offsets};
 }
 
 void ActivationStore::capture(size_t point, const float* data, int64_t batch, int64_t row_stride) {
@@ -156,10 +156,10 @@ void ActivationStore::capture(size_t point, const float* data, int64_t batch, in
     }
   }
   const int64_t segments = int64_t(offsets.size()) - 1;
-  segments_offsets_ = offsets.size();
-  segments_ = std::move(offsets);
-  segments_.insert(segments_.end(), indices.begin(), indices.end());
-  const auto [off, ind] = stage_segments();
+  const size_t offset_count = offsets.size();
+  std::vector<int32_t> list = std::move(offsets);  // offsets, then indices: one upload
+  list.insert(list.end(), indices.begin(), indices.end());
+  const auto [off, ind] = stage_segments(list, offset_count);
   const int64_t first_row = e.variable_rows ? stored_tokens_ : num_samples_ * e.rows_per_sample;
   be_->gather_mean_rows(entry_ptr(point) + first_row * e.width, data, row_stride, e.width, off, ind, segments);
 }
@@ -257,14 +257,11 @@ void ActivationStore::keep_on_device(const std::vector<int64_t>& kept) {
       const int64_t count = e.variable_rows ? sample_tokens_[size_t(s)] : e.rows_per_sample;
       for (int64_t r = begin; r < begin + count; ++r) keep_rows.push_back(int32_t(r));
     }
-    segments_.resize(keep_rows.size() + 1);
-    for (size_t k = 0; k <= keep_rows.size(); ++k) segments_[k] = int32_t(k);
-    segments_offsets_ = segments_.size();
-    segments_.insert(segments_.end(), keep_rows.begin(), keep_rows.end());
-    const auto [off, ind] = stage_segments();
+    DeviceBuffer index(*be_, keep_rows.size() * sizeof(int32_t));
+    if (!keep_rows.empty()) index.upload(keep_rows.data());
     auto fresh = std::make_unique<DeviceBuffer>(*be_, entry_buffers_[i]->bytes());
-    be_->gather_mean_rows(fresh->get<float>(), entry_buffers_[i]->get<float>(), e.width, e.width, off, ind,
-                          int64_t(keep_rows.size()));
+    be_->gather_rows_indexed(fresh->get<float>(), entry_buffers_[i]->get<float>(), index.get<int32_t>(),
+                             int64_t(keep_rows.size()), e.width);
     be_->synchronize();
     entry_buffers_[i] = std::move(fresh);
   }

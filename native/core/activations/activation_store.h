@@ -163,9 +163,11 @@ class ActivationStore final : public ActivationSink {
     const ActivationEntry& e = live_entry(i);
     return entry_buffers_.empty() ? buffer_->get<float>() + e.offset : entry_buffers_[i]->get<float>();
   }
-  // The rows to keep of one captured batch as gather_mean_rows segments, handed to the
-  // backend (uploaded when it is a device); returns {offsets, indices} in its memory.
-  std::pair<const int32_t*, const int32_t*> stage_segments();
+  // The rows to keep of one captured batch as gather_mean_rows segments (`list`: the first
+  // `offsets` entries are the offsets, the rest the indices), handed to the backend:
+  // `list` itself on the CPU (the caller keeps it alive), an uploaded copy on a device.
+  // Returns {offsets, indices} in the backend's memory.
+  std::pair<const int32_t*, const int32_t*> stage_segments(const std::vector<int32_t>& list, size_t offsets);
   void keep_in_place(const std::vector<int64_t>& kept);
   void keep_on_device(const std::vector<int64_t>& kept);
   std::vector<int64_t> first_rows() const;  // of each stored sample in variable_rows entries, and the end
@@ -191,8 +193,6 @@ class ActivationStore final : public ActivationSink {
   std::unique_ptr<DeviceBuffer> buffer_;                     // CPU: every entry at its offset
   std::vector<std::unique_ptr<DeviceBuffer>> entry_buffers_;  // device: one per entry (null: not kept)
   std::vector<float> losses_;
-  std::vector<int32_t> segments_;  // gather_mean_rows offsets, then indices, of the rows being filed
-  size_t segments_offsets_ = 0;    // how many of segments_ are offsets
   // Device stores: segment lists already uploaded, most recent last. A batch's few row
   // layouts repeat point after point and, without padding, batch after batch, so after
   // the first micro-batch a capture uploads nothing (and does not wait for the stream).

@@ -42,6 +42,15 @@ namespace {
 
 [[noreturn]] void no_cuda() { throw Error("CUDA is not available: " + cuda_unavailable_reason()); }
 
+// A GPU solve's plan and (when asked for) potentials back into host memory; the sizes are
+// the device buffers'.
+[[maybe_unused]] void download_solution(const DeviceBuffer& plan, const DeviceBuffer& u, const DeviceBuffer& v,
+                                        double* plan_out, double* log_u, double* log_v) {
+  if (plan.bytes()) plan.download(plan_out);
+  if (log_u && u.bytes()) u.download(log_u);
+  if (log_v && v.bytes()) v.download(log_v);
+}
+
 }  // namespace
 
 CostInfo cost_matrix_on(Backend& be, const NeuronView& a, const NeuronView& b, const CostOptions& options, double* out,
@@ -81,9 +90,7 @@ SinkhornResult sinkhorn_on(Backend& be, const double* a, const double* b, const 
   DeviceBuffer dplan(be, nm * sizeof(double)), du(be, size_t(n) * sizeof(double)), dv(be, size_t(m) * sizeof(double));
   SinkhornResult r = cuda::ot::sinkhorn(da->get<double>(), db->get<double>(), dc->get<double>(), n, m, options,
                                         dplan.get<double>(), du.get<double>(), dv.get<double>(), ctx);
-  if (nm) dplan.download(plan);
-  if (log_u && n) du.download(log_u);
-  if (log_v && m) dv.download(log_v);
+  download_solution(dplan, du, dv, plan, log_u, log_v);
   return r;
 #else
   (void)a, (void)b, (void)cost, (void)n, (void)m, (void)options, (void)plan, (void)log_u, (void)log_v, (void)ctx;
@@ -125,9 +132,7 @@ std::vector<SinkhornResult> sinkhorn_batched_on(Backend& be, const std::vector<c
   DeviceBuffer dplan(be, bnm * sizeof(double)), du(be, bn * sizeof(double)), dv(be, bm * sizeof(double));
   results = cuda::ot::sinkhorn_batched(da.get<double>(), db.get<double>(), dc.get<double>(), batch, n, m, options,
                                        dplan.get<double>(), du.get<double>(), dv.get<double>(), ctx);
-  if (bnm) dplan.download(plan);
-  if (log_u && bn) du.download(log_u);
-  if (log_v && bm) dv.download(log_v);
+  download_solution(dplan, du, dv, plan, log_u, log_v);
   return results;
 #else
   no_cuda();

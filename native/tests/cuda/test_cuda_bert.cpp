@@ -86,7 +86,7 @@ TEST("cuda vs cpu: BERT forward (masked LM and classifier; padded and packed bat
   }
 }
 
-TEST("cuda vs cpu: BERT activation capture of padded sequences into a host store") {
+TEST("cuda vs cpu: BERT activation capture of padded sequences into a store on the GPU") {
   Backend* gpu = cuda_under_test();
   if (!gpu) return;
   for (BertHead head : {BertHead::MaskedLM, BertHead::SequenceClassification}) {
