@@ -184,6 +184,15 @@ export interface NativeBertModel {
   readonly device: 'cpu' | 'cuda';
 }
 
+/** The native VitModel and BertModel classes. */
+export interface NativeModelClass<Config, M> {
+  new (config: Config, params: Float32Array, captureNames?: string[] | null, options?: { device?: Device; releaseParams?: boolean }): M;
+  build(
+    config: Config, parts: Array<{ data: Float32Array; offset: number }>, captureNames: string[] | null,
+    options: NativeTaskOptions & { device?: Device },
+  ): Promise<{ model: M } | { nonFinite: { part: number; index: number; value: number } }>;
+}
+
 export interface NativeActivationStats {
   name: string;
   mean: number;
@@ -354,14 +363,14 @@ export interface NativeAddon {
     weight: Float32Array, bias: Float32Array, rows: number, cols: number,
     mean: Float64Array, std: Float64Array, targetMean: Float64Array, targetStd: Float64Array,
   ): void;
-  /** options.releaseParams: `params` is detached (emptied) once copied into the model. */
-  VitModel: new (
-    config: NativeVitConfig, params: Float32Array, captureNames?: string[] | null, options?: { device?: Device; releaseParams?: boolean },
-  ) => NativeVitModel;
+  /**
+   * `new`: params copied into the model now, on the calling thread (options.releaseParams:
+   * `params` is detached once copied). `build`: the parts packed, checked for finite
+   * values and uploaded on a worker thread (the models of the adapters).
+   */
+  VitModel: NativeModelClass<NativeVitConfig, NativeVitModel>;
   vitLayout(config: NativeVitConfig): NativeVitLayout;
-  BertModel: new (
-    config: NativeBertConfig, params: Float32Array, captureNames?: string[] | null, options?: { device?: Device; releaseParams?: boolean },
-  ) => NativeBertModel;
+  BertModel: NativeModelClass<NativeBertConfig, NativeBertModel>;
   bertLayout(config: NativeBertConfig): NativeBertLayout;
   ActivationStore: new (model: NativeVitModel | NativeBertModel, options: NativeStoreOptions) => NativeActivationStore;
   VitTrainer: new (

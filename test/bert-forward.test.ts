@@ -53,7 +53,7 @@ describe('BERT forward pass', () => {
   BERT_SHAPES.forEach((cfg, index) => {
     it(`logits, losses and predictions match float64 with padding (${describeShape(cfg)})`, async () => {
       const tensors = bertRandomTensors(cfg, 300 + index);
-      const model = createBertModel({ ...cfg }, tensors);
+      const model = await createBertModel({ ...cfg }, tensors);
       const count = 5, tokens = Math.min(9, cfg.max_position_embeddings);
       const batch = bertRandomBatch(cfg, count, tokens, 400 + index, [tokens, 3, 1, tokens - 2, 6]);
       model.setMicroBatch(2); // several micro-batches, one of them partial
@@ -82,7 +82,7 @@ describe('BERT forward pass', () => {
   it('a batch without padding takes the unmasked attention kernel and agrees', async () => {
     const cfg = BERT_SHAPES[2];
     const tensors = bertRandomTensors(cfg, 11);
-    const model = createBertModel({ ...cfg }, tensors);
+    const model = await createBertModel({ ...cfg }, tensors);
     const batch = bertRandomBatch(cfg, 3, 16, 12, [16, 16, 16]);
     const out = await model.forward(batch);
     assert.ok(maxAbsDiff(out.logits!, bertReferenceForward(cfg, tensors, batch).logits) < 1e-4);
@@ -90,7 +90,7 @@ describe('BERT forward pass', () => {
 
   it('masked LM without logits decodes only the labelled tokens, with the same losses', async () => {
     const cfg = BERT_SHAPES[0];
-    const model = createBertModel({ ...cfg }, bertRandomTensors(cfg, 21));
+    const model = await createBertModel({ ...cfg }, bertRandomTensors(cfg, 21));
     const batch = bertRandomBatch(cfg, 4, 10, 22, [10, 4, 7, 2]);
     const labels = mlmLabels(cfg, batch);
     const full = await model.forward(batch, { labels, predictions: true });
@@ -107,14 +107,14 @@ describe('BERT forward pass', () => {
     }
   });
 
-  it('maps every HF parameter name and shape, and reads them back', () => {
+  it('maps every HF parameter name and shape, and reads them back', async () => {
     for (const cfg of [BERT_SHAPES[0], BERT_SHAPES[3]]) {
       const shapes = bertParameterShapes(parseBertConfig({ ...cfg }));
       const want = new Map(bertHfShapes(cfg));
       assert.equal(shapes.length, want.size);
       for (const { name, shape } of shapes) assert.deepEqual(shape, want.get(name), name);
       const tensors = bertRandomTensors(cfg, 7);
-      const back = createBertModel({ ...cfg }, tensors).parameters();
+      const back = (await createBertModel({ ...cfg }, tensors)).parameters();
       assert.equal(back.size, tensors.size);
       for (const [name, t] of tensors) assert.deepEqual(back.get(name)!.data, t.data, name);
     }
@@ -125,8 +125,8 @@ describe('BERT forward pass', () => {
     const tensors = bertRandomTensors(cfg, 31);
     const decoder = bertRandomTensors({ ...cfg }, 32).get('bert.embeddings.word_embeddings.weight')!;
     tensors.set('cls.predictions.decoder.weight', decoder);
-    assert.throws(() => createBertModel({ ...cfg }, tensors), (e) => e instanceof InputError && /cls.predictions.decoder.weight: differs from bert.embeddings.word_embeddings.weight.*tie_word_embeddings/.test(e.message));
-    const untied = createBertModel({ ...cfg, tie_word_embeddings: false }, tensors);
+    await assert.rejects(() => createBertModel({ ...cfg }, tensors), (e) => e instanceof InputError && /cls.predictions.decoder.weight: differs from bert.embeddings.word_embeddings.weight.*tie_word_embeddings/.test(e.message));
+    const untied = await createBertModel({ ...cfg, tie_word_embeddings: false }, tensors);
     assert.equal(untied.config.tiedDecoder, false);
     assert.ok(untied.parameters().has('cls.predictions.decoder.weight'));
     const batch = bertRandomBatch(cfg, 2, 6, 33);
@@ -137,12 +137,12 @@ describe('BERT forward pass', () => {
     copies.set('cls.predictions.decoder.weight', copies.get('bert.embeddings.word_embeddings.weight')!);
     copies.set('cls.predictions.decoder.bias', copies.get('cls.predictions.bias')!);
     copies.set('bert.embeddings.position_ids', { dtype: 'F32', shape: [1, 12], data: new Float32Array(12) });
-    createBertModel({ ...cfg }, copies);
+    await createBertModel({ ...cfg }, copies);
     copies.set('cls.predictions.decoder.bias', { dtype: 'F32', shape: [cfg.vocab_size], data: new Float32Array(cfg.vocab_size) });
-    assert.throws(() => createBertModel({ ...cfg }, copies), /cls.predictions.decoder.bias: differs from cls.predictions.bias/);
+    await assert.rejects(() => createBertModel({ ...cfg }, copies), /cls.predictions.decoder.bias: differs from cls.predictions.bias/);
   });
 
-  it('reads HF configs: defaults, heads, labels, and errors naming the key', () => {
+  it('reads HF configs: defaults, heads, labels, and errors naming the key', async () => {
     const c = parseBertConfig({});
     assert.equal(c.head, 'masked-lm');
     assert.equal(c.vocabSize, 30522);
@@ -160,29 +160,29 @@ describe('BERT forward pass', () => {
     assert.throws(() => parseBertConfig({ model_type: 'vit', architectures: ['ViTForImageClassification'] }), /not a BERT|model_type/);
   });
 
-  it('refuses missing, misshapen, non-finite and unknown tensors with the name at fault', () => {
+  it('refuses missing, misshapen, non-finite and unknown tensors with the name at fault', async () => {
     const cfg = BERT_SHAPES[3];
     const good = () => bertRandomTensors(cfg, 3);
     const missing = good();
     missing.delete('bert.encoder.layer.1.output.LayerNorm.bias');
-    assert.throws(() => createBertModel({ ...cfg }, missing, { source: 'models/b' }),
+    await assert.rejects(() => createBertModel({ ...cfg }, missing, { source: 'models/b' }),
       (e) => e instanceof InputError && /models\/b: missing BERT parameters: bert.encoder.layer.1.output.LayerNorm.bias/.test(e.message));
     const shaped = good();
     shaped.get('classifier.weight')!.shape = [4, cfg.hidden_size];
-    assert.throws(() => createBertModel({ ...cfg }, shaped), /classifier.weight: has shape \[4, 16\], the config needs \[3, 16\]/);
+    await assert.rejects(() => createBertModel({ ...cfg }, shaped), /classifier.weight: has shape \[4, 16\], the config needs \[3, 16\]/);
     const nan = good();
     nan.get('bert.embeddings.LayerNorm.bias')!.data[3] = NaN;
-    assert.throws(() => createBertModel({ ...cfg }, nan), /bert.embeddings.LayerNorm.bias: holds a non-finite value/);
+    await assert.rejects(() => createBertModel({ ...cfg }, nan), /bert.embeddings.LayerNorm.bias: holds a non-finite value/);
     const extra = good();
     extra.set('cls.seq_relationship.weight', { dtype: 'F32', shape: [1], data: new Float32Array(1) });
-    createBertModel({ ...cfg }, extra); // another head of a pretraining checkpoint is ignored
+    await createBertModel({ ...cfg }, extra); // another head of a pretraining checkpoint is ignored
     extra.set('something.else', { dtype: 'F32', shape: [1], data: new Float32Array(1) });
-    assert.throws(() => createBertModel({ ...cfg }, extra), /unexpected tensors for this BERT config: something.else/);
+    await assert.rejects(() => createBertModel({ ...cfg }, extra), /unexpected tensors for this BERT config: something.else/);
   });
 
   it('refuses bad inputs naming the sample and position', async () => {
     const cfg = BERT_SHAPES[0];
-    const model = createBertModel({ ...cfg }, bertRandomTensors(cfg, 41));
+    const model = await createBertModel({ ...cfg }, bertRandomTensors(cfg, 41));
     const batch = () => bertRandomBatch(cfg, 2, 6, 42, [6, 4]);
     const ids = batch();
     ids.ids[7] = cfg.vocab_size;
@@ -204,13 +204,13 @@ describe('BERT forward pass', () => {
     labels[3] = cfg.vocab_size;
     await assert.rejects(model.forward(batch(), { labels }), /label 37 at sample 0, position 3 is neither -100 nor in the vocabulary/);
     await assert.rejects(model.forward(batch(), { labels: new Int32Array(3) }), /3 labels, 12 needed/);
-    const c = createBertModel({ ...cls }, bertRandomTensors(cls, 44));
+    const c = await createBertModel({ ...cls }, bertRandomTensors(cls, 44));
     await assert.rejects(c.forward(batch(), { labels: Int32Array.of(0, 3) }), /label 3 of sample 1 is outside \[0, 3\)/);
   });
 
   it('reports progress in sequences and can be cancelled between micro-batches', async () => {
     const cfg = BERT_SHAPES[2];
-    const model = createBertModel({ ...cfg }, bertRandomTensors(cfg, 51));
+    const model = await createBertModel({ ...cfg }, bertRandomTensors(cfg, 51));
     model.setMicroBatch(2);
     const seen: Array<[number, number]> = [];
     await model.forward(bertRandomBatch(cfg, 7, 8, 52), { onProgress: (d, t) => seen.push([d, t]) });
@@ -221,7 +221,7 @@ describe('BERT forward pass', () => {
     await assert.rejects(model.forward(many, { logits: false, signal: controller.signal, onProgress: () => controller.abort() }), (e) => isAbortError(e));
   });
 
-  it('names its activations after HF modules, in forward order', () => {
+  it('names its activations after HF modules, in forward order', async () => {
     const m = bertActivationNames(parseBertConfig({ ...BERT_SHAPES[0] }));
     assert.deepEqual(m.slice(0, 4), ['bert.embeddings', 'bert.encoder.layer.0.attention.self.query', 'bert.encoder.layer.0.attention.self.key', 'bert.encoder.layer.0.attention.self.value']);
     assert.deepEqual(m.slice(4, 9), ['bert.encoder.layer.0.attention.output.dense', 'bert.encoder.layer.0.attention.output', 'bert.encoder.layer.0.intermediate.dense', 'bert.encoder.layer.0.output.dense', 'bert.encoder.layer.0']);
@@ -231,11 +231,11 @@ describe('BERT forward pass', () => {
     assert.deepEqual(c.slice(-3), ['bert.encoder.layer.1', 'bert.pooler.dense', 'classifier']);
   });
 
-  it('a cuda request without a GPU fails clearly; auto runs on the GPU when one is usable, else on the CPU', () => {
+  it('a cuda request without a GPU fails clearly; auto runs on the GPU when one is usable, else on the CPU', async () => {
     const cfg = BERT_SHAPES[0];
-    const model = createBertModel({ ...cfg }, bertRandomTensors(cfg, 1), { device: 'auto' });
+    const model = await createBertModel({ ...cfg }, bertRandomTensors(cfg, 1), { device: 'auto' });
     assert.equal(model.native.device, native().info().cudaAvailable ? 'cuda' : 'cpu');
-    if (!process.env.OTFUSE_EXPECT_GPU) assert.throws(() => createBertModel({ ...cfg }, bertRandomTensors(cfg, 1), { device: 'cuda' }), /CUDA is not available/);
+    if (!process.env.OTFUSE_EXPECT_GPU) await assert.rejects(() => createBertModel({ ...cfg }, bertRandomTensors(cfg, 1), { device: 'cuda' }), /CUDA is not available/);
   });
 });
 
@@ -243,7 +243,7 @@ describe('BERT activation capture', () => {
   for (const cfg of [BERT_SHAPES[0], BERT_SHAPES[3]]) {
     it(`keeps real tokens only, every module matches float64 (${describeShape(cfg)})`, async () => {
       const tensors = bertRandomTensors(cfg, 61);
-      const model = createBertModel({ ...cfg }, tensors);
+      const model = await createBertModel({ ...cfg }, tensors);
       model.setMicroBatch(2);
       const lengths = [8, 2, 5, 1, 8];
       const batch = bertRandomBatch(cfg, 5, 8, 62, lengths);
@@ -289,7 +289,7 @@ describe('BERT activation capture', () => {
   it('averages over real tokens and keeps [CLS] under only_cls', async () => {
     const cfg = BERT_SHAPES[3];
     const tensors = bertRandomTensors(cfg, 71);
-    const model = createBertModel({ ...cfg }, tensors);
+    const model = await createBertModel({ ...cfg }, tensors);
     const batch = bertRandomBatch(cfg, 3, 7, 72, [7, 3, 1]);
     const ref = bertReferenceForward(cfg, tensors, batch);
     const avg = model.createActivationStore({ numSamples: 3, avgSeqItems: true, maxTokens: 7 });
@@ -314,7 +314,7 @@ describe('BERT activation capture', () => {
 
   it('sizes the store by maxTokens and refuses longer sequences', async () => {
     const cfg = BERT_SHAPES[0];
-    const model = createBertModel({ ...cfg }, bertRandomTensors(cfg, 81));
+    const model = await createBertModel({ ...cfg }, bertRandomTensors(cfg, 81));
     const small = model.planActivations({ numSamples: 10, maxTokens: 4 });
     const full = model.planActivations({ numSamples: 10 });
     assert.ok(full.bytes > 2.5 * small.bytes);
@@ -346,7 +346,7 @@ describe('BERT fusion graph', () => {
 describe('BERT activation store entries', () => {
   it('report variable rows for token outputs and fixed rows for per-sequence ones', async () => {
     const cfg = BERT_SHAPES[3];
-    const model = createBertModel({ ...cfg }, bertRandomTensors(cfg, 91));
+    const model = await createBertModel({ ...cfg }, bertRandomTensors(cfg, 91));
     const store = model.createActivationStore({ numSamples: 2, maxTokens: 6 });
     await model.capture(store, bertRandomBatch(cfg, 2, 6, 92, [6, 2]));
     const byName = new Map(store.entries().map((e) => [e.name, e]));
@@ -361,7 +361,7 @@ describe('BERT batches with padding: packed, masked and unmasked paths agree', (
   for (const cfg of [BERT_SHAPES[0], BERT_SHAPES[3], BERT_SHAPES[4]]) {
     it(`right padding packs, holes take the masked kernel (${describeShape(cfg)})`, async () => {
       const tensors = bertRandomTensors(cfg, 101);
-      const model = createBertModel({ ...cfg }, tensors);
+      const model = await createBertModel({ ...cfg }, tensors);
       const isMlm = cfg.architectures[0] === 'BertForMaskedLM';
       const classes = isMlm ? cfg.vocab_size : cfg.num_labels!;
       // Right padding (packable), then the same with a hole in sample 1 (not packable: positions would move).

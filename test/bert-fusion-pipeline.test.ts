@@ -69,7 +69,7 @@ describe('otfuse run on BERTs', function () {
     assert.equal(saved.parents.length, 2);
     // The written OT model loads, stays tied, and is what was fused.
     const ot = await loadModel(join(out, 'ot'));
-    const bert = bertFromModel(ot);
+    const bert = await bertFromModel(ot);
     assert.equal(bert.config.tiedDecoder, true);
     assert.ok(!ot.tensors.has('cls.predictions.decoder.weight') || ot.tensors.get('cls.predictions.decoder.weight')!.data[0] === ot.tensors.get('bert.embeddings.word_embeddings.weight')!.data[0]);
     const summary = formatBertExperimentSummary(report);

@@ -34,7 +34,7 @@ function settings(overrides: Partial<FusionSettings>): FusionSettings {
 type Raw = BertRefConfig & { tie_word_embeddings?: boolean };
 
 async function parent(cfg: Raw, label: string, tensors: Map<string, Tensor>, batch: RefBatch): Promise<{ parent: FusionParent; model: BertModel }> {
-  const model = createBertModel({ ...cfg }, tensors);
+  const model = await createBertModel({ ...cfg }, tensors);
   const store = model.createActivationStore({ numSamples: batch.count, maxTokens: batch.tokens, only: graphActivations(bertFusionGraph(model.config)) });
   await model.capture(store, batch);
   await store.finalize('std');
@@ -119,7 +119,7 @@ describe('BERT fusion with a permuted copy of itself', function () {
     const result = await fuse([a.parent, b.parent], bertFusionGraph(b.model.config), settings({ resid_policy: 'weighted_matrix', qk_fusion: 'joint' }), { anchor: 1 });
     assert.ok(!result.tensors.has('cls.predictions.decoder.weight'), 'a tied decoder has no weight of its own');
     assert.ok(!result.maps[0].some((m) => m.piece === 'mlm transform'), 'the tied transform takes the word embeddings\' map');
-    const fused = createBertModel({ ...mlm }, result.tensors);
+    const fused = await createBertModel({ ...mlm }, result.tensors);
     assert.equal(fused.config.tiedDecoder, true);
     const want = await b.model.forward(batch), got = await fused.forward(batch), perm = await a.model.forward(batch);
     for (let i = 0; i < want.logits!.length; i++) {
@@ -165,7 +165,7 @@ describe('heterogeneous BERT fusion', function () {
         const mlpMaps = result.maps[0].filter((m) => m.piece.includes('mlp in'));
         assert.deepEqual(mlpMaps.map((m) => [m.n, m.m]), [[40, 24], [40, 24]]);
         assert.deepEqual(result.maps[0].find((m) => m.piece === 'word embeddings')!.n, 24);
-        const fused = createBertModel({ ...narrow }, result.tensors);
+        const fused = await createBertModel({ ...narrow }, result.tensors);
         const out = await fused.forward(batch);
         assert.ok(out.logits!.every(Number.isFinite));
       });
@@ -187,7 +187,7 @@ describe('heterogeneous BERT fusion', function () {
     const result = await fuse([a.parent, b.parent], bertFusionGraph(b.model.config), settings({ fuse_src_embed: false }), { anchor: 1 });
     assert.deepEqual(result.tensors.get(WORD)!.data, b.parent.tensors.get(WORD)!.data);
     assert.ok(result.maps[0].some((m) => m.piece === 'mlm transform'), 'without the table\'s map the transform gets its own');
-    const out = await createBertModel({ ...mlm }, result.tensors).forward(batch);
+    const out = await (await createBertModel({ ...mlm }, result.tensors)).forward(batch);
     assert.ok(out.logits!.every(Number.isFinite));
   });
 });
@@ -196,7 +196,7 @@ describe('statistics repair of a BERT', function () {
   this.timeout(60000);
   it('restores shrunk layers exactly (post-LN sublayers and the MLM transform) and leaves the output layer alone', async () => {
     const original = randomBert(mlm, 31), batch = batchOf(mlm, 32);
-    const config = createBertModel({ ...mlm }, original).config;
+    const config = (await createBertModel({ ...mlm }, original)).config;
     const shrunk = new Map(original);
     const scale = (name: string, f: number) => shrunk.set(name, { ...original.get(name)!, data: (original.get(name)!.data as Float32Array).map((x) => x * f) });
     for (const [name, f] of [['bert.encoder.layer.0.intermediate.dense', 0.4], ['bert.encoder.layer.1.attention.output.dense', 0.3], ['cls.predictions.transform.dense', 2.5]] as const) {

@@ -46,7 +46,7 @@ function realRows(t: { shape: number[]; data: ArrayLike<number> }, mask: Uint8Ar
 describe('BERT against PyTorch', () => {
   it('masked LM: logits at every position, per-token and mean losses, captured modules to 1e-4', async () => {
     const folder = join(DIR, 'mlm');
-    const model = bertFromModel(await loadModel(folder));
+    const model = await bertFromModel(await loadModel(folder));
     const e = await expected(folder);
     const batch = batchOf(e);
     const labels = Int32Array.from(e.get('labels')!.data);
@@ -73,7 +73,7 @@ describe('BERT against PyTorch', () => {
 
   it('sequence classification: logits, losses, pooler and last layer to 1e-4', async () => {
     const folder = join(DIR, 'classifier');
-    const model = bertFromModel(await loadModel(folder));
+    const model = await bertFromModel(await loadModel(folder));
     assert.deepEqual(model.config.labelNames, ['negative', 'neutral', 'positive']);
     const e = await expected(folder);
     const batch = batchOf(e);
@@ -88,8 +88,8 @@ describe('BERT against PyTorch', () => {
   });
 
   it('both checkpoint formats of one BERT give the same logits', async () => {
-    const fromBin = bertFromModel(await loadModel(fixture('bert-tiny-bin')));
-    const fromShards = bertFromModel(await loadModel(fixture('bert-tiny-safetensors-sharded')));
+    const fromBin = await bertFromModel(await loadModel(fixture('bert-tiny-bin')));
+    const fromShards = await bertFromModel(await loadModel(fixture('bert-tiny-safetensors-sharded')));
     const batch: TokenBatch = {
       ids: Int32Array.of(1, 5, 9, 2, 0, 1, 7, 2, 0, 0), typeIds: new Int32Array(10), mask: Uint8Array.of(1, 1, 1, 1, 0, 1, 1, 1, 0, 0), count: 2, tokens: 5,
     };

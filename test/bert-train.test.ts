@@ -199,7 +199,7 @@ describe('BERT training', () => {
       assert.ok(saved.has('bert.embeddings.word_embeddings.weight') && saved.has('cls.predictions.bias'));
       assert.ok(!saved.has('cls.predictions.decoder.weight'), 'the tied decoder is not stored twice');
       // Loads back through the model loader and the tokenizer, and evaluates to the recorded loss.
-      const model = bertFromModel(await loadModel(whole));
+      const model = await bertFromModel(await loadModel(whole));
       const tok = await BertTokenizer.fromFolder(whole, { vocabSize: model.config.vocabSize });
       const r = await evaluateMaskedLm(model, tok, await openTextDataset(data, { split: 'test' }), { maxLength: 12, pack: true, maskProbability: 0.3 });
       assert.ok(Math.abs(r.loss - full.finalTest!.loss!) < 1e-5, `${r.loss} vs ${full.finalTest!.loss}`);

@@ -30,7 +30,7 @@ describe('bundled BERT parents', function () {
       const loaded = await loadModel(folder);
       configs[name] = loaded.config as unknown as (typeof configs)[string];
       words.set(name, loaded.tensors.get('bert.embeddings.word_embeddings.weight')!.data as Float32Array);
-      const model = bertFromModel(loaded);
+      const model = await bertFromModel(loaded);
       const tokenizer = await BertTokenizer.fromFolder(folder, { vocabSize: model.config.vocabSize });
       const r = await evaluateMaskedLm(model, tokenizer, data, { maxLength: 64, pack: true, maskSeed: 0, batchSize: 64 });
       const recorded = JSON.parse(readFileSync(join(folder, 'training.json'), 'utf8')).finalTest;

@@ -21,7 +21,7 @@ describe('evaluate', () => {
   for (const v of [tensors.get('classifier.weight')!.data]) v.forEach((x, i) => (v[i] = x * 20));
 
   it('accuracy and mean loss equal the float64 reference over batches', async () => {
-    const model = createVitModel({ ...cfg }, tensors);
+    const model = await createVitModel({ ...cfg }, tensors);
     const ds = await openDataset(CIFAR, { split: 'train', preprocess: preprocessForInput(model.input) });
     const images: Float32Array[] = [];
     const labels: number[] = [];
@@ -48,10 +48,10 @@ describe('evaluate', () => {
   });
 
   it('refuses a dataset with more classes than labels or opened for another input; cancels', async () => {
-    const small = createVitModel({ ...cfg, num_labels: 5 }, randomTensors({ ...cfg, num_labels: 5 }, 2));
+    const small = await createVitModel({ ...cfg, num_labels: 5 }, randomTensors({ ...cfg, num_labels: 5 }, 2));
     const ds = await openDataset(CIFAR, { preprocess: preprocessForInput(small.input) });
     await assert.rejects(evaluate(small, ds), (e) => e instanceof InputError && /has 10 classes, more than the model's 5 labels/.test(e.message));
-    const model = createVitModel({ ...cfg }, tensors);
+    const model = await createVitModel({ ...cfg }, tensors);
     const gray = await openDataset(CIFAR, { preprocess: { imageSize: 32, channels: 1 } });
     await assert.rejects(evaluate(model, gray), /was opened for 1x32x32 input, the model takes 3x32x32/);
     await assert.rejects(evaluate(model, ds, { signal: AbortSignal.abort() }), (e) => isAbortError(e));

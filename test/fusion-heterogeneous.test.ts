@@ -7,7 +7,7 @@ import { defaultsOf } from '../lib/config/validate.ts';
 import { InputError } from '../lib/errors.ts';
 import { fuse, type FusionParent, type FusionSettings } from '../lib/fusion/index.ts';
 import type { Tensor } from '../lib/io/tensor.ts';
-import { createVitModel, vitFusionGraph } from '../lib/models/vit.ts';
+import { createVitModel, parseVitConfig, vitFusionGraph } from '../lib/models/vit.ts';
 import { randomImages, randomTensors, type RefConfig } from './helpers/vit-reference.ts';
 
 const narrow: RefConfig = {
@@ -22,7 +22,7 @@ function settings(overrides: Partial<FusionSettings>): FusionSettings {
 
 async function parent(cfg: RefConfig, seed: number, images: Float32Array): Promise<FusionParent> {
   const tensors = randomTensors(cfg, seed) as Map<string, Tensor>;
-  const model = createVitModel({ ...cfg }, tensors);
+  const model = await createVitModel({ ...cfg }, tensors);
   const store = model.createActivationStore({ numSamples: 6, seqFilter: 'window_2' });
   await model.capture(store, images, 6);
   await store.finalize('std');
@@ -37,7 +37,7 @@ describe('heterogeneous fusion', function () {
     for (const solver of ['emd', 'sinkhorn'] as const) {
       it(`fuses ${what} (${solver}) into the anchor's shapes`, async () => {
         const a = await parent(otherCfg, 1, images), b = await parent(anchorCfg, 2, images);
-        const graph = vitFusionGraph(createVitModel({ ...anchorCfg }, b.tensors).config);
+        const graph = vitFusionGraph(parseVitConfig({ ...anchorCfg }));
         const result = await fuse([a, b], graph, settings({ ot_solver: solver, sinkhorn_reg: 0.05, resid_policy: 'weighted_matrix' }), { anchor: 1 });
         for (const [name, t] of b.tensors) assert.deepEqual(result.tensors.get(name)!.shape, t.shape, name);
         for (const m of result.maps[0]) {
@@ -46,7 +46,7 @@ describe('heterogeneous fusion', function () {
         }
         const layerMaps = result.maps[0].filter((m) => m.piece.includes('mlp in'));
         assert.deepEqual(layerMaps.map((m) => [m.n, m.m]), [[otherCfg.intermediate_size, anchorCfg.intermediate_size], [otherCfg.intermediate_size, anchorCfg.intermediate_size]]);
-        const fused = createVitModel({ ...anchorCfg }, result.tensors);
+        const fused = await createVitModel({ ...anchorCfg }, result.tensors);
         const { logits } = await fused.forward(images, 6);
         assert.ok(logits.every(Number.isFinite));
       });
@@ -55,7 +55,7 @@ describe('heterogeneous fusion', function () {
 
   it('weights the models as asked: weight 1 on the anchor gives the anchor', async () => {
     const a = await parent(wide, 1, images), b = await parent(narrow, 2, images);
-    const graph = vitFusionGraph(createVitModel({ ...narrow }, b.tensors).config);
+    const graph = vitFusionGraph(parseVitConfig({ ...narrow }));
     const result = await fuse([a, b], graph, settings({}), { anchor: 1, weights: [0, 1] });
     for (const [name, t] of b.tensors) {
       const got = result.tensors.get(name)!.data;
@@ -65,13 +65,13 @@ describe('heterogeneous fusion', function () {
 
   it('refuses to keep an unfused piece of a model of another width', async () => {
     const a = await parent(wide, 1, images), b = await parent(narrow, 2, images);
-    const graph = vitFusionGraph(createVitModel({ ...narrow }, b.tensors).config);
+    const graph = vitFusionGraph(parseVitConfig({ ...narrow }));
     await assert.rejects(fuse([a, b], graph, settings({ fuse_fc: false }), { anchor: 1 }), (e) => e instanceof InputError && /unfused/.test(e.message));
   });
 
   it('PCA (fusion.pca) fuses models of other widths in the anchor\'s principal directions; compared whole, they must match', async () => {
     const a = await parent(wide, 1, images), b = await parent(narrow, 2, images);
-    const graph = vitFusionGraph(createVitModel({ ...narrow }, b.tensors).config);
+    const graph = vitFusionGraph(parseVitConfig({ ...narrow }));
     const hetero = await fuse([a, b], graph, settings({ pca: true, pca_k: 4 }), { anchor: 1 });
     assert.ok(hetero.maps[0].length > 0);
     // 1000 directions are more than the 30 captured rows: the neurons would be compared whole.

@@ -7,7 +7,7 @@ import { defaultsOf } from '../lib/config/validate.ts';
 import { experimentSchema } from '../lib/config/experiment.ts';
 import { fuse, type FusionParent, type FusionSettings } from '../lib/fusion/index.ts';
 import type { Tensor } from '../lib/io/tensor.ts';
-import { createVitModel, vitFusionGraph, type VitModel } from '../lib/models/vit.ts';
+import { createVitModel, parseVitConfig, vitFusionGraph, type VitModel } from '../lib/models/vit.ts';
 import { permuteVit } from './helpers/permute-vit.ts';
 import { randomImages, randomTensors, type RefConfig } from './helpers/vit-reference.ts';
 
@@ -21,7 +21,7 @@ function settings(overrides: Partial<FusionSettings>): FusionSettings {
 }
 
 async function parent(label: string, tensors: Map<string, Tensor>, images: Float32Array, count: number, seqFilter: 'none' | 'window_2'): Promise<{ parent: FusionParent; model: VitModel }> {
-  const model = createVitModel({ ...cfg }, tensors);
+  const model = await createVitModel({ ...cfg }, tensors);
   const store = model.createActivationStore({ numSamples: count, seqFilter });
   await model.capture(store, images, count);
   await store.finalize('std');
@@ -44,7 +44,7 @@ describe('fusion of a ViT with a permuted copy of itself', function () {
   this.timeout(60000);
   const original = randomTensors(cfg, 7) as Map<string, Tensor>;
   const images = randomImages(cfg, 6, 8);
-  const graph = vitFusionGraph(createVitModel({ ...cfg }, original).config);
+  const graph = vitFusionGraph(parseVitConfig({ ...cfg }));
 
   for (const qk of ['separate', 'eq_t_map', 'joint'] as const) {
     for (const policy of ['no_resid', 'only_resid', 'mean', 'weighted_scalar', 'weighted_matrix', 'resid_as_identity'] as const) {
@@ -71,7 +71,7 @@ describe('fusion of a ViT with a permuted copy of itself', function () {
     const a = await parent('permuted', permuted, images, 6, 'window_2');
     const b = await parent('original', original, images, 6, 'window_2');
     const result = await fuse([a.parent, b.parent], graph, settings({ resid_policy: 'mean' }), { anchor: 1 });
-    const fused = createVitModel({ ...cfg }, result.tensors);
+    const fused = await createVitModel({ ...cfg }, result.tensors);
     const want = await b.model.forward(images, 6), got = await fused.forward(images, 6);
     for (let i = 0; i < want.logits.length; i++) assert.ok(Math.abs(want.logits[i] - got.logits[i]) < 1e-4);
     // The permuted copy itself computes the same function too (the permutation is a symmetry).

@@ -30,7 +30,7 @@ describe('fusion against the reference implementation', function () {
       const pixels = (await readSafetensors(join(DIR, 'samples.safetensors'))).tensors.get('pixel_values')!;
       const count = pixels.shape[0];
       const parents = await Promise.all(models.map(async (tensors, i) => {
-        const vit = createVitModel(config, tensors);
+        const vit = await createVitModel(config, tensors);
         const store = vit.createActivationStore({ numSamples: count, seqFilter: seqFilterOf(cfg), avgSeqItems: cfg.fusion.acts.avg_seq_items });
         await vit.capture(store, pixels.data as Float32Array, count);
         await store.finalize(transformFromFlags(cfg.fusion.acts));

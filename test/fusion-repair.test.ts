@@ -46,8 +46,8 @@ describe('statistics repair', function () {
     const permuted = permuteVit(cfg, original as never, 4) as Map<string, Tensor>;
     const parents = parentsFromModels([model(cfg, permuted), model(cfg, original)]);
     const stores = await Promise.all(parents.map(async (p) => {
-      const s = p.vit.createActivationStore({ numSamples: 8 });
-      await p.vit.capture(s, images, 8);
+      const s = (await p.vit()).createActivationStore({ numSamples: 8 });
+      await (await p.vit()).capture(s, images, 8);
       await s.finalize('std');
       return s;
     }));
@@ -81,8 +81,8 @@ describe('statistics repair', function () {
     const wide: RefConfig = { ...cfg, hidden_size: 24, intermediate_size: 32, num_attention_heads: 3 };
     const parents = parentsFromModels([model(wide, randomTensors(wide, 9) as Map<string, Tensor>), model(cfg, randomTensors(cfg, 10) as Map<string, Tensor>)]);
     const stores = await Promise.all(parents.map(async (p) => {
-      const s = p.vit.createActivationStore({ numSamples: 8, seqFilter: 'window_2' });
-      await p.vit.capture(s, images, 8);
+      const s = (await p.vit()).createActivationStore({ numSamples: 8, seqFilter: 'window_2' });
+      await (await p.vit()).capture(s, images, 8);
       await s.finalize('std');
       return s;
     }));

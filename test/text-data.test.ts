@@ -24,7 +24,7 @@ const LINES = fixture('text', 'lines');
 const LABELLED = fixture('text', 'labelled');
 
 async function bert(folder: string): Promise<{ model: BertModel; tokenizer: BertTokenizer }> {
-  const model = bertFromModel(await loadModel(folder));
+  const model = await bertFromModel(await loadModel(folder));
   return { model, tokenizer: await BertTokenizer.fromFolder(folder, { vocabSize: model.config.vocabSize }) };
 }
 

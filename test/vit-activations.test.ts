@@ -82,7 +82,7 @@ describe('activation capture', () => {
   ];
   for (const { filter, avg, t } of cases) {
     it(`matches float64 with seq_filter=${filter} avg_seq_items=${avg} transform=${t}`, async () => {
-      const model = createVitModel({ ...cfg }, tensors);
+      const model = await createVitModel({ ...cfg }, tensors);
       model.setMicroBatch(2);
       const store = model.createActivationStore({ numSamples: 5, seqFilter: filter, avgSeqItems: avg });
       // Two captures: the store appends, and only takes what fits.
@@ -108,7 +108,7 @@ describe('activation capture', () => {
   }
 
   it('keeps only the asked entries, for less memory, and names an unknown one', async () => {
-    const model = createVitModel({ ...cfg }, tensors);
+    const model = await createVitModel({ ...cfg }, tensors);
     const keep = ['vit.encoder.layer.1.intermediate.dense', 'vit.embeddings'];
     const full = model.planActivations({ numSamples: 5 }).bytes;
     const part = model.planActivations({ numSamples: 5, only: keep }).bytes;
@@ -128,7 +128,7 @@ describe('activation capture', () => {
   });
 
   it('summary statistics per entry', async () => {
-    const model = createVitModel({ ...cfg }, tensors);
+    const model = await createVitModel({ ...cfg }, tensors);
     const store = model.createActivationStore({ numSamples: 5, seqFilter: 'window_2' });
     await model.capture(store, images, 5, { labels });
     const stats = await store.stats();
@@ -142,7 +142,7 @@ describe('activation capture', () => {
   });
 
   it('drops samples by mask (the loss threshold) and refills', async () => {
-    const model = createVitModel({ ...cfg }, tensors);
+    const model = await createVitModel({ ...cfg }, tensors);
     const store = model.createActivationStore({ numSamples: 4, seqFilter: 'only_cls' });
     await model.capture(store, images, 4, { labels });
     const losses = store.losses();
@@ -159,7 +159,7 @@ describe('activation capture', () => {
   });
 
   it('loss_thres keeps a sample only if it is under the threshold in every model', async () => {
-    const a = createVitModel({ ...cfg }, tensors), b = createVitModel({ ...cfg }, randomTensors(cfg, 77));
+    const a = await createVitModel({ ...cfg }, tensors), b = await createVitModel({ ...cfg }, randomTensors(cfg, 77));
     const sa = a.createActivationStore({ numSamples: 5, seqFilter: 'only_cls' });
     const sb = b.createActivationStore({ numSamples: 5, seqFilter: 'only_cls' });
     await a.capture(sa, images, 5, { labels });
@@ -174,8 +174,8 @@ describe('activation capture', () => {
     await assert.rejects(keepUnderLoss([unlabelled], 1), /fusion.acts.loss_thres: needs labels/);
   });
 
-  it('refuses a store over the memory limit with the byte count, before allocating', () => {
-    const model = createVitModel({ ...cfg }, tensors);
+  it('refuses a store over the memory limit with the byte count, before allocating', async () => {
+    const model = await createVitModel({ ...cfg }, tensors);
     const plan = model.planActivations({ numSamples: 1000 });
     assert.throws(() => model.createActivationStore({ numSamples: 1000, maxBytes: 1 << 20 }), (e) =>
       e instanceof InputError && e.source === 'fusion.acts.num_samples' &&
@@ -187,7 +187,7 @@ describe('activation capture', () => {
   });
 
   it('std needs two rows; a finalized store is read-only; cancellation', async () => {
-    const model = createVitModel({ ...cfg }, tensors);
+    const model = await createVitModel({ ...cfg }, tensors);
     const store = model.createActivationStore({ numSamples: 1, seqFilter: 'only_cls' });
     await model.capture(store, images, 1);
     assert.ok(Number.isNaN(store.losses()[0])); // captured without labels
@@ -203,7 +203,7 @@ describe('activation capture', () => {
   });
 
   it('costMatrix reads store entries in place: the same costs as from their copies', async () => {
-    const a = createVitModel({ ...cfg }, tensors), b = createVitModel({ ...cfg }, randomTensors(cfg, 99));
+    const a = await createVitModel({ ...cfg }, tensors), b = await createVitModel({ ...cfg }, randomTensors(cfg, 99));
     const sa = a.createActivationStore({ numSamples: 5, seqFilter: 'window_2' }), sb = b.createActivationStore({ numSamples: 5, seqFilter: 'window_2' });
     await a.capture(sa, images, 5);
     await b.capture(sb, images, 5);
@@ -219,7 +219,7 @@ describe('activation capture', () => {
   });
 
   it('release gives one finalized entry back; the others stay readable', async () => {
-    const model = createVitModel({ ...cfg }, tensors);
+    const model = await createVitModel({ ...cfg }, tensors);
     const store = model.createActivationStore({ numSamples: 5 });
     assert.equal(store.device, 'cpu'); // where the model runs
     await model.capture(store, images, 5);

@@ -33,7 +33,7 @@ describe('ViT forward pass', () => {
     const label = `${cfg.image_size}px/p${cfg.patch_size} c${cfg.num_channels} L${cfg.num_hidden_layers} d${cfg.hidden_size} h${cfg.num_attention_heads} mlp${cfg.intermediate_size} bias=${cfg.qkv_bias}`;
     it(`logits and losses match float64 (${label})`, async () => {
       const tensors = randomTensors(cfg, 100 + index);
-      const model = createVitModel({ ...cfg }, tensors);
+      const model = await createVitModel({ ...cfg }, tensors);
       const batch = 5;
       model.setMicroBatch(2); // several micro-batches, one of them partial
       const images = randomImages(cfg, batch, 200 + index);
@@ -51,18 +51,53 @@ describe('ViT forward pass', () => {
     });
   });
 
-  it('maps every HF parameter name and shape, and reads them back', () => {
+  it('maps every HF parameter name and shape, and reads them back', async () => {
     const cfg = SHAPES[1];
     const shapes = vitParameterShapes(parseVitConfig({ ...cfg }));
     const want = new Map(hfShapes(cfg));
     assert.equal(shapes.length, want.size);
     for (const { name, shape } of shapes) assert.deepEqual(shape, want.get(name), name);
     const tensors = randomTensors(cfg, 7);
-    const back = createVitModel({ ...cfg }, tensors).parameters();
+    const back = (await createVitModel({ ...cfg }, tensors)).parameters();
     for (const [name, t] of tensors) assert.deepEqual(back.get(name)!.data, t.data, name);
   });
 
-  it('frees a parameter array it was given to keep (releaseParams), and only a whole one', () => {
+  it('builds off the JS thread from the tensors in place, which it leaves as they were', async () => {
+    // ~13M parameters: packing and checking them takes milliseconds on the worker, in which
+    // the event loop must keep turning (the constructor alone used to hold it ~380 ms for a ViT-B).
+    const cfg: RefConfig = { ...SHAPES[0], hidden_size: 512, num_attention_heads: 8, intermediate_size: 2048, num_hidden_layers: 4 };
+    const tensors = new Map([...randomTensors(cfg, 12)].map(([name, t]) => [name, { ...t, data: Float32Array.from(t.data) }]));
+    const before = new Map([...tensors].map(([name, t]) => [name, t.data.slice()]));
+    let turned = false;
+    setImmediate(() => { turned = true; });
+    const building = createVitModel({ ...cfg }, tensors);
+    const model = await building;
+    assert.ok(turned, 'an immediate callback ran while the model was built');
+    for (const [name, t] of tensors) assert.deepEqual(t.data, before.get(name), `${name} unchanged`);
+    const back = model.parameters();
+    for (const [name, t] of tensors) assert.deepEqual(back.get(name)!.data, t.data, name);
+    model.dispose();
+  });
+
+  it('build() checks its parts and reports the first non-finite value by part and index', async () => {
+    const cfg = SHAPES[1];
+    const nc = nativeVitConfig(parseVitConfig({ ...cfg }));
+    const total = native().vitLayout(nc).total;
+    const build = (parts: Array<{ data: Float32Array; offset: number }>) => native().VitModel.build(nc, parts, null, {});
+    assert.throws(() => build([{ data: new Float32Array(4), offset: total - 3 }]), /VitModel.build: parts\[0\]: 4 values at offset .* do not fit/);
+    assert.throws(() => build([{ data: new Float32Array(4), offset: -1 }]), /parts\[0\]/);
+    assert.throws(() => build([{ data: new Float64Array(4) as unknown as Float32Array, offset: 0 }]), /parts\[0\]\.data must be a Float32Array/);
+    const bad = new Float32Array(5);
+    bad[2] = Infinity;
+    const result = await build([{ data: new Float32Array(3), offset: 0 }, { data: bad, offset: 10 }]);
+    assert.deepEqual(result, { nonFinite: { part: 1, index: 2, value: Infinity } });
+    const ok = await build([{ data: new Float32Array(total).fill(0.5), offset: 0 }]);
+    assert.ok('model' in ok);
+    assert.ok(ok.model.readParameters().every((v) => v === 0.5));
+    ok.model.dispose();
+  });
+
+  it('frees a parameter array it was given to keep (releaseParams), and only a whole one', async () => {
     const cfg = SHAPES[1];
     const config = parseVitConfig({ ...cfg });
     const tensors = randomTensors(cfg, 8);
@@ -85,7 +120,7 @@ describe('ViT forward pass', () => {
     assert.equal(view.length, kept.length);
   });
 
-  it('reads HF configs: defaults, id2label, and errors naming the key', () => {
+  it('reads HF configs: defaults, id2label, and errors naming the key', async () => {
     const c = parseVitConfig({ model_type: 'vit', image_size: 32, patch_size: 4, id2label: { 0: 'cat', 1: 'dog' } });
     assert.equal(c.hiddenSize, 768);
     assert.equal(c.numLabels, 2);
@@ -99,29 +134,29 @@ describe('ViT forward pass', () => {
     assert.throws(() => parseVitConfig({ model_type: 'bert' }), /model_type/);
   });
 
-  it('refuses missing, misshapen, non-finite and unknown tensors with the name at fault', () => {
+  it('refuses missing, misshapen, non-finite and unknown tensors with the name at fault', async () => {
     const cfg = SHAPES[0];
     const good = () => randomTensors(cfg, 3);
     const missing = good();
     missing.delete('vit.encoder.layer.1.output.dense.bias');
-    assert.throws(() => createVitModel({ ...cfg }, missing, { source: 'models/a' }),
+    await assert.rejects(() => createVitModel({ ...cfg }, missing, { source: 'models/a' }),
       (e) => e instanceof InputError && /models\/a: missing ViT parameters: vit.encoder.layer.1.output.dense.bias/.test(e.message));
     const shaped = good();
     shaped.get('classifier.weight')!.shape = [cfg.num_labels + 1, cfg.hidden_size];
-    assert.throws(() => createVitModel({ ...cfg }, shaped), /classifier.weight: has shape \[6, 16\], the config needs \[5, 16\]/);
+    await assert.rejects(() => createVitModel({ ...cfg }, shaped), /classifier.weight: has shape \[6, 16\], the config needs \[5, 16\]/);
     const nan = good();
     nan.get('vit.layernorm.bias')!.data[3] = NaN;
-    assert.throws(() => createVitModel({ ...cfg }, nan), /vit.layernorm.bias: holds a non-finite value/);
+    await assert.rejects(() => createVitModel({ ...cfg }, nan), /vit.layernorm.bias: holds a non-finite value/);
     const extra = good();
     extra.set('vit.pooler.dense.weight', { dtype: 'F32', shape: [1], data: new Float32Array(1) });
-    createVitModel({ ...cfg }, extra); // the pooler is ignored
+    await createVitModel({ ...cfg }, extra); // the pooler is ignored
     extra.set('something.else', { dtype: 'F32', shape: [1], data: new Float32Array(1) });
-    assert.throws(() => createVitModel({ ...cfg }, extra), /unexpected tensors for this ViT config: something.else/);
+    await assert.rejects(() => createVitModel({ ...cfg }, extra), /unexpected tensors for this ViT config: something.else/);
   });
 
   it('reports progress in images and can be cancelled between micro-batches', async () => {
     const cfg = SHAPES[4];
-    const model = createVitModel({ ...cfg }, randomTensors(cfg, 5));
+    const model = await createVitModel({ ...cfg }, randomTensors(cfg, 5));
     model.setMicroBatch(2);
     const images = randomImages(cfg, 7, 6);
     const seen: Array<[number, number]> = [];
@@ -138,12 +173,12 @@ describe('ViT forward pass', () => {
 
   it('checks the image buffer against the count', async () => {
     const cfg = SHAPES[0];
-    const model = createVitModel({ ...cfg }, randomTensors(cfg, 1));
+    const model = await createVitModel({ ...cfg }, randomTensors(cfg, 1));
     await assert.rejects(model.forward(new Float32Array(10), 2), /images holds 10 floats, 2 images of 3x8x8 need 384/);
     await assert.rejects(model.forward(randomImages(cfg, 1, 1), 1, { labels: Int32Array.of(7) }), /label 7 of sample 0 is outside \[0, 5\)/);
   });
 
-  it('names its activations after HF modules, in forward order', () => {
+  it('names its activations after HF modules, in forward order', async () => {
     const names = vitActivationNames(parseVitConfig({ ...SHAPES[0] }));
     assert.deepEqual(names.slice(0, 4), ['vit.embeddings.patch_embeddings', 'vit.embeddings', 'vit.encoder.layer.0.layernorm_before', 'vit.encoder.layer.0.attention.attention.query']);
     assert.deepEqual(names.slice(-3), ['vit.encoder.layer.1', 'vit.layernorm', 'classifier']);
@@ -151,10 +186,10 @@ describe('ViT forward pass', () => {
     assert.equal(names.length, 2 + 10 * 2 + 2);
   });
 
-  it('a cuda request without a GPU fails clearly; auto runs on the CPU', () => {
+  it('a cuda request without a GPU fails clearly; auto runs on the CPU', async () => {
     const cfg = SHAPES[0];
-    const model = createVitModel({ ...cfg }, randomTensors(cfg, 1), { device: 'auto' });
+    const model = await createVitModel({ ...cfg }, randomTensors(cfg, 1), { device: 'auto' });
     assert.equal(model.native.device, 'cpu');
-    if (!process.env.OTFUSE_EXPECT_GPU) assert.throws(() => createVitModel({ ...cfg }, randomTensors(cfg, 1), { device: 'cuda' }), /CUDA is not available/);
+    if (!process.env.OTFUSE_EXPECT_GPU) await assert.rejects(() => createVitModel({ ...cfg }, randomTensors(cfg, 1), { device: 'cuda' }), /CUDA is not available/);
   });
 });

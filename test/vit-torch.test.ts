@@ -11,7 +11,7 @@ const DIR = join(import.meta.dirname, 'fixtures', 'vit-torch');
 
 describe('ViT against PyTorch', () => {
   it('logits and captured activations match torch to 1e-4', async () => {
-    const model = vitFromModel(await loadModel(DIR));
+    const model = await vitFromModel(await loadModel(DIR));
     const expected = (await readSafetensors(join(DIR, 'expected.safetensors'))).tensors as Map<string, { shape: number[]; data: Float32Array }>;
     const pixels = expected.get('pixel_values')!;
     const batch = pixels.shape[0];

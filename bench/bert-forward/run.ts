@@ -97,7 +97,7 @@ async function main(): Promise<void> {
       mkdirSync(join(dir, name));
       writeFileSync(join(dir, name, 'config.json'), JSON.stringify(bertConfigToHF(c)));
       await writeSafetensors(join(dir, name, 'model.safetensors'), weights);
-      models[name] = createBertModel(c, weights);
+      models[name] = await createBertModel(c, weights);
     }
     const data: Record<string, ReturnType<typeof inputs>> = { full: inputs(false, 3), padded: inputs(true, 4) };
     for (const [shape, { batch, labels }] of Object.entries(data)) {

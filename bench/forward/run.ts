@@ -82,7 +82,7 @@ async function benchWidth(hidden: number, threads: number): Promise<(peak: numbe
     writeFileSync(join(dir, 'config.json'), JSON.stringify(vitConfigToHF(config)));
     await writeSafetensors(join(dir, 'model.safetensors'), tensors);
     await writeSafetensors(join(dir, 'inputs.safetensors'), [['pixel_values', { dtype: 'F32', shape: [maxBatch, 3, 32, 32], data: inputs }]]);
-    const model = createVitModel(config, tensors);
+    const model = await createVitModel(config, tensors);
     const ours: Record<number, number> = {};
     const torchBest: Record<string, number> = {};
     let torch: { torch: string; threads: number; logits: number[]; timings: Record<string, number> } | undefined;

@@ -15,6 +15,7 @@ import { encodeSafetensors } from '../../lib/io/safetensors.ts';
 import { saveModel } from '../../lib/io/model-folder.ts';
 import { loadParents } from '../../lib/pipeline/parents.ts';
 import { fuseParents } from '../../lib/pipeline/vit-fusion.ts';
+import { vitInput } from '../../lib/models/vit.ts';
 
 const [configFile, work, ...rest] = process.argv.slice(2);
 const overrides = rest.filter((_, i) => rest[i - 1] === '--set');
@@ -49,7 +50,7 @@ for (const b of fusion.samples) {
 }
 const pixels = new Float32Array(images.reduce((s, x) => s + x.length, 0));
 images.reduce((at, x) => (pixels.set(x, at), at + x.length), 0);
-const { channels, height, width } = anchor.vit.input;
+const { channels, height, width } = vitInput(anchor.config);
 writeFileSync(join(work, 'samples.safetensors'), encodeSafetensors([
   ['pixel_values', { dtype: 'F32', shape: [labels.length, channels, height, width], data: pixels }],
   ['labels', { dtype: 'I32', shape: [labels.length], data: Int32Array.from(labels) }],

@@ -17,7 +17,7 @@ export const bertApi: ArchitectureApi = {
   evaluateKeys: ['maxLength', 'maskSeed', 'pack', 'examples'],
 
   async fuse(models, anchor, cfg, hooks) {
-    const parents = bertParentsFromModels(models, cfg.runtime.device);
+    const parents = await bertParentsFromModels(models, cfg.runtime.device);
     const a = parents[anchor];
     checkTextSettings(cfg, a);
     const fusion = await fuseBertParents(parents, anchor, cfg, BertTokenizer.fromModel(a.model), hooks);
@@ -31,7 +31,7 @@ export const bertApi: ArchitectureApi = {
   },
 
   async evaluate(model, options) {
-    const bert = bertFromModel(model);
+    const bert = await bertFromModel(model);
     const tokenizer = BertTokenizer.fromModel(model);
     const data = await openTextDataset(options.data, { split: options.split ?? 'test', unit: options.examples ?? 'lines', labels: labelsFor(bert.config) });
     return evaluateBertText(bert, tokenizer, data, {

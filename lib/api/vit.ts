@@ -31,7 +31,7 @@ export const vitApi: ArchitectureApi = {
   async evaluate(model, options) {
     const split = options.split ?? 'test';
     if (split === 'validation') throw new InputError('split', 'validation is a split of text datasets; image datasets have train and test');
-    const vit = vitFromModel(model);
+    const vit = await vitFromModel(model);
     const norm = resolveNormalisation({ mean: options.mean, std: options.std, preprocessor: model.preprocessor, channels: vit.config.numChannels });
     const dataset = await openDataset(options.data, {
       split,

@@ -26,7 +26,7 @@ import type { Model } from '../io/model-folder.ts';
 import type { Tensor } from '../io/tensor.ts';
 import { defaultDevice, native, runTask, type Device, type NativeBertConfig, type NativeBertModel, type TaskOptions } from '../native.ts';
 import type { TokenBatch } from '../text/batch.ts';
-import { checkUnknownTensors, createStore, flattenParameters, planStore, tensorsFromFlat } from './native-model.ts';
+import { buildNativeModel, checkUnknownTensors, createStore, parameterParts, planStore, tensorsFromFlat } from './native-model.ts';
 
 export type BertHead = 'masked-lm' | 'sequence-classification';
 
@@ -192,7 +192,7 @@ const IGNORED: Record<BertHead, RegExp> = {
   'sequence-classification': /^bert\.embeddings\.(position_ids|token_type_ids)$|^cls\./,
 };
 
-export interface BertModelOptions {
+export interface BertModelOptions extends Pick<TaskOptions, 'signal'> {
   /** `auto` (default: defaultDevice()) runs on the GPU when one is usable, else on the CPU. */
   device?: Device;
   /** Where the tensors came from, for error messages (e.g. the model folder). */
@@ -309,15 +309,15 @@ function checkTiedCopies(config: BertConfig, tensors: Map<string, Tensor>, sourc
  * extras HF checkpoints carry (index buffers, tied copies, other heads) are checked or
  * ignored, anything else unknown is an error.
  */
-export function createBertModel(
+export async function createBertModel(
   rawConfig: Record<string, unknown> | BertConfig, tensors: Map<string, Tensor>, options: BertModelOptions = {},
-): BertModel {
+): Promise<BertModel> {
   const source = options.source ?? 'model';
   const config = 'hiddenSize' in rawConfig ? (rawConfig as BertConfig) : parseBertConfig(rawConfig, `${source}/config.json`);
   const nc = nativeBertConfig(config);
   const addon = native();
   const layout = addon.bertLayout(nc);
-  const { flat, expected } = flattenParameters(layout, hfParameterName, {
+  const { parts, expected } = parameterParts(layout, hfParameterName, {
     kind: 'BERT', source,
     // An untied decoder may be stored under HF's decoder name only; a bias under either name.
     lookup: (name) => tensors.get(name) ?? (name === 'cls.predictions.bias' ? tensors.get('cls.predictions.decoder.bias') : undefined),
@@ -326,13 +326,15 @@ export function createBertModel(
   const tiedCopies = new Set(['cls.predictions.decoder.bias', ...(config.tiedDecoder ? ['cls.predictions.decoder.weight'] : [])]);
   checkUnknownTensors(tensors, expected, (k) => (config.head === 'masked-lm' && tiedCopies.has(k)) || IGNORED[config.head].test(k), 'BERT', source);
   const names = layout.capturePoints.map((p) => hfModuleName(p.name));
-  // flat is this model's own copy: the native side takes its values and frees it (releaseParams).
-  return new BertModel(config, new addon.BertModel(nc, flat, names, { device: options.device ?? defaultDevice(), releaseParams: true }));
+  // The tensors are read in place and packed, checked and uploaded off the JS thread.
+  const model = await buildNativeModel(parts, source, (p) =>
+    runTask(options, (o) => addon.BertModel.build(nc, p, names, { ...o, device: options.device ?? defaultDevice() })));
+  return new BertModel(config, model);
 }
 
 /** The native BERT of a model loaded by lib/io (loadModel); errors name the model folder. */
-export function bertFromModel(model: Model, options: BertModelOptions = {}): BertModel {
+export async function bertFromModel(model: Model, options: BertModelOptions = {}): Promise<BertModel> {
   const source = options.source ?? model.source?.folder ?? 'model';
   if (model.config.model_type !== 'bert') throw new InputError(source, `is a ${model.architecture}, not a BERT`);
-  return createBertModel(bertConfigFromHf(model.config, model.architecture, `${source}/config.json`), model.tensors, { ...options, source });
+  return await createBertModel(bertConfigFromHf(model.config, model.architecture, `${source}/config.json`), model.tensors, { ...options, source });
 }

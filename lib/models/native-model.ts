@@ -15,17 +15,26 @@ export interface FlatLayout {
   tensors: Array<{ name: string; shape: number[]; offset: number }>;
 }
 
+/** A tensor of the caller's, read in place, and where it goes in a native model's flat buffer. */
+export interface ParameterPart {
+  /** The HF name, for errors. */
+  name: string;
+  data: Float32Array;
+  offset: number;
+}
+
 /**
- * HF-named tensors -> the flat buffer of `layout`. Every tensor must be present with the
- * layout's shape and finite floating-point values; errors name `source` and the tensor.
- * `lookup` finds a tensor under its HF name (a model may accept another name too).
- * Returns the buffer and the HF names it took.
+ * HF-named tensors -> where each goes in the flat buffer of `layout`, without copying.
+ * Every tensor must be present with the layout's shape and floating-point values; errors
+ * name `source` and the tensor. `lookup` finds a tensor under its HF name (a model may
+ * accept another name too). Returns the parts and the HF names they took. Finiteness is
+ * checked where the parts are packed (buildNativeModel's worker, or flattenParameters).
  */
-export function flattenParameters(
+export function parameterParts(
   layout: FlatLayout, hfName: (native: string) => string, options: { kind: string; source: string; lookup: (name: string) => Tensor | undefined },
-): { flat: Float32Array; expected: Set<string> } {
+): { parts: ParameterPart[]; expected: Set<string> } {
   const { kind, source } = options;
-  const flat = new Float32Array(layout.total);
+  const parts: ParameterPart[] = [];
   const expected = new Set<string>();
   const missing: string[] = [];
   for (const t of layout.tensors) {
@@ -41,16 +50,51 @@ export function flattenParameters(
       throw new InputError(`${source}: ${name}`, `has shape [${tensor.shape.join(', ')}], the config needs [${t.shape.join(', ')}]`);
     if (!(tensor.data instanceof Float32Array))
       throw new InputError(`${source}: ${name}`, `holds ${tensor.dtype} values; ${kind} parameters must be floating point`);
-    const data = tensor.data;
-    for (let i = 0; i < data.length; i++)
-      if (!Number.isFinite(data[i])) throw new InputError(`${source}: ${name}`, `holds a non-finite value (${data[i]}) at index ${i}`);
-    flat.set(data, t.offset);
+    parts.push({ name, data: tensor.data, offset: t.offset });
   }
   if (missing.length > 0) {
     const list = missing.slice(0, 5).join(', ') + (missing.length > 5 ? `, ... (${missing.length} in all)` : '');
     throw new InputError(source, `missing ${kind} parameters: ${list}`);
   }
+  return { parts, expected };
+}
+
+function nonFiniteError(source: string, part: ParameterPart, index: number, value: number): InputError {
+  return new InputError(`${source}: ${part.name}`, `holds a non-finite value (${value}) at index ${index}`);
+}
+
+/**
+ * HF-named tensors -> a new flat buffer of `layout` (parameterParts' checks, and finite
+ * values). For trainers and tests; models are built from the parts off the JS thread
+ * (buildNativeModel).
+ */
+export function flattenParameters(
+  layout: FlatLayout, hfName: (native: string) => string, options: { kind: string; source: string; lookup: (name: string) => Tensor | undefined },
+): { flat: Float32Array; expected: Set<string> } {
+  const { parts, expected } = parameterParts(layout, hfName, options);
+  const flat = new Float32Array(layout.total);
+  for (const part of parts) {
+    const data = part.data;
+    for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) throw nonFiniteError(options.source, part, i, data[i]);
+    flat.set(data, part.offset);
+  }
   return { flat, expected };
+}
+
+/** What the native build() of VitModel and BertModel resolves to. */
+export type NativeBuildResult<M> = { model: M } | { nonFinite: { part: number; index: number; value: number } };
+
+/**
+ * Awaits a native build() over `parts` (packed, checked and uploaded on a worker thread)
+ * and turns its report of a non-finite value into an InputError naming the tensor.
+ */
+export async function buildNativeModel<M>(parts: ParameterPart[], source: string, build: (parts: ParameterPart[]) => Promise<NativeBuildResult<M>>): Promise<M> {
+  const result = await build(parts);
+  if ('nonFinite' in result) {
+    const { part, index, value } = result.nonFinite;
+    throw nonFiniteError(source, parts[part], index, value);
+  }
+  return result.model;
 }
 
 /** Refuses tensors a model neither takes (`expected`) nor knowingly ignores: they mean a config mismatch. */

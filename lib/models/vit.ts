@@ -14,9 +14,9 @@ import { pair, parseHfConfig, type ViTConfig } from '../io/hf-config.ts';
 import type { EncoderGraph, EncoderLayer, LinearPiece, NormPiece } from '../fusion/graph.ts';
 import type { Model } from '../io/model-folder.ts';
 import type { Tensor } from '../io/tensor.ts';
-import { defaultDevice, native, runTask, type Device, type NativeVitConfig, type NativeVitModel } from '../native.ts';
+import { defaultDevice, native, runTask, type Device, type NativeVitConfig, type NativeVitModel, type TaskOptions } from '../native.ts';
 import type { ForwardOptions, ForwardResult, ImageClassifier, ImageInput } from './classifier.ts';
-import { checkUnknownTensors, createStore, flattenParameters, planStore, tensorsFromFlat } from './native-model.ts';
+import { buildNativeModel, checkUnknownTensors, createStore, flattenParameters, parameterParts, planStore, tensorsFromFlat } from './native-model.ts';
 
 export type { Tensor } from '../io/tensor.ts';
 
@@ -145,7 +145,7 @@ export function vitActivationNames(config: VitConfig): string[] {
 // Tensors a ViTForImageClassification checkpoint may carry that the forward pass does not use.
 const IGNORED_TENSORS = /^vit\.pooler\./;
 
-export interface VitModelOptions {
+export interface VitModelOptions extends Pick<TaskOptions, 'signal'> {
   /** `auto` and `cpu` run on the CPU; `cuda` asks for the GPU explicitly. */
   device?: Device;
   /** Where the tensors came from, for error messages (e.g. the model folder). */
@@ -153,6 +153,11 @@ export interface VitModelOptions {
 }
 
 export interface CaptureOptions extends ForwardOptions {}
+
+/** The images a ViT of `config` takes. */
+export function vitInput(config: VitConfig): ImageInput {
+  return { channels: config.numChannels, height: config.imageSize, width: config.imageSize };
+}
 
 export class VitModel implements ImageClassifier {
   readonly config: VitConfig;
@@ -166,7 +171,7 @@ export class VitModel implements ImageClassifier {
   get numLabels(): number { return this.config.numLabels; }
   get labelNames(): string[] | undefined { return this.config.labelNames; }
   get input(): ImageInput {
-    return { channels: this.config.numChannels, height: this.config.imageSize, width: this.config.imageSize };
+    return vitInput(this.config);
   }
 
   async forward(images: Float32Array, count: number, options: ForwardOptions = {}): Promise<ForwardResult> {
@@ -225,27 +230,33 @@ export function vitTensorsFromFlat(config: VitConfig, flat: Float32Array): Map<s
   return tensorsFromFlat(native().vitLayout(nativeVitConfig(config)), hfParameterName, flat);
 }
 
-/** Builds the native ViT from an HF config object and HF-named tensors (checked as vitFlatParameters does). */
-export function createVitModel(
+/**
+ * Builds the native ViT from an HF config object and HF-named tensors (checked as
+ * vitFlatParameters does). The tensors are read in place and packed, checked and
+ * uploaded off the JS thread; they are not modified.
+ */
+export async function createVitModel(
   rawConfig: Record<string, unknown> | VitConfig, tensors: Map<string, Tensor>, options: VitModelOptions = {},
-): VitModel {
+): Promise<VitModel> {
   const source = options.source ?? 'model';
   const config = 'hiddenSize' in rawConfig ? (rawConfig as VitConfig) : parseVitConfig(rawConfig, `${source}/config.json`);
   const nc = nativeVitConfig(config);
   const addon = native();
-  const flat = vitFlatParameters(config, tensors, source);
-  const names = addon.vitLayout(nc).capturePoints.map((p) => hfModuleName(p.name));
-  // flat is this model's own copy: the native side takes its values and frees it (releaseParams).
-  const model = new addon.VitModel(nc, flat, names, { device: options.device ?? defaultDevice(), releaseParams: true });
+  const layout = addon.vitLayout(nc);
+  const { parts, expected } = parameterParts(layout, hfParameterName, { kind: 'ViT', source, lookup: (name) => tensors.get(name) });
+  checkUnknownTensors(tensors, expected, (k) => IGNORED_TENSORS.test(k), 'ViT', source);
+  const names = layout.capturePoints.map((p) => hfModuleName(p.name));
+  const model = await buildNativeModel(parts, source, (p) =>
+    runTask(options, (o) => addon.VitModel.build(nc, p, names, { ...o, device: options.device ?? defaultDevice() })));
   return new VitModel(config, model);
 }
 
 /** The native ViT of a model loaded by lib/io (loadModel); errors name the model folder. */
-export function vitFromModel(model: Model, options: VitModelOptions = {}): VitModel {
+export async function vitFromModel(model: Model, options: VitModelOptions = {}): Promise<VitModel> {
   const source = options.source ?? model.source?.folder ?? 'model';
   if (model.config.model_type !== 'vit' || model.architecture !== 'ViTForImageClassification')
     throw new InputError(source, `is a ${model.architecture}; an image classifier (ViTForImageClassification) is needed`);
-  return createVitModel(vitConfigFromHf(model.config, `${source}/config.json`), model.tensors, { ...options, source });
+  return await createVitModel(vitConfigFromHf(model.config, `${source}/config.json`), model.tensors, { ...options, source });
 }
 
 /**

@@ -26,7 +26,7 @@ export function captureSummary(captured: CapturedActivations | null): CaptureSum
 /** One parent as the capture drives it, over fusion inputs of type `Input`. */
 export interface CaptureParent<Input> {
   /** A store for every fusion sample, keeping the entries the fusion reads. */
-  createStore(): ActivationStore;
+  createStore(): Promise<ActivationStore>;
   /** Runs one batch of inputs through the model into `store`. */
   capture(store: ActivationStore, input: Input, signal?: AbortSignal): Promise<unknown>;
   /** Frees the native model until it is used again. */
@@ -64,7 +64,7 @@ export async function captureActivations<Input extends { count: number }>(
   try {
     let captured = 0;
     for (const [i, p] of parents.entries()) {
-      stores.push(p.createStore());
+      stores.push(await p.createStore());
       captured = 0;
       for (const batch of batches) {
         await p.capture(stores[i], batch, task.signal);

@@ -102,10 +102,10 @@ export async function fuseBertParents(
     if (needActs) {
       const only = graphActivations(graph), acts = cfg.fusion.acts, count = samples.count;
       const capturing = parents.map((p): CaptureParent<TextSamples['batches'][number]> => ({
-        createStore: () => p.bert.createActivationStore({
+        createStore: async () => (await p.bert()).createActivationStore({
           numSamples: count, seqFilter: seqFilterOf(cfg), avgSeqItems: acts.avg_seq_items, only, maxTokens: cfg.data.text.max_length,
         }),
-        capture: (store, { batch, labels }, sig) => p.bert.capture(store, batch, { labels: labels ?? undefined, signal: sig }),
+        capture: async (store, { batch, labels }, sig) => (await p.bert()).capture(store, batch, { labels: labels ?? undefined, signal: sig }),
         release: () => p.release(),
       }));
       captured = await captureActivations(capturing, samples.batches, cfg, { signal, onBatch: progress('activations') });

@@ -18,8 +18,8 @@ export interface BertParent {
   config: BertConfig;
   /** The parameters the fusion reads, under their HF names (tied copies and unused extras left out). */
   tensors: Map<string, Tensor>;
-  /** The native model, built on first use. */
-  readonly bert: BertModel;
+  /** The native model (built when the parents are made, again after release()). */
+  bert(): Promise<BertModel>;
   release(): void;
 }
 
@@ -41,23 +41,24 @@ export async function loadBertParents(names: Record<string, string>, count: numb
 }
 
 /** Parents from models already in memory; each must carry its tokenizer files (loadModel reads them). */
-export function bertParentsFromModels(models: Model[], device: Device = 'auto'): BertParent[] {
-  const parents = models.map((model, i): BertParent => {
+export async function bertParentsFromModels(models: Model[], device: Device = 'auto'): Promise<BertParent[]> {
+  const parents: BertParent[] = [];
+  for (const [i, model] of models.entries()) {
     const folder = model.source?.folder ?? `model ${i}`;
     if (model.config.model_type !== 'bert')
       throw new InputError(folder, `is a ${model.architecture}; model.type hf_bert needs BertForMaskedLM or BertForSequenceClassification models`);
     const config = bertConfigFromHf(model.config, model.architecture, `${folder}/config.json`);
     // Building the native model checks every tensor against the config, before any work.
-    let bert: BertModel | null = createBertModel(config, model.tensors, { source: folder, device });
-    return {
+    let bert: BertModel | null = await createBertModel(config, model.tensors, { source: folder, device });
+    parents.push({
       key: `name_${i}`, folder, model, config, tensors: bertParameters(config, model.tensors, folder),
-      get bert() {
-        bert ??= createBertModel(config, model.tensors, { source: folder, device });
+      async bert() {
+        bert ??= await createBertModel(config, model.tensors, { source: folder, device });
         return bert;
       },
       release() { bert = null; },
-    };
-  });
+    });
+  }
   const first = parents[0];
   const vocab = (p: BertParent) => {
     const text = p.model.tokenizer?.['vocab.txt'];

@@ -90,13 +90,13 @@ export async function runBertExperiment(cfg: ExperimentConfig, options: RunOptio
   const modelOf = (label: string, tensors: Map<string, Tensor>) => createBertModel(anchor.config, tensors, { source: label, device: cfg.runtime.device });
   const parentResults: BertModelResult[] = [];
   for (const p of parents) {
-    const test = cfg.regression.only_eval_ot ? null : await evaluate(`${p.key} (${basename(p.folder)})`, p.bert);
+    const test = cfg.regression.only_eval_ot ? null : await evaluate(`${p.key} (${basename(p.folder)})`, await p.bert());
     p.release();
     parentResults.push({ name: p.key, folder: p.folder, parameters: parameterCount(p.tensors), test });
   }
-  const otTest = await evaluate('the OT-fused model', modelOf('the OT-fused model', fused.tensors));
-  const repairedTest = repaired ? await evaluate('the OT-fused model after statistics repair', modelOf('the repaired OT model', repaired)) : null;
-  const vfTest = vanilla && !cfg.regression.only_eval_ot ? await evaluate('the vanilla-fused model', modelOf('the vanilla-fused model', vanilla)) : null;
+  const otTest = await evaluate('the OT-fused model', await modelOf('the OT-fused model', fused.tensors));
+  const repairedTest = repaired ? await evaluate('the OT-fused model after statistics repair', await modelOf('the repaired OT model', repaired)) : null;
+  const vfTest = vanilla && !cfg.regression.only_eval_ot ? await evaluate('the vanilla-fused model', await modelOf('the vanilla-fused model', vanilla)) : null;
 
   const finetuned = await finetuneStage(cfg, {
     ot: fused.tensors, repaired, vanilla, anchor: anchorIndex,
@@ -105,7 +105,7 @@ export async function runBertExperiment(cfg: ExperimentConfig, options: RunOptio
 
   const metric = head === 'masked-lm' ? 'masked-token accuracy' : 'test accuracy';
   const landscape = await landscapeStage(cfg, { anchor: anchor.tensors, ot: fused.tensors, vanilla }, testData && (async (tensors) =>
-    (await evaluateBertText(modelOf('landscape point', tensors), tokenizer, testData, evalOptions(cfg.plots.landscape_test_limit))).accuracy), metric, hooks);
+    (await evaluateBertText(await modelOf('landscape point', tensors), tokenizer, testData, evalOptions(cfg.plots.landscape_test_limit))).accuracy), metric, hooks);
 
   const a = cfg.fusion.acts;
   const { captured, samples } = fusion;

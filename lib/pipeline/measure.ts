@@ -24,7 +24,7 @@ export function measureOnSamples(parents: Parent[], anchor: number, samples: Bat
   const count = samples.reduce((s, b) => s + b.count, 0);
   return async (which, tensors, acts) => {
     const config = parents[which === 'fused' ? anchor : which].config;
-    const model = createVitModel(config, tensors, { source: which === 'fused' ? 'the fused model' : parents[which].folder });
+    const model = await createVitModel(config, tensors, { source: which === 'fused' ? 'the fused model' : parents[which].folder });
     const store = model.createActivationStore({ numSamples: count, seqFilter: 'none', only: acts });
     try {
       for (const b of samples) await model.capture(store, b.images, b.count, { signal });
@@ -46,7 +46,7 @@ export function measureBert(
   const count = batches.reduce((s, b) => s + b.count, 0);
   return async (which, tensors, acts) => {
     const config = configs[which === 'fused' ? anchor : which];
-    const model = createBertModel(config, tensors, { source: which === 'fused' ? 'the fused model' : `parent ${which}`, device: options.device });
+    const model = await createBertModel(config, tensors, { source: which === 'fused' ? 'the fused model' : `parent ${which}`, device: options.device });
     const store = model.createActivationStore({ numSamples: count, seqFilter: 'none', only: acts, maxTokens: options.maxTokens });
     try {
       for (const batch of batches) await model.capture(store, batch, { signal: options.signal });

@@ -13,7 +13,7 @@ export interface Parent {
   model: Model;
   config: VitConfig;
   /** The native model, built on first use (a copy of the weights in native memory). */
-  readonly vit: VitModel;
+  vit(): Promise<VitModel>;
   /** Frees the native model until it is used again (between stages that do not need it). */
   release(): void;
 }
@@ -34,8 +34,8 @@ export function parentsFromModels(models: Model[]): Parent[] {
     let vit: VitModel | null = null;
     return {
       key: `name_${i}`, folder, model, config,
-      get vit() {
-        vit ??= vitFromModel(model);
+      async vit() {
+        vit ??= await vitFromModel(model);
         return vit;
       },
       release() {

@@ -91,10 +91,10 @@ async function runExperimentOnDevice(cfg: ExperimentConfig, options: RunOptions)
     return r;
   };
   const evaluateTensors = async (name: string, tensors: Map<string, Tensor>): Promise<EvaluationResult | null> =>
-    testData ? evaluateModel(name, createVitModel(anchor.config, tensors, { source: name })) : null;
+    testData ? evaluateModel(name, await createVitModel(anchor.config, tensors, { source: name })) : null;
   const parentResults: ModelResult[] = [];
   for (const p of parents) {
-    const test = !cfg.regression.only_eval_ot && testData ? await evaluateModel(`${p.key} (${basename(p.folder)})`, p.vit) : null;
+    const test = !cfg.regression.only_eval_ot && testData ? await evaluateModel(`${p.key} (${basename(p.folder)})`, await p.vit()) : null;
     parentResults.push({ name: p.key, folder: p.folder, parameters: parameterCount(p.model.tensors), test });
   }
   const otTest = await evaluateTensors('the OT-fused model', fused.tensors);
@@ -107,7 +107,7 @@ async function runExperimentOnDevice(cfg: ExperimentConfig, options: RunOptions)
   }, async () => vitFinetuner(await loadFinetuneData(cfg, anchor.config, norm, signal), finetuneRecipe(cfg), norm, signal), hooks);
 
   const landscape = await landscapeStage(cfg, { anchor: anchor.model.tensors, ot: fused.tensors, vanilla }, testData && (async (tensors) => {
-    const model = createVitModel(anchor.config, tensors, { source: 'landscape point' });
+    const model = await createVitModel(anchor.config, tensors, { source: 'landscape point' });
     return (await evaluate(model, testData, { batchSize: cfg.data.batch_size, limit: cfg.plots.landscape_test_limit, signal })).accuracy;
   }), 'test accuracy', hooks);
 

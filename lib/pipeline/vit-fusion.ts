@@ -11,7 +11,7 @@ import { InputError } from '../errors.ts';
 import { graphActivations } from '../fusion/graph.ts';
 import type { FusionResult } from '../fusion/index.ts';
 import type { Tensor } from '../io/tensor.ts';
-import { vitFusionGraph } from '../models/vit.ts';
+import { vitFusionGraph, vitInput } from '../models/vit.ts';
 import { captureActivations, captureSummary, needsActivations, seqFilterOf, type CaptureParent, type CaptureSummary, type CapturedActivations } from './activations.ts';
 import { fusionStage, repairStage } from './fuse-stage.ts';
 import { chooseSamples, selectedBatches } from './fusion-samples.ts';
@@ -25,7 +25,7 @@ export async function openImageData(cfg: ExperimentConfig, folder: string, split
     split,
     holdout,
     format: cfg.data.format === 'auto' ? undefined : cfg.data.format === 'image_folder' ? 'image-folder' : cfg.data.format,
-    preprocess: preprocessForInput(parent.vit.input, { mean: norm.mean, std: norm.std, resize: cfg.data.resize || norm.resize }),
+    preprocess: preprocessForInput(vitInput(parent.config), { mean: norm.mean, std: norm.std, resize: cfg.data.resize || norm.resize }),
   });
 }
 
@@ -65,8 +65,8 @@ export async function fuseParents(parents: Parent[], anchorIndex: number, cfg: E
     if (needActs) {
       const only = graphActivations(graph), acts = cfg.fusion.acts;
       const capturing = parents.map((p): CaptureParent<Batch> => ({
-        createStore: () => p.vit.createActivationStore({ numSamples: acts.num_samples, seqFilter: seqFilterOf(cfg), avgSeqItems: acts.avg_seq_items, only }),
-        capture: (store, b, sig) => p.vit.capture(store, b.images, b.count, { labels: b.labels, signal: sig }),
+        createStore: async () => (await p.vit()).createActivationStore({ numSamples: acts.num_samples, seqFilter: seqFilterOf(cfg), avgSeqItems: acts.avg_seq_items, only }),
+        capture: async (store, b, sig) => (await p.vit()).capture(store, b.images, b.count, { labels: b.labels, signal: sig }),
         release: () => p.release(),
       }));
       captured = await captureActivations(capturing, samples, cfg, { signal, onBatch: progress('activations') });

@@ -124,7 +124,7 @@ export async function evaluateBertTensors(
   config: BertConfig, tensors: Map<string, Tensor>, tokenizer: BertTokenizer, setup: TextEvalSetup,
   options: { signal?: AbortSignal; device?: Device } = {},
 ): Promise<{ loss: number; perplexity: number | null; accuracy: number }> {
-  const model = createBertModel(config, tensors, { device: options.device });
+  const model = await createBertModel(config, tensors, { device: options.device });
   const r = await evaluateBertText(model, tokenizer, setup.split, {
     maxLength: setup.maxLength, pack: setup.pack, truncation: setup.truncation, maskSeed: setup.maskSeed,
     maskProbability: setup.maskProbability, limit: setup.limit ?? undefined, batchSize: 64, signal: options.signal,

@@ -94,7 +94,7 @@ export interface TrainResult {
 export async function evaluateTensors(
   config: VitConfig, tensors: Map<string, Tensor>, data: LoadedData, options: { signal?: AbortSignal; device?: Device } = {},
 ): Promise<{ accuracy: number; loss: number }> {
-  const model = createVitModel(config, tensors, { device: options.device });
+  const model = await createVitModel(config, tensors, { device: options.device });
   const { logits, losses } = await model.forward(data.images, data.count, { labels: data.labels, signal: options.signal });
   const V = config.numLabels;
   let correct = 0, lossSum = 0;

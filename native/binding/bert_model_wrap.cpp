@@ -129,11 +129,20 @@ void BertModelWrap::Register(Napi::Env env, Napi::Object exports) {
                                 InstanceMethod<&BertModelWrap::Capture>("capture"),
                                 InstanceMethod<&BertModelWrap::PlanActivationStore>("planActivationStore"),
                                 ReadParametersMethod(),
+                                StaticMethod<&BertModelWrap::BuildStatic>("build"),
                                 InstanceMethod<&BertModelWrap::SetMicroBatch>("setMicroBatch"),
                                 MicroBatchAccessor(),
                                 DeviceAccessor()});
   exports.Set("BertModel", ctor);
   Export<BertLayout>(env, exports, "bertLayout");
+}
+
+// BertModel.build(config, parts, captureNames?, options): see ModelWrap::BuildAsync.
+Napi::Value BertModelWrap::BuildStatic(const Napi::CallbackInfo& info) {
+  return CallGuarded(info.Env(), [&] {
+    const auto config = ReadBertConfig(info.Env(), info[0]);
+    return BuildAsync(info, config, tf::BertParamLayout(config).total());
+  });
 }
 
 // new BertModel(config, params, captureNames?, { device? })

@@ -13,6 +13,7 @@ class BertModelWrap : public ModelWrap<BertModelWrap, tf::BertModel> {
   static constexpr const char* kClassName = "BertModel";
   static void Register(Napi::Env env, Napi::Object exports);
   explicit BertModelWrap(const Napi::CallbackInfo& info);
+  static Napi::Value BuildStatic(const Napi::CallbackInfo& info);
 
  private:
   Napi::Value Forward(const Napi::CallbackInfo& info);

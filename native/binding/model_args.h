@@ -35,13 +35,14 @@ Config Validated(Napi::Env env, Config c) {
 }
 
 // The (config, params, captureNames?, { device? }) arguments of a model constructor
-// after the config: errors name the class `cls`.
+// after the config: errors name the class `cls`. Without `with_params` (build(), whose
+// parameters come as parts) params is left empty.
 struct ModelArgs {
-  F32View params;
+  F32View params{nullptr, 0};
   std::vector<std::string> capture_names;
   std::string device = "auto";
 };
-ModelArgs ReadModelArgs(Napi::Env env, const Napi::CallbackInfo& info, const char* cls);
+ModelArgs ReadModelArgs(Napi::Env env, const Napi::CallbackInfo& info, const char* cls, bool with_params = true);
 
 // The backend a model runs on: 'auto' picks the GPU when one is usable (every op of the
 // ViT and BERT forward passes has a CUDA twin), else the CPU; 'cuda' without a usable

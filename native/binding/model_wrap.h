@@ -10,6 +10,8 @@
 #include <string>
 
 #include "../core/backend.h"
+#include "model_args.h"
+#include "parameter_parts.h"
 #include "task.h"
 
 namespace tfb {
@@ -61,6 +63,11 @@ class ModelWrap : public Napi::ObjectWrap<Derived> {
   // detached.
   template <typename Make>
   void Build(const Napi::CallbackInfo& info, Make make) {
+    // From build(): the model the worker made, handed over in an External.
+    if (info.Length() == 1 && info[0].IsExternal()) {
+      model_ = *info[0].As<Napi::External<std::shared_ptr<Model>>>().Data();
+      return;
+    }
     model_ = CallGuarded(info.Env(), [&] { return make(info.Env()); });
     if (info[3].IsObject() && info[3].As<Napi::Object>().Get("releaseParams").ToBoolean().Value() &&
         info[1].IsTypedArray()) {
@@ -68,6 +75,47 @@ class ModelWrap : public Napi::ObjectWrap<Derived> {
       Napi::ArrayBuffer buffer = params.ArrayBuffer();
       if (params.ByteOffset() == 0 && params.ByteLength() == buffer.ByteLength()) buffer.Detach();
     }
+  }
+
+  // Derived::build(config, parts, captureNames?, { device?, cancel? }) (static) ->
+  //   Promise<{ model } | { nonFinite: { part, index, value } }>
+  // The parameters come as ReadParameterParts' list, packed, checked and uploaded on a
+  // worker thread; `config` is Derived's config, read on the JS thread. A non-finite
+  // value is reported (the first, in part order) rather than thrown, so that the
+  // TypeScript adapter can name the tensor and the model folder.
+  template <typename Config>
+  static Napi::Value BuildAsync(const Napi::CallbackInfo& info, const Config& config, int64_t total) {
+    Napi::Env env = info.Env();
+    std::vector<Napi::Value> keep;
+    const std::string cls = Derived::kClassName;
+    std::vector<ParameterPart> parts = ReadParameterParts(env, info[1], total, cls + ".build: parts", keep);
+    ModelArgs a = ReadModelArgs(env, info, Derived::kClassName, false);
+    TaskOptions opts = TaskOptions::From(info[3]);
+    tf::Backend* be = &ModelBackend(a.device, Derived::kClassName);  // a tf::Error: the caller's CallGuarded
+    auto made = std::make_shared<std::shared_ptr<Model>>();
+    auto bad = std::make_shared<NonFinite>();
+    return Task::Start(
+        env, opts, keep,
+        [config, total, parts, names = a.capture_names, be, made, bad](tf::TaskContext& ctx) {
+          std::unique_ptr<float[]> flat(new float[size_t(total)]);  // PackParameters fills every value
+          *bad = PackParameters(parts, flat.get(), total);
+          if (bad->part >= 0) return;
+          ctx.check_cancelled();
+          *made = std::make_shared<Model>(config, *be, flat.get(), total, names);
+        },
+        [made, bad](Napi::Env env) -> Napi::Value {
+          Napi::Object out = Napi::Object::New(env);
+          if (bad->part >= 0) {
+            Napi::Object nf = Napi::Object::New(env);
+            nf.Set("part", Napi::Number::New(env, double(bad->part)));
+            nf.Set("index", Napi::Number::New(env, double(bad->index)));
+            nf.Set("value", Napi::Number::New(env, double(bad->value)));
+            out.Set("nonFinite", nf);
+            return out;
+          }
+          out.Set("model", constructor_->New({Napi::External<std::shared_ptr<Model>>::New(env, made.get())}));
+          return out;
+        });
   }
 
   // The model, or a JS error when dispose() released it.

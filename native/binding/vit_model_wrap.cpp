@@ -67,12 +67,21 @@ void VitModelWrap::Register(Napi::Env env, Napi::Object exports) {
                                 InstanceMethod<&VitModelWrap::Capture>("capture"),
                                 InstanceMethod<&VitModelWrap::PlanActivationStore>("planActivationStore"),
                                 ReadParametersMethod(),
+                                StaticMethod<&VitModelWrap::BuildStatic>("build"),
                                 InstanceMethod<&VitModelWrap::SetMicroBatch>("setMicroBatch"),
                                 MicroBatchAccessor(),
                                 DisposeMethod(),
                                 DeviceAccessor()});
   exports.Set("VitModel", ctor);
   Export<VitLayout>(env, exports, "vitLayout");
+}
+
+// VitModel.build(config, parts, captureNames?, options): see ModelWrap::BuildAsync.
+Napi::Value VitModelWrap::BuildStatic(const Napi::CallbackInfo& info) {
+  return CallGuarded(info.Env(), [&] {
+    const auto config = ReadVitConfig(info.Env(), info[0]);
+    return BuildAsync(info, config, tf::VitParamLayout(config).total());
+  });
 }
 
 // new VitModel(config, params, captureNames?, { device? })

@@ -13,6 +13,7 @@ class VitModelWrap : public ModelWrap<VitModelWrap, tf::VitModel> {
   static constexpr const char* kClassName = "VitModel";
   static void Register(Napi::Env env, Napi::Object exports);
   explicit VitModelWrap(const Napi::CallbackInfo& info);
+  static Napi::Value BuildStatic(const Napi::CallbackInfo& info);
 
  private:
   Napi::Value Forward(const Napi::CallbackInfo& info);

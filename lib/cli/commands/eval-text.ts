@@ -32,7 +32,7 @@ export async function evalText(folder: string, loaded: Model, { values, signal, 
   if (unit !== 'lines' && unit !== 'paragraphs') throw new InputError('--examples', `expected lines or paragraphs, got '${unit}'`);
   const overlong = (values.overlong as string | undefined) ?? 'truncate';
   if (overlong !== 'truncate' && overlong !== 'refuse') throw new InputError('--overlong', `expected truncate or refuse, got '${overlong}'`);
-  const model = bertFromModel(loaded, { device: deviceOption(values) });
+  const model = await bertFromModel(loaded, { device: deviceOption(values) });
   const maxLength = numberOption(values, 'max-length', Math.min(128, model.config.maxPositions), 3);
   if (!Number.isInteger(maxLength)) throw new InputError('--max-length', `expected an integer, got '${String(values['max-length'])}'`);
   const maskSeed = numberOption(values, 'mask-seed', 0, 0, 2 ** 32 - 1);

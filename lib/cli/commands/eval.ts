@@ -73,7 +73,7 @@ export const evalCommand: Command = {
     const limit = values.limit === undefined ? undefined : numberOption(values, 'limit', 0, 1);
     const batchSize = numberOption(values, 'batch-size', 64, 1);
 
-    const model = vitFromModel(loaded, { device });
+    const model = await vitFromModel(loaded, { device });
     const norm = resolveNormalisation({
       mean: numberList(values.mean as string | undefined, 'mean'),
       std: numberList(values.std as string | undefined, 'std'),
