@@ -356,6 +356,12 @@ export interface NativeAddon {
     options: { solver: 'emd' | 'sinkhorn'; cost: Record<string, unknown>; sinkhorn?: Record<string, unknown>; pca?: number },
     taskOptions?: NativeTaskOptions,
   ): Promise<{ map: Float32Array; n: number; m: number; diagnostics: NativeMapDiagnostics }>;
+  /** Independent maps with one set of options; on the GPU, Sinkhorn problems of one shape are solved together. */
+  fusionTransportMaps(
+    problems: Array<{ a: NativeNeuronSide; b: NativeNeuronSide }>,
+    options: { solver: 'emd' | 'sinkhorn'; cost: Record<string, unknown>; sinkhorn?: Record<string, unknown>; pca?: number },
+    taskOptions?: NativeTaskOptions,
+  ): Promise<Array<{ map: Float32Array; n: number; m: number; diagnostics: NativeMapDiagnostics }>>;
   fusionCombineMaps(tRes: Float32Array, tSub: Float32Array, wRes: Float32Array, wSub: Float32Array, n: number, m: number): Float32Array;
   fusionColumnMeanAbs(parts: NativeMatrixPart[], options?: NativeTaskOptions): Promise<Float64Array>;
   fusionColumnStats(part: NativeMatrixPart, options?: NativeTaskOptions): Promise<{ mean: Float64Array; std: Float64Array }>;

@@ -14,7 +14,8 @@ import { alignInputs, alignOutputs } from './align.ts';
 import type { EncoderGraph, EncoderLayer, LinearPiece, NormPiece, ResidualActs } from './graph.ts';
 import type { TransportMap } from './maps.ts';
 import { applyResidualPolicy, type ResidualActivity } from './residual-policy.ts';
-import { computeMap, type FusionSettings, type MapReport } from './transport.ts';
+import { actsKey, actsMapProblems, canSolveAhead } from './batched-maps.ts';
+import { computeMap, computeSinkhornMaps, type FusionSettings, type MapReport } from './transport.ts';
 
 export interface FusionParent {
   /** For reports and errors, e.g. the model folder. */
@@ -50,7 +51,8 @@ export interface PairAlignment {
   outputMaps: Map<string, OutputMap>;
 }
 
-type Sides = { a: NativeNeuronSide; b: NativeNeuronSide };
+/** The neurons of a map; `key` (activation maps only) is what a map solved ahead is found by. */
+type Sides = { a: NativeNeuronSide; b: NativeNeuronSide; key?: string };
 
 /** A linear layer's weight and bias with the inputs already moved into the anchor's basis. */
 interface InputAligned {
@@ -67,6 +69,8 @@ class PairWalk {
   readonly outputMaps = new Map<string, OutputMap>();
   /** The map each value table was aligned with, by tensor name. */
   readonly tableMaps = new Map<string, TransportMap>();
+  /** Maps solved ahead of the walk (solveAhead), by actsKey; each is taken once. */
+  readonly ahead = new Map<string, { map: TransportMap; report: MapReport }>();
 
   constructor(
     readonly graph: EncoderGraph,
@@ -104,7 +108,14 @@ class PairWalk {
 
   actsSides(names: string[], concat: 'features' | 'neurons' = 'features'): Sides {
     const side = (who: 'a' | 'b'): NativeNeuronSide => ({ layout: 'columns', concat, parts: names.map((n) => this.actsPart(who, n)) });
-    return { a: side('a'), b: side('b') };
+    return { a: side('a'), b: side('b'), key: actsKey(names, concat) };
+  }
+
+  /** Solves the pair's activation maps together, before the walk (batched-maps.ts). */
+  async solveAhead(): Promise<void> {
+    const problems = actsMapProblems(this.graph, this.settings, (who, weight) => this.rows(who, weight));
+    const solved = await computeSinkhornMaps(problems.map((p) => ({ ...this.actsSides(p.names, p.concat), piece: p.piece, size: p })), this.settings, this.task);
+    problems.forEach((p, k) => this.ahead.set(p.key, solved[k]));
   }
 
   // --- outputs --------------------------------------------------------------------------
@@ -147,6 +158,12 @@ class PairWalk {
   }
 
   async map(piece: string, sides: Sides, n: number, m: number, tIn: TransportMap | null, features?: number): Promise<TransportMap> {
+    const ahead = sides.key === undefined ? undefined : this.ahead.get(sides.key);
+    if (ahead && ahead.map.n === n && ahead.map.m === m) {
+      this.ahead.delete(sides.key!);
+      this.maps.push({ ...ahead.report, piece });
+      return ahead.map;
+    }
     const { map, report } = await computeMap(piece, sides.a, sides.b, { n, m, features }, this.settings, tIn, this.task);
     this.maps.push(report);
     return map;
@@ -403,6 +420,7 @@ class PairWalk {
     const p = this.settings.resid_policy;
     if ((p === 'weighted_scalar' || p === 'weighted_matrix') && !this.b.store)
       throw new InputError('fusion.resid_policy', `${p} weighs maps by the anchor's activations, which were not captured`);
+    if (canSolveAhead(this.settings) && (this.task.solveAhead ?? this.a.store?.device === 'cuda')) await this.solveAhead();
     let t = await this.embeddings();
     this.task.afterStage?.(0);
     for (let i = 0; i < this.graph.layers.length; i++) {
@@ -418,6 +436,12 @@ class PairWalk {
 }
 
 export interface PairTask extends TaskOptions {
+  /**
+   * Solve the activation maps together before the walk (canSolveAhead settings only).
+   * Default: when the activations live on the GPU, where batching pays; on the CPU each
+   * map is solved when the walk reaches it, which keeps one map in memory at a time.
+   */
+  solveAhead?: boolean;
   /** Called when the walk is done with a stage of activationsByStage(graph) (0: embeddings, i + 1: layer i, then the head). */
   afterStage?: (stage: number) => void;
 }

@@ -28,6 +28,8 @@ export interface FuseOptions extends TaskOptions {
    * callers that capture for this fusion alone, as the pipeline does.
    */
   releaseActivations?: boolean;
+  /** Solve each pair's activation maps together before its walk (PairTask.solveAhead; default: activations on the GPU). */
+  solveAhead?: boolean;
 }
 
 export interface FusionResult {

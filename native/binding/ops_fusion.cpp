@@ -1,5 +1,5 @@
 // Exports for the fusion walk (lib/fusion): fusionTransportMap (neurons of two models ->
-// transport map + diagnostics), fusionCombineMaps (the residual policies' arithmetic) and
+// transport map + diagnostics) and fusionTransportMaps (many at once), fusionCombineMaps (the residual policies' arithmetic) and
 // fusionColumnMeanAbs (per-neuron activity for the weighted policies). Neurons come from
 // activation stores (read in place, on the GPU when they live there) or from weight
 // matrices passed as Float32Arrays.
@@ -23,18 +23,11 @@ namespace tfb {
 
 namespace {
 
-// fusionTransportMap(sideA, sideB, options, taskOptions) -> Promise<{ map: Float32Array, n, m, diagnostics }>
-// options: { solver: 'emd'|'sinkhorn', cost: {...costMatrix options}, sinkhorn: {...sinkhorn options},
-//            pca?: k (compare the neurons in the anchor's top k principal directions; 0 = off) }
-Napi::Value TransportMap(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::vector<Napi::Value> keep;
-  auto a = std::make_shared<Side>(ReadSide(env, info[0], "fusionTransportMap: a", keep));
-  auto b = std::make_shared<Side>(ReadSide(env, info[1], "fusionTransportMap: b", keep));
-  if (a->features != b->features)
-    ThrowArgError(env, "fusionTransportMap: the two sides' neurons have different numbers of features (" +
-                           std::to_string(a->features) + " and " + std::to_string(b->features) + ")");
-  Fields f(env, info[2], "fusionTransportMap");
+// The options of fusionTransportMap(s): { solver: 'emd'|'sinkhorn', cost: {...costMatrix
+// options}, sinkhorn: {...sinkhorn options}, pca?: k (compare the neurons in the anchor's
+// top k principal directions; 0 = off) }.
+tf::fusion::MapOptions ReadMapOptions(Napi::Env env, const Napi::Value& value, const char* fn) {
+  Fields f(env, value, fn);
   tf::fusion::MapOptions o;
   o.cost = ReadCostOptions(f.object("cost"));
   const std::string solver = f.string("solver", "emd");
@@ -43,44 +36,114 @@ Napi::Value TransportMap(const Napi::CallbackInfo& info) {
   } else if (solver == "sinkhorn") {
     o.solver = tf::fusion::Solver::Sinkhorn;
     o.sinkhorn = ReadSinkhornOptions(f.object("sinkhorn"));
-    if (!(o.sinkhorn.reg > 0)) ThrowArgError(env, "fusionTransportMap: sinkhorn.reg must be > 0");
+    if (!(o.sinkhorn.reg > 0)) ThrowArgError(env, std::string(fn) + ": sinkhorn.reg must be > 0");
   } else {
     f.bad("solver", solver, "'emd' or 'sinkhorn'");
   }
   f.integer("pca", o.pca_k);  // 0: off
+  return o;
+}
+
+// Two sides read for one map; their neurons must have the same features.
+struct SidePair {
+  std::shared_ptr<Side> a, b;
+};
+SidePair ReadSidePair(Napi::Env env, const Napi::Value& a, const Napi::Value& b, const std::string& what,
+                      std::vector<Napi::Value>& keep) {
+  SidePair p{std::make_shared<Side>(ReadSide(env, a, what + "a", keep)),
+             std::make_shared<Side>(ReadSide(env, b, what + "b", keep))};
+  if (p.a->features != p.b->features)
+    ThrowArgError(env, what + "the two sides' neurons have different numbers of features (" +
+                           std::to_string(p.a->features) + " and " + std::to_string(p.b->features) + ")");
+  return p;
+}
+
+// One map's result: { map: Float32Array, n, m, diagnostics }.
+struct MapOut {
+  std::vector<float> map;
+  int64_t n = 0, m = 0;
+  tf::fusion::MapDiagnostics diag;
+};
+Napi::Object MapResult(Napi::Env env, const MapOut& out) {
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("map", Copy(env, out.map));
+  r.Set("n", double(out.n));
+  r.Set("m", double(out.m));
+  Napi::Object d = Napi::Object::New(env);
+  d.Set("solver", out.diag.solver);
+  d.Set("device", out.diag.device);
+  d.Set("iterations", double(out.diag.iterations));
+  d.Set("marginalError", out.diag.marginal_error);
+  d.Set("converged", out.diag.converged);
+  d.Set("transportCost", out.diag.transport_cost);
+  d.Set("costScale", out.diag.cost_scale);
+  d.Set("permutationScore", out.diag.permutation_score);
+  r.Set("diagnostics", d);
+  return r;
+}
+
+// The maps of `pairs` on `be`, as transport_maps computes them, into `outs`.
+void ComputeMaps(tf::Backend& be, const std::vector<SidePair>& pairs, const tf::fusion::MapOptions& o,
+                 std::vector<MapOut>& outs, tf::TaskContext& ctx) {
+  std::vector<const Side*> sides;
+  for (const SidePair& p : pairs) sides.insert(sides.end(), {p.a.get(), p.b.get()});
+  auto locks = LockStores(sides);
+  // PCA reads the neurons on the host; the cost and the solver then run on `be`.
+  tf::Backend& view_be = o.pca_k > 0 ? tf::cpu_backend() : be;
+  std::vector<std::vector<float>> scratch(2 * pairs.size());
+  std::vector<tf::ot::NeuronView> as, bs;
+  std::vector<float*> maps;
+  for (size_t k = 0; k < pairs.size(); ++k) {
+    as.push_back(View(*pairs[k].a, view_be, scratch[2 * k]));
+    bs.push_back(View(*pairs[k].b, view_be, scratch[2 * k + 1]));
+    outs[k].n = pairs[k].a->neurons;
+    outs[k].m = pairs[k].b->neurons;
+    outs[k].map.resize(size_t(outs[k].n * outs[k].m));
+    maps.push_back(outs[k].map.data());
+  }
+  std::vector<tf::fusion::MapDiagnostics> diags = tf::fusion::transport_maps(be, as, bs, o, maps, &ctx);
+  for (size_t k = 0; k < pairs.size(); ++k) outs[k].diag = diags[k];
+}
+
+// fusionTransportMap(sideA, sideB, options, taskOptions) -> Promise<{ map: Float32Array, n, m, diagnostics }>
+Napi::Value TransportMap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<Napi::Value> keep;
+  auto pairs = std::make_shared<std::vector<SidePair>>();
+  pairs->push_back(ReadSidePair(env, info[0], info[1], "fusionTransportMap: ", keep));
+  const tf::fusion::MapOptions o = ReadMapOptions(env, info[2], "fusionTransportMap");
   TaskOptions opts = TaskOptions::From(info[3]);
   tf::Backend* be = &ResolveBackend(env, opts.device, "fusionTransportMap");
-  // PCA reads the neurons on the host; the cost and the solver then run on `be`.
-  tf::Backend* view_be = o.pca_k > 0 ? &tf::cpu_backend() : be;
-  struct Out {
-    std::vector<float> map;
-    tf::fusion::MapDiagnostics diag;
-  };
-  auto out = std::make_shared<Out>();
+  auto outs = std::make_shared<std::vector<MapOut>>(1);
   return Task::Start(
-      env, opts, keep,
-      [a, b, o, out, be, view_be](tf::TaskContext& ctx) {
-        auto locks = LockStores({a.get(), b.get()});
-        std::vector<float> scratch_a, scratch_b;
-        tf::ot::NeuronView va = View(*a, *view_be, scratch_a), vb = View(*b, *view_be, scratch_b);
-        out->map.resize(size_t(a->neurons * b->neurons));
-        out->diag = tf::fusion::transport_map(*be, va, vb, o, out->map.data(), &ctx);
-      },
-      [out, n = a->neurons, m = b->neurons](Napi::Env env) -> Napi::Value {
-        Napi::Object r = Napi::Object::New(env);
-        r.Set("map", Copy(env, out->map));
-        r.Set("n", double(n));
-        r.Set("m", double(m));
-        Napi::Object d = Napi::Object::New(env);
-        d.Set("solver", out->diag.solver);
-        d.Set("device", out->diag.device);
-        d.Set("iterations", double(out->diag.iterations));
-        d.Set("marginalError", out->diag.marginal_error);
-        d.Set("converged", out->diag.converged);
-        d.Set("transportCost", out->diag.transport_cost);
-        d.Set("costScale", out->diag.cost_scale);
-        d.Set("permutationScore", out->diag.permutation_score);
-        r.Set("diagnostics", d);
+      env, opts, keep, [pairs, o, outs, be](tf::TaskContext& ctx) { ComputeMaps(*be, *pairs, o, *outs, ctx); },
+      [outs](Napi::Env env) -> Napi::Value { return MapResult(env, (*outs)[0]); });
+}
+
+// fusionTransportMaps([{ a, b }], options, taskOptions) -> Promise<[{ map, n, m, diagnostics }]>:
+// independent maps with one set of options (fusion::transport_maps: on the GPU, Sinkhorn
+// problems of one shape are solved together).
+Napi::Value TransportMaps(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsArray()) ThrowArgError(env, "fusionTransportMaps: problems must be an array of { a, b }");
+  Napi::Array arr = info[0].As<Napi::Array>();
+  std::vector<Napi::Value> keep;
+  auto pairs = std::make_shared<std::vector<SidePair>>();
+  for (uint32_t k = 0; k < arr.Length(); ++k) {
+    const std::string what = "fusionTransportMaps: problems[" + std::to_string(k) + "]: ";
+    if (!arr.Get(k).IsObject()) ThrowArgError(env, what + "must be an object { a, b }");
+    Napi::Object p = arr.Get(k).As<Napi::Object>();
+    pairs->push_back(ReadSidePair(env, p.Get("a"), p.Get("b"), what, keep));
+  }
+  const tf::fusion::MapOptions o = ReadMapOptions(env, info[1], "fusionTransportMaps");
+  TaskOptions opts = TaskOptions::From(info[2]);
+  tf::Backend* be = &ResolveBackend(env, opts.device, "fusionTransportMaps");
+  auto outs = std::make_shared<std::vector<MapOut>>(pairs->size());
+  return Task::Start(
+      env, opts, keep, [pairs, o, outs, be](tf::TaskContext& ctx) { ComputeMaps(*be, *pairs, o, *outs, ctx); },
+      [outs](Napi::Env env) -> Napi::Value {
+        Napi::Array r = Napi::Array::New(env, outs->size());
+        for (size_t k = 0; k < outs->size(); ++k) r.Set(uint32_t(k), MapResult(env, (*outs)[k]));
         return r;
       });
 }
@@ -174,6 +237,7 @@ Napi::Value RepairRows(const Napi::CallbackInfo& info) {
 
 void RegisterFusionOps(Napi::Env env, Napi::Object exports) {
   Export<TransportMap>(env, exports, "fusionTransportMap");
+  Export<TransportMaps>(env, exports, "fusionTransportMaps");
   Export<CombineMaps>(env, exports, "fusionCombineMaps");
   Export<ColumnMeanAbs>(env, exports, "fusionColumnMeanAbs");
   Export<ColumnStats>(env, exports, "fusionColumnStats");

@@ -52,6 +52,40 @@ TEST("fusion: rectangular maps scale by n: rows sum to 1, columns to n / m") {
   }
 }
 
+TEST("fusion: transport_maps gives each problem's transport_map, shapes mixed") {
+  const int64_t rows = 25;
+  const std::vector<std::pair<int64_t, int64_t>> shapes = {{6, 4}, {6, 4}, {5, 5}, {6, 4}, {3, 7}};
+  std::vector<std::vector<float>> xs, ys, want, got;
+  std::vector<ot::NeuronView> as, bs;
+  std::vector<float*> maps;
+  for (size_t k = 0; k < shapes.size(); ++k) {
+    xs.push_back(random_vector(size_t(rows * shapes[k].first), uint32_t(40 + k)));
+    ys.push_back(random_vector(size_t(rows * shapes[k].second), uint32_t(60 + k)));
+    want.emplace_back(size_t(shapes[k].first * shapes[k].second));
+    got.emplace_back(want.back().size());
+  }
+  for (size_t k = 0; k < shapes.size(); ++k) {
+    as.push_back(ot::NeuronView::of_columns(xs[k].data(), rows, shapes[k].first));
+    bs.push_back(ot::NeuronView::of_columns(ys[k].data(), rows, shapes[k].second));
+    maps.push_back(got[k].data());
+  }
+  for (auto solver : {fusion::Solver::Sinkhorn, fusion::Solver::Emd}) {
+    fusion::MapOptions o;
+    o.solver = solver;
+    o.sinkhorn.reg = 0.05;
+    const auto diags = fusion::transport_maps(cpu_backend(), as, bs, o, maps);
+    CHECK(diags.size() == shapes.size());
+    for (size_t k = 0; k < shapes.size(); ++k) {
+      const auto d = fusion::transport_map(as[k], bs[k], o, want[k].data());
+      CHECK(got[k] == want[k]);
+      CHECK(diags[k].solver == d.solver && diags[k].iterations == d.iterations);
+      CHECK(diags[k].transport_cost == d.transport_cost && diags[k].permutation_score == d.permutation_score);
+    }
+  }
+  std::vector<ot::NeuronView> fewer(bs.begin(), bs.end() - 1);
+  CHECK_THROWS(fusion::transport_maps(cpu_backend(), as, fewer, fusion::MapOptions{}, maps));
+}
+
 TEST("fusion: combine_maps weighs columns, column_mean_abs sums the parts first") {
   const int64_t n = 3, m = 4;
   auto r = random_vector(size_t(n * m), 34), s = random_vector(size_t(n * m), 35);

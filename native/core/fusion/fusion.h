@@ -55,6 +55,19 @@ MapDiagnostics transport_map(const ot::NeuronView& a, const ot::NeuronView& b, c
 MapDiagnostics transport_map(Backend& be, const ot::NeuronView& a, const ot::NeuronView& b, const MapOptions& options,
                              float* map, TaskContext* ctx = nullptr);
 
+// Several maps at once (problem k: as[k] against bs[k], written to maps[k], n_k x m_k
+// floats), for problems whose neurons are all at hand: in activations mode a layer's map
+// depends on the captured activations only, not on the maps before it. With Sinkhorn on
+// the GPU the problems of one shape are solved together (their costs computed side by
+// side on the device, then one batched solve, cuda::ot::sinkhorn_batched, in groups of
+// at most kBatchBytes of cost), which is where a model's many small layer problems gain;
+// otherwise, and for exact OT or PCA, one after another as transport_map. Results are
+// those of transport_map on the same backend, problem by problem.
+constexpr size_t kBatchBytes = size_t(1) << 30;
+std::vector<MapDiagnostics> transport_maps(Backend& be, const std::vector<ot::NeuronView>& as,
+                                           const std::vector<ot::NeuronView>& bs, const MapOptions& options,
+                                           const std::vector<float*>& maps, TaskContext* ctx = nullptr);
+
 // T = T_res · diag(w_res) + T_sub · diag(w_sub), all n x m, w_* of length m: the residual
 // policies (mean: 0.5 / 0.5; weighted_scalar: constant vectors; weighted_matrix: per neuron).
 void combine_maps(const float* t_res, const float* t_sub, const float* w_res, const float* w_sub, int64_t n,

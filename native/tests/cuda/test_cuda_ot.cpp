@@ -420,6 +420,33 @@ TEST("cuda vs cpu: the fusion's transport map on the CUDA backend (Sinkhorn and 
       CHECK_THROWS(fusion::transport_map(cpu_backend(), ra, rb, o, resident.data()));
     });
   }
+  part("maps of one shape solved together (transport_maps)", [&] {
+    // Three problems of one shape (one batched solve) and one of another (alone): each as
+    // transport_map on the GPU gives it, the iterations included.
+    auto c = random_vector(size_t(rows * n), 63), e = random_vector(size_t(rows * m), 64);
+    auto f = random_vector(size_t(rows * m), 65);
+    const std::vector<NeuronView> as = {va, NeuronView::of_columns(c.data(), rows, n), va, vb};
+    const std::vector<NeuronView> bs = {vb, NeuronView::of_columns(e.data(), rows, m), NeuronView::of_columns(f.data(), rows, m), va};
+    fusion::MapOptions o;
+    o.cost.normalize = Normalization::Max;
+    o.solver = fusion::Solver::Sinkhorn;
+    o.sinkhorn.reg = 0.05;
+    std::vector<std::vector<float>> got(as.size());
+    std::vector<float*> maps;
+    for (size_t k = 0; k < as.size(); ++k) {
+      got[k].resize(size_t(as[k].count * bs[k].count));
+      maps.push_back(got[k].data());
+    }
+    const auto diags = fusion::transport_maps(*gpu, as, bs, o, maps);
+    for (size_t k = 0; k < as.size(); ++k) {
+      std::vector<float> want(got[k].size());
+      const auto d = fusion::transport_map(*gpu, as[k], bs[k], o, want.data());
+      CHECK(diags[k].device == "cuda");
+      CHECK(diags[k].iterations == d.iterations);
+      CHECK_NEAR(diags[k].transport_cost, d.transport_cost, 1e-9 * std::fabs(d.transport_cost) + 1e-15);
+      expect_close("batched map " + std::to_string(k), got[k], want, 1e-6, 1e-5);
+    }
+  });
   part("statistics where the activations live", [&] {
     auto ga = upload_to(*gpu, a);
     const float* hs[1] = {a.data()};
