@@ -49,6 +49,13 @@ describe('experiment config', () => {
     assert.equal(cfg.fusion.acts.num_samples, 200);
     assert.equal(cfg.fusion.acts.seq_filter, null);
     assert.equal(cfg.runtime.device, 'auto');
+    assert.equal(cfg.runtime.solve_ahead, 'auto');
+  });
+
+  it('runtime.solve_ahead: auto, or a boolean in any YAML spelling', () => {
+    assert.equal(parseExperimentConfig(`${minimal}runtime:\n  solve_ahead: off\n`, 'exp.yaml').runtime.solve_ahead, false);
+    assert.equal(parseExperimentConfig(minimal, 'exp.yaml', ['runtime.solve_ahead=true']).runtime.solve_ahead, true);
+    rejects(`${minimal}runtime:\n  solve_ahead: sometimes\n`, /runtime\.solve_ahead: expected auto, true or false, got 'sometimes'/);
   });
 
   it('keeps --set paths relative to the working directory and absolute paths as they are', () => {

@@ -14,7 +14,8 @@
 #   5. the whole fusion run, when the machine has Node and the checkout its node_modules
 #      (carry them along): builds the addon with CMake against the local Node's headers,
 #      then bench/fusion/run.ts on a ViT-B/16-sized random pair (the bundled demo pair
-#      with QUICK=1), ours on the GPU and on the CPU: fusion-cuda.json, fusion-cpu.json;
+#      with QUICK=1), ours on the GPU and on the CPU: fusion-cuda.json, fusion-cpu.json, and
+#      on the GPU with the maps solved one by one: fusion-cuda-one-by-one.json;
 #      and the package's mocha suite with that addon, on the GPU: mocha-gpu.txt;
 #   6. joins everything into one table: $OUT/summary.txt and $OUT/summary.json.
 # OUT defaults to ./gpu-results; it receives summary.txt, summary.json, native.json,
@@ -152,8 +153,13 @@ else
     [ -f "$pair/experiment.yaml" ] || timeout 180 npx tsx bench/fusion/make-vitb-pair.ts "$pair" > /dev/null
     [ -f "$pair/experiment.yaml" ] && experiment="$pair/experiment.yaml"
   fi
-  for dev in cuda cpu; do
-    timeout 300 npx tsx bench/fusion/run.ts "$experiment" --set runtime.device=$dev --json "$OUT/fusion-$dev.json" 2>&1 |
+  # cuda-one-by-one: on the GPU with each layer's map solved as the walk meets it, to
+  # set against the default there (a pair's maps solved ahead, batched by shape).
+  for run in cuda cpu cuda-one-by-one; do
+    dev=${run%%-*}
+    extra=""
+    [ "$run" = cuda-one-by-one ] && extra="--set runtime.solve_ahead=false"
+    timeout 300 npx tsx bench/fusion/run.ts "$experiment" --set runtime.device=$dev $extra --json "$OUT/fusion-$run.json" 2>&1 |
       tail -8
   done
   took fusion_run "$t"

@@ -91,7 +91,7 @@ def main():
 
     # The whole fusion run (bench/fusion/run.ts): activations + fusion, ours on each device.
     fusion = {}
-    for dev in ("cuda", "cpu"):
+    for dev in ("cuda", "cpu", "cuda-one-by-one"):
         path = os.path.join(out, f"fusion-{dev}.json")
         if os.path.exists(path):
             with open(path) as f:
@@ -106,6 +106,9 @@ def main():
                          "note": f"activations {sec.get('activations', 0):.2f} s, fusion {sec.get('fusion', 0):.2f} s, "
                                  f"peak RSS {fusion[dev]['maxRssBytes'] / 2**20:.0f} MiB"})
         ratio(f"whole fusion run ({name}, activations + fusion): cpu s / gpu s", total["cpu"], total["cuda"])
+        if "cuda-one-by-one" in fusion:
+            ratio(f"fusion stage on the GPU ({name}): maps one by one s / solved ahead, batched s",
+                  fusion["cuda-one-by-one"]["seconds"].get("fusion", 0), fusion["cuda"]["seconds"].get("fusion", 0))
 
     for case in ("h768 L12 mlm B32 T128", "h96 L2 mlm B256 T64"):
         for fill in ("full", "padded"):

@@ -24,6 +24,12 @@ function parseSeqFilter(v: unknown): SeqFilter {
   throw `expected null, only_cls or window_<k> (k >= 1), got ${typeof v === 'string' ? `'${v}'` : String(v)}`;
 }
 
+/** `auto`, or a boolean (YAML's yes/no/on/off arrive as booleans already). */
+function parseAutoOrBool(v: unknown): 'auto' | boolean {
+  if (v === 'auto' || v === true || v === false) return v;
+  throw `expected auto, true or false, got ${typeof v === 'string' ? `'${v}'` : String(v)}`;
+}
+
 /** `loss_thres`: false (keep every sample) or a loss threshold. */
 function parseLossThreshold(v: unknown): number | false {
   if (v === false || v === null || v === undefined) return false;
@@ -150,6 +156,7 @@ export const experimentSchema = section('an otfuse experiment', {
   runtime: section('where the work runs', {
     device: oneOf(['auto', 'cpu', 'cuda'] as const, 'auto', 'auto uses a GPU when the addon has CUDA and one is usable'),
     threads: int(0, 'native threads (0: one per core)', 0),
+    solve_ahead: custom<'auto' | boolean>('auto', 'auto | true | false', 'solve a pair\'s activation maps together before its walk (auto: when the activations are on a GPU)', parseAutoOrBool),
   }),
 });
 

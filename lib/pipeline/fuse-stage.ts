@@ -32,6 +32,7 @@ export async function fusionStage(
     let aligned = 0;
     const result = await fuse(parents.map((p, i) => ({ ...p, store: stores?.[i] ?? null })), graph, cfg.fusion, {
       anchor, weights: cfg.fusion.weights, signal, releaseActivations: true,
+      solveAhead: cfg.runtime.solve_ahead === 'auto' ? undefined : cfg.runtime.solve_ahead,
       onModelAligned: () => progress('fusion')(++aligned, parents.length - 1),
     });
     done('fusion');
