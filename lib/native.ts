@@ -184,14 +184,22 @@ export interface NativeBertModel {
   readonly device: 'cpu' | 'cuda';
 }
 
+export interface NativeVitTrainerOptions { batchSize: number; microBatch?: number; device?: Device }
+export interface NativeBertTrainerOptions extends NativeVitTrainerOptions { maxTokens: number }
+
 /** The native VitModel and BertModel classes. */
 export interface NativeModelClass<Config, M> {
-  new (config: Config, params: Float32Array, captureNames?: string[] | null, options?: { device?: Device; releaseParams?: boolean }): M;
   build(
-    config: Config, parts: Array<{ data: Float32Array; offset: number }>, captureNames: string[] | null,
+    config: Config, parts: NativeParameterParts, captureNames: string[] | null,
     options: NativeTaskOptions & { device?: Device },
-  ): Promise<{ model: M } | { nonFinite: { part: number; index: number; value: number } }>;
+  ): Promise<NativeBuilt<M>>;
 }
+
+/** What a native build() resolves to: the object, or the first non-finite parameter (by part and index). */
+export type NativeBuilt<T> = { built: T } | { nonFinite: { part: number; index: number; value: number } };
+
+/** Parameters handed to a native build(): tensors read in place and their offsets in the flat buffer. */
+export type NativeParameterParts = Array<{ data: Float32Array; offset: number }>;
 
 export interface NativeActivationStats {
   name: string;
@@ -369,23 +377,19 @@ export interface NativeAddon {
     weight: Float32Array, bias: Float32Array, rows: number, cols: number,
     mean: Float64Array, std: Float64Array, targetMean: Float64Array, targetStd: Float64Array,
   ): void;
-  /**
-   * `new`: params copied into the model now, on the calling thread (options.releaseParams:
-   * `params` is detached once copied). `build`: the parts packed, checked for finite
-   * values and uploaded on a worker thread (the models of the adapters).
-   */
+  /** Models are made by `build` only: the parts packed, checked for finite values and uploaded on a worker thread. */
   VitModel: NativeModelClass<NativeVitConfig, NativeVitModel>;
   vitLayout(config: NativeVitConfig): NativeVitLayout;
   BertModel: NativeModelClass<NativeBertConfig, NativeBertModel>;
   bertLayout(config: NativeBertConfig): NativeBertLayout;
   ActivationStore: new (model: NativeVitModel | NativeBertModel, options: NativeStoreOptions) => NativeActivationStore;
-  VitTrainer: new (
-    config: NativeVitConfig, params: Float32Array, options: { batchSize: number; microBatch?: number; device?: Device },
-  ) => NativeVitTrainer;
-  BertTrainer: new (
-    config: NativeBertConfig, params: Float32Array,
-    options: { batchSize: number; maxTokens: number; microBatch?: number; device?: Device },
-  ) => NativeBertTrainer;
+  /** Trainers are made by `build` only: the parts packed and copied into the trainer on a worker. */
+  VitTrainer: {
+    build(config: NativeVitConfig, parts: NativeParameterParts, options: NativeVitTrainerOptions & NativeTaskOptions): Promise<NativeBuilt<NativeVitTrainer>>;
+  };
+  BertTrainer: {
+    build(config: NativeBertConfig, parts: NativeParameterParts, options: NativeBertTrainerOptions & NativeTaskOptions): Promise<NativeBuilt<NativeBertTrainer>>;
+  };
   preprocessImages(
     src: Uint8Array, count: number, source: NativeImageSource, target: NativeImageTarget, out: Float32Array,
     options?: NativeTaskOptions,

@@ -50,7 +50,7 @@ async function checkGradients(cfg: BertRefConfig, labels: Int32Array, lengths: n
   const tokens = 6;
   const batch = bertRandomBatch(cfg, lengths.length, tokens, 22, lengths);
   const config = parseBertConfig({ ...cfg });
-  const trainer = BertTrainer.create(config, asTensors(tensors), { batchSize: 4, maxTokens: 8, microBatch: 2 });
+  const trainer = await BertTrainer.create(config, asTensors(tensors), { batchSize: 4, maxTokens: 8, microBatch: 2 });
   trainer.configure({ ...CONSTANT, labelSmoothing: smoothing });
   const { loss, grads, labelled } = await trainer.gradients(batch, labels);
   const refLoss = bertReferenceTrainingLoss(cfg, tensors, batch, labels, smoothing);

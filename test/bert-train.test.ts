@@ -132,7 +132,7 @@ describe('BERT training', () => {
         inputs.ids[s * batch.tokens + t] = tokenizer.specialIds.mask;
       }
     const config = tinyConfig(tokenizer);
-    const trainer = BertTrainer.create(config, initBertTensors(config, 1), { batchSize: 4, maxTokens: 16 });
+    const trainer = await BertTrainer.create(config, initBertTensors(config, 1), { batchSize: 4, maxTokens: 16 });
     trainer.configure({ schedule: 'constant', lr: 1e-2, warmupSteps: 0, totalSteps: 150, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, labelSmoothing: 0, maxGradNorm: 1 });
     const first = await trainer.step(inputs, labels);
     let last = first;
@@ -142,7 +142,7 @@ describe('BERT training', () => {
     assert.ok(last.loss < 0.05 && last.correct === 8, `last loss ${last.loss}, ${last.correct}/8`);
 
     const cconfig = tinyConfig(tokenizer, { head: 'sequence-classification', numLabels: 3, hiddenSize: 32 });
-    const ctrainer = BertTrainer.create(cconfig, initBertTensors(cconfig, 4), { batchSize: 4, maxTokens: 16, microBatch: 3 });
+    const ctrainer = await BertTrainer.create(cconfig, initBertTensors(cconfig, 4), { batchSize: 4, maxTokens: 16, microBatch: 3 });
     ctrainer.configure({ schedule: 'constant', lr: 1e-2, warmupSteps: 0, totalSteps: 100, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, labelSmoothing: 0, maxGradNorm: 1 });
     const classes = Int32Array.from([0, 2, 1, 2]);
     let c = await ctrainer.step(batch, classes);
@@ -162,9 +162,9 @@ describe('BERT training', () => {
     assert.ok(!sameBits(a.tensors, c.tensors), 'another seed gave the same weights');
     assert.ok(a.curve[a.curve.length - 1].trainLoss < a.curve[0].trainLoss + 1);
 
-    const trainer = BertTrainer.create(config, initBertTensors(config, 0), { batchSize: 2, maxTokens: 8 });
+    const trainer = await BertTrainer.create(config, initBertTensors(config, 0), { batchSize: 2, maxTokens: 8 });
     if (!native().info().cudaAvailable)
-      assert.throws(() => BertTrainer.create(config, initBertTensors(config, 0), { batchSize: 2, maxTokens: 8, device: 'cuda' }), /CUDA is not available/);
+      await assert.rejects(() => BertTrainer.create(config, initBertTensors(config, 0), { batchSize: 2, maxTokens: 8, device: 'cuda' }), /CUDA is not available/);
     const ids = Int32Array.from([2, 7, 9, 3, 2, 999, 3, 0]);
     const bad = { ids, typeIds: new Int32Array(8), mask: Uint8Array.from([1, 1, 1, 1, 1, 1, 1, 0]), count: 2, tokens: 4 };
     await assert.rejects(trainer.step(bad, new Int32Array(8).fill(-100)), /token id 999 at sample 1, position 1 is outside the vocabulary/);

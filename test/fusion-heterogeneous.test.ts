@@ -5,10 +5,10 @@ import assert from 'node:assert/strict';
 import { experimentSchema } from '../lib/config/experiment.ts';
 import { defaultsOf } from '../lib/config/validate.ts';
 import { InputError } from '../lib/errors.ts';
-import { fuse, type FusionParent, type FusionSettings } from '../lib/fusion/index.ts';
-import type { Tensor } from '../lib/io/tensor.ts';
+import { fuse, type FusionSettings } from '../lib/fusion/index.ts';
 import { createVitModel, parseVitConfig, vitFusionGraph } from '../lib/models/vit.ts';
-import { randomImages, randomTensors, type RefConfig } from './helpers/vit-reference.ts';
+import { capturedVitParent } from './helpers/vit-parent.ts';
+import { randomImages, type RefConfig } from './helpers/vit-reference.ts';
 
 const narrow: RefConfig = {
   image_size: 12, patch_size: 3, num_channels: 3, hidden_size: 16, num_hidden_layers: 2, num_attention_heads: 2,
@@ -20,14 +20,7 @@ function settings(overrides: Partial<FusionSettings>): FusionSettings {
   return { ...defaultsOf(experimentSchema).fusion, ...overrides };
 }
 
-async function parent(cfg: RefConfig, seed: number, images: Float32Array): Promise<FusionParent> {
-  const tensors = randomTensors(cfg, seed) as Map<string, Tensor>;
-  const model = await createVitModel({ ...cfg }, tensors);
-  const store = model.createActivationStore({ numSamples: 6, seqFilter: 'window_2' });
-  await model.capture(store, images, 6);
-  await store.finalize('std');
-  return { label: `seed ${seed}`, tensors, store };
-}
+const parent = capturedVitParent;
 
 describe('heterogeneous fusion', function () {
   this.timeout(30000);

@@ -11,10 +11,11 @@ import { fuse, type FusionParent, type FusionResult, type FusionSettings } from 
 import type { Tensor } from '../lib/io/tensor.ts';
 import { createBertModel } from '../lib/models/bert.ts';
 import { bertFusionGraph } from '../lib/models/bert-graph.ts';
-import { createVitModel, parseVitConfig, vitFusionGraph } from '../lib/models/vit.ts';
+import { parseVitConfig, vitFusionGraph } from '../lib/models/vit.ts';
 import { native } from '../lib/native.ts';
 import { bertRandomBatch, bertRandomTensors, type BertRefConfig } from './helpers/bert-reference.ts';
-import { randomImages, randomTensors, type RefConfig } from './helpers/vit-reference.ts';
+import { capturedVitParent } from './helpers/vit-parent.ts';
+import { randomImages, type RefConfig } from './helpers/vit-reference.ts';
 
 const narrow: RefConfig = {
   image_size: 12, patch_size: 3, num_channels: 3, hidden_size: 16, num_hidden_layers: 3, num_attention_heads: 2,
@@ -32,14 +33,7 @@ function settings(overrides: Partial<FusionSettings>): FusionSettings {
 
 const images = randomImages(narrow, 6, 3);
 
-async function vitParent(cfg: RefConfig, seed: number): Promise<FusionParent> {
-  const tensors = randomTensors(cfg, seed) as Map<string, Tensor>;
-  const model = await createVitModel({ ...cfg }, tensors);
-  const store = model.createActivationStore({ numSamples: 6, seqFilter: 'window_2' });
-  await model.capture(store, images, 6);
-  await store.finalize('std');
-  return { label: `seed ${seed}`, tensors, store };
-}
+const vitParent = (cfg: RefConfig, seed: number) => capturedVitParent(cfg, seed, images);
 
 /** The fusion with the maps solved ahead and as met, and how many single maps each solved. */
 async function bothWays(parents: FusionParent[], graph: EncoderGraph, s: FusionSettings) {

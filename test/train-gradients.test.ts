@@ -60,7 +60,7 @@ describe('training: gradients and optimiser steps', () => {
       const images = randomImages(cfg, batch, 12);
       const labels = Int32Array.from([0, 2, 1]);
       const config = parseVitConfig({ ...cfg });
-      const trainer = VitTrainer.create(config, asTensors(tensors), { batchSize: 4, microBatch: 2 });
+      const trainer = await VitTrainer.create(config, asTensors(tensors), { batchSize: 4, microBatch: 2 });
       trainer.configure({
         schedule: 'constant', lr: 0, warmupSteps: 0, totalSteps: 1, beta1: 0.9, beta2: 0.999, eps: 1e-8,
         weightDecay: 0, labelSmoothing: smoothing, maxGradNorm: 0,
@@ -87,7 +87,7 @@ describe('training: gradients and optimiser steps', () => {
     const images = randomImages(cfg, 4, 22);
     const labels = Int32Array.from([1, 0, 2, 1]);
     const config = parseVitConfig({ ...cfg });
-    const trainer = VitTrainer.create(config, tensors, { batchSize: 4 });
+    const trainer = await VitTrainer.create(config, tensors, { batchSize: 4 });
     const recipe = { lr: 0.05, warmupSteps: 2, totalSteps: 5, beta1: 0.8, beta2: 0.95, eps: 1e-6, weightDecay: 0.3, maxGradNorm: 0.5 };
     trainer.configure({ schedule: 'cosine', labelSmoothing: 0.1, ...recipe });
     // The reference state: float64 parameters and moments per HF name.
@@ -125,5 +125,18 @@ describe('training: gradients and optimiser steps', () => {
     assert.equal(trainer.steps, 4);
     const state = trainer.optimizerState();
     assert.equal(state.step, 4);
+  });
+
+  it('a trainer is built off the JS thread from the tensors in place: they stay as they were, a non-finite one is named', async () => {
+    const tensors = asTensors(randomTensors(tiny, 23));
+    const before = new Map([...tensors].map(([name, t]) => [name, (t.data as Float32Array).slice()]));
+    const config = parseVitConfig({ ...tiny });
+    const trainer = await VitTrainer.create(config, tensors, { batchSize: 2 });
+    for (const [name, t] of trainer.parameters()) assert.deepEqual(t.data, before.get(name), name);
+    trainer.configure({ schedule: 'constant', lr: 0.1, warmupSteps: 0, totalSteps: 1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, maxGradNorm: 0, labelSmoothing: 0 });
+    await trainer.step(randomImages(tiny, 2, 24), Int32Array.from([0, 1]), 2);
+    for (const [name, t] of tensors) assert.deepEqual(t.data, before.get(name), `${name} untouched by training`);
+    (tensors.get('classifier.bias')!.data as Float32Array)[1] = NaN;
+    await assert.rejects(VitTrainer.create(config, tensors, { batchSize: 2, source: 'models/x' }), /models\/x: classifier.bias: holds a non-finite value \(NaN\) at index 1/);
   });
 });

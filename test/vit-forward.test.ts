@@ -92,32 +92,19 @@ describe('ViT forward pass', () => {
     const result = await build([{ data: new Float32Array(3), offset: 0 }, { data: bad, offset: 10 }]);
     assert.deepEqual(result, { nonFinite: { part: 1, index: 2, value: Infinity } });
     const ok = await build([{ data: new Float32Array(total).fill(0.5), offset: 0 }]);
-    assert.ok('model' in ok);
-    assert.ok(ok.model.readParameters().every((v) => v === 0.5));
-    ok.model.dispose();
+    assert.ok('built' in ok);
+    assert.ok(ok.built.readParameters().every((v) => v === 0.5));
+    ok.built.dispose();
   });
 
-  it('frees a parameter array it was given to keep (releaseParams), and only a whole one', async () => {
-    const cfg = SHAPES[1];
-    const config = parseVitConfig({ ...cfg });
-    const tensors = randomTensors(cfg, 8);
-    const flat = vitFlatParameters(config, tensors);
-    const kept = flat.slice();
-    const model = new (native().VitModel)(nativeVitConfig(config), flat, null, { releaseParams: true });
-    assert.equal(flat.length, 0, 'detached');
-    const back = new Float32Array(kept.length);
-    back.set(model.readParameters());
-    assert.deepEqual(back, kept);
-    model.dispose();
-    // Without the option, or for a view into a larger buffer, the array stays as it was.
-    const plain = kept.slice();
-    new (native().VitModel)(nativeVitConfig(config), plain, null, {}).dispose();
-    assert.equal(plain.length, kept.length);
-    const wide = new Float32Array(kept.length + 4);
-    const view = wide.subarray(4);
-    view.set(kept);
-    new (native().VitModel)(nativeVitConfig(config), view, null, { releaseParams: true }).dispose();
-    assert.equal(view.length, kept.length);
+  it('native models and trainers are made by build() only', () => {
+    const config = parseVitConfig({ ...SHAPES[1] });
+    const flat = vitFlatParameters(config, randomTensors(SHAPES[1], 8));
+    const addon = native() as unknown as Record<'VitModel' | 'BertModel' | 'VitTrainer' | 'BertTrainer', new (...args: unknown[]) => unknown>;
+    assert.throws(() => new addon.VitModel(nativeVitConfig(config), flat, null, {}), /VitModel: models are made by VitModel.build/);
+    assert.throws(() => new addon.BertModel({}, flat), /BertModel: models are made by BertModel.build/);
+    assert.throws(() => new addon.VitTrainer(nativeVitConfig(config), flat, { batchSize: 2 }), /VitTrainer: trainers are made by VitTrainer.build/);
+    assert.throws(() => new addon.BertTrainer({}, flat, {}), /BertTrainer: trainers are made by BertTrainer.build/);
   });
 
   it('reads HF configs: defaults, id2label, and errors naming the key', async () => {

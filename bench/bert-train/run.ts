@@ -109,18 +109,18 @@ async function benchModel(name: string, threads: number): Promise<string> {
       ['input_ids', { dtype: 'I32', shape, data: batch.ids }], ['token_type_ids', { dtype: 'I32', shape, data: batch.typeIds }],
       ['attention_mask', { dtype: 'I32', shape, data: Int32Array.from(batch.mask) }], ['labels', { dtype: 'I32', shape, data: labels }],
     ]));
-    const fresh = () => {
-      const t = BertTrainer.create(m.config, tensors, { batchSize: m.batch, maxTokens: m.tokens });
+    const fresh = async () => {
+      const t = await BertTrainer.create(m.config, tensors, { batchSize: m.batch, maxTokens: m.tokens });
       t.configure(recipe);
       return t;
     };
-    const parity = fresh();
+    const parity = await fresh();
     const ourLosses: number[] = [];
     for (let i = 0; i < PARITY_STEPS; i++) ourLosses.push((await parity.step(batch, labels)).loss);
     let ours = Infinity, all = Infinity, selected = Infinity;
     let info: { torch: string; threads: number; losses: number[] } | undefined;
     for (let round = 0; round < rounds; round++) {
-      ours = Math.min(ours, await oursMedian(fresh(), batch, labels));
+      ours = Math.min(ours, await oursMedian(await fresh(), batch, labels));
       const out = runTorch<{ torch: string; threads: number; losses: number[]; seconds: { all: number; selected: number } }>(
         join(here, 'torch_bert_train.py'), [dir, String(threads), String(seconds), String(PARITY_STEPS)], threads);
       all = Math.min(all, out.seconds.all);

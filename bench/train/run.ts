@@ -89,17 +89,17 @@ async function benchModel(name: string, threads: number): Promise<string> {
       ['pixel_values', { dtype: 'F32', shape: [batch, config.numChannels, config.imageSize, config.imageSize], data: images }],
       ['labels', { dtype: 'I32', shape: [batch], data: labels }],
     ]));
-    const fresh = () => {
-      const t = VitTrainer.create(config, tensors, { batchSize: batch });
+    const fresh = async () => {
+      const t = await VitTrainer.create(config, tensors, { batchSize: batch });
       t.configure(recipe);
       return t;
     };
-    const parity = fresh();
+    const parity = await fresh();
     const ourLosses: number[] = [];
     for (let i = 0; i < PARITY_STEPS; i++) ourLosses.push((await parity.step(images, labels, batch)).loss);
     let ours = Infinity, theirs = Infinity, torchInfo: { torch: string; threads: number; losses: number[]; steps: number } | undefined;
     for (let round = 0; round < rounds; round++) {
-      ours = Math.min(ours, await oursMedian(fresh(), images, labels));
+      ours = Math.min(ours, await oursMedian(await fresh(), images, labels));
       const out = runTorch<{ torch: string; threads: number; losses: number[]; steps: number; seconds: number }>(
         join(here, 'torch_train.py'), [dir, String(threads), String(seconds), String(PARITY_STEPS)], threads);
       theirs = Math.min(theirs, out.seconds);

@@ -26,7 +26,7 @@ import type { Model } from '../io/model-folder.ts';
 import type { Tensor } from '../io/tensor.ts';
 import { defaultDevice, native, runTask, type Device, type NativeBertConfig, type NativeBertModel, type TaskOptions } from '../native.ts';
 import type { TokenBatch } from '../text/batch.ts';
-import { buildNativeModel, checkUnknownTensors, createStore, parameterParts, planStore, tensorsFromFlat } from './native-model.ts';
+import { buildNative, checkUnknownTensors, createStore, parameterParts, planStore, tensorsFromFlat, type ParameterPart } from './native-model.ts';
 
 export type BertHead = 'masked-lm' | 'sequence-classification';
 
@@ -303,6 +303,20 @@ function checkTiedCopies(config: BertConfig, tensors: Map<string, Tensor>, sourc
   }
 }
 
+/** A BERT parameter under its HF name; the MLM bias may be stored under the decoder's name only. */
+export function bertTensor(tensors: Map<string, Tensor>, name: string): Tensor | undefined {
+  return tensors.get(name) ?? (name === 'cls.predictions.bias' ? tensors.get('cls.predictions.decoder.bias') : undefined);
+}
+
+/**
+ * HF-named tensors -> their places in the flat buffer of `config`, read in place: every
+ * parameter present with HF's shape (native-model.ts parameterParts); extras not checked.
+ */
+export function bertParameterParts(config: BertConfig, tensors: Map<string, Tensor>, source: string): { parts: ParameterPart[]; expected: Set<string> } {
+  const layout = native().bertLayout(nativeBertConfig(config));
+  return parameterParts(layout, hfParameterName, { kind: 'BERT', source, lookup: (name) => bertTensor(tensors, name) });
+}
+
 /**
  * Builds the native BERT from an HF config object (or BertConfig) and HF-named tensors.
  * Every tensor the model needs must be present with HF's shape and finite values; the
@@ -317,17 +331,13 @@ export async function createBertModel(
   const nc = nativeBertConfig(config);
   const addon = native();
   const layout = addon.bertLayout(nc);
-  const { parts, expected } = parameterParts(layout, hfParameterName, {
-    kind: 'BERT', source,
-    // An untied decoder may be stored under HF's decoder name only; a bias under either name.
-    lookup: (name) => tensors.get(name) ?? (name === 'cls.predictions.bias' ? tensors.get('cls.predictions.decoder.bias') : undefined),
-  });
+  const { parts, expected } = bertParameterParts(config, tensors, source);
   checkTiedCopies(config, tensors, source);
   const tiedCopies = new Set(['cls.predictions.decoder.bias', ...(config.tiedDecoder ? ['cls.predictions.decoder.weight'] : [])]);
   checkUnknownTensors(tensors, expected, (k) => (config.head === 'masked-lm' && tiedCopies.has(k)) || IGNORED[config.head].test(k), 'BERT', source);
   const names = layout.capturePoints.map((p) => hfModuleName(p.name));
   // The tensors are read in place and packed, checked and uploaded off the JS thread.
-  const model = await buildNativeModel(parts, source, (p) =>
+  const model = await buildNative(parts, source, (p) =>
     runTask(options, (o) => addon.BertModel.build(nc, p, names, { ...o, device: options.device ?? defaultDevice() })));
   return new BertModel(config, model);
 }

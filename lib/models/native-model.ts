@@ -7,7 +7,7 @@
 import { ActivationStore, checkActivationBytes, checkSeqFilter, type ActivationOptions } from '../activations.ts';
 import { InputError } from '../errors.ts';
 import type { Tensor } from '../io/tensor.ts';
-import { native, type NativeBertModel, type NativeStoreOptions, type NativeVitModel } from '../native.ts';
+import { native, type NativeBertModel, type NativeBuilt, type NativeStoreOptions, type NativeVitModel } from '../native.ts';
 
 /** A native parameter layout: the buffer's length and each tensor's place in it. */
 export interface FlatLayout {
@@ -81,20 +81,18 @@ export function flattenParameters(
   return { flat, expected };
 }
 
-/** What the native build() of VitModel and BertModel resolves to. */
-export type NativeBuildResult<M> = { model: M } | { nonFinite: { part: number; index: number; value: number } };
-
 /**
- * Awaits a native build() over `parts` (packed, checked and uploaded on a worker thread)
- * and turns its report of a non-finite value into an InputError naming the tensor.
+ * Awaits a native build() over `parts` (packed, checked and copied or uploaded on a
+ * worker thread; models and trainers alike) and turns its report of a non-finite value
+ * into an InputError naming the tensor.
  */
-export async function buildNativeModel<M>(parts: ParameterPart[], source: string, build: (parts: ParameterPart[]) => Promise<NativeBuildResult<M>>): Promise<M> {
+export async function buildNative<T>(parts: ParameterPart[], source: string, build: (parts: ParameterPart[]) => Promise<NativeBuilt<T>>): Promise<T> {
   const result = await build(parts);
   if ('nonFinite' in result) {
     const { part, index, value } = result.nonFinite;
     throw nonFiniteError(source, parts[part], index, value);
   }
-  return result.model;
+  return result.built;
 }
 
 /** Refuses tensors a model neither takes (`expected`) nor knowingly ignores: they mean a config mismatch. */

@@ -16,7 +16,7 @@ import type { Model } from '../io/model-folder.ts';
 import type { Tensor } from '../io/tensor.ts';
 import { defaultDevice, native, runTask, type Device, type NativeVitConfig, type NativeVitModel, type TaskOptions } from '../native.ts';
 import type { ForwardOptions, ForwardResult, ImageClassifier, ImageInput } from './classifier.ts';
-import { buildNativeModel, checkUnknownTensors, createStore, flattenParameters, parameterParts, planStore, tensorsFromFlat } from './native-model.ts';
+import { buildNative, checkUnknownTensors, createStore, flattenParameters, parameterParts, planStore, tensorsFromFlat, type ParameterPart } from './native-model.ts';
 
 export type { Tensor } from '../io/tensor.ts';
 
@@ -225,6 +225,14 @@ export function vitFlatParameters(config: VitConfig, tensors: Map<string, Tensor
   return flat;
 }
 
+/** HF-named tensors -> their places in the flat buffer of `config`, read in place (the checks of vitFlatParameters but finiteness, which the native build makes). */
+export function vitParameterParts(config: VitConfig, tensors: Map<string, Tensor>, source = 'model'): ParameterPart[] {
+  const layout = native().vitLayout(nativeVitConfig(config));
+  const { parts, expected } = parameterParts(layout, hfParameterName, { kind: 'ViT', source, lookup: (name) => tensors.get(name) });
+  checkUnknownTensors(tensors, expected, (k) => IGNORED_TENSORS.test(k), 'ViT', source);
+  return parts;
+}
+
 /** The native flat parameter buffer of `config` -> HF-named tensors (copies), in buffer order. */
 export function vitTensorsFromFlat(config: VitConfig, flat: Float32Array): Map<string, Tensor> {
   return tensorsFromFlat(native().vitLayout(nativeVitConfig(config)), hfParameterName, flat);
@@ -242,11 +250,9 @@ export async function createVitModel(
   const config = 'hiddenSize' in rawConfig ? (rawConfig as VitConfig) : parseVitConfig(rawConfig, `${source}/config.json`);
   const nc = nativeVitConfig(config);
   const addon = native();
-  const layout = addon.vitLayout(nc);
-  const { parts, expected } = parameterParts(layout, hfParameterName, { kind: 'ViT', source, lookup: (name) => tensors.get(name) });
-  checkUnknownTensors(tensors, expected, (k) => IGNORED_TENSORS.test(k), 'ViT', source);
-  const names = layout.capturePoints.map((p) => hfModuleName(p.name));
-  const model = await buildNativeModel(parts, source, (p) =>
+  const parts = vitParameterParts(config, tensors, source);
+  const names = addon.vitLayout(nc).capturePoints.map((p) => hfModuleName(p.name));
+  const model = await buildNative(parts, source, (p) =>
     runTask(options, (o) => addon.VitModel.build(nc, p, names, { ...o, device: options.device ?? defaultDevice() })));
   return new VitModel(config, model);
 }

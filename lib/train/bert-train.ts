@@ -148,7 +148,7 @@ export async function trainBert(options: BertTrainOptions): Promise<BertTrainRes
       throw new InputError(source, `training sequence ${i} has ${options.train[i].ids.length} tokens, more than ${options.maxTokens}`);
   const length = runLength({ ...recipe, augment: { crop_padding: 0, horizontal_flip: false } }, N, 'training');
   const tensors = options.tensors ?? initBertTensors(config, recipe.seed, options.initializerRange);
-  const trainer = BertTrainer.create(config, tensors, {
+  const trainer = await BertTrainer.create(config, tensors, {
     batchSize: recipe.batch_size, maxTokens: options.maxTokens, microBatch: recipe.micro_batch ?? undefined,
     device: options.device, source,
   });

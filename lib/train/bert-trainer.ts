@@ -6,10 +6,11 @@
  * loop, reports through the promise and stops on an AbortSignal.
  */
 import type { Tensor } from '../io/tensor.ts';
-import { nativeBertConfig, type BertConfig } from '../models/bert.ts';
+import { bertParameterParts, nativeBertConfig, type BertConfig } from '../models/bert.ts';
+import { buildNative } from '../models/native-model.ts';
 import { defaultDevice, native, runTask, type Device, type NativeBertStepResult, type NativeBertTrainer, type TaskOptions } from '../native.ts';
 import type { TokenBatch } from '../text/batch.ts';
-import { bertFlatParameters, bertTensorsFromFlat } from './bert-params.ts';
+import { bertTensorsFromFlat } from './bert-params.ts';
 import { NativeTrainerBase } from './native-trainer.ts';
 
 export interface BertTrainerOptions {
@@ -22,6 +23,8 @@ export interface BertTrainerOptions {
   device?: Device;
   /** Where the tensors came from, for error messages. */
   source?: string;
+  /** Aborting stops the build. */
+  signal?: AbortSignal;
 }
 
 function inputsOf(batch: TokenBatch) {
@@ -33,11 +36,13 @@ export class BertTrainer extends NativeTrainerBase<NativeBertTrainer> {
     super(nativeTrainer);
   }
 
-  static create(config: BertConfig, tensors: Map<string, Tensor>, options: BertTrainerOptions): BertTrainer {
-    const flat = bertFlatParameters(config, tensors, options.source ?? 'model');
-    const trainer = new (native().BertTrainer)(nativeBertConfig(config), flat, {
-      batchSize: options.batchSize, maxTokens: options.maxTokens, microBatch: options.microBatch, device: options.device ?? defaultDevice(),
-    });
+  /** The tensors are read in place and copied into the trainer off the JS thread; they are not modified. Extras are ignored. */
+  static async create(config: BertConfig, tensors: Map<string, Tensor>, options: BertTrainerOptions): Promise<BertTrainer> {
+    const source = options.source ?? 'model';
+    const trainer = await buildNative(bertParameterParts(config, tensors, source).parts, source, (parts) =>
+      runTask(options, (o) => native().BertTrainer.build(nativeBertConfig(config), parts, {
+        ...o, batchSize: options.batchSize, maxTokens: options.maxTokens, microBatch: options.microBatch, device: options.device ?? defaultDevice(),
+      })));
     return new BertTrainer(config, trainer);
   }
 

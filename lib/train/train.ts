@@ -125,7 +125,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   if (options.test) checkData(config, options.test, 'test', source);
   const length = runLength(recipe, options.train.count, 'training');
   const tensors = options.tensors ?? initVitTensors(config, recipe.seed, options.initializerRange);
-  const trainer = VitTrainer.create(config, tensors, {
+  const trainer = await VitTrainer.create(config, tensors, {
     batchSize: recipe.batch_size, microBatch: recipe.micro_batch ?? undefined, device: options.device, source,
   });
   trainer.configure(nativeTrainerConfig(recipe, length, options.fill ?? new Array(config.numChannels).fill(0)));

@@ -4,7 +4,8 @@
  * optimiser state) under the same names. Every step runs off the event loop.
  */
 import type { Tensor } from '../io/tensor.ts';
-import { nativeVitConfig, vitFlatParameters, vitTensorsFromFlat, type VitConfig } from '../models/vit.ts';
+import { buildNative } from '../models/native-model.ts';
+import { nativeVitConfig, vitParameterParts, vitTensorsFromFlat, type VitConfig } from '../models/vit.ts';
 import { defaultDevice, native, runTask, type Device, type NativeStepResult, type NativeVitTrainer, type TaskOptions } from '../native.ts';
 import { NativeTrainerBase } from './native-trainer.ts';
 
@@ -16,6 +17,8 @@ export interface TrainerOptions {
   device?: Device;
   /** Where the tensors came from, for error messages. */
   source?: string;
+  /** Aborting stops the build. */
+  signal?: AbortSignal;
 }
 
 export type { OptimizerState } from './native-trainer.ts';
@@ -25,11 +28,13 @@ export class VitTrainer extends NativeTrainerBase<NativeVitTrainer> {
     super(nativeTrainer);
   }
 
-  static create(config: VitConfig, tensors: Map<string, Tensor>, options: TrainerOptions): VitTrainer {
-    const flat = vitFlatParameters(config, tensors, options.source ?? 'model');
-    const trainer = new (native().VitTrainer)(nativeVitConfig(config), flat, {
-      batchSize: options.batchSize, microBatch: options.microBatch, device: options.device ?? defaultDevice(),
-    });
+  /** The tensors are read in place and copied into the trainer off the JS thread; they are not modified. */
+  static async create(config: VitConfig, tensors: Map<string, Tensor>, options: TrainerOptions): Promise<VitTrainer> {
+    const source = options.source ?? 'model';
+    const trainer = await buildNative(vitParameterParts(config, tensors, source), source, (parts) =>
+      runTask(options, (o) => native().VitTrainer.build(nativeVitConfig(config), parts, {
+        ...o, batchSize: options.batchSize, microBatch: options.microBatch, device: options.device ?? defaultDevice(),
+      })));
     return new VitTrainer(config, trainer);
   }
 

@@ -145,15 +145,8 @@ Napi::Value BertModelWrap::BuildStatic(const Napi::CallbackInfo& info) {
   });
 }
 
-// new BertModel(config, params, captureNames?, { device? })
-BertModelWrap::BertModelWrap(const Napi::CallbackInfo& info) : ModelWrap(info) {
-  Build(info, [&](Napi::Env env) {
-    tf::BertConfig config = ReadBertConfig(env, info[0]);
-    ModelArgs a = ReadModelArgs(env, info, kClassName);
-    return std::make_shared<tf::BertModel>(config, ModelBackend(a.device, "BertModel"), a.params.data, int64_t(a.params.length),
-                                          a.capture_names);
-  });
-}
+// new BertModel(External): only from BertModel.build() (ModelWrap::Adopt).
+BertModelWrap::BertModelWrap(const Napi::CallbackInfo& info) : ModelWrap(info) { Adopt(info); }
 
 // forward(inputs, labels | null, { logits?, predictions? }, options)
 //   -> Promise<{ logits | null, losses | null, predictions | null }>

@@ -83,17 +83,22 @@ void BertTrainerWrap::Register(Napi::Env env, Napi::Object exports) {
   exports.Set("BertTrainer", ctor);
 }
 
-// new BertTrainer(config, params, { batchSize, maxTokens, microBatch?, device? })
-BertTrainerWrap::BertTrainerWrap(const Napi::CallbackInfo& info) : TrainerWrap(info) {
-  Build(info, [&](Napi::Env env) {
-    tf::BertConfig config = ReadBertConfig(env, info[0]);
-    F32View params = ReadF32(env, info[1], "BertTrainer: params");
-    TrainerOptions o = ReadTrainerOptions(env, info[2], "BertTrainer", true);
-    tf::Backend& be = ResolveBackend(env, o.device, "BertTrainer");
-    return std::make_shared<tf::BertTrainer>(config, be, params.data, int64_t(params.length), o.batch, o.micro,
-                                             o.max_tokens);
+// BertTrainer.build(config, parts, options) -> Promise<{ built } | { nonFinite }>: see TrainerWrap::BuildAsync.
+Napi::Value BertTrainerWrap::BuildStatic(const Napi::CallbackInfo& info) {
+  return CallGuarded(info.Env(), [&] {
+    Napi::Env env = info.Env();
+    const auto config = ReadBertConfig(env, info[0]);
+    const TrainerOptions o = ReadTrainerOptions(env, info[2], "BertTrainer", true);
+    tf::Backend* be = &ResolveBackend(env, o.device, "BertTrainer");
+    const int64_t total = tf::BertParamLayout(config).total();
+    return BuildAsync(info, "BertTrainer", total, [config, be, total, o](const float* flat) {
+      return std::make_shared<tf::BertTrainer>(config, *be, flat, total, o.batch, o.micro, o.max_tokens);
+    });
   });
 }
+
+// new BertTrainer(External): only from BertTrainer.build() (TrainerWrap::Adopt).
+BertTrainerWrap::BertTrainerWrap(const Napi::CallbackInfo& info) : TrainerWrap(info) { Adopt(info, "BertTrainer"); }
 
 // step(inputs, labels, taskOptions) -> Promise<{ loss, correct, labelled, gradNorm, lr, step }>
 Napi::Value BertTrainerWrap::Step(const Napi::CallbackInfo& info) {

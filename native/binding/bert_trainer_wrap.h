@@ -15,6 +15,7 @@ class BertTrainerWrap : public TrainerWrap<BertTrainerWrap, tf::BertTrainer> {
  public:
   static void Register(Napi::Env env, Napi::Object exports);
   explicit BertTrainerWrap(const Napi::CallbackInfo& info);
+  static Napi::Value BuildStatic(const Napi::CallbackInfo& info);
 
  private:
   Napi::Value Step(const Napi::CallbackInfo& info);

@@ -23,9 +23,8 @@ bool ReadConfigBool(Napi::Env env, const Napi::Object& obj, const char* key, con
   return v.As<Napi::Boolean>().Value();
 }
 
-ModelArgs ReadModelArgs(Napi::Env env, const Napi::CallbackInfo& info, const char* cls, bool with_params) {
+ModelArgs ReadModelArgs(Napi::Env env, const Napi::CallbackInfo& info, const char* cls) {
   ModelArgs a;
-  if (with_params) a.params = ReadF32(env, info[1], std::string(cls) + ": params");
   if (info[2].IsArray()) {
     Napi::Array arr = info[2].As<Napi::Array>();
     for (uint32_t i = 0; i < arr.Length(); ++i) {

@@ -34,15 +34,13 @@ Config Validated(Napi::Env env, Config c) {
   return c;
 }
 
-// The (config, params, captureNames?, { device? }) arguments of a model constructor
-// after the config: errors name the class `cls`. Without `with_params` (build(), whose
-// parameters come as parts) params is left empty.
+// The captureNames? and { device? } arguments of a model's build(config, parts,
+// captureNames?, options?): errors name the class `cls`.
 struct ModelArgs {
-  F32View params{nullptr, 0};
   std::vector<std::string> capture_names;
   std::string device = "auto";
 };
-ModelArgs ReadModelArgs(Napi::Env env, const Napi::CallbackInfo& info, const char* cls, bool with_params = true);
+ModelArgs ReadModelArgs(Napi::Env env, const Napi::CallbackInfo& info, const char* cls);
 
 // The backend a model runs on: 'auto' picks the GPU when one is usable (every op of the
 // ViT and BERT forward passes has a CUDA twin), else the CPU; 'cuda' without a usable

@@ -1,6 +1,7 @@
 // The part of the VitModel and BertModel JS classes that does not depend on the model:
 // the wrapped-model handle other exports reach through ModelOf(), the disposed check, and
-// the readParameters / microBatch / device / dispose members every model answers alike.
+// the readParameters / microBatch / device / dispose members every model answers alike,
+// and build(), the one way a model is made.
 // A CRTP base, so each class still registers its own JS name and model-specific methods.
 #pragma once
 
@@ -54,67 +55,34 @@ class ModelWrap : public Napi::ObjectWrap<Derived> {
     return Napi::ObjectWrap<Derived>::InstanceMethod("dispose", Member(&ModelWrap::Dispose));
   }
 
-  // Sets model_ to what `make(env)` builds (the constructor's body); a core error
-  // (tf::Error, std::bad_alloc) becomes a JS exception instead of ending the process.
-  // With { releaseParams: true } the caller's parameter array (info[1]), now copied into
-  // the model, is detached at once: its memory goes back to the system now rather than at
-  // V8's next collection, which for a ViT-B is 327 MiB that otherwise stayed resident
-  // through the activation capture. Only an array that is its buffer's sole view is
-  // detached.
-  template <typename Make>
-  void Build(const Napi::CallbackInfo& info, Make make) {
-    // From build(): the model the worker made, handed over in an External.
-    if (info.Length() == 1 && info[0].IsExternal()) {
-      model_ = *info[0].As<Napi::External<std::shared_ptr<Model>>>().Data();
-      return;
-    }
-    model_ = CallGuarded(info.Env(), [&] { return make(info.Env()); });
-    if (info[3].IsObject() && info[3].As<Napi::Object>().Get("releaseParams").ToBoolean().Value() &&
-        info[1].IsTypedArray()) {
-      Napi::TypedArray params = info[1].As<Napi::TypedArray>();
-      Napi::ArrayBuffer buffer = params.ArrayBuffer();
-      if (params.ByteOffset() == 0 && params.ByteLength() == buffer.ByteLength()) buffer.Detach();
-    }
+  // The constructor's body: a model is only made by build() (BuildAsync), which hands
+  // the finished model over in an External; `new` from JavaScript is refused.
+  void Adopt(const Napi::CallbackInfo& info) {
+    if (info.Length() != 1 || !info[0].IsExternal())
+      ThrowArgError(info.Env(), std::string(Derived::kClassName) + ": models are made by " + Derived::kClassName +
+                                    ".build(config, parts, captureNames, options)");
+    model_ = *info[0].As<Napi::External<std::shared_ptr<Model>>>().Data();
   }
 
   // Derived::build(config, parts, captureNames?, { device?, cancel? }) (static) ->
-  //   Promise<{ model } | { nonFinite: { part, index, value } }>
+  //   Promise<{ built: Derived } | { nonFinite: { part, index, value } }>
   // The parameters come as ReadParameterParts' list, packed, checked and uploaded on a
-  // worker thread; `config` is Derived's config, read on the JS thread. A non-finite
-  // value is reported (the first, in part order) rather than thrown, so that the
-  // TypeScript adapter can name the tensor and the model folder.
+  // worker thread (BuildFromParts); `config` is Derived's config, read on the JS thread.
   template <typename Config>
   static Napi::Value BuildAsync(const Napi::CallbackInfo& info, const Config& config, int64_t total) {
     Napi::Env env = info.Env();
     std::vector<Napi::Value> keep;
     const std::string cls = Derived::kClassName;
     std::vector<ParameterPart> parts = ReadParameterParts(env, info[1], total, cls + ".build: parts", keep);
-    ModelArgs a = ReadModelArgs(env, info, Derived::kClassName, false);
-    TaskOptions opts = TaskOptions::From(info[3]);
+    ModelArgs a = ReadModelArgs(env, info, Derived::kClassName);
     tf::Backend* be = &ModelBackend(a.device, Derived::kClassName);  // a tf::Error: the caller's CallGuarded
-    auto made = std::make_shared<std::shared_ptr<Model>>();
-    auto bad = std::make_shared<NonFinite>();
-    return Task::Start(
-        env, opts, keep,
-        [config, total, parts, names = a.capture_names, be, made, bad](tf::TaskContext& ctx) {
-          std::unique_ptr<float[]> flat(new float[size_t(total)]);  // PackParameters fills every value
-          *bad = PackParameters(parts, flat.get(), total);
-          if (bad->part >= 0) return;
-          ctx.check_cancelled();
-          *made = std::make_shared<Model>(config, *be, flat.get(), total, names);
+    return BuildFromParts<Model>(
+        env, TaskOptions::From(info[3]), keep, std::move(parts), total,
+        [config, total, be, names = a.capture_names](const float* flat) {
+          return std::make_shared<Model>(config, *be, flat, total, names);
         },
-        [made, bad](Napi::Env env) -> Napi::Value {
-          Napi::Object out = Napi::Object::New(env);
-          if (bad->part >= 0) {
-            Napi::Object nf = Napi::Object::New(env);
-            nf.Set("part", Napi::Number::New(env, double(bad->part)));
-            nf.Set("index", Napi::Number::New(env, double(bad->index)));
-            nf.Set("value", Napi::Number::New(env, double(bad->value)));
-            out.Set("nonFinite", nf);
-            return out;
-          }
-          out.Set("model", constructor_->New({Napi::External<std::shared_ptr<Model>>::New(env, made.get())}));
-          return out;
+        [](Napi::Env env, std::shared_ptr<Model>* made) -> Napi::Value {
+          return constructor_->New({Napi::External<std::shared_ptr<Model>>::New(env, made)});
         });
   }
 

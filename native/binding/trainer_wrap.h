@@ -10,6 +10,7 @@
 #include <string>
 
 #include "args.h"
+#include "parameter_parts.h"
 #include "trainer_args.h"
 
 namespace tfb {
@@ -27,8 +28,10 @@ class TrainerWrap : public Napi::ObjectWrap<Derived> {
   // non-template InstanceMethod overloads.
   static Napi::Function Define(Napi::Env env, const char* name, Member step, Member gradients) {
     using W = Napi::ObjectWrap<Derived>;
-    return W::DefineClass(env, name,
-                          {W::InstanceMethod("configure", Member(&TrainerWrap::Configure)),
+    Napi::Function ctor =
+        W::DefineClass(env, name,
+                          {W::StaticMethod("build", &Derived::BuildStatic),
+                           W::InstanceMethod("configure", Member(&TrainerWrap::Configure)),
                            W::InstanceMethod("step", step),
                            W::InstanceMethod("gradients", gradients),
                            W::InstanceMethod("readParameters", Member(&TrainerWrap::ReadParameters)),
@@ -36,13 +39,40 @@ class TrainerWrap : public Napi::ObjectWrap<Derived> {
                            W::InstanceMethod("loadState", Member(&TrainerWrap::LoadState)),
                            W::InstanceAccessor("steps", Member(&TrainerWrap::GetSteps), nullptr),
                            W::InstanceAccessor("microBatch", Member(&TrainerWrap::GetMicroBatch), nullptr)});
+    constructor_ = new Napi::FunctionReference(Napi::Persistent(ctor));
+    return ctor;
   }
 
-  // Sets trainer_ to what `make(env)` builds (the constructor's body); a core error
-  // (tf::Error, std::bad_alloc) becomes a JS exception instead of ending the process.
-  template <typename Make>
-  void Build(const Napi::CallbackInfo& info, Make make) {
-    trainer_ = CallGuarded(info.Env(), [&] { return make(info.Env()); });
+  // The constructor's body: a trainer is only made by build() (BuildAsync), which hands
+  // the finished trainer over in an External; `new` from JavaScript is refused.
+  void Adopt(const Napi::CallbackInfo& info, const char* cls) {
+    if (info.Length() != 1 || !info[0].IsExternal())
+      ThrowArgError(info.Env(), std::string(cls) + ": trainers are made by " + cls + ".build(config, parts, options)");
+    trainer_ = *info[0].As<Napi::External<std::shared_ptr<Trainer>>>().Data();
+  }
+
+  // Derived::build(config, parts, options) (static) -> Promise<{ built } | { nonFinite }>:
+  // the constructor's work with the parameters as ReadParameterParts' list (parts[1]),
+  // packed and copied into the trainer on a worker (BuildFromParts). `make(flat)` builds
+  // the trainer from the packed buffer of `total` floats; options.cancel may stop it.
+  static Napi::Value BuildAsync(const Napi::CallbackInfo& info, const std::string& cls, int64_t total,
+                                std::function<std::shared_ptr<Trainer>(const float*)> make) {
+    Napi::Env env = info.Env();
+    std::vector<Napi::Value> keep;
+    std::vector<ParameterPart> parts = ReadParameterParts(env, info[1], total, cls + ".build: parts", keep);
+    TaskOptions opts;
+    if (info[2].IsObject()) {
+      Napi::Value cancel = info[2].As<Napi::Object>().Get("cancel");
+      if (!cancel.IsUndefined()) {
+        Napi::Object only = Napi::Object::New(env);
+        only.Set("cancel", cancel);
+        opts = TaskOptions::From(only);
+      }
+    }
+    return BuildFromParts<Trainer>(env, opts, keep, std::move(parts), total, std::move(make),
+                                   [](Napi::Env env, std::shared_ptr<Trainer>* made) -> Napi::Value {
+                                     return constructor_->New({Napi::External<std::shared_ptr<Trainer>>::New(env, made)});
+                                   });
   }
 
   // configure(options): ReadTrainerConfig's object.
@@ -97,6 +127,9 @@ class TrainerWrap : public Napi::ObjectWrap<Derived> {
   }
 
   std::shared_ptr<Trainer> trainer_;
+
+ private:
+  static inline Napi::FunctionReference* constructor_ = nullptr;
 };
 
 }  // namespace tfb

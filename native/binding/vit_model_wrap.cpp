@@ -84,15 +84,8 @@ Napi::Value VitModelWrap::BuildStatic(const Napi::CallbackInfo& info) {
   });
 }
 
-// new VitModel(config, params, captureNames?, { device? })
-VitModelWrap::VitModelWrap(const Napi::CallbackInfo& info) : ModelWrap(info) {
-  Build(info, [&](Napi::Env env) {
-    tf::VitConfig config = ReadVitConfig(env, info[0]);
-    ModelArgs a = ReadModelArgs(env, info, kClassName);
-    return std::make_shared<tf::VitModel>(config, ModelBackend(a.device, "VitModel"), a.params.data, int64_t(a.params.length),
-                                          a.capture_names);
-  });
-}
+// new VitModel(External): only from VitModel.build() (ModelWrap::Adopt).
+VitModelWrap::VitModelWrap(const Napi::CallbackInfo& info) : ModelWrap(info) { Adopt(info); }
 
 // forward(images, count, labels | null, options) -> Promise<{ logits, losses | null }>
 Napi::Value VitModelWrap::Forward(const Napi::CallbackInfo& info) {

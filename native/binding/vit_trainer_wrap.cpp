@@ -41,17 +41,22 @@ void VitTrainerWrap::Register(Napi::Env env, Napi::Object exports) {
   exports.Set("VitTrainer", ctor);
 }
 
-// new VitTrainer(config, params, { batchSize, microBatch?, device? })
-VitTrainerWrap::VitTrainerWrap(const Napi::CallbackInfo& info) : TrainerWrap(info) {
-  Build(info, [&](Napi::Env env) {
-    tf::VitConfig config = ReadVitConfig(env, info[0]);
-    F32View params = ReadF32(env, info[1], "VitTrainer: params");
-    TrainerOptions o = ReadTrainerOptions(env, info[2], "VitTrainer", false);
-    // 'auto': the GPU when one is usable, else the CPU; 'cuda' without one is an error.
-    tf::Backend& be = ResolveBackend(env, o.device, "VitTrainer");
-    return std::make_shared<tf::VitTrainer>(config, be, params.data, int64_t(params.length), o.batch, o.micro);
+// VitTrainer.build(config, parts, options) -> Promise<{ built } | { nonFinite }>: see TrainerWrap::BuildAsync.
+Napi::Value VitTrainerWrap::BuildStatic(const Napi::CallbackInfo& info) {
+  return CallGuarded(info.Env(), [&] {
+    Napi::Env env = info.Env();
+    const auto config = ReadVitConfig(env, info[0]);
+    const TrainerOptions o = ReadTrainerOptions(env, info[2], "VitTrainer", false);
+    tf::Backend* be = &ResolveBackend(env, o.device, "VitTrainer");
+    const int64_t total = tf::VitParamLayout(config).total();
+    return BuildAsync(info, "VitTrainer", total, [config, be, total, o](const float* flat) {
+      return std::make_shared<tf::VitTrainer>(config, *be, flat, total, o.batch, o.micro);
+    });
   });
 }
+
+// new VitTrainer(External): only from VitTrainer.build() (TrainerWrap::Adopt).
+VitTrainerWrap::VitTrainerWrap(const Napi::CallbackInfo& info) : TrainerWrap(info) { Adopt(info, "VitTrainer"); }
 
 // step(images, labels, count, taskOptions) -> Promise<{ loss, correct, gradNorm, lr, step }>
 Napi::Value VitTrainerWrap::Step(const Napi::CallbackInfo& info) {

@@ -14,6 +14,7 @@ class VitTrainerWrap : public TrainerWrap<VitTrainerWrap, tf::VitTrainer> {
  public:
   static void Register(Napi::Env env, Napi::Object exports);
   explicit VitTrainerWrap(const Napi::CallbackInfo& info);
+  static Napi::Value BuildStatic(const Napi::CallbackInfo& info);
 
  private:
   Napi::Value Step(const Napi::CallbackInfo& info);
