@@ -114,7 +114,7 @@ export interface NativeVitModel {
     options?: NativeTaskOptions,
   ): Promise<number>;
   planActivationStore(options: NativeStoreOptions): NativeStorePlan;
-  readParameters(): Float32Array;
+  readParameters(options?: NativeTaskOptions): Promise<Float32Array>;
   setMicroBatch(n: number): void;
   /** Frees the native weights and buffers now; the model cannot be used afterwards. */
   dispose(): void;
@@ -177,7 +177,7 @@ export interface NativeBertModel {
   ): Promise<{ logits: Float32Array | null; losses: Float32Array | null; predictions: Int32Array | null }>;
   capture(store: NativeActivationStore, inputs: NativeBertInputs, labels: Int32Array | null, options?: NativeTaskOptions): Promise<number>;
   planActivationStore(options: NativeStoreOptions): NativeStorePlan;
-  readParameters(): Float32Array;
+  readParameters(options?: NativeTaskOptions): Promise<Float32Array>;
   /** Sequences per encoder pass; 0 = about 1024 tokens' worth. */
   setMicroBatch(n: number): void;
   readonly microBatch: number;
@@ -279,9 +279,9 @@ export interface NativeVitTrainer {
   configure(config: NativeTrainerConfig): void;
   step(images: Float32Array, labels: Int32Array, count: number, options?: NativeTaskOptions): Promise<NativeStepResult>;
   gradients(images: Float32Array, labels: Int32Array, count: number, options?: NativeTaskOptions): Promise<{ loss: number; grads: Float32Array }>;
-  readParameters(): Float32Array;
-  readState(): { step: number; m: Float32Array; v: Float32Array };
-  loadState(step: number, m: Float32Array, v: Float32Array): void;
+  readParameters(options?: NativeTaskOptions): Promise<Float32Array>;
+  readState(): Promise<{ step: number; m: Float32Array; v: Float32Array }>;
+  loadState(step: number, m: Float32Array, v: Float32Array): Promise<void>;
   readonly steps: number;
   readonly microBatch: number;
 }
@@ -296,9 +296,9 @@ export interface NativeBertTrainer {
   /** labels: count x tokens (masked LM, -100 = no loss) or count (classification). */
   step(inputs: NativeBertInputs, labels: Int32Array, options?: NativeTaskOptions): Promise<NativeBertStepResult>;
   gradients(inputs: NativeBertInputs, labels: Int32Array, options?: NativeTaskOptions): Promise<NativeBertStepResult & { grads: Float32Array }>;
-  readParameters(): Float32Array;
-  readState(): { step: number; m: Float32Array; v: Float32Array };
-  loadState(step: number, m: Float32Array, v: Float32Array): void;
+  readParameters(options?: NativeTaskOptions): Promise<Float32Array>;
+  readState(): Promise<{ step: number; m: Float32Array; v: Float32Array }>;
+  loadState(step: number, m: Float32Array, v: Float32Array): Promise<void>;
   readonly steps: number;
   readonly microBatch: number;
 }

@@ -119,11 +119,11 @@ describe('training: gradients and optimiser steps', () => {
       assert.ok(Math.abs(result.lr - lr) < 1e-12, `step ${step}: lr ${result.lr} vs ${lr}`);
       assert.ok(Math.abs(result.gradNorm - norm) < 1e-5 * norm);
       let worst = 0;
-      for (const [name, t2] of trainer.parameters()) worst = Math.max(worst, relativeError(t2.data as Float32Array, P.get(name)!));
+      for (const [name, t2] of await trainer.parameters()) worst = Math.max(worst, relativeError(t2.data as Float32Array, P.get(name)!));
       assert.ok(worst < 1e-5, `step ${step}: parameters differ by ${worst}`);
     }
     assert.equal(trainer.steps, 4);
-    const state = trainer.optimizerState();
+    const state = await trainer.optimizerState();
     assert.equal(state.step, 4);
   });
 
@@ -132,7 +132,7 @@ describe('training: gradients and optimiser steps', () => {
     const before = new Map([...tensors].map(([name, t]) => [name, (t.data as Float32Array).slice()]));
     const config = parseVitConfig({ ...tiny });
     const trainer = await VitTrainer.create(config, tensors, { batchSize: 2 });
-    for (const [name, t] of trainer.parameters()) assert.deepEqual(t.data, before.get(name), name);
+    for (const [name, t] of await trainer.parameters()) assert.deepEqual(t.data, before.get(name), name);
     trainer.configure({ schedule: 'constant', lr: 0.1, warmupSteps: 0, totalSteps: 1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, maxGradNorm: 0, labelSmoothing: 0 });
     await trainer.step(randomImages(tiny, 2, 24), Int32Array.from([0, 1]), 2);
     for (const [name, t] of tensors) assert.deepEqual(t.data, before.get(name), `${name} untouched by training`);

@@ -58,7 +58,7 @@ describe('ViT forward pass', () => {
     assert.equal(shapes.length, want.size);
     for (const { name, shape } of shapes) assert.deepEqual(shape, want.get(name), name);
     const tensors = randomTensors(cfg, 7);
-    const back = (await createVitModel({ ...cfg }, tensors)).parameters();
+    const back = await (await createVitModel({ ...cfg }, tensors)).parameters();
     for (const [name, t] of tensors) assert.deepEqual(back.get(name)!.data, t.data, name);
   });
 
@@ -74,7 +74,7 @@ describe('ViT forward pass', () => {
     const model = await building;
     assert.ok(turned, 'an immediate callback ran while the model was built');
     for (const [name, t] of tensors) assert.deepEqual(t.data, before.get(name), `${name} unchanged`);
-    const back = model.parameters();
+    const back = await model.parameters();
     for (const [name, t] of tensors) assert.deepEqual(back.get(name)!.data, t.data, name);
     model.dispose();
   });
@@ -93,7 +93,7 @@ describe('ViT forward pass', () => {
     assert.deepEqual(result, { nonFinite: { part: 1, index: 2, value: Infinity } });
     const ok = await build([{ data: new Float32Array(total).fill(0.5), offset: 0 }]);
     assert.ok('built' in ok);
-    assert.ok(ok.built.readParameters().every((v) => v === 0.5));
+    assert.ok((await ok.built.readParameters()).every((v) => v === 0.5));
     ok.built.dispose();
   });
 

@@ -270,9 +270,9 @@ export class BertModel {
     ));
   }
 
-  /** The parameters under their HF names (copies). A tied decoder is the word embeddings and is not repeated. */
-  parameters(): Map<string, Tensor> {
-    return tensorsFromFlat(native().bertLayout(nativeBertConfig(this.config)), hfParameterName, this.native.readParameters());
+  /** The parameters under their HF names (copies, read off the JS thread). A tied decoder is the word embeddings and is not repeated. */
+  async parameters(): Promise<Map<string, Tensor>> {
+    return tensorsFromFlat(native().bertLayout(nativeBertConfig(this.config)), hfParameterName, await this.native.readParameters());
   }
 
   /** Sequences per native encoder pass (0: about 1024 tokens' worth, the default). */

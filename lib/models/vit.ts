@@ -196,9 +196,9 @@ export class VitModel implements ImageClassifier {
     return runTask(options, (o) => this.native.capture(store.native, images, count, options.labels ?? null, o));
   }
 
-  /** The parameters under their HF names (copies). */
-  parameters(): Map<string, Tensor> {
-    return vitTensorsFromFlat(this.config, this.native.readParameters());
+  /** The parameters under their HF names (copies, read off the JS thread). */
+  async parameters(): Promise<Map<string, Tensor>> {
+    return vitTensorsFromFlat(this.config, await this.native.readParameters());
   }
 
   /** Frees the native copy of the weights and the working buffers now instead of at garbage collection. */

@@ -179,7 +179,7 @@ export async function trainBert(options: BertTrainOptions): Promise<BertTrainRes
     },
     testMetrics: async () => {
       if (!options.test) return { testLoss: null, testPerplexity: null, testAccuracy: null };
-      const r = await evaluateBertTensors(config, trainer.parameters(), tokenizer, options.test, { signal, device: options.device });
+      const r = await evaluateBertTensors(config, await trainer.parameters(), tokenizer, options.test, { signal, device: options.device });
       return { testLoss: r.loss, testPerplexity: r.perplexity, testAccuracy: r.accuracy };
     },
     onStep: options.onStep && ((r, mean, tokensPerSecond) => options.onStep!({
@@ -189,7 +189,7 @@ export async function trainBert(options: BertTrainOptions): Promise<BertTrainRes
     onEval: options.onEval, onCheckpoint: options.onCheckpoint,
   });
   return {
-    tensors: trainer.parameters(), curve: run.curve, steps: trainer.steps, epochs: trainer.steps / length.stepsPerEpoch, length,
+    tensors: await trainer.parameters(), curve: run.curve, steps: trainer.steps, epochs: trainer.steps / length.stepsPerEpoch, length,
     seconds: run.seconds, elapsedSeconds: run.elapsedSeconds, tokensPerSecond: run.unitsPerSecond,
     final: run.curve[run.curve.length - 1] ?? null,
   };

@@ -17,9 +17,9 @@ export interface OptimizerState {
 /** The part of a native trainer this base class drives. */
 export interface NativeTrainerCore {
   configure(config: NativeTrainerConfig): void;
-  readParameters(): Float32Array;
-  readState(): OptimizerState;
-  loadState(step: number, m: Float32Array, v: Float32Array): void;
+  readParameters(): Promise<Float32Array>;
+  readState(): Promise<OptimizerState>;
+  loadState(step: number, m: Float32Array, v: Float32Array): Promise<void>;
   readonly steps: number;
 }
 
@@ -36,21 +36,21 @@ export abstract class NativeTrainerBase<Native extends NativeTrainerCore> {
   /** Optimiser steps taken so far. */
   get steps(): number { return this.native.steps; }
 
-  /** The parameters under their HF names (copies). */
-  parameters(): Map<string, Tensor> {
-    return this.tensorsFromFlat(this.native.readParameters());
+  /** The parameters under their HF names (copies, read off the JS thread). */
+  async parameters(): Promise<Map<string, Tensor>> {
+    return this.tensorsFromFlat(await this.native.readParameters());
   }
 
   /** The flat parameter buffer (a copy). */
-  flatParameters(): Float32Array {
+  flatParameters(): Promise<Float32Array> {
     return this.native.readParameters();
   }
 
-  optimizerState(): OptimizerState {
+  optimizerState(): Promise<OptimizerState> {
     return this.native.readState();
   }
 
-  loadOptimizerState(state: OptimizerState): void {
-    this.native.loadState(state.step, state.m, state.v);
+  loadOptimizerState(state: OptimizerState): Promise<void> {
+    return this.native.loadState(state.step, state.m, state.v);
   }
 }

@@ -22,9 +22,9 @@ const EPOCH_STREAM = 0x45504f00;
 /** What the loop needs of a native trainer (VitTrainer, BertTrainer). */
 export interface LoopTrainer {
   readonly steps: number;
-  parameters(): Map<string, Tensor>;
-  optimizerState(): OptimizerState;
-  loadOptimizerState(state: OptimizerState): void;
+  parameters(): Promise<Map<string, Tensor>>;
+  optimizerState(): Promise<OptimizerState>;
+  loadOptimizerState(state: OptimizerState): Promise<void>;
 }
 
 /** The training statistics since the previous curve point, which every curve point ends with. */
@@ -98,7 +98,7 @@ export interface LoopResult<Point> {
 export async function runStepLoop<Point extends LoopPoint>(options: StepLoopOptions<Point>): Promise<LoopResult<Point>> {
   const { trainer, length, signal, source } = options;
   const curve: Point[] = [...(options.resume?.curve ?? [])];
-  if (options.resume) trainer.loadOptimizerState(options.resume.optimizer);
+  if (options.resume) await trainer.loadOptimizerState(options.resume.optimizer);
   const startStep = trainer.steps;
   if (startStep > length.totalSteps)
     throw new InputError(source, `the checkpoint is at step ${startStep}, past the run's ${length.totalSteps} steps`);
@@ -157,7 +157,7 @@ export async function runStepLoop<Point extends LoopPoint>(options: StepLoopOpti
     const checkpointDue = epochEnd || (options.checkpointSteps ? done % options.checkpointSteps === 0 : false);
     if (options.onCheckpoint && (checkpointDue || last)) {
       await options.onCheckpoint({
-        step: done, epoch: done / spe, length, tensors: trainer.parameters(), optimizer: trainer.optimizerState(),
+        step: done, epoch: done / spe, length, tensors: await trainer.parameters(), optimizer: await trainer.optimizerState(),
         curve: [...curve], elapsedSeconds: priorSeconds + (performance.now() - started) / 1000,
       });
     }

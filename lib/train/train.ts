@@ -148,7 +148,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     },
     testMetrics: async () => {
       if (!options.test || options.test.count === 0) return { testAccuracy: null, testLoss: null };
-      const r = await evaluateTensors(config, trainer.parameters(), options.test, { signal, device: options.device });
+      const r = await evaluateTensors(config, await trainer.parameters(), options.test, { signal, device: options.device });
       return { testAccuracy: r.accuracy, testLoss: r.loss };
     },
     onStep: options.onStep && ((r, mean, imagesPerSecond) => options.onStep!({
@@ -160,7 +160,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
   const final = run.curve[run.curve.length - 1];
   return {
-    tensors: trainer.parameters(), curve: run.curve, steps: trainer.steps, epochs: trainer.steps / length.stepsPerEpoch, length,
+    tensors: await trainer.parameters(), curve: run.curve, steps: trainer.steps, epochs: trainer.steps / length.stepsPerEpoch, length,
     seconds: run.seconds, elapsedSeconds: run.elapsedSeconds, imagesPerSecond: run.unitsPerSecond,
     finalTestAccuracy: final?.testAccuracy ?? null, finalTestLoss: final?.testLoss ?? null,
   };

@@ -92,11 +92,18 @@ class ModelWrap : public Napi::ObjectWrap<Derived> {
     return *model_;
   }
 
+  // readParameters(taskOptions?) -> Promise<Float32Array>: a copy (from the GPU when the
+  // model lives there), made on a worker; the model's own lock orders it with its passes.
   Napi::Value ReadParameters(const Napi::CallbackInfo& info) {
-    Model& model = live(info.Env());
-    auto out = Napi::Float32Array::New(info.Env(), size_t(model.layout().total()));
-    model.read_parameters(out.Data());
-    return out;
+    Napi::Env env = info.Env();
+    live(env);
+    auto model = model_;
+    auto out = Napi::Float32Array::New(env, size_t(model->layout().total()));
+    float* data = out.Data();
+    auto result = std::make_shared<Napi::Reference<Napi::Value>>(Napi::Persistent(Napi::Value(out)));
+    return Task::Start(
+        env, TaskOptions::From(info[0]), {out}, [model, data](tf::TaskContext&) { model->read_parameters(data); },
+        [result](Napi::Env) -> Napi::Value { return result->Value(); });
   }
   Napi::Value GetMicroBatch(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), double(live(info.Env()).micro_batch()));

@@ -87,26 +87,43 @@ class TrainerWrap : public Napi::ObjectWrap<Derived> {
     return env.Undefined();
   }
 
+  // readParameters() -> Promise<Float32Array>, readState() -> Promise<{ step, m, v }> and
+  // loadState(step, m, v) -> Promise<void>: copies of up to three model-sized buffers
+  // (from the GPU when the trainer lives there), made on a worker; the trainer's own lock
+  // orders them with its steps.
   Napi::Value ReadParameters(const Napi::CallbackInfo& info) {
-    auto out = Napi::Float32Array::New(info.Env(), size_t(trainer_->layout().total()));
-    trainer_->read_parameters(out.Data());
-    return out;
+    Napi::Env env = info.Env();
+    auto trainer = trainer_;
+    auto out = Napi::Float32Array::New(env, size_t(trainer->layout().total()));
+    float* data = out.Data();
+    auto result = std::make_shared<Napi::Reference<Napi::Value>>(Napi::Persistent(Napi::Value(out)));
+    return Task::Start(
+        env, TaskOptions(), {out}, [trainer, data](tf::TaskContext&) { trainer->read_parameters(data); },
+        [result](Napi::Env) -> Napi::Value { return result->Value(); });
   }
 
-  // readState() -> { step, m, v }
   Napi::Value ReadState(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    const size_t n = size_t(trainer_->layout().total());
+    auto trainer = trainer_;
+    const size_t n = size_t(trainer->layout().total());
     auto m = Napi::Float32Array::New(env, n), v = Napi::Float32Array::New(env, n);
-    trainer_->read_moments(m.Data(), v.Data());
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("step", Napi::Number::New(env, double(trainer_->steps_done())));
-    o.Set("m", m);
-    o.Set("v", v);
-    return o;
+    float *pm = m.Data(), *pv = v.Data();
+    auto step = std::make_shared<int64_t>(0);
+    auto result = std::make_shared<Napi::ObjectReference>(Napi::Persistent(Napi::Object::New(env)));
+    result->Value().Set("m", m);
+    result->Value().Set("v", v);
+    return Task::Start(
+        env, TaskOptions(), {m, v},
+        [trainer, pm, pv, step](tf::TaskContext&) {
+          trainer->read_moments(pm, pv);
+          *step = trainer->steps_done();
+        },
+        [result, step](Napi::Env env) -> Napi::Value {
+          result->Value().Set("step", Napi::Number::New(env, double(*step)));
+          return result->Value();
+        });
   }
 
-  // loadState(step, m, v)
   Napi::Value LoadState(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!info[0].IsNumber() || info[0].As<Napi::Number>().Int64Value() < 0)
@@ -115,8 +132,10 @@ class TrainerWrap : public Napi::ObjectWrap<Derived> {
     const size_t n = size_t(trainer_->layout().total());
     if (m.length != n || v.length != n)
       ThrowArgError(env, "loadState: m and v must hold " + std::to_string(n) + " floats each");
-    trainer_->load_state(info[0].As<Napi::Number>().Int64Value(), m.data, v.data);
-    return env.Undefined();
+    auto trainer = trainer_;
+    const int64_t step = info[0].As<Napi::Number>().Int64Value();
+    return Task::Start(env, TaskOptions(), {info[1], info[2]},
+                       [trainer, step, m, v](tf::TaskContext&) { trainer->load_state(step, m.data, v.data); });
   }
 
   Napi::Value GetSteps(const Napi::CallbackInfo& info) {
