@@ -73,6 +73,9 @@ def main():
         ratio(f"Sinkhorn n={n}: cpu ms / gpu (f32 cost) ms", cpu, find(rows, "sinkhorn", case, "cuda", "ours f32 cost"), 50)
         ratio(f"Sinkhorn n={n}: torch ms / ours (f64 cost) ms", find(rows, "sinkhorn", case, "cuda", "torch f64 log"),
               find(rows, "sinkhorn", case, "cuda", "ours f64 cost"))
+        for method in ("sinkhorn", "sinkhorn_log"):
+            ratio(f"Sinkhorn n={n}: POT {method} on the GPU ms / ours (f64 cost) ms",
+                  find(rows, "sinkhorn", case, "cuda", f"pot {method}"), find(rows, "sinkhorn", case, "cuda", "ours f64 cost"))
 
     def forward_ratios(label, group, case, unit):
         for p in ("f32", "tf32", "bf16"):

@@ -173,6 +173,26 @@ def bench_sinkhorn(torch, quick):
 
         t = timed(run, torch.cuda.synchronize, warmup=1, min_reps=3, max_reps=20)
         add("sinkhorn", f"n={n} reg {str(reg)[:4]}", "torch f64 log", t * 1e3, "ms", f"{its[0]} iterations")
+        bench_pot_sinkhorn(torch, a, cost, reg, n)
+
+
+def bench_pot_sinkhorn(torch, a, cost, reg, n):
+    """POT's own solvers on the GPU (its torch backend, POT >= 0.8), when python3 has POT."""
+    try:
+        import ot
+    except Exception as e:  # noqa: BLE001 - no POT: no rows
+        print(f"POT not importable ({e}): no POT GPU Sinkhorn")
+        return
+    for method in ("sinkhorn", "sinkhorn_log"):
+        def run():
+            ot.sinkhorn(a, a, cost, reg, method=method, numItermax=1000, stopThr=1e-9)
+
+        try:
+            t = timed(run, torch.cuda.synchronize, warmup=1, min_reps=3, max_reps=20)
+        except Exception as e:  # noqa: BLE001 - an old POT without the torch backend
+            print(f"POT {ot.__version__} {method} on torch CUDA tensors failed: {e}")
+            return
+        add("sinkhorn", f"n={n} reg {str(reg)[:4]}", f"pot {method}", t * 1e3, "ms", f"POT {ot.__version__}, torch backend")
 
 
 def main():
