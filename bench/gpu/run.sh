@@ -10,7 +10,7 @@
 #   3. runs tf_gpu_bench (GEMM, ViT forward and training step, BERT masked-LM forward on
 #      full and padded batches, Sinkhorn; GPU vs our CPU);
 #   4. runs bench/gpu/torch_gpu.py (PyTorch on the GPU: the same ViT and BERT shapes, a
-#      torch log-domain Sinkhorn) when python3 has torch;
+#      torch log-domain Sinkhorn, and POT's ot.sinkhorn on CUDA tensors when POT is there) when python3 has torch;
 #   5. the whole fusion run, when the machine has Node and the checkout its node_modules
 #      (carry them along): builds the addon with CMake against the local Node's headers,
 #      then bench/fusion/run.ts on a ViT-B/16-sized random pair (the bundled demo pair
