@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isEarlierDemo } from '../lib/cli/commands/demo.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const fixture = (name: string) => join(root, 'test', 'fixtures', name);
@@ -76,6 +77,24 @@ describe('otfuse CLI', function () {
     expectInputError(otfuse('eval', fixture('vit-tiny-bin'), '--data', fixture('data/cifar10'), '--resize'), /has 10 classes, more than the model's 3 labels/);
   });
 
+  it('options are checked before any work: integers, the model kind they apply to, normalisation, outputs, config keys', () => {
+    const vit = join(root, 'models', 'fashion-mnist', 'vit-a'), bert = join(root, 'models', 'fortunes', 'bert-a');
+    const images = join(root, 'data', 'fashion-mnist'), text = join(root, 'data', 'fortunes-short');
+    expectInputError(otfuse('eval', vit, '--data', images, '--limit', '1.5'), /^otfuse: --limit: expected an integer, got '1\.5'$/);
+    expectInputError(otfuse('eval', bert, '--data', text, '--mask-seed', '1.5'), /^otfuse: --mask-seed: expected an integer/);
+    expectInputError(otfuse('eval', vit, '--data', images, '--max-length', '8'), /^otfuse: --max-length: does not apply to an image model$/);
+    expectInputError(otfuse('eval', bert, '--data', text, '--mean', '0.5'), /^otfuse: --mean: does not apply to a BERT/);
+    expectInputError(otfuse('eval', vit, '--data', images, '--std', '0', '--mean', '0'), /^otfuse: --std: must be positive, got 0$/);
+    expectInputError(otfuse('eval', vit, '--data', images, '--mean', '0.1,0.2,0.3', '--std', '1,1,1'), /^otfuse: --mean: has 3 values, the model has 1 channel/);
+    expectInputError(otfuse('eval', vit, '--data', images, '--mean', '0.1'), /^otfuse: --std: give --mean and --std together$/);
+    expectInputError(otfuse('finetune', bert, '--data', text, '--output', join(tmpdir(), 'never'), '--holdout', '0.5'), /^otfuse: --holdout: does not apply to a BERT/);
+    expectInputError(otfuse('finetune', vit, '--data', images, '--output', join(tmpdir(), 'never'), '--pack'), /^otfuse: --pack: does not apply to an image model$/);
+    expectInputError(otfuse('finetune', vit, '--data', images, '--output', '', '--force'), /^otfuse: --output: the output folder must be a non-empty path$/);
+    expectInputError(otfuse('finetune', vit, '--data', images, '--output', join(vit, 'inside')), /is inside the input model folder/);
+    expectInputError(otfuse('prepare-text', '/proc/otfuse-test/corpus'), /cannot write here/);
+    expectInputError(otfuse('run', join(root, 'configs', 'demo.yaml'), '--set', '__proto__.force=true'), /'__proto__' is not a config key/);
+  });
+
   it('demo fuses the bundled parents from shipped data and writes its output (the README\'s main command)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'otfuse-demo-'));
     try {
@@ -89,6 +108,12 @@ describe('otfuse CLI', function () {
       // A folder that is not an earlier demo's output is never replaced.
       mkdirSync(join(dir, 'mine'));
       expectInputError(otfuse('demo', '--output', join(dir, 'mine')), /is not the output of an earlier demo/);
+      // Nor one that merely holds a report.json, or holds more than an experiment writes.
+      writeFileSync(join(dir, 'mine', 'report.json'), '{}');
+      expectInputError(otfuse('demo', '--output', join(dir, 'mine')), /is not the output of an earlier demo/);
+      assert.ok(isEarlierDemo(out), 'the demo\'s own output may be replaced by the next demo');
+      writeFileSync(join(out, 'notes.txt'), 'mine');
+      assert.ok(!isEarlierDemo(out), 'a demo output with a file of the user\'s in it is kept');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

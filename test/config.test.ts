@@ -52,6 +52,17 @@ describe('experiment config', () => {
     assert.equal(cfg.runtime.solve_ahead, 'auto');
   });
 
+  it('names prototype keys as unknown: constructor, __proto__ and toString are never config keys', () => {
+    rejects(`${minimal}constructor: 1\n`, /constructor: unknown key/);
+    rejects(`${minimal}__proto__:\n  force: true\n`, /__proto__: unknown key/);
+    rejects(`${minimal}fusion:\n  hasOwnProperty: 3\n`, /fusion\.hasOwnProperty: unknown key/);
+    rejects(minimal, /'__proto__' is not a config key/, ['__proto__.force=true']);
+    rejects(minimal, /'constructor' is not a config key/, ['fusion.constructor.x=1']);
+    assert.equal(({} as Record<string, unknown>).force, undefined, 'nothing leaked into Object.prototype');
+    // A document that is not a mapping is named as such, overrides or not.
+    rejects('hello\n', /\(top level\): expected a mapping, got 'hello'/, ['a.b=1']);
+  });
+
   it('runtime.solve_ahead: auto, or a boolean in any YAML spelling', () => {
     assert.equal(parseExperimentConfig(`${minimal}runtime:\n  solve_ahead: off\n`, 'exp.yaml').runtime.solve_ahead, false);
     assert.equal(parseExperimentConfig(minimal, 'exp.yaml', ['runtime.solve_ahead=true']).runtime.solve_ahead, true);

@@ -16,7 +16,7 @@ export const vitApi: ArchitectureApi = {
   async fuse(models, anchor, cfg, hooks) {
     const parents = parentsFromModels(models);
     const a = parents[anchor];
-    const norm = resolveNormalisation({ mean: cfg.data.mean, std: cfg.data.std, preprocessor: a.model.preprocessor, channels: a.config.numChannels });
+    const norm = resolveNormalisation({ mean: cfg.data.mean, std: cfg.data.std, preprocessor: a.model.preprocessor, channels: a.config.numChannels, names: { mean: 'data.mean', std: 'data.std' } });
     const fusion = await fuseParents(parents, anchor, cfg, norm, hooks);
     const repaired = await repairVitFusion(parents, anchor, cfg, fusion, hooks);
     // The fused model takes images the way the anchor does: it keeps its preprocessor config.

@@ -63,6 +63,28 @@ export function numberOption(values: CommandContext['values'], name: string, fal
   return n;
 }
 
+/** An integer option (numberOption's checks, then integrality); null when absent. */
+export function integerOption(values: CommandContext['values'], name: string, min = -Infinity, max = Infinity): number | null {
+  if (values[name] === undefined) return null;
+  const n = numberOption(values, name, 0, min, max);
+  if (!Number.isInteger(n)) throw new InputError(`--${name}`, `expected an integer, got '${String(values[name])}'`);
+  return n;
+}
+
+/** Refuses any of the options `names` that was given, naming it: they do not apply to `what` (e.g. "a BERT"). */
+export function refuseOptions(values: CommandContext['values'], names: readonly string[], what: string): void {
+  for (const name of names) {
+    const v = values[name];
+    if (v !== undefined && v !== false) throw new InputError(`--${name}`, `does not apply to ${what}`);
+  }
+}
+
+/** Options that only image models take, and those that only text models (BERT) take. */
+export const IMAGE_OPTIONS = ['format', 'mean', 'std', 'resize', 'holdout', 'holdout-seed', 'crop-padding', 'flip'] as const;
+export const TEXT_OPTIONS = ['max-length', 'pack', 'mask-probability', 'mask-seed', 'examples', 'overlong'] as const;
+/** Text options that only a masked LM takes. */
+export const MASKED_LM_OPTIONS = ['pack', 'mask-probability', 'mask-seed'] as const;
+
 /** The help line of --device, shared by the commands that compute. */
 export const DEVICE_HELP = '  --device <d>      auto (default: the GPU when the addon has CUDA and one is usable), cpu or cuda';
 

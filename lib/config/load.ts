@@ -22,7 +22,8 @@ export function readConfigFile(file: string): string {
 
 /** YAML 1.1 text -> plain data; syntax errors are InputErrors naming the file and line. */
 export function parseYaml(text: string, file: string): unknown {
-  const doc = parseDocument(text, { version: '1.1', uniqueKeys: true });
+  // logLevel error: what the parser only warns about (an unknown tag) is left for the validation to name.
+  const doc = parseDocument(text, { version: '1.1', uniqueKeys: true, logLevel: 'error' });
   if (doc.errors.length > 0) {
     // The parser's first message line already says where: "... at line 4, column 1:".
     throw new InputError(file, `not valid YAML: ${doc.errors[0].message.split('\n')[0].replace(/:$/, '')}`);
@@ -32,21 +33,26 @@ export function parseYaml(text: string, file: string): unknown {
 
 /** Applies `a.b.c=value` overrides; the value is read as a YAML scalar or flow collection. */
 export function applyOverrides(doc: unknown, overrides: string[]): unknown {
+  // A document that is not a mapping is left for the validation to name ("(top level): expected a mapping").
+  if (doc !== null && doc !== undefined && (typeof doc !== 'object' || Array.isArray(doc))) return doc;
   const root = (doc ?? {}) as Record<string, unknown>;
   for (const o of overrides) {
     const eq = o.indexOf('=');
     if (eq <= 0) throw new InputError(`--set ${o}`, 'expected key=value, e.g. fusion.ot_solver=sinkhorn');
     const path = o.slice(0, eq).split('.');
     if (path.some((p) => p.length === 0)) throw new InputError(`--set ${o}`, 'empty key segment');
+    // Plain objects answer to these names through their prototype: never config keys.
+    const bad = path.find((p) => p === '__proto__' || p === 'constructor' || p === 'prototype');
+    if (bad) throw new InputError(`--set ${o}`, `'${bad}' is not a config key`);
     let value: unknown;
     try {
-      value = parse(o.slice(eq + 1), { version: '1.1' });
+      value = parse(o.slice(eq + 1), { version: '1.1', logLevel: 'error' });
     } catch {
       throw new InputError(`--set ${o}`, 'the value is not valid YAML');
     }
     let node = root;
     for (const key of path.slice(0, -1)) {
-      if (node[key] === undefined || node[key] === null) node[key] = {};
+      if (!Object.hasOwn(node, key) || node[key] === undefined || node[key] === null) node[key] = {};
       if (typeof node[key] !== 'object' || Array.isArray(node[key])) throw new InputError(`--set ${o}`, `${key} is not a mapping`);
       node = node[key] as Record<string, unknown>;
     }

@@ -66,14 +66,15 @@ function checkSection(node: SectionNode, value: unknown, path: string, file: str
   const known = [...Object.keys(node.fields), ...Object.keys(node.ignoredKeys ?? {})];
   for (const key of Object.keys(given)) {
     const keyPath = path ? `${path}.${key}` : key;
-    if (key in node.fields || (node.ignoredKeys && key in node.ignoredKeys)) continue;
+    // Own keys only: `constructor` or `__proto__` must not pass as a field through the prototype.
+    if (Object.hasOwn(node.fields, key) || (node.ignoredKeys && Object.hasOwn(node.ignoredKeys, key))) continue;
     if (node.patternKeys?.pattern.test(key)) continue;
     const extra = node.patternKeys ? ` (or ${node.patternKeys.describe})` : '';
     fail(keyPath, `unknown key${didYouMean(key, known) || `; expected one of ${known.join(', ')}${extra}`}`);
   }
   for (const [key, child] of Object.entries(node.fields)) {
     const keyPath = path ? `${path}.${key}` : key;
-    const v = given[key];
+    const v = Object.hasOwn(given, key) ? given[key] : undefined;
     if (child.kind === 'section') {
       out[key] = checkSection(child, v, keyPath, file);
     } else if (v === undefined || (v === null && !acceptsNull(child))) {

@@ -27,13 +27,21 @@ export interface NormalisationSources {
   preprocessor?: Record<string, unknown>;
   /** A dataset name (cifar10, cifar100, mnist, fashion_mnist). */
   dataset?: string;
-  /** The model's input channels: a known dataset's statistics are used only when they match. */
+  /** The model's input channels: a known dataset's statistics are used only when they match, and given values must fit. */
   channels?: number;
+  /** What the caller calls the given mean and std, for errors (e.g. --mean or data.mean; default mean, std). */
+  names?: { mean: string; std: string };
 }
 
 export function resolveNormalisation(sources: NormalisationSources): Normalisation {
   if (sources.mean || sources.std) {
-    if (!sources.mean || !sources.std) throw new InputError(sources.mean ? 'std' : 'mean', 'give mean and std together');
+    const names = sources.names ?? { mean: 'mean', std: 'std' };
+    if (!sources.mean || !sources.std) throw new InputError(sources.mean ? names.std : names.mean, `give ${names.mean} and ${names.std} together`);
+    for (const s of sources.std) if (!(s > 0)) throw new InputError(names.std, `must be positive, got ${s}`);
+    for (const [key, v] of [['mean', sources.mean], ['std', sources.std]] as const) {
+      if (sources.channels !== undefined && v.length !== 1 && v.length !== sources.channels)
+        throw new InputError(names[key], `has ${v.length} values, the model has ${sources.channels} channel${sources.channels === 1 ? '' : 's'} (give one value or one per channel)`);
+    }
     return { mean: sources.mean, std: sources.std, origin: 'given' };
   }
   if (sources.preprocessor) {

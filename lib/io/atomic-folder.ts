@@ -6,7 +6,7 @@
  * (the models being read) are never replaced.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, realpath, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, isAbsolute } from 'node:path';
 import { InputError } from '../errors.ts';
 import { describeFsError } from './byte-source.ts';
@@ -14,8 +14,28 @@ import { describeFsError } from './byte-source.ts';
 export interface AtomicOutputOptions {
   /** Replace an existing destination instead of refusing. */
   force?: boolean;
-  /** Folders that must survive: the destination may be neither one of them nor contain one. */
+  /** Folders that must survive (the models being read): the destination may be neither one of them, nor inside one, nor contain one. */
   protectedFolders?: readonly string[];
+  /** How to tell the user to replace an existing output (default: "pass --force"). */
+  forceHint?: string;
+}
+
+/**
+ * Everything writeFolderAtomically would refuse, checked before any work so that a run
+ * is not refused at its end: an empty path, a file, an existing folder without `force`,
+ * a folder that holds the current folder, a protected folder, one inside it or holding
+ * it (compared as real paths, so a link does not hide one), and a parent that cannot be
+ * written to (probed by making and removing a folder there).
+ */
+export async function preflightOutput(destination: string, options: AtomicOutputOptions = {}): Promise<void> {
+  const { target } = await checkDestination(destination, options, 'folder');
+  await probeWritable(destination, target);
+}
+
+/** preflightOutput for a single output file (a vocabulary, a safetensors file). */
+export async function preflightOutputFile(destination: string, options: { force?: boolean } = {}): Promise<void> {
+  const { target } = await checkDestination(destination, options, 'file');
+  await probeWritable(destination, target);
 }
 
 /**
@@ -26,20 +46,15 @@ export interface AtomicOutputOptions {
 export async function writeFolderAtomically(
   destination: string, options: AtomicOutputOptions, fill: (tempFolder: string) => Promise<void>,
 ): Promise<void> {
-  const target = resolve(destination);
-  const existing = await kindOf(target);
-  checkNotProtected(destination, target, options.protectedFolders ?? []);
-  if (existing === 'file') throw new InputError(destination, 'exists and is a file, not a model folder; remove it or choose another output');
-  if (existing === 'folder' && !options.force) throw new InputError(destination, 'output folder already exists; pass --force to replace it');
-
+  const { target, existing } = await checkDestination(destination, options, 'folder');
   await makeParent(destination, target);
   const temp = siblingName(target, 'tmp');
-  await mkdir(temp);
+  await asInputError(destination, () => mkdir(temp));
   try {
-    await fill(temp);
+    await asInputError(destination, () => fill(temp));
     await fsyncPath(temp);
-    if (existing === 'folder') await swapInto(temp, target);
-    else await rename(temp, target);
+    if (existing === 'folder') await asInputError(destination, () => swapInto(temp, target));
+    else await asInputError(destination, () => rename(temp, target));
   } catch (err) {
     await rm(temp, { recursive: true, force: true });
     throw err;
@@ -47,13 +62,19 @@ export async function writeFolderAtomically(
   await fsyncPath(dirname(target));
 }
 
-/** Writes `chunks` to `path` through a temporary file beside it and a rename. */
+/**
+ * Writes `chunks` to `path` through a temporary file beside it and a rename (its parent
+ * folder made when missing). A folder at `path` is refused; an existing file replaced.
+ */
 export async function writeFileAtomically(path: string, chunks: Iterable<Uint8Array>): Promise<void> {
-  const target = resolve(path);
+  const { target } = await checkDestination(path, { force: true }, 'file');
+  await makeParent(path, target);
   const temp = siblingName(target, 'tmp');
   try {
-    await writeChunks(temp, chunks);
-    await rename(temp, target);
+    await asInputError(path, async () => {
+      await writeChunks(temp, chunks);
+      await rename(temp, target);
+    });
   } catch (err) {
     await rm(temp, { force: true });
     throw err;
@@ -91,17 +112,71 @@ async function swapInto(temp: string, target: string): Promise<void> {
   await rm(aside, { recursive: true, force: true });
 }
 
-function checkNotProtected(destination: string, target: string, protectedFolders: readonly string[]): void {
-  for (const folder of protectedFolders) {
-    const kept = resolve(folder);
-    const rel = relative(target, kept);
-    if (rel === '' || (!rel.startsWith('..') && !isAbsolute(rel))) {
-      throw new InputError(destination, `refusing to write here: it would replace the input model folder ${folder}`);
+type Kind = 'missing' | 'file' | 'folder';
+
+async function checkDestination(destination: string, options: AtomicOutputOptions, want: 'file' | 'folder'): Promise<{ target: string; existing: Kind }> {
+  if (typeof destination !== 'string' || destination.trim() === '')
+    throw new InputError('--output', `the output ${want} must be a non-empty path`);
+  const target = resolve(destination);
+  const real = await realPathOf(target);
+  const holds = (outer: string, inner: string) => {
+    const rel = relative(outer, inner);
+    return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+  };
+  if (holds(real, await realPathOf(process.cwd())))
+    throw new InputError(destination, 'refusing to write here: it would replace the current folder or a folder that holds it');
+  for (const folder of options.protectedFolders ?? []) {
+    const kept = await realPathOf(resolve(folder));
+    if (holds(real, kept)) throw new InputError(destination, `refusing to write here: it would replace the input model folder ${folder}`);
+    if (holds(kept, real)) throw new InputError(destination, `refusing to write here: it is inside the input model folder ${folder}, which is never modified`);
+  }
+  const existing = await kindOf(target);
+  if (want === 'folder' && existing === 'file') throw new InputError(destination, 'exists and is a file, not a folder; remove it or choose another output');
+  if (want === 'file' && existing === 'folder') throw new InputError(destination, 'is a folder; the output here is a file');
+  if (existing !== 'missing' && !options.force)
+    throw new InputError(destination, `${want === 'folder' ? 'output folder' : 'output file'} already exists; ${options.forceHint ?? 'pass --force'} to replace it`);
+  return { target, existing };
+}
+
+/** The real path of `path`: its nearest existing ancestor's, with the rest of the path appended. */
+async function realPathOf(path: string): Promise<string> {
+  let head = path;
+  const rest: string[] = [];
+  for (;;) {
+    try {
+      return join(await realpath(head), ...rest.reverse());
+    } catch {
+      const up = dirname(head);
+      if (up === head) return path;
+      rest.push(basename(head));
+      head = up;
     }
   }
 }
 
-async function kindOf(path: string): Promise<'missing' | 'file' | 'folder'> {
+/** Makes and removes a folder where the output's parent is (or its nearest existing ancestor). */
+async function probeWritable(destination: string, target: string): Promise<void> {
+  let at = dirname(target);
+  while ((await kindOf(at)) === 'missing' && dirname(at) !== at) at = dirname(at);
+  try {
+    await rmdir(await mkdtemp(join(at, '.otfuse-probe-')));
+  } catch (err) {
+    throw new InputError(destination, `cannot write here: ${describeFsError(err)} (${at})`, { cause: err });
+  }
+}
+
+/** Runs `fn`; a file-system error (one with a syscall) becomes an InputError naming `destination`. */
+async function asInputError<T>(destination: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof InputError || !(err as { syscall?: string }).syscall) throw err;
+    const path = (err as { path?: string }).path;
+    throw new InputError(destination, `cannot write: ${describeFsError(err)}${path ? ` (${path})` : ''}`, { cause: err });
+  }
+}
+
+async function kindOf(path: string): Promise<Kind> {
   try {
     return (await stat(path)).isDirectory() ? 'folder' : 'file';
   } catch (err) {

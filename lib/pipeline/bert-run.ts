@@ -8,11 +8,11 @@
  * each with the anchor's tokenizer files, and a report. The stages, progress and
  * cancellation are those of the ViT pipeline (run.ts).
  */
-import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import { setThreads } from '../compute.ts';
 import type { ExperimentConfig } from '../config/experiment.ts';
 import { InputError } from '../errors.ts';
+import { preflightOutput } from '../io/atomic-folder.ts';
 import { sameShapes } from '../fusion/index.ts';
 import type { Tensor } from '../io/tensor.ts';
 import { createBertModel, type BertModel } from '../models/bert.ts';
@@ -57,7 +57,8 @@ export async function runBertExperiment(cfg: ExperimentConfig, options: RunOptio
 
   if (cfg.runtime.threads > 0) setThreads(cfg.runtime.threads);
   const output = cfg.output.folder;
-  if (output && existsSync(output) && !cfg.output.force) throw new InputError(output, 'output folder already exists; pass --force (or output.force: true) to replace it');
+  // Refuse an output that could not be written before any work, not after minutes of it.
+  if (output) await preflightOutput(output, { force: cfg.output.force, protectedFolders: Object.values(cfg.model.extraKeys), forceHint: 'pass --force (or output.force: true)' });
 
   stage('load', 'loading the parent models');
   const parents = await loadBertParents(cfg.model.extraKeys, cfg.fusion.num_models, cfg.runtime.device);

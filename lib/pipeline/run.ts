@@ -6,13 +6,13 @@
  * with a report. Every stage is timed and
  * reports progress; the abort signal stops it between (and inside) native steps.
  */
-import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import { checkDevice, setThreads } from '../compute.ts';
 import type { ExperimentConfig } from '../config/experiment.ts';
 import type { Dataset } from '../data/dataset.ts';
 import { preprocessorConfig, resolveNormalisation } from '../data/normalisation.ts';
 import { InputError } from '../errors.ts';
+import { preflightOutput } from '../io/atomic-folder.ts';
 import { evaluate, type EvaluationResult } from '../eval.ts';
 import { sameShapes } from '../fusion/index.ts';
 import type { Tensor } from '../io/tensor.ts';
@@ -65,15 +65,18 @@ async function runExperimentOnDevice(cfg: ExperimentConfig, options: RunOptions)
 
   if (cfg.runtime.threads > 0) setThreads(cfg.runtime.threads);
   const output = cfg.output.folder;
-  // Refuse an existing output before any work, not after minutes of it.
-  if (output && existsSync(output) && !cfg.output.force) throw new InputError(output, 'output folder already exists; pass --force (or output.force: true) to replace it');
+  // Refuse an output that could not be written before any work, not after minutes of it.
+  if (output) await preflightOutput(output, { force: cfg.output.force, protectedFolders: Object.values(cfg.model.extraKeys), forceHint: 'pass --force (or output.force: true)' });
 
   stage('load', 'loading the parent models');
   const parents = await loadParents(cfg.model.extraKeys, cfg.fusion.num_models);
   const anchorIndex = Number(cfg.fusion.anchor.slice('name_'.length));
   const anchor = parents[anchorIndex];
   const heterogeneous = !sameShapes(parents.map((p) => p.model.tensors));
-  const norm = resolveNormalisation({ mean: cfg.data.mean, std: cfg.data.std, preprocessor: anchor.model.preprocessor, dataset: cfg.model.dataset, channels: anchor.config.numChannels });
+  const norm = resolveNormalisation({
+    mean: cfg.data.mean, std: cfg.data.std, preprocessor: anchor.model.preprocessor, dataset: cfg.model.dataset, channels: anchor.config.numChannels,
+    names: { mean: 'data.mean', std: 'data.std' },
+  });
   done('load');
 
   const fusion = await fuseParents(parents, anchorIndex, cfg, norm, hooks);

@@ -5,9 +5,9 @@
  * split is evaluated before and during training; the result is an HF folder with the
  * model's own tokenizer files.
  */
-import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { InputError } from '../errors.ts';
+import { preflightOutput } from '../io/atomic-folder.ts';
 import { loadModel } from '../io/model-folder.ts';
 import { bertConfigFromHf } from '../models/bert.ts';
 import { native, type Device } from '../native.ts';
@@ -51,8 +51,7 @@ export interface BertFinetuneReport extends BertTrainingRecord {
 }
 
 export async function finetuneBertFolder(options: BertFinetuneOptions): Promise<BertFinetuneReport> {
-  if (existsSync(options.output) && !options.force)
-    throw new InputError(options.output, 'output folder already exists; pass --force to replace it');
+  await preflightOutput(options.output, { force: options.force, protectedFolders: [options.model] });
   const threads = native().setThreads(options.threads ?? 0);
   const model = await loadModel(options.model);
   if (model.config.model_type !== 'bert') throw new InputError(options.model, `is a ${model.architecture}, not a BERT`);

@@ -9,6 +9,7 @@
 import { resolve } from 'node:path';
 import { checkDevice } from '../compute.ts';
 import { InputError } from '../errors.ts';
+import { preflightOutput } from '../io/atomic-folder.ts';
 import { loadModel } from '../io/model-folder.ts';
 import type { Tensor } from '../io/tensor.ts';
 import { bertConfigFromHf, type BertConfig } from '../models/bert.ts';
@@ -83,6 +84,8 @@ export async function trainBertFromConfig(cfg: BertTrainConfig, options: BertRun
   const output = cfg.output.folder!;
   const warnings: string[] = [];
   checkOutputFolder(output, { force: cfg.output.force, resume: options.resume });
+  // Resumed or forced, the folder is replaced at every checkpoint: the rest of the checks hold either way.
+  await preflightOutput(output, { force: true, protectedFolders: cfg.model.init_from ? [cfg.model.init_from] : [] });
   checkDevice(cfg.runtime.device, 'runtime.device');
   const threads = native().setThreads(cfg.runtime.threads > 0 ? cfg.runtime.threads : 0);
 

@@ -11,7 +11,7 @@ import { buildNative } from '../models/native-model.ts';
 import { defaultDevice, native, runTask, type Device, type NativeBertStepResult, type NativeBertTrainer, type TaskOptions } from '../native.ts';
 import type { TokenBatch } from '../text/batch.ts';
 import { bertTensorsFromFlat } from './bert-params.ts';
-import { NativeTrainerBase } from './native-trainer.ts';
+import { NativeTrainerBase, trainerMemoryError } from './native-trainer.ts';
 
 export interface BertTrainerOptions {
   /** Largest batch a step takes. */
@@ -42,7 +42,7 @@ export class BertTrainer extends NativeTrainerBase<NativeBertTrainer> {
     const trainer = await buildNative(bertParameterParts(config, tensors, source).parts, source, (parts) =>
       runTask(options, (o) => native().BertTrainer.build(nativeBertConfig(config), parts, {
         ...o, batchSize: options.batchSize, maxTokens: options.maxTokens, microBatch: options.microBatch, device: options.device ?? defaultDevice(),
-      })));
+      }))).catch((err) => { throw trainerMemoryError(err, source, options.batchSize); });
     return new BertTrainer(config, trainer);
   }
 

@@ -4,6 +4,7 @@
  * names and the optimiser state for checkpoints. The subclasses add the model's own
  * step and gradient calls and say how the flat buffer maps to named tensors.
  */
+import { InputError } from '../errors.ts';
 import type { Tensor } from '../io/tensor.ts';
 import type { NativeTrainerConfig } from '../native.ts';
 
@@ -21,6 +22,15 @@ export interface NativeTrainerCore {
   readState(): Promise<OptimizerState>;
   loadState(step: number, m: Float32Array, v: Float32Array): Promise<void>;
   readonly steps: number;
+}
+
+/**
+ * A native allocation that failed while a trainer was built for batches of `batchSize`
+ * (its buffers grow with the batch) becomes an InputError that says what to lower.
+ */
+export function trainerMemoryError(err: unknown, source: string, batchSize: number): unknown {
+  if (!(err instanceof Error) || !/out of memory|could not allocate|bad_alloc/.test(err.message)) return err;
+  return new InputError(source, `a trainer for batches of ${batchSize} does not fit in memory (${err.message}); lower the batch size or set a micro-batch`, { cause: err });
 }
 
 export abstract class NativeTrainerBase<Native extends NativeTrainerCore> {

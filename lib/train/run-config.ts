@@ -9,6 +9,7 @@ import { basename, resolve } from 'node:path';
 import { resolveNormalisation } from '../data/normalisation.ts';
 import type { DatasetFormat } from '../data/source.ts';
 import { InputError } from '../errors.ts';
+import { preflightOutput } from '../io/atomic-folder.ts';
 import { loadModel, readPreprocessor } from '../io/model-folder.ts';
 import type { Tensor } from '../io/tensor.ts';
 import { vitConfigFromHf, type VitConfig } from '../models/vit.ts';
@@ -88,12 +89,15 @@ async function trainOnDevice(cfg: TrainConfig, options: RunConfigOptions): Promi
   const output = cfg.output.folder!;
   const warnings: string[] = [];
   checkOutputFolder(output, { force: cfg.output.force, resume: options.resume });
+  // Resumed or forced, the folder is replaced at every checkpoint: the rest of the checks hold either way.
+  await preflightOutput(output, { force: true, protectedFolders: cfg.model.init_from ? [cfg.model.init_from] : [] });
   const threads = cfg.runtime.threads > 0 ? native().setThreads(cfg.runtime.threads) : native().setThreads(0);
 
   const folder = cfg.data.folder!;
   const norm = resolveNormalisation({
     mean: cfg.data.mean, std: cfg.data.std, preprocessor: cfg.model.init_from ? await readPreprocessor(cfg.model.init_from) : undefined,
     dataset: cfg.data.dataset ?? basename(resolve(folder)).replace(/[-_]?(data|dataset)$/i, ''),
+    names: { mean: 'data.mean', std: 'data.std' },
   });
   const channels = cfg.model.num_channels;
   const mean = norm.mean!.length === 1 ? new Array(channels).fill(norm.mean![0]) : norm.mean!;

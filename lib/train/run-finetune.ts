@@ -4,11 +4,11 @@
  * normalisation (as `otfuse eval` reads it); the training data is the training split
  * minus the seeded holdout, as when the parents were trained.
  */
-import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { resolveNormalisation } from '../data/normalisation.ts';
 import type { DatasetFormat } from '../data/source.ts';
 import { InputError } from '../errors.ts';
+import { preflightOutput } from '../io/atomic-folder.ts';
 import { loadModel } from '../io/model-folder.ts';
 import { vitConfigFromHf } from '../models/vit.ts';
 import { native, type Device } from '../native.ts';
@@ -52,8 +52,7 @@ export interface FinetuneReport extends TrainingRecord {
 }
 
 export async function finetuneFolder(options: FinetuneFolderOptions): Promise<FinetuneReport> {
-  if (existsSync(options.output) && !options.force)
-    throw new InputError(options.output, 'output folder already exists; pass --force to replace it');
+  await preflightOutput(options.output, { force: options.force, protectedFolders: [options.model] });
   const threads = native().setThreads(options.threads ?? 0);
   const model = await loadModel(options.model);
   if (model.config.model_type !== 'vit' || model.architecture !== 'ViTForImageClassification')
@@ -62,6 +61,7 @@ export async function finetuneFolder(options: FinetuneFolderOptions): Promise<Fi
   const norm = resolveNormalisation({
     mean: options.mean ?? null, std: options.std ?? null, preprocessor: model.preprocessor,
     dataset: basename(resolve(options.data)).replace(/[-_]?(data|dataset)$/i, ''),
+    channels: config.numChannels, names: { mean: '--mean', std: '--std' },
   });
   const C = config.numChannels;
   const mean = norm.mean!.length === 1 ? new Array(C).fill(norm.mean![0]) : norm.mean!;

@@ -135,7 +135,10 @@ export async function runStepLoop<Point extends LoopPoint>(options: StepLoopOpti
       if (k === 0) epochStats = { loss: 0, correct: 0, labelled: 0 };
     }
     const from = k * B, n = Math.min(B, N - from);
-    const { result: r, labelled, units, seconds: dt } = await options.runStep(order!.subarray(from, from + n), step);
+    const { result: r, labelled, units, seconds: dt } = await options.runStep(order!.subarray(from, from + n), step).catch((err: Error) => {
+      // A diverging run (learning rate far too high, or data out of range) is the recipe's or the data's fault.
+      throw /the gradient is not finite/.test(err?.message ?? '') ? new InputError(options.source, err.message, { cause: err }) : err;
+    });
     trainSeconds += dt;
     trainedUnits += units;
     lastLr = r.lr;

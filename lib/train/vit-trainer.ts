@@ -7,7 +7,7 @@ import type { Tensor } from '../io/tensor.ts';
 import { buildNative } from '../models/native-model.ts';
 import { nativeVitConfig, vitParameterParts, vitTensorsFromFlat, type VitConfig } from '../models/vit.ts';
 import { defaultDevice, native, runTask, type Device, type NativeStepResult, type NativeVitTrainer, type TaskOptions } from '../native.ts';
-import { NativeTrainerBase } from './native-trainer.ts';
+import { NativeTrainerBase, trainerMemoryError } from './native-trainer.ts';
 
 export interface TrainerOptions {
   /** Largest batch a step takes. */
@@ -34,7 +34,7 @@ export class VitTrainer extends NativeTrainerBase<NativeVitTrainer> {
     const trainer = await buildNative(vitParameterParts(config, tensors, source), source, (parts) =>
       runTask(options, (o) => native().VitTrainer.build(nativeVitConfig(config), parts, {
         ...o, batchSize: options.batchSize, microBatch: options.microBatch, device: options.device ?? defaultDevice(),
-      })));
+      }))).catch((err) => { throw trainerMemoryError(err, source, options.batchSize); });
     return new VitTrainer(config, trainer);
   }
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeFolderAtomically } from '../../lib/io/atomic-folder.ts';
+import { preflightOutput, preflightOutputFile, writeFileAtomically, writeFolderAtomically } from '../../lib/io/atomic-folder.ts';
 import { loadModel, saveModel, type Model } from '../../lib/io/model-folder.ts';
 import { encodeSafetensors, readSafetensors } from '../../lib/io/safetensors.ts';
 import type { Tensor } from '../../lib/io/tensor.ts';
@@ -322,6 +322,39 @@ describe('model folders', () => {
       }), /interrupted/);
       assert.deepEqual(readdirSync(scratch), ['out']);
       assert.deepEqual(readdirSync(out), ['keep.txt']);
+    });
+
+    it('preflight refuses, before any work, every output that could not or must not be written', async () => {
+      const parent = join(scratch, 'models', 'parent');
+      mkdirSync(parent, { recursive: true });
+      writeFileSync(join(parent, 'config.json'), '{}');
+      symlinkSync(join(scratch, 'models'), join(scratch, 'link'));
+      writeFileSync(join(scratch, 'file.txt'), 'x');
+      const protectedFolders = [parent];
+      await expectInputError(() => preflightOutput('', { force: true }), /^--output: the output folder must be a non-empty path/);
+      await expectInputError(() => preflightOutput('.', { force: true }), /would replace the current folder or a folder that holds it/);
+      await expectInputError(() => preflightOutput('/', { force: true }), /would replace the current folder or a folder that holds it/);
+      // The parent itself, through a link to its folder, a folder that holds it, and one inside it.
+      await expectInputError(() => preflightOutput(join(scratch, 'link', 'parent'), { force: true, protectedFolders }), /would replace the input model folder/);
+      await expectInputError(() => preflightOutput(join(scratch, 'models'), { force: true, protectedFolders }), /would replace the input model folder/);
+      await expectInputError(() => preflightOutput(join(parent, 'sub'), { force: true, protectedFolders }), /is inside the input model folder .*never modified/);
+      await expectInputError(() => preflightOutput(join(scratch, 'file.txt'), { force: true }), /exists and is a file, not a folder/);
+      await expectInputError(() => preflightOutput(join(scratch, 'models')), /output folder already exists; pass --force to replace it/);
+      await expectInputError(() => preflightOutput('/proc/otfuse-test/out'), /cannot write here/);
+      await preflightOutput(join(scratch, 'new', 'deeper', 'out'));
+      assert.ok(!existsSync(join(scratch, 'new')), 'the probe leaves nothing behind');
+      assert.deepEqual(readdirSync(parent), ['config.json']);
+    });
+
+    it('a single output file: its parent is made, a folder in its place refused', async () => {
+      await writeFileAtomically(join(scratch, 'a', 'b', 'vocab.txt'), [Buffer.from('x\n')]);
+      assert.equal(readFileSync(join(scratch, 'a', 'b', 'vocab.txt'), 'utf8'), 'x\n');
+      await expectInputError(() => writeFileAtomically(join(scratch, 'a'), [Buffer.from('x')]), /is a folder; the output here is a file/);
+      await expectInputError(() => preflightOutputFile(join(scratch, 'a', 'b', 'vocab.txt')), /output file already exists; pass --force/);
+      await expectInputError(() => writeFolderAtomically(join(scratch, 'x'), {}, async () => {
+        const err = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', syscall: 'write' });
+        throw err;
+      }), /x: cannot write: ENOSPC/);
     });
   });
 });

@@ -1,11 +1,10 @@
 /** `otfuse build-vocab <text-dataset> --size N`: a WordPiece vocab.txt from a text dataset's training split. */
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from '../../errors.ts';
-import { writeFileAtomically } from '../../io/atomic-folder.ts';
+import { preflightOutputFile, writeFileAtomically } from '../../io/atomic-folder.ts';
 import { openTextDataset, type ExampleUnit, type TextSplitName } from '../../text/dataset.ts';
 import { buildWordPieceVocab, vocabFileText } from '../../text/vocab-builder.ts';
-import { numberOption, type Command } from '../command.ts';
+import { integerOption, type Command } from '../command.ts';
 import { printJson } from '../output.ts';
 
 const SPLITS: TextSplitName[] = ['train', 'test', 'validation'];
@@ -34,16 +33,14 @@ export const buildVocabCommand: Command = {
   positionals: { min: 1, max: 1, names: 'one text dataset folder' },
   async run({ positionals, values, mode }) {
     if (values.size === undefined) throw new InputError('otfuse build-vocab', 'needs --size <tokens>');
-    const size = numberOption(values, 'size', 0, 6);
-    const minFrequency = numberOption(values, 'min-frequency', 2, 1);
-    if (!Number.isInteger(size)) throw new InputError('--size', `expected an integer, got '${String(values.size)}'`);
-    if (!Number.isInteger(minFrequency)) throw new InputError('--min-frequency', `expected an integer, got '${String(values['min-frequency'])}'`);
+    const size = integerOption(values, 'size', 6)!;
+    const minFrequency = integerOption(values, 'min-frequency', 1) ?? 2;
     const split = (values.split as string | undefined) ?? 'train';
     if (!SPLITS.includes(split as TextSplitName)) throw new InputError('--split', `expected one of ${SPLITS.join(', ')}, got '${split}'`);
     const unit = (values.examples as string | undefined) ?? 'lines';
     if (unit !== 'lines' && unit !== 'paragraphs') throw new InputError('--examples', `expected lines or paragraphs, got '${unit}'`);
     const output = (values.output as string | undefined) ?? join(positionals[0], 'vocab.txt');
-    if (existsSync(output) && !values.force) throw new InputError(output, 'already exists; pass --force to replace it');
+    await preflightOutputFile(output, { force: values.force as boolean });
     const data = await openTextDataset(positionals[0], { split: split as TextSplitName, unit: unit as ExampleUnit });
     const texts = data.examples.flatMap((e) => (e.pair === undefined ? [e.text] : [e.text, e.pair]));
     const built = buildWordPieceVocab(texts, { size, minFrequency, lowerCase: !values.cased });

@@ -3,7 +3,7 @@
  * Fashion-MNIST ViTs with configs/demo.yaml, from data that ships with the package,
  * and writes the fused models and report to ./otfuse-demo. No download, no GPU.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadExperimentConfig } from '../../config/load.ts';
 import { InputError } from '../../errors.ts';
@@ -15,6 +15,22 @@ import { printJson } from '../output.ts';
 import { progressBar, type Progress } from '../progress.ts';
 
 const DEFAULT_OUTPUT = 'otfuse-demo';
+
+// What an experiment folder holds: the fused models (ot, ot-repaired, vanilla, *-finetuned), the report and the plot.
+const EXPERIMENT_ENTRIES = /^(ot(-[a-z]+)*|vanilla|report\.json|landscape\.svg)$/;
+
+/** A folder that holds only what an experiment writes, with a report of the demo's two parents. */
+export function isEarlierDemo(folder: string): boolean {
+  try {
+    if (!statSync(folder).isDirectory() || !readdirSync(folder).every((name) => EXPERIMENT_ENTRIES.test(name))) return false;
+    const report = JSON.parse(readFileSync(join(folder, 'report.json'), 'utf8')) as { parents?: Array<{ folder?: unknown }> };
+    const parents = ['vit-a', 'vit-b'].map((name) => join(packageRoot(), 'models', 'fashion-mnist', name));
+    return Array.isArray(report.parents) && report.parents.length === 2 &&
+      report.parents.every((p, i) => typeof p.folder === 'string' && resolve(p.folder) === resolve(parents[i]));
+  } catch {
+    return false;
+  }
+}
 
 export const demoCommand: Command = {
   name: 'demo',
@@ -31,7 +47,7 @@ export const demoCommand: Command = {
   async run({ values, signal, mode }) {
     const output = resolve(typeof values.output === 'string' ? values.output : DEFAULT_OUTPUT);
     // Replace an earlier demo's output, never a folder of the user's.
-    if (existsSync(output) && !existsSync(join(output, 'report.json')))
+    if (existsSync(output) && !isEarlierDemo(output))
       throw new InputError(output, 'exists and is not the output of an earlier demo; choose another with --output');
     const cfg = loadExperimentConfig(join(packageRoot(), 'configs', 'demo.yaml'), [`output.folder=${JSON.stringify(output)}`, 'output.force=true']);
     if (!mode.json) process.stdout.write('Fusing two bundled Fashion-MNIST ViTs (configs/demo.yaml)...\n');

@@ -9,7 +9,7 @@ import { bertFromModel } from '../../models/bert.ts';
 import { evaluateMaskedLm, evaluateTextClassifier } from '../../text-eval.ts';
 import { openTextDataset, type ExampleUnit, type TextSplitName } from '../../text/dataset.ts';
 import { BertTokenizer } from '../../text/tokenizer.ts';
-import { deviceOption, numberOption, type CommandContext } from '../command.ts';
+import { deviceOption, IMAGE_OPTIONS, integerOption, MASKED_LM_OPTIONS, refuseOptions, type CommandContext } from '../command.ts';
 import { printJson } from '../output.ts';
 import { progressBar } from '../progress.ts';
 
@@ -26,6 +26,8 @@ export const TEXT_EVAL_HELP = [
 ].join('\n');
 
 export async function evalText(folder: string, loaded: Model, { values, signal, mode }: CommandContext): Promise<void> {
+  refuseOptions(values, IMAGE_OPTIONS, 'a BERT (a text model)');
+  if (loaded.architecture === 'BertForSequenceClassification') refuseOptions(values, MASKED_LM_OPTIONS, 'a sequence classifier');
   const split = values.split as string;
   if (split !== 'test' && split !== 'train' && split !== 'validation') throw new InputError('--split', `expected test, train or validation, got '${split}'`);
   const unit = (values.examples as string | undefined) ?? 'lines';
@@ -33,11 +35,10 @@ export async function evalText(folder: string, loaded: Model, { values, signal, 
   const overlong = (values.overlong as string | undefined) ?? 'truncate';
   if (overlong !== 'truncate' && overlong !== 'refuse') throw new InputError('--overlong', `expected truncate or refuse, got '${overlong}'`);
   const model = await bertFromModel(loaded, { device: deviceOption(values) });
-  const maxLength = numberOption(values, 'max-length', Math.min(128, model.config.maxPositions), 3);
-  if (!Number.isInteger(maxLength)) throw new InputError('--max-length', `expected an integer, got '${String(values['max-length'])}'`);
-  const maskSeed = numberOption(values, 'mask-seed', 0, 0, 2 ** 32 - 1);
-  const limit = values.limit === undefined ? undefined : numberOption(values, 'limit', 0, 1);
-  const batchSize = numberOption(values, 'batch-size', 32, 1);
+  const maxLength = integerOption(values, 'max-length', 3) ?? Math.min(128, model.config.maxPositions);
+  const maskSeed = integerOption(values, 'mask-seed', 0, 2 ** 32 - 1) ?? 0;
+  const limit = integerOption(values, 'limit', 1) ?? undefined;
+  const batchSize = integerOption(values, 'batch-size', 1) ?? 32;
   const tokenizer = await BertTokenizer.fromFolder(folder, { vocabSize: model.config.vocabSize });
   const isClassifier = model.head === 'sequence-classification';
   const data = await openTextDataset(values.data as string, {

@@ -10,7 +10,7 @@ import { InputError } from '../../errors.ts';
 import { evaluate } from '../../eval.ts';
 import { loadModel } from '../../io/model-folder.ts';
 import { vitFromModel } from '../../models/vit.ts';
-import { DEVICE_HELP, deviceOption, numberOption, type Command } from '../command.ts';
+import { DEVICE_HELP, deviceOption, integerOption, refuseOptions, TEXT_OPTIONS, type Command } from '../command.ts';
 import { printJson } from '../output.ts';
 import { progressBar } from '../progress.ts';
 import { evalText, TEXT_EVAL_HELP } from './eval-text.ts';
@@ -66,12 +66,13 @@ export const evalCommand: Command = {
     if (typeof values.data !== 'string') throw new InputError('otfuse eval', 'needs --data <dataset folder>');
     const loaded = await loadModel(folder);
     if (loaded.config.model_type === 'bert') return evalText(folder, loaded, ctx);
+    refuseOptions(values, TEXT_OPTIONS, 'an image model');
     const split = values.split as string;
     if (split !== 'test' && split !== 'train') throw new InputError('--split', `expected test or train, got '${split}'`);
     const format = values.format as string | undefined;
     if (format !== undefined && !FORMATS.includes(format as DatasetFormat)) throw new InputError('--format', `expected one of ${FORMATS.join(', ')}, got '${format}'`);
-    const limit = values.limit === undefined ? undefined : numberOption(values, 'limit', 0, 1);
-    const batchSize = numberOption(values, 'batch-size', 64, 1);
+    const limit = integerOption(values, 'limit', 1) ?? undefined;
+    const batchSize = integerOption(values, 'batch-size', 1) ?? 64;
 
     const model = await vitFromModel(loaded, { device });
     const norm = resolveNormalisation({
@@ -80,6 +81,7 @@ export const evalCommand: Command = {
       preprocessor: loaded.preprocessor,
       channels: model.config.numChannels,
       dataset: basename(values.data).replace(/[-_]?(data|dataset)$/i, ''),
+      names: { mean: '--mean', std: '--std' },
     });
     const dataset = await openDataset(values.data, {
       split,

@@ -8,7 +8,7 @@ import { FINETUNE_DEFAULTS, recipeSection, type Recipe } from '../../train/recip
 import { finetuneBertFolder } from '../../train/bert-finetune.ts';
 import { finetuneFolder } from '../../train/run-finetune.ts';
 import { formatBertSummary, bertTrainingProgress } from '../bert-training-summary.ts';
-import { DEVICE_HELP, deviceOption, numberOption, type Command, type CommandContext } from '../command.ts';
+import { DEVICE_HELP, deviceOption, IMAGE_OPTIONS, integerOption, MASKED_LM_OPTIONS, numberOption, refuseOptions, TEXT_OPTIONS, type Command, type CommandContext } from '../command.ts';
 import { printJson } from '../output.ts';
 import { formatSummary, trainingProgress } from '../training-summary.ts';
 
@@ -20,13 +20,6 @@ function numberList(raw: unknown, name: string): number[] | null {
   const values = String(raw).split(',').map((s) => Number(s.trim()));
   if (values.some((v) => !Number.isFinite(v))) throw new InputError(`--${name}`, `expected comma-separated numbers, got '${String(raw)}'`);
   return values;
-}
-
-function integerOption(values: CommandContext['values'], name: string, min: number): number | null {
-  if (values[name] === undefined) return null;
-  const n = numberOption(values, name, 0, min);
-  if (!Number.isInteger(n)) throw new InputError(`--${name}`, `expected an integer, got '${String(values[name])}'`);
-  return n;
 }
 
 /** The finetuning defaults (docs/train.md) with the command line's changes. */
@@ -54,14 +47,19 @@ export function recipeFromOptions(values: CommandContext['values']): Recipe {
   return r;
 }
 
-/** Whether a model folder holds a BERT (config.json's model_type); unreadable ones go the ViT way, which reports them. */
-function isBertFolder(folder: string): boolean {
+/**
+ * What a model folder's config.json says it is: a BERT (and whether a sequence
+ * classifier) or not; unreadable ones go the ViT way, which reports them.
+ */
+function bertKind(folder: string): 'masked-lm' | 'classifier' | null {
   const path = join(folder, 'config.json');
-  if (!existsSync(path)) return false;
+  if (!existsSync(path)) return null;
   try {
-    return (JSON.parse(readFileSync(path, 'utf8')) as { model_type?: unknown }).model_type === 'bert';
+    const config = JSON.parse(readFileSync(path, 'utf8')) as { model_type?: unknown; architectures?: unknown };
+    if (config.model_type !== 'bert') return null;
+    return Array.isArray(config.architectures) && config.architectures.includes('BertForSequenceClassification') ? 'classifier' : 'masked-lm';
   } catch {
-    return false;
+    return null;
   }
 }
 
@@ -143,7 +141,13 @@ export const finetuneCommand: Command = {
     const { positionals, values, signal, mode } = ctx;
     if (typeof values.data !== 'string') throw new InputError('otfuse finetune', 'needs --data <dataset folder>');
     if (typeof values.output !== 'string') throw new InputError('otfuse finetune', 'needs --output <folder>');
-    if (isBertFolder(positionals[0])) return finetuneBert(ctx);
+    const bert = bertKind(positionals[0]);
+    if (bert) {
+      refuseOptions(values, IMAGE_OPTIONS, 'a BERT (a text model)');
+      if (bert === 'classifier') refuseOptions(values, MASKED_LM_OPTIONS, 'a sequence classifier');
+      return finetuneBert(ctx);
+    }
+    refuseOptions(values, TEXT_OPTIONS, 'an image model');
     const format = values.format as string | undefined;
     if (format !== undefined && !FORMATS.includes(format as DatasetFormat))
       throw new InputError('--format', `expected one of ${FORMATS.join(', ')}, got '${format}'`);

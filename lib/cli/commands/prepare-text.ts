@@ -1,6 +1,6 @@
 /** `otfuse prepare-text <out-folder>`: a train/test text dataset from the Debian fortunes corpus. */
 import { prepareFortunes } from '../../text/corpus/fortunes.ts';
-import { numberOption, type Command } from '../command.ts';
+import { integerOption, numberOption, type Command } from '../command.ts';
 import { printJson } from '../output.ts';
 
 export const prepareTextCommand: Command = {
@@ -28,9 +28,9 @@ export const prepareTextCommand: Command = {
     const result = await prepareFortunes(positionals[0], {
       source: values.source as string | undefined,
       testFraction: numberOption(values, 'test-fraction', 0.05, 0, 1),
-      seed: numberOption(values, 'seed', 0, 0, 2 ** 32 - 1),
+      seed: integerOption(values, 'seed', 0, 2 ** 32 - 1) ?? 0,
       force: Boolean(values.force),
-      maxChars: values['max-chars'] === undefined ? undefined : numberOption(values, 'max-chars', Infinity, 1),
+      maxChars: integerOption(values, 'max-chars', 1) ?? undefined,
     });
     if (mode.json) return printJson({ ...result, files: result.files.length });
     process.stdout.write(`wrote ${result.folder}: ${result.train} train and ${result.test} test examples from ${result.files.length} files (${result.duplicates} duplicates dropped)\n`);

@@ -40,7 +40,8 @@ export const runCommand: Command = {
       onStage: (_stage: Stage, detail: string) => {
         bar?.done();
         bar = progressBar(detail, mode);
-        if (!mode.json && !process.stderr.isTTY) process.stderr.write(`${detail}\n`);
+        // Without a terminal (a log file), one line per stage instead of the bar; under CI and --json, nothing.
+        if (!mode.json && !process.stderr.isTTY && !process.env.CI) process.stderr.write(`${detail}\n`);
       },
       onProgress: (_stage, done, total) => bar?.update(done, total),
     };

@@ -7,7 +7,7 @@ import { trainBertFromConfig } from '../../train/bert-run-config.ts';
 import { bertTrainingProgress, formatBertSummary } from '../bert-training-summary.ts';
 import { loadTrainConfig } from '../../train/config.ts';
 import { trainFromConfig } from '../../train/run-config.ts';
-import { DEVICE_HELP, deviceOption, numberOption, type Command } from '../command.ts';
+import { DEVICE_HELP, deviceOption, integerOption, type Command } from '../command.ts';
 import { printJson } from '../output.ts';
 import { formatSummary, trainingProgress } from '../training-summary.ts';
 
@@ -52,7 +52,7 @@ export const trainCommand: Command = {
     const overrides = [...((values.set as string[] | undefined) ?? [])];
     if (typeof values.output === 'string') overrides.push(`output.folder=${JSON.stringify(values.output)}`);
     if (values.force) overrides.push('output.force=true');
-    if (values.threads !== undefined) overrides.push(`runtime.threads=${numberOption(values, 'threads', 0, 0)}`);
+    if (values.threads !== undefined) overrides.push(`runtime.threads=${integerOption(values, 'threads', 0)}`);
     const device = deviceOption(values);
     if (device) overrides.push(`runtime.device=${device}`);
     if (values.resume && values.force) throw new InputError('otfuse train', '--resume and --force exclude each other');

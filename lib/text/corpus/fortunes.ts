@@ -15,7 +15,7 @@ import { existsSync, statSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { InputError } from '../../errors.ts';
-import { writeFolderAtomically } from '../../io/atomic-folder.ts';
+import { preflightOutput, writeFolderAtomically } from '../../io/atomic-folder.ts';
 
 export const FORTUNES_PACKAGE = 'fortunes';
 export const FORTUNES_FOLDER = '/usr/share/games/fortunes';
@@ -70,7 +70,9 @@ function splitKey(text: string, seed: number): number {
 }
 
 async function cookieFiles(source: string): Promise<string[]> {
-  if (!existsSync(source) || !statSync(source).isDirectory())
+  if (existsSync(source) && !statSync(source).isDirectory())
+    throw new InputError(source, 'is a file; --source takes a folder of fortune files');
+  if (!existsSync(source))
     throw new InputError(source, `not found: install the Debian package '${FORTUNES_PACKAGE}' (apt-get install ${FORTUNES_PACKAGE}) or pass --source <folder of fortune files>`);
   const names = (await readdir(source, { withFileTypes: true }))
     .filter((e) => e.isFile() && !e.name.endsWith('.dat') && !e.name.endsWith('.u8') && !e.name.startsWith('.') && !SKIPPED.has(e.name))
@@ -87,6 +89,7 @@ export async function prepareFortunes(outFolder: string, options: PrepareFortune
   const seed = options.seed ?? 0;
   const maxChars = options.maxChars ?? Infinity;
   if (!(maxChars >= 1)) throw new InputError('--max-chars', `must be a positive number, got ${maxChars}`);
+  await preflightOutput(outFolder, { force: options.force });
   const files = await cookieFiles(source);
   const seen = new Set<string>();
   const train: string[] = [], test: string[] = [];
