@@ -13,7 +13,7 @@ const [a, b] = await Promise.all([loadModel('models/fashion-mnist/vit-a'), loadM
 const fused = await fuse([a, b], {
   data: 'data/fashion-mnist-fusion', // held-out images the parents never trained on
   dataOptions: { activations: { holdout_fraction: 0 } }, // the folder holds only those
-  fusion: { ot_solver: 'sinkhorn', sinkhorn_reg: 0.08, resid_policy: 'mean', repair: 'mean' },
+  fusion: { ot_solver: 'sinkhorn', sinkhorn_reg: 0.08 }, // statistics repair (repair: 'anchor') is on by default
   onProgress: (stage, done, total) => process.stderr.write(`\r${stage} ${done}/${total}   `),
 });
 process.stderr.write('\n');

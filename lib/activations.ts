@@ -1,11 +1,11 @@
 /**
- * Captured activations of one model, held in native memory (DESIGN.md, "Where data
+ * Captured activations of one model, held in native memory (docs/fusion.md, "Where data
  * lives"). TypeScript sees names, shapes and summary statistics; the fusion's cost
  * matrices read the matrices natively. `copy` exists for tests and inspection.
  *
  * Each entry is a matrix with rows = samples x kept tokens (sample-major) and columns =
  * neurons. Which tokens an entry keeps follows the `seqFilter` / `avgSeqItems` rules of
- * DESIGN.md's "Activations" paragraph; see native/core/activations/activation_store.h.
+ * docs/fusion.md's "Activations" section; see native/core/activations/activation_store.h.
  */
 import { InputError } from './errors.ts';
 import { runTask, type NativeActivationStore, type NativeActivationStats, type TaskOptions } from './native.ts';

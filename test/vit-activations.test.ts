@@ -17,7 +17,7 @@ const LAST_LAYER_CLS_ONLY = new Set([
   'vit.encoder.layer.2.attention.output.dense', 'vit.encoder.layer.2.intermediate.dense', 'vit.encoder.layer.2.output.dense',
 ]);
 
-/** The rows DESIGN.md says an entry keeps for one sample, written independently of the native code. */
+/** The rows docs/fusion.md ("Activations") says an entry keeps for one sample, written independently of the native code. */
 function keptTokens(name: string, a: RefActivation, filter: SeqFilter): number[] {
   const all = Array.from({ length: a.tokens }, (_, i) => i);
   if (filter === 'none' || a.tokens !== TOKENS) return all;

@@ -16,6 +16,6 @@ for model in fused/ot fused/ot-repaired fused/vanilla parent:models/fortunes/ber
   for steps in 665 1329 3323; do
     printf '%s %s ' "$model" "$steps"
     otfuse finetune "$folder" --data data/fortunes-short --output "$work/ft" --steps "$steps" --lr 5e-4 \
-      --batch-size 16 --pack --max-length 64 --holdout 0 --seed 0 --force --json | metrics
+      --batch-size 16 --pack --max-length 64 --seed 0 --force --json | metrics
   done
 done

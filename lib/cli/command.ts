@@ -6,6 +6,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { InputError } from '../errors.ts';
 import { checkDevice } from '../compute.ts';
+import type { DatasetFormat } from '../data/source.ts';
 import type { Device } from '../native.ts';
 import type { OutputMode } from './output.ts';
 
@@ -84,6 +85,19 @@ export const IMAGE_OPTIONS = ['format', 'mean', 'std', 'resize', 'holdout', 'hol
 export const TEXT_OPTIONS = ['max-length', 'pack', 'mask-probability', 'mask-seed', 'examples', 'overlong'] as const;
 /** Text options that only a masked LM takes. */
 export const MASKED_LM_OPTIONS = ['pack', 'mask-probability', 'mask-seed'] as const;
+
+/** Image dataset formats --format names (auto: detected); image_folder, the config's spelling, is taken too. */
+export const IMAGE_FORMATS: readonly DatasetFormat[] = ['cifar10', 'cifar100', 'idx', 'image-folder'];
+export const FORMAT_HELP = `auto (default: detected), ${IMAGE_FORMATS.join(', ')}`;
+
+/** --format: a dataset format, or undefined for auto-detection. */
+export function formatOption(values: CommandContext['values']): DatasetFormat | undefined {
+  const raw = values.format;
+  if (raw === undefined || raw === 'auto') return undefined;
+  const format = raw === 'image_folder' ? 'image-folder' : raw;
+  if (!IMAGE_FORMATS.includes(format as DatasetFormat)) throw new InputError('--format', `expected auto, ${IMAGE_FORMATS.join(', ')}, got '${String(raw)}'`);
+  return format as DatasetFormat;
+}
 
 /** The help line of --device, shared by the commands that compute. */
 export const DEVICE_HELP = '  --device <d>      auto (default: the GPU when the addon has CUDA and one is usable), cpu or cuda';

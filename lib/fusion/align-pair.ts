@@ -1,9 +1,9 @@
 /**
- * Aligns one model (A) onto the anchor (B), layer by layer, following DESIGN.md ("The
- * fusion, precisely"): every linear layer's inputs are moved with the map entering it,
- * its own map is computed from A's and B's neurons and its outputs are moved with that;
- * LayerNorms take the map entering them and pass it on; attention and MLP maps meet the
- * residual stream's map at each residual connection (residual-policy.ts). The result is
+ * Aligns one model (A) onto the anchor (B), layer by layer, following docs/fusion.md:
+ * every linear layer's inputs are moved with the map entering it, its own map is
+ * computed from A's and B's neurons and its outputs are moved with that; LayerNorms
+ * take the map entering them and pass it on; attention and MLP maps meet the residual
+ * stream's map at each residual connection (residual-policy.ts). The result is
  * A's weights in B's shapes and neuron order, ready to be averaged with B's.
  */
 import type { ActivationStore } from '../activations.ts';

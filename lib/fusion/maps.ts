@@ -1,7 +1,7 @@
 /**
  * Transport maps: n x m row-major float32 matrices from the neurons of a model being
- * aligned (rows) to the anchor's (columns), scaled so each row sums to 1 (DESIGN.md,
- * "The fusion, precisely").
+ * aligned (rows) to the anchor's (columns), scaled so each row sums to 1 (docs/fusion.md,
+ * "One linear layer").
  */
 export interface TransportMap {
   data: Float32Array;

@@ -1,6 +1,6 @@
 /**
  * BERT as the fusion walks it (lib/fusion/graph.ts): parameter and activation names of
- * every piece of a post-LN encoder, following DESIGN.md ("The fusion, precisely").
+ * every piece of a post-LN encoder, following docs/fusion.md.
  *
  * Post-LN order per layer: attention (Q, K, V, output projection), residual policy,
  * attention LayerNorm, MLP (in, out), residual policy, output LayerNorm. The residual

@@ -3,19 +3,18 @@
  * classifier; BERT models take the text branch (eval-text.ts).
  */
 import { basename } from 'node:path';
-import { openDataset, type DatasetFormat } from '../../data/dataset.ts';
+import { openDataset } from '../../data/dataset.ts';
 import { resolveNormalisation } from '../../data/normalisation.ts';
 import { preprocessForInput } from '../../data/preprocess.ts';
 import { InputError } from '../../errors.ts';
 import { evaluate } from '../../eval.ts';
 import { loadModel } from '../../io/model-folder.ts';
 import { vitFromModel } from '../../models/vit.ts';
-import { DEVICE_HELP, deviceOption, integerOption, refuseOptions, TEXT_OPTIONS, type Command } from '../command.ts';
+import { DEVICE_HELP, deviceOption, FORMAT_HELP, formatOption, integerOption, refuseOptions, TEXT_OPTIONS, type Command } from '../command.ts';
 import { printJson } from '../output.ts';
 import { progressBar } from '../progress.ts';
 import { evalText, TEXT_EVAL_HELP } from './eval-text.ts';
 
-const FORMATS: DatasetFormat[] = ['cifar10', 'cifar100', 'idx', 'image-folder'];
 
 function numberList(raw: string | undefined, name: string): number[] | undefined {
   if (raw === undefined) return undefined;
@@ -33,7 +32,7 @@ export const evalCommand: Command = {
     '  --data <folder>      dataset: CIFAR-10/100 binary batches, IDX files (MNIST, Fashion-MNIST), or an',
     '                       image folder (<split>/<class>/*.png|jpg)',
     '  --split test|train   which split (default test)',
-    `  --format <f>         ${FORMATS.join(', ')} (default: detected)`,
+    `  --format <f>         ${FORMAT_HELP}`,
     '  --limit <n>          only the first n examples',
     '  --batch-size <n>     images per native forward pass (default 64)',
     '  --mean a,b,c --std a,b,c   normalisation (default: the model\'s preprocessor_config.json,',
@@ -69,8 +68,7 @@ export const evalCommand: Command = {
     refuseOptions(values, TEXT_OPTIONS, 'an image model');
     const split = values.split as string;
     if (split !== 'test' && split !== 'train') throw new InputError('--split', `expected test or train, got '${split}'`);
-    const format = values.format as string | undefined;
-    if (format !== undefined && !FORMATS.includes(format as DatasetFormat)) throw new InputError('--format', `expected one of ${FORMATS.join(', ')}, got '${format}'`);
+    const format = formatOption(values);
     const limit = integerOption(values, 'limit', 1) ?? undefined;
     const batchSize = integerOption(values, 'batch-size', 1) ?? 64;
 
@@ -85,7 +83,7 @@ export const evalCommand: Command = {
     });
     const dataset = await openDataset(values.data, {
       split,
-      format: format as DatasetFormat | undefined,
+      format,
       preprocess: preprocessForInput(model.input, { mean: norm.mean, std: norm.std, resize: Boolean(values.resize) || norm.resize }),
     });
     const bar = progressBar('evaluating', mode);

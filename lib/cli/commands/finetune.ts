@@ -2,17 +2,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultsOf } from '../../config/validate.ts';
-import type { DatasetFormat } from '../../data/source.ts';
 import { InputError } from '../../errors.ts';
 import { FINETUNE_DEFAULTS, recipeSection, type Recipe } from '../../train/recipe.ts';
 import { finetuneBertFolder } from '../../train/bert-finetune.ts';
 import { finetuneFolder } from '../../train/run-finetune.ts';
 import { formatBertSummary, bertTrainingProgress } from '../bert-training-summary.ts';
-import { DEVICE_HELP, deviceOption, IMAGE_OPTIONS, integerOption, MASKED_LM_OPTIONS, numberOption, refuseOptions, TEXT_OPTIONS, type Command, type CommandContext } from '../command.ts';
+import { DEVICE_HELP, deviceOption, formatOption, IMAGE_OPTIONS, integerOption, MASKED_LM_OPTIONS, numberOption, refuseOptions, TEXT_OPTIONS, type Command, type CommandContext } from '../command.ts';
 import { printJson } from '../output.ts';
 import { formatSummary, trainingProgress } from '../training-summary.ts';
 
-const FORMATS: DatasetFormat[] = ['cifar10', 'cifar100', 'idx', 'image-folder'];
 const SCHEDULES = ['cosine', 'linear', 'constant'] as const;
 
 function numberList(raw: unknown, name: string): number[] | null {
@@ -148,14 +146,12 @@ export const finetuneCommand: Command = {
       return finetuneBert(ctx);
     }
     refuseOptions(values, TEXT_OPTIONS, 'an image model');
-    const format = values.format as string | undefined;
-    if (format !== undefined && !FORMATS.includes(format as DatasetFormat))
-      throw new InputError('--format', `expected one of ${FORMATS.join(', ')}, got '${format}'`);
+    const format = formatOption(values);
     const recipe = recipeFromOptions(values);
     const progress = trainingProgress(mode);
     try {
       const report = await finetuneFolder({
-        model: positionals[0], data: values.data, output: values.output, recipe, format: format as DatasetFormat | undefined,
+        model: positionals[0], data: values.data, output: values.output, recipe, format,
         holdout: { fraction: numberOption(values, 'holdout', 0.1, 0, 0.99), seed: integerOption(values, 'holdout-seed', 0) ?? 0 },
         trainLimit: integerOption(values, 'train-limit', 1), testLimit: integerOption(values, 'test-limit', 1),
         mean: numberList(values.mean, 'mean'), std: numberList(values.std, 'std'),

@@ -2,7 +2,7 @@
 // matrices. Each entry is one module output as a contiguous row-major float32 matrix:
 // rows = samples x kept tokens (sample-major), columns = neurons.
 //
-// Which rows an entry keeps (DESIGN.md, "Activations"):
+// Which rows an entry keeps (docs/fusion.md, "Activations"):
 //   - average_tokens: one row per sample, the mean over all of its tokens (any filter
 //     is then ignored, as in the reference);
 //   - else, for full-sequence outputs with a filter set: only_cls keeps CLS; window k
@@ -18,7 +18,7 @@
 // per sample (the longest sequence the caller will bring).
 //
 // Where the store lives: in the memory of the backend it is created on, which is the
-// capturing model's (DESIGN.md: activations are captured and consumed where they are
+// capturing model's (docs/fusion.md: activations are captured and consumed where they are
 // computed). On a GPU the rows are chosen and averaged there (Backend::gather_mean_rows),
 // the transforms run there, and cost matrices read the entries in place; each entry has
 // its own device allocation, so release() frees it. On the CPU all entries share one
