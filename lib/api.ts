@@ -20,11 +20,17 @@ import { checkConsistency } from './config/load.ts';
 import { validateConfig } from './config/validate.ts';
 import { InputError } from './errors.ts';
 import type { Model } from './io/model-folder.ts';
+import { checkModel } from './api/checks.ts';
+import { checkInteger, checkOneOf, checkOptionKeys } from './options.ts';
 import type { StageHooks } from './pipeline/stages.ts';
 
 export type { EvaluateOptions, Evaluation, FuseOptions, Fused } from './api/types.ts';
 
 const ARCHITECTURES: Record<Model['config']['model_type'], ArchitectureApi> = { vit: vitApi, bert: bertApi };
+
+const EVALUATE_KEYS: ReadonlyArray<keyof EvaluateOptions> = [
+  'data', 'split', 'limit', 'batchSize', 'signal', 'onProgress', 'format', 'mean', 'std', 'resize', 'maxLength', 'maskSeed', 'pack', 'examples',
+];
 
 /** The architecture of `models` (one for all of them); `what` names them in errors. */
 function architectureOf(models: Model[], what: string): ArchitectureApi {
@@ -50,7 +56,12 @@ function fuseConfig(models: Model[], options: FuseOptions, type: ExperimentConfi
 
 /** OT-fuses `models` (ViTs, or BERTs) into the anchor's shape. */
 export async function fuse(models: Model[], options: FuseOptions = {}): Promise<Fused> {
+  if (!Array.isArray(models)) throw new InputError('fuse: models', 'must be an array of models');
   if (models.length < 2) throw new InputError('fuse', `needs at least two models, got ${models.length}`);
+  models.forEach((m, i) => checkModel(m, `fuse: models[${i}]`));
+  checkOptionKeys(options, ['data', 'fusion', 'dataOptions', 'signal', 'onProgress'], 'fuse options');
+  if (options.data !== undefined && typeof options.data !== 'string') throw new InputError('fuse options: data', 'must be a dataset folder path');
+  if (options.fusion !== undefined && (options.fusion === null || typeof options.fusion !== 'object')) throw new InputError('fuse options: fusion', 'must be an object of fusion keys');
   const arch = architectureOf(models, 'the models');
   const { cfg, anchor } = fuseConfig(models, options, arch.type);
   const hooks: StageHooks = {
@@ -68,6 +79,17 @@ export async function fuse(models: Model[], options: FuseOptions = {}): Promise<
  * accuracy and mean loss. The result's `kind` says which.
  */
 export async function evaluate(model: Model, options: EvaluateOptions): Promise<Evaluation> {
+  checkModel(model, 'evaluate: model');
+  checkOptionKeys(options, EVALUATE_KEYS, 'evaluate options');
+  if (!options || typeof options.data !== 'string') throw new InputError('evaluate options: data', 'is needed: a dataset folder path');
+  checkInteger(options.limit, 'evaluate options: limit', 0);
+  checkInteger(options.batchSize, 'evaluate options: batchSize', 1);
+  checkInteger(options.maxLength, 'evaluate options: maxLength', 3);
+  checkInteger(options.maskSeed, 'evaluate options: maskSeed', 0);
+  checkOneOf(options.split, 'evaluate options: split', ['test', 'train', 'validation']);
+  checkOneOf(options.examples, 'evaluate options: examples', ['lines', 'paragraphs']);
+  checkOneOf(options.pack, 'evaluate options: pack', [true, false]);
+  checkOneOf(options.resize, 'evaluate options: resize', [true, false]);
   const arch = architectureOf([model], model.source?.folder ?? 'the model');
   for (const other of Object.values(ARCHITECTURES)) {
     if (other === arch) continue;

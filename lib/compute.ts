@@ -24,9 +24,12 @@ export function checkDevice(device: Device | undefined, source: string): void {
   if (!info.cudaAvailable) throw new InputError(source, `is 'cuda', but CUDA is not available: ${info.cudaUnavailableReason ?? 'unknown reason'}`);
 }
 
+/** The most native threads a process takes (each is an OS thread, and OpenBLAS starts as many). */
+export const MAX_THREADS = 1024;
+
 /** Sets the size of the native thread pool (and OpenBLAS's); 0 restores the default. Returns the new size. */
 export function setThreads(n: number): number {
-  if (!Number.isInteger(n) || n < 0) throw new RangeError(`setThreads: expected a non-negative integer, got ${n}`);
+  if (!Number.isInteger(n) || n < 0 || n > MAX_THREADS) throw new RangeError(`setThreads: expected an integer from 0 (the default) to ${MAX_THREADS}, got ${n}`);
   return native().setThreads(n);
 }
 

@@ -80,6 +80,7 @@
  */
 import type { ActivationStore } from './activations.ts';
 import { native, runTask, type TaskOptions } from './native.ts';
+import { checkOptionKeys } from './options.ts';
 
 export type { TaskOptions } from './native.ts';
 
@@ -189,6 +190,9 @@ function checkMatrix(x: FeatureMatrix, name: string): void {
     throw new TypeError(`costMatrix: ${name}.rows and ${name}.cols must be non-negative integers`);
   if (x.data.length !== x.rows * x.cols)
     throw new RangeError(`costMatrix: ${name}.data has ${x.data.length} elements, expected ${x.rows} x ${x.cols}`);
+  // A NaN would give its neuron a row of zeros (or ones) that the solvers take at face value.
+  const bad = x.data.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0) throw new RangeError(`costMatrix: ${name}.data[${bad}] is ${x.data[bad]}; features must be finite`);
 }
 
 function checkCost(cost: CostLike, fn: string): void {
@@ -206,12 +210,25 @@ function histogram(h: Marginal, k: number, name: string, fn: string): Float64Arr
 }
 
 /** Drops TaskOptions keys and undefined values: what the native options object receives. */
-function solverOptions(options: object): Record<string, unknown> {
+const TASK_KEYS = ['signal', 'onProgress', 'device'] as const;
+const KNOWN_OPTIONS = {
+  costMatrix: [...TASK_KEYS, 'layout', 'metric', 'squared', 'unitNorm', 'normalize', 'clip', 'precision'],
+  sinkhorn: [...TASK_KEYS, 'reg', 'numItermax', 'stopThr', 'checkEvery', 'method', 'epsilonScaling'],
+  emd: [...TASK_KEYS, 'solver', 'numItermax', 'centerDual'],
+} as const;
+
+/** The native options: the call's own keys (a misspelt one is an error), without the task's and the undefined ones. */
+function solverOptions(options: object, fn: keyof typeof KNOWN_OPTIONS): Record<string, unknown> {
+  checkOptionKeys(options, KNOWN_OPTIONS[fn], `${fn} options`);
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(options)) {
-    if (v === undefined || k === 'signal' || k === 'onProgress' || k === 'device') continue;
+    if (v === undefined || (TASK_KEYS as readonly string[]).includes(k)) continue;
+    // clip: null means no clipping, as leaving it out does.
+    if (k === 'clip' && v === null) continue;
     out[k] = v;
   }
+  if (fn === 'sinkhorn') checkOptionKeys(out.epsilonScaling, ['regStart', 'factor', 'stageItermax', 'stageStopThr'], 'sinkhorn options: epsilonScaling');
+  if (fn === 'costMatrix') checkOptionKeys(out.clip, ['reg', 'min', 'max'], 'costMatrix options: clip');
   return out;
 }
 
@@ -229,7 +246,7 @@ export async function costMatrix(xa: FeatureMatrix | StoredFeatures, xb: Feature
     return [x.data, x.rows, x.cols];
   };
   const [a, ar, ac] = side(xa, 'xa'), [b, br, bc] = side(xb, 'xb');
-  return runTask(options, (o) => native().otCostMatrix(a, ar, ac, b, br, bc, solverOptions(options), o));
+  return runTask(options, (o) => native().otCostMatrix(a, ar, ac, b, br, bc, solverOptions(options, 'costMatrix'), o));
 }
 
 /**
@@ -242,7 +259,7 @@ export async function sinkhorn(a: Marginal, b: Marginal, cost: CostLike, options
     throw new RangeError(`sinkhorn: reg must be a positive finite number, got ${options?.reg}`);
   const { n, m } = cost;
   const av = histogram(a, n, 'a', 'sinkhorn'), bv = histogram(b, m, 'b', 'sinkhorn');
-  const r = await runTask(options, (o) => native().otSinkhorn(av, bv, cost.data, n, m, solverOptions(options), o));
+  const r = await runTask(options, (o) => native().otSinkhorn(av, bv, cost.data, n, m, solverOptions(options, 'sinkhorn'), o));
   return { n, m, reg: options.reg, ...r };
 }
 
@@ -275,7 +292,7 @@ export async function sinkhornBatch(problems: SinkhornProblem[], options: Sinkho
     bs.push(histogram(p.b, m, 'b', what));
     costs.push(p.cost.data);
   });
-  const r = await runTask(options, (o) => native().otSinkhornBatch(as, bs, costs, n, m, solverOptions(options), o));
+  const r = await runTask(options, (o) => native().otSinkhornBatch(as, bs, costs, n, m, solverOptions(options, 'sinkhorn'), o));
   return r.results.map((x, k) => ({
     ...x, n, m, reg: options.reg, device: r.device,
     plan: r.plan.subarray(k * nm, (k + 1) * nm),
@@ -292,6 +309,6 @@ export async function emd(a: Marginal, b: Marginal, cost: CostLike, options: Emd
   checkCost(cost, 'emd');
   const { n, m } = cost;
   const av = histogram(a, n, 'a', 'emd'), bv = histogram(b, m, 'b', 'emd');
-  const r = await runTask(options, (o) => native().otEmd(av, bv, cost.data, n, m, solverOptions(options), o));
+  const r = await runTask(options, (o) => native().otEmd(av, bv, cost.data, n, m, solverOptions(options, 'emd'), o));
   return { n, m, ...r };
 }

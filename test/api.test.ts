@@ -46,6 +46,36 @@ describe('programmatic API', function () {
     assert.equal((await evaluate(back, { data: join(dir, 'data') })).accuracy, result.accuracy);
   });
 
+  it('checks its arguments at the door: models, option keys and values, and what saveModel may write', async () => {
+    const [a, b] = await Promise.all([loadModel(join(dir, 'a')), loadModel(join(dir, 'b'))]);
+    const data = join(dir, 'data');
+    // Models: not a model, a config its tensors do not fit (an absurd depth fails at the first missing layer), data shorter than its shape.
+    await assert.rejects(fuse([a, null as never]), /fuse: models\[1\]: is not a model/);
+    const deep = { ...a, source: undefined, config: { ...a.config, num_hidden_layers: 1_000_000 } };
+    await assert.rejects(evaluate(deep, { data }), /tensor "vit\.encoder\.layer\.2\.[\w.]+" is missing/);
+    const short = new Map(a.tensors);
+    short.set('classifier.weight', { ...a.tensors.get('classifier.weight')!, data: (a.tensors.get('classifier.weight')!.data as Float32Array).subarray(0, 10) });
+    await assert.rejects(evaluate({ ...a, tensors: short }, { data }), /tensor "classifier\.weight" holds 10 values, its shape 4 x 16 needs 64/);
+    // Options: unknown keys, fractions, bad normalisation.
+    await assert.rejects(evaluate(a, { data, limt: 10 } as never), /evaluate options: limt: unknown option; did you mean 'limit'/);
+    await assert.rejects(fuse([a, b], { data, fuison: {} } as never), /fuse options: fuison: unknown option; did you mean 'fusion'/);
+    await assert.rejects(evaluate(a, { data, limit: 2.5 }), /evaluate options: limit: must be an integer >= 0, got 2\.5/);
+    await assert.rejects(evaluate(a, { data, mean: [NaN], std: [1] }), /mean: must be a non-empty list of finite numbers/);
+    // A weights-mode fusion of a model built in memory checks its values as a capture would.
+    const nan = new Map(a.tensors);
+    const w = (a.tensors.get('vit.layernorm.weight')!.data as Float32Array).slice();
+    w[0] = NaN;
+    nan.set('vit.layernorm.weight', { ...a.tensors.get('vit.layernorm.weight')!, data: w });
+    await assert.rejects(fuse([{ ...a, source: undefined, tensors: nan }, b], { fusion: { type: 'wts', repair: 'none' } }), /vit\.layernorm\.weight: holds a non-finite value \(NaN\)/);
+    // The fused model is its own: its config is not the anchor's object, and its parents' folders are never written.
+    const fused = await fuse([a, b], { fusion: { type: 'wts', repair: 'none' } });
+    assert.notEqual(fused.model.config, b.config);
+    await assert.rejects(saveModel(join(dir, 'b'), fused.model, { force: true }), /would replace the input model folder/);
+    await assert.rejects(saveModel(join(dir, 'a', 'fused'), fused.model), /is inside the input model folder/);
+    await assert.rejects(saveModel(join(dir, 'out'), { ...fused.model, tokenizer: { '../evil.txt': 'x' } as never }), /tokenizer: file name "\.\.\/evil\.txt" is not a plain file name/);
+    await assert.rejects(saveModel(join(dir, 'out'), fused.model, { forse: true } as never), /saveModel options: forse: unknown option; did you mean 'force'/);
+  });
+
   it('names a misspelt fusion key', async () => {
     const [a, b] = await Promise.all([loadModel(join(dir, 'a')), loadModel(join(dir, 'b'))]);
     await assert.rejects(fuse([a, b], { data: join(dir, 'data'), fusion: { ot_solvr: 'emd' } as never }), (e) => e instanceof InputError && /fusion\.ot_solvr: unknown key; did you mean 'ot_solver'/.test(e.message));

@@ -133,6 +133,14 @@ describe('ot: costMatrix', () => {
     await assert.rejects(costMatrix(xa, randomMatrix(10, 2, 1), { metric: 'manhattan' as never }), /metric must be 'euclidean' or 'cosine'/);
     await assert.rejects(costMatrix({ data: new Float32Array(3), rows: 2, cols: 2 }, xa), /expected 2 x 2/);
     await assert.rejects(costMatrix(xa, xa, { device: 'tpu' as never }), /unknown device 'tpu'/);
+    // A non-finite feature would give its neuron a row the solvers trust; a misspelt option would be ignored.
+    const nan = { ...xa, data: xa.data.slice() };
+    nan.data[7] = NaN;
+    await assert.rejects(costMatrix(nan, xa), /costMatrix: xa\.data\[7\] is NaN; features must be finite/);
+    await assert.rejects(costMatrix(xa, xa, { metrc: 'cosine' } as never), /costMatrix options: metrc: unknown option; did you mean 'metric'/);
+    await assert.rejects(costMatrix(xa, xa, { clip: { reg: 0.1, mn: 0 } } as never), /costMatrix options: clip: mn: unknown option/);
+    // clip: null is no clipping, as leaving it out is.
+    assert.deepEqual((await costMatrix(xa, xa, { clip: null } as never)).data, (await costMatrix(xa, xa)).data);
   });
 
   it('runs where the device option says: cpu by name, auto on the GPU only when one is usable, cuda refused without one', async () => {
@@ -349,6 +357,18 @@ describe('ot: emd', () => {
     const controller = new AbortController();
     const pending = emd(undefined, undefined, big, { signal: controller.signal, onProgress: () => controller.abort() });
     await assert.rejects(pending, (err) => isAbortError(err));
+  });
+
+  it('the assignment solver stops on abort during its first phases too', async () => {
+    // A square uniform problem of random costs needs few augmenting paths: the abort has
+    // to be seen in the column and row reductions, which take most of the time.
+    const c = randomCost(4000, 4000, 43);  // one sweep of its 16M costs alone outlasts the 5 ms
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 5);
+    const started = performance.now();
+    await assert.rejects(emd(undefined, undefined, c, { signal: controller.signal, solver: 'assignment' }), (err) => isAbortError(err));
+    assert.ok(performance.now() - started < 2000, 'the abort was seen before the solve ended');
+    await assert.rejects(emd(undefined, undefined, c, { solvr: 'assignment' } as never), /emd options: solvr: unknown option; did you mean 'solver'/);
   });
 
   it('balances masses like POT, rejects unequal ones', async () => {

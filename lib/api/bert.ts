@@ -24,7 +24,10 @@ export const bertApi: ArchitectureApi = {
     const repaired = await repairBertFusion(parents, anchor, cfg, fusion, hooks);
     return {
       // The anchor's tokenizer files come along: the fused model reads text as the anchor does.
-      model: { config: a.model.config, architecture: a.model.architecture, tensors: repaired ?? fusion.result.tensors, tokenizer: a.model.tokenizer },
+      model: {
+        config: structuredClone(a.model.config), architecture: a.model.architecture, tensors: repaired ?? fusion.result.tensors,
+        tokenizer: a.model.tokenizer && { ...a.model.tokenizer }, derivedFrom: models.flatMap((m) => (m.source ? [m.source.folder] : [])),
+      },
       maps: fusion.result.maps,
       weights: fusion.result.weights,
     };

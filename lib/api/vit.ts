@@ -22,7 +22,10 @@ export const vitApi: ArchitectureApi = {
     // The fused model takes images the way the anchor does: it keeps its preprocessor config.
     const preprocessor = preprocessorConfig(norm.mean ?? [0.5], norm.std ?? [0.5], a.config.imageSize);
     return {
-      model: { config: a.model.config, architecture: a.model.architecture, tensors: repaired ?? fusion.result.tensors, preprocessor },
+      model: {
+        config: structuredClone(a.model.config), architecture: a.model.architecture, tensors: repaired ?? fusion.result.tensors, preprocessor,
+        derivedFrom: models.flatMap((m) => (m.source ? [m.source.folder] : [])),
+      },
       maps: fusion.result.maps,
       weights: fusion.result.weights,
     };

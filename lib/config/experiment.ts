@@ -155,7 +155,7 @@ export const experimentSchema = section('an otfuse experiment', {
   }),
   runtime: section('where the work runs', {
     device: oneOf(['auto', 'cpu', 'cuda'] as const, 'auto', 'auto uses a GPU when the addon has CUDA and one is usable'),
-    threads: int(0, 'native threads (0: one per core)', 0),
+    threads: int(0, 'native threads (0: one per core)', 0, 1024),
     solve_ahead: custom<'auto' | boolean>('auto', 'auto | true | false', 'solve a pair\'s activation maps together before its walk (auto: when the activations are on a GPU)', parseAutoOrBool),
   }),
 });

@@ -37,6 +37,10 @@ export function resolveNormalisation(sources: NormalisationSources): Normalisati
   if (sources.mean || sources.std) {
     const names = sources.names ?? { mean: 'mean', std: 'std' };
     if (!sources.mean || !sources.std) throw new InputError(sources.mean ? names.std : names.mean, `give ${names.mean} and ${names.std} together`);
+    for (const [key, v] of [['mean', sources.mean], ['std', sources.std]] as const) {
+      if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === 'number' && Number.isFinite(x)))
+        throw new InputError(names[key], `must be a non-empty list of finite numbers, got ${JSON.stringify(v)}`);
+    }
     for (const s of sources.std) if (!(s > 0)) throw new InputError(names.std, `must be positive, got ${s}`);
     for (const [key, v] of [['mean', sources.mean], ['std', sources.std]] as const) {
       if (sources.channels !== undefined && v.length !== 1 && v.length !== sources.channels)

@@ -147,6 +147,9 @@ export function checkTensorsMatchConfig(
     if (tensor.shape.length !== item.shape.length || tensor.shape.some((size, d) => size !== item.shape[d])) {
       throw new InputError(source, `tensor ${quoted(item.name)} has shape ${formatShape(tensor.shape)} but config.json implies ${formatShape(item.shape)}`);
     }
+    // A tensor built in memory can disagree with its own shape; one read from a file cannot.
+    const size = tensor.shape.reduce((a, b) => a * b, 1);
+    if (tensor.data?.length !== size) throw new InputError(source, `tensor ${quoted(item.name)} holds ${tensor.data?.length} values, its shape ${formatShape(tensor.shape)} needs ${size}`);
     const isFloat = isFloatDType(tensor.dtype);
     if (item.kind === 'weight' && !isFloat) throw new InputError(source, `tensor ${quoted(item.name)} holds ${tensor.dtype} values; weights must be floating point`);
     if (item.kind === 'index' && (isFloat || tensor.dtype === 'BOOL')) throw new InputError(source, `tensor ${quoted(item.name)} holds ${tensor.dtype} values; it is an index buffer and must hold integers`);

@@ -27,6 +27,7 @@ import { readTokenizerFiles, type TokenizerFiles } from './tokenizer-files.ts';
 import { readTorchBin } from './torch-bin.ts';
 import { parseJsonObject, readTextFile } from './json-file.ts';
 import { oneLine, quoted } from './messages.ts';
+import { checkOptionKeys } from '../options.ts';
 
 export type ModelFormat = 'safetensors' | 'pytorch';
 
@@ -50,6 +51,8 @@ export interface Model {
   tensors: Map<string, Tensor>;
   /** Where the model was read from; absent for models built in memory (a fused model). */
   source?: ModelSource;
+  /** The folders of the models this one was made from (a fused model's parents): saveModel never writes there. */
+  derivedFrom?: string[];
   /**
    * The folder's preprocessor_config.json (HF's image processor: image_mean, image_std,
    * ...), when it has one: how images become this model's input. Saved with the model.
@@ -166,6 +169,20 @@ export interface SaveOptions extends AtomicOutputOptions {
   maxShardSize?: number | string;
 }
 
+/** The preprocessor and tokenizer files a model carries, checked before anything is written. */
+function checkSidecars(model: Model, folder: string): void {
+  if (model.preprocessor !== undefined && (model.preprocessor === null || typeof model.preprocessor !== 'object' || Array.isArray(model.preprocessor)))
+    throw new InputError(`model to save in ${folder}: preprocessor`, 'must be an object (the preprocessor_config.json contents)');
+  const written = new Set(['config.json', PREPROCESSOR_FILE, 'model.safetensors', 'model.safetensors.index.json']);
+  for (const [name, text] of Object.entries(model.tokenizer ?? {})) {
+    if (text === undefined) continue;
+    // Plain file names only: a path would write outside the folder.
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name) || written.has(name) || /^model-\d+-of-\d+\.safetensors$/.test(name))
+      throw new InputError(`model to save in ${folder}: tokenizer`, `file name ${JSON.stringify(name)} is not a plain file name of its own`);
+    if (typeof text !== 'string') throw new InputError(`model to save in ${folder}: tokenizer`, `${name} must be text, got ${typeof text}`);
+  }
+}
+
 export interface SavedModel {
   folder: string;
   /** Files written, relative to the folder. */
@@ -179,6 +196,10 @@ export interface SavedModel {
  * from.
  */
 export async function saveModel(folder: string, model: Model, options: SaveOptions = {}): Promise<SavedModel> {
+  if (typeof folder !== 'string') throw new InputError('saveModel: folder', 'must be a path');
+  if (!model || typeof model !== 'object' || !(model.tensors instanceof Map)) throw new InputError('saveModel: model', 'is not a model: expected { config, architecture, tensors: Map }');
+  checkOptionKeys(options, ['force', 'protectedFolders', 'forceHint', 'maxShardSize'], 'saveModel options');
+  checkSidecars(model, folder);
   const maxBytes = parseByteSize(options.maxShardSize ?? '5GB');
   const tensors = new Map<string, Tensor>();
   for (const [name, tensor] of model.tensors) {
@@ -189,7 +210,7 @@ export async function saveModel(folder: string, model: Model, options: SaveOptio
 
   const shards = planShards([...tensors].map(([name, t]) => [name, t.data.byteLength]), maxBytes);
   const files = ['config.json'];
-  const protectedFolders = [...(options.protectedFolders ?? []), ...(model.source ? [model.source.folder] : [])];
+  const protectedFolders = [...(options.protectedFolders ?? []), ...(model.source ? [model.source.folder] : []), ...(model.derivedFrom ?? [])];
   await writeFolderAtomically(folder, { force: options.force, protectedFolders }, async (temp) => {
     await writeChunks(join(temp, 'config.json'), [Buffer.from(hfConfigToJson(model.config, model.architecture))]);
     if (model.preprocessor) {

@@ -49,7 +49,9 @@ export function parameterParts(
     if (!same)
       throw new InputError(`${source}: ${name}`, `has shape [${tensor.shape.join(', ')}], the config needs [${t.shape.join(', ')}]`);
     if (!(tensor.data instanceof Float32Array))
-      throw new InputError(`${source}: ${name}`, `holds ${tensor.dtype} values; ${kind} parameters must be floating point`);
+      throw new InputError(`${source}: ${name}`, `holds ${tensor.data?.constructor?.name ?? typeof tensor.data} data (dtype ${tensor.dtype}); ${kind} parameters must be a Float32Array`);
+    const size = t.shape.reduce((a, b) => a * b, 1);
+    if (tensor.data.length !== size) throw new InputError(`${source}: ${name}`, `holds ${tensor.data.length} values, its shape [${t.shape.join(', ')}] needs ${size}`);
     parts.push({ name, data: tensor.data, offset: t.offset });
   }
   if (missing.length > 0) {

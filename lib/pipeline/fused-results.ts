@@ -158,6 +158,7 @@ export async function saveStage(cfg: ExperimentConfig, contents: ExperimentFolde
   const output = cfg.output.folder;
   if (!output) return;
   hooks.stage('save', `writing ${output}`);
+  hooks.signal?.throwIfAborted();
   await writeFolderAtomically(output, { force: cfg.output.force, protectedFolders: contents.parents }, async (temp) => {
     for (const [name, tensors] of modelsToSave(contents.models, contents.finetuned)) await saveModel(join(temp, name), { ...contents.like, tensors });
     for (const [name, text] of Object.entries(contents.files)) await writeFile(join(temp, name), text);

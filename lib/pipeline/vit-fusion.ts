@@ -73,6 +73,9 @@ export async function fuseParents(parents: Parent[], anchorIndex: number, cfg: E
     }
     done('activations');
   }
+  // Models built in memory (not read by loadModel, which checks them) get the checks a
+  // native build makes (every value finite) even when no activations were captured.
+  if (!captured) for (const p of parents.filter((q) => !q.model.source)) { await p.vit(); p.release(); }
   const result = await fusionStage(parents.map((p) => ({ label: p.folder, tensors: p.model.tensors })), captured?.stores ?? null, graph, anchorIndex, cfg, hooks);
   return { result, captured: captureSummary(captured), activationSource, samples };
 }

@@ -53,7 +53,7 @@ export const bertTrainSchema = section('an otfuse BERT masked-LM training run', 
   output: trainOutputSection(),
   runtime: section('where the work runs', {
     device: oneOf(['auto', 'cpu', 'cuda'] as const, 'auto', 'auto trains on a GPU when the addon has CUDA and one is usable'),
-    threads: int(0, 'native threads (0: one per core); a run is bit-reproducible for a fixed thread count', 0),
+    threads: int(0, 'native threads (0: one per core); a run is bit-reproducible for a fixed thread count', 0, 1024),
   }),
 });
 

@@ -78,8 +78,12 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
-  if (!info[0].IsNumber()) ThrowArgError(info.Env(), "setThreads: n must be a number");
-  tf::set_num_threads(info[0].As<Napi::Number>().Int32Value());
+  // Each thread is an OS thread (and OpenBLAS makes as many): a typo of 40000 would take
+  // the machine's thread limit down with it.
+  const double n = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1.0;
+  if (!(n >= 0 && n <= tf::kMaxThreads) || n != double(int(n)))
+    ThrowArgError(info.Env(), "setThreads: n must be an integer from 0 (the default) to " + std::to_string(tf::kMaxThreads));
+  tf::set_num_threads(int(n));
   return Napi::Number::New(info.Env(), tf::num_threads());
 }
 

@@ -4,6 +4,7 @@
 #include "../core/backend.h"
 #include "../core/vit/vit_capture.h"
 #include "activation_store_wrap.h"
+#include "args.h"
 #include "capture_task.h"
 #include "model_args.h"
 
@@ -31,9 +32,7 @@ const int32_t* ReadLabels(Napi::Env env, const Napi::Value& v, int64_t count, co
 
 int64_t ReadCount(Napi::Env env, const Napi::Value& v, const tf::VitConfig& c, const F32View& images,
                   const char* what) {
-  if (!v.IsNumber()) ThrowArgError(env, std::string(what) + ": count must be a number");
-  int64_t n = v.As<Napi::Number>().Int64Value();
-  if (n < 0) ThrowArgError(env, std::string(what) + ": count must not be negative");
+  const int64_t n = ReadSize(env, v, std::string(what) + ": count");
   if (int64_t(images.length) < n * c.image_floats())
     ThrowArgError(env, std::string(what) + ": images holds " + std::to_string(images.length) + " floats, " +
                            std::to_string(n) + " images of " + std::to_string(c.num_channels) + "x" +

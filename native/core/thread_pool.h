@@ -65,6 +65,9 @@ class ThreadPool {
   std::exception_ptr error_;
 };
 
+// The most threads set_num_threads takes (the binding refuses more).
+constexpr int kMaxThreads = 1024;
+
 // The process-wide pool. Its size defaults to the number of online cores (or the
 // TF_NUM_THREADS environment variable) and can be changed with set_num_threads; a region
 // already running keeps the pool it started on (shared ownership) until it finishes.

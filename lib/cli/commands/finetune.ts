@@ -76,7 +76,7 @@ async function finetuneBert(ctx: CommandContext): Promise<void> {
       maxLength: integerOption(values, 'max-length', 3), pack: Boolean(values.pack),
       maskProbability: numberOption(values, 'mask-probability', 0.15, 0.001, 1), maskSeed: integerOption(values, 'mask-seed', 0) ?? 0,
       examples, truncation: overlong === 'truncate', trainLimit: integerOption(values, 'train-limit', 1),
-      testLimit: integerOption(values, 'test-limit', 1), threads: integerOption(values, 'threads', 0) ?? 0, device: deviceOption(values),
+      testLimit: integerOption(values, 'test-limit', 1), threads: integerOption(values, 'threads', 0, 1024) ?? 0, device: deviceOption(values),
       force: Boolean(values.force), signal, onStep: progress.onStep,
     });
     progress.done();
@@ -155,7 +155,7 @@ export const finetuneCommand: Command = {
         holdout: { fraction: numberOption(values, 'holdout', 0.1, 0, 0.99), seed: integerOption(values, 'holdout-seed', 0) ?? 0 },
         trainLimit: integerOption(values, 'train-limit', 1), testLimit: integerOption(values, 'test-limit', 1),
         mean: numberList(values.mean, 'mean'), std: numberList(values.std, 'std'),
-        threads: integerOption(values, 'threads', 0) ?? 0, device: deviceOption(values), force: Boolean(values.force), signal,
+        threads: integerOption(values, 'threads', 0, 1024) ?? 0, device: deviceOption(values), force: Boolean(values.force), signal,
         onLoad: progress.onLoad, onStep: progress.onStep,
       });
       progress.done();

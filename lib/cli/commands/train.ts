@@ -52,7 +52,7 @@ export const trainCommand: Command = {
     const overrides = [...((values.set as string[] | undefined) ?? [])];
     if (typeof values.output === 'string') overrides.push(`output.folder=${JSON.stringify(values.output)}`);
     if (values.force) overrides.push('output.force=true');
-    if (values.threads !== undefined) overrides.push(`runtime.threads=${integerOption(values, 'threads', 0)}`);
+    if (values.threads !== undefined) overrides.push(`runtime.threads=${integerOption(values, 'threads', 0, 1024)}`);
     const device = deviceOption(values);
     if (device) overrides.push(`runtime.device=${device}`);
     if (values.resume && values.force) throw new InputError('otfuse train', '--resume and --force exclude each other');

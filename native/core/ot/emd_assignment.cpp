@@ -29,16 +29,16 @@ class Assignment {
       : c_(c), n_(n), x_(static_cast<size_t>(n), -1), y_(static_cast<size_t>(n), -1), v_(static_cast<size_t>(n), 0.0) {}
 
   int64_t solve(TaskContext* ctx) {
+    ctx_ = ctx;
     std::vector<int64_t> free_rows = column_reduction();
     for (int round = 0; round < 2 && !free_rows.empty(); ++round) free_rows = augmenting_row_reduction(free_rows);
     int64_t paths = 0;
     for (int64_t f : free_rows) {
+      // Each path is O(n^2) on a dense problem: check for a cancel before every one.
+      check_cancelled();
       augment_from(f);
       ++paths;
-      if (ctx && (paths & 63) == 0) {
-        ctx->check_cancelled();
-        ctx->progress(double(paths), double(free_rows.size()));
-      }
+      if (ctx && (paths & 63) == 0) ctx->progress(double(paths), double(free_rows.size()));
     }
     return paths;
   }
@@ -55,12 +55,16 @@ class Assignment {
 
  private:
   const double* row(int64_t i) const { return c_ + i * n_; }
+  void check_cancelled() const {
+    if (ctx_) ctx_->check_cancelled();
+  }
 
   std::vector<int64_t> column_reduction() {
     // Column minima in one row-major sweep (the first row attaining each minimum).
     std::vector<int64_t> arg(static_cast<size_t>(n_), 0);
     std::copy(row(0), row(0) + n_, v_.begin());
     for (int64_t i = 1; i < n_; ++i) {
+      if ((i & 255) == 0) check_cancelled();
       const double* ci = row(i);
       for (int64_t j = 0; j < n_; ++j)
         if (ci[j] < v_[j]) {
@@ -78,6 +82,7 @@ class Assignment {
     }
     std::vector<int64_t> free_rows;
     for (int64_t i = 0; i < n_; ++i) {
+      if ((i & 255) == 0) check_cancelled();
       if (offers[i] == 0) {
         free_rows.push_back(i);
       } else if (offers[i] == 1) {
@@ -123,6 +128,7 @@ class Assignment {
     int64_t budget = 8 * n_ + 64;
     size_t k = 0;
     while (k < queue.size()) {
+      if ((k & 255) == 0) check_cancelled();
       const int64_t i = queue[k++];
       if (budget-- <= 0) {
         next.push_back(i);
@@ -232,6 +238,7 @@ class Assignment {
   int64_t n_;
   std::vector<int64_t> x_, y_;  // row -> column, column -> row (-1: free)
   std::vector<double> v_;       // column prices (duals)
+  TaskContext* ctx_ = nullptr;  // for cancellation checks between steps
   std::vector<double> d_;  // path search: distance of each column
   std::vector<int64_t> pred_, cols_;
 };

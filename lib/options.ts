@@ -1,0 +1,27 @@
+/**
+ * Checks of the option objects programmatic calls take: known keys only (a misspelt key
+ * is an error that suggests the nearest one, not a silently ignored setting) and values
+ * of the right kind, each error naming the option.
+ */
+import { didYouMean } from './config/suggest.ts';
+import { InputError } from './errors.ts';
+
+/** An options object: undefined or a plain object whose keys are all in `known`; `what` names it. */
+export function checkOptionKeys(options: unknown, known: readonly string[], what: string): void {
+  if (options === undefined) return;
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new InputError(what, `must be an object, got ${options === null ? 'null' : typeof options}`);
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) throw new InputError(`${what}: ${key}`, `unknown option${didYouMean(key, [...known]) || `; expected one of ${known.join(', ')}`}`);
+  }
+}
+
+/** An optional integer option >= min. */
+export function checkInteger(value: unknown, name: string, min: number): void {
+  if (value === undefined) return;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) throw new InputError(name, `must be an integer >= ${min}, got ${String(value)}`);
+}
+
+/** An optional option that is one of `values`. */
+export function checkOneOf(value: unknown, name: string, values: readonly unknown[]): void {
+  if (value !== undefined && !values.includes(value)) throw new InputError(name, `must be one of ${values.map((v) => JSON.stringify(v)).join(', ')}, got ${JSON.stringify(value)}`);
+}
