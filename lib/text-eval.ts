@@ -12,7 +12,7 @@ import type { BertConfig, BertModel } from './models/bert.ts';
 import type { TokenBatch } from './text/batch.ts';
 import type { TextSplit } from './text/dataset.ts';
 import { maskTokens } from './text/mlm-masking.ts';
-import { encodeExamples } from './text/sequences.ts';
+import { encodeExamplesAsync } from './text/sequences.ts';
 import type { BertTokenizer, Encoding } from './text/tokenizer.ts';
 
 export interface TextEvalOptions {
@@ -100,8 +100,9 @@ export async function evaluateMaskedLm(model: BertModel, tokenizer: BertTokenize
   if (model.head !== 'masked-lm') throw new InputError('model', 'is not a masked language model (BertForMaskedLM)');
   checkLength(model, options);
   const started = performance.now();
-  const encodings = encodeExamples(tokenizer, data.examples, { maxLength: options.maxLength, pack: options.pack, truncation: options.truncation, file: data.file })
-    .slice(0, options.limit ?? Infinity);
+  const encodings = await encodeExamplesAsync(tokenizer, data.examples, {
+    maxLength: options.maxLength, pack: options.pack, truncation: options.truncation, file: data.file, limit: options.limit ?? Infinity,
+  });
   let lossSum = 0, masked = 0, correct = 0, tokens = 0, done = 0;
   for (const { batch, first } of batches(tokenizer, encodings, options.batchSize ?? 32)) {
     options.signal?.throwIfAborted();
@@ -131,7 +132,7 @@ export async function evaluateTextClassifier(model: BertModel, tokenizer: BertTo
   const examples = data.examples.slice(0, options.limit ?? Infinity);
   if (examples.some((e) => e.label === undefined)) throw new InputError(data.file, 'has no labels; a classifier is evaluated on a labelled split');
   const started = performance.now();
-  const encodings = encodeExamples(tokenizer, examples, { maxLength: options.maxLength, truncation: options.truncation, file: data.file });
+  const encodings = await encodeExamplesAsync(tokenizer, examples, { maxLength: options.maxLength, truncation: options.truncation, file: data.file });
   let correct = 0, lossSum = 0, tokens = 0, done = 0;
   for (const { batch, first } of batches(tokenizer, encodings, options.batchSize ?? 32)) {
     options.signal?.throwIfAborted();

@@ -12,7 +12,7 @@ import { evaluateMaskedLm, evaluateTextClassifier } from '../lib/text-eval.ts';
 import { sliceBatch } from '../lib/text/batch.ts';
 import { openTextDataset, parseExamples } from '../lib/text/dataset.ts';
 import { maskTokens } from '../lib/text/mlm-masking.ts';
-import { encodeExamples } from '../lib/text/sequences.ts';
+import { encodeExamples, encodeExamplesAsync } from '../lib/text/sequences.ts';
 import { BertTokenizer } from '../lib/text/tokenizer.ts';
 import { Vocabulary } from '../lib/text/vocab.ts';
 import { expectInputError } from './helpers/expect-error.ts';
@@ -92,6 +92,16 @@ describe('sequences and masking', () => {
     assert.ok(seqs.every((s) => s.ids[0] === 2 && s.ids[s.ids.length - 1] === 3));
     const stream = seqs.flatMap((s) => s.ids.slice(1, -1));
     assert.deepEqual(stream, [5, 6, 7, 3, 8, 5, 9, 3, 5, 5, 5, 5, 5, 5, 6]);
+  });
+
+  it('a limit gives the first sequences without tokenising the rest; the async form gives the same', async () => {
+    for (const pack of [false, true]) {
+      const all = encodeExamples(tiny, examples, { maxLength: 6, pack });
+      for (const limit of [0, 1, 2, 10]) assert.deepEqual(encodeExamples(tiny, examples, { maxLength: 6, pack, limit }), all.slice(0, limit), `pack ${pack}, limit ${limit}`);
+      assert.deepEqual(await encodeExamplesAsync(tiny, examples, { maxLength: 6, pack }), all);
+    }
+    // Over-long examples past the limit are never read, so never refused.
+    assert.equal(encodeExamples(tiny, examples, { maxLength: 6, truncation: false, limit: 2 }).length, 2);
   });
 
   it('masks 15% of real, non-special tokens, 80/10/10, seeded and independent of batching', () => {

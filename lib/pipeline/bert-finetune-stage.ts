@@ -11,7 +11,7 @@ import { InputError } from '../errors.ts';
 import type { BertConfig } from '../models/bert.ts';
 import { labelsFor } from '../text-eval.ts';
 import { openTextDataset, type TextSplit } from '../text/dataset.ts';
-import { encodeExamples } from '../text/sequences.ts';
+import { encodeExamplesAsync } from '../text/sequences.ts';
 import type { BertTokenizer } from '../text/tokenizer.ts';
 import { trainBert, type BertCurvePoint, type TextRecipe, type TextTask } from '../train/bert-train.ts';
 import { finetuneRecipe, type FinetuneOne } from './finetune-stage.ts';
@@ -41,7 +41,7 @@ export async function bertFinetuner(
   const examples = act.holdout_fraction > 0
     ? Array.from(holdoutSplit(split.examples.length, act.holdout_fraction, act.holdout_seed).rest, (i) => split.examples[i])
     : split.examples;
-  const train = encodeExamples(tokenizer, examples, { maxLength: text.max_length, pack: text.pack, file: split.file });
+  const train = await encodeExamplesAsync(tokenizer, examples, { maxLength: text.max_length, pack: text.pack, file: split.file });
   const task: TextTask = config.head === 'masked-lm'
     ? { kind: 'masked-lm', maskProbability: MASK_PROBABILITY }
     : { kind: 'classification', labels: Int32Array.from(examples, (e) => e.label!) };

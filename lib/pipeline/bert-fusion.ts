@@ -14,7 +14,7 @@ import { bertFusionGraph } from '../models/bert-graph.ts';
 import { labelsFor } from '../text-eval.ts';
 import { sequenceLength, type TokenBatch } from '../text/batch.ts';
 import { openTextDataset, type TextExample } from '../text/dataset.ts';
-import { encodeExamples } from '../text/sequences.ts';
+import { encodeExamplesAsync } from '../text/sequences.ts';
 import type { BertTokenizer } from '../text/tokenizer.ts';
 import { captureActivations, captureSummary, needsActivations, seqFilterOf, type CaptureParent, type CaptureSummary, type CapturedActivations } from './activations.ts';
 import type { BertParent } from './bert-parents.ts';
@@ -65,7 +65,7 @@ async function fusionSamples(cfg: ExperimentConfig, anchor: BertParent, tokenize
     held = ` (held-out ${holdout.length} of ${examples.length} examples: holdout fraction ${act.holdout_fraction}, seed ${act.holdout_seed})`;
     examples = Array.from(holdout, (i) => data.examples[i]);
   }
-  const encodings = encodeExamples(tokenizer, examples, { maxLength: text.max_length, pack: text.pack, file: data.file });
+  const encodings = await encodeExamplesAsync(tokenizer, examples, { maxLength: text.max_length, pack: text.pack, file: data.file });
   const indices = chooseSamples(encodings.length, cfg.fusion.acts.num_samples, act.shuffle, cfg.fusion.acts.seed);
   const batches: TextSamples['batches'] = [];
   let tokens = 0;

@@ -12,7 +12,7 @@ import { loadModel } from '../io/model-folder.ts';
 import { bertConfigFromHf } from '../models/bert.ts';
 import { native, type Device } from '../native.ts';
 import { openTextDataset, type ExampleUnit } from '../text/dataset.ts';
-import { encodeExamples } from '../text/sequences.ts';
+import { encodeExamplesAsync } from '../text/sequences.ts';
 import { BertTokenizer } from '../text/tokenizer.ts';
 import { writeTrainedBert, type BertTrainingRecord } from './bert-checkpoint.ts';
 import { evaluateBertTensors, trainBert, type BertCurvePoint, type BertStepProgress, type TextEvalSetup, type TextRecipe } from './bert-train.ts';
@@ -67,7 +67,7 @@ export async function finetuneBertFolder(options: BertFinetuneOptions): Promise<
   const labels = mlm ? undefined : { names: config.labelNames, numClasses: config.numLabels };
   const trainSplit = await openTextDataset(options.data, { split: 'train', unit, labels });
   const limit = options.trainLimit ?? Infinity;
-  const train = encodeExamples(tokenizer, trainSplit.examples, { maxLength, pack, truncation, file: trainSplit.file }).slice(0, limit);
+  const train = await encodeExamplesAsync(tokenizer, trainSplit.examples, { maxLength, pack, truncation, file: trainSplit.file, limit });
   const testSplit = await openTextDataset(options.data, { split: 'test', unit, labels });
   const maskProbability = options.maskProbability ?? 0.15;
   const test: TextEvalSetup = {

@@ -15,7 +15,7 @@ import type { Tensor } from '../io/tensor.ts';
 import { bertConfigFromHf, type BertConfig } from '../models/bert.ts';
 import { native } from '../native.ts';
 import { openTextDataset } from '../text/dataset.ts';
-import { encodeExamples } from '../text/sequences.ts';
+import { encodeExamplesAsync } from '../text/sequences.ts';
 import { BertTokenizer } from '../text/tokenizer.ts';
 import { readVocab } from '../text/vocab.ts';
 import { readBertTrainingState, writeTrainedBert, type BertStateFile, type BertTrainingRecord } from './bert-checkpoint.ts';
@@ -94,8 +94,9 @@ export async function trainBertFromConfig(cfg: BertTrainConfig, options: BertRun
   const d = cfg.data;
   const truncation = d.overlong === 'truncate';
   const trainSplit = await openTextDataset(d.folder!, { split: 'train', unit: d.examples });
-  const train = encodeExamples(tokenizer, trainSplit.examples, { maxLength: d.max_length, pack: d.pack, truncation, file: trainSplit.file })
-    .slice(0, d.train_limit ?? Infinity);
+  const train = await encodeExamplesAsync(tokenizer, trainSplit.examples, {
+    maxLength: d.max_length, pack: d.pack, truncation, file: trainSplit.file, limit: d.train_limit ?? Infinity,
+  });
   const testSplit = await openTextDataset(d.folder!, { split: d.test_split, unit: d.examples });
   const test: TextEvalSetup = {
     split: testSplit, maxLength: d.max_length, pack: d.pack, truncation, maskSeed: d.eval_mask_seed,
