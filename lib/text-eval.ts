@@ -77,11 +77,11 @@ export async function evaluateBertText(model: BertModel, tokenizer: BertTokenize
 
 function checkLength(model: BertModel, options: TextEvalOptions): void {
   const { maxLength } = options;
-  if (!Number.isInteger(maxLength) || maxLength < 3) throw new InputError('--max-length', `must be an integer of at least 3, got ${maxLength}`);
+  if (!Number.isInteger(maxLength) || maxLength < 3) throw new InputError('max length (--max-length, maxLength)', `must be an integer of at least 3, got ${maxLength}`);
   if (maxLength > model.config.maxPositions)
-    throw new InputError('--max-length', `${maxLength} is more than the model's ${model.config.maxPositions} positions (max_position_embeddings)`);
+    throw new InputError('max length (--max-length, maxLength)', `${maxLength} is more than the model's ${model.config.maxPositions} positions (max_position_embeddings)`);
   const limit = options.limit ?? Infinity;
-  if (!(limit >= 0)) throw new InputError('--limit', `must be a non-negative number, got ${options.limit}`);
+  if (!(limit >= 0)) throw new InputError('limit (--limit)', `must be a non-negative number, got ${options.limit}`);
 }
 
 /** Batches of encodings padded to their longest, with the index of each batch's first sequence. */

@@ -94,7 +94,7 @@ describe('datasets', () => {
 
   it('an image size that does not fit the model is an InputError naming the dataset; resize fixes it', async () => {
     await assert.rejects(openDataset(join(FIX, 'idx-raw'), { preprocess: rgb32 }), (e) =>
-      e instanceof InputError && e.message.includes('idx-raw (idx, test)') && /images are 4x4, the model expects 32x32 \(resize them with --resize/.test(e.message));
+      e instanceof InputError && e.message.includes('idx-raw (idx, test)') && /images are 4x4, the model expects 32x32 \(resize them: --resize/.test(e.message));
     const up = await openDataset(join(FIX, 'idx-raw'), { preprocess: { ...rgb32, resize: true } });
     const [b] = await all(up, 5);
     assert.equal(b.images.length, 5 * 3 * 32 * 32);

@@ -194,7 +194,7 @@ describe('BERT evaluation', () => {
   it('refuses a max length beyond the positions and the wrong kind of model', async () => {
     const { model, tokenizer } = await bert(MLM);
     const data = await openTextDataset(LINES);
-    await expectInputError(() => evaluateMaskedLm(model, tokenizer, data, { maxLength: 25 }), /--max-length: 25 is more than the model's 24 positions/);
+    await expectInputError(() => evaluateMaskedLm(model, tokenizer, data, { maxLength: 25 }), /max length \(--max-length, maxLength\): 25 is more than the model's 24 positions/);
     await expectInputError(() => evaluateTextClassifier(model, tokenizer, data, { maxLength: 16 }), /not a sequence classifier/);
     await expectInputError(() => evaluateMaskedLm(model, tokenizer, data, { maxLength: 4, truncation: false }), /test\.txt:1: has \d+ tokens with \[CLS\] and \[SEP\], more than the maximum length 4/);
   });
@@ -231,7 +231,7 @@ describe('otfuse eval on BERT', function () {
   });
 
   it('names what does not fit', () => {
-    inputError(otfuse('eval', MLM, '--data', LINES, '--max-length', '100'), /--max-length: 100 is more than the model's 24 positions/);
+    inputError(otfuse('eval', MLM, '--data', LINES, '--max-length', '100'), /--max-length, maxLength\): 100 is more than the model's 24 positions/);
     inputError(otfuse('eval', MLM, '--data', LINES, '--max-length', '5', '--overlong', 'refuse'), /test\.txt:1: has \d+ tokens/);
     inputError(otfuse('eval', MLM, '--data', LINES, '--split', 'dev'), /--split: expected test, train or validation/);
     inputError(otfuse('eval', MLM, '--data', LINES, '--max-length', '16', '--mask-seed', '3'), /no token was masked/);

@@ -47,7 +47,7 @@ function perChannel(values: number[] | undefined, fallback: number, channels: nu
 export function planTarget(where: string, source: SourceShape, config: PreprocessConfig): NativeImageTarget {
   const want = inputShape(config);
   if ((source.height !== want.height || source.width !== want.width) && !config.resize)
-    throw new InputError(where, `images are ${source.height}x${source.width}, the model expects ${want.height}x${want.width} (resize them with --resize, or data.resize in a config)`);
+    throw new InputError(where, `images are ${source.height}x${source.width}, the model expects ${want.height}x${want.width} (resize them: --resize, data.resize in a config, resize: true in evaluate options)`);
   // Alpha (the last of 2 or 4 channels) never reaches the model.
   const colour = source.channels === 2 || source.channels === 4 ? source.channels - 1 : source.channels;
   const convert = config.convertChannels ?? true;

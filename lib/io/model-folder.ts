@@ -196,7 +196,7 @@ export interface SavedModel {
  * from.
  */
 export async function saveModel(folder: string, model: Model, options: SaveOptions = {}): Promise<SavedModel> {
-  if (typeof folder !== 'string') throw new InputError('saveModel: folder', 'must be a path');
+  if (typeof folder !== 'string' || folder.trim() === '') throw new InputError('saveModel: folder', 'must be a non-empty path');
   if (!model || typeof model !== 'object' || !(model.tensors instanceof Map)) throw new InputError('saveModel: model', 'is not a model: expected { config, architecture, tensors: Map }');
   checkOptionKeys(options, ['force', 'protectedFolders', 'forceHint', 'maxShardSize'], 'saveModel options');
   checkSidecars(model, folder);
