@@ -139,6 +139,7 @@ describe('ot: costMatrix', () => {
     await assert.rejects(costMatrix(nan, xa), /costMatrix: xa\.data\[7\] is NaN; features must be finite/);
     await assert.rejects(costMatrix(xa, xa, { metrc: 'cosine' } as never), /costMatrix options: metrc: unknown option; did you mean 'metric'/);
     await assert.rejects(costMatrix(xa, xa, { clip: { reg: 0.1, mn: 0 } } as never), /costMatrix options: clip: mn: unknown option/);
+    await assert.rejects(costMatrix(xa, xa, { clip: { reg: Infinity } }), /costMatrix: clip: reg must be a finite number/);
     // clip: null is no clipping, as leaving it out is.
     assert.deepEqual((await costMatrix(xa, xa, { clip: null } as never)).data, (await costMatrix(xa, xa)).data);
   });
@@ -221,6 +222,11 @@ describe('ot: sinkhorn', () => {
     const c = randomCost(3, 4, 10);
     await assert.rejects(sinkhorn(undefined, undefined, c, {} as never), /reg must be a positive finite number/);
     await assert.rejects(sinkhorn([0.5, 0.5], undefined, c, { reg: 1 }), /a has 2 entries, the cost matrix needs 3/);
+    // The options as they are spelt here, not as the core calls them.
+    await assert.rejects(sinkhorn(undefined, undefined, c, { reg: 1, stopThr: -1 }), /sinkhorn: stopThr must be a finite number >= 0/);
+    await assert.rejects(sinkhorn(undefined, undefined, c, { reg: 1, checkEvery: 0 }), /sinkhorn: checkEvery must be an integer >= 1/);
+    await assert.rejects(sinkhorn(undefined, undefined, c, { reg: 1, epsilonScaling: { factor: 2 } }), /sinkhorn: epsilonScaling: factor must be in \(0, 1\)/);
+    await assert.rejects(sinkhorn(undefined, undefined, c, { reg: 1, numItermx: 5 } as never), /sinkhorn options: numItermx: unknown option; did you mean 'numItermax'/);
     await assert.rejects(sinkhorn([-1, 1, 1], undefined, c, { reg: 1 }), /a must be finite and non-negative/);
     await assert.rejects(sinkhorn(undefined, undefined, c, { reg: 1, method: 'greenkhorn' as never }), /method must be/);
     await assert.rejects(sinkhorn(undefined, undefined, c, { reg: 1, numItermax: 2.5 }), /numItermax must be a non-negative integer/);

@@ -44,6 +44,8 @@ class Fields {
   std::string string(const char* key, const std::string& fallback) const;
   Fields object(const char* key) const;
   [[noreturn]] void bad(const char* key, const std::string& value, const char* allowed) const;
+  // Throws "<fn>: <key> <what>" (a JS TypeError), naming the option as the caller spelt it.
+  [[noreturn]] void fail(const char* key, const std::string& what) const { ThrowArgError(env_, fn_ + ": " + key + " " + what); }
   const std::string& fn() const { return fn_; }
 
  private:

@@ -38,10 +38,10 @@ Side CostSide(Napi::Env env, const Napi::Value& x, const Napi::Value& rows, cons
     p.data = v.data;
     p.rows = ReadSize(env, rows, what + " rows");
     p.cols = ReadSize(env, cols, what + " cols");
-    if (v.length != size_t(p.rows * p.cols)) ThrowArgError(env, "otCostMatrix: " + what + " length does not match its rows x cols");
+    if (v.length != size_t(p.rows * p.cols)) ThrowArgError(env, "costMatrix: " + what + " length does not match its rows x cols");
   } else {
-    p = ReadPart(env, x, "otCostMatrix: " + what);
-    if (!columns) ThrowArgError(env, "otCostMatrix: " + what + " is an activation store entry, whose neurons are columns: use layout 'columns'");
+    p = ReadPart(env, x, "costMatrix: " + what);
+    if (!columns) ThrowArgError(env, "costMatrix: " + what + " is an activation store entry, whose neurons are columns: use layout 'columns'");
   }
   Side s;
   s.neurons_are_columns = columns;
@@ -59,7 +59,7 @@ Side CostSide(Napi::Env env, const Napi::Value& x, const Napi::Value& rows, cons
 // 'rows' (neurons are rows, weights).
 Napi::Value CostMatrix(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const char* fn = "otCostMatrix";
+  const char* fn = "costMatrix";  // as lib/ot.ts calls it
   Fields f(env, info[6], fn);
   const std::string layout = f.string("layout", "columns");
   if (layout != "columns" && layout != "rows") f.bad("layout", layout, "'columns' or 'rows'");
@@ -68,7 +68,7 @@ Napi::Value CostMatrix(const Napi::CallbackInfo& info) {
   auto a = std::make_shared<Side>(CostSide(env, info[0], info[1], info[2], columns, "xa"));
   auto b = std::make_shared<Side>(CostSide(env, info[3], info[4], info[5], columns, "xb"));
   if (a->features != b->features)
-    ThrowArgError(env, "otCostMatrix: a and b must have the same number of features per neuron (" +
+    ThrowArgError(env, "costMatrix: a and b must have the same number of features per neuron (" +
                            std::to_string(a->features) + " vs " + std::to_string(b->features) + ")");
   TaskOptions opts = TaskOptions::From(info[7]);
   tf::Backend* be = &ResolveBackend(env, opts.device, fn);
@@ -143,7 +143,7 @@ void SetSinkhornResult(Napi::Object r, const tf::ot::SinkhornResult& x) {
 //   -> Promise<{ plan, logU, logV, iterations, marginalError, converged, cost, absorptions }>
 Napi::Value Sinkhorn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const char* fn = "otSinkhorn";
+  const char* fn = "sinkhorn";
   F64View a, b, c;
   int64_t n, m;
   ReadMarginals(env, info, fn, a, b, c, n, m);
@@ -172,7 +172,7 @@ Napi::Value Sinkhorn(const Napi::CallbackInfo& info) {
 //      converged, cost, absorptions }], device }>
 Napi::Value SinkhornBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const std::string fn = "otSinkhornBatch";
+  const std::string fn = "sinkhornBatch";
   const int64_t n = ReadSize(env, info[3], fn + ": n"), m = ReadSize(env, info[4], fn + ": m");
   std::vector<const double*> as, bs, costs;
   std::vector<Napi::Value> keep;
@@ -223,7 +223,7 @@ Napi::Value SinkhornBatch(const Napi::CallbackInfo& info) {
 //   -> Promise<{ plan, u, v, cost, solver, iterations, optimal, massRescaled }>
 Napi::Value Emd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const char* fn = "otEmd";
+  const char* fn = "emd";
   F64View a, b, c;
   int64_t n, m;
   ReadMarginals(env, info, fn, a, b, c, n, m);

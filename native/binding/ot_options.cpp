@@ -1,5 +1,8 @@
 #include "ot_options.h"
 
+#include <cmath>
+#include <utility>
+
 namespace tfb {
 
 tf::ot::CostOptions ReadCostOptions(const Fields& f) {
@@ -40,6 +43,8 @@ tf::ot::CostOptions ReadCostOptions(const Fields& f) {
     clip.number("reg", o.clip_reg);
     clip.number("min", o.clip_min);
     clip.number("max", o.clip_max);
+    for (const auto& [key, value] : {std::pair<const char*, double>{"reg", o.clip_reg}, {"min", o.clip_min}, {"max", o.clip_max}})
+      if (!std::isfinite(value)) clip.fail(key, "must be a finite number");
   }
   return o;
 }
@@ -50,6 +55,9 @@ tf::ot::SinkhornOptions ReadSinkhornOptions(const Fields& f) {
   f.integer("numItermax", o.max_iter);
   f.number("stopThr", o.tol);
   f.integer("checkEvery", o.check_every);
+  // Checked here, not only by the core, so that the error names the option as JS spells it.
+  if (!(o.tol >= 0) || !std::isfinite(o.tol)) f.fail("stopThr", "must be a finite number >= 0");
+  if (o.check_every < 1) f.fail("checkEvery", "must be an integer >= 1");
   const std::string method = f.string("method", "sinkhorn");
   if (method == "sinkhorn") {
     o.method = tf::ot::SinkhornMethod::Scaling;
@@ -65,6 +73,8 @@ tf::ot::SinkhornOptions ReadSinkhornOptions(const Fields& f) {
     e.number("factor", o.epsilon_scaling.factor);
     e.integer("stageItermax", o.epsilon_scaling.stage_max_iter);
     e.number("stageStopThr", o.epsilon_scaling.stage_tol);
+    if (!(o.epsilon_scaling.factor > 0 && o.epsilon_scaling.factor < 1)) e.fail("factor", "must be in (0, 1)");
+    if (!std::isfinite(o.epsilon_scaling.reg_start)) e.fail("regStart", "must be a finite number (<= 0: a schedule from the cost's range)");
   }
   return o;
 }
