@@ -67,6 +67,9 @@ describe('programmatic API', function () {
     w[0] = NaN;
     nan.set('vit.layernorm.weight', { ...a.tensors.get('vit.layernorm.weight')!, data: w });
     await assert.rejects(fuse([{ ...a, source: undefined, tensors: nan }, b], { fusion: { type: 'wts', repair: 'none' } }), /vit\.layernorm\.weight: holds a non-finite value \(NaN\)/);
+    // Without data, the error says which setting needs it.
+    await assert.rejects(fuse([a, b], { fusion: { type: 'wts' } }), /data\.folder: is needed .*statistics repair \(fusion\.repair: anchor\).*set fusion\.repair: none/);
+    await assert.rejects(fuse([a, b], { fusion: { type: 'acts' } }), /data\.folder: is needed .*acts mode/);
     // The fused model is its own: its config is not the anchor's object, and its parents' folders are never written.
     const fused = await fuse([a, b], { fusion: { type: 'wts', repair: 'none' } });
     assert.notEqual(fused.model.config, b.config);

@@ -49,6 +49,13 @@ export function needsActivations(cfg: ExperimentConfig): boolean {
   return cfg.fusion.type === 'acts' || cfg.fusion.resid_policy.startsWith('weighted');
 }
 
+/** What makes a run read fusion data (for the error when there is none): the setting, and how to do without it. */
+export function whyFusionData(cfg: ExperimentConfig): string {
+  if (cfg.fusion.type === 'acts') return 'acts mode (fusion.type) compares neurons by their activations on it';
+  if (needsActivations(cfg)) return `resid_policy ${cfg.fusion.resid_policy} weighs maps by activations on it`;
+  return `statistics repair (fusion.repair: ${cfg.fusion.repair}) measures the fused neurons on it; set fusion.repair: none to fuse without data`;
+}
+
 /**
  * One model at a time goes through all the batches, and its native copy is released
  * before the next is built, so only one model's weights and working buffers are in

@@ -16,7 +16,7 @@ import { sequenceLength, type TokenBatch } from '../text/batch.ts';
 import { openTextDataset, type TextExample } from '../text/dataset.ts';
 import { encodeExamplesAsync } from '../text/sequences.ts';
 import type { BertTokenizer } from '../text/tokenizer.ts';
-import { captureActivations, captureSummary, needsActivations, seqFilterOf, type CaptureParent, type CaptureSummary, type CapturedActivations } from './activations.ts';
+import { captureActivations, captureSummary, needsActivations, seqFilterOf, whyFusionData, type CaptureParent, type CaptureSummary, type CapturedActivations } from './activations.ts';
 import type { BertParent } from './bert-parents.ts';
 import { fusionStage, repairStage } from './fuse-stage.ts';
 import { chooseSamples } from './fusion-samples.ts';
@@ -51,7 +51,7 @@ export function checkTextSettings(cfg: ExperimentConfig, anchor: BertParent): vo
 
 async function fusionSamples(cfg: ExperimentConfig, anchor: BertParent, tokenizer: BertTokenizer): Promise<TextSamples> {
   const folder = cfg.data.activations.folder ?? cfg.data.folder;
-  if (!folder) throw new InputError('data.folder', 'is needed: the fusion captures activations on a text dataset (or set data.activations.folder)');
+  if (!folder) throw new InputError('data.folder', `is needed (or data.activations.folder), a text dataset: ${whyFusionData(cfg)}`);
   const act = cfg.data.activations, text = cfg.data.text;
   const classifier = anchor.config.head === 'sequence-classification';
   const wantLosses = cfg.fusion.acts.loss_thres !== false;

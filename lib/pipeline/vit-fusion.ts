@@ -12,7 +12,7 @@ import { graphActivations } from '../fusion/graph.ts';
 import type { FusionResult } from '../fusion/index.ts';
 import type { Tensor } from '../io/tensor.ts';
 import { vitFusionGraph, vitInput } from '../models/vit.ts';
-import { captureActivations, captureSummary, needsActivations, seqFilterOf, type CaptureParent, type CaptureSummary, type CapturedActivations } from './activations.ts';
+import { captureActivations, captureSummary, needsActivations, seqFilterOf, whyFusionData, type CaptureParent, type CaptureSummary, type CapturedActivations } from './activations.ts';
 import { fusionStage, repairStage } from './fuse-stage.ts';
 import { chooseSamples, selectedBatches } from './fusion-samples.ts';
 import { measureOnSamples } from './measure.ts';
@@ -52,7 +52,7 @@ export async function fuseParents(parents: Parent[], anchorIndex: number, cfg: E
   const samples: Batch[] = [];
   if (needActs || cfg.fusion.repair !== 'none') {
     const folder = cfg.data.activations.folder ?? cfg.data.folder;
-    if (!folder) throw new InputError('data.folder', `is needed: ${cfg.fusion.type === 'acts' ? 'acts mode' : cfg.fusion.resid_policy} captures activations on fusion data (or set data.activations.folder)`);
+    if (!folder) throw new InputError('data.folder', `is needed (or data.activations.folder): ${whyFusionData(cfg)}`);
     stage('activations', `capturing activations of ${cfg.fusion.acts.num_samples} samples`);
     const act = cfg.data.activations;
     if (act.split === 'validation') throw new InputError('data.activations.split', 'validation is a split of text datasets; image datasets have train and test');
