@@ -64,7 +64,6 @@ class Assignment {
     std::vector<int64_t> arg(static_cast<size_t>(n_), 0);
     std::copy(row(0), row(0) + n_, v_.begin());
     for (int64_t i = 1; i < n_; ++i) {
-      if ((i & 255) == 0) check_cancelled();
       const double* ci = row(i);
       for (int64_t j = 0; j < n_; ++j)
         if (ci[j] < v_[j]) {
@@ -81,8 +80,8 @@ class Assignment {
       }
     }
     std::vector<int64_t> free_rows;
+    check_cancelled();
     for (int64_t i = 0; i < n_; ++i) {
-      if ((i & 255) == 0) check_cancelled();
       if (offers[i] == 0) {
         free_rows.push_back(i);
       } else if (offers[i] == 1) {
