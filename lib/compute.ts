@@ -4,6 +4,7 @@
  * loop; see TaskOptions for device, cancellation and progress.
  */
 import { InputError } from './errors.ts';
+import { MAX_THREADS } from './options.ts';
 import { native, runTask, type Device, type NativeInfo, type TaskOptions } from './native.ts';
 
 export type { TaskOptions } from './native.ts';
@@ -23,9 +24,6 @@ export function checkDevice(device: Device | undefined, source: string): void {
   const info = native().info();
   if (!info.cudaAvailable) throw new InputError(source, `is 'cuda', but CUDA is not available: ${info.cudaUnavailableReason ?? 'unknown reason'}`);
 }
-
-/** The most native threads a process takes (each is an OS thread, and OpenBLAS starts as many). */
-export const MAX_THREADS = 1024;
 
 /** Sets the size of the native thread pool (and OpenBLAS's); 0 restores the default. Returns the new size. */
 export function setThreads(n: number): number {

@@ -6,6 +6,9 @@
 import { didYouMean } from './config/suggest.ts';
 import { InputError } from './errors.ts';
 
+/** The most native threads a process takes (each is an OS thread, and OpenBLAS starts as many; native kMaxThreads). */
+export const MAX_THREADS = 1024;
+
 /** An options object: undefined or a plain object whose keys are all in `known`; `what` names it. */
 export function checkOptionKeys(options: unknown, known: readonly string[], what: string): void {
   if (options === undefined) return;

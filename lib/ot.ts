@@ -190,9 +190,6 @@ function checkMatrix(x: FeatureMatrix, name: string): void {
     throw new TypeError(`costMatrix: ${name}.rows and ${name}.cols must be non-negative integers`);
   if (x.data.length !== x.rows * x.cols)
     throw new RangeError(`costMatrix: ${name}.data has ${x.data.length} elements, expected ${x.rows} x ${x.cols}`);
-  // A NaN would give its neuron a row of zeros (or ones) that the solvers take at face value.
-  const bad = x.data.findIndex((v) => !Number.isFinite(v));
-  if (bad >= 0) throw new RangeError(`costMatrix: ${name}.data[${bad}] is ${x.data[bad]}; features must be finite`);
 }
 
 function checkCost(cost: CostLike, fn: string): void {

@@ -9,6 +9,7 @@
  */
 import { bool, custom, int, num, numbers, oneOf, optionalNum, optionalStr, section, str, type Infer } from './schema-kit.ts';
 import { FINETUNE_DEFAULTS, recipeFields } from '../train/recipe.ts';
+import { MAX_THREADS } from '../options.ts';
 
 /** `seq_filter`: null (keep every token), `only_cls`, or `window_<k>` (central k x k patches plus CLS). */
 export type SeqFilter = null | { kind: 'only_cls' } | { kind: 'window'; size: number };
@@ -155,7 +156,7 @@ export const experimentSchema = section('an otfuse experiment', {
   }),
   runtime: section('where the work runs', {
     device: oneOf(['auto', 'cpu', 'cuda'] as const, 'auto', 'auto uses a GPU when the addon has CUDA and one is usable'),
-    threads: int(0, 'native threads (0: one per core)', 0, 1024),
+    threads: int(0, 'native threads (0: one per core)', 0, MAX_THREADS),
     solve_ahead: custom<'auto' | boolean>('auto', 'auto | true | false', 'solve a pair\'s activation maps together before its walk (auto: when the activations are on a GPU)', parseAutoOrBool),
   }),
 });

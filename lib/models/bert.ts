@@ -312,7 +312,7 @@ export function bertTensor(tensors: Map<string, Tensor>, name: string): Tensor |
  * HF-named tensors -> their places in the flat buffer of `config`, read in place: every
  * parameter present with HF's shape (native-model.ts parameterParts); extras not checked.
  */
-export function bertParameterParts(config: BertConfig, tensors: Map<string, Tensor>, source: string): { parts: ParameterPart[]; expected: Set<string> } {
+export function bertParameterParts(config: BertConfig, tensors: Map<string, Tensor>, source: string): { parts: ParameterPart[]; expected: Set<string>; total: number } {
   const layout = native().bertLayout(nativeBertConfig(config));
   return parameterParts(layout, hfParameterName, { kind: 'BERT', source, lookup: (name) => bertTensor(tensors, name) });
 }

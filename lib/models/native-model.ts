@@ -27,12 +27,13 @@ export interface ParameterPart {
  * HF-named tensors -> where each goes in the flat buffer of `layout`, without copying.
  * Every tensor must be present with the layout's shape and floating-point values; errors
  * name `source` and the tensor. `lookup` finds a tensor under its HF name (a model may
- * accept another name too). Returns the parts and the HF names they took. Finiteness is
- * checked where the parts are packed (buildNativeModel's worker, or flattenParameters).
+ * accept another name too). Returns the parts, the HF names they took and the buffer's
+ * length. Finiteness is checked where the parts are packed (buildNative's worker, or
+ * packParts).
  */
 export function parameterParts(
   layout: FlatLayout, hfName: (native: string) => string, options: { kind: string; source: string; lookup: (name: string) => Tensor | undefined },
-): { parts: ParameterPart[]; expected: Set<string> } {
+): { parts: ParameterPart[]; expected: Set<string>; total: number } {
   const { kind, source } = options;
   const parts: ParameterPart[] = [];
   const expected = new Set<string>();
@@ -58,7 +59,7 @@ export function parameterParts(
     const list = missing.slice(0, 5).join(', ') + (missing.length > 5 ? `, ... (${missing.length} in all)` : '');
     throw new InputError(source, `missing ${kind} parameters: ${list}`);
   }
-  return { parts, expected };
+  return { parts, expected, total: layout.total };
 }
 
 function nonFiniteError(source: string, part: ParameterPart, index: number, value: number): InputError {
@@ -66,21 +67,18 @@ function nonFiniteError(source: string, part: ParameterPart, index: number, valu
 }
 
 /**
- * HF-named tensors -> a new flat buffer of `layout` (parameterParts' checks, and finite
- * values). For trainers and tests; models are built from the parts off the JS thread
- * (buildNativeModel).
+ * parameterParts' parts -> a new flat buffer of `total` floats, refusing non-finite
+ * values (the check buildNative's worker makes). For checkpoints and tests; models and
+ * trainers are built from the parts off the JS thread (buildNative).
  */
-export function flattenParameters(
-  layout: FlatLayout, hfName: (native: string) => string, options: { kind: string; source: string; lookup: (name: string) => Tensor | undefined },
-): { flat: Float32Array; expected: Set<string> } {
-  const { parts, expected } = parameterParts(layout, hfName, options);
-  const flat = new Float32Array(layout.total);
+export function packParts(parts: ParameterPart[], total: number, source: string): Float32Array {
+  const flat = new Float32Array(total);
   for (const part of parts) {
     const data = part.data;
-    for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) throw nonFiniteError(options.source, part, i, data[i]);
+    for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) throw nonFiniteError(source, part, i, data[i]);
     flat.set(data, part.offset);
   }
-  return { flat, expected };
+  return flat;
 }
 
 /**

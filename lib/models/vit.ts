@@ -16,7 +16,7 @@ import type { Model } from '../io/model-folder.ts';
 import type { Tensor } from '../io/tensor.ts';
 import { defaultDevice, native, runTask, type Device, type NativeVitConfig, type NativeVitModel, type TaskOptions } from '../native.ts';
 import type { ForwardOptions, ForwardResult, ImageClassifier, ImageInput } from './classifier.ts';
-import { buildNative, checkUnknownTensors, createStore, flattenParameters, parameterParts, planStore, tensorsFromFlat, type ParameterPart } from './native-model.ts';
+import { buildNative, checkUnknownTensors, createStore, packParts, parameterParts, planStore, tensorsFromFlat, type ParameterPart } from './native-model.ts';
 
 export type { Tensor } from '../io/tensor.ts';
 
@@ -213,24 +213,22 @@ export class VitModel implements ImageClassifier {
 }
 
 /**
- * HF-named tensors -> the native flat parameter buffer of `config`. Every tensor the
- * model needs must be present with HF's shape and finite values; checkpoint extras that
- * the classifier does not use (the pooler) are ignored, anything else unknown is an
- * error naming `source`.
+ * HF-named tensors -> their places in the flat buffer of `config`, read in place. Every
+ * tensor the model needs must be present with HF's shape; checkpoint extras that the
+ * classifier does not use (the pooler) are ignored, anything else unknown is an error
+ * naming `source`. Finiteness is checked where the parts are packed.
  */
-export function vitFlatParameters(config: VitConfig, tensors: Map<string, Tensor>, source = 'model'): Float32Array {
+export function vitParameterParts(config: VitConfig, tensors: Map<string, Tensor>, source = 'model'): { parts: ParameterPart[]; total: number } {
   const layout = native().vitLayout(nativeVitConfig(config));
-  const { flat, expected } = flattenParameters(layout, hfParameterName, { kind: 'ViT', source, lookup: (name) => tensors.get(name) });
+  const { parts, expected, total } = parameterParts(layout, hfParameterName, { kind: 'ViT', source, lookup: (name) => tensors.get(name) });
   checkUnknownTensors(tensors, expected, (k) => IGNORED_TENSORS.test(k), 'ViT', source);
-  return flat;
+  return { parts, total };
 }
 
-/** HF-named tensors -> their places in the flat buffer of `config`, read in place (the checks of vitFlatParameters but finiteness, which the native build makes). */
-export function vitParameterParts(config: VitConfig, tensors: Map<string, Tensor>, source = 'model'): ParameterPart[] {
-  const layout = native().vitLayout(nativeVitConfig(config));
-  const { parts, expected } = parameterParts(layout, hfParameterName, { kind: 'ViT', source, lookup: (name) => tensors.get(name) });
-  checkUnknownTensors(tensors, expected, (k) => IGNORED_TENSORS.test(k), 'ViT', source);
-  return parts;
+/** HF-named tensors -> the native flat parameter buffer of `config` (vitParameterParts' checks, and finite values). */
+export function vitFlatParameters(config: VitConfig, tensors: Map<string, Tensor>, source = 'model'): Float32Array {
+  const { parts, total } = vitParameterParts(config, tensors, source);
+  return packParts(parts, total, source);
 }
 
 /** The native flat parameter buffer of `config` -> HF-named tensors (copies), in buffer order. */
@@ -250,7 +248,7 @@ export async function createVitModel(
   const config = 'hiddenSize' in rawConfig ? (rawConfig as VitConfig) : parseVitConfig(rawConfig, `${source}/config.json`);
   const nc = nativeVitConfig(config);
   const addon = native();
-  const parts = vitParameterParts(config, tensors, source);
+  const { parts } = vitParameterParts(config, tensors, source);
   const names = addon.vitLayout(nc).capturePoints.map((p) => hfModuleName(p.name));
   const model = await buildNative(parts, source, (p) =>
     runTask(options, (o) => addon.VitModel.build(nc, p, names, { ...o, device: options.device ?? defaultDevice() })));

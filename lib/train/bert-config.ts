@@ -9,6 +9,7 @@ import { bool, int, num, oneOf, optionalNum, optionalStr, section, type Infer } 
 import { InputError } from '../errors.ts';
 import { trainOutputSection } from './config.ts';
 import { recipeFields, TRAIN_DEFAULTS } from './recipe.ts';
+import { MAX_THREADS } from '../options.ts';
 
 /** The recipe keys of a text run: those of the image recipe but augmentation. */
 export function textRecipeFields(defaults = TRAIN_DEFAULTS) {
@@ -53,7 +54,7 @@ export const bertTrainSchema = section('an otfuse BERT masked-LM training run', 
   output: trainOutputSection(),
   runtime: section('where the work runs', {
     device: oneOf(['auto', 'cpu', 'cuda'] as const, 'auto', 'auto trains on a GPU when the addon has CUDA and one is usable'),
-    threads: int(0, 'native threads (0: one per core); a run is bit-reproducible for a fixed thread count', 0, 1024),
+    threads: int(0, 'native threads (0: one per core); a run is bit-reproducible for a fixed thread count', 0, MAX_THREADS),
   }),
 });
 

@@ -4,8 +4,8 @@
  * tied masked-LM decoder has no tensor of its own (it is the word embeddings).
  */
 import type { Tensor } from '../io/tensor.ts';
-import { bertTensor, hfParameterName, nativeBertConfig, type BertConfig } from '../models/bert.ts';
-import { flattenParameters, tensorsFromFlat } from '../models/native-model.ts';
+import { bertParameterParts, hfParameterName, nativeBertConfig, type BertConfig } from '../models/bert.ts';
+import { packParts, tensorsFromFlat } from '../models/native-model.ts';
 import { native } from '../native.ts';
 
 export function bertLayoutOf(config: BertConfig): Array<{ name: string; shape: number[]; offset: number; size: number }> {
@@ -16,8 +16,8 @@ export function bertLayoutOf(config: BertConfig): Array<{ name: string; shape: n
 
 /** HF-named tensors -> the flat buffer; errors name `source` and the tensor. Extra tensors are ignored. */
 export function bertFlatParameters(config: BertConfig, tensors: Map<string, Tensor>, source: string): Float32Array {
-  const layout = native().bertLayout(nativeBertConfig(config));
-  return flattenParameters(layout, hfParameterName, { kind: 'BERT', source, lookup: (name) => bertTensor(tensors, name) }).flat;
+  const { parts, total } = bertParameterParts(config, tensors, source);
+  return packParts(parts, total, source);
 }
 
 /** The flat buffer -> HF-named tensors (copies). */

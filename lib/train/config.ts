@@ -7,6 +7,7 @@ import { parseRecipeText, readConfigFile } from '../config/load.ts';
 import { bool, custom, int, num, numbers, oneOf, optionalNum, optionalStr, section, type Infer } from '../config/schema-kit.ts';
 import { InputError } from '../errors.ts';
 import { recipeSection, TRAIN_DEFAULTS } from './recipe.ts';
+import { MAX_THREADS } from '../options.ts';
 
 function parseLabelNames(v: unknown): string[] | null {
   if (v === null || v === undefined) return null;
@@ -57,7 +58,7 @@ export const trainSchema = section('an otfuse training run', {
   output: trainOutputSection(),
   runtime: section('where the work runs', {
     device: oneOf(['auto', 'cpu', 'cuda'] as const, 'auto', 'auto trains on a GPU when the addon has CUDA and one is usable'),
-    threads: int(0, 'native threads (0: one per core); a run is bit-reproducible for a fixed thread count', 0, 1024),
+    threads: int(0, 'native threads (0: one per core); a run is bit-reproducible for a fixed thread count', 0, MAX_THREADS),
   }),
 });
 

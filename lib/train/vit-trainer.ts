@@ -31,7 +31,7 @@ export class VitTrainer extends NativeTrainerBase<NativeVitTrainer> {
   /** The tensors are read in place and copied into the trainer off the JS thread; they are not modified. */
   static async create(config: VitConfig, tensors: Map<string, Tensor>, options: TrainerOptions): Promise<VitTrainer> {
     const source = options.source ?? 'model';
-    const trainer = await buildNative(vitParameterParts(config, tensors, source), source, (parts) =>
+    const trainer = await buildNative(vitParameterParts(config, tensors, source).parts, source, (parts) =>
       runTask(options, (o) => native().VitTrainer.build(nativeVitConfig(config), parts, {
         ...o, batchSize: options.batchSize, microBatch: options.microBatch, device: options.device ?? defaultDevice(),
       }))).catch((err) => { throw trainerMemoryError(err, source, options.batchSize); });

@@ -23,23 +23,17 @@ bool ReadConfigBool(Napi::Env env, const Napi::Object& obj, const char* key, con
   return v.As<Napi::Boolean>().Value();
 }
 
-ModelArgs ReadModelArgs(Napi::Env env, const Napi::CallbackInfo& info, const char* cls) {
-  ModelArgs a;
-  if (info[2].IsArray()) {
-    Napi::Array arr = info[2].As<Napi::Array>();
-    for (uint32_t i = 0; i < arr.Length(); ++i) {
-      Napi::Value v = arr.Get(i);
-      if (!v.IsString()) ThrowArgError(env, std::string(cls) + ": captureNames must be strings");
-      a.capture_names.push_back(v.As<Napi::String>().Utf8Value());
-    }
-  } else if (!info[2].IsUndefined() && !info[2].IsNull()) {
-    ThrowArgError(env, std::string(cls) + ": captureNames must be an array of strings");
+std::vector<std::string> ReadCaptureNames(Napi::Env env, const Napi::Value& value, const char* cls) {
+  std::vector<std::string> names;
+  if (value.IsUndefined() || value.IsNull()) return names;
+  if (!value.IsArray()) ThrowArgError(env, std::string(cls) + ": captureNames must be an array of strings");
+  Napi::Array arr = value.As<Napi::Array>();
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    Napi::Value v = arr.Get(i);
+    if (!v.IsString()) ThrowArgError(env, std::string(cls) + ": captureNames must be strings");
+    names.push_back(v.As<Napi::String>().Utf8Value());
   }
-  if (info[3].IsObject()) {
-    Napi::Value d = info[3].As<Napi::Object>().Get("device");
-    if (d.IsString()) a.device = d.As<Napi::String>().Utf8Value();
-  }
-  return a;
+  return names;
 }
 
 tf::Backend& ModelBackend(const std::string& device, const char* cls) {

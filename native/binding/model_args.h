@@ -1,5 +1,5 @@
 // Argument readers and result builders the ViT and BERT model bindings share: the
-// config fields, the constructor's captureNames and device, and the layout and
+// config fields, build()'s captureNames, and the layout and
 // activation-store plan objects handed back to the TypeScript adapters.
 #pragma once
 
@@ -34,13 +34,9 @@ Config Validated(Napi::Env env, Config c) {
   return c;
 }
 
-// The captureNames? and { device? } arguments of a model's build(config, parts,
-// captureNames?, options?): errors name the class `cls`.
-struct ModelArgs {
-  std::vector<std::string> capture_names;
-  std::string device = "auto";
-};
-ModelArgs ReadModelArgs(Napi::Env env, const Napi::CallbackInfo& info, const char* cls);
+// The captureNames argument of a model's build(): null or undefined (the capture points'
+// own names), or one string per capture point; errors name the class `cls`.
+std::vector<std::string> ReadCaptureNames(Napi::Env env, const Napi::Value& value, const char* cls);
 
 // The backend a model runs on: 'auto' picks the GPU when one is usable (every op of the
 // ViT and BERT forward passes has a CUDA twin), else the CPU; 'cuda' without a usable

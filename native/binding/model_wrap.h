@@ -74,11 +74,12 @@ class ModelWrap : public Napi::ObjectWrap<Derived> {
     std::vector<Napi::Value> keep;
     const std::string cls = Derived::kClassName;
     std::vector<ParameterPart> parts = ReadParameterParts(env, info[1], total, cls + ".build: parts", keep);
-    ModelArgs a = ReadModelArgs(env, info, Derived::kClassName);
-    tf::Backend* be = &ModelBackend(a.device, Derived::kClassName);  // a tf::Error: the caller's CallGuarded
+    std::vector<std::string> names = ReadCaptureNames(env, info[2], Derived::kClassName);
+    const TaskOptions opts = TaskOptions::From(info[3]);
+    tf::Backend* be = &ModelBackend(opts.device, Derived::kClassName);  // a tf::Error: the caller's CallGuarded
     return BuildFromParts<Model>(
-        env, TaskOptions::From(info[3]), keep, std::move(parts), total,
-        [config, total, be, names = a.capture_names](const float* flat) {
+        env, opts, keep, std::move(parts), total,
+        [config, total, be, names = std::move(names)](const float* flat) {
           return std::make_shared<Model>(config, *be, flat, total, names);
         },
         [](Napi::Env env, std::shared_ptr<Model>* made) -> Napi::Value {

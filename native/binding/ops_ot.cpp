@@ -6,9 +6,11 @@
 #include <napi.h>
 
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "../core/ot/big_buffer.h"
+#include "../core/ot/input_checks.h"
 #include "../core/ot/ot.h"
 #include "../core/ot/ot_device.h"
 #include "args.h"
@@ -82,6 +84,11 @@ Napi::Value CostMatrix(const Napi::CallbackInfo& info) {
   return Task::Start(
       env, opts, {info[0], info[3]},
       [=](tf::TaskContext& ctx) {
+        // Features from JavaScript are checked here, off the JS thread; a store's are finite by construction.
+        for (const auto& [side, name] : {std::pair{a.get(), "xa.data"}, std::pair{b.get(), "xb.data"}}) {
+          const Part& p = side->parts[0];
+          if (!p.store) tf::ot::check_finite_features(p.data, p.rows * p.cols, "costMatrix", name);
+        }
         auto locks = LockStores({a.get(), b.get()});
         std::vector<float> scratch_a, scratch_b;
         const tf::ot::NeuronView va = View(*a, *be, scratch_a), vb = View(*b, *be, scratch_b);

@@ -60,16 +60,8 @@ class TrainerWrap : public Napi::ObjectWrap<Derived> {
     Napi::Env env = info.Env();
     std::vector<Napi::Value> keep;
     std::vector<ParameterPart> parts = ReadParameterParts(env, info[1], total, cls + ".build: parts", keep);
-    TaskOptions opts;
-    if (info[2].IsObject()) {
-      Napi::Value cancel = info[2].As<Napi::Object>().Get("cancel");
-      if (!cancel.IsUndefined()) {
-        Napi::Object only = Napi::Object::New(env);
-        only.Set("cancel", cancel);
-        opts = TaskOptions::From(only);
-      }
-    }
-    return BuildFromParts<Trainer>(env, opts, keep, std::move(parts), total, std::move(make),
+    // The options object carries the trainer's settings beside cancel (TaskOptions ignores them).
+    return BuildFromParts<Trainer>(env, TaskOptions::From(info[2]), keep, std::move(parts), total, std::move(make),
                                    [](Napi::Env env, std::shared_ptr<Trainer>* made) -> Napi::Value {
                                      return constructor_->New({Napi::External<std::shared_ptr<Trainer>>::New(env, made)});
                                    });

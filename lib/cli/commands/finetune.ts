@@ -10,6 +10,7 @@ import { formatBertSummary, bertTrainingProgress } from '../bert-training-summar
 import { DEVICE_HELP, deviceOption, formatOption, IMAGE_OPTIONS, integerOption, MASKED_LM_OPTIONS, numberOption, refuseOptions, TEXT_OPTIONS, type Command, type CommandContext } from '../command.ts';
 import { printJson } from '../output.ts';
 import { formatSummary, trainingProgress } from '../training-summary.ts';
+import { MAX_THREADS } from '../../options.ts';
 
 const SCHEDULES = ['cosine', 'linear', 'constant'] as const;
 
@@ -76,7 +77,7 @@ async function finetuneBert(ctx: CommandContext): Promise<void> {
       maxLength: integerOption(values, 'max-length', 3), pack: Boolean(values.pack),
       maskProbability: numberOption(values, 'mask-probability', 0.15, 0.001, 1), maskSeed: integerOption(values, 'mask-seed', 0) ?? 0,
       examples, truncation: overlong === 'truncate', trainLimit: integerOption(values, 'train-limit', 1),
-      testLimit: integerOption(values, 'test-limit', 1), threads: integerOption(values, 'threads', 0, 1024) ?? 0, device: deviceOption(values),
+      testLimit: integerOption(values, 'test-limit', 1), threads: integerOption(values, 'threads', 0, MAX_THREADS) ?? 0, device: deviceOption(values),
       force: Boolean(values.force), signal, onStep: progress.onStep,
     });
     progress.done();
@@ -155,7 +156,7 @@ export const finetuneCommand: Command = {
         holdout: { fraction: numberOption(values, 'holdout', 0.1, 0, 0.99), seed: integerOption(values, 'holdout-seed', 0) ?? 0 },
         trainLimit: integerOption(values, 'train-limit', 1), testLimit: integerOption(values, 'test-limit', 1),
         mean: numberList(values.mean, 'mean'), std: numberList(values.std, 'std'),
-        threads: integerOption(values, 'threads', 0, 1024) ?? 0, device: deviceOption(values), force: Boolean(values.force), signal,
+        threads: integerOption(values, 'threads', 0, MAX_THREADS) ?? 0, device: deviceOption(values), force: Boolean(values.force), signal,
         onLoad: progress.onLoad, onStep: progress.onStep,
       });
       progress.done();

@@ -10,6 +10,7 @@ import { trainFromConfig } from '../../train/run-config.ts';
 import { DEVICE_HELP, deviceOption, integerOption, type Command } from '../command.ts';
 import { printJson } from '../output.ts';
 import { formatSummary, trainingProgress } from '../training-summary.ts';
+import { MAX_THREADS } from '../../options.ts';
 
 /** Whether the recipe file asks for a BERT (unreadable files go the ViT way, which reports them). */
 function isBertRecipeFile(file: string): boolean {
@@ -52,7 +53,7 @@ export const trainCommand: Command = {
     const overrides = [...((values.set as string[] | undefined) ?? [])];
     if (typeof values.output === 'string') overrides.push(`output.folder=${JSON.stringify(values.output)}`);
     if (values.force) overrides.push('output.force=true');
-    if (values.threads !== undefined) overrides.push(`runtime.threads=${integerOption(values, 'threads', 0, 1024)}`);
+    if (values.threads !== undefined) overrides.push(`runtime.threads=${integerOption(values, 'threads', 0, MAX_THREADS)}`);
     const device = deviceOption(values);
     if (device) overrides.push(`runtime.device=${device}`);
     if (values.resume && values.force) throw new InputError('otfuse train', '--resume and --force exclude each other');

@@ -1,5 +1,6 @@
 #include "input_checks.h"
 
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -56,6 +57,22 @@ double check_histogram(const double* x, int64_t k, const char* fn, const char* n
     sum += x[i];
   }
   return sum;
+}
+
+void check_finite_features(const float* x, int64_t k, const char* fn, const char* name) {
+  std::atomic<int64_t> first{k};
+  parallel_for(k, 1 << 16, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i)
+      if (!std::isfinite(x[i])) {
+        int64_t seen = first.load();
+        while (i < seen && !first.compare_exchange_weak(seen, i)) {}
+        return;
+      }
+  });
+  const int64_t i = first.load();
+  if (i == k) return;
+  const std::string value = std::isnan(x[i]) ? "NaN" : x[i] > 0 ? "Infinity" : "-Infinity";  // as JavaScript prints them
+  throw Error(std::string(fn) + ": " + name + "[" + std::to_string(i) + "] is " + value + "; features must be finite");
 }
 
 double check_cost_matrix(const double* c, int64_t n, int64_t m, const char* fn) {

@@ -15,6 +15,11 @@ double check_histogram(const double* x, int64_t k, const char* fn, const char* n
 // smallest entry (+inf when empty). One parallel pass.
 double check_cost_matrix(const double* c, int64_t n, int64_t m, const char* fn);
 
+// Throws tf::Error naming the first non-finite of the k floats x ("<fn>: <name>[i] is NaN;
+// features must be finite"): a NaN feature would give its neuron a row of the cost that
+// the solvers take at face value.
+void check_finite_features(const float* x, int64_t k, const char* fn, const char* name);
+
 // The option checks of sinkhorn, on either backend (sizes, reg, limits, epsilon scaling).
 void check_sinkhorn_options(int64_t n, int64_t m, const SinkhornOptions& o);
 
