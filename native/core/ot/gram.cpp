@@ -108,9 +108,10 @@ void gram_f64(const NeuronView& a, const NeuronView& b, double* g, int64_t ldg, 
     pack_slice(b, t0, kc, bp.data());
     add_squares(ap.data(), na, kc, a_sq);
     add_squares(bp.data(), nb, kc, b_sq);
-    // In blocks of A's rows of about 2^30 multiply-adds each, so that a cancel is seen
-    // within a fraction of a second even when one slice of a huge problem takes seconds.
-    const int64_t rows = std::max<int64_t>(64, (int64_t(1) << 30) / std::max<int64_t>(1, nb * kc));
+    // In blocks of A's rows of about 2^32 multiply-adds each (tens of milliseconds), so
+    // that a cancel is seen soon even when one slice of a huge problem takes seconds; a
+    // problem of the fusion's sizes (3072 x 3072 and below) stays one GEMM per slice.
+    const int64_t rows = std::max<int64_t>(64, (int64_t(1) << 32) / std::max<int64_t>(1, nb * kc));
     for (int64_t r0 = 0; r0 < na; r0 += rows) {
       if (ctx && r0 > 0) ctx->check_cancelled();
       dgemm_nt(ap.data() + r0 * kc, std::min(rows, na - r0), bp.data(), nb, kc, g + r0 * ldg, ldg, s > 0);
