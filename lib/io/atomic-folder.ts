@@ -81,11 +81,12 @@ export async function writeFileAtomically(path: string, chunks: Iterable<Uint8Ar
   }
 }
 
-/** Writes `chunks` to a new file and flushes it to disk before returning. */
-export async function writeChunks(path: string, chunks: Iterable<Uint8Array>): Promise<void> {
+/** Writes `chunks` to a new file and flushes it to disk before returning; aborting stops it between chunks. */
+export async function writeChunks(path: string, chunks: Iterable<Uint8Array>, signal?: AbortSignal): Promise<void> {
   const handle = await open(path, 'wx');
   try {
     for (const chunk of chunks) {
+      signal?.throwIfAborted();
       let done = 0;
       while (done < chunk.length) {
         const { bytesWritten } = await handle.write(chunk, done, chunk.length - done);

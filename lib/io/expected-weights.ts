@@ -171,12 +171,47 @@ export function checkFinite(tensors: Map<string, Tensor>, source: string): void 
   for (const [name, tensor] of tensors) {
     if (tensor.dtype !== 'F32' && tensor.dtype !== 'F64') continue;
     const values = tensor.data as Float32Array | Float64Array;
-    for (let i = 0; i < values.length; i++) {
-      const v = values[i];
-      // v - v is 0 for finite numbers and NaN for NaN and +-Infinity: one test per element.
-      if (v - v !== 0) {
-        throw new InputError(source, `tensor ${quoted(name)} contains ${Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity'} (element ${i} of ${values.length}); the weights are corrupt or training diverged`);
+    const at = firstNonFinite(values, 0, values.length);
+    if (at >= 0) throw nonFiniteError(source, name, values, at);
+  }
+}
+
+/** Elements checked between two turns of the event loop (about a millisecond's work). */
+const FINITE_SLICE = 1 << 20;
+
+/**
+ * checkFinite in slices of about a millisecond, yielding to the event loop between them
+ * (a ViT-B's 86M weights take ~80 ms in one go); aborting stops it between slices.
+ */
+export async function checkFiniteInSlices(tensors: Map<string, Tensor>, source: string, signal?: AbortSignal): Promise<void> {
+  let sinceYield = 0;
+  for (const [name, tensor] of tensors) {
+    if (tensor.dtype !== 'F32' && tensor.dtype !== 'F64') continue;
+    const values = tensor.data as Float32Array | Float64Array;
+    for (let from = 0; from < values.length; from += FINITE_SLICE) {
+      const to = Math.min(values.length, from + FINITE_SLICE);
+      const at = firstNonFinite(values, from, to);
+      if (at >= 0) throw nonFiniteError(source, name, values, at);
+      sinceYield += to - from;
+      if (sinceYield >= FINITE_SLICE) {
+        sinceYield = 0;
+        await new Promise<void>((done) => setImmediate(done));
+        signal?.throwIfAborted();
       }
     }
   }
+}
+
+function firstNonFinite(values: Float32Array | Float64Array, from: number, to: number): number {
+  for (let i = from; i < to; i++) {
+    const v = values[i];
+    // v - v is 0 for finite numbers and NaN for NaN and +-Infinity: one test per element.
+    if (v - v !== 0) return i;
+  }
+  return -1;
+}
+
+function nonFiniteError(source: string, name: string, values: Float32Array | Float64Array, i: number): InputError {
+  const v = values[i];
+  return new InputError(source, `tensor ${quoted(name)} contains ${Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity'} (element ${i} of ${values.length}); the weights are corrupt or training diverged`);
 }

@@ -18,7 +18,7 @@ import { InputError } from '../errors.ts';
 import { type AtomicOutputOptions, writeChunks, writeFolderAtomically } from './atomic-folder.ts';
 import { describeFsError } from './byte-source.ts';
 import { type StoredDType } from './dtype.ts';
-import { checkFinite, checkTensorsMatchConfig, resolveArchitecture } from './expected-weights.ts';
+import { checkFiniteInSlices, checkTensorsMatchConfig, resolveArchitecture } from './expected-weights.ts';
 import { type Architecture, type HfConfig, hfConfigToJson, readHfConfig } from './hf-config.ts';
 import { safetensorsChunks, readSafetensors, type TensorFileContents } from './safetensors.ts';
 import { parseByteSize, planShards, readShardIndex, shardFileName, shardIndexJson } from './shard-index.ts';
@@ -68,6 +68,8 @@ export interface Model {
 export interface LoadOptions {
   /** Refuse NaN and infinite weights (default true). */
   checkFinite?: boolean;
+  /** Aborting rejects the load with an AbortError between tensors; nothing is kept. */
+  signal?: AbortSignal;
 }
 
 interface WeightLayout { format: ModelFormat; sharded: boolean; file: string }
@@ -81,6 +83,10 @@ const LAYOUTS: WeightLayout[] = [
 ];
 
 export async function loadModel(folder: string, options: LoadOptions = {}): Promise<Model> {
+  if (typeof folder !== 'string' || folder.trim() === '') throw new InputError('loadModel: folder', 'must be a non-empty path');
+  checkOptionKeys(options, ['checkFinite', 'signal'], 'loadModel options');
+  const { signal } = options;
+  signal?.throwIfAborted();
   const names = await listFolder(folder);
   if (!names.has('config.json')) throw new InputError(folder, 'has no config.json: not a Hugging Face model folder');
   const layout = LAYOUTS.find((candidate) => names.has(candidate.file));
@@ -91,16 +97,16 @@ export async function loadModel(folder: string, options: LoadOptions = {}): Prom
   let contents: TensorFileContents;
   let files: string[];
   if (layout.sharded) {
-    ({ contents, files } = await readSharded(folder, layout.file, names, read));
+    ({ contents, files } = await readSharded(folder, layout.file, names, read, signal));
   } else {
-    contents = await read(join(folder, layout.file));
+    contents = await read(join(folder, layout.file), { signal });
     files = [layout.file];
   }
   const weightsSource = layout.sharded ? folder : join(folder, layout.file);
   const tensors = widenFloats(contents.tensors);
   const architecture = resolveArchitecture(config, tensors.keys());
   const { unexpected } = checkTensorsMatchConfig(config, architecture, tensors, weightsSource);
-  if (options.checkFinite ?? true) checkFinite(tensors, weightsSource);
+  if (options.checkFinite ?? true) await checkFiniteInSlices(tensors, weightsSource, signal);
   const preprocessor = await readPreprocessor(folder);
   const tokenizer = await readTokenizerFiles(folder);
   return {
@@ -133,7 +139,8 @@ async function listFolder(folder: string): Promise<Set<string>> {
 }
 
 async function readSharded(
-  folder: string, indexFile: string, names: Set<string>, read: (path: string) => Promise<TensorFileContents>,
+  folder: string, indexFile: string, names: Set<string>,
+  read: (path: string, options: { signal?: AbortSignal }) => Promise<TensorFileContents>, signal?: AbortSignal,
 ): Promise<{ contents: TensorFileContents; files: string[] }> {
   const indexPath = join(folder, indexFile);
   const index = await readShardIndex(indexPath);
@@ -142,7 +149,7 @@ async function readSharded(
   const shardOf = new Map<string, string>();
   for (const file of index.files) {
     if (!names.has(file)) throw new InputError(indexPath, `names shard ${quoted(file)}, which is not in the folder`);
-    const shard = await read(join(folder, file));
+    const shard = await read(join(folder, file), { signal });
     for (const [name, tensor] of shard.tensors) {
       if (shardOf.has(name)) throw new InputError(join(folder, file), `tensor ${quoted(name)} is also in ${oneLine(shardOf.get(name)!)}`);
       shardOf.set(name, file);
@@ -167,6 +174,8 @@ function widenFloats(tensors: Map<string, Tensor>): Map<string, Tensor> {
 export interface SaveOptions extends AtomicOutputOptions {
   /** Largest shard, in bytes or as "500MB"/"5GB"; default "5GB" as in transformers. */
   maxShardSize?: number | string;
+  /** Aborting rejects the save with an AbortError between tensors; nothing is left behind. */
+  signal?: AbortSignal;
 }
 
 /** The preprocessor and tokenizer files a model carries, checked before anything is written. */
@@ -198,7 +207,9 @@ export interface SavedModel {
 export async function saveModel(folder: string, model: Model, options: SaveOptions = {}): Promise<SavedModel> {
   if (typeof folder !== 'string' || folder.trim() === '') throw new InputError('saveModel: folder', 'must be a non-empty path');
   if (!model || typeof model !== 'object' || !(model.tensors instanceof Map)) throw new InputError('saveModel: model', 'is not a model: expected { config, architecture, tensors: Map }');
-  checkOptionKeys(options, ['force', 'protectedFolders', 'forceHint', 'maxShardSize'], 'saveModel options');
+  checkOptionKeys(options, ['force', 'protectedFolders', 'forceHint', 'maxShardSize', 'signal'], 'saveModel options');
+  const { signal } = options;
+  signal?.throwIfAborted();
   checkSidecars(model, folder);
   const maxBytes = parseByteSize(options.maxShardSize ?? '5GB');
   const tensors = new Map<string, Tensor>();
@@ -223,14 +234,14 @@ export async function saveModel(folder: string, model: Model, options: SaveOptio
       files.push(name);
     }
     if (shards.length === 1) {
-      await writeChunks(join(temp, 'model.safetensors'), safetensorsChunks(tensors));
+      await writeChunks(join(temp, 'model.safetensors'), safetensorsChunks(tensors), signal);
       files.push('model.safetensors');
       return;
     }
     const weightMap = new Map<string, string>();
     for (const [i, names] of shards.entries()) {
       const file = shardFileName('model', 'safetensors', i, shards.length);
-      await writeChunks(join(temp, file), safetensorsChunks(names.map((name) => [name, tensors.get(name)!])));
+      await writeChunks(join(temp, file), safetensorsChunks(names.map((name) => [name, tensors.get(name)!])), signal);
       for (const name of names) weightMap.set(name, file);
       files.push(file);
     }

@@ -44,6 +44,8 @@ export interface SafetensorsEntry {
 export interface ReadOptions {
   /** How errors name a buffer input (a path names itself). */
   name?: string;
+  /** Aborting rejects the read with an AbortError before the next tensor is read. */
+  signal?: AbortSignal;
 }
 
 /** Reads a safetensors file (a path) or buffer. */
@@ -53,6 +55,7 @@ export async function readSafetensors(input: string | Uint8Array, options: ReadO
     const tensors = new Map<string, Tensor>();
     const storedDtypes = new Map<string, StoredDType>();
     for (const entry of entries) {
+      options.signal?.throwIfAborted();
       const count = elementCount(entry.shape);
       const bytes = await source.read(entry.start, entry.end - entry.start);
       const data = source.ownedReads ? decodeOwned(entry.dtype, bytes, count) : decode(entry.dtype, bytes, count);

@@ -42,7 +42,7 @@ export async function readTorchBin(input: string | Uint8Array, options: ReadOpti
       },
     });
     const views = stateDictViews(root, source.name);
-    return materialize(views, zip, prefix, source.name);
+    return materialize(views, zip, prefix, source.name, options.signal);
   });
 }
 
@@ -84,7 +84,7 @@ function stateDictViews(root: unknown, name: string): Array<[string, TensorRef]>
   return views;
 }
 
-async function materialize(views: Array<[string, TensorRef]>, zip: ZipArchive, prefix: string, name: string): Promise<TensorFileContents> {
+async function materialize(views: Array<[string, TensorRef]>, zip: ZipArchive, prefix: string, name: string, signal?: AbortSignal): Promise<TensorFileContents> {
   // Storages are decoded one at a time and dropped once every view of them is copied.
   const byStorage = new Map<string, Array<[string, TensorRef]>>();
   for (const item of views) {
@@ -94,6 +94,7 @@ async function materialize(views: Array<[string, TensorRef]>, zip: ZipArchive, p
   }
   const tensors = new Map<string, Tensor>();
   for (const [key, list] of byStorage) {
+    signal?.throwIfAborted();
     const storage = list[0][1].storage;
     const entry: ZipEntry | undefined = zip.entries.get(`${prefix}/data/${key}`);
     if (!entry) throw new InputError(name, `storage ${quoted(key)} is missing from the archive (${oneLine(`${prefix}/data/${key}`)})`);

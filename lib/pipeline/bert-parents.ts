@@ -34,9 +34,9 @@ function bertParameters(config: BertConfig, tensors: Map<string, Tensor>, folder
   return out;
 }
 
-export async function loadBertParents(names: Record<string, string>, count: number, device: Device = 'auto'): Promise<BertParent[]> {
+export async function loadBertParents(names: Record<string, string>, count: number, device: Device = 'auto', signal?: AbortSignal): Promise<BertParent[]> {
   const models: Model[] = [];
-  for (let i = 0; i < count; i++) models.push(await loadModel(names[`name_${i}`]));
+  for (let i = 0; i < count; i++) models.push(await loadModel(names[`name_${i}`], { signal }));
   return bertParentsFromModels(models, device);
 }
 

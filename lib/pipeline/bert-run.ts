@@ -61,7 +61,7 @@ export async function runBertExperiment(cfg: ExperimentConfig, options: RunOptio
   if (output) await preflightOutput(output, { force: cfg.output.force, protectedFolders: Object.values(cfg.model.extraKeys), forceHint: 'pass --force (or output.force: true)' });
 
   stage('load', 'loading the parent models');
-  const parents = await loadBertParents(cfg.model.extraKeys, cfg.fusion.num_models, cfg.runtime.device);
+  const parents = await loadBertParents(cfg.model.extraKeys, cfg.fusion.num_models, cfg.runtime.device, signal);
   const anchorIndex = Number(cfg.fusion.anchor.slice('name_'.length));
   const anchor = parents[anchorIndex];
   const head = anchor.config.head;

@@ -160,7 +160,7 @@ export async function saveStage(cfg: ExperimentConfig, contents: ExperimentFolde
   hooks.stage('save', `writing ${output}`);
   hooks.signal?.throwIfAborted();
   await writeFolderAtomically(output, { force: cfg.output.force, protectedFolders: contents.parents }, async (temp) => {
-    for (const [name, tensors] of modelsToSave(contents.models, contents.finetuned)) await saveModel(join(temp, name), { ...contents.like, tensors });
+    for (const [name, tensors] of modelsToSave(contents.models, contents.finetuned)) await saveModel(join(temp, name), { ...contents.like, tensors }, { signal: hooks.signal });
     for (const [name, text] of Object.entries(contents.files)) await writeFile(join(temp, name), text);
     clock.seconds.total = (performance.now() - clock.started) / 1000;
     await writeFile(join(temp, 'report.json'), `${JSON.stringify(contents.report, null, 2)}\n`);

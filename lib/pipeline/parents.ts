@@ -18,9 +18,9 @@ export interface Parent {
   release(): void;
 }
 
-export async function loadParents(names: Record<string, string>, count: number): Promise<Parent[]> {
+export async function loadParents(names: Record<string, string>, count: number, signal?: AbortSignal): Promise<Parent[]> {
   const models: Model[] = [];
-  for (let i = 0; i < count; i++) models.push(await loadModel(names[`name_${i}`]));
+  for (let i = 0; i < count; i++) models.push(await loadModel(names[`name_${i}`], { signal }));
   return parentsFromModels(models);
 }
 

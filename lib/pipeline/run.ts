@@ -69,7 +69,7 @@ async function runExperimentOnDevice(cfg: ExperimentConfig, options: RunOptions)
   if (output) await preflightOutput(output, { force: cfg.output.force, protectedFolders: Object.values(cfg.model.extraKeys), forceHint: 'pass --force (or output.force: true)' });
 
   stage('load', 'loading the parent models');
-  const parents = await loadParents(cfg.model.extraKeys, cfg.fusion.num_models);
+  const parents = await loadParents(cfg.model.extraKeys, cfg.fusion.num_models, signal);
   const anchorIndex = Number(cfg.fusion.anchor.slice('name_'.length));
   const anchor = parents[anchorIndex];
   const heterogeneous = !sameShapes(parents.map((p) => p.model.tensors));

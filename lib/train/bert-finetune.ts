@@ -53,7 +53,7 @@ export interface BertFinetuneReport extends BertTrainingRecord {
 export async function finetuneBertFolder(options: BertFinetuneOptions): Promise<BertFinetuneReport> {
   await preflightOutput(options.output, { force: options.force, protectedFolders: [options.model] });
   const threads = native().setThreads(options.threads ?? 0);
-  const model = await loadModel(options.model);
+  const model = await loadModel(options.model, { signal: options.signal });
   if (model.config.model_type !== 'bert') throw new InputError(options.model, `is a ${model.architecture}, not a BERT`);
   const config = bertConfigFromHf(model.config, model.architecture, `${options.model}/config.json`);
   const tokenizer = await BertTokenizer.fromFolder(options.model, { vocabSize: config.vocabSize });

@@ -113,7 +113,7 @@ export async function trainBertFromConfig(cfg: BertTrainConfig, options: BertRun
   if (options.resume) {
     ({ tensors, resume } = await resumeFrom(output, await readBertTrainingState(output, config), { setup, threads, file: options.file, warnings }));
   } else if (cfg.model.init_from) {
-    const start = await loadModel(cfg.model.init_from);
+    const start = await loadModel(cfg.model.init_from, { signal: options.signal });
     if (start.config.model_type !== 'bert') throw new InputError(cfg.model.init_from, `is a ${start.architecture}, not a BERT`);
     const mismatch = sameArchitecture(config, bertConfigFromHf(start.config, start.architecture, `${cfg.model.init_from}/config.json`));
     if (mismatch) throw new InputError(options.file, mismatch);

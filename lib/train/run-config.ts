@@ -123,7 +123,7 @@ async function trainOnDevice(cfg: TrainConfig, options: RunConfigOptions): Promi
   if (options.resume) {
     ({ tensors, resume } = await resumeFrom(output, await readTrainingState(output, config), { setup, threads, file: options.file, warnings }));
   } else if (cfg.model.init_from) {
-    const start = await loadModel(cfg.model.init_from);
+    const start = await loadModel(cfg.model.init_from, { signal: options.signal });
     if (start.config.model_type !== 'vit') throw new InputError(cfg.model.init_from, `is a ${start.architecture}, not a ViT`);
     const mismatch = sameArchitecture(config, vitConfigFromHf(start.config, `${cfg.model.init_from}/config.json`));
     if (mismatch) throw new InputError(options.file, mismatch);

@@ -54,7 +54,7 @@ export interface FinetuneReport extends TrainingRecord {
 export async function finetuneFolder(options: FinetuneFolderOptions): Promise<FinetuneReport> {
   await preflightOutput(options.output, { force: options.force, protectedFolders: [options.model] });
   const threads = native().setThreads(options.threads ?? 0);
-  const model = await loadModel(options.model);
+  const model = await loadModel(options.model, { signal: options.signal });
   if (model.config.model_type !== 'vit' || model.architecture !== 'ViTForImageClassification')
     throw new InputError(options.model, `is a ${model.architecture}; finetuning needs a ViTForImageClassification`);
   const config = vitConfigFromHf(model.config, `${options.model}/config.json`);

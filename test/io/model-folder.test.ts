@@ -4,11 +4,25 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { preflightOutput, preflightOutputFile, writeFileAtomically, writeFolderAtomically } from '../../lib/io/atomic-folder.ts';
+import { isAbortError } from '../../lib/errors.ts';
+import { checkFiniteInSlices } from '../../lib/io/expected-weights.ts';
 import { loadModel, saveModel, type Model } from '../../lib/io/model-folder.ts';
 import { encodeSafetensors, readSafetensors } from '../../lib/io/safetensors.ts';
 import type { Tensor } from '../../lib/io/tensor.ts';
 import { expectInputError } from '../helpers/expect-error.ts';
 import { EXPECTED, fixture, valuesHash } from '../helpers/fixtures.ts';
+
+/** A signal that aborts itself at its `n`-th check: cancellation at a chosen safe point. */
+function abortAtCheck(n: number): AbortSignal {
+  const controller = new AbortController();
+  const signal = controller.signal;
+  let checks = 0;
+  signal.throwIfAborted = () => {
+    if (++checks >= n) controller.abort();
+    AbortSignal.prototype.throwIfAborted.call(signal);
+  };
+  return signal;
+}
 
 /** Every file of a folder with its bytes' hash and modification time, to prove reads change nothing. */
 function snapshot(folder: string): string[] {
@@ -222,6 +236,46 @@ describe('model folders', () => {
     });
   });
 
+  describe('loadModel cancellation', () => {
+    for (const folder of ['vit-tiny-safetensors', 'vit-tiny-bin', 'bert-tiny-safetensors-sharded', 'bert-tiny-bin-sharded']) {
+      it(`${folder}: an abort rejects with an AbortError at the first, a middle and the last safe point`, async () => {
+        const before = snapshot(fixture(folder));
+        await assert.rejects(loadModel(fixture(folder), { signal: AbortSignal.abort() }), isAbortError);
+        await assert.rejects(loadModel(fixture(folder), { signal: abortAtCheck(3) }), isAbortError);
+        // Count the safe points of a whole load, then abort at the last one.
+        let checks = 0;
+        const counting = new AbortController().signal;
+        counting.throwIfAborted = () => { checks++; };
+        await loadModel(fixture(folder), { signal: counting });
+        assert.ok(checks >= 3, `${checks} safe points`);
+        await assert.rejects(loadModel(fixture(folder), { signal: abortAtCheck(checks) }), isAbortError);
+        assert.deepEqual(snapshot(fixture(folder)), before);
+      });
+    }
+    it('refuses an option it does not know, naming it', async () => {
+      await expectInputError(() => loadModel(fixture('vit-tiny-bin'), { checkfinite: false } as never), /loadModel options.*checkfinite/);
+      await expectInputError(() => loadModel(''), /loadModel: folder: must be a non-empty path/);
+    });
+  });
+
+  describe('the finite check in slices', () => {
+    it('finds a NaN past the first slice and names its element, letting the event loop run meanwhile', async () => {
+      const data = new Float32Array(3_500_000).fill(0.5);
+      data[2_600_001] = NaN;
+      const tensors = new Map<string, Tensor>([['small', { dtype: 'F32', shape: [4], data: new Float32Array(4) }], ['big', { dtype: 'F32', shape: [data.length], data }]]);
+      let settled = false;
+      let ranMeanwhile = false;
+      setImmediate(() => { ranMeanwhile = !settled; });
+      await expectInputError(async () => {
+        try { await checkFiniteInSlices(tensors, 'weights.safetensors'); } finally { settled = true; }
+      }, /weights\.safetensors: tensor "big" contains NaN \(element 2600001 of 3500000\)/);
+      assert.ok(ranMeanwhile, 'a callback queued before the check ran while it was under way');
+      data[2_600_001] = 1;
+      await checkFiniteInSlices(tensors, 'weights.safetensors');
+      await assert.rejects(checkFiniteInSlices(tensors, 'weights.safetensors', abortAtCheck(2)), isAbortError);
+    });
+  });
+
   describe('saveModel', () => {
     it('writes a folder that loads back to the same model, with HF metadata', async () => {
       const model = await loadModel(fixture('bert-tiny-bin'));
@@ -294,6 +348,22 @@ describe('model folders', () => {
       model.tensors.delete('classifier.bias');
       await expectInputError(() => saveModel(join(scratch, 'out'), model), /tensor "classifier\.bias" is missing/);
       assert.deepEqual(readdirSync(scratch), []);
+    });
+
+    it('an abort while writing rejects with an AbortError and leaves nothing, or the old folder, behind', async () => {
+      const model = await loadModel(fixture('vit-tiny-bin'));
+      const out = join(scratch, 'out');
+      await assert.rejects(saveModel(out, model, { signal: AbortSignal.abort() }), isAbortError);
+      assert.deepEqual(readdirSync(scratch), []);
+      for (const [checks, maxShardSize] of [[4, '5GB'], [12, '2KB']] as const) {
+        await assert.rejects(saveModel(out, model, { signal: abortAtCheck(checks), maxShardSize }), isAbortError);
+        assert.deepEqual(readdirSync(scratch), [], `abort at check ${checks} (${maxShardSize} shards)`);
+      }
+      mkdirSync(out);
+      writeFileSync(join(out, 'keep.txt'), 'keep');
+      await assert.rejects(saveModel(out, model, { force: true, signal: abortAtCheck(5) }), isAbortError);
+      assert.deepEqual(readdirSync(scratch), ['out']);
+      assert.deepEqual(readdirSync(out), ['keep.txt']);
     });
 
     it('creates missing parent folders', async () => {

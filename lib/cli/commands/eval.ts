@@ -63,7 +63,7 @@ export const evalCommand: Command = {
     const folder = positionals[0];
     const device = deviceOption(values);
     if (typeof values.data !== 'string') throw new InputError('otfuse eval', 'needs --data <dataset folder>');
-    const loaded = await loadModel(folder);
+    const loaded = await loadModel(folder, { signal });
     if (loaded.config.model_type === 'bert') return evalText(folder, loaded, ctx);
     refuseOptions(values, TEXT_OPTIONS, 'an image model');
     const split = values.split as string;
