@@ -79,6 +79,28 @@ describe('programmatic API', function () {
     await assert.rejects(saveModel(join(dir, 'out'), fused.model, { forse: true } as never), /saveModel options: forse: unknown option; did you mean 'force'/);
   });
 
+  it('runs several fusions and evaluations at once in one process, each giving what it gives alone', async () => {
+    const [a, b] = await Promise.all([loadModel(join(dir, 'a')), loadModel(join(dir, 'b'))]);
+    const data = join(dir, 'data');
+    const settings = [
+      { ot_solver: 'sinkhorn', sinkhorn_reg: 0.08, acts: { num_samples: 12 } },
+      { ot_solver: 'emd', acts: { num_samples: 12 } },
+      { type: 'wts', ot_solver: 'emd', resid_policy: 'no_resid', acts: { num_samples: 12 } },
+    ] as const;
+    const orders = [[a, b], [b, a], [a, b]];
+    const alone = [];
+    for (const [i, fusion] of settings.entries()) alone.push(await fuse(orders[i], { data, fusion }));
+    const together = await Promise.all(settings.map((fusion, i) => fuse(orders[i], { data, fusion })));
+    for (const [i, fused] of together.entries()) {
+      assert.deepEqual([...fused.model.tensors.keys()], [...alone[i].model.tensors.keys()]);
+      for (const [name, t] of fused.model.tensors) assert.deepEqual(t.data, alone[i].model.tensors.get(name)!.data, `fusion ${i}: ${name}`);
+    }
+    const models = [a, b, ...alone.map((f) => f.model)];
+    const evaluations = await Promise.all(models.map((m) => evaluate(m, { data })));
+    const scores = (r: Awaited<ReturnType<typeof evaluate>>) => (r.kind === 'image-classification' ? [r.accuracy, r.meanLoss, r.images] : [r.kind]);
+    for (const [i, m] of models.entries()) assert.deepEqual(scores(evaluations[i]), scores(await evaluate(m, { data })), `model ${i}`);
+  });
+
   it('names a misspelt fusion key', async () => {
     const [a, b] = await Promise.all([loadModel(join(dir, 'a')), loadModel(join(dir, 'b'))]);
     await assert.rejects(fuse([a, b], { data: join(dir, 'data'), fusion: { ot_solvr: 'emd' } as never }), (e) => e instanceof InputError && /fusion\.ot_solvr: unknown key; did you mean 'ot_solver'/.test(e.message));
