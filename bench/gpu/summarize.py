@@ -36,8 +36,12 @@ def ctest_summary(path):
                           else "passed" if re.search(r"native_cuda \.+\s+Passed", text)
                           else "failed" if "native_cuda" in text else "absent")
     out["cuda_cases_failed"] = re.findall(r"^\d+: (?:FAIL|CRASH) (.+)$", text, re.M)
-    # Per-test lines of the CUDA run (test 2 in ctest's numbering: native_cuda).
-    cuda = [(m.group(1).strip(), m.group(2)) for m in re.finditer(r"^2: (ok  |FAIL|CRASH|skip) (.+)$", text, re.M)]
+    # Per-test lines of the CUDA run, prefixed with native_cuda's number in ctest's
+    # numbering (its place in CMakeLists.txt: 4 today, after the three CPU runs).
+    m = re.search(r"Start\s+(\d+): native_cuda\b", text)
+    number = m.group(1) if m else "4"
+    cuda = [(m.group(1).strip(), m.group(2))
+            for m in re.finditer(rf"^{number}: (ok  |FAIL|CRASH|skip) (.+)$", text, re.M)]
     out["cuda_tests"] = [{"status": st, "name": name} for st, name in cuda]
     # Comparisons over their bound, with their worst error.
     out["over_bound"] = re.findall(r"^\d+:\s+(.+<- over the bound)$", text, re.M)

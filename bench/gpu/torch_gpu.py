@@ -40,6 +40,19 @@ def timed(fn, sync, warmup=2, min_reps=5, min_seconds=0.5, max_reps=1000):
     return (time.perf_counter() - t0) / reps
 
 
+def fixture_module(name):
+    """test/fixtures/<name>/make_fixture.py as a module of its own: both fixtures' files are
+    called make_fixture, and `from make_fixture import ...` would give the second caller
+    the first one's module from sys.modules."""
+    import importlib.util
+
+    path = os.path.join(ROOT, "test", "fixtures", name, "make_fixture.py")
+    spec = importlib.util.spec_from_file_location(f"make_fixture_{name.replace('-', '_')}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def precisions(torch):
     """Yields (name, context) for each GEMM precision tf_gpu_bench times: float32, TF32
     matmuls, and bfloat16 autocast (the usual way to put torch's matmuls on BF16 tensor
@@ -61,8 +74,7 @@ def vit_config(hidden, layers):
 
 
 def bench_vit(torch, quick):
-    sys.path.insert(0, os.path.join(ROOT, "test", "fixtures", "vit-torch"))
-    from make_fixture import ViTForImageClassification
+    ViTForImageClassification = fixture_module("vit-torch").ViTForImageClassification
 
     dev = torch.device("cuda")
     sync = torch.cuda.synchronize
@@ -99,8 +111,7 @@ def bench_vit(torch, quick):
 
 
 def bench_bert(torch, quick):
-    sys.path.insert(0, os.path.join(ROOT, "test", "fixtures", "bert-torch"))
-    from make_fixture import BertForMaskedLM
+    BertForMaskedLM = fixture_module("bert-torch").BertForMaskedLM
     import torch.nn.functional as F
 
     dev = torch.device("cuda")
@@ -230,9 +241,11 @@ def main():
             print(f"  {part.__name__} failed: {e}")
             rows.append({"group": "error", "case": part.__name__, "device": "cuda", "impl": "torch", "value": None,
                          "unit": "", "note": str(e)[:200]})
-    with open(path, "w") as f:
-        json.dump({"available": True, "torch": torch.__version__, "gpu": name,
-                   "seconds": time.perf_counter() - t0, "rows": rows}, f, indent=1)
+        # Written after every part: run.sh's timeout may stop a later one, and the rows
+        # measured so far must still reach the summary.
+        with open(path, "w") as f:
+            json.dump({"available": True, "torch": torch.__version__, "gpu": name,
+                       "seconds": time.perf_counter() - t0, "rows": rows}, f, indent=1)
     print(f"wrote {path}")
     return 0
 

@@ -65,7 +65,9 @@ void expect_close(const std::string& what, const std::vector<A>& got, const std:
     if (both_nan || same_inf) continue;
     worst_abs = std::max(worst_abs, d);
     if (std::fabs(w) > 0) worst_rel = std::max(worst_rel, d / std::fabs(w));
-    const double excess = std::isnan(d) ? INFINITY : d - allowed;
+    // An infinite reference not matched (same_inf above) makes `allowed` infinite too, and
+    // inf - inf is NaN, which would pass: count it as over the bound.
+    const double excess = std::isnan(d) || std::isinf(w) ? INFINITY : d - allowed;
     if (excess > 0) ++bad;
     if (excess > worst_excess) {
       worst_excess = excess;
