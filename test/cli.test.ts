@@ -2,7 +2,7 @@
 // naming the fault for bad input).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -114,6 +114,48 @@ describe('otfuse CLI', function () {
       assert.ok(isEarlierDemo(out), 'the demo\'s own output may be replaced by the next demo');
       writeFileSync(join(out, 'notes.txt'), 'mine');
       assert.ok(!isEarlierDemo(out), 'a demo output with a file of the user\'s in it is kept');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('fuse fuses model folders without a config: what run gives for the same settings, N models, anchor, weights, errors', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'otfuse-fuse-'));
+    const model = (name: string) => join(root, 'models', 'fashion-mnist', name);
+    const samples = join(root, 'data', 'fashion-mnist-fusion');
+    try {
+      const r = otfuse('fuse', model('vit-a'), model('vit-b'), '--fusion-data', samples, '--set', 'fusion.acts.num_samples=50', '--output', join(dir, 'two'), '--json');
+      assert.equal(r.code, 0, r.stderr);
+      const report = JSON.parse(r.stdout);
+      assert.deepEqual(report.parents.map((p: { folder: string }) => p.folder), [model('vit-a'), model('vit-b')]);
+      assert.equal(report.anchor, 'name_1');
+      assert.ok(report.maps.every((m: { maps: Array<{ solver: string }> }) => m.maps.every((x) => x.solver === 'sinkhorn')));
+      for (const f of ['ot', 'ot-repaired', 'vanilla', 'report.json']) assert.ok(existsSync(join(dir, 'two', f)), f);
+      // The same experiment written as a config file, run by `otfuse run`: the same fused model, byte for byte.
+      writeFileSync(join(dir, 'same.yaml'), [
+        'model:', `  name_0: ${model('vit-a')}`, `  name_1: ${model('vit-b')}`,
+        'fusion:', '  type: acts', '  ot_solver: sinkhorn', '  sinkhorn_reg: 0.08', '  resid_policy: mean', '  acts:', '    num_samples: 50',
+        'data:', '  activations:', `    folder: ${samples}`, '    holdout_fraction: 0',
+      ].join('\n'));
+      assert.equal(otfuse('run', join(dir, 'same.yaml'), '--output', join(dir, 'run')).code, 0);
+      for (const f of ['ot', 'ot-repaired']) assert.ok(readFileSync(join(dir, 'two', f, 'model.safetensors')).equals(readFileSync(join(dir, 'run', f, 'model.safetensors'))), f);
+      // Three models of two widths onto the first, weighted 1:1:2.
+      const three = otfuse('fuse', model('vit-a'), model('vit-b'), model('vit-wide'), '--anchor', '0', '--weights', '1,1,2', '--fusion-data', samples, '--set', 'fusion.acts.num_samples=50', '--output', join(dir, 'three'), '--json');
+      assert.equal(three.code, 0, three.stderr);
+      const r3 = JSON.parse(three.stdout);
+      assert.deepEqual([r3.anchor, r3.weights, r3.heterogeneous], ['name_0', [0.25, 0.25, 0.5], true]);
+      assert.deepEqual(r3.maps.map((m: { model: string }) => m.model), ['name_1', 'name_2']);
+      assert.ok(!existsSync(join(dir, 'three', 'vanilla')), 'no vanilla fusion across widths');
+      // Bad input: one line naming the fault, nothing written.
+      const bert = join(root, 'models', 'fortunes', 'bert-a');
+      expectInputError(otfuse('fuse', model('vit-a'), bert, '--output', join(dir, 'x')), /bert-a: is a BERT, .*vit-a is not: fuse models of one kind/);
+      expectInputError(otfuse('fuse', model('vit-a'), model('vit-b')), /otfuse fuse: needs --output <folder>/);
+      expectInputError(otfuse('fuse', model('vit-a'), '--output', join(dir, 'x')), /expected two or more model folders/);
+      expectInputError(otfuse('fuse', model('vit-a'), model('vit-b'), '--anchor', '2', '--output', join(dir, 'x')), /--anchor: expected a number >= 0 and <= 1/);
+      expectInputError(otfuse('fuse', model('vit-a'), model('vit-b'), '--weights', '1,x', '--output', join(dir, 'x')), /--weights: expected 2 comma-separated numbers/);
+      expectInputError(otfuse('fuse', model('vit-a'), model('vit-b'), '--set', 'fusion.ot_solvr=emd', '--output', join(dir, 'x')), /otfuse fuse: fusion\.ot_solvr: unknown key; did you mean 'ot_solver'/);
+      expectInputError(otfuse('fuse', model('vit-a'), model('vit-b'), '--output', join(dir, 'two')), /two: output folder already exists/);
+      assert.ok(!existsSync(join(dir, 'x')));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -115,9 +115,16 @@ export function parseRecipeText<S extends SectionNode>(
 }
 
 export function parseExperimentConfig(text: string, file: string, overrides: string[] = []): ExperimentConfig {
-  const doc = applyOverrides(resolvePaths(parseYaml(text, file), dirname(resolve(file))), overrides);
-  const cfg = validateConfig(experimentSchema, doc, file);
-  checkConsistency(cfg, file);
+  return experimentFromDocument(resolvePaths(parseYaml(text, file), dirname(resolve(file))), file, overrides);
+}
+
+/**
+ * An experiment config from plain data (a parsed file, or one a command builds from its
+ * arguments), `--set` overrides applied; `source` names it in errors.
+ */
+export function experimentFromDocument(doc: unknown, source: string, overrides: string[] = []): ExperimentConfig {
+  const cfg = validateConfig(experimentSchema, applyOverrides(doc, overrides), source);
+  checkConsistency(cfg, source);
   return cfg;
 }
 

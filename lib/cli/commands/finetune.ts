@@ -1,6 +1,4 @@
 /** `otfuse finetune <model-folder> --data <folder> --output <folder>`: a short training run from given weights. */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { defaultsOf } from '../../config/validate.ts';
 import { InputError } from '../../errors.ts';
 import { FINETUNE_DEFAULTS, recipeSection, type Recipe } from '../../train/recipe.ts';
@@ -8,6 +6,7 @@ import { finetuneBertFolder } from '../../train/bert-finetune.ts';
 import { finetuneFolder } from '../../train/run-finetune.ts';
 import { formatBertSummary, bertTrainingProgress } from '../bert-training-summary.ts';
 import { DEVICE_HELP, deviceOption, formatOption, IMAGE_OPTIONS, integerOption, MASKED_LM_OPTIONS, numberOption, refuseOptions, TEXT_OPTIONS, type Command, type CommandContext } from '../command.ts';
+import { bertKind } from '../model-kind.ts';
 import { printJson } from '../output.ts';
 import { formatSummary, trainingProgress } from '../training-summary.ts';
 import { MAX_THREADS } from '../../options.ts';
@@ -44,22 +43,6 @@ export function recipeFromOptions(values: CommandContext['values']): Recipe {
   r.augment.horizontal_flip = Boolean(values.flip);
   r.eval_steps = integerOption(values, 'eval-steps', 1) ?? r.eval_steps;
   return r;
-}
-
-/**
- * What a model folder's config.json says it is: a BERT (and whether a sequence
- * classifier) or not; unreadable ones go the ViT way, which reports them.
- */
-function bertKind(folder: string): 'masked-lm' | 'classifier' | null {
-  const path = join(folder, 'config.json');
-  if (!existsSync(path)) return null;
-  try {
-    const config = JSON.parse(readFileSync(path, 'utf8')) as { model_type?: unknown; architectures?: unknown };
-    if (config.model_type !== 'bert') return null;
-    return Array.isArray(config.architectures) && config.architectures.includes('BertForSequenceClassification') ? 'classifier' : 'masked-lm';
-  } catch {
-    return null;
-  }
 }
 
 async function finetuneBert(ctx: CommandContext): Promise<void> {

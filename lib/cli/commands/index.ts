@@ -5,9 +5,10 @@ import { demoCommand } from './demo.ts';
 import { doctorCommand } from './doctor.ts';
 import { evalCommand } from './eval.ts';
 import { finetuneCommand } from './finetune.ts';
+import { fuseCommand } from './fuse.ts';
 import { inspectCommand } from './inspect.ts';
 import { prepareTextCommand } from './prepare-text.ts';
 import { runCommand } from './run.ts';
 import { trainCommand } from './train.ts';
 
-export const commands: Command[] = [demoCommand, runCommand, evalCommand, inspectCommand, trainCommand, finetuneCommand, prepareTextCommand, buildVocabCommand, doctorCommand];
+export const commands: Command[] = [demoCommand, fuseCommand, runCommand, evalCommand, inspectCommand, trainCommand, finetuneCommand, prepareTextCommand, buildVocabCommand, doctorCommand];

@@ -1,10 +1,11 @@
 /** `otfuse run <config.yaml>`: fuse, compare with vanilla averaging and the parents, write the results. */
+import type { ExperimentConfig } from '../../config/experiment.ts';
 import { loadExperimentConfig } from '../../config/load.ts';
 import { runBertExperiment } from '../../pipeline/bert-run.ts';
 import { runExperiment, type RunOptions, type Stage } from '../../pipeline/run.ts';
 import { formatBertExperimentSummary, formatExperimentSummary } from '../../report/experiment-summary.ts';
 import { DEVICE_HELP, deviceOption, type Command } from '../command.ts';
-import { printJson } from '../output.ts';
+import { printJson, type OutputMode } from '../output.ts';
 import { progressBar, type Progress } from '../progress.ts';
 
 export const runCommand: Command = {
@@ -33,28 +34,32 @@ export const runCommand: Command = {
     if (values.force) overrides.push('output.force=true');
     const device = deviceOption(values);
     if (device) overrides.push(`runtime.device=${device}`);
-    const cfg = loadExperimentConfig(positionals[0], overrides);
-    let bar: Progress | null = null;
-    const options: RunOptions = {
-      signal,
-      onStage: (_stage: Stage, detail: string) => {
-        bar?.done();
-        bar = progressBar(detail, mode);
-        // Without a terminal (a log file), one line per stage instead of the bar; under CI and --json, nothing.
-        if (!mode.json && !process.stderr.isTTY && !process.env.CI) process.stderr.write(`${detail}\n`);
-      },
-      onProgress: (_stage, done, total) => bar?.update(done, total),
-    };
-    if (cfg.model.type === 'hf_bert') {
-      const report = await runBertExperiment(cfg, options);
-      (bar as Progress | null)?.done();
-      if (mode.json) printJson(report);
-      else process.stdout.write(formatBertExperimentSummary(report));
-      return;
-    }
-    const report = await runExperiment(cfg, options);
-    (bar as Progress | null)?.done();
-    if (mode.json) printJson(report);
-    else process.stdout.write(formatExperimentSummary(report));
+    await runWithProgress(loadExperimentConfig(positionals[0], overrides), signal, mode);
   },
 };
+
+/** Runs an experiment (ViT or BERT) with a progress bar per stage, then prints its table or JSON. */
+export async function runWithProgress(cfg: ExperimentConfig, signal: AbortSignal, mode: OutputMode): Promise<void> {
+  let bar: Progress | null = null;
+  const options: RunOptions = {
+    signal,
+    onStage: (_stage: Stage, detail: string) => {
+      bar?.done();
+      bar = progressBar(detail, mode);
+      // Without a terminal (a log file), one line per stage instead of the bar; under CI and --json, nothing.
+      if (!mode.json && !process.stderr.isTTY && !process.env.CI) process.stderr.write(`${detail}\n`);
+    },
+    onProgress: (_stage, done, total) => bar?.update(done, total),
+  };
+  if (cfg.model.type === 'hf_bert') {
+    const report = await runBertExperiment(cfg, options);
+    (bar as Progress | null)?.done();
+    if (mode.json) printJson(report);
+    else process.stdout.write(formatBertExperimentSummary(report));
+    return;
+  }
+  const report = await runExperiment(cfg, options);
+  (bar as Progress | null)?.done();
+  if (mode.json) printJson(report);
+  else process.stdout.write(formatExperimentSummary(report));
+}
