@@ -3,6 +3,7 @@
 // strides, the BLAS and portable Gram paths, and the reference's edge semantics.
 #include <algorithm>
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "../core/cpu/kernels.h"
@@ -184,15 +185,19 @@ TEST("ot cost: general strides and mixed layouts") {
 }
 
 TEST("ot cost: many features (several slices) on the BLAS and portable Gram paths") {
-  Case c = make_case(700, 40, 33, true, 0, 77);
-  CostOptions o;
-  o.normalize = Normalization::Max;
-  check_against_brute_force(c, o, "blas");
-  cpu::set_gemm_path(cpu::GemmPath::Blocked);
-  check_against_brute_force(c, o, "portable");
-  o.metric = Metric::Cosine;
-  check_against_brute_force(c, o, "portable");
-  cpu::set_gemm_path(cpu::GemmPath::Auto);
+  // A slice holds 256 features when a side is wide (1100 neurons: 3 slices of 700) and
+  // up to 2^18 / neurons when both are narrow (40 neurons: 2 slices of 7000).
+  for (const auto& [dim, na] : {std::pair<int64_t, int64_t>{700, 1100}, {7000, 40}}) {
+    Case c = make_case(dim, na, 33, true, 0, 77);
+    CostOptions o;
+    o.normalize = Normalization::Max;
+    check_against_brute_force(c, o, "blas");
+    cpu::set_gemm_path(cpu::GemmPath::Blocked);
+    check_against_brute_force(c, o, "portable");
+    o.metric = Metric::Cosine;
+    check_against_brute_force(c, o, "portable");
+    cpu::set_gemm_path(cpu::GemmPath::Auto);
+  }
 }
 
 TEST("ot cost: float32 Gram products (precision float32) on every layout, metric and normalisation") {

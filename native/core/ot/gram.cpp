@@ -1,10 +1,12 @@
 #include "gram.h"
 
 #include <algorithm>
+#include <tuple>
 #include <vector>
 
 #include "../cpu/kernels.h"
 #include "../thread_pool.h"
+#include "big_buffer.h"
 #include "vec_math.h"
 
 #ifdef TF_HAVE_CBLAS
@@ -15,9 +17,13 @@ namespace tf::ot {
 
 namespace {
 
-// Features per slice: the two packed slices stay a few MB while each GEMM call still has
-// enough depth to run near peak.
-constexpr int64_t kSliceFeatures = 256;
+// Features per slice: at least this many, so that each GEMM call has enough depth to run
+// near peak; more while a packed slice of the wider side stays within kSliceDoubles
+// (2 MiB), so that narrow layers (64 or 128 neurons over thousands of activation rows)
+// take one or a few GEMMs instead of one per 256 rows, whose fixed costs (three parallel
+// regions and a BLAS call each) dominated there.
+constexpr int64_t kMinSliceFeatures = 256;
+constexpr int64_t kSliceDoubles = int64_t(1) << 18;
 
 // Converts features [t0, t0 + kc) of every neuron to float64, neuron-major: out[k * kc + t].
 // Tiles over neurons x features so that both the reads (whatever the strides) and the
@@ -43,6 +49,34 @@ void pack_slice(const NeuronView& x, int64_t t0, int64_t kc, double* out) {
           }
         }
       }
+    }
+  });
+}
+
+// Converts features [t0, t0 + kc) of every neuron to float64 in the order activations
+// are stored, feature-major: out[t * count + k]. Rows are read and written in order (a
+// conversion, not a transpose), which for activations (a neuron per column) is several
+// times cheaper than pack_slice's transpose; the GEMM then reads the slice transposed.
+void pack_slice_feature_major(const NeuronView& x, int64_t t0, int64_t kc, double* out) {
+  parallel_for(kc, 16, [&](int64_t fb, int64_t fe) {
+    for (int64_t f = fb; f < fe; ++f) {
+      const float* src = x.data + (t0 + f) * x.feature_stride;
+      double* dst = out + f * x.count;
+      if (x.neuron_stride == 1) {
+        for (int64_t k = 0; k < x.count; ++k) dst[k] = src[k];
+      } else {
+        for (int64_t k = 0; k < x.count; ++k) dst[k] = src[k * x.neuron_stride];
+      }
+    }
+  });
+}
+
+// sq[k] += the squares of neuron k's kc features in a feature-major slice.
+void add_squares_feature_major(const double* packed, int64_t count, int64_t kc, double* sq) {
+  parallel_for(count, 256, [&](int64_t b, int64_t e) {
+    for (int64_t f = 0; f < kc; ++f) {
+      const double* row = packed + f * count;
+      for (int64_t k = b; k < e; ++k) sq[k] += row[k] * row[k];
     }
   });
 }
@@ -75,11 +109,39 @@ void gemm_nt_portable(const double* ap, int64_t na, const double* bp, int64_t nb
 
 }  // namespace
 
+namespace {
+
+// Like cpu::gemm: BLAS only outside our parallel regions, so the two never compete.
+bool blas_usable() {
+#ifdef TF_HAVE_CBLAS
+  return cpu::gemm_path() != cpu::GemmPath::Blocked && !ThreadPool::in_parallel_region();
+#else
+  return false;
+#endif
+}
+
+// c (+)= A B^T for rows [r0, r0 + rows) of A, where each side's slice of kc features is
+// packed neuron-major (count x kc) or feature-major (kc x count); BLAS only (blas_usable).
+void dgemm_packed(const double* ap, bool a_features_major, int64_t na, int64_t r0, int64_t rows, const double* bp,
+                  bool b_features_major, int64_t nb, int64_t kc, double* c, int64_t ldc, bool accumulate) {
+#ifdef TF_HAVE_CBLAS
+  pool()->park();
+  const double* a = a_features_major ? ap + r0 : ap + r0 * kc;
+  cblas_dgemm(CblasRowMajor, a_features_major ? CblasTrans : CblasNoTrans, b_features_major ? CblasNoTrans : CblasTrans,
+              int(rows), int(nb), int(kc), 1.0, a, int(a_features_major ? na : kc), bp, int(b_features_major ? nb : kc),
+              accumulate ? 1.0 : 0.0, c + r0 * ldc, int(ldc));
+#else
+  (void)ap, (void)a_features_major, (void)na, (void)r0, (void)rows, (void)bp, (void)b_features_major, (void)nb, (void)kc,
+      (void)c, (void)ldc, (void)accumulate;
+#endif
+}
+
+}  // namespace
+
 void dgemm_nt(const double* a, int64_t na, const double* b, int64_t nb, int64_t k, double* c, int64_t ldc,
               bool accumulate) {
 #ifdef TF_HAVE_CBLAS
-  // Like cpu::gemm: BLAS only outside our parallel regions, so the two never compete.
-  if (cpu::gemm_path() != cpu::GemmPath::Blocked && !ThreadPool::in_parallel_region()) {
+  if (blas_usable()) {
     pool()->park();  // gives OpenBLAS our thread count (first use) and our idle workers' cores
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(na), int(nb), int(k), 1.0, a, int(k), b, int(k),
                 accumulate ? 1.0 : 0.0, c, int(ldc));
@@ -98,23 +160,37 @@ void gram_f64(const NeuronView& a, const NeuronView& b, double* g, int64_t ldg, 
     for (int64_t i = 0; i < na; ++i) std::fill(g + i * ldg, g + i * ldg + nb, 0.0);
     return;
   }
-  const int64_t kc_max = std::min(d, kSliceFeatures);
-  std::vector<double> ap(static_cast<size_t>(na * kc_max)), bp(static_cast<size_t>(nb * kc_max));
+  const int64_t kc_max = std::min(d, std::max(kMinSliceFeatures, kSliceDoubles / std::max<int64_t>(1, std::max(na, nb))));
+  // Uninitialised (the packing writes every element read) and, when large, recycled pages.
+  BigBuffer ap(static_cast<size_t>(na * kc_max)), bp(static_cast<size_t>(nb * kc_max));
+  // With BLAS, a side stored feature by feature (activations) is packed in that order and
+  // read transposed by the GEMM; the portable kernel wants both sides neuron-major.
+  const bool blas = blas_usable();
+  const bool a_fm = blas && a.feature_stride != 1, b_fm = blas && b.feature_stride != 1;
   const int64_t slices = (d + kc_max - 1) / kc_max;
   for (int64_t s = 0; s < slices; ++s) {
     if (ctx) ctx->check_cancelled();
     const int64_t t0 = s * kc_max, kc = std::min(kc_max, d - t0);
-    pack_slice(a, t0, kc, ap.data());
-    pack_slice(b, t0, kc, bp.data());
-    add_squares(ap.data(), na, kc, a_sq);
-    add_squares(bp.data(), nb, kc, b_sq);
+    for (auto [x, packed, fm, sq] : {std::tuple{&a, ap.get(), a_fm, a_sq}, std::tuple{&b, bp.get(), b_fm, b_sq}}) {
+      if (fm) {
+        pack_slice_feature_major(*x, t0, kc, packed);
+        add_squares_feature_major(packed, x->count, kc, sq);
+      } else {
+        pack_slice(*x, t0, kc, packed);
+        add_squares(packed, x->count, kc, sq);
+      }
+    }
     // In blocks of A's rows of about 2^32 multiply-adds each (tens of milliseconds), so
     // that a cancel is seen soon even when one slice of a huge problem takes seconds; a
     // problem of the fusion's sizes (3072 x 3072 and below) stays one GEMM per slice.
     const int64_t rows = std::max<int64_t>(64, (int64_t(1) << 32) / std::max<int64_t>(1, nb * kc));
     for (int64_t r0 = 0; r0 < na; r0 += rows) {
       if (ctx && r0 > 0) ctx->check_cancelled();
-      dgemm_nt(ap.data() + r0 * kc, std::min(rows, na - r0), bp.data(), nb, kc, g + r0 * ldg, ldg, s > 0);
+      const int64_t block = std::min(rows, na - r0);
+      if (blas)
+        dgemm_packed(ap.get(), a_fm, na, r0, block, bp.get(), b_fm, nb, kc, g, ldg, s > 0);
+      else
+        gemm_nt_portable(ap.get() + r0 * kc, block, bp.get(), nb, kc, g + r0 * ldg, ldg, s > 0);
     }
     if (ctx) ctx->progress(double(s + 1), double(slices + 1));
   }
