@@ -184,7 +184,8 @@ void gram_f64(const NeuronView& a, const NeuronView& b, double* g, int64_t ldg, 
     // that a cancel is seen soon even when one slice of a huge problem takes seconds; a
     // problem of the fusion's sizes (3072 x 3072 and below) stays one GEMM per slice.
     const int64_t rows = std::max<int64_t>(64, (int64_t(1) << 32) / std::max<int64_t>(1, nb * kc));
-    for (int64_t r0 = 0; r0 < na; r0 += rows) {
+    // (No GEMM without columns: BLAS refuses a leading dimension of 0.)
+    for (int64_t r0 = 0; nb > 0 && r0 < na; r0 += rows) {
       if (ctx && r0 > 0) ctx->check_cancelled();
       const int64_t block = std::min(rows, na - r0);
       if (blas)
