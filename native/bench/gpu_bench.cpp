@@ -8,7 +8,8 @@
 //     models' shape; full-length and right-padded batches);
 //   - log-domain Sinkhorn at n = 1024 and 4096 (and a batch of small problems), GPU vs
 //     the CPU Sinkhorn, on the same costs with the same stopping rule.
-// Every result is one row of a table printed at the end and written to <out>/native.json.
+// Every result is one row of a table printed as it is measured and written to <out>/native.json
+// (rewritten after each group of benchmarks).
 // Without a usable GPU it says so, writes a JSON that records why, and exits 0.
 //
 //   tf_gpu_bench [--out DIR] [--quick]      (--quick: small sizes, for a smoke test)
@@ -19,9 +20,11 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <functional>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/backend.h"
@@ -465,6 +468,38 @@ void bench_sinkhorn(Backend* gpu, bool quick) {
 
 }  // namespace
 
+// Every row so far, with the machine, as <out>/native.json (rewritten whole each time).
+bool write_json(const std::string& json_path, const GpuInfo& g, Backend* gpu, double seconds) {
+  FILE* f = std::fopen(json_path.c_str(), "w");
+  if (!f) {
+    std::fprintf(stderr, "cannot write %s\n", json_path.c_str());
+    return false;
+  }
+  std::fprintf(f, "{\n  \"cpu\": \"%s\",\n  \"threads\": %d,\n", json_escape(cpu_backend().describe()).c_str(),
+               num_threads());
+  if (gpu)
+    std::fprintf(f,
+                 "  \"gpu\": {\"name\": \"%s\", \"computeCapability\": \"%d.%d\", \"memoryBytes\": %llu, "
+                 "\"describe\": \"%s\"},\n",
+                 json_escape(g.name).c_str(), g.compute_major, g.compute_minor, (unsigned long long)g.memory_bytes,
+                 json_escape(gpu->describe()).c_str());
+  else
+    std::fprintf(f, "  \"gpu\": null,\n");
+  std::fprintf(f, "  \"seconds\": %.3f,\n  \"rows\": [\n", seconds);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const Row& r = rows[i];
+    std::fprintf(f,
+                 "    {\"group\": \"%s\", \"case\": \"%s\", \"device\": \"%s\", \"impl\": \"%s\", \"value\": %.6g, "
+                 "\"unit\": \"%s\", \"note\": \"%s\"}%s\n",
+                 json_escape(r.group).c_str(), json_escape(r.name).c_str(), r.device.c_str(),
+                 json_escape(r.impl).c_str(), r.value, json_escape(r.unit).c_str(), json_escape(r.note).c_str(),
+                 i + 1 < rows.size() ? "," : "");
+  }
+  std::fprintf(f, "  ]\n}\n");
+  std::fclose(f);
+  return true;
+}
+
 int main(int argc, char** argv) {
   std::string out_dir = "gpu-results";
   bool quick = false, cpu_only_ok = false;
@@ -499,40 +534,23 @@ int main(int argc, char** argv) {
   }
   std::printf("  %-10s %-34s %-5s %-16s %12s %-10s %s\n", "group", "case", "dev", "impl", "value", "unit", "note");
   const auto t0 = Clock::now();
-  bench_gemm(gpu, quick);
-  bench_vit(gpu, quick);
-  bench_bert(gpu, quick);
-  bench_sinkhorn(gpu, quick);
-  const double total = std::chrono::duration<double>(Clock::now() - t0).count();
-  std::printf("benchmarks took %.1f s\n", total);
-
-  FILE* f = std::fopen(json_path.c_str(), "w");
-  if (!f) {
-    std::fprintf(stderr, "cannot write %s\n", json_path.c_str());
-    return 1;
+  const std::pair<const char*, void (*)(Backend*, bool)> groups[] = {
+      {"gemm", bench_gemm}, {"vit", bench_vit}, {"bert", bench_bert}, {"sinkhorn", bench_sinkhorn}};
+  int failed = 0;
+  for (const auto& [name, run] : groups) {
+    // A group that fails (a CUDA error on a first run) is recorded and the others still
+    // run; the JSON is rewritten after every group, so a run stopped by a timeout keeps
+    // what it measured.
+    try {
+      run(gpu, quick);
+    } catch (const std::exception& e) {
+      ++failed;
+      std::printf("  %s failed: %s\n", name, e.what());
+      add("error", name, gpu ? "cuda" : "cpu", "-", 0.0, "", e.what());
+    }
+    if (!write_json(json_path, g, gpu, std::chrono::duration<double>(Clock::now() - t0).count())) return 1;
   }
-  std::fprintf(f, "{\n  \"cpu\": \"%s\",\n  \"threads\": %d,\n", json_escape(cpu_backend().describe()).c_str(),
-               num_threads());
-  if (gpu)
-    std::fprintf(f,
-                 "  \"gpu\": {\"name\": \"%s\", \"computeCapability\": \"%d.%d\", \"memoryBytes\": %llu, "
-                 "\"describe\": \"%s\"},\n",
-                 json_escape(g.name).c_str(), g.compute_major, g.compute_minor, (unsigned long long)g.memory_bytes,
-                 json_escape(gpu->describe()).c_str());
-  else
-    std::fprintf(f, "  \"gpu\": null,\n");
-  std::fprintf(f, "  \"seconds\": %.3f,\n  \"rows\": [\n", total);
-  for (size_t i = 0; i < rows.size(); ++i) {
-    const Row& r = rows[i];
-    std::fprintf(f,
-                 "    {\"group\": \"%s\", \"case\": \"%s\", \"device\": \"%s\", \"impl\": \"%s\", \"value\": %.6g, "
-                 "\"unit\": \"%s\", \"note\": \"%s\"}%s\n",
-                 json_escape(r.group).c_str(), json_escape(r.name).c_str(), r.device.c_str(),
-                 json_escape(r.impl).c_str(), r.value, json_escape(r.unit).c_str(), json_escape(r.note).c_str(),
-                 i + 1 < rows.size() ? "," : "");
-  }
-  std::fprintf(f, "  ]\n}\n");
-  std::fclose(f);
-  std::printf("wrote %s\n", json_path.c_str());
-  return 0;
+  std::printf("benchmarks took %.1f s%s; wrote %s\n", std::chrono::duration<double>(Clock::now() - t0).count(),
+              failed ? " (some groups failed)" : "", json_path.c_str());
+  return failed ? 1 : 0;
 }
