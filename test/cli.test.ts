@@ -146,8 +146,14 @@ describe('otfuse CLI', function () {
       assert.deepEqual([r3.anchor, r3.weights, r3.heterogeneous], ['name_0', [0.25, 0.25, 0.5], true]);
       assert.deepEqual(r3.maps.map((m: { model: string }) => m.model), ['name_1', 'name_2']);
       assert.ok(!existsSync(join(dir, 'three', 'vanilla')), 'no vanilla fusion across widths');
-      // Bad input: one line naming the fault, nothing written.
+      // BERTs: the kind comes from config.json, and the sequence length from the models
+      // (64 positions here; the config's default of 128 would be refused).
       const bert = join(root, 'models', 'fortunes', 'bert-a');
+      const berts = otfuse('fuse', bert, join(root, 'models', 'fortunes', 'bert-b'), '--fusion-data', join(root, 'data', 'fortunes-short'), '--set', 'fusion.acts.num_samples=40', '--output', join(dir, 'berts'), '--json');
+      assert.equal(berts.code, 0, berts.stderr);
+      assert.equal(JSON.parse(berts.stdout).head, 'masked-lm');
+      assert.ok(existsSync(join(dir, 'berts', 'ot', 'vocab.txt')), 'the fused BERT keeps its tokenizer');
+      // Bad input: one line naming the fault, nothing written.
       expectInputError(otfuse('fuse', model('vit-a'), bert, '--output', join(dir, 'x')), /bert-a: is a BERT, .*vit-a is not: fuse models of one kind/);
       expectInputError(otfuse('fuse', model('vit-a'), model('vit-b')), /otfuse fuse: needs --output <folder>/);
       expectInputError(otfuse('fuse', model('vit-a'), '--output', join(dir, 'x')), /expected two or more model folders/);

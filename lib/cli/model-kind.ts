@@ -7,12 +7,23 @@ import { join } from 'node:path';
  * classifier) or not; unreadable ones go the ViT way, whose loader reports them.
  */
 export function bertKind(folder: string): 'masked-lm' | 'classifier' | null {
+  const config = readConfig(folder);
+  if (config?.model_type !== 'bert') return null;
+  return Array.isArray(config.architectures) && config.architectures.includes('BertForSequenceClassification') ? 'classifier' : 'masked-lm';
+}
+
+/** A BERT folder's max_position_embeddings (the longest sequence it reads), or null when unreadable. */
+export function bertMaxPositions(folder: string): number | null {
+  const n = readConfig(folder)?.max_position_embeddings;
+  return typeof n === 'number' && Number.isInteger(n) && n > 0 ? n : null;
+}
+
+function readConfig(folder: string): Record<string, unknown> | null {
   const path = join(folder, 'config.json');
   if (!existsSync(path)) return null;
   try {
-    const config = JSON.parse(readFileSync(path, 'utf8')) as { model_type?: unknown; architectures?: unknown };
-    if (config.model_type !== 'bert') return null;
-    return Array.isArray(config.architectures) && config.architectures.includes('BertForSequenceClassification') ? 'classifier' : 'masked-lm';
+    const config: unknown = JSON.parse(readFileSync(path, 'utf8'));
+    return config && typeof config === 'object' && !Array.isArray(config) ? (config as Record<string, unknown>) : null;
   } catch {
     return null;
   }

@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { experimentFromDocument } from '../../config/load.ts';
 import { InputError } from '../../errors.ts';
 import { DEVICE_HELP, deviceOption, integerOption, type Command } from '../command.ts';
-import { bertKind } from '../model-kind.ts';
+import { bertKind, bertMaxPositions } from '../model-kind.ts';
 import { runWithProgress } from './run.ts';
 
 /**
@@ -69,6 +69,8 @@ export const fuseCommand: Command = {
       output: { folder: resolve(values.output), force: Boolean(values.force) },
     };
     doc.data = {
+      // BERTs read at most max_position_embeddings tokens: the default length (128) is cut to that.
+      ...(kinds[0] === 'hf_bert' ? { text: { max_length: Math.min(128, bertMaxPositions(models[anchor]) ?? 128) } } : {}),
       ...(typeof values.data === 'string' ? { folder: resolve(values.data) } : {}),
       ...(typeof values['fusion-data'] === 'string' ? { activations: { folder: resolve(values['fusion-data']), holdout_fraction: 0 } } : {}),
     };
