@@ -12,8 +12,10 @@ namespace tf::ot {
 
 // G[i * ldg + j] = a_i . b_j for every neuron i of a and j of b; a_sq[i] = |a_i|^2 and
 // b_sq[j] = |b_j|^2. The features are converted to float64 a slice at a time (so the
-// inputs are never copied whole) and multiplied with cblas_dgemm when BLAS is linked, or
-// with a blocked portable kernel. Checks ctx for cancellation between slices.
+// inputs are never copied whole; a slice is up to 2 MiB of the wider side) and
+// multiplied with cblas_dgemm when BLAS is linked, each side packed in the order it is
+// stored, or with a blocked portable kernel on neuron-major slices. Checks ctx for
+// cancellation between slices and between blocks of a large slice's GEMM.
 void gram_f64(const NeuronView& a, const NeuronView& b, double* g, int64_t ldg, double* a_sq, double* b_sq,
               TaskContext* ctx);
 
