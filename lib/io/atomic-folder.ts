@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, open, realpath, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, isAbsolute } from 'node:path';
-import { InputError } from '../errors.ts';
+import { InputError, throwIfAborted } from '../errors.ts';
 import { describeFsError } from './byte-source.ts';
 
 export interface AtomicOutputOptions {
@@ -16,6 +16,8 @@ export interface AtomicOutputOptions {
   force?: boolean;
   /** Folders that must survive (the models being read): the destination may be neither one of them, nor inside one, nor contain one. */
   protectedFolders?: readonly string[];
+  /** The same for the datasets being read (data folders, fusion samples). */
+  protectedData?: readonly string[];
   /** How to tell the user to replace an existing output (default: "pass --force"). */
   forceHint?: string;
 }
@@ -86,7 +88,7 @@ export async function writeChunks(path: string, chunks: Iterable<Uint8Array>, si
   const handle = await open(path, 'wx');
   try {
     for (const chunk of chunks) {
-      signal?.throwIfAborted();
+      throwIfAborted(signal);
       let done = 0;
       while (done < chunk.length) {
         const { bytesWritten } = await handle.write(chunk, done, chunk.length - done);
@@ -126,10 +128,14 @@ async function checkDestination(destination: string, options: AtomicOutputOption
   };
   if (holds(real, await realPathOf(process.cwd())))
     throw new InputError(destination, 'refusing to write here: it would replace the current folder or a folder that holds it');
-  for (const folder of options.protectedFolders ?? []) {
+  const inputs = [
+    ...(options.protectedFolders ?? []).map((folder) => ({ folder, what: 'input model folder' })),
+    ...(options.protectedData ?? []).map((folder) => ({ folder, what: 'input dataset' })),
+  ];
+  for (const { folder, what } of inputs) {
     const kept = await realPathOf(resolve(folder));
-    if (holds(real, kept)) throw new InputError(destination, `refusing to write here: it would replace the input model folder ${folder}`);
-    if (holds(kept, real)) throw new InputError(destination, `refusing to write here: it is inside the input model folder ${folder}, which is never modified`);
+    if (holds(real, kept)) throw new InputError(destination, `refusing to write here: it would replace the ${what} ${folder}`);
+    if (holds(kept, real)) throw new InputError(destination, `refusing to write here: it is inside the ${what} ${folder}, which is never modified`);
   }
   const existing = await kindOf(target);
   if (want === 'folder' && existing === 'file') throw new InputError(destination, 'exists and is a file, not a folder; remove it or choose another output');

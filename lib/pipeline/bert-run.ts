@@ -26,7 +26,7 @@ import { checkTextSettings, fuseBertParents, repairBertFusion } from './bert-fus
 import { vanillaStage } from './fuse-stage.ts';
 import { loadBertParents } from './bert-parents.ts';
 import { finetuneStage } from './finetune-stage.ts';
-import { experimentReport, parameterCount, saveStage, transformName, type ReportCore } from './fused-results.ts';
+import { experimentReport, inputDatasets, parameterCount, saveStage, transformName, type ReportCore } from './fused-results.ts';
 import { landscapeFile, landscapeStage } from './landscape-stage.ts';
 import { stageClock, type RunOptions } from './stages.ts';
 
@@ -58,7 +58,7 @@ export async function runBertExperiment(cfg: ExperimentConfig, options: RunOptio
   if (cfg.runtime.threads > 0) setThreads(cfg.runtime.threads);
   const output = cfg.output.folder;
   // Refuse an output that could not be written before any work, not after minutes of it.
-  if (output) await preflightOutput(output, { force: cfg.output.force, protectedFolders: Object.values(cfg.model.extraKeys), forceHint: 'pass --force (or output.force: true)' });
+  if (output) await preflightOutput(output, { force: cfg.output.force, protectedFolders: Object.values(cfg.model.extraKeys), protectedData: inputDatasets(cfg), forceHint: 'pass --force (or output.force: true)' });
 
   stage('load', 'loading the parent models');
   const parents = await loadBertParents(cfg.model.extraKeys, cfg.fusion.num_models, cfg.runtime.device, signal);
@@ -69,6 +69,10 @@ export async function runBertExperiment(cfg: ExperimentConfig, options: RunOptio
   checkTextSettings(cfg, anchor);
   const tokenizer = BertTokenizer.fromModel(anchor.model);
   const heterogeneous = !sameShapes(parents.map((p) => p.tensors));
+  // Opened now, so that a missing test split is reported before the fusion, not after it.
+  const testData: TextSplit | null = cfg.data.folder
+    ? await openTextDataset(cfg.data.folder, { split: cfg.data.test_split, unit: text.examples, labels: labelsFor(anchor.config) })
+    : null;
   done('load');
 
   const fusion = await fuseBertParents(parents, anchorIndex, cfg, tokenizer, hooks);
@@ -76,9 +80,6 @@ export async function runBertExperiment(cfg: ExperimentConfig, options: RunOptio
   const repaired = await repairBertFusion(parents, anchorIndex, cfg, fusion, hooks);
   const vanilla = await vanillaStage(parents.map((p) => p.tensors), fused.weights, hooks);
 
-  const testData: TextSplit | null = cfg.data.folder
-    ? await openTextDataset(cfg.data.folder, { split: cfg.data.test_split, unit: text.examples, labels: labelsFor(anchor.config) })
-    : null;
   const evalOptions = (limit: number | undefined): MaskedLmEvalOptions =>
     ({ maxLength: text.max_length, batchSize: cfg.data.batch_size, limit, maskSeed: text.mask_seed, pack: text.pack, signal });
   const evaluate = async (label: string, model: BertModel): Promise<BertTextResult | null> => {

@@ -13,6 +13,7 @@ import type { Tensor } from '../io/tensor.ts';
 import type { Landscape } from '../report/landscape.ts';
 import { finetunedEntries, type FinetunedEntry, type FinetuneResult } from './finetune-stage.ts';
 import type { Stage, StageClock, StageHooks } from './stages.ts';
+import { throwIfAborted } from '../errors.ts';
 
 /**
  * What every experiment report (report.json) holds, whatever the architecture: `Result`
@@ -154,12 +155,17 @@ export interface ExperimentFolder {
  * the models as Hugging Face folders, the other files, and report.json with the total
  * time up to now.
  */
+/** The dataset folders an experiment reads (test data, fusion samples), which its output may never replace. */
+export function inputDatasets(cfg: ExperimentConfig): string[] {
+  return [cfg.data.folder, cfg.data.activations.folder].filter((f): f is string => typeof f === 'string' && f.length > 0);
+}
+
 export async function saveStage(cfg: ExperimentConfig, contents: ExperimentFolder, hooks: StageHooks, clock: Pick<StageClock, 'seconds' | 'started'>): Promise<void> {
   const output = cfg.output.folder;
   if (!output) return;
   hooks.stage('save', `writing ${output}`);
-  hooks.signal?.throwIfAborted();
-  await writeFolderAtomically(output, { force: cfg.output.force, protectedFolders: contents.parents }, async (temp) => {
+  throwIfAborted(hooks.signal);
+  await writeFolderAtomically(output, { force: cfg.output.force, protectedFolders: contents.parents, protectedData: inputDatasets(cfg) }, async (temp) => {
     for (const [name, tensors] of modelsToSave(contents.models, contents.finetuned)) await saveModel(join(temp, name), { ...contents.like, tensors }, { signal: hooks.signal });
     for (const [name, text] of Object.entries(contents.files)) await writeFile(join(temp, name), text);
     clock.seconds.total = (performance.now() - clock.started) / 1000;

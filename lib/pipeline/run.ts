@@ -21,7 +21,7 @@ import { setDefaultDevice } from '../native.ts';
 import type { CurvePoint } from '../train/train.ts';
 import { seqFilterOf } from './activations.ts';
 import { finetuneRecipe, finetuneStage } from './finetune-stage.ts';
-import { experimentReport, parameterCount, saveStage, transformName, type ReportCore } from './fused-results.ts';
+import { experimentReport, inputDatasets, parameterCount, saveStage, transformName, type ReportCore } from './fused-results.ts';
 import { landscapeFile, landscapeStage } from './landscape-stage.ts';
 import { loadParents } from './parents.ts';
 import { stageClock, type RunOptions } from './stages.ts';
@@ -66,7 +66,7 @@ async function runExperimentOnDevice(cfg: ExperimentConfig, options: RunOptions)
   if (cfg.runtime.threads > 0) setThreads(cfg.runtime.threads);
   const output = cfg.output.folder;
   // Refuse an output that could not be written before any work, not after minutes of it.
-  if (output) await preflightOutput(output, { force: cfg.output.force, protectedFolders: Object.values(cfg.model.extraKeys), forceHint: 'pass --force (or output.force: true)' });
+  if (output) await preflightOutput(output, { force: cfg.output.force, protectedFolders: Object.values(cfg.model.extraKeys), protectedData: inputDatasets(cfg), forceHint: 'pass --force (or output.force: true)' });
 
   stage('load', 'loading the parent models');
   const parents = await loadParents(cfg.model.extraKeys, cfg.fusion.num_models, signal);
@@ -77,6 +77,10 @@ async function runExperimentOnDevice(cfg: ExperimentConfig, options: RunOptions)
     mean: cfg.data.mean, std: cfg.data.std, preprocessor: anchor.model.preprocessor, dataset: cfg.model.dataset, channels: anchor.config.numChannels,
     names: { mean: 'data.mean', std: 'data.std' },
   });
+  // The test split for the evaluation, opened now so that a missing one is reported
+  // before the fusion, not after it.
+  let testData: Dataset | null = null;
+  if (cfg.data.folder) testData = await openImageData(cfg, cfg.data.folder, cfg.data.test_split, anchor, norm);
   done('load');
 
   const fusion = await fuseParents(parents, anchorIndex, cfg, norm, hooks);
@@ -84,9 +88,6 @@ async function runExperimentOnDevice(cfg: ExperimentConfig, options: RunOptions)
   const repaired = await repairVitFusion(parents, anchorIndex, cfg, fusion, hooks);
   const vanilla = await vanillaStage(parents.map((p) => p.model.tensors), fused.weights, hooks);
 
-  // Evaluation on the test split.
-  let testData: Dataset | null = null;
-  if (cfg.data.folder) testData = await openImageData(cfg, cfg.data.folder, cfg.data.test_split, anchor, norm);
   const evaluateModel = async (name: string, model: VitModel): Promise<EvaluationResult> => {
     stage('evaluate', `evaluating ${name}`);
     const r = await evaluate(model, testData!, { batchSize: cfg.data.batch_size, limit: cfg.data.test_limit ?? undefined, signal, onProgress: progress('evaluate') });

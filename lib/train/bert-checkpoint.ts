@@ -8,7 +8,7 @@
  * replaces the folder atomically.
  */
 import { join } from 'node:path';
-import { writeChunks, writeFolderAtomically } from '../io/atomic-folder.ts';
+import { writeChunks, type AtomicOutputOptions, writeFolderAtomically } from '../io/atomic-folder.ts';
 import { hfConfigToJson, parseHfConfig, type Architecture } from '../io/hf-config.ts';
 import { safetensorsChunks } from '../io/safetensors.ts';
 import type { Tensor } from '../io/tensor.ts';
@@ -51,7 +51,7 @@ export function bertConfigJson(config: BertConfig, initializerRange: number, sou
   return hfConfigToJson(hf, architecture);
 }
 
-export async function writeTrainedBert(folder: string, contents: BertFolderContents, options: { force?: boolean; protectedFolders?: string[] } = {}): Promise<void> {
+export async function writeTrainedBert(folder: string, contents: BertFolderContents, options: Pick<AtomicOutputOptions, 'force' | 'protectedFolders' | 'protectedData'> = {}): Promise<void> {
   const { config, tokenizer } = contents;
   const configText = bertConfigJson(config, contents.initializerRange, `${folder}/config.json`);
   const special = tokenizer.options.special;
@@ -61,7 +61,7 @@ export async function writeTrainedBert(folder: string, contents: BertFolderConte
     strip_accents: tokenizer.options.stripAccents ?? null, tokenize_chinese_chars: tokenizer.options.splitCjk,
     model_max_length: contents.maxLength, ...specialMap,
   };
-  await writeFolderAtomically(folder, { force: options.force, protectedFolders: options.protectedFolders }, async (temp) => {
+  await writeFolderAtomically(folder, { force: options.force, protectedFolders: options.protectedFolders, protectedData: options.protectedData }, async (temp) => {
     await writeChunks(join(temp, 'config.json'), [Buffer.from(configText)]);
     await writeChunks(join(temp, 'model.safetensors'), safetensorsChunks(contents.tensors));
     await writeChunks(join(temp, 'vocab.txt'), [Buffer.from(tokenizer.vocab.tokens.join('\n') + '\n')]);

@@ -51,7 +51,7 @@ export interface BertFinetuneReport extends BertTrainingRecord {
 }
 
 export async function finetuneBertFolder(options: BertFinetuneOptions): Promise<BertFinetuneReport> {
-  await preflightOutput(options.output, { force: options.force, protectedFolders: [options.model] });
+  await preflightOutput(options.output, { force: options.force, protectedFolders: [options.model], protectedData: [options.data] });
   const threads = native().setThreads(options.threads ?? 0);
   const model = await loadModel(options.model, { signal: options.signal });
   if (model.config.model_type !== 'bert') throw new InputError(options.model, `is a ${model.architecture}, not a BERT`);
@@ -101,7 +101,7 @@ export async function finetuneBertFolder(options: BertFinetuneOptions): Promise<
   const initializerRange = typeof model.config.initializer_range === 'number' ? model.config.initializer_range : 0.02;
   await writeTrainedBert(options.output, {
     config, initializerRange, tensors: result.tensors, tokenizer, maxLength: config.maxPositions, record,
-  }, { force: options.force, protectedFolders: [options.model] });
+  }, { force: options.force, protectedFolders: [options.model], protectedData: [options.data] });
   let parameters = 0;
   for (const t of result.tensors.values()) parameters += t.data.length;
   return { ...record, model: options.model, output: options.output, parameters, trainData, testData, initialTest: initial };

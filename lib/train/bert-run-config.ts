@@ -20,7 +20,7 @@ import { BertTokenizer } from '../text/tokenizer.ts';
 import { readVocab } from '../text/vocab.ts';
 import { readBertTrainingState, writeTrainedBert, type BertStateFile, type BertTrainingRecord } from './bert-checkpoint.ts';
 import type { BertTrainConfig } from './bert-config.ts';
-import { checkOutputFolder, parameterCount, recordBase, resumeFrom, snapshotProgress, stateFileOf, type RunProgress } from './run-record.ts';
+import { checkOutputFolder, inputGuards, parameterCount, recordBase, resumeFrom, snapshotProgress, stateFileOf, type RunProgress } from './run-record.ts';
 import { trainBert, type BertCurvePoint, type BertStepProgress, type BertTrainingSnapshot, type TextEvalSetup } from './bert-train.ts';
 
 export interface BertRunOptions {
@@ -85,7 +85,7 @@ export async function trainBertFromConfig(cfg: BertTrainConfig, options: BertRun
   const warnings: string[] = [];
   checkOutputFolder(output, { force: cfg.output.force, resume: options.resume });
   // Resumed or forced, the folder is replaced at every checkpoint: the rest of the checks hold either way.
-  await preflightOutput(output, { force: true, protectedFolders: cfg.model.init_from ? [cfg.model.init_from] : [] });
+  await preflightOutput(output, { force: true, ...inputGuards(cfg) });
   checkDevice(cfg.runtime.device, 'runtime.device');
   const threads = native().setThreads(cfg.runtime.threads > 0 ? cfg.runtime.threads : 0);
 
@@ -132,14 +132,14 @@ export async function trainBertFromConfig(cfg: BertTrainConfig, options: BertRun
   const contents = (t: Map<string, Tensor>, rec: BertTrainingRecord) => ({
     config, initializerRange: cfg.model.initializer_range, tensors: t, tokenizer, maxLength: cfg.model.max_position_embeddings, record: rec,
   });
-  const protectedFolders = cfg.model.init_from ? [cfg.model.init_from] : [];
+  const guards = inputGuards(cfg);
   let firstWrite = !options.resume;
   let lastTokensPerSecond = 0;
   const onCheckpoint = async (snap: BertTrainingSnapshot) => {
     const rec = record({ ...snapshotProgress(snap), tokensPerSecond: lastTokensPerSecond });
     const file: BertStateFile = stateFileOf(snap, cfg.training.seed, threads, setup);
     await writeTrainedBert(output, { ...contents(snap.tensors, rec), state: { optimizer: snap.optimizer, file } },
-      { force: firstWrite ? cfg.output.force : true, protectedFolders });
+      { force: firstWrite ? cfg.output.force : true, ...guards });
     firstWrite = false;
     options.onCheckpoint?.(snap.step);
   };
@@ -151,7 +151,7 @@ export async function trainBertFromConfig(cfg: BertTrainConfig, options: BertRun
     onCheckpoint, checkpointSteps: cfg.output.checkpoint_steps, source: options.file, device: cfg.runtime.device,
   });
   const finalRecord = record({ step: result.steps, curve: result.curve, elapsed: result.elapsedSeconds, totalSteps: result.length.totalSteps, spe: result.length.stepsPerEpoch, tokensPerSecond: result.tokensPerSecond });
-  if (!cfg.output.keep_state) await writeTrainedBert(output, contents(result.tensors, finalRecord), { force: true, protectedFolders });
+  if (!cfg.output.keep_state) await writeTrainedBert(output, contents(result.tensors, finalRecord), { force: true, ...guards });
   const parameters = parameterCount(result.tensors);
   return { ...finalRecord, output, parameters, trainData, testData, resumedFrom: resume ? resume.optimizer.step : null, warnings };
 }

@@ -9,7 +9,7 @@
  */
 import { join } from 'node:path';
 import { preprocessorConfigJson } from '../data/normalisation.ts';
-import { writeChunks, writeFolderAtomically } from '../io/atomic-folder.ts';
+import { writeChunks, type AtomicOutputOptions, writeFolderAtomically } from '../io/atomic-folder.ts';
 import { hfConfigToJson, parseHfConfig } from '../io/hf-config.ts';
 import { safetensorsChunks } from '../io/safetensors.ts';
 import type { Tensor } from '../io/tensor.ts';
@@ -43,10 +43,10 @@ export interface ModelFolderContents {
   state?: { optimizer: OptimizerState; file: TrainingStateFile } | null;
 }
 
-export async function writeTrainedModel(folder: string, contents: ModelFolderContents, options: { force?: boolean; protectedFolders?: string[] } = {}): Promise<void> {
+export async function writeTrainedModel(folder: string, contents: ModelFolderContents, options: Pick<AtomicOutputOptions, 'force' | 'protectedFolders' | 'protectedData'> = {}): Promise<void> {
   const { config } = contents;
   const hf = parseHfConfig(JSON.stringify({ ...vitConfigToHF(config), initializer_range: contents.initializerRange }), `${folder}/config.json`);
-  await writeFolderAtomically(folder, { force: options.force, protectedFolders: options.protectedFolders }, async (temp) => {
+  await writeFolderAtomically(folder, { force: options.force, protectedFolders: options.protectedFolders, protectedData: options.protectedData }, async (temp) => {
     await writeChunks(join(temp, 'config.json'), [Buffer.from(hfConfigToJson(hf, 'ViTForImageClassification'))]);
     await writeChunks(join(temp, 'model.safetensors'), safetensorsChunks(contents.tensors));
     await writeChunks(join(temp, 'preprocessor_config.json'),

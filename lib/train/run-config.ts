@@ -18,7 +18,7 @@ import { native, setDefaultDevice } from '../native.ts';
 import { readTrainingState, writeTrainedModel, type TrainingRecord, type TrainingStateFile } from './checkpoint.ts';
 import type { TrainConfig } from './config.ts';
 import { blackPixel, loadTrainingData } from './data.ts';
-import { checkOutputFolder, parameterCount, recordBase, resumeFrom, snapshotProgress, stateFileOf, type RunProgress } from './run-record.ts';
+import { checkOutputFolder, inputGuards, parameterCount, recordBase, resumeFrom, snapshotProgress, stateFileOf, type RunProgress } from './run-record.ts';
 import { train, type CurvePoint, type StepProgress, type TrainingSnapshot } from './train.ts';
 
 export interface RunConfigOptions {
@@ -90,7 +90,7 @@ async function trainOnDevice(cfg: TrainConfig, options: RunConfigOptions): Promi
   const warnings: string[] = [];
   checkOutputFolder(output, { force: cfg.output.force, resume: options.resume });
   // Resumed or forced, the folder is replaced at every checkpoint: the rest of the checks hold either way.
-  await preflightOutput(output, { force: true, protectedFolders: cfg.model.init_from ? [cfg.model.init_from] : [] });
+  await preflightOutput(output, { force: true, ...inputGuards(cfg) });
   const threads = cfg.runtime.threads > 0 ? native().setThreads(cfg.runtime.threads) : native().setThreads(0);
 
   const folder = cfg.data.folder!;
@@ -142,13 +142,13 @@ async function trainOnDevice(cfg: TrainConfig, options: RunConfigOptions): Promi
   const contents = (tensorsNow: Map<string, Tensor>, rec: TrainingRecord) => ({
     config, initializerRange: cfg.model.initializer_range, tensors: tensorsNow, normalisation: { mean, std }, record: rec,
   });
-  const protectedFolders = cfg.model.init_from ? [cfg.model.init_from] : [];
+  const guards = inputGuards(cfg);
   let firstWrite = !options.resume;
   const onCheckpoint = async (snap: TrainingSnapshot) => {
     const rec = record(snapshotProgress(snap));
     const file: TrainingStateFile = stateFileOf(snap, cfg.training.seed, threads, setup);
     await writeTrainedModel(output, { ...contents(snap.tensors, rec), state: { optimizer: snap.optimizer, file } },
-      { force: firstWrite ? cfg.output.force : true, protectedFolders });
+      { force: firstWrite ? cfg.output.force : true, ...guards });
     firstWrite = false;
     options.onCheckpoint?.(snap.step);
   };
@@ -160,7 +160,7 @@ async function trainOnDevice(cfg: TrainConfig, options: RunConfigOptions): Promi
   });
   const finalRecord = record({ step: result.steps, curve: result.curve, elapsed: result.elapsedSeconds, totalSteps: result.length.totalSteps, spe: result.length.stepsPerEpoch });
   // The final folder: the checkpoint without its optimiser state, unless asked to keep it.
-  if (!cfg.output.keep_state) await writeTrainedModel(output, contents(result.tensors, finalRecord), { force: true, protectedFolders });
+  if (!cfg.output.keep_state) await writeTrainedModel(output, contents(result.tensors, finalRecord), { force: true, ...guards });
   const parameters = parameterCount(result.tensors);
   return {
     ...finalRecord, output, parameters, trainData: data.trainDescription, testData: data.testDescription,

@@ -52,7 +52,7 @@ export interface FinetuneReport extends TrainingRecord {
 }
 
 export async function finetuneFolder(options: FinetuneFolderOptions): Promise<FinetuneReport> {
-  await preflightOutput(options.output, { force: options.force, protectedFolders: [options.model] });
+  await preflightOutput(options.output, { force: options.force, protectedFolders: [options.model], protectedData: [options.data] });
   const threads = native().setThreads(options.threads ?? 0);
   const model = await loadModel(options.model, { signal: options.signal });
   if (model.config.model_type !== 'vit' || model.architecture !== 'ViTForImageClassification')
@@ -92,7 +92,7 @@ export async function finetuneFolder(options: FinetuneFolderOptions): Promise<Fi
   };
   await writeTrainedModel(options.output, {
     config, initializerRange: model.config.initializer_range, tensors: result.tensors, normalisation: { mean, std }, record,
-  }, { force: options.force, protectedFolders: [options.model] });
+  }, { force: options.force, protectedFolders: [options.model], protectedData: [options.data] });
   let parameters = 0;
   for (const t of result.tensors.values()) parameters += t.data.length;
   return {

@@ -19,6 +19,11 @@ export function checkOutputFolder(output: string, options: { force: boolean; res
   if (options.resume && !existsSync(output)) throw new InputError(output, 'nothing to resume: the output folder does not exist');
 }
 
+/** What a training run reads and its output may never replace: the starting model (init_from) and the dataset. */
+export function inputGuards(cfg: { model: { init_from?: string | null }; data: { folder?: string | null } }): { protectedFolders: string[]; protectedData: string[] } {
+  return { protectedFolders: cfg.model.init_from ? [cfg.model.init_from] : [], protectedData: cfg.data.folder ? [cfg.data.folder] : [] };
+}
+
 /** The first key path where two setups differ, or null. */
 export function firstDifference(a: unknown, b: unknown, path = ''): string | null {
   if (JSON.stringify(a) === JSON.stringify(b)) return null;
