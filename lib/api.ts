@@ -18,10 +18,10 @@ import { vitApi } from './api/vit.ts';
 import { experimentSchema, type ExperimentConfig } from './config/experiment.ts';
 import { checkConsistency } from './config/load.ts';
 import { validateConfig } from './config/validate.ts';
-import { InputError } from './errors.ts';
+import { InputError, throwIfAborted } from './errors.ts';
 import type { Model } from './io/model-folder.ts';
 import { checkModel } from './api/checks.ts';
-import { checkInteger, checkOneOf, checkOptionKeys } from './options.ts';
+import { checkFunction, checkInteger, checkOneOf, checkOptionKeys, checkSignal } from './options.ts';
 import type { StageHooks } from './pipeline/stages.ts';
 
 export type { EvaluateOptions, Evaluation, FuseOptions, Fused } from './api/types.ts';
@@ -60,13 +60,15 @@ export async function fuse(models: Model[], options: FuseOptions = {}): Promise<
   if (models.length < 2) throw new InputError('fuse', `needs at least two models, got ${models.length}`);
   models.forEach((m, i) => checkModel(m, `fuse: models[${i}]`));
   checkOptionKeys(options, ['data', 'fusion', 'dataOptions', 'signal', 'onProgress'], 'fuse options');
+  checkSignal(options.signal, 'fuse options: signal');
+  checkFunction(options.onProgress, 'fuse options: onProgress');
   if (options.data !== undefined && typeof options.data !== 'string') throw new InputError('fuse options: data', 'must be a dataset folder path');
   if (options.fusion !== undefined && (options.fusion === null || typeof options.fusion !== 'object')) throw new InputError('fuse options: fusion', 'must be an object of fusion keys');
   const arch = architectureOf(models, 'the models');
   const { cfg, anchor } = fuseConfig(models, options, arch.type);
   const hooks: StageHooks = {
     signal: options.signal,
-    stage: () => options.signal?.throwIfAborted(),
+    stage: () => throwIfAborted(options.signal),
     done: () => {},
     progress: (s) => (d, t) => options.onProgress?.(s, d, t),
   };
@@ -81,6 +83,8 @@ export async function fuse(models: Model[], options: FuseOptions = {}): Promise<
 export async function evaluate(model: Model, options: EvaluateOptions): Promise<Evaluation> {
   checkModel(model, 'evaluate: model');
   checkOptionKeys(options, EVALUATE_KEYS, 'evaluate options');
+  checkSignal(options.signal, 'evaluate options: signal');
+  checkFunction(options.onProgress, 'evaluate options: onProgress');
   if (!options || typeof options.data !== 'string') throw new InputError('evaluate options: data', 'is needed: a dataset folder path');
   checkInteger(options.limit, 'evaluate options: limit', 0);
   checkInteger(options.batchSize, 'evaluate options: batchSize', 1);

@@ -19,6 +19,15 @@ export class InputError extends Error {
   }
 }
 
+/**
+ * Throws when `signal` is aborted: an AbortError whatever the signal was aborted with
+ * (its reason, e.g. a TimeoutError from AbortSignal.timeout, becomes the cause), so that
+ * every call of this package rejects the same way on cancellation, as its native tasks do.
+ */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw Object.assign(new DOMException('The operation was aborted', 'AbortError'), { cause: signal.reason });
+}
+
 /** True for the AbortError that cancelled native tasks and aborted signals reject with. */
 export function isAbortError(err: unknown): boolean {
   return err instanceof Error && (err.name === 'AbortError' || (err as { code?: string }).code === 'ABORT_ERR');

@@ -11,6 +11,8 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { throwIfAborted } from './errors.ts';
+import { checkFunction, checkSignal } from './options.ts';
 
 /** Where a computation runs: `auto` picks the GPU when the addon has CUDA and a GPU is usable. */
 export type Device = 'auto' | 'cpu' | 'cuda';
@@ -447,7 +449,9 @@ export interface TaskOptions {
  */
 export async function runTask<T>(options: TaskOptions | undefined, call: (opts: NativeTaskOptions) => Promise<T>): Promise<T> {
   const { signal, onProgress, device } = options ?? {};
-  signal?.throwIfAborted();
+  checkSignal(signal, 'options: signal');
+  checkFunction(onProgress, 'options: onProgress');
+  throwIfAborted(signal);
   const token = new (native().CancelToken)();
   const abort = () => token.cancel();
   signal?.addEventListener('abort', abort, { once: true });

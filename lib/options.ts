@@ -28,3 +28,18 @@ export function checkInteger(value: unknown, name: string, min: number): void {
 export function checkOneOf(value: unknown, name: string, values: readonly unknown[]): void {
   if (value !== undefined && !values.includes(value)) throw new InputError(name, `must be one of ${values.map((v) => JSON.stringify(v)).join(', ')}, got ${JSON.stringify(value)}`);
 }
+
+/** An optional AbortSignal (a look-alike would fail at the first check with a TypeError far from the call). */
+export function checkSignal(value: unknown, name: string): void {
+  if (value !== undefined && !(value instanceof AbortSignal)) throw new InputError(name, `must be an AbortSignal, got ${value === null ? 'null' : typeof value}`);
+}
+
+/** An optional boolean option. */
+export function checkBoolean(value: unknown, name: string): void {
+  if (value !== undefined && typeof value !== 'boolean') throw new InputError(name, `must be true or false, got ${JSON.stringify(value) ?? typeof value}`);
+}
+
+/** An optional callback option. */
+export function checkFunction(value: unknown, name: string): void {
+  if (value !== undefined && typeof value !== 'function') throw new InputError(name, `must be a function, got ${value === null ? 'null' : typeof value}`);
+}

@@ -7,7 +7,7 @@
  * Batches are padded to their longest sequence. The decoder of a masked LM runs on the
  * masked tokens only.
  */
-import { InputError } from './errors.ts';
+import { InputError, throwIfAborted } from './errors.ts';
 import type { BertConfig, BertModel } from './models/bert.ts';
 import type { TokenBatch } from './text/batch.ts';
 import type { TextSplit } from './text/dataset.ts';
@@ -105,7 +105,7 @@ export async function evaluateMaskedLm(model: BertModel, tokenizer: BertTokenize
   });
   let lossSum = 0, masked = 0, correct = 0, tokens = 0, done = 0;
   for (const { batch, first } of batches(tokenizer, encodings, options.batchSize ?? 32)) {
-    options.signal?.throwIfAborted();
+    throwIfAborted(options.signal);
     const { inputs, labels } = maskTokens(batch, tokenizer, { seed: options.maskSeed ?? 0, probability: options.maskProbability, firstSequence: first });
     const out = await model.forward(inputs, { labels, logits: false, predictions: true, signal: options.signal });
     for (let r = 0; r < labels.length; r++) {
@@ -135,7 +135,7 @@ export async function evaluateTextClassifier(model: BertModel, tokenizer: BertTo
   const encodings = await encodeExamplesAsync(tokenizer, examples, { maxLength: options.maxLength, truncation: options.truncation, file: data.file });
   let correct = 0, lossSum = 0, tokens = 0, done = 0;
   for (const { batch, first } of batches(tokenizer, encodings, options.batchSize ?? 32)) {
-    options.signal?.throwIfAborted();
+    throwIfAborted(options.signal);
     const labels = Int32Array.from({ length: batch.count }, (_, i) => examples[first + i].label!);
     const out = await model.forward(batch, { labels, logits: false, predictions: true, signal: options.signal });
     for (let i = 0; i < batch.count; i++) {

@@ -61,6 +61,9 @@ describe('programmatic API', function () {
     await assert.rejects(fuse([a, b], { data, fuison: {} } as never), /fuse options: fuison: unknown option; did you mean 'fusion'/);
     await assert.rejects(evaluate(a, { data, limit: 2.5 }), /evaluate options: limit: must be an integer >= 0, got 2\.5/);
     await assert.rejects(evaluate(a, { data, mean: [NaN], std: [1] }), /mean: must be a non-empty list of finite numbers/);
+    await assert.rejects(evaluate(a, { data, signal: 5 as never }), /evaluate options: signal: must be an AbortSignal, got number/);
+    await assert.rejects(fuse([a, b], { data, signal: {} as never }), /fuse options: signal: must be an AbortSignal, got object/);
+    await assert.rejects(fuse([a, b], { data, onProgress: 'log' as never }), /fuse options: onProgress: must be a function, got string/);
     // A weights-mode fusion of a model built in memory checks its values as a capture would.
     const nan = new Map(a.tensors);
     const w = (a.tensors.get('vit.layernorm.weight')!.data as Float32Array).slice();

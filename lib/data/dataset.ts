@@ -5,7 +5,7 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { InputError } from '../errors.ts';
+import { InputError, throwIfAborted } from '../errors.ts';
 import type { TaskOptions } from '../native.ts';
 import { cifar10Files, openCifar10, openCifar100, type CifarLabels } from './cifar.ts';
 import { checkHoldout, holdoutSplit, subsetReader, type HoldoutOption } from './holdout.ts';
@@ -170,7 +170,7 @@ export class Dataset {
     const task: TaskOptions = { signal: options.signal };
     let offset = start;
     for await (const raw of this.reader.read(batchSize, start, limit)) {
-      options.signal?.throwIfAborted();
+      throwIfAborted(options.signal);
       const images = new Float32Array(raw.count * perImage);
       if (raw.pixels && raw.shape && this.fixedTarget) {
         await preprocessInto(images, raw.pixels, raw.count, raw.shape, this.fixedTarget, task);

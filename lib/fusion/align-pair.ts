@@ -7,7 +7,7 @@
  * A's weights in B's shapes and neuron order, ready to be averaged with B's.
  */
 import type { ActivationStore } from '../activations.ts';
-import { InputError } from '../errors.ts';
+import { InputError, throwIfAborted } from '../errors.ts';
 import type { Tensor } from '../io/tensor.ts';
 import type { NativeMatrixPart, NativeNeuronSide, TaskOptions } from '../native.ts';
 import { alignInputs, alignOutputs } from './align.ts';
@@ -424,7 +424,7 @@ class PairWalk {
     let t = await this.embeddings();
     this.task.afterStage?.(0);
     for (let i = 0; i < this.graph.layers.length; i++) {
-      this.task.signal?.throwIfAborted();
+      throwIfAborted(this.task.signal);
       const last = i === this.graph.layers.length - 1 && !this.settings.fuse_gen;
       t = await this.encoderLayer(i, this.graph.layers[i], t, last);
       this.task.afterStage?.(i + 1);

@@ -14,7 +14,7 @@
  * Each group of layers is measured after everything before it was repaired. A layer
  * without a bias can only be rescaled, not shifted.
  */
-import { InputError } from '../errors.ts';
+import { InputError, throwIfAborted } from '../errors.ts';
 import type { Tensor } from '../io/tensor.ts';
 import { native } from '../native.ts';
 import type { OutputMap } from './align-pair.ts';
@@ -89,7 +89,7 @@ async function targets(input: RepairInput, target: Exclude<RepairTarget, 'none'>
     out.set(p.acts, { mean: new Float64Array(m), std: new Float64Array(m) });
   }
   for (let i = 0; i < input.parents.length; i++) {
-    input.signal?.throwIfAborted();
+    throwIfAborted(input.signal);
     const stats = i === input.anchor ? anchorStats : await input.measure(i, input.parents[i], acts);
     for (const p of pieces) {
       const t = out.get(p.acts)!;
@@ -111,7 +111,7 @@ export async function repairStatistics(input: RepairInput, target: Exclude<Repai
   const tensors = new Map<string, Tensor>();
   for (const [name, t] of input.fused) tensors.set(name, { ...t, shape: [...t.shape], data: t.data.slice() });
   for (const [g, group] of groups.entries()) {
-    input.signal?.throwIfAborted();
+    throwIfAborted(input.signal);
     const stats = await input.measure('fused', tensors, group.map((p) => p.acts));
     for (const p of group) {
       const w = tensors.get(p.weight)!, s = stats.get(p.acts)!, t = want.get(p.acts)!;

@@ -4,7 +4,7 @@
  * against this list turns "transformers refuses to load the output" and "the config
  * does not match the weights" into one message that names the tensor.
  */
-import { InputError } from '../errors.ts';
+import { InputError, throwIfAborted } from '../errors.ts';
 import { isFloatDType } from './dtype.ts';
 import { type Architecture, type BertConfig, type HfConfig, patchGrid, pair, type ViTConfig } from './hf-config.ts';
 import { formatShape, type Tensor } from './tensor.ts';
@@ -196,7 +196,7 @@ export async function checkFiniteInSlices(tensors: Map<string, Tensor>, source: 
       if (sinceYield >= FINITE_SLICE) {
         sinceYield = 0;
         await new Promise<void>((done) => setImmediate(done));
-        signal?.throwIfAborted();
+        throwIfAborted(signal);
       }
     }
   }

@@ -14,7 +14,7 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { InputError } from '../errors.ts';
+import { InputError, throwIfAborted } from '../errors.ts';
 import { type AtomicOutputOptions, writeChunks, writeFolderAtomically } from './atomic-folder.ts';
 import { describeFsError } from './byte-source.ts';
 import { type StoredDType } from './dtype.ts';
@@ -27,7 +27,7 @@ import { readTokenizerFiles, type TokenizerFiles } from './tokenizer-files.ts';
 import { readTorchBin } from './torch-bin.ts';
 import { parseJsonObject, readTextFile } from './json-file.ts';
 import { oneLine, quoted } from './messages.ts';
-import { checkOptionKeys } from '../options.ts';
+import { checkBoolean, checkOptionKeys, checkSignal } from '../options.ts';
 
 export type ModelFormat = 'safetensors' | 'pytorch';
 
@@ -85,8 +85,10 @@ const LAYOUTS: WeightLayout[] = [
 export async function loadModel(folder: string, options: LoadOptions = {}): Promise<Model> {
   if (typeof folder !== 'string' || folder.trim() === '') throw new InputError('loadModel: folder', 'must be a non-empty path');
   checkOptionKeys(options, ['checkFinite', 'signal'], 'loadModel options');
+  checkBoolean(options.checkFinite, 'loadModel options: checkFinite');
+  checkSignal(options.signal, 'loadModel options: signal');
   const { signal } = options;
-  signal?.throwIfAborted();
+  throwIfAborted(signal);
   const names = await listFolder(folder);
   if (!names.has('config.json')) throw new InputError(folder, 'has no config.json: not a Hugging Face model folder');
   const layout = LAYOUTS.find((candidate) => names.has(candidate.file));
@@ -208,8 +210,10 @@ export async function saveModel(folder: string, model: Model, options: SaveOptio
   if (typeof folder !== 'string' || folder.trim() === '') throw new InputError('saveModel: folder', 'must be a non-empty path');
   if (!model || typeof model !== 'object' || !(model.tensors instanceof Map)) throw new InputError('saveModel: model', 'is not a model: expected { config, architecture, tensors: Map }');
   checkOptionKeys(options, ['force', 'protectedFolders', 'forceHint', 'maxShardSize', 'signal'], 'saveModel options');
+  checkBoolean(options.force, 'saveModel options: force');
+  checkSignal(options.signal, 'saveModel options: signal');
   const { signal } = options;
-  signal?.throwIfAborted();
+  throwIfAborted(signal);
   checkSidecars(model, folder);
   const maxBytes = parseByteSize(options.maxShardSize ?? '5GB');
   const tensors = new Map<string, Tensor>();

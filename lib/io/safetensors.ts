@@ -7,7 +7,7 @@
  * As the format requires, tensor data must tile the data section exactly (no gaps, no
  * overlaps, nothing after the last tensor).
  */
-import { InputError } from '../errors.ts';
+import { InputError, throwIfAborted } from '../errors.ts';
 import { type ByteSource, withSource } from './byte-source.ts';
 import { bytesOf, bytesPerElement, decode, decodeOwned, dtypeOfArray, isStoredDType, memoryDType, STORED_DTYPES, type StoredDType } from './dtype.ts';
 import { findDuplicateKey } from './json-duplicates.ts';
@@ -55,7 +55,7 @@ export async function readSafetensors(input: string | Uint8Array, options: ReadO
     const tensors = new Map<string, Tensor>();
     const storedDtypes = new Map<string, StoredDType>();
     for (const entry of entries) {
-      options.signal?.throwIfAborted();
+      throwIfAborted(options.signal);
       const count = elementCount(entry.shape);
       const bytes = await source.read(entry.start, entry.end - entry.start);
       const data = source.ownedReads ? decodeOwned(entry.dtype, bytes, count) : decode(entry.dtype, bytes, count);

@@ -6,7 +6,7 @@
  * storage: offsets and strides are honoured, so non-contiguous and shared-storage tensors
  * come out as independent contiguous tensors.
  */
-import { InputError } from '../errors.ts';
+import { InputError, throwIfAborted } from '../errors.ts';
 import { type ByteSource, withSource } from './byte-source.ts';
 import { allocate, bytesPerElement, decode, memoryDType, type StoredDType, type TensorData } from './dtype.ts';
 import { PyDict, PyList, PyTuple, unpickle } from './pickle.ts';
@@ -94,7 +94,7 @@ async function materialize(views: Array<[string, TensorRef]>, zip: ZipArchive, p
   }
   const tensors = new Map<string, Tensor>();
   for (const [key, list] of byStorage) {
-    signal?.throwIfAborted();
+    throwIfAborted(signal);
     const storage = list[0][1].storage;
     const entry: ZipEntry | undefined = zip.entries.get(`${prefix}/data/${key}`);
     if (!entry) throw new InputError(name, `storage ${quoted(key)} is missing from the archive (${oneLine(`${prefix}/data/${key}`)})`);

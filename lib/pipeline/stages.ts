@@ -3,6 +3,7 @@
  * RunOptions.onStage, with a cancellation check at each start), its progress, and the
  * seconds spent in each.
  */
+import { throwIfAborted } from '../errors.ts';
 
 export type Stage = 'load' | 'activations' | 'fusion' | 'repair' | 'vanilla' | 'evaluate' | 'finetune' | 'landscape' | 'save';
 
@@ -35,7 +36,7 @@ export function stageClock(options: RunOptions): StageClock {
     seconds,
     started,
     stage: (s, detail) => {
-      options.signal?.throwIfAborted();
+      throwIfAborted(options.signal);
       stageStart = performance.now();
       options.onStage?.(s, detail);
     },

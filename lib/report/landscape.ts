@@ -8,6 +8,7 @@ import { dot, weightedSum } from '../compute.ts';
 import type { Tensor } from '../io/tensor.ts';
 import type { TaskOptions } from '../native.ts';
 import type { LandscapeGrid, LandscapeMarker } from './landscape-svg.ts';
+import { throwIfAborted } from '../errors.ts';
 
 function flatten(tensors: Map<string, Tensor>, names: string[]): Float32Array {
   const total = names.reduce((s, n) => s + tensors.get(n)!.data.length, 0);
@@ -75,7 +76,7 @@ export async function accuracyLandscape(
   for (const y of ys) {
     const row: number[] = [];
     for (const x of xs) {
-      options.signal?.throwIfAborted();
+      throwIfAborted(options.signal);
       // x e1 + y e2 = alpha u + beta w with alpha = x/|u| - y wx/(|u| d), beta = y/d.
       const alpha = x / lu - (y * wx) / (lu * d), beta = y / d;
       const point = await weightedSum([b, o, v], [1 - alpha - beta, alpha, beta], options);

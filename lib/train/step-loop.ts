@@ -10,7 +10,7 @@
  * resumed from a checkpoint continues exactly as the uninterrupted run would have.
  */
 import { SeededRandom } from '../data/random.ts';
-import { InputError } from '../errors.ts';
+import { InputError, throwIfAborted } from '../errors.ts';
 import type { Tensor } from '../io/tensor.ts';
 import type { NativeStepResult } from '../native.ts';
 import type { RunLength } from './recipe.ts';
@@ -127,7 +127,7 @@ export async function runStepLoop<Point extends LoopPoint>(options: StepLoopOpti
   };
 
   for (let step = startStep; step < length.totalSteps; step++) {
-    signal?.throwIfAborted();
+    throwIfAborted(signal);
     const epoch = Math.floor(step / spe), k = step % spe;
     if (epoch !== orderEpoch) {
       order = new SeededRandom(options.seed, EPOCH_STREAM + epoch).permutation(N);

@@ -12,17 +12,21 @@ import type { Tensor } from '../../lib/io/tensor.ts';
 import { expectInputError } from '../helpers/expect-error.ts';
 import { EXPECTED, fixture, valuesHash } from '../helpers/fixtures.ts';
 
-/** A signal that aborts itself at its `n`-th check: cancellation at a chosen safe point. */
-function abortAtCheck(n: number): AbortSignal {
+/** A signal that counts how often it is checked (read `aborted`) and aborts itself at the `n`-th check: cancellation at a chosen safe point. */
+function checkedSignal(n = Infinity): { signal: AbortSignal; checks: () => number } {
   const controller = new AbortController();
   const signal = controller.signal;
+  const aborted = Object.getOwnPropertyDescriptor(AbortSignal.prototype, 'aborted')!.get!;
   let checks = 0;
-  signal.throwIfAborted = () => {
-    if (++checks >= n) controller.abort();
-    AbortSignal.prototype.throwIfAborted.call(signal);
-  };
-  return signal;
+  Object.defineProperty(signal, 'aborted', {
+    get() {
+      if (++checks >= n && !aborted.call(signal)) controller.abort();
+      return aborted.call(signal);
+    },
+  });
+  return { signal, checks: () => checks };
 }
+const abortAtCheck = (n: number) => checkedSignal(n).signal;
 
 /** Every file of a folder with its bytes' hash and modification time, to prove reads change nothing. */
 function snapshot(folder: string): string[] {
@@ -243,18 +247,32 @@ describe('model folders', () => {
         await assert.rejects(loadModel(fixture(folder), { signal: AbortSignal.abort() }), isAbortError);
         await assert.rejects(loadModel(fixture(folder), { signal: abortAtCheck(3) }), isAbortError);
         // Count the safe points of a whole load, then abort at the last one.
-        let checks = 0;
-        const counting = new AbortController().signal;
-        counting.throwIfAborted = () => { checks++; };
-        await loadModel(fixture(folder), { signal: counting });
+        const counting = checkedSignal();
+        await loadModel(fixture(folder), { signal: counting.signal });
+        const checks = counting.checks();
         assert.ok(checks >= 3, `${checks} safe points`);
         await assert.rejects(loadModel(fixture(folder), { signal: abortAtCheck(checks) }), isAbortError);
         assert.deepEqual(snapshot(fixture(folder)), before);
       });
     }
+    it('rejects with an AbortError whatever the signal was aborted with, its reason the cause', async () => {
+      const reason = new Error('user quit');
+      const err = await loadModel(fixture('vit-tiny-bin'), { signal: AbortSignal.abort(reason) }).catch((e: unknown) => e);
+      assert.ok(isAbortError(err), String(err));
+      assert.equal((err as { cause?: unknown }).cause, reason);
+      const timeout = AbortSignal.timeout(1);
+      await new Promise((done) => setTimeout(done, 20));
+      await assert.rejects(saveModel(join(scratch, 'out'), await loadModel(fixture('vit-tiny-bin')), { signal: timeout }), isAbortError);
+      assert.deepEqual(readdirSync(scratch), []);
+    });
     it('refuses an option it does not know, naming it', async () => {
       await expectInputError(() => loadModel(fixture('vit-tiny-bin'), { checkfinite: false } as never), /loadModel options.*checkfinite/);
       await expectInputError(() => loadModel(''), /loadModel: folder: must be a non-empty path/);
+      await expectInputError(() => loadModel(fixture('vit-tiny-bin'), { signal: 5 } as never), /loadModel options: signal: must be an AbortSignal, got number/);
+      await expectInputError(() => loadModel(fixture('vit-tiny-bin'), { checkFinite: 'no' } as never), /loadModel options: checkFinite: must be true or false, got "no"/);
+      const model = await loadModel(fixture('vit-tiny-bin'));
+      await expectInputError(() => saveModel(join(scratch, 'out'), model, { signal: 'x' } as never), /saveModel options: signal: must be an AbortSignal, got string/);
+      assert.deepEqual(readdirSync(scratch), []);
     });
   });
 
