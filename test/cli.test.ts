@@ -80,7 +80,7 @@ describe('otfuse CLI', function () {
   it('options are checked before any work: integers, the model kind they apply to, normalisation, outputs, config keys', () => {
     const vit = join(root, 'models', 'fashion-mnist', 'vit-a'), bert = join(root, 'models', 'fortunes', 'bert-a');
     const images = join(root, 'data', 'fashion-mnist'), text = join(root, 'data', 'fortunes-short');
-    expectInputError(otfuse('eval', vit, '--data', images, '--limit', '1.5'), /^otfuse: --limit: expected an integer, got '1\.5'$/);
+    expectInputError(otfuse('eval', vit, '--data', images, '--limit', '1.5'), /^otfuse: --limit: expected an integer >= 1, got '1\.5'$/);
     expectInputError(otfuse('eval', bert, '--data', text, '--mask-seed', '1.5'), /^otfuse: --mask-seed: expected an integer/);
     expectInputError(otfuse('eval', vit, '--data', images, '--max-length', '8'), /^otfuse: --max-length: does not apply to an image model$/);
     expectInputError(otfuse('eval', bert, '--data', text, '--mean', '0.5'), /^otfuse: --mean: does not apply to a BERT/);
@@ -91,6 +91,9 @@ describe('otfuse CLI', function () {
     expectInputError(otfuse('finetune', vit, '--data', images, '--output', join(tmpdir(), 'never'), '--pack'), /^otfuse: --pack: does not apply to an image model$/);
     expectInputError(otfuse('finetune', vit, '--data', images, '--output', '', '--force'), /^otfuse: --output: the output folder must be a non-empty path$/);
     expectInputError(otfuse('finetune', vit, '--data', images, '--output', join(vit, 'inside')), /is inside the input model folder/);
+    // A dataset being read is never an output either, even with --force.
+    expectInputError(otfuse('finetune', vit, '--data', images, '--output', images, '--force'), /refusing to write here: it would replace the input dataset/);
+    expectInputError(otfuse('run', join(root, 'configs', 'demo.yaml'), '--output', join(root, 'data', 'fashion-mnist-fusion'), '--force'), /it would replace the input dataset .*fashion-mnist-fusion/);
     expectInputError(otfuse('prepare-text', '/proc/otfuse-test/corpus'), /cannot write here/);
     expectInputError(otfuse('run', join(root, 'configs', 'demo.yaml'), '--set', '__proto__.force=true'), /'__proto__' is not a config key/);
   });
@@ -157,10 +160,23 @@ describe('otfuse CLI', function () {
       expectInputError(otfuse('fuse', model('vit-a'), bert, '--output', join(dir, 'x')), /bert-a: is a BERT, .*vit-a is not: fuse models of one kind/);
       expectInputError(otfuse('fuse', model('vit-a'), model('vit-b')), /otfuse fuse: needs --output <folder>/);
       expectInputError(otfuse('fuse', model('vit-a'), '--output', join(dir, 'x')), /expected two or more model folders/);
-      expectInputError(otfuse('fuse', model('vit-a'), model('vit-b'), '--anchor', '2', '--output', join(dir, 'x')), /--anchor: expected a number >= 0 and <= 1/);
+      expectInputError(otfuse('fuse', model('vit-a'), model('vit-b'), '--anchor', '2', '--output', join(dir, 'x')), /--anchor: expected an integer from 0 to 1, got '2'/);
+      expectInputError(otfuse('fuse', model('vit-a'), model('vit-b'), '--anchor', '1.5', '--output', join(dir, 'x')), /--anchor: expected an integer from 0 to 1, got '1\.5'/);
+      expectInputError(otfuse('fuse', model('vit-a'), model('vit-b'), '--anchor', '-1', '--output', join(dir, 'x')), /otfuse fuse: .*ambiguous/);
+      expectInputError(otfuse('fuse', model('vit-a'), model('vit-b'), '--weights', '0,0', '--output', join(dir, 'x')), /--weights: at least one weight must be above 0/);
+      expectInputError(otfuse('fuse', model('vit-a'), model('vit-b'), '--weights', '0x10,1', '--output', join(dir, 'x')), /--weights: expected 2 comma-separated numbers/);
+      expectInputError(otfuse('fuse', model('vit-a'), model('vit-b'), '--output', '  '), /--output: expected a folder path, got an empty one/);
+      expectInputError(otfuse('fuse', model('vit-a'), model('vit-b'), '--fusion-data', '', '--output', join(dir, 'x')), /--fusion-data: expected a folder path/);
+      expectInputError(otfuse('fuse', model('vit-a'), model('vit-b'), '--output', join(dir, 'x')), /otfuse fuse: needs --data <folder> or --fusion-data <folder>/);
+      expectInputError(otfuse('fuse', bert, join(dir, 'missing'), '--fusion-data', join(root, 'data', 'fortunes-short'), '--output', join(dir, 'x')), /missing: model folder does not exist/);
+      // Nor does an output replace the data it reads (with --force), or start the fusion
+      // when the evaluation has no test split.
+      expectInputError(otfuse('fuse', model('vit-a'), model('vit-b'), '--fusion-data', samples, '--output', samples, '--force'), /it would replace the input dataset/);
+      expectInputError(otfuse('fuse', model('vit-a'), model('vit-b'), '--data', samples, '--output', join(dir, 'x')), /fashion-mnist-fusion: has no IDX test split/);
+      assert.ok(existsSync(join(samples, 'train-images-idx3-ubyte.gz')));
       expectInputError(otfuse('fuse', model('vit-a'), model('vit-b'), '--weights', '1,x', '--output', join(dir, 'x')), /--weights: expected 2 comma-separated numbers/);
       expectInputError(otfuse('fuse', model('vit-a'), model('vit-b'), '--set', 'fusion.ot_solvr=emd', '--output', join(dir, 'x')), /otfuse fuse: fusion\.ot_solvr: unknown key; did you mean 'ot_solver'/);
-      expectInputError(otfuse('fuse', model('vit-a'), model('vit-b'), '--output', join(dir, 'two')), /two: output folder already exists/);
+      expectInputError(otfuse('fuse', model('vit-a'), model('vit-b'), '--fusion-data', samples, '--output', join(dir, 'two')), /two: output folder already exists/);
       assert.ok(!existsSync(join(dir, 'x')));
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -186,5 +202,6 @@ describe('otfuse CLI', function () {
     assert.equal(help.code, 0);
     assert.match(help.stdout, /inspect/);
     assert.match(otfuse('inspect', '--help').stdout, /usage: otfuse inspect <model-folder>/);
+    assert.match(otfuse('help', 'fuse').stdout, /^usage: otfuse fuse <model> <model>/);
   });
 });

@@ -43,7 +43,8 @@ export function parseCommandArgs(cmd: Command, argv: string[]): { positionals: s
   try {
     parsed = parseArgs({ args: argv, options: { ...commonOptions, ...cmd.options }, allowPositionals: true, strict: true });
   } catch (err) {
-    const message = (err as Error).message.replace(/\. To specify a positional argument.*$/s, '');
+    // One line: Node's own messages run over several ("... is ambiguous.\nDid you forget ...").
+    const message = (err as Error).message.replace(/\. To specify a positional argument.*$/s, '').replace(/\s*\n\s*/g, ' ');
     throw new InputError(`otfuse ${cmd.name}`, `${message} (see otfuse ${cmd.name} --help)`);
   }
   const { positionals, values } = parsed;
@@ -66,9 +67,13 @@ export function numberOption(values: CommandContext['values'], name: string, fal
 
 /** An integer option (numberOption's checks, then integrality); null when absent. */
 export function integerOption(values: CommandContext['values'], name: string, min = -Infinity, max = Infinity): number | null {
-  if (values[name] === undefined) return null;
-  const n = numberOption(values, name, 0, min, max);
-  if (!Number.isInteger(n)) throw new InputError(`--${name}`, `expected an integer, got '${String(values[name])}'`);
+  const raw = values[name];
+  if (raw === undefined) return null;
+  const n = Number(raw);
+  if (typeof raw !== 'string' || !/^[+-]?\d+$/.test(raw.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+    const range = min > -Infinity && max < Infinity ? ` from ${min} to ${max}` : min > -Infinity ? ` >= ${min}` : max < Infinity ? ` <= ${max}` : '';
+    throw new InputError(`--${name}`, `expected an integer${range}, got '${String(raw)}'`);
+  }
   return n;
 }
 

@@ -27,6 +27,12 @@ function commandHelp(cmd: Command): string {
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  // `otfuse help <command>` is `otfuse <command> --help`.
+  const helped = name === 'help' && rest.length > 0 ? commands.find((c) => c.name === rest[0]) : undefined;
+  if (helped) {
+    process.stdout.write(`${commandHelp(helped)}\n`);
+    return 0;
+  }
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(`${usage()}\n`);
     return name ? 0 : 2;

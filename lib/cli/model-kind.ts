@@ -12,6 +12,12 @@ export function bertKind(folder: string): 'masked-lm' | 'classifier' | null {
   return Array.isArray(config.architectures) && config.architectures.includes('BertForSequenceClassification') ? 'classifier' : 'masked-lm';
 }
 
+/** 'bert' or 'vit' (anything else) by a folder's config.json; null when it has no readable one. */
+export function modelKind(folder: string): 'bert' | 'vit' | null {
+  const config = readConfig(folder);
+  return config === null ? null : config.model_type === 'bert' ? 'bert' : 'vit';
+}
+
 /** A BERT folder's max_position_embeddings (the longest sequence it reads), or null when unreadable. */
 export function bertMaxPositions(folder: string): number | null {
   const n = readConfig(folder)?.max_position_embeddings;

@@ -7,8 +7,8 @@
 import { resolve } from 'node:path';
 import { experimentFromDocument } from '../../config/load.ts';
 import { InputError } from '../../errors.ts';
-import { DEVICE_HELP, deviceOption, integerOption, type Command } from '../command.ts';
-import { bertKind, bertMaxPositions } from '../model-kind.ts';
+import { DEVICE_HELP, deviceOption, integerOption, type Command, type CommandContext } from '../command.ts';
+import { bertMaxPositions, modelKind } from '../model-kind.ts';
 import { runWithProgress } from './run.ts';
 
 /**
@@ -31,18 +31,20 @@ export const fuseCommand: Command = {
     'ot/, ot-repaired/, vanilla/ (for models of one shape) and report.json to --output.',
     '',
     'options:',
-    '  --output <folder>  where the fused models and report.json go (required)',
-    '  --data <folder>    a dataset (images for ViTs, text for BERTs) with a test split: every model',
-    '                     is evaluated there; the fusion samples come from a held-out part of its',
-    '                     training split unless --fusion-data is given',
-    '  --fusion-data <folder>  where the fusion samples come from instead: the first ones of its',
-    '                     training split, all of which count as unseen (no hold-out). Weights-mode',
-    '                     fusion without repair needs neither',
-    '  --anchor <i>       the model whose shape and neuron order the result takes, counted from 0',
-    '                     (default 1: the second model, as in the reference implementation)',
-    '  --weights w,w,...  each model\'s weight in the average (default 1/N each)',
-    '  --set key=value    any config key (repeatable), e.g. --set fusion.ot_solver=emd',
-    '  --force            replace an existing output folder',
+    '  --output <folder> where the fused models and report.json go (required)',
+    '  --data <folder>   a dataset (images for ViTs, text for BERTs) with a test split: every model',
+    '                    is evaluated there; the fusion samples come from a held-out part of its',
+    '                    training split unless --fusion-data is given',
+    '  --fusion-data <folder>',
+    '                    where the fusion samples come from instead: the first ones of its training',
+    '                    split, all of which count as unseen (no hold-out). Weights-mode fusion',
+    '                    without repair needs neither',
+    '  --anchor <i>      the model whose shape and neuron order the result takes, counted from 0',
+    '                    (default 1: the second model, as in the reference implementation)',
+    '  --weights w,w,... each model\'s weight in the average (default 1/N each)',
+    '  --set key=value   any config key (repeatable), e.g. --set fusion.ot_solver=emd',
+    '  --force           replace an existing output folder',
+    '  --json            print the report as JSON instead of the table',
     `${DEVICE_HELP}`,
   ].join('\n'),
   options: {
@@ -57,32 +59,55 @@ export const fuseCommand: Command = {
   },
   positionals: { min: 2, max: Infinity, names: 'two or more model folders' },
   async run({ positionals, values, signal, mode }) {
-    if (typeof values.output !== 'string') throw new InputError('otfuse fuse', 'needs --output <folder>: where the fused models go');
-    const models = positionals.map((p) => resolve(p));
+    if (values.output === undefined) throw new InputError('otfuse fuse', 'needs --output <folder>: where the fused models go');
+    const output = pathOption(values, 'output')!, data = pathOption(values, 'data'), fusionData = pathOption(values, 'fusion-data');
+    const models = positionals.map((p, i) => {
+      if (p.trim() === '') throw new InputError('otfuse fuse', `model folder ${i + 1} is an empty path`);
+      return resolve(p);
+    });
     const anchor = integerOption(values, 'anchor', 0, models.length - 1) ?? Math.min(1, models.length - 1);
-    const kinds = models.map((m) => (bertKind(m) ? 'hf_bert' : 'hf_vit'));
-    const mixed = kinds.findIndex((k) => k !== kinds[0]);
-    if (mixed > 0) throw new InputError(positionals[mixed], `is ${kinds[mixed] === 'hf_bert' ? 'a BERT' : 'not a BERT'}, ${positionals[0]} ${kinds[0] === 'hf_bert' ? 'is' : 'is not'}: fuse models of one kind`);
+    // The kind from each readable config.json; a folder without one is left for the
+    // loader, whose error says what is wrong with it.
+    const kinds = models.map((m) => modelKind(m));
+    const first = kinds.findIndex((k) => k !== null);
+    const mixed = kinds.findIndex((k) => k !== null && k !== kinds[first]);
+    if (mixed >= 0) throw new InputError(positionals[mixed], `is ${kinds[mixed] === 'bert' ? 'a BERT' : 'not a BERT'}, ${positionals[first]} ${kinds[first] === 'bert' ? 'is' : 'is not'}: fuse models of one kind`);
+    const bert = kinds[first] === 'bert';
     const doc: Record<string, Record<string, unknown>> = {
-      model: { type: kinds[0], ...Object.fromEntries(models.map((m, i) => [`name_${i}`, m])) },
+      model: { type: bert ? 'hf_bert' : 'hf_vit', ...Object.fromEntries(models.map((m, i) => [`name_${i}`, m])) },
       fusion: { ...RECOMMENDED_FUSION, num_models: models.length, anchor: `name_${anchor}`, ...(typeof values.weights === 'string' ? { weights: weightList(values.weights, models.length) } : {}) },
-      output: { folder: resolve(values.output), force: Boolean(values.force) },
-    };
-    doc.data = {
-      // BERTs read at most max_position_embeddings tokens: the default length (128) is cut to that.
-      ...(kinds[0] === 'hf_bert' ? { text: { max_length: Math.min(128, bertMaxPositions(models[anchor]) ?? 128) } } : {}),
-      ...(typeof values.data === 'string' ? { folder: resolve(values.data) } : {}),
-      ...(typeof values['fusion-data'] === 'string' ? { activations: { folder: resolve(values['fusion-data']), holdout_fraction: 0 } } : {}),
+      output: { folder: output, force: Boolean(values.force) },
+      data: {
+        // BERTs read at most max_position_embeddings tokens: the default length (128) is cut to that.
+        ...(bert ? { text: { max_length: Math.min(128, bertMaxPositions(models[anchor]) ?? 128) } } : {}),
+        ...(data ? { folder: data } : {}),
+        ...(fusionData ? { activations: { folder: fusionData, holdout_fraction: 0 } } : {}),
+      },
     };
     const device = deviceOption(values);
     if (device) doc.runtime = { device };
-    await runWithProgress(experimentFromDocument(doc, 'otfuse fuse', values.set as string[]), signal, mode);
+    const cfg = experimentFromDocument(doc, 'otfuse fuse', values.set as string[]);
+    // Said in this command's terms before anything is loaded (the pipeline would name config keys).
+    if (!cfg.data.folder && !cfg.data.activations.folder && (cfg.fusion.type === 'acts' || cfg.fusion.repair !== 'none'))
+      throw new InputError('otfuse fuse', 'needs --data <folder> or --fusion-data <folder>: the fusion compares activations on them (weights-mode fusion without repair needs neither: --set fusion.type=wts --set fusion.repair=none)');
+    await runWithProgress(cfg, signal, mode);
   },
 };
 
+/** A path option resolved against the working folder; undefined when absent, an error when empty. */
+function pathOption(values: CommandContext['values'], name: string): string | undefined {
+  const raw = values[name];
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'string' || raw.trim() === '') throw new InputError(`--${name}`, 'expected a folder path, got an empty one');
+  return resolve(raw);
+}
+
 function weightList(raw: string, count: number): number[] {
-  const weights = raw.split(',').map((s) => (s.trim() === '' ? NaN : Number(s)));
-  if (weights.length !== count || weights.some((w) => !Number.isFinite(w) || w < 0))
+  // Plain decimals only (Number() would also take '0x10' or '' as numbers).
+  const parts = raw.split(',').map((s) => s.trim());
+  const weights = parts.map((s) => (/^(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(s) ? Number(s) : NaN));
+  if (weights.length !== count || weights.some((w) => !Number.isFinite(w)))
     throw new InputError('--weights', `expected ${count} comma-separated numbers >= 0, one per model, got '${raw}'`);
+  if (!weights.some((w) => w > 0)) throw new InputError('--weights', `at least one weight must be above 0, got '${raw}'`);
   return weights;
 }
