@@ -94,6 +94,9 @@ describe('otfuse CLI', function () {
     // A dataset being read is never an output either, even with --force.
     expectInputError(otfuse('finetune', vit, '--data', images, '--output', images, '--force'), /refusing to write here: it would replace the input dataset/);
     expectInputError(otfuse('run', join(root, 'configs', 'demo.yaml'), '--output', join(root, 'data', 'fashion-mnist-fusion'), '--force'), /it would replace the input dataset .*fashion-mnist-fusion/);
+    expectInputError(otfuse('build-vocab', text, '--size', '100', '--output', join(text, 'train.txt'), '--force'), /train\.txt: refusing to write here: it is a file of the input dataset/);
+    expectInputError(otfuse('prepare-text', text, '--source', text, '--force'), /it would replace the input dataset/);
+    assert.ok(existsSync(join(text, 'train.txt')) && existsSync(join(text, 'test.txt')));
     expectInputError(otfuse('prepare-text', '/proc/otfuse-test/corpus'), /cannot write here/);
     expectInputError(otfuse('run', join(root, 'configs', 'demo.yaml'), '--set', '__proto__.force=true'), /'__proto__' is not a config key/);
   });

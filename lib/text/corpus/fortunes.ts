@@ -89,7 +89,7 @@ export async function prepareFortunes(outFolder: string, options: PrepareFortune
   const seed = options.seed ?? 0;
   const maxChars = options.maxChars ?? Infinity;
   if (!(maxChars >= 1)) throw new InputError('--max-chars', `must be a positive number, got ${maxChars}`);
-  await preflightOutput(outFolder, { force: options.force });
+  await preflightOutput(outFolder, { force: options.force, protectedData: [source] });
   const files = await cookieFiles(source);
   const seen = new Set<string>();
   const train: string[] = [], test: string[] = [];
@@ -118,7 +118,7 @@ export async function prepareFortunes(outFolder: string, options: PrepareFortune
     `Split by a hash of each cookie's text with seed ${seed}: ${train.length} train, ${test.length} test (${fraction}).`,
     '',
   ].join('\n');
-  await writeFolderAtomically(outFolder, { force: options.force }, async (temp) => {
+  await writeFolderAtomically(outFolder, { force: options.force, protectedData: [source] }, async (temp) => {
     await writeFile(join(temp, 'train.txt'), train.join('\n') + '\n');
     await writeFile(join(temp, 'test.txt'), test.join('\n') + '\n');
     await writeFile(join(temp, 'SOURCE.md'), note);
