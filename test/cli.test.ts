@@ -94,9 +94,23 @@ describe('otfuse CLI', function () {
     // A dataset being read is never an output either, even with --force.
     expectInputError(otfuse('finetune', vit, '--data', images, '--output', images, '--force'), /refusing to write here: it would replace the input dataset/);
     expectInputError(otfuse('run', join(root, 'configs', 'demo.yaml'), '--output', join(root, 'data', 'fashion-mnist-fusion'), '--force'), /it would replace the input dataset .*fashion-mnist-fusion/);
-    expectInputError(otfuse('build-vocab', text, '--size', '100', '--output', join(text, 'train.txt'), '--force'), /train\.txt: refusing to write here: it is a file of the input dataset/);
+    expectInputError(otfuse('build-vocab', text, '--size', '100', '--output', join(text, 'train.txt'), '--force'), /train\.txt: refusing to write here: it would replace the input file .*train\.txt/);
     expectInputError(otfuse('prepare-text', text, '--source', text, '--force'), /it would replace the input dataset/);
     assert.ok(existsSync(join(text, 'train.txt')) && existsSync(join(text, 'test.txt')));
+    expectInputError(otfuse('finetune', vit, '--data', images, '--output', join(tmpdir(), 'never'), '--epochs', '1', '--steps', '2'), /^otfuse: --steps: give --epochs or --steps, not both$/);
+    // The config or recipe being run, and a BERT recipe's vocabulary, are inputs too
+    // (on copies: a failure here must not cost the repository its configs).
+    const copies = mkdtempSync(join(tmpdir(), 'otfuse-inputs-'));
+    try {
+      mkdirSync(join(copies, 'configs'));
+      writeFileSync(join(copies, 'configs', 'demo.yaml'), readFileSync(join(root, 'configs', 'demo.yaml'), 'utf8').replaceAll('../', `${root}/`));
+      expectInputError(otfuse('run', join(copies, 'configs', 'demo.yaml'), '--output', join(copies, 'configs'), '--force'), /refusing to write here: it would replace the input file .*demo\.yaml/);
+      writeFileSync(join(copies, 'configs', 'vit.yaml'), readFileSync(join(root, 'configs', 'train', 'fashion-mnist-vit-a.yaml'), 'utf8'));
+      expectInputError(otfuse('train', join(copies, 'configs', 'vit.yaml'), '--output', join(copies, 'configs'), '--force'), /refusing to write here: it would replace the input file .*vit\.yaml/);
+      assert.ok(existsSync(join(copies, 'configs', 'demo.yaml')) && existsSync(join(copies, 'configs', 'vit.yaml')));
+    } finally {
+      rmSync(copies, { recursive: true, force: true });
+    }
     expectInputError(otfuse('prepare-text', '/proc/otfuse-test/corpus'), /cannot write here/);
     expectInputError(otfuse('run', join(root, 'configs', 'demo.yaml'), '--set', '__proto__.force=true'), /'__proto__' is not a config key/);
   });

@@ -18,6 +18,8 @@ export interface AtomicOutputOptions {
   protectedFolders?: readonly string[];
   /** The same for the datasets being read (data folders, fusion samples). */
   protectedData?: readonly string[];
+  /** Files being read (a config file, a vocabulary): the destination may not be one or hold one. */
+  protectedFiles?: readonly string[];
   /** How to tell the user to replace an existing output (default: "pass --force"). */
   forceHint?: string;
 }
@@ -35,7 +37,7 @@ export async function preflightOutput(destination: string, options: AtomicOutput
 }
 
 /** preflightOutput for a single output file (a vocabulary, a safetensors file). */
-export async function preflightOutputFile(destination: string, options: { force?: boolean } = {}): Promise<void> {
+export async function preflightOutputFile(destination: string, options: Pick<AtomicOutputOptions, 'force' | 'protectedFiles'> = {}): Promise<void> {
   const { target } = await checkDestination(destination, options, 'file');
   await probeWritable(destination, target);
 }
@@ -131,6 +133,7 @@ async function checkDestination(destination: string, options: AtomicOutputOption
   const inputs = [
     ...(options.protectedFolders ?? []).map((folder) => ({ folder, what: 'input model folder' })),
     ...(options.protectedData ?? []).map((folder) => ({ folder, what: 'input dataset' })),
+    ...(options.protectedFiles ?? []).map((folder) => ({ folder, what: 'input file' })),
   ];
   for (const { folder, what } of inputs) {
     const kept = await realPathOf(resolve(folder));

@@ -58,7 +58,7 @@ export async function runBertExperiment(cfg: ExperimentConfig, options: RunOptio
   if (cfg.runtime.threads > 0) setThreads(cfg.runtime.threads);
   const output = cfg.output.folder;
   // Refuse an output that could not be written before any work, not after minutes of it.
-  if (output) await preflightOutput(output, { force: cfg.output.force, protectedFolders: Object.values(cfg.model.extraKeys), protectedData: inputDatasets(cfg), forceHint: 'pass --force (or output.force: true)' });
+  if (output) await preflightOutput(output, { force: cfg.output.force, protectedFolders: Object.values(cfg.model.extraKeys), protectedData: inputDatasets(cfg), protectedFiles: options.inputFiles, forceHint: 'pass --force (or output.force: true)' });
 
   stage('load', 'loading the parent models');
   const parents = await loadBertParents(cfg.model.extraKeys, cfg.fusion.num_models, cfg.runtime.device, signal);
@@ -130,7 +130,7 @@ export async function runBertExperiment(cfg: ExperimentConfig, options: RunOptio
   await saveStage(cfg, {
     // Every model gets the anchor's tokenizer files: the fused models read text as it does.
     like: { config: anchor.model.config, architecture: anchor.model.architecture, tokenizer: anchor.model.tokenizer },
-    models: fusedModels, finetuned, parents: parents.map((p) => p.folder),
+    models: fusedModels, finetuned, parents: parents.map((p) => p.folder), inputFiles: options.inputFiles,
     files: landscape ? { 'landscape.svg': landscapeFile(landscape, anchor.key, metric) } : {},
     report,
   }, hooks, { seconds, started });

@@ -147,6 +147,8 @@ export interface ExperimentFolder {
   report: unknown;
   /** The parents' folders, which the output may never replace. */
   parents: string[];
+  /** Other files the run read (its config file), which it may not replace either. */
+  inputFiles?: readonly string[];
 }
 
 /**
@@ -165,7 +167,7 @@ export async function saveStage(cfg: ExperimentConfig, contents: ExperimentFolde
   if (!output) return;
   hooks.stage('save', `writing ${output}`);
   throwIfAborted(hooks.signal);
-  await writeFolderAtomically(output, { force: cfg.output.force, protectedFolders: contents.parents, protectedData: inputDatasets(cfg) }, async (temp) => {
+  await writeFolderAtomically(output, { force: cfg.output.force, protectedFolders: contents.parents, protectedData: inputDatasets(cfg), protectedFiles: contents.inputFiles }, async (temp) => {
     for (const [name, tensors] of modelsToSave(contents.models, contents.finetuned)) await saveModel(join(temp, name), { ...contents.like, tensors }, { signal: hooks.signal });
     for (const [name, text] of Object.entries(contents.files)) await writeFile(join(temp, name), text);
     clock.seconds.total = (performance.now() - clock.started) / 1000;

@@ -66,7 +66,7 @@ async function runExperimentOnDevice(cfg: ExperimentConfig, options: RunOptions)
   if (cfg.runtime.threads > 0) setThreads(cfg.runtime.threads);
   const output = cfg.output.folder;
   // Refuse an output that could not be written before any work, not after minutes of it.
-  if (output) await preflightOutput(output, { force: cfg.output.force, protectedFolders: Object.values(cfg.model.extraKeys), protectedData: inputDatasets(cfg), forceHint: 'pass --force (or output.force: true)' });
+  if (output) await preflightOutput(output, { force: cfg.output.force, protectedFolders: Object.values(cfg.model.extraKeys), protectedData: inputDatasets(cfg), protectedFiles: options.inputFiles, forceHint: 'pass --force (or output.force: true)' });
 
   stage('load', 'loading the parent models');
   const parents = await loadParents(cfg.model.extraKeys, cfg.fusion.num_models, signal);
@@ -131,7 +131,7 @@ async function runExperimentOnDevice(cfg: ExperimentConfig, options: RunOptions)
 
   await saveStage(cfg, {
     like: { config: anchor.model.config, architecture: anchor.model.architecture, preprocessor: preprocessorConfig(normalisation.mean, normalisation.std, anchor.config.imageSize) },
-    models: fusedModels, finetuned, parents: parents.map((p) => p.folder),
+    models: fusedModels, finetuned, parents: parents.map((p) => p.folder), inputFiles: options.inputFiles,
     files: landscape ? { 'landscape.svg': landscapeFile(landscape, anchor.key, 'test accuracy') } : {},
     report,
   }, hooks, { seconds, started });

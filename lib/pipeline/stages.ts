@@ -13,6 +13,8 @@ export interface RunOptions {
   onStage?: (stage: Stage, detail: string) => void;
   /** Progress inside the current stage. */
   onProgress?: (stage: Stage, done: number, total: number) => void;
+  /** Files the run read besides its models and data (its config file): the output never replaces them. */
+  inputFiles?: readonly string[];
 }
 
 export interface StageClock {

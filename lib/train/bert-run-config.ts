@@ -85,7 +85,7 @@ export async function trainBertFromConfig(cfg: BertTrainConfig, options: BertRun
   const warnings: string[] = [];
   checkOutputFolder(output, { force: cfg.output.force, resume: options.resume });
   // Resumed or forced, the folder is replaced at every checkpoint: the rest of the checks hold either way.
-  await preflightOutput(output, { force: true, ...inputGuards(cfg) });
+  await preflightOutput(output, { force: true, ...inputGuards(cfg, options.file) });
   checkDevice(cfg.runtime.device, 'runtime.device');
   const threads = native().setThreads(cfg.runtime.threads > 0 ? cfg.runtime.threads : 0);
 
@@ -132,7 +132,7 @@ export async function trainBertFromConfig(cfg: BertTrainConfig, options: BertRun
   const contents = (t: Map<string, Tensor>, rec: BertTrainingRecord) => ({
     config, initializerRange: cfg.model.initializer_range, tensors: t, tokenizer, maxLength: cfg.model.max_position_embeddings, record: rec,
   });
-  const guards = inputGuards(cfg);
+  const guards = inputGuards(cfg, options.file);
   let firstWrite = !options.resume;
   let lastTokensPerSecond = 0;
   const onCheckpoint = async (snap: BertTrainingSnapshot) => {

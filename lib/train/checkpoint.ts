@@ -43,10 +43,10 @@ export interface ModelFolderContents {
   state?: { optimizer: OptimizerState; file: TrainingStateFile } | null;
 }
 
-export async function writeTrainedModel(folder: string, contents: ModelFolderContents, options: Pick<AtomicOutputOptions, 'force' | 'protectedFolders' | 'protectedData'> = {}): Promise<void> {
+export async function writeTrainedModel(folder: string, contents: ModelFolderContents, options: Pick<AtomicOutputOptions, 'force' | 'protectedFolders' | 'protectedData' | 'protectedFiles'> = {}): Promise<void> {
   const { config } = contents;
   const hf = parseHfConfig(JSON.stringify({ ...vitConfigToHF(config), initializer_range: contents.initializerRange }), `${folder}/config.json`);
-  await writeFolderAtomically(folder, { force: options.force, protectedFolders: options.protectedFolders, protectedData: options.protectedData }, async (temp) => {
+  await writeFolderAtomically(folder, { force: options.force, protectedFolders: options.protectedFolders, protectedData: options.protectedData, protectedFiles: options.protectedFiles }, async (temp) => {
     await writeChunks(join(temp, 'config.json'), [Buffer.from(hfConfigToJson(hf, 'ViTForImageClassification'))]);
     await writeChunks(join(temp, 'model.safetensors'), safetensorsChunks(contents.tensors));
     await writeChunks(join(temp, 'preprocessor_config.json'),

@@ -90,7 +90,7 @@ async function trainOnDevice(cfg: TrainConfig, options: RunConfigOptions): Promi
   const warnings: string[] = [];
   checkOutputFolder(output, { force: cfg.output.force, resume: options.resume });
   // Resumed or forced, the folder is replaced at every checkpoint: the rest of the checks hold either way.
-  await preflightOutput(output, { force: true, ...inputGuards(cfg) });
+  await preflightOutput(output, { force: true, ...inputGuards(cfg, options.file) });
   const threads = cfg.runtime.threads > 0 ? native().setThreads(cfg.runtime.threads) : native().setThreads(0);
 
   const folder = cfg.data.folder!;
@@ -142,7 +142,7 @@ async function trainOnDevice(cfg: TrainConfig, options: RunConfigOptions): Promi
   const contents = (tensorsNow: Map<string, Tensor>, rec: TrainingRecord) => ({
     config, initializerRange: cfg.model.initializer_range, tensors: tensorsNow, normalisation: { mean, std }, record: rec,
   });
-  const guards = inputGuards(cfg);
+  const guards = inputGuards(cfg, options.file);
   let firstWrite = !options.resume;
   const onCheckpoint = async (snap: TrainingSnapshot) => {
     const rec = record(snapshotProgress(snap));

@@ -19,9 +19,17 @@ export function checkOutputFolder(output: string, options: { force: boolean; res
   if (options.resume && !existsSync(output)) throw new InputError(output, 'nothing to resume: the output folder does not exist');
 }
 
-/** What a training run reads and its output may never replace: the starting model (init_from) and the dataset. */
-export function inputGuards(cfg: { model: { init_from?: string | null }; data: { folder?: string | null } }): { protectedFolders: string[]; protectedData: string[] } {
-  return { protectedFolders: cfg.model.init_from ? [cfg.model.init_from] : [], protectedData: cfg.data.folder ? [cfg.data.folder] : [] };
+/**
+ * What a training run reads and its output may never replace: the starting model
+ * (init_from), the dataset, the recipe file and a BERT's vocabulary.
+ */
+export function inputGuards(cfg: { model: { init_from?: string | null; vocab?: string | null }; data: { folder?: string | null } }, recipeFile: string):
+  { protectedFolders: string[]; protectedData: string[]; protectedFiles: string[] } {
+  return {
+    protectedFolders: cfg.model.init_from ? [cfg.model.init_from] : [],
+    protectedData: cfg.data.folder ? [cfg.data.folder] : [],
+    protectedFiles: [recipeFile, ...(cfg.model.vocab ? [cfg.model.vocab] : [])],
+  };
 }
 
 /** The first key path where two setups differ, or null. */

@@ -1,5 +1,5 @@
 /** `otfuse build-vocab <text-dataset> --size N`: a WordPiece vocab.txt from a text dataset's training split. */
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { InputError } from '../../errors.ts';
 import { preflightOutputFile, writeFileAtomically } from '../../io/atomic-folder.ts';
 import { openTextDataset, textSplitFile, type ExampleUnit, type TextSplitName } from '../../text/dataset.ts';
@@ -40,11 +40,10 @@ export const buildVocabCommand: Command = {
     const unit = (values.examples as string | undefined) ?? 'lines';
     if (unit !== 'lines' && unit !== 'paragraphs') throw new InputError('--examples', `expected lines or paragraphs, got '${unit}'`);
     const output = (values.output as string | undefined) ?? join(positionals[0], 'vocab.txt');
-    await preflightOutputFile(output, { force: values.force as boolean });
-    const data = await openTextDataset(positionals[0], { split: split as TextSplitName, unit: unit as ExampleUnit });
     // The vocabulary may go beside the dataset's text, never over it (even with --force).
     const splitFiles = SPLITS.flatMap((s) => { const f = textSplitFile(positionals[0], s); return f ? [f, f.replace(/\.txt$/, '.labels')] : []; });
-    if (splitFiles.some((f) => resolve(f) === resolve(output))) throw new InputError(output, 'refusing to write here: it is a file of the input dataset');
+    await preflightOutputFile(output, { force: values.force as boolean, protectedFiles: splitFiles });
+    const data = await openTextDataset(positionals[0], { split: split as TextSplitName, unit: unit as ExampleUnit });
     const texts = data.examples.flatMap((e) => (e.pair === undefined ? [e.text] : [e.text, e.pair]));
     const built = buildWordPieceVocab(texts, { size, minFrequency, lowerCase: !values.cased });
     await writeFileAtomically(output, [Buffer.from(vocabFileText(built.tokens))]);

@@ -34,15 +34,16 @@ export const runCommand: Command = {
     if (values.force) overrides.push('output.force=true');
     const device = deviceOption(values);
     if (device) overrides.push(`runtime.device=${device}`);
-    await runWithProgress(loadExperimentConfig(positionals[0], overrides), signal, mode);
+    await runWithProgress(loadExperimentConfig(positionals[0], overrides), signal, mode, [positionals[0]]);
   },
 };
 
 /** Runs an experiment (ViT or BERT) with a progress bar per stage, then prints its table or JSON. */
-export async function runWithProgress(cfg: ExperimentConfig, signal: AbortSignal, mode: OutputMode): Promise<void> {
+export async function runWithProgress(cfg: ExperimentConfig, signal: AbortSignal, mode: OutputMode, inputFiles: string[] = []): Promise<void> {
   let bar: Progress | null = null;
   const options: RunOptions = {
     signal,
+    inputFiles,
     onStage: (_stage: Stage, detail: string) => {
       bar?.done();
       bar = progressBar(detail, mode);
