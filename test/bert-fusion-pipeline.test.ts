@@ -143,7 +143,8 @@ describe('otfuse run on BERTs', function () {
     await refused(['fusion.acts.num_samples=500'], /^fusion\.acts\.num_samples: asks for 500 samples/);
     await refused([], /heads: has num_attention_heads 4, .* has 2; fused models must share it/, ['a', 'heads']);
     await refused([], /has a head sequence-classification, .* has masked-lm/, ['a', 'ca']);
-    await refused(['finetune.enabled=true', 'finetune.augment.crop_padding=2'], /^finetune\.augment\.crop_padding: crops images/);
+    // Image augmentation for a BERT is refused with the config itself, before any work.
+    assert.throws(() => config(['finetune.enabled=true', 'finetune.augment.crop_padding=2']), /exp\.yaml: finetune\.augment\.crop_padding: crops images/);
     await refused(['plots.landscape=true'], /^plots\.landscape: needs parents of one shape/, ['wide', 'b']);
     assert.throws(() => parseExperimentConfig('model:\n  type: hf_bret\n  name_0: a\n  name_1: b\n', 'exp.yaml'), /model\.type/);
   });

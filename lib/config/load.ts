@@ -74,6 +74,11 @@ export function checkConsistency(cfg: ExperimentConfig, file: string): void {
     if (!names.includes(n)) throw new InputError(file, `model.${n}: fusion.num_models is ${cfg.fusion.num_models}, so only ${names.join(', ')} are fused`);
   }
   if (!names.includes(cfg.fusion.anchor)) throw new InputError(file, `fusion.anchor: expected one of ${names.join(', ')}, got '${cfg.fusion.anchor}'`);
+  // Known from the config alone, so said before any work (the finetune stage comes last).
+  if (cfg.model.type === 'hf_bert') {
+    if (cfg.finetune.augment.crop_padding > 0) throw new InputError(file, 'finetune.augment.crop_padding: crops images; a BERT experiment finetunes on text, which has no image augmentation');
+    if (cfg.finetune.augment.horizontal_flip) throw new InputError(file, 'finetune.augment.horizontal_flip: flips images; a BERT experiment finetunes on text, which has no image augmentation');
+  }
   const w = cfg.fusion.weights;
   if (w) {
     if (w.length !== cfg.fusion.num_models) throw new InputError(file, `fusion.weights: expected ${cfg.fusion.num_models} weights, got ${w.length}`);

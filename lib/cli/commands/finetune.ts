@@ -23,6 +23,7 @@ function numberList(raw: unknown, name: string): number[] | null {
 /** The finetuning defaults (docs/train.md) with the command line's changes. */
 export function recipeFromOptions(values: CommandContext['values']): Recipe {
   const r = defaultsOf(recipeSection('', FINETUNE_DEFAULTS));
+  if (values.epochs !== undefined && values.steps !== undefined) throw new InputError('--steps', 'give --epochs or --steps, not both');
   if (values.epochs !== undefined) r.epochs = numberOption(values, 'epochs', r.epochs, 0);
   r.max_steps = integerOption(values, 'steps', 1) ?? r.max_steps;
   r.batch_size = integerOption(values, 'batch-size', 1) ?? r.batch_size;
