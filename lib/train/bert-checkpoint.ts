@@ -45,13 +45,15 @@ export interface BertFolderContents {
 
 /** config.json text of a BERT config (what HF's BertConfig.to_json_string writes, keys sorted). */
 export function bertConfigJson(config: BertConfig, initializerRange: number, source: string): string {
-  const raw = { ...bertConfigToHF(config), initializer_range: initializerRange };
+  // The native trainer applies no dropout: say so, rather than HF's 0.1 defaults, so that
+  // training the folder further with HF continues what was done here.
+  const raw = { ...bertConfigToHF(config), initializer_range: initializerRange, hidden_dropout_prob: 0, attention_probs_dropout_prob: 0 };
   const hf = parseHfConfig(JSON.stringify(raw), source);
   const architecture: Architecture = config.head === 'masked-lm' ? 'BertForMaskedLM' : 'BertForSequenceClassification';
   return hfConfigToJson(hf, architecture);
 }
 
-export async function writeTrainedBert(folder: string, contents: BertFolderContents, options: Pick<AtomicOutputOptions, 'force' | 'protectedFolders' | 'protectedData'> = {}): Promise<void> {
+export async function writeTrainedBert(folder: string, contents: BertFolderContents, options: Pick<AtomicOutputOptions, 'force' | 'protectedFolders' | 'protectedData' | 'protectedFiles'> = {}): Promise<void> {
   const { config, tokenizer } = contents;
   const configText = bertConfigJson(config, contents.initializerRange, `${folder}/config.json`);
   const special = tokenizer.options.special;
@@ -61,7 +63,7 @@ export async function writeTrainedBert(folder: string, contents: BertFolderConte
     strip_accents: tokenizer.options.stripAccents ?? null, tokenize_chinese_chars: tokenizer.options.splitCjk,
     model_max_length: contents.maxLength, ...specialMap,
   };
-  await writeFolderAtomically(folder, { force: options.force, protectedFolders: options.protectedFolders, protectedData: options.protectedData }, async (temp) => {
+  await writeFolderAtomically(folder, { force: options.force, protectedFolders: options.protectedFolders, protectedData: options.protectedData, protectedFiles: options.protectedFiles }, async (temp) => {
     await writeChunks(join(temp, 'config.json'), [Buffer.from(configText)]);
     await writeChunks(join(temp, 'model.safetensors'), safetensorsChunks(contents.tensors));
     await writeChunks(join(temp, 'vocab.txt'), [Buffer.from(tokenizer.vocab.tokens.join('\n') + '\n')]);
