@@ -96,6 +96,7 @@ describe('otfuse CLI', function () {
     expectInputError(otfuse('run', join(root, 'configs', 'demo.yaml'), '--output', join(root, 'data', 'fashion-mnist-fusion'), '--force'), /it would replace the input dataset .*fashion-mnist-fusion/);
     expectInputError(otfuse('build-vocab', text, '--size', '100', '--output', join(text, 'train.txt'), '--force'), /train\.txt: refusing to write here: it would replace the input file .*train\.txt/);
     expectInputError(otfuse('prepare-text', text, '--source', text, '--force'), /it would replace the input dataset/);
+    expectInputError(otfuse('prepare-text', join(tmpdir(), 'never'), '--source', images), /t10k-images-idx3-ubyte\.gz: is not a text file \(it holds NUL bytes\)/);
     assert.ok(existsSync(join(text, 'train.txt')) && existsSync(join(text, 'test.txt')));
     expectInputError(otfuse('finetune', vit, '--data', images, '--output', join(tmpdir(), 'never'), '--epochs', '1', '--steps', '2'), /^otfuse: --steps: give --epochs or --steps, not both$/);
     // The config or recipe being run, and a BERT recipe's vocabulary, are inputs too

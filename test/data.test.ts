@@ -157,7 +157,9 @@ describe('datasets', () => {
     const whole = gzipSync(Buffer.concat([readFileSync(join(FIX, 'idx-raw', 't10k-images-idx3-ubyte')).subarray(0, 60)]));
     writeFileSync(join(gz, 't10k-images-idx3-ubyte.gz'), whole); // valid gzip of a truncated file
     const short = await openDataset(gz, { preprocess: { imageSize: 4, channels: 1 } });
-    await assert.rejects(all(short, 2), /t10k-images-idx3-ubyte.gz: is truncated: it ends after 60 bytes/);
+    // 60 bytes: the 16-byte header and 44 of the 16-byte images, so it ends inside image
+    // 2, whatever batch that falls in.
+    for (const batch of [1, 2, 4]) await assert.rejects(all(short, batch), /t10k-images-idx3-ubyte.gz: is truncated: it ends after 60 bytes, in the middle of image 2$/);
     const cut = readFileSync(join(FIX, 'idx-gz', 't10k-images-idx3-ubyte.gz')).subarray(0, 40);
     writeFileSync(join(gz, 't10k-images-idx3-ubyte.gz'), cut); // the gzip stream itself is cut
     const broken = await openDataset(gz, { preprocess: { imageSize: 4, channels: 1 } });

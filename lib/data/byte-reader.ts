@@ -34,7 +34,7 @@ export class ByteReader {
    * Exactly n bytes (what: what the caller expected, for the truncation message). Throws
    * an InputError naming the file when it ends first or is not valid gzip.
    */
-  async read(n: number, what: string): Promise<Buffer> {
+  async read(n: number, what: string | ((endsAfter: number) => string)): Promise<Buffer> {
     while (this.pendingBytes < n && !this.done) {
       let next: IteratorResult<Buffer>;
       try {
@@ -51,8 +51,10 @@ export class ByteReader {
         this.pendingBytes += next.value.length;
       }
     }
-    if (this.pendingBytes < n)
-      throw new InputError(this.path, `is truncated: it ends after ${this.offset + this.pendingBytes} bytes, in the middle of ${what}`);
+    if (this.pendingBytes < n) {
+      const endsAfter = this.offset + this.pendingBytes;
+      throw new InputError(this.path, `is truncated: it ends after ${endsAfter} bytes, in the middle of ${typeof what === 'function' ? what(endsAfter) : what}`);
+    }
     const all = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
     const out = all.subarray(0, n);
     const rest = all.subarray(n);

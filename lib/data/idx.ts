@@ -112,7 +112,8 @@ export async function openIdx(folder: string, split: Split): Promise<DatasetRead
         if (start > 0) await reader.skip(start * imageBytes, `image ${start}`);
         for (let i = start; i < end; i += batchSize) {
           const n = Math.min(batchSize, end - i);
-          const pixels = await reader.read(n * imageBytes, `image ${i + n - 1}`);
+          // A batch is read whole; a file ending inside it names the image it ends in.
+          const pixels = await reader.read(n * imageBytes, (endsAfter) => `image ${Math.floor((endsAfter - ih.headerBytes) / imageBytes)}`);
           const labels = Int32Array.from(allLabels.subarray(i, i + n));
           yield { count: n, labels, pixels, shape };
         }

@@ -69,6 +69,16 @@ function splitKey(text: string, seed: number): number {
   return (h >>> 0) / 4294967296;
 }
 
+/** A fortune file's text; a binary file (a NUL byte, or not UTF-8) is refused, naming it. */
+function fortuneText(bytes: Buffer, file: string): string {
+  if (bytes.includes(0)) throw new InputError(file, 'is not a text file (it holds NUL bytes); --source takes a folder of fortune text files');
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new InputError(file, 'is not UTF-8 text; --source takes a folder of fortune text files');
+  }
+}
+
 async function cookieFiles(source: string): Promise<string[]> {
   if (existsSync(source) && !statSync(source).isDirectory())
     throw new InputError(source, 'is a file; --source takes a folder of fortune files');
@@ -95,7 +105,7 @@ export async function prepareFortunes(outFolder: string, options: PrepareFortune
   const train: string[] = [], test: string[] = [];
   let duplicates = 0, longer = 0;
   for (const file of files) {
-    for (const cookie of parseFortuneFile((await readFile(file)).toString('utf8'))) {
+    for (const cookie of parseFortuneFile(fortuneText(await readFile(file), file))) {
       if (cookie.length > maxChars) {
         longer++;
         continue;
