@@ -33,10 +33,15 @@ const FUSED_LABELS: Record<string, string> = { ot: 'OT fusion', 'ot-repaired': '
 interface Finetuned<Point> { from: string; steps: number; curve: Point[] }
 
 /** A row per finetuned model: its label, where it was saved (the OT models), and `scores` of its last curve point. */
-function finetunedRows<Point>(r: { finetuned: Array<Finetuned<Point>>; output: string | null }, scores: (last: Point | undefined) => string[]): string[][] {
+function finetunedRows<Point>(
+  r: { finetuned: Array<Finetuned<Point>>; output: string | null; ot: { parameters: number }; parents: Array<{ name: string; parameters: number }> },
+  scores: (last: Point | undefined) => string[],
+): string[][] {
   return r.finetuned.map((f) => {
     const saved = f.from.startsWith('ot') && r.output ? `${r.output}/${f.from}-finetuned` : '(not saved)';
-    return [`${FUSED_LABELS[f.from] ?? f.from} + finetune (${f.steps} steps)`, saved, '', ...scores(f.curve[f.curve.length - 1])];
+    // Finetuning keeps a model's shape: a fused model's is the anchor's, a parent's its own.
+    const parameters = r.parents.find((p) => f.from === `${p.name} (parent)`)?.parameters ?? r.ot.parameters;
+    return [`${FUSED_LABELS[f.from] ?? f.from} + finetune (${f.steps} steps)`, saved, parameters.toLocaleString('en-US'), ...scores(f.curve[f.curve.length - 1])];
   });
 }
 

@@ -97,6 +97,7 @@ export const finetuneCommand: Command = {
     '  --eval-steps <n>        evaluate every n steps (default: every epoch and at the end)',
     '  --holdout <fraction>    part of the training split left out (default 0.1, seed --holdout-seed 0)',
     '  --train-limit <n>, --test-limit <n>   use only the first n examples',
+    '  --json                  print the summary as JSON (no progress bar)',
     '  --format <f>, --mean a,b,c --std a,b,c   data format and normalisation (default: the model\'s)',
     '  --threads <n>           native threads; --force replaces an existing output folder',
     `${DEVICE_HELP.replace('<d>      ', '<d>            ')}`,

@@ -17,6 +17,7 @@ export const runCommand: Command = {
     '  --set key=value   override a config key (repeatable), e.g. --set fusion.ot_solver=sinkhorn',
     '  --output <folder> write the fused models and report.json there (output.folder)',
     '  --force           replace an existing output folder (output.force)',
+    '  --json            print the report as JSON instead of the table',
     `${DEVICE_HELP} (runtime.device)`,
     '',
     'docs/config.md lists every config key.',

@@ -33,6 +33,7 @@ export const trainCommand: Command = {
     '  --output <folder> output model folder (output.folder)',
     '  --resume          continue the run checkpointed in the output folder',
     '  --force           replace an existing output folder (output.force)',
+    '  --json            print the training summary as JSON (no progress bar)',
     '  --threads <n>     native threads (runtime.threads); results are bit-identical for a fixed count',
     `${DEVICE_HELP} (runtime.device)`,
     '',
