@@ -51,6 +51,19 @@ export function textSplitFile(folder: string, split: TextSplitName): string | un
   return names.map((n) => join(folder, n)).find((p) => existsSync(p));
 }
 
+/** The labels file beside a split's text file: <split>.labels. */
+export function textLabelsFile(textFile: string): string {
+  return textFile.replace(/\.txt$/, '.labels');
+}
+
+/** Every file a text dataset reads: each split's text and its labels (present or not). */
+export function textDatasetFiles(folder: string): string[] {
+  return (['train', 'test', 'validation'] as const).flatMap((s) => {
+    const file = textSplitFile(folder, s);
+    return file ? [file, textLabelsFile(file)] : [];
+  });
+}
+
 /** True when `folder` holds a text dataset (one of the split files). */
 export function looksLikeTextDataset(folder: string): boolean {
   return existsSync(folder) && statSync(folder).isDirectory()
@@ -122,7 +135,7 @@ export async function openTextDataset(folder: string, options: OpenTextOptions =
   const text = await readUtf8(file);
   let examples: TextExample[];
   if (options.labels) {
-    const labelFile = file.replace(/\.txt$/, '.labels');
+    const labelFile = textLabelsFile(file);
     if (!existsSync(labelFile)) throw new InputError(folder, `has no ${labelFile.slice(folder.length + 1)} beside ${file.slice(folder.length + 1)}: a classifier needs one label per line`);
     const lines = text.split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
     if (lines[lines.length - 1] === '') lines.pop();

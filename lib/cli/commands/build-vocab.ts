@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { InputError } from '../../errors.ts';
 import { preflightOutputFile, writeFileAtomically } from '../../io/atomic-folder.ts';
-import { openTextDataset, textSplitFile, type ExampleUnit, type TextSplitName } from '../../text/dataset.ts';
+import { openTextDataset, textDatasetFiles, type ExampleUnit, type TextSplitName } from '../../text/dataset.ts';
 import { buildWordPieceVocab, vocabFileText } from '../../text/vocab-builder.ts';
 import { integerOption, type Command } from '../command.ts';
 import { printJson } from '../output.ts';
@@ -41,8 +41,7 @@ export const buildVocabCommand: Command = {
     if (unit !== 'lines' && unit !== 'paragraphs') throw new InputError('--examples', `expected lines or paragraphs, got '${unit}'`);
     const output = (values.output as string | undefined) ?? join(positionals[0], 'vocab.txt');
     // The vocabulary may go beside the dataset's text, never over it (even with --force).
-    const splitFiles = SPLITS.flatMap((s) => { const f = textSplitFile(positionals[0], s); return f ? [f, f.replace(/\.txt$/, '.labels')] : []; });
-    await preflightOutputFile(output, { force: values.force as boolean, protectedFiles: splitFiles });
+    await preflightOutputFile(output, { force: values.force as boolean, protectedFiles: textDatasetFiles(positionals[0]) });
     const data = await openTextDataset(positionals[0], { split: split as TextSplitName, unit: unit as ExampleUnit });
     const texts = data.examples.flatMap((e) => (e.pair === undefined ? [e.text] : [e.text, e.pair]));
     const built = buildWordPieceVocab(texts, { size, minFrequency, lowerCase: !values.cased });

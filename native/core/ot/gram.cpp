@@ -120,21 +120,18 @@ bool blas_usable() {
 #endif
 }
 
+#ifdef TF_HAVE_CBLAS
 // c (+)= A B^T for rows [r0, r0 + rows) of A, where each side's slice of kc features is
-// packed neuron-major (count x kc) or feature-major (kc x count); BLAS only (blas_usable).
+// packed neuron-major (count x kc) or feature-major (kc x count); only when blas_usable().
 void dgemm_packed(const double* ap, bool a_features_major, int64_t na, int64_t r0, int64_t rows, const double* bp,
                   bool b_features_major, int64_t nb, int64_t kc, double* c, int64_t ldc, bool accumulate) {
-#ifdef TF_HAVE_CBLAS
   pool()->park();
   const double* a = a_features_major ? ap + r0 : ap + r0 * kc;
   cblas_dgemm(CblasRowMajor, a_features_major ? CblasTrans : CblasNoTrans, b_features_major ? CblasNoTrans : CblasTrans,
               int(rows), int(nb), int(kc), 1.0, a, int(a_features_major ? na : kc), bp, int(b_features_major ? nb : kc),
               accumulate ? 1.0 : 0.0, c + r0 * ldc, int(ldc));
-#else
-  (void)ap, (void)a_features_major, (void)na, (void)r0, (void)rows, (void)bp, (void)b_features_major, (void)nb, (void)kc,
-      (void)c, (void)ldc, (void)accumulate;
-#endif
 }
+#endif
 
 }  // namespace
 
@@ -188,10 +185,13 @@ void gram_f64(const NeuronView& a, const NeuronView& b, double* g, int64_t ldg, 
     for (int64_t r0 = 0; nb > 0 && r0 < na; r0 += rows) {
       if (ctx && r0 > 0) ctx->check_cancelled();
       const int64_t block = std::min(rows, na - r0);
-      if (blas)
+#ifdef TF_HAVE_CBLAS
+      if (blas) {
         dgemm_packed(ap.get(), a_fm, na, r0, block, bp.get(), b_fm, nb, kc, g, ldg, s > 0);
-      else
-        gemm_nt_portable(ap.get() + r0 * kc, block, bp.get(), nb, kc, g + r0 * ldg, ldg, s > 0);
+        continue;
+      }
+#endif
+      gemm_nt_portable(ap.get() + r0 * kc, block, bp.get(), nb, kc, g + r0 * ldg, ldg, s > 0);
     }
     if (ctx) ctx->progress(double(s + 1), double(slices + 1));
   }
