@@ -133,6 +133,14 @@ describe('otfuse run on BERTs', function () {
     assert.ok(Number.isFinite((hetero.ot.test as { loss: number }).loss));
   });
 
+  it('reads at most 128 tokens, or the models\' positions when they have fewer, when data.text.max_length is unset', async () => {
+    const cfg = config(['fusion.repair=none']);
+    cfg.data.text.max_length = null;
+    const report = await runBertExperiment(cfg);
+    assert.equal(report.text.maxLength, 16);
+    assert.ok(Number.isFinite((report.ot.test as { loss: number }).loss));
+  });
+
   it('names what cannot work', async () => {
     const refused = async (extra: string[], pattern: RegExp, names?: string[]) =>
       assert.rejects(runBertExperiment(config(extra, names)), (e) => e instanceof InputError && pattern.test(e.message));

@@ -64,6 +64,9 @@ describe('experiment pipeline', function () {
     const saved = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
     assert.equal(saved.parents.length, 2);
     assert.equal(saved.anchor, 'name_1');
+    // Every stage that ran is timed in the file, the save included, and the total covers them.
+    for (const s of ['load', 'activations', 'fusion', 'repair', 'vanilla', 'evaluate', 'save']) assert.ok(saved.seconds[s] >= 0, `seconds.${s}`);
+    assert.ok(saved.seconds.total >= saved.seconds.save && report.seconds.save! >= saved.seconds.save);
     assert.equal(saved.activations.kept, 20);
     assert.match(saved.activations.source, /^the first 20 of the idx train split of .* \(held-out 30 of 60: holdout fraction 0.5, seed 0\)$/);
     for (const r of [report.parents[0], report.parents[1], report.vanilla!, report.ot]) {

@@ -5,7 +5,7 @@
  * loadModel reads and a fused model takes from its anchor.
  */
 import { bertFromModel } from '../models/bert.ts';
-import { checkTextSettings, fuseBertParents, repairBertFusion } from '../pipeline/bert-fusion.ts';
+import { fuseBertParents, repairBertFusion, textSettings } from '../pipeline/bert-fusion.ts';
 import { bertParentsFromModels } from '../pipeline/bert-parents.ts';
 import { evaluateBertText, labelsFor } from '../text-eval.ts';
 import { openTextDataset } from '../text/dataset.ts';
@@ -16,10 +16,10 @@ export const bertApi: ArchitectureApi = {
   type: 'hf_bert',
   evaluateKeys: ['maxLength', 'maskSeed', 'pack', 'examples'],
 
-  async fuse(models, anchor, cfg, hooks) {
-    const parents = await bertParentsFromModels(models, cfg.runtime.device);
+  async fuse(models, anchor, experiment, hooks) {
+    const parents = await bertParentsFromModels(models, experiment.runtime.device);
     const a = parents[anchor];
-    checkTextSettings(cfg, a);
+    const cfg = textSettings(experiment, a);
     const fusion = await fuseBertParents(parents, anchor, cfg, BertTokenizer.fromModel(a.model), hooks);
     const repaired = await repairBertFusion(parents, anchor, cfg, fusion, hooks);
     return {

@@ -18,12 +18,6 @@ export function modelKind(folder: string): 'bert' | 'vit' | null {
   return config === null ? null : config.model_type === 'bert' ? 'bert' : 'vit';
 }
 
-/** A BERT folder's max_position_embeddings (the longest sequence it reads), or null when unreadable. */
-export function bertMaxPositions(folder: string): number | null {
-  const n = readConfig(folder)?.max_position_embeddings;
-  return typeof n === 'number' && Number.isInteger(n) && n > 0 ? n : null;
-}
-
 function readConfig(folder: string): Record<string, unknown> | null {
   const path = join(folder, 'config.json');
   if (!existsSync(path)) return null;

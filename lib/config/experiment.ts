@@ -126,7 +126,7 @@ export const experimentSchema = section('an otfuse experiment', {
     mean: numbers('per-channel normalisation mean (default: from model.dataset)'),
     std: numbers('per-channel normalisation std (default: from model.dataset)'),
     text: section('text datasets (model.type hf_bert; docs/text-data.md)', {
-      max_length: int(128, 'tokens per sequence, [CLS] and [SEP] included (at most the model\'s max_position_embeddings)', 3),
+      max_length: optionalNum('tokens per sequence, [CLS] and [SEP] included, at most the model\'s max_position_embeddings (default: the smaller of 128 and max_position_embeddings)', { int: true, min: 3 }),
       examples: oneOf(['lines', 'paragraphs'] as const, 'lines', 'what one example is: a line, or a run of non-blank lines'),
       pack: bool(false, 'masked LM: run the examples together and cut full-length sequences (as HF run_mlm groups texts), for the fusion samples and the evaluation'),
       mask_seed: int(0, 'seed of the 15% masking of the masked-LM evaluation', 0),

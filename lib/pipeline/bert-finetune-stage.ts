@@ -5,7 +5,6 @@
  * masked-LM training (15 % dynamic masking), a classifier trains on train.labels. The
  * test curve is scored as the experiment's evaluation scores the models.
  */
-import type { ExperimentConfig } from '../config/experiment.ts';
 import { holdoutSplit } from '../data/holdout.ts';
 import { InputError } from '../errors.ts';
 import type { BertConfig } from '../models/bert.ts';
@@ -14,13 +13,14 @@ import { openTextDataset, type TextSplit } from '../text/dataset.ts';
 import { encodeExamplesAsync } from '../text/sequences.ts';
 import type { BertTokenizer } from '../text/tokenizer.ts';
 import { trainBert, type BertCurvePoint, type TextRecipe, type TextTask } from '../train/bert-train.ts';
+import type { BertExperimentConfig } from './bert-fusion.ts';
 import { finetuneRecipe, type FinetuneOne } from './finetune-stage.ts';
 
 /** The share of tokens masked in training and evaluation (BERT's, and otfuse train's default). */
 const MASK_PROBABILITY = 0.15;
 
 /** The finetune section's recipe for text: image augmentation has no meaning there, so asking for it is an error. */
-function textRecipe(cfg: ExperimentConfig): TextRecipe {
+function textRecipe(cfg: BertExperimentConfig): TextRecipe {
   const { augment, ...recipe } = finetuneRecipe(cfg);
   if (augment.crop_padding > 0) throw new InputError('finetune.augment.crop_padding', 'crops images; a BERT experiment finetunes on text, which has no image augmentation');
   if (augment.horizontal_flip) throw new InputError('finetune.augment.horizontal_flip', 'flips images; a BERT experiment finetunes on text, which has no image augmentation');
@@ -32,7 +32,7 @@ function textRecipe(cfg: ExperimentConfig): TextRecipe {
  * experiment's test split (null without one: the curve then has no test metrics).
  */
 export async function bertFinetuner(
-  cfg: ExperimentConfig, config: BertConfig, tokenizer: BertTokenizer, test: TextSplit | null, signal?: AbortSignal,
+  cfg: BertExperimentConfig, config: BertConfig, tokenizer: BertTokenizer, test: TextSplit | null, signal?: AbortSignal,
 ): Promise<FinetuneOne<BertConfig, BertCurvePoint>> {
   const recipe = textRecipe(cfg);
   const text = cfg.data.text, act = cfg.data.activations;

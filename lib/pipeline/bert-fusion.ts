@@ -40,16 +40,26 @@ export interface BertFusion {
   samples: TextSamples | null;
 }
 
-/** Refuses text settings the parents cannot take: more tokens than positions, packed text for a classifier. */
-export function checkTextSettings(cfg: ExperimentConfig, anchor: BertParent): void {
-  const { max_length: max, pack } = cfg.data.text;
-  if (max > anchor.config.maxPositions)
-    throw new InputError('data.text.max_length', `${max} is more than the models' ${anchor.config.maxPositions} positions (max_position_embeddings)`);
+/** An hf_bert experiment whose data.text.max_length has been settled against the parents (textSettings). */
+export type BertExperimentConfig = ExperimentConfig & { data: { text: { max_length: number } } };
+
+/**
+ * Settles the text settings against the anchor: an unset data.text.max_length becomes the
+ * smaller of 128 and the anchor's positions; more tokens than positions, or packed text
+ * for a classifier, are refused.
+ */
+export function textSettings(cfg: ExperimentConfig, anchor: BertParent): BertExperimentConfig {
+  const { max_length: asked, pack } = cfg.data.text;
+  const positions = anchor.config.maxPositions;
+  if (asked !== null && asked > positions)
+    throw new InputError('data.text.max_length', `${asked} is more than the models' ${positions} positions (max_position_embeddings)`);
   if (pack && anchor.config.head === 'sequence-classification')
     throw new InputError('data.text.pack', 'packs text for a masked LM; a classifier reads one example per sequence');
+  const max_length = asked ?? Math.min(128, positions);
+  return { ...cfg, data: { ...cfg.data, text: { ...cfg.data.text, max_length } } };
 }
 
-async function fusionSamples(cfg: ExperimentConfig, anchor: BertParent, tokenizer: BertTokenizer): Promise<TextSamples> {
+async function fusionSamples(cfg: BertExperimentConfig, anchor: BertParent, tokenizer: BertTokenizer): Promise<TextSamples> {
   const folder = cfg.data.activations.folder ?? cfg.data.folder;
   if (!folder) throw new InputError('data.folder', `is needed (or data.activations.folder), a text dataset: ${whyFusionData(cfg)}`);
   const act = cfg.data.activations, text = cfg.data.text;
@@ -88,7 +98,7 @@ async function fusionSamples(cfg: ExperimentConfig, anchor: BertParent, tokenize
  * too, which measures the models on them.
  */
 export async function fuseBertParents(
-  parents: BertParent[], anchorIndex: number, cfg: ExperimentConfig, tokenizer: BertTokenizer, hooks: StageHooks,
+  parents: BertParent[], anchorIndex: number, cfg: BertExperimentConfig, tokenizer: BertTokenizer, hooks: StageHooks,
 ): Promise<BertFusion> {
   const { signal, stage, done, progress } = hooks;
   const graph = bertFusionGraph(parents[anchorIndex].config);
@@ -117,7 +127,7 @@ export async function fuseBertParents(
 }
 
 /** acts.seq_pos on text: every fusion sequence must have a real token at that position. */
-function checkSeqPos(cfg: ExperimentConfig, samples: TextSamples): void {
+function checkSeqPos(cfg: BertExperimentConfig, samples: TextSamples): void {
   const p = cfg.fusion.acts.seq_pos;
   if (p < 0 || cfg.fusion.acts.avg_seq_items) return;
   let index = 0;
@@ -131,7 +141,7 @@ function checkSeqPos(cfg: ExperimentConfig, samples: TextSamples): void {
 }
 
 /** The OT model after statistics repair (fusion.repair) measured on the fusion samples, or null without it. */
-export function repairBertFusion(parents: BertParent[], anchorIndex: number, cfg: ExperimentConfig, fusion: BertFusion, hooks: StageHooks): Promise<Map<string, Tensor> | null> {
+export function repairBertFusion(parents: BertParent[], anchorIndex: number, cfg: BertExperimentConfig, fusion: BertFusion, hooks: StageHooks): Promise<Map<string, Tensor> | null> {
   const batches = fusion.samples?.batches.map((b) => b.batch) ?? [];
   return repairStage(bertFusionGraph(parents[anchorIndex].config), fusion.result, parents.map((p) => p.tensors), anchorIndex, cfg,
     () => measureBert(parents.map((p) => p.config), anchorIndex, batches, { maxTokens: cfg.data.text.max_length, device: cfg.runtime.device, signal: hooks.signal }), hooks);

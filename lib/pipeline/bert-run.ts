@@ -22,7 +22,7 @@ import { BertTokenizer } from '../text/tokenizer.ts';
 import type { BertCurvePoint } from '../train/bert-train.ts';
 import { seqFilterOf } from './activations.ts';
 import { bertFinetuner } from './bert-finetune-stage.ts';
-import { checkTextSettings, fuseBertParents, repairBertFusion } from './bert-fusion.ts';
+import { fuseBertParents, textSettings, repairBertFusion } from './bert-fusion.ts';
 import { vanillaStage } from './fuse-stage.ts';
 import { loadBertParents } from './bert-parents.ts';
 import { finetuneStage } from './finetune-stage.ts';
@@ -49,24 +49,24 @@ export interface BertExperimentReport extends ReportCore<BertModelResult, BertCu
   text: { maxLength: number; examples: string; pack: boolean; maskSeed: number; test: string | null };
 }
 
-export async function runBertExperiment(cfg: ExperimentConfig, options: RunOptions = {}): Promise<BertExperimentReport> {
-  if (cfg.model.type !== 'hf_bert') throw new InputError('model.type', `is ${cfg.model.type}; runBertExperiment runs hf_bert experiments`);
+export async function runBertExperiment(experiment: ExperimentConfig, options: RunOptions = {}): Promise<BertExperimentReport> {
+  if (experiment.model.type !== 'hf_bert') throw new InputError('model.type', `is ${experiment.model.type}; runBertExperiment runs hf_bert experiments`);
   const { signal } = options;
   const { seconds, started, stage, done, progress } = stageClock(options);
   const hooks = { signal, stage, done, progress };
 
-  if (cfg.runtime.threads > 0) setThreads(cfg.runtime.threads);
-  const output = cfg.output.folder;
+  if (experiment.runtime.threads > 0) setThreads(experiment.runtime.threads);
+  const output = experiment.output.folder;
   // Refuse an output that could not be written before any work, not after minutes of it.
-  if (output) await preflightOutput(output, { force: cfg.output.force, protectedFolders: Object.values(cfg.model.extraKeys), protectedData: inputDatasets(cfg), protectedFiles: options.inputFiles, forceHint: 'pass --force (or output.force: true)' });
+  if (output) await preflightOutput(output, { force: experiment.output.force, protectedFolders: Object.values(experiment.model.extraKeys), protectedData: inputDatasets(experiment), protectedFiles: options.inputFiles, forceHint: 'pass --force (or output.force: true)' });
 
   stage('load', 'loading the parent models');
-  const parents = await loadBertParents(cfg.model.extraKeys, cfg.fusion.num_models, cfg.runtime.device, signal);
-  const anchorIndex = Number(cfg.fusion.anchor.slice('name_'.length));
+  const parents = await loadBertParents(experiment.model.extraKeys, experiment.fusion.num_models, experiment.runtime.device, signal);
+  const anchorIndex = Number(experiment.fusion.anchor.slice('name_'.length));
   const anchor = parents[anchorIndex];
   const head = anchor.config.head;
+  const cfg = textSettings(experiment, anchor);
   const text = cfg.data.text;
-  checkTextSettings(cfg, anchor);
   const tokenizer = BertTokenizer.fromModel(anchor.model);
   const heterogeneous = !sameShapes(parents.map((p) => p.tensors));
   // Opened now, so that a missing test split is reported before the fusion, not after it.

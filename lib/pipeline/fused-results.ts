@@ -166,12 +166,18 @@ export async function saveStage(cfg: ExperimentConfig, contents: ExperimentFolde
   const output = cfg.output.folder;
   if (!output) return;
   hooks.stage('save', `writing ${output}`);
+  const saveStarted = performance.now();
   throwIfAborted(hooks.signal);
   await writeFolderAtomically(output, { force: cfg.output.force, protectedFolders: contents.parents, protectedData: inputDatasets(cfg), protectedFiles: contents.inputFiles }, async (temp) => {
     for (const [name, tensors] of modelsToSave(contents.models, contents.finetuned)) await saveModel(join(temp, name), { ...contents.like, tensors }, { signal: hooks.signal });
     for (const [name, text] of Object.entries(contents.files)) await writeFile(join(temp, name), text);
-    clock.seconds.total = (performance.now() - clock.started) / 1000;
+    // The file's save and total times stop here, before the report itself is written and
+    // the folder renamed; the returned report's save time (hooks.done) includes both.
+    const now = performance.now();
+    clock.seconds.save = (now - saveStarted) / 1000;
+    clock.seconds.total = (now - clock.started) / 1000;
     await writeFile(join(temp, 'report.json'), `${JSON.stringify(contents.report, null, 2)}\n`);
+    delete clock.seconds.save;
   });
   hooks.done('save');
 }

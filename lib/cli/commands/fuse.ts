@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { experimentFromDocument } from '../../config/load.ts';
 import { InputError } from '../../errors.ts';
 import { DEVICE_HELP, deviceOption, integerOption, type Command, type CommandContext } from '../command.ts';
-import { bertMaxPositions, modelKind } from '../model-kind.ts';
+import { modelKind } from '../model-kind.ts';
 import { runWithProgress } from './run.ts';
 
 /**
@@ -78,8 +78,6 @@ export const fuseCommand: Command = {
       fusion: { ...RECOMMENDED_FUSION, num_models: models.length, anchor: `name_${anchor}`, ...(typeof values.weights === 'string' ? { weights: weightList(values.weights, models.length) } : {}) },
       output: { folder: output, force: Boolean(values.force) },
       data: {
-        // BERTs read at most max_position_embeddings tokens: the default length (128) is cut to that.
-        ...(bert ? { text: { max_length: Math.min(128, bertMaxPositions(models[anchor]) ?? 128) } } : {}),
         ...(data ? { folder: data } : {}),
         ...(fusionData ? { activations: { folder: fusionData, holdout_fraction: 0 } } : {}),
       },
