@@ -20,7 +20,7 @@ export function formatExperimentSummary(r: ExperimentReport): string {
   if (r.heterogeneous) lines.push('The parents differ in width: the fused model takes the anchor\'s shape (no vanilla fusion).');
   if (r.activations) {
     const a = r.activations;
-    lines.push(`fusion data: ${a.source}; ${a.kept} of ${a.captured} samples kept, tokens ${a.seqFilter}, transform ${a.transform}, ${(a.bytesPerModel / 2 ** 20).toFixed(1)} MiB per model`);
+    lines.push(fusionDataLine(a, 'samples', ''));
   }
   lines.push(`normalisation: mean ${a2s(r.normalisation.mean)}, std ${a2s(r.normalisation.std)} (${r.normalisation.origin})`);
   lines.push(...mapLines(r), timeLine(r.seconds));
@@ -93,7 +93,7 @@ export function formatBertExperimentSummary(r: BertExperimentReport): string {
   }
   if (r.activations) {
     const a = r.activations;
-    lines.push(`fusion data: ${a.source}; ${a.kept} of ${a.captured} sequences kept (${a.tokens} tokens), tokens ${a.seqFilter}, transform ${a.transform}, ${(a.bytesPerModel / 2 ** 20).toFixed(1)} MiB per model`);
+    lines.push(fusionDataLine(a, 'sequences', ` (${a.tokens} tokens)`));
   }
   lines.push(...mapLines(r), timeLine(r.seconds));
   if (r.output) lines.push(writtenLine(r));
@@ -102,4 +102,10 @@ export function formatBertExperimentSummary(r: BertExperimentReport): string {
 
 function a2s(v: number[]): string {
   return `[${v.map((x) => x.toFixed(4)).join(', ')}]`;
+}
+
+/** The fusion data line: where the samples came from, how many were kept, and how their activations were filtered and transformed. */
+function fusionDataLine(a: { source: string; kept: number; captured: number; seqFilter: string; transform: string; bytesPerModel: number }, unit: string, extra: string): string {
+  const filter = a.seqFilter === 'none' ? 'none (every token)' : a.seqFilter;
+  return `fusion data: ${a.source}; ${a.kept} of ${a.captured} ${unit} kept${extra}, token filter ${filter}, transform ${a.transform}, ${(a.bytesPerModel / 2 ** 20).toFixed(1)} MiB per model`;
 }
