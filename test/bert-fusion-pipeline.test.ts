@@ -154,6 +154,7 @@ describe('otfuse run on BERTs', function () {
     // Image augmentation for a BERT is refused with the config itself, before any work.
     assert.throws(() => config(['finetune.enabled=true', 'finetune.augment.crop_padding=2']), /exp\.yaml: finetune\.augment\.crop_padding: crops images/);
     await refused(['plots.landscape=true'], /^plots\.landscape: needs parents of one shape/, ['wide', 'b']);
+    await refused(['fusion.fuse_src_embed=false'], /^fusion\.fuse_src_embed: false keeps the anchor's embeddings.*one hidden width/, ['wide', 'b']);
     assert.throws(() => parseExperimentConfig('model:\n  type: hf_bret\n  name_0: a\n  name_1: b\n', 'exp.yaml'), /model\.type/);
   });
 });

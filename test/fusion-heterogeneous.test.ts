@@ -56,10 +56,21 @@ describe('heterogeneous fusion', function () {
     }
   });
 
-  it('refuses to keep an unfused piece of a model of another width', async () => {
+  it('refuses, by key, to keep an unfused piece of a model of another width', async () => {
     const a = await parent(wide, 1, images), b = await parent(narrow, 2, images);
     const graph = vitFusionGraph(parseVitConfig({ ...narrow }));
-    await assert.rejects(fuse([a, b], graph, settings({ fuse_fc: false }), { anchor: 1 }), (e) => e instanceof InputError && /unfused/.test(e.message));
+    for (const key of ['fuse_src_embed', 'fuse_sa', 'fuse_norm', 'fuse_fc', 'fuse_gen'] as const)
+      for (const models of [[a, b], [b, a]])
+        await assert.rejects(fuse(models, graph, settings({ [key]: false }), { anchor: 1 }),
+          (e) => e instanceof InputError && e.source === `fusion.${key}` && /needs models of one (hidden|MLP) width/.test(e.message), key);
+    // Only the MLPs differ: the hidden width runs through everything else, which may stay unfused.
+    const mlpWide = await parent({ ...narrow, intermediate_size: 40 }, 3, images);
+    for (const key of ['fuse_src_embed', 'fuse_sa', 'fuse_norm', 'fuse_gen'] as const) {
+      const result = await fuse([mlpWide, b], graph, settings({ [key]: false }), { anchor: 1 });
+      for (const [name, t] of b.tensors) assert.deepEqual(result.tensors.get(name)!.shape, t.shape, `${key}: ${name}`);
+    }
+    await assert.rejects(fuse([mlpWide, b], graph, settings({ fuse_fc: false }), { anchor: 1 }),
+      (e) => e instanceof InputError && e.source === 'fusion.fuse_fc' && /one MLP width/.test(e.message));
   });
 
   it('PCA (fusion.pca) fuses models of other widths in the anchor\'s principal directions; compared whole, they must match', async () => {

@@ -131,6 +131,12 @@ describe('experiment pipeline', function () {
     tooMany.fusion.acts.num_samples = 1000;
     await assert.rejects(runExperiment(tooMany), /num_samples: asks for 1000 samples, the fusion data has 30/);
     await assert.rejects(runExperiment(config('', ['a', 'nonexistent'])), /nonexistent: model folder does not exist/);
+    // A part kept unfused across widths is refused by key before any activation is captured.
+    const stages: string[] = [];
+    const keepNorms = config('', ['wide', 'b']);
+    keepNorms.fusion.fuse_norm = false;
+    await assert.rejects(runExperiment(keepNorms, { onStage: (s) => stages.push(s) }), (e) => e instanceof InputError && e.source === 'fusion.fuse_norm');
+    assert.ok(!stages.includes('activations'), stages.join());
     const controller = new AbortController();
     controller.abort();
     await assert.rejects(runExperiment(config(''), { signal: controller.signal }), (e) => (e as Error).name === 'AbortError');

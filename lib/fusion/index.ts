@@ -53,10 +53,34 @@ function releaseBehind(graph: FusionGraph, models: FusionParent[]): (stage: numb
   };
 }
 
+/**
+ * Settings that keep a part of one model unfused, or leave a layer's outputs unaligned,
+ * need the models to agree in width there: refused by key when they do not. The hidden
+ * width runs through every part; the MLP width through the MLPs only. The pipelines call
+ * this before capturing activations, fuse() again.
+ */
+const KEPT_PARTS: Array<[keyof FusionSettings, 'hidden' | 'mlp', string]> = [
+  ['fuse_src_embed', 'hidden', 'keeps the anchor\'s embeddings, so the other models\' hidden units enter the encoder unaligned'],
+  ['fuse_sa', 'hidden', 'keeps the non-anchor models\' attention weights unfused'],
+  ['fuse_norm', 'hidden', 'keeps the non-anchor models\' LayerNorms unfused'],
+  ['fuse_fc', 'mlp', 'keeps the non-anchor models\' MLPs unfused'],
+  ['fuse_gen', 'hidden', 'keeps the anchor\'s head and leaves the last layer\'s outputs unaligned'],
+];
+
+export function checkWidthSettings(models: Array<Map<string, Tensor>>, graph: FusionGraph, settings: FusionSettings): void {
+  const widths = (name: string) => new Set(models.map((m) => m.get(name)?.shape[0]));
+  const hiddenDiffers = graph.layers.length > 0 && widths(graph.layers[0].attentionNorm.weight).size > 1;
+  const mlpDiffers = hiddenDiffers || graph.layers.some((l) => widths(l.mlpIn.weight).size > 1);
+  for (const [key, width, what] of KEPT_PARTS)
+    if (settings[key] === false && (width === 'hidden' ? hiddenDiffers : mlpDiffers))
+      throw new InputError(`fusion.${key}`, `false ${what}, which needs models of one ${width === 'hidden' ? 'hidden' : 'MLP'} width; these differ (heterogeneous fusion fuses that part)`);
+}
+
 /** `graphs[i]` describes model i (the same names; shapes may differ in width). */
 export async function fuse(models: FusionParent[], graph: FusionGraph, settings: FusionSettings, options: FuseOptions): Promise<FusionResult> {
   if (models.length < 2) throw new InputError('fusion.num_models', `fusion needs at least two models, got ${models.length}`);
   if (!(options.anchor >= 0 && options.anchor < models.length)) throw new RangeError(`fuse: anchor ${options.anchor} out of range`);
+  checkWidthSettings(models.map((m) => m.tensors), graph, settings);
   const weights = modelWeights(models.length, options.weights);
   const anchor = models[options.anchor];
   const lastPair = options.anchor === models.length - 1 ? models.length - 2 : models.length - 1;

@@ -8,7 +8,7 @@ import type { ExperimentConfig } from '../config/experiment.ts';
 import { holdoutSplit } from '../data/holdout.ts';
 import { InputError } from '../errors.ts';
 import { graphActivations } from '../fusion/graph.ts';
-import type { FusionResult } from '../fusion/index.ts';
+import { checkWidthSettings, type FusionResult } from '../fusion/index.ts';
 import type { Tensor } from '../io/tensor.ts';
 import { bertFusionGraph } from '../models/bert-graph.ts';
 import { labelsFor } from '../text-eval.ts';
@@ -102,6 +102,7 @@ export async function fuseBertParents(
 ): Promise<BertFusion> {
   const { signal, stage, done, progress } = hooks;
   const graph = bertFusionGraph(parents[anchorIndex].config);
+  checkWidthSettings(parents.map((p) => p.tensors), graph, cfg.fusion);
   const needActs = needsActivations(cfg);
   let samples: TextSamples | null = null;
   let captured: CapturedActivations | null = null;

@@ -9,7 +9,7 @@ import type { Normalisation } from '../data/normalisation.ts';
 import { preprocessForInput } from '../data/preprocess.ts';
 import { InputError } from '../errors.ts';
 import { graphActivations } from '../fusion/graph.ts';
-import type { FusionResult } from '../fusion/index.ts';
+import { checkWidthSettings, type FusionResult } from '../fusion/index.ts';
 import type { Tensor } from '../io/tensor.ts';
 import { vitFusionGraph, vitInput } from '../models/vit.ts';
 import { captureActivations, captureSummary, needsActivations, seqFilterOf, whyFusionData, type CaptureParent, type CaptureSummary, type CapturedActivations } from './activations.ts';
@@ -46,6 +46,7 @@ export async function fuseParents(parents: Parent[], anchorIndex: number, cfg: E
   const { signal, stage, done, progress } = hooks;
   const anchor = parents[anchorIndex];
   const graph = vitFusionGraph(anchor.config);
+  checkWidthSettings(parents.map((p) => p.model.tensors), graph, cfg.fusion);
   const needActs = needsActivations(cfg);
   let captured: CapturedActivations | null = null;
   let activationSource = '';
