@@ -24,7 +24,7 @@ import { checkModel } from './api/checks.ts';
 import { checkFunction, checkInteger, checkOneOf, checkOptionKeys, checkSignal } from './options.ts';
 import type { StageHooks } from './pipeline/stages.ts';
 
-export type { EvaluateOptions, Evaluation, FuseOptions, Fused } from './api/types.ts';
+export type { EvaluateOptions, Evaluation, FuseOptions, Fused, FusionOptions, SeqFilterInput } from './api/types.ts';
 
 const ARCHITECTURES: Record<Model['config']['model_type'], ArchitectureApi> = { vit: vitApi, bert: bertApi };
 

@@ -3,7 +3,7 @@
  * evaluate, saveModel, runExperiment) cover what the CLI does; the lower levels
  * (transport maps, solvers, native models, datasets) are exported for custom pipelines.
  */
-export { evaluate, fuse, type EvaluateOptions, type Evaluation, type FuseOptions, type Fused } from './api.ts';
+export { evaluate, fuse, type EvaluateOptions, type Evaluation, type FuseOptions, type Fused, type FusionOptions, type SeqFilterInput } from './api.ts';
 export { runExperiment, type ExperimentReport, type RunOptions } from './pipeline/run.ts';
 export { runBertExperiment, type BertExperimentReport } from './pipeline/bert-run.ts';
 export { loadExperimentConfig, parseExperimentConfig } from './config/load.ts';

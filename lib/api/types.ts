@@ -2,7 +2,7 @@
  * The options and results of the programmatic API (lib/api.ts), and what each
  * architecture supplies behind it (lib/api/vit.ts, lib/api/bert.ts).
  */
-import type { ExperimentConfig } from '../config/experiment.ts';
+import type { ExperimentConfig, SeqFilter } from '../config/experiment.ts';
 import type { DatasetFormat } from '../data/dataset.ts';
 import type { EvaluationResult } from '../eval.ts';
 import type { MapReport } from '../fusion/index.ts';
@@ -12,11 +12,21 @@ import type { BertTextResult } from '../text-eval.ts';
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends Array<unknown> | null ? T[K] : T[K] extends object ? DeepPartial<T[K]> : T[K] };
 
+type FusionSection = ExperimentConfig['fusion'];
+/** fusion.acts.seq_filter as a config file writes it ('only_cls', 'window_6', null), or as a parsed config holds it. */
+export type SeqFilterInput = SeqFilter | 'none' | 'only_cls' | `window_${number}`;
+/** The keys of the config's `fusion` section, as fuse() takes them. */
+export type FusionOptions = DeepPartial<Omit<FusionSection, 'anchor' | 'num_models' | 'acts'>> & {
+  /** Index of the anchor model (default 1, the second, as in the reference). */
+  anchor?: number;
+  acts?: DeepPartial<Omit<FusionSection['acts'], 'seq_filter'>> & { seq_filter?: SeqFilterInput };
+};
+
 export interface FuseOptions {
   /** Dataset folder for the fusion samples (needed in acts mode and for repair): images for ViTs, text for BERTs. */
   data?: string;
   /** Keys of the config's `fusion` section; the anchor is the second model by default, as in the reference. */
-  fusion?: DeepPartial<Omit<ExperimentConfig['fusion'], 'anchor' | 'num_models'>> & { anchor?: number };
+  fusion?: FusionOptions;
   /** Keys of the config's `data` section (activations split and holdout, batch size; normalisation for ViTs, `text` for BERTs). */
   dataOptions?: DeepPartial<ExperimentConfig['data']>;
   signal?: AbortSignal;
