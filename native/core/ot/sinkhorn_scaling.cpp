@@ -12,7 +12,8 @@
 // recomputed exactly with a log-sum-exp and its scaling absorbed into its potential
 // (Kt rebuilt there); when many columns need it at once the whole kernel is rebuilt.
 // For moderate reg none of this triggers and the arithmetic is POT's. Rows and columns
-// without mass keep a zero scaling (potential -inf), as they do in POT.
+// without mass keep a zero scaling, as they do in POT, and a potential of -inf, so that
+// their kernel entries are 0 whenever they are recomputed.
 //
 // One pass over Kt per iteration does the u-update and, in the same sweep, accumulates
 // Kt^T su for the next v-update (and for the stopping test, whose column sums of the
@@ -33,6 +34,7 @@ namespace {
 constexpr double kTiny = 1e-150;  // products below this are recomputed in the log domain
 constexpr double kHuge = 1e100;   // scalings outside [1 / kHuge, kHuge] are absorbed
 constexpr double kMaxExponent = 700.0;
+constexpr double kMinusInf = -std::numeric_limits<double>::infinity();
 
 bool scaling_ok(double s) { return s >= 1.0 / kHuge && s <= kHuge; }
 
@@ -173,7 +175,14 @@ class ScalingSolver final : public Solver {
     for (int64_t j = 0; j < m; ++j) {
       const double t = t_[j], v = p_.b[j] / t;
       if (p_.b[j] == 0) {
-        sv_[j] = 0.0;  // as in POT: a column without mass keeps v = 0
+        // As in POT, a column without mass keeps v = 0. Its potential goes to -inf and its
+        // kernel column to 0 (once): a kernel entry there, stale or recomputed against a
+        // large f_i, could otherwise be inf, and inf * 0 is a NaN in the plan.
+        sv_[j] = 0.0;
+        if (g_[j] != kMinusInf) {
+          g_[j] = kMinusInf;
+          for (int64_t i = 0; i < p_.n; ++i) k_[i * m + j] = 0.0;
+        }
       } else if (t >= kTiny && scaling_ok(v)) {
         sv_[j] = v;
       } else {
@@ -224,7 +233,8 @@ class ScalingSolver final : public Solver {
           const int64_t i = i0 + r;
           const double u = p_.a[i] / s[r];
           if (p_.a[i] == 0) {
-            su_[i] = 0.0;  // as in POT: a row without mass gets u = 0
+            su_[i] = 0.0;  // as in POT: a row without mass gets u = 0 (and, as columns do, f_i = -inf and a zero kernel row)
+            zero_row(i);
           } else if (s[r] >= kTiny && scaling_ok(u)) {
             su_[i] = u;
           } else {
@@ -236,6 +246,13 @@ class ScalingSolver final : public Solver {
       }
     });
     sum_blocks(acc_.data(), blocks_.count, m, t_.data());
+  }
+
+  // A row without mass: potential -inf and kernel row 0 (see update_v). Row i only.
+  void zero_row(int64_t i) {
+    if (f_[i] == kMinusInf) return;
+    f_[i] = kMinusInf;
+    std::fill(k_ + i * p_.m, k_ + (i + 1) * p_.m, 0.0);
   }
 
   // The u-update of row i in the log domain, absorbed into f_i with su_i = 1 and the
@@ -277,6 +294,7 @@ class ScalingSolver final : public Solver {
         const double u = p_.a[i] / s;
         if (p_.a[i] == 0) {
           su_[i] = 0.0;
+          zero_row(i);
           continue;
         }
         if (scaling_ok(u)) {
