@@ -99,6 +99,10 @@ describe('otfuse CLI', function () {
     expectInputError(otfuse('prepare-text', join(tmpdir(), 'never'), '--source', images), /t10k-images-idx3-ubyte\.gz: is not a text file \(it holds NUL bytes\)/);
     assert.ok(existsSync(join(text, 'train.txt')) && existsSync(join(text, 'test.txt')));
     expectInputError(otfuse('finetune', vit, '--data', images, '--output', join(tmpdir(), 'never'), '--epochs', '1', '--steps', '2'), /^otfuse: --steps: give --epochs or --steps, not both$/);
+    expectInputError(otfuse('finetune', vit, '--data', images, '--output', join(tmpdir(), 'never'), '--steps', '2', '--warmup-steps', '5'),
+      /^otfuse finetune: --warmup-steps: 5 warmup steps is more than --steps 2$/);
+    expectInputError(otfuse('run', join(root, 'configs', 'demo.yaml'), '--set', 'finetune.max_steps=2', '--set', 'finetune.warmup_steps=5'),
+      /demo\.yaml: finetune\.warmup_steps: 5 warmup steps is more than finetune\.max_steps 2$/);
     // The config or recipe being run, and a BERT recipe's vocabulary, are inputs too
     // (on copies: a failure here must not cost the repository its configs).
     const copies = mkdtempSync(join(tmpdir(), 'otfuse-inputs-'));

@@ -105,6 +105,7 @@ describe('experiment config', () => {
     rejects(`${minimal}  name_2: c\n`, /model\.name_2: fusion\.num_models is 2/);
     rejects(`${minimal}fusion:\n  anchor: name_7\n`, /fusion\.anchor: expected one of name_0, name_1/);
     rejects(`${minimal}fusion:\n  weights: [1]\n`, /fusion\.weights: expected 2 weights, got 1/);
+    rejects(`${minimal}finetune:\n  max_steps: 3\n  warmup_steps: 4\n`, /finetune\.warmup_steps: 4 warmup steps is more than finetune\.max_steps 3/);
     // A huge count is refused at the first missing name, without building the list (found by fuzzing).
     rejects(`${minimal}fusion:\n  num_models: 2147483648\n`, /model\.name_2: missing \(fusion\.num_models is 2147483648\)/);
     rejects(`${minimal}model:\n  name_2: c\n`, /not valid YAML.*line 4/);

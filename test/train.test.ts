@@ -168,7 +168,10 @@ describe('training', function () {
     await assert.rejects(run(['model.image_size=12', 'model.patch_size=4']), (e: unknown) => e instanceof InputError && /images are 8x8, the model expects 12x12/.test(e.message) && e.message.includes(data));
     await assert.rejects(run(['model.num_labels=2']), (e: unknown) => e instanceof InputError && /model\.num_labels: 2, but .* has 3 classes/.test(e.message));
     await assert.rejects(run([`data.folder=${join(dir, 'nope')}`]), (e: unknown) => e instanceof InputError && /nope: is not a folder/.test(e.message));
-    await assert.rejects(run(['training.warmup_steps=500']), (e: unknown) => e instanceof InputError && /warmup_steps: 500 warmup steps is more than the run's 21 steps/.test(e.message));
+    await assert.rejects(run(['training.warmup_steps=500']), (e: unknown) => e instanceof InputError && /^training\.warmup_steps: 500 warmup steps is more than the run's 21 steps/.test(e.message));
+    // Known from the recipe alone: refused when it is read.
+    assert.throws(() => parseTrainConfig(configText(data, join(dir, 'bad-out')), file, ['training.max_steps=3', 'training.warmup_steps=4']),
+      (e: unknown) => e instanceof InputError && /bad\.yaml: training\.warmup_steps: 4 warmup steps is more than training\.max_steps 3$/.test(e.message));
     const exists = join(dir, 'exists');
     await trainFromConfig(parseTrainConfig(configText(data, exists), file, ['training.max_steps=1']), { file });
     await assert.rejects(trainFromConfig(parseTrainConfig(configText(data, exists), file), { file }),

@@ -10,6 +10,7 @@ import { InputError } from '../errors.ts';
 import { experimentSchema, type ExperimentConfig } from './experiment.ts';
 import type { Infer, SectionNode } from './schema-kit.ts';
 import { validateConfig } from './validate.ts';
+import { checkRecipe, finetuneKey } from '../train/recipe.ts';
 
 /** A config file's text, or an InputError saying why it cannot be read. */
 export function readConfigFile(file: string): string {
@@ -61,7 +62,7 @@ export function applyOverrides(doc: unknown, overrides: string[]): unknown {
   return root;
 }
 
-/** Cross-key rules: the model names num_models asks for exist, the anchor is one of them, weights fit. */
+/** Cross-key rules: the model names num_models asks for exist, the anchor is one of them, weights fit, the finetune recipe can run. */
 export function checkConsistency(cfg: ExperimentConfig, file: string): void {
   // Name by name up to the first missing one: a huge num_models costs nothing.
   const names: string[] = [];
@@ -79,6 +80,7 @@ export function checkConsistency(cfg: ExperimentConfig, file: string): void {
     if (cfg.finetune.augment.crop_padding > 0) throw new InputError(file, 'finetune.augment.crop_padding: crops images; a BERT experiment finetunes on text, which has no image augmentation');
     if (cfg.finetune.augment.horizontal_flip) throw new InputError(file, 'finetune.augment.horizontal_flip: flips images; a BERT experiment finetunes on text, which has no image augmentation');
   }
+  checkRecipe(cfg.finetune, finetuneKey, file);
   const w = cfg.fusion.weights;
   if (w) {
     if (w.length !== cfg.fusion.num_models) throw new InputError(file, `fusion.weights: expected ${cfg.fusion.num_models} weights, got ${w.length}`);
@@ -86,7 +88,6 @@ export function checkConsistency(cfg: ExperimentConfig, file: string): void {
   }
 }
 
-/** Parses and validates config text; `file` names it in errors. */
 /**
  * Paths written in a config file are relative to the file's folder (so a config and the
  * models beside it can move together); paths given with --set stay relative to the
@@ -119,6 +120,7 @@ export function parseRecipeText<S extends SectionNode>(
   return cfg;
 }
 
+/** Parses and validates experiment config text; `file` names it in errors. */
 export function parseExperimentConfig(text: string, file: string, overrides: string[] = []): ExperimentConfig {
   return experimentFromDocument(resolvePaths(parseYaml(text, file), dirname(resolve(file))), file, overrides);
 }

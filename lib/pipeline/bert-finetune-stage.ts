@@ -13,6 +13,7 @@ import { openTextDataset, type TextSplit } from '../text/dataset.ts';
 import { encodeExamplesAsync } from '../text/sequences.ts';
 import type { BertTokenizer } from '../text/tokenizer.ts';
 import { trainBert, type BertCurvePoint, type TextRecipe, type TextTask } from '../train/bert-train.ts';
+import { finetuneKey } from '../train/recipe.ts';
 import type { BertExperimentConfig } from './bert-fusion.ts';
 import { finetuneRecipe, type FinetuneOne } from './finetune-stage.ts';
 
@@ -52,7 +53,7 @@ export async function bertFinetuner(
   return async (c, onStep) => {
     const r = await trainBert({
       config: c.config, tensors: c.tensors, recipe, task, tokenizer, train, maxTokens: text.max_length, test: testSetup,
-      signal, onStep: (p) => onStep(p.step, p.totalSteps), source: split.file,
+      signal, onStep: (p) => onStep(p.step, p.totalSteps), source: split.file, recipeKey: finetuneKey,
     });
     return { name: c.name, tensors: r.tensors, curve: r.curve, steps: r.steps, seconds: r.seconds };
   };

@@ -7,7 +7,7 @@ import type { ExperimentConfig } from '../config/experiment.ts';
 import type { Normalisation } from '../data/normalisation.ts';
 import type { VitConfig } from '../models/vit.ts';
 import { blackPixel, loadTrainingData, type TrainingData } from '../train/data.ts';
-import type { Recipe } from '../train/recipe.ts';
+import { finetuneKey, type Recipe } from '../train/recipe.ts';
 import { finetune, type CurvePoint } from '../train/train.ts';
 import type { FinetuneOne } from './finetune-stage.ts';
 
@@ -37,7 +37,7 @@ export function vitFinetuner(data: TrainingData, recipe: Recipe, norm: Normalisa
     const C = c.config.numChannels;
     const r = await finetune({ config: c.config, tensors: c.tensors }, {
       recipe, train: data.train, test: data.test, fill: blackPixel(perChannel(norm.mean, C), perChannel(norm.std, C), C),
-      signal, onStep: (p) => onStep(p.step, p.totalSteps), source: data.trainDescription,
+      signal, onStep: (p) => onStep(p.step, p.totalSteps), source: data.trainDescription, recipeKey: finetuneKey,
     });
     return { name: c.name, tensors: r.tensors, curve: r.curve, steps: r.steps, seconds: r.seconds };
   };

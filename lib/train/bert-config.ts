@@ -8,7 +8,7 @@ import { parseRecipeText, readConfigFile } from '../config/load.ts';
 import { bool, int, num, oneOf, optionalNum, optionalStr, section, type Infer } from '../config/schema-kit.ts';
 import { InputError } from '../errors.ts';
 import { trainOutputSection } from './config.ts';
-import { recipeFields, TRAIN_DEFAULTS } from './recipe.ts';
+import { checkRecipe, recipeFields, trainingKey, TRAIN_DEFAULTS } from './recipe.ts';
 import { MAX_THREADS } from '../options.ts';
 
 /** The recipe keys of a text run: those of the image recipe but augmentation. */
@@ -75,6 +75,7 @@ function checkConsistency(cfg: BertTrainConfig, file: string): void {
     throw new InputError(file, `model.num_attention_heads: ${m.num_attention_heads} does not divide model.hidden_size ${m.hidden_size}`);
   if (cfg.data.max_length > m.max_position_embeddings)
     throw new InputError(file, `data.max_length: ${cfg.data.max_length} is more than model.max_position_embeddings ${m.max_position_embeddings}`);
+  checkRecipe({ ...cfg.training, augment: { crop_padding: 0, horizontal_flip: false } }, trainingKey, file);
 }
 
 /** Parses a BERT recipe document (YAML text or an already parsed one). */

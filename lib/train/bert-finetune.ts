@@ -16,6 +16,7 @@ import { encodeExamplesAsync } from '../text/sequences.ts';
 import { BertTokenizer } from '../text/tokenizer.ts';
 import { writeTrainedBert, type BertTrainingRecord } from './bert-checkpoint.ts';
 import { evaluateBertTensors, trainBert, type BertCurvePoint, type BertStepProgress, type TextEvalSetup, type TextRecipe } from './bert-train.ts';
+import type { RecipeKeyName } from './recipe.ts';
 
 export interface BertFinetuneOptions {
   model: string;
@@ -37,6 +38,8 @@ export interface BertFinetuneOptions {
   device?: Device;
   force?: boolean;
   signal?: AbortSignal;
+  /** How errors name the recipe's keys (default training.*; otfuse finetune names its flags). */
+  recipeKey?: RecipeKeyName;
   onStep?: (p: BertStepProgress) => void;
   onEval?: (p: BertCurvePoint) => void;
 }
@@ -81,6 +84,7 @@ export async function finetuneBertFolder(options: BertFinetuneOptions): Promise<
   const result = await trainBert({
     config, tensors: model.tensors, recipe: options.recipe, task, tokenizer, train, maxTokens: maxLength, test,
     signal: options.signal, onStep: options.onStep, onEval: options.onEval, source: options.data, device: options.device,
+    recipeKey: options.recipeKey,
   });
   const epochSeconds = result.curve.filter((c) => Number.isInteger(c.epoch) && c.epoch > 0).map((c) => c.trainSeconds);
   const trainData = `${trainSplit.description}, ${train.length} ${pack ? 'packed blocks' : 'sequences'} of at most ${maxLength} tokens`;

@@ -22,7 +22,7 @@ import { maskTokens } from '../text/mlm-masking.ts';
 import type { BertTokenizer, Encoding } from '../text/tokenizer.ts';
 import { BertTrainer } from './bert-trainer.ts';
 import { initBertTensors } from './bert-init.ts';
-import { runLength, type Recipe, type RunLength } from './recipe.ts';
+import { runLength, type Recipe, type RecipeKeyName, type RunLength } from './recipe.ts';
 import { runStepLoop, type LoopSnapshot } from './step-loop.ts';
 import type { OptimizerState } from './vit-trainer.ts';
 
@@ -93,6 +93,8 @@ export interface BertTrainOptions {
   onCheckpoint?: (s: BertTrainingSnapshot) => Promise<void>;
   checkpointSteps?: number | null;
   source?: string;
+  /** How errors name the recipe's keys (default training.*). */
+  recipeKey?: RecipeKeyName;
 }
 
 export interface BertTrainResult {
@@ -146,7 +148,7 @@ export async function trainBert(options: BertTrainOptions): Promise<BertTrainRes
   for (let i = 0; i < N; i++)
     if (options.train[i].ids.length > options.maxTokens)
       throw new InputError(source, `training sequence ${i} has ${options.train[i].ids.length} tokens, more than ${options.maxTokens}`);
-  const length = runLength({ ...recipe, augment: { crop_padding: 0, horizontal_flip: false } }, N, 'training');
+  const length = runLength({ ...recipe, augment: { crop_padding: 0, horizontal_flip: false } }, N, options.recipeKey);
   const tensors = options.tensors ?? initBertTensors(config, recipe.seed, options.initializerRange);
   const trainer = await BertTrainer.create(config, tensors, {
     batchSize: recipe.batch_size, maxTokens: options.maxTokens, microBatch: recipe.micro_batch ?? undefined,

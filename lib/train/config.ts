@@ -6,7 +6,7 @@
 import { parseRecipeText, readConfigFile } from '../config/load.ts';
 import { bool, custom, int, num, numbers, oneOf, optionalNum, optionalStr, section, type Infer } from '../config/schema-kit.ts';
 import { InputError } from '../errors.ts';
-import { recipeSection, TRAIN_DEFAULTS } from './recipe.ts';
+import { checkRecipe, recipeSection, trainingKey, TRAIN_DEFAULTS } from './recipe.ts';
 import { MAX_THREADS } from '../options.ts';
 
 function parseLabelNames(v: unknown): string[] | null {
@@ -81,6 +81,7 @@ function checkConsistency(cfg: TrainConfig, file: string): void {
   }
   if ((cfg.data.mean === null) !== (cfg.data.std === null)) throw new InputError(file, `data.${cfg.data.mean ? 'std' : 'mean'}: give mean and std together`);
   if (cfg.data.std?.some((s) => !(s > 0))) throw new InputError(file, 'data.std: values must be positive');
+  checkRecipe(cfg.training, trainingKey, file);
 }
 
 export function parseTrainConfig(text: string, file: string, overrides: string[] = []): TrainConfig {

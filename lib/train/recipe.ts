@@ -65,13 +65,25 @@ export interface RunLength {
   warmupSteps: number;
 }
 
-export function runLength(recipe: Recipe, examples: number, source = 'training'): RunLength {
-  if (examples < 1) throw new InputError(source, 'the training data is empty');
+/** How errors name a recipe key: 'training.epochs' in a training config, 'finetune.epochs' in an experiment, '--epochs' on the command line. */
+export type RecipeKeyName = (key: 'epochs' | 'warmup_steps' | 'max_steps') => string;
+export const trainingKey: RecipeKeyName = (key) => `training.${key}`;
+export const finetuneKey: RecipeKeyName = (key) => `finetune.${key}`;
+
+/** What the recipe alone says cannot run (a warmup longer than max_steps): refused when the config is read. */
+export function checkRecipe(recipe: Recipe, name: RecipeKeyName, file: string): void {
+  if (recipe.max_steps !== null && recipe.warmup_steps !== null && recipe.warmup_steps > recipe.max_steps)
+    throw new InputError(file, `${name('warmup_steps')}: ${recipe.warmup_steps} warmup steps is more than ${name('max_steps')} ${recipe.max_steps}`);
+}
+
+/** The run's length for a training set of `examples`; errors name the key at fault with `name`. */
+export function runLength(recipe: Recipe, examples: number, name: RecipeKeyName = trainingKey): RunLength {
+  if (examples < 1) throw new InputError('training data', 'is empty');
   const stepsPerEpoch = Math.ceil(examples / recipe.batch_size);
   const totalSteps = recipe.max_steps ?? Math.ceil(recipe.epochs * stepsPerEpoch - 1e-9);
-  if (totalSteps < 1) throw new InputError(`${source}.epochs`, `${recipe.epochs} epochs of ${stepsPerEpoch} steps is no step at all; give more epochs or max_steps`);
+  if (totalSteps < 1) throw new InputError(name('epochs'), `${recipe.epochs} epochs of ${stepsPerEpoch} steps is no step at all; give more epochs or ${name('max_steps')}`);
   const warmupSteps = recipe.warmup_steps ?? Math.ceil(recipe.warmup_ratio * totalSteps - 1e-9);
-  if (warmupSteps > totalSteps) throw new InputError(`${source}.warmup_steps`, `${warmupSteps} warmup steps is more than the run's ${totalSteps} steps`);
+  if (warmupSteps > totalSteps) throw new InputError(name('warmup_steps'), `${warmupSteps} warmup steps is more than the run's ${totalSteps} steps`);
   return { stepsPerEpoch, totalSteps, warmupSteps };
 }
 

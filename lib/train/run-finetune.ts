@@ -14,7 +14,7 @@ import { vitConfigFromHf } from '../models/vit.ts';
 import { native, type Device } from '../native.ts';
 import { writeTrainedModel, type TrainingRecord } from './checkpoint.ts';
 import { blackPixel, loadTrainingData } from './data.ts';
-import type { Recipe } from './recipe.ts';
+import type { Recipe, RecipeKeyName } from './recipe.ts';
 import { evaluateTensors, finetune, type CurvePoint, type StepProgress } from './train.ts';
 
 export interface FinetuneFolderOptions {
@@ -33,6 +33,8 @@ export interface FinetuneFolderOptions {
   device?: Device;
   force?: boolean;
   signal?: AbortSignal;
+  /** How errors name the recipe's keys (default training.*; otfuse finetune names its flags). */
+  recipeKey?: RecipeKeyName;
   onLoad?: (done: number, total: number) => void;
   onStep?: (progress: StepProgress) => void;
   onEval?: (point: CurvePoint) => void;
@@ -77,7 +79,7 @@ export async function finetuneFolder(options: FinetuneFolderOptions): Promise<Fi
   const initial = data.test ? await evaluateTensors(config, model.tensors, data.test, { signal: options.signal, device: options.device }) : null;
   const result = await finetune({ config, tensors: model.tensors }, {
     recipe: options.recipe, train: data.train, test: data.test, fill: blackPixel(mean, std, C), signal: options.signal, device: options.device,
-    onStep: options.onStep, onEval: options.onEval, source: options.data,
+    onStep: options.onStep, onEval: options.onEval, source: options.data, recipeKey: options.recipeKey,
   });
   const epochSeconds = result.curve.filter((c) => Number.isInteger(c.epoch) && c.epoch > 0).map((c) => c.trainSeconds);
   const record: TrainingRecord = {

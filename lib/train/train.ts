@@ -16,7 +16,7 @@ import type { Tensor } from '../io/tensor.ts';
 import { createVitModel, type VitConfig } from '../models/vit.ts';
 import type { Device } from '../native.ts';
 import { initVitTensors } from './init.ts';
-import { nativeTrainerConfig, runLength, type Recipe, type RunLength } from './recipe.ts';
+import { nativeTrainerConfig, runLength, type Recipe, type RecipeKeyName, type RunLength } from './recipe.ts';
 import { runStepLoop, type LoopSnapshot } from './step-loop.ts';
 import { VitTrainer, type OptimizerState } from './vit-trainer.ts';
 
@@ -72,6 +72,8 @@ export interface TrainOptions {
   checkpointSteps?: number | null;
   /** Where the data came from, for error messages. */
   source?: string;
+  /** How errors name the recipe's keys (default training.*). */
+  recipeKey?: RecipeKeyName;
 }
 
 export interface TrainResult {
@@ -123,7 +125,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const source = options.source ?? 'training';
   checkData(config, options.train, 'training', source);
   if (options.test) checkData(config, options.test, 'test', source);
-  const length = runLength(recipe, options.train.count, 'training');
+  const length = runLength(recipe, options.train.count, options.recipeKey);
   const tensors = options.tensors ?? initVitTensors(config, recipe.seed, options.initializerRange);
   const trainer = await VitTrainer.create(config, tensors, {
     batchSize: recipe.batch_size, microBatch: recipe.micro_batch ?? undefined, device: options.device, source,

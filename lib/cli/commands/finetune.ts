@@ -1,7 +1,7 @@
 /** `otfuse finetune <model-folder> --data <folder> --output <folder>`: a short training run from given weights. */
 import { defaultsOf } from '../../config/validate.ts';
 import { InputError } from '../../errors.ts';
-import { FINETUNE_DEFAULTS, recipeSection, type Recipe } from '../../train/recipe.ts';
+import { checkRecipe, FINETUNE_DEFAULTS, recipeSection, type Recipe, type RecipeKeyName } from '../../train/recipe.ts';
 import { finetuneBertFolder } from '../../train/bert-finetune.ts';
 import { finetuneFolder } from '../../train/run-finetune.ts';
 import { formatBertSummary, bertTrainingProgress } from '../bert-training-summary.ts';
@@ -12,6 +12,9 @@ import { formatSummary, trainingProgress } from '../training-summary.ts';
 import { MAX_THREADS } from '../../options.ts';
 
 const SCHEDULES = ['cosine', 'linear', 'constant'] as const;
+
+/** The recipe keys that errors name, as this command's flags. */
+const flagName: RecipeKeyName = (key) => ({ epochs: '--epochs', warmup_steps: '--warmup-steps', max_steps: '--steps' })[key];
 
 function numberList(raw: unknown, name: string): number[] | null {
   if (raw === undefined) return null;
@@ -43,6 +46,7 @@ export function recipeFromOptions(values: CommandContext['values']): Recipe {
   r.augment.crop_padding = integerOption(values, 'crop-padding', 0) ?? r.augment.crop_padding;
   r.augment.horizontal_flip = Boolean(values.flip);
   r.eval_steps = integerOption(values, 'eval-steps', 1) ?? r.eval_steps;
+  checkRecipe(r, flagName, 'otfuse finetune');
   return r;
 }
 
@@ -62,7 +66,7 @@ async function finetuneBert(ctx: CommandContext): Promise<void> {
       maskProbability: numberOption(values, 'mask-probability', 0.15, 0.001, 1), maskSeed: integerOption(values, 'mask-seed', 0) ?? 0,
       examples, truncation: overlong === 'truncate', trainLimit: integerOption(values, 'train-limit', 1),
       testLimit: integerOption(values, 'test-limit', 1), threads: integerOption(values, 'threads', 0, MAX_THREADS) ?? 0, device: deviceOption(values),
-      force: Boolean(values.force), signal, onStep: progress.onStep,
+      force: Boolean(values.force), signal, onStep: progress.onStep, recipeKey: flagName,
     });
     progress.done();
     if (mode.json) return printJson(report);
@@ -142,7 +146,7 @@ export const finetuneCommand: Command = {
         trainLimit: integerOption(values, 'train-limit', 1), testLimit: integerOption(values, 'test-limit', 1),
         mean: numberList(values.mean, 'mean'), std: numberList(values.std, 'std'),
         threads: integerOption(values, 'threads', 0, MAX_THREADS) ?? 0, device: deviceOption(values), force: Boolean(values.force), signal,
-        onLoad: progress.onLoad, onStep: progress.onStep,
+        onLoad: progress.onLoad, onStep: progress.onStep, recipeKey: flagName,
       });
       progress.done();
       if (mode.json) return printJson(report);
