@@ -23,6 +23,7 @@ import type { Model } from './io/model-folder.ts';
 import { checkModel } from './api/checks.ts';
 import { checkFunction, checkInteger, checkOneOf, checkOptionKeys, checkSignal } from './options.ts';
 import type { StageHooks } from './pipeline/stages.ts';
+import { fusionWarnings } from './pipeline/activations.ts';
 
 export type { EvaluateOptions, Evaluation, FuseOptions, Fused, FusionOptions, SeqFilterInput } from './api/types.ts';
 
@@ -72,7 +73,7 @@ export async function fuse(models: Model[], options: FuseOptions = {}): Promise<
     done: () => {},
     progress: (s) => (d, t) => options.onProgress?.(s, d, t),
   };
-  return arch.fuse(models, anchor, cfg, hooks);
+  return { ...(await arch.fuse(models, anchor, cfg, hooks)), warnings: fusionWarnings(cfg) };
 }
 
 /**

@@ -37,6 +37,10 @@ describe('programmatic API', function () {
     assert.deepEqual([...stages].sort(), ['activations', 'fusion', 'repair']);
     assert.equal(fused.maps[1].length, 0);
     assert.ok(fused.maps[0].every((m) => m.solver === 'sinkhorn'));
+    assert.deepEqual(fused.warnings, []);
+    // The settings' warnings come back as report.json has them; seq_filter as a config file writes it.
+    const clsOnly = await fuse([a, b], { data: join(dir, 'data'), fusion: { repair: 'none', acts: { num_samples: 10, seq_filter: 'only_cls' } } });
+    assert.match(clsOnly.warnings[0], /^fusion\.acts\.seq_filter only_cls: layer 0's query, key and value/);
     for (const [name, t] of b.tensors) assert.deepEqual(fused.model.tensors.get(name)!.shape, t.shape);
     const result = await evaluate(fused.model, { data: join(dir, 'data') });
     assert.ok(result.kind === 'image-classification');

@@ -122,6 +122,11 @@ describe('experiment pipeline', function () {
     assert.equal(pos.activations?.seqFilter, 'position_0');
     const other = await at({ seq_pos: 3 });
     assert.notDeepEqual(other.maps[0].maps.map((m) => m.transportCost), cls.maps[0].maps.map((m) => m.transportCost));
+    // Only the first token: layer 0's query, key and value see one constant input, which the report says.
+    assert.match(cls.warnings.join('\n'), /^fusion\.acts\.seq_filter only_cls: layer 0's query, key and value see the same first-token input .* std transform/);
+    assert.match(pos.warnings.join('\n'), /^fusion\.acts\.seq_pos 0: /);
+    assert.deepEqual(other.warnings, []);
+    assert.deepEqual((await at({ seq_filter: { kind: 'only_cls' }, std: false, center: false, norm: false })).warnings, []);
     await assert.rejects(at({ seq_pos: 999 }), (e) => e instanceof InputError && e.source === 'fusion.acts.seq_pos' && /position 999 is past/.test(e.message));
   });
 

@@ -42,6 +42,8 @@ export interface Fused {
   /** Per model, the transport maps computed while aligning it onto the anchor (empty for the anchor). */
   maps: MapReport[][];
   weights: number[];
+  /** What the settings make of the fusion that the caller should know (as report.json's warnings). */
+  warnings: string[];
 }
 
 export interface EvaluateOptions {
@@ -79,6 +81,6 @@ export interface ArchitectureApi {
   type: ExperimentConfig['model']['type'];
   /** The EvaluateOptions keys that only this architecture reads. */
   evaluateKeys: ReadonlyArray<keyof EvaluateOptions>;
-  fuse(models: Model[], anchor: number, cfg: ExperimentConfig, hooks: StageHooks): Promise<Fused>;
+  fuse(models: Model[], anchor: number, cfg: ExperimentConfig, hooks: StageHooks): Promise<Omit<Fused, 'warnings'>>;
   evaluate(model: Model, options: EvaluateOptions): Promise<Evaluation>;
 }

@@ -7,6 +7,7 @@ import { ActivationStore, keepUnderLoss, transformFromFlags, type SeqFilter } fr
 import type { ExperimentConfig } from '../config/experiment.ts';
 import { InputError } from '../errors.ts';
 import type { TaskOptions } from '../native.ts';
+import { transformName } from './fused-results.ts';
 
 export interface CapturedActivations {
   stores: ActivationStore[];
@@ -42,6 +43,25 @@ export function seqFilterOf(cfg: ExperimentConfig): SeqFilter {
   const f = cfg.fusion.acts.seq_filter;
   if (!f) return 'none';
   return f.kind === 'only_cls' ? 'only_cls' : `window_${f.size}`;
+}
+
+/**
+ * What the settings make of the fusion that the user should know. Keeping only the first
+ * token (only_cls, or seq_pos 0) shows layer 0's query, key and value one and the same
+ * input for every sample (the class token plus its position embedding, before any
+ * attention has mixed in the rest), so each neuron is a constant: after the std, center
+ * or norm transform the neurons cannot be told apart and those maps are arbitrary.
+ */
+export function fusionWarnings(cfg: ExperimentConfig): string[] {
+  const acts = cfg.fusion.acts;
+  const transform = transformName(acts);
+  const firstTokenOnly = acts.seq_pos === 0 || (acts.seq_pos < 0 && acts.seq_filter?.kind === 'only_cls');
+  if (cfg.fusion.type !== 'acts' || acts.avg_seq_items || !firstTokenOnly || transform === 'none') return [];
+  const setting = acts.seq_pos === 0 ? 'fusion.acts.seq_pos 0' : 'fusion.acts.seq_filter only_cls';
+  return [
+    `${setting}: layer 0's query, key and value see the same first-token input for every sample, so after the ${transform} ` +
+      'transform their neurons cannot be told apart and those maps are arbitrary (window_<k> or null compares every sample\'s own tokens)',
+  ];
 }
 
 /** Whether the fusion reads activations: always in acts mode, in wts mode for a weighted residual policy. */

@@ -20,7 +20,7 @@ import { evaluateBertText, labelsFor, type BertTextResult, type MaskedLmEvalOpti
 import { openTextDataset, type TextSplit } from '../text/dataset.ts';
 import { BertTokenizer } from '../text/tokenizer.ts';
 import type { BertCurvePoint } from '../train/bert-train.ts';
-import { seqFilterOf } from './activations.ts';
+import { fusionWarnings, seqFilterOf } from './activations.ts';
 import { bertFinetuner } from './bert-finetune-stage.ts';
 import { fuseBertParents, textSettings, repairBertFusion } from './bert-fusion.ts';
 import { vanillaStage } from './fuse-stage.ts';
@@ -117,7 +117,7 @@ export async function runBertExperiment(experiment: ExperimentConfig, options: R
     head,
     ...experimentReport({
       parents: parentResults, anchorIndex, heterogeneous, fused, models: fusedModels,
-      tests: { ot: otTest, repaired: repairedTest, vanilla: vfTest }, finetuned, landscape, seconds, output,
+      tests: { ot: otTest, repaired: repairedTest, vanilla: vfTest }, finetuned, landscape, seconds, output, warnings: fusionWarnings(cfg),
     }, {
       activations: captured && samples && {
         source: samples.source, requested: a.num_samples, captured: samples.count, kept: captured.kept, tokens: samples.tokens,

@@ -46,6 +46,8 @@ export interface ReportCore<Result, Point, Capture extends object = object> {
   landscape: Landscape | null;
   seconds: Partial<Record<Stage | 'total', number>>;
   output: string | null;
+  /** What the settings make of the fusion that the user should know (e.g. maps they leave arbitrary). */
+  warnings: string[];
 }
 
 /** Floating-point parameters of a model (integer buffers are not parameters). */
@@ -114,6 +116,7 @@ export interface RunOutcome<Test, Point> {
   landscape: Landscape | null;
   seconds: StageClock['seconds'];
   output: string | null;
+  warnings: string[];
 }
 
 /**
@@ -134,6 +137,7 @@ export function experimentReport<Test, Point, Details extends object>(o: RunOutc
     landscape: o.landscape,
     seconds: o.seconds,
     output: o.output,
+    warnings: o.warnings,
   };
 }
 

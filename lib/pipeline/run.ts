@@ -19,7 +19,7 @@ import type { Tensor } from '../io/tensor.ts';
 import { createVitModel, type VitModel } from '../models/vit.ts';
 import { setDefaultDevice } from '../native.ts';
 import type { CurvePoint } from '../train/train.ts';
-import { seqFilterOf } from './activations.ts';
+import { fusionWarnings, seqFilterOf } from './activations.ts';
 import { finetuneRecipe, finetuneStage } from './finetune-stage.ts';
 import { experimentReport, inputDatasets, parameterCount, saveStage, transformName, type ReportCore } from './fused-results.ts';
 import { landscapeFile, landscapeStage } from './landscape-stage.ts';
@@ -120,7 +120,7 @@ async function runExperimentOnDevice(cfg: ExperimentConfig, options: RunOptions)
   const normalisation = { mean: norm.mean ?? [0.5], std: norm.std ?? [0.5], origin: norm.origin };
   const report: ExperimentReport = experimentReport({
     parents: parentResults, anchorIndex, heterogeneous, fused, models: fusedModels,
-    tests: { ot: otTest, repaired: repairedTest, vanilla: vfTest }, finetuned, landscape, seconds, output,
+    tests: { ot: otTest, repaired: repairedTest, vanilla: vfTest }, finetuned, landscape, seconds, output, warnings: fusionWarnings(cfg),
   }, {
     activations: captured && {
       source: fusion.activationSource, requested: cfg.fusion.acts.num_samples, captured: captured.captured, kept: captured.kept,

@@ -23,7 +23,7 @@ export function formatExperimentSummary(r: ExperimentReport): string {
     lines.push(fusionDataLine(a, 'samples', ''));
   }
   lines.push(`normalisation: mean ${a2s(r.normalisation.mean)}, std ${a2s(r.normalisation.std)} (${r.normalisation.origin})`);
-  lines.push(...mapLines(r), timeLine(r.seconds));
+  lines.push(...mapLines(r), ...r.warnings.map((w) => `warning: ${w}`), timeLine(r.seconds));
   if (r.output) lines.push(writtenLine(r));
   return `${lines.join('\n')}\n`;
 }
@@ -95,7 +95,7 @@ export function formatBertExperimentSummary(r: BertExperimentReport): string {
     const a = r.activations;
     lines.push(fusionDataLine(a, 'sequences', ` (${a.tokens} tokens)`));
   }
-  lines.push(...mapLines(r), timeLine(r.seconds));
+  lines.push(...mapLines(r), ...r.warnings.map((w) => `warning: ${w}`), timeLine(r.seconds));
   if (r.output) lines.push(writtenLine(r));
   return `${lines.join('\n')}\n`;
 }
