@@ -97,6 +97,8 @@ export interface NativeStoreOptions {
   maxBytes?: number;
   /** Padded (text) points: the longest sequence a sample may bring (sizes the store). */
   maxTokens?: number;
+  /** Padded points kept token by token: the real tokens all samples together bring (default: capacity x maxTokens). */
+  maxTotalTokens?: number;
   /** Capture only these activations (default: every one). */
   only?: string[];
 }

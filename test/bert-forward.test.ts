@@ -286,6 +286,26 @@ describe('BERT activation capture', () => {
     });
   }
 
+  it('sized for the samples\' real tokens (totalTokens): the same rows in a fraction of the memory, and no more', async () => {
+    const cfg = BERT_SHAPES[0];
+    const model = await createBertModel({ ...cfg }, bertRandomTensors(cfg, 63));
+    const lengths = [8, 2, 5, 1];
+    const batch = bertRandomBatch(cfg, 4, 8, 64, lengths);
+    const full = model.createActivationStore({ numSamples: 4, maxTokens: 8 });
+    const tight = model.createActivationStore({ numSamples: 4, maxTokens: 8, totalTokens: 16 });
+    // Token-by-token entries shrink from 4 x 8 rows to 16; [CLS]-only or averaged ones would not.
+    assert.ok(tight.bytes < full.bytes * 0.6, `${tight.bytes} of ${full.bytes} bytes`);
+    assert.equal(model.planActivations({ numSamples: 4, maxTokens: 8, totalTokens: 16 }).bytes, tight.bytes);
+    await model.capture(full, batch);
+    await model.capture(tight, batch);
+    for (const name of bertActivationNames(model.config)) assert.deepEqual(tight.copy(name).data, full.copy(name).data, name);
+    // A store planned for fewer real tokens than the samples bring refuses them.
+    const small = model.createActivationStore({ numSamples: 4, maxTokens: 8, totalTokens: 10 });
+    await assert.rejects(model.capture(small, batch), /more than the 10 real tokens the store was planned for/);
+    assert.throws(() => model.createActivationStore({ numSamples: 4, totalTokens: 0 }), /total_tokens: must be a positive integer/);
+    for (const s of [full, tight, small]) s.dispose();
+  });
+
   it('averages over real tokens and keeps [CLS] under only_cls', async () => {
     const cfg = BERT_SHAPES[3];
     const tensors = bertRandomTensors(cfg, 71);

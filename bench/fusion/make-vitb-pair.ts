@@ -9,12 +9,13 @@
  * The activations come from Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist)
  * when it is installed, else from the Fashion-MNIST files the package ships (data/fashion-mnist).
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseHfConfig } from '../../lib/io/hf-config.ts';
 import { saveModel } from '../../lib/io/model-folder.ts';
 import { randomTensors } from '../../test/helpers/vit-reference.ts';
+import { writePairExperiment } from './pair-experiment.ts';
 
 const folder = process.argv[2];
 if (!folder) throw new Error('usage: bench/fusion/make-vitb-pair.ts <folder> [<fashion-mnist folder>]');
@@ -29,24 +30,9 @@ for (const [name, seed] of [['a', 1], ['b', 2]] as const) {
   const config = parseHfConfig(JSON.stringify({ model_type: 'vit', architectures: ['ViTForImageClassification'], ...shape }), `${name}/config.json`);
   await saveModel(join(folder, name), { config, architecture: 'ViTForImageClassification', tensors: randomTensors(shape, seed) as never }, { force: true });
 }
-writeFileSync(join(folder, 'experiment.yaml'), `# ViT-B/16-sized random pair: bench/fusion's memory measurement.
-model:
-  name_0: a
-  name_1: b
-  dataset: fashion_mnist
-fusion:
-  type: acts
-  resid_policy: mean
-  ot_solver: sinkhorn
-  sinkhorn_reg: 0.08
-  acts:
-    num_samples: 200
-    seq_filter: window_6
-  repair: none
-data:
-  folder: ${data}
-  resize: true
-finetune:
-  enabled: false
-`);
+writePairExperiment(folder, "ViT-B/16-sized random pair: bench/fusion's memory measurement.", {
+  model: { dataset: 'fashion_mnist' },
+  acts: { seq_filter: 'window_6' },
+  data: { folder: data, resize: true },
+});
 console.log(`wrote ${resolve(folder)}/{a,b,experiment.yaml}`);

@@ -218,6 +218,12 @@ export interface BertForwardResult {
 export interface BertActivationOptions extends ActivationOptions {
   /** The longest sequence (in tokens) that will be captured: sizes the store. Default: max_position_embeddings. */
   maxTokens?: number;
+  /**
+   * The real tokens all the captured sequences hold together, when known: entries kept
+   * token by token are sized for these instead of numSamples x maxTokens (short
+   * sequences with a long maxTokens then reserve only what they use).
+   */
+  totalTokens?: number;
 }
 
 export class BertModel {
@@ -246,16 +252,22 @@ export class BertModel {
   /** Sizes a store for `numSamples` sequences of up to maxTokens tokens; throws InputError over the limit. */
   planActivations(options: BertActivationOptions): { bytes: number; limit: number } {
     return planStore(this.native, options, () => {
-      const maxTokens = options.maxTokens ?? this.config.maxPositions;
-      if (!Number.isInteger(maxTokens) || maxTokens < 1)
-        throw new InputError('max_tokens', `must be a positive integer, got ${maxTokens}`);
-      return { maxTokens };
+      return this.tokenBounds(options);
     });
   }
 
   /** A store for this model's activations; refused with an InputError when over the memory limit. */
   createActivationStore(options: BertActivationOptions): ActivationStore {
-    return createStore(this.native, options, this.planActivations(options), { maxTokens: options.maxTokens ?? this.config.maxPositions });
+    return createStore(this.native, options, this.planActivations(options), this.tokenBounds(options));
+  }
+
+  private tokenBounds(options: BertActivationOptions): { maxTokens: number; maxTotalTokens?: number } {
+    const maxTokens = options.maxTokens ?? this.config.maxPositions;
+    if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new InputError('max_tokens', `must be a positive integer, got ${maxTokens}`);
+    const total = options.totalTokens;
+    if (total === undefined) return { maxTokens };
+    if (!Number.isInteger(total) || total < 1) throw new InputError('total_tokens', `must be a positive integer, got ${total}`);
+    return { maxTokens, maxTotalTokens: total };
   }
 
   /**

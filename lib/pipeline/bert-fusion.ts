@@ -111,10 +111,12 @@ export async function fuseBertParents(
     samples = await fusionSamples(cfg, parents[anchorIndex], tokenizer);
     if (needActs) checkSeqPos(cfg, samples);
     if (needActs) {
-      const only = graphActivations(graph), acts = cfg.fusion.acts, count = samples.count;
+      const only = graphActivations(graph), acts = cfg.fusion.acts, count = samples.count, totalTokens = samples.tokens;
       const capturing = parents.map((p): CaptureParent<TextSamples['batches'][number]> => ({
         createStore: async () => (await p.bert()).createActivationStore({
           numSamples: count, seqFilter: seqFilterOf(cfg), avgSeqItems: acts.avg_seq_items, only, maxTokens: cfg.data.text.max_length,
+          // The samples are tokenised already: token-by-token entries reserve their real tokens only.
+          totalTokens,
         }),
         capture: async (store, { batch, labels }, sig) => (await p.bert()).capture(store, batch, { labels: labels ?? undefined, signal: sig }),
         release: () => p.release(),

@@ -44,10 +44,12 @@ export function measureBert(
   configs: BertConfig[], anchor: number, batches: TokenBatch[], options: { maxTokens: number; device?: Device; signal?: AbortSignal },
 ): MeasureStats {
   const count = batches.reduce((s, b) => s + b.count, 0);
+  // Real tokens over all batches: the stores reserve those rows only, not count x maxTokens.
+  const totalTokens = batches.reduce((s, b) => s + b.mask.reduce((t, m) => t + (m ? 1 : 0), 0), 0);
   return async (which, tensors, acts) => {
     const config = configs[which === 'fused' ? anchor : which];
     const model = await createBertModel(config, tensors, { source: which === 'fused' ? 'the fused model' : `parent ${which}`, device: options.device });
-    const store = model.createActivationStore({ numSamples: count, seqFilter: 'none', only: acts, maxTokens: options.maxTokens });
+    const store = model.createActivationStore({ numSamples: count, seqFilter: 'none', only: acts, maxTokens: options.maxTokens, totalTokens });
     try {
       for (const batch of batches) await model.capture(store, batch, { signal: options.signal });
       return await columnStats(store, acts, options.signal);

@@ -29,14 +29,18 @@ tf::ActivationStoreOptions ReadStoreOptions(Napi::Env env, const Napi::Value& va
   }
   Napi::Value avg = o.Get("avgSeqItems");
   if (avg.IsBoolean()) opts.average_tokens = avg.As<Napi::Boolean>().Value();
-  Napi::Value tokens = o.Get("maxTokens");
-  if (tokens.IsNumber()) {
-    const double t = tokens.As<Napi::Number>().DoubleValue();
-    if (!(t >= 0) || t != double(int64_t(t))) ThrowArgError(env, "activation store: maxTokens must be a non-negative integer");
-    opts.max_tokens = int64_t(t);
-  } else if (!tokens.IsUndefined() && !tokens.IsNull()) {
-    ThrowArgError(env, "activation store: maxTokens must be a number");
-  }
+  // Token counts: a non-negative integer, or absent (0: the default).
+  auto count = [&](const char* key) -> int64_t {
+    Napi::Value v = o.Get(key);
+    if (v.IsUndefined() || v.IsNull()) return 0;
+    if (!v.IsNumber()) ThrowArgError(env, std::string("activation store: ") + key + " must be a number");
+    const double t = v.As<Napi::Number>().DoubleValue();
+    if (!(t >= 0 && t <= 9.0e15) || t != double(int64_t(t)))
+      ThrowArgError(env, std::string("activation store: ") + key + " must be a non-negative integer");
+    return int64_t(t);
+  };
+  opts.max_tokens = count("maxTokens");
+  opts.max_total_tokens = count("maxTotalTokens");
   Napi::Value only = o.Get("only");
   if (only.IsArray()) {
     Napi::Array names = only.As<Napi::Array>();
@@ -77,7 +81,7 @@ void ActivationStoreWrap::Register(Napi::Env env, Napi::Object exports) {
   exports.Set("ActivationStore", ctor);
 }
 
-// new ActivationStore(model, { capacity, seqFilter?, avgSeqItems?, maxBytes?, maxTokens? })
+// new ActivationStore(model, { capacity, seqFilter?, avgSeqItems?, maxBytes?, maxTokens?, maxTotalTokens? })
 ActivationStoreWrap::ActivationStoreWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ActivationStoreWrap>(info) {
   Napi::Env env = info.Env();
   // The store lives where the model runs (on its GPU when it has one).

@@ -71,8 +71,9 @@ ActivationStore::Plan ActivationStore::plan(const std::vector<CapturePoint>& poi
                                             const ActivationStoreOptions& o) {
   if (o.capacity <= 0) throw Error("an activation store needs a capacity of at least 1 sample");
   if (o.max_tokens < 0) throw Error("an activation store's max_tokens must not be negative");
+  if (o.max_total_tokens < 0) throw Error("an activation store's max_total_tokens must not be negative");
   Plan p;
-  uint64_t per_sample = 0;
+  uint64_t floats = 0;
   int64_t padded_tokens = -1;
   for (const auto& want : o.only) {
     bool known = false;
@@ -117,11 +118,13 @@ ActivationStore::Plan ActivationStore::plan(const std::vector<CapturePoint>& poi
       e.variable_rows = pt.padded;
     }
     e.rows_per_sample = e.average ? 1 : int64_t(e.kept_tokens.size());
-    e.offset = uint64_t(o.capacity) * per_sample;
-    per_sample += uint64_t(e.rows_per_sample * e.width);
+    e.row_capacity = o.capacity * e.rows_per_sample;
+    if (e.variable_rows && o.max_total_tokens > 0) e.row_capacity = std::min(e.row_capacity, o.max_total_tokens);
+    e.offset = floats;
+    floats += uint64_t(e.row_capacity * e.width);
     p.entries.push_back(std::move(e));
   }
-  p.floats = per_sample * uint64_t(o.capacity);
+  p.floats = floats;
   p.bytes = (p.floats + uint64_t(o.capacity)) * sizeof(float);
   return p;
 }

@@ -30,7 +30,7 @@ ActivationStore::ActivationStore(const std::vector<CapturePoint>& points, const 
     if (on_device()) {
       for (const auto& e : entries_)
         entry_buffers_.push_back(
-            e.kept ? std::make_unique<DeviceBuffer>(be, size_t(capacity_ * e.rows_per_sample * e.width) * sizeof(float))
+            e.kept ? std::make_unique<DeviceBuffer>(be, size_t(e.row_capacity * e.width) * sizeof(float))
                    : nullptr);
     } else {
       buffer_ = std::make_unique<DeviceBuffer>(be, size_t(p.floats) * sizeof(float));
@@ -161,6 +161,9 @@ void ActivationStore::capture(size_t point, const float* data, int64_t batch, in
   list.insert(list.end(), indices.begin(), indices.end());
   const auto [off, ind] = stage_segments(list, offset_count);
   const int64_t first_row = e.variable_rows ? stored_tokens_ : num_samples_ * e.rows_per_sample;
+  if (first_row + segments > e.row_capacity)
+    throw Error("activation store: the samples bring more than the " + std::to_string(e.row_capacity) +
+                " real tokens the store was planned for ('" + e.name + "')");
   be_->gather_mean_rows(entry_ptr(point) + first_row * e.width, data, row_stride, e.width, off, ind, segments);
 }
 
@@ -303,7 +306,7 @@ void ActivationStore::release(size_t i) {
   // Only whole pages inside the entry: its neighbours share the pages at either end.
   const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
   const uintptr_t begin = reinterpret_cast<uintptr_t>(buffer_->get<float>() + e.offset);
-  const uintptr_t end = begin + uintptr_t(capacity_ * e.rows_per_sample * e.width) * sizeof(float);
+  const uintptr_t end = begin + uintptr_t(e.row_capacity * e.width) * sizeof(float);
   const uintptr_t first = (begin + page - 1) / page * page, last = end / page * page;
   if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);  // advice: failure only costs memory
 #endif

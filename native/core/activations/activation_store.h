@@ -56,6 +56,9 @@ struct ActivationStoreOptions {
   uint64_t max_bytes = 0;  // 0: activation_limit(backend)
   // Padded points: the most tokens one sample may bring (0: the point's own count).
   int64_t max_tokens = 0;
+  // Padded points kept token by token: the most real tokens all samples together may
+  // bring (0: capacity x max_tokens). Short sequences then reserve only what they use.
+  int64_t max_total_tokens = 0;
   // Keep only the points with these names (empty: every point). The others cost no memory
   // and are not entries of the store; their captures are ignored.
   std::vector<std::string> only;
@@ -68,6 +71,7 @@ struct ActivationEntry {
   bool average = false;             // one averaged row per sample
   std::vector<int64_t> kept_tokens;  // token indices kept, in order (when !average)
   int64_t rows_per_sample = 0;  // the most rows a sample has (its exact count unless variable_rows)
+  int64_t row_capacity = 0;     // rows the entry has room for: capacity x rows_per_sample, or max_total_tokens
   uint64_t offset = 0;  // in floats from the start of the store's buffer (CPU stores)
   bool padded = false;         // a padded point: only real tokens count
   bool variable_rows = false;  // padded and unreduced: one row per real token of each sample
