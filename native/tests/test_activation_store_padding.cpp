@@ -1,7 +1,7 @@
 // The activation store with padded (text) points: only real tokens are kept, averages
 // run over real tokens, samples of different lengths survive keep(), only_cls keeps
-// token 0, window filters are refused without a grid, and the planned size follows
-// max_tokens.
+// token 0, window filters are refused without a grid, the planned size follows
+// max_tokens and max_total_tokens, and packed batches (real rows only) file the same rows.
 #include <cmath>
 #include <string>
 
@@ -116,6 +116,70 @@ TEST("padded store: planned for max_tokens; longer batches refused; no mask mean
   s.capture(2, l.data(), 1, 2);
   s.commit(1, nullptr);
   CHECK(s.rows(0) == 4 && (s.sample_tokens() == std::vector<int64_t>{4}));
+}
+
+// The same batch as capture_text, packed: padded points bring each sample's real rows
+// only, one sample after the other.
+void capture_packed(ActivationStore& store, int64_t first, const std::vector<int64_t>& lengths, int64_t tokens) {
+  const int64_t batch = int64_t(lengths.size());
+  std::vector<uint8_t> mask(size_t(batch * tokens), 0);
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t t = 0; t < lengths[size_t(b)]; ++t) mask[size_t(b * tokens + t)] = 1;
+  store.packed_tokens(mask.data(), batch, tokens);
+  auto points = text_points(tokens);
+  for (size_t p = 0; p < points.size(); ++p) {
+    const int64_t w = points[p].width;
+    std::vector<float> data;
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t t = 0; t < (points[p].padded ? lengths[size_t(b)] : 1); ++t)
+        for (int64_t c = 0; c < w; ++c) data.push_back(value(first + b, t, c));
+    CHECK(store.capture_rows(p, batch) * w == int64_t(data.size()));
+    store.capture(p, data.data(), batch, w);
+  }
+  store.commit(batch, nullptr);
+}
+
+TEST("padded store: a packed batch files what its padded twin files, for every way of keeping tokens") {
+  for (int kind = 0; kind < 3; ++kind) {
+    ActivationStoreOptions o;
+    o.capacity = 4;
+    o.max_tokens = 6;
+    o.average_tokens = kind == 1;
+    if (kind == 2) o.filter = SequenceFilter::OnlyCls;
+    ActivationStore padded(text_points(512), o), packed(text_points(512), o);
+    capture_text(padded, 0, {3, 6}, 6);
+    capture_text(padded, 2, {1, 2}, 4);
+    capture_packed(packed, 0, {3, 6}, 6);
+    capture_packed(packed, 2, {1, 2}, 4);
+    CHECK(packed.sample_tokens() == padded.sample_tokens());
+    for (size_t i = 0; i < 3; ++i) {
+      CHECK(packed.rows(i) == padded.rows(i));
+      for (int64_t k = 0; k < packed.rows(i) * packed.entry(i).width; ++k) CHECK(packed.data(i)[k] == padded.data(i)[k]);
+    }
+  }
+  // Packing keeps a prefix of each sample: a real token after padding is refused.
+  ActivationStoreOptions o;
+  o.capacity = 1;
+  ActivationStore s(text_points(4), o);
+  std::vector<uint8_t> holey = {1, 0, 1, 0};
+  CHECK_THROWS(s.packed_tokens(holey.data(), 1, 4));
+}
+
+TEST("padded store: max_total_tokens sizes token-by-token entries for the real tokens, and holds no more") {
+  ActivationStoreOptions o;
+  o.capacity = 4;
+  o.max_tokens = 6;
+  const auto full = ActivationStore::plan(text_points(512), o);
+  o.max_total_tokens = 9;
+  const auto tight = ActivationStore::plan(text_points(512), o);
+  // Without a filter both padded points keep every token: 9 rows each instead of 24; the
+  // per-sample "logits" keep their 4.
+  CHECK(tight.entries[0].row_capacity == 9 && full.entries[0].row_capacity == 24);
+  CHECK(tight.floats == uint64_t(9 * 3 + 9 * 2 + 4 * 2));
+  ActivationStore s(text_points(512), o);
+  capture_packed(s, 0, {3, 6}, 6);
+  CHECK(s.rows(0) == 9);
+  CHECK_THROWS(capture_packed(s, 2, {1}, 4));
 }
 
 }  // namespace

@@ -64,6 +64,7 @@ void ActivationStore::start_batch(int64_t batch) {
   captured_.assign(entries_.size(), 0);
   pending_batch_ = batch;
   pending_tokens_ = 0;
+  pending_packed_ = false;
   pending_mask_.clear();
   pending_counts_.clear();
   pending_starts_.clear();
@@ -88,6 +89,16 @@ void ActivationStore::token_mask(const uint8_t* mask, int64_t batch, int64_t tok
     pending_starts_.push_back(start);
     start += n;
   }
+}
+
+void ActivationStore::packed_tokens(const uint8_t* mask, int64_t batch, int64_t tokens) {
+  TF_CHECK(mask != nullptr, "activation store: a packed batch needs its mask");
+  token_mask(mask, batch, tokens);
+  // Packing keeps each sample's real tokens, which must be a prefix of its sequence.
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t t = pending_counts_[size_t(b)]; t < tokens; ++t)
+      TF_CHECK(mask[b * tokens + t] == 0, "activation store: a packed batch's real tokens must come first in each sample");
+  pending_packed_ = true;
 }
 
 std::pair<const int32_t*, const int32_t*> ActivationStore::stage_segments(const std::vector<int32_t>& list,
@@ -125,6 +136,9 @@ void ActivationStore::capture(size_t point, const float* data, int64_t batch, in
   TF_CHECK(batch * tokens <= std::numeric_limits<int32_t>::max(), "activation store: batch too large to capture");
   const bool masked = e.padded && !pending_mask_.empty();
   auto real = [&](int64_t b, int64_t t) { return !masked || pending_mask_[size_t(b * tokens + t)] != 0; };
+  // Row of `data` where sample b's tokens start: padded or packed (real tokens only).
+  const bool packed = e.padded && pending_packed_;
+  auto first_of = [&](int64_t b) { return int32_t(packed ? pending_start(b) : b * tokens); };
   if (e.padded && !e.average && !e.variable_rows) {
     for (int64_t b = 0; b < batch; ++b)
       for (int64_t t : e.kept_tokens)
@@ -137,7 +151,7 @@ void ActivationStore::capture(size_t point, const float* data, int64_t batch, in
   // The rows land in order right after the ones already stored.
   std::vector<int32_t> offsets = {0}, indices;
   for (int64_t b = 0; b < batch; ++b) {
-    const int32_t first = int32_t(b * tokens);
+    const int32_t first = first_of(b);
     if (e.average) {
       for (int64_t t = 0; t < tokens; ++t)
         if (real(b, t)) indices.push_back(first + int32_t(t));

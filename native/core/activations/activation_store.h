@@ -140,11 +140,20 @@ class ActivationStore final : public ActivationSink {
   void capture(size_t point, const float* data, int64_t batch, int64_t row_stride) override;
   // ActivationSink: the real tokens of the batch about to be captured.
   void token_mask(const uint8_t* mask, int64_t batch, int64_t tokens) override;
+  // ActivationSink: the same for a packed batch (padded points bring real rows only).
+  void packed_tokens(const uint8_t* mask, int64_t batch, int64_t tokens) override;
   // Rows per sample that capture(point, ...) reads from its data in the pending batch:
   // a padded point's are the sequence length token_mask gave.
   int64_t capture_tokens(size_t point) const {
     const ActivationEntry& e = entries_.at(point);
     return e.padded ? pending_length(e) : e.source_tokens;
+  }
+  // Rows that capture(point, data, batch, ...) reads from `data`: batch x capture_tokens,
+  // or, for a padded point of a packed batch, the batch's real tokens.
+  int64_t capture_rows(size_t point, int64_t batch) const {
+    if (batch <= 0) return 0;
+    if (pending_packed_ && entries_.at(point).padded) return pending_start(batch - 1) + pending_real(batch - 1);
+    return batch * capture_tokens(point);
   }
   // Makes the last `count` captured samples part of the store, with their losses (null:
   // NaN). Every point must have been captured for them.
@@ -212,6 +221,7 @@ class ActivationStore final : public ActivationSink {
   // Padded points: the pending batch's sequence length (0 until token_mask), its mask,
   // real tokens per sample and their running sums (empty without a mask: all real).
   int64_t pending_tokens_ = 0;
+  bool pending_packed_ = false;  // padded points' rows are the real tokens only, sample after sample
   std::vector<uint8_t> pending_mask_;
   std::vector<int64_t> pending_counts_, pending_starts_;
   bool has_padded_ = false;

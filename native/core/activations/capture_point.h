@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "../error.h"
+
 namespace tf {
 
 struct CapturePoint {
@@ -38,6 +40,14 @@ class ActivationSink {
   // their declared token count.
   virtual void token_mask(const uint8_t* mask, int64_t batch, int64_t tokens) {
     (void)mask, (void)batch, (void)tokens;
+  }
+  // Like token_mask, for a packed batch: every sample's real tokens are a prefix of its
+  // `tokens`, and the padded points' outputs hold those rows only, each sample's right
+  // after the previous one's (no padding rows at all). A sink that cannot file packed
+  // rows refuses.
+  virtual void packed_tokens(const uint8_t* mask, int64_t batch, int64_t tokens) {
+    (void)mask, (void)batch, (void)tokens;
+    throw Error("this activation sink cannot take a packed batch");
   }
 };
 

@@ -10,7 +10,7 @@ void HostStagingSink::capture(size_t point, const float* data, int64_t batch, in
     store_.capture(point, data, batch, row_stride);
     return;
   }
-  const int64_t rows = batch * store_.capture_tokens(point);
+  const int64_t rows = store_.capture_rows(point, batch);
   const size_t floats = size_t((rows - 1) * row_stride + e.width);
   if (host_.size() < floats) host_.resize(floats);
   be_.copy_to_host(host_.data(), data, floats * sizeof(float));
@@ -19,6 +19,10 @@ void HostStagingSink::capture(size_t point, const float* data, int64_t batch, in
 
 void HostStagingSink::token_mask(const uint8_t* mask, int64_t batch, int64_t tokens) {
   store_.token_mask(mask, batch, tokens);
+}
+
+void HostStagingSink::packed_tokens(const uint8_t* mask, int64_t batch, int64_t tokens) {
+  store_.packed_tokens(mask, batch, tokens);
 }
 
 ActivationSink& capture_sink(Backend& be, ActivationStore& store, HostStagingSink& staging) {

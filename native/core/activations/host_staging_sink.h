@@ -18,6 +18,7 @@ class HostStagingSink final : public ActivationSink {
   HostStagingSink(Backend& be, ActivationStore& store) : be_(be), store_(store) {}
   void capture(size_t point, const float* data, int64_t batch, int64_t row_stride) override;
   void token_mask(const uint8_t* mask, int64_t batch, int64_t tokens) override;
+  void packed_tokens(const uint8_t* mask, int64_t batch, int64_t tokens) override;
 
  private:
   Backend& be_;

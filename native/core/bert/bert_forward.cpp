@@ -23,10 +23,13 @@ const float* bert_encoder_forward(Backend& be, const BertConfig& c, const BertPa
   TF_CHECK(B >= 1 && buf.fits(B, T), "bert forward: batch larger than the buffers");
   TF_CHECK(T >= 1 && T <= c.max_positions, "bert forward: sequence longer than the position embeddings");
   TF_CHECK(!(cls_only && sink), "bert forward: a capture needs every token of the last layer");
-  TF_CHECK(!(in.packed() && (sink || in.mask)), "bert forward: a packed batch has no padding to mask or capture");
+  TF_CHECK(!(in.packed() && in.mask), "bert forward: a packed batch has no padding to mask");
+  TF_CHECK(!(in.packed() && sink && !in.host_mask), "bert forward: a packed capture needs the host mask");
   const int64_t R = in.rows();
   auto W = [&](int64_t offset) { return params + offset; };
-  if (sink) sink->token_mask(in.host_mask, B, T);
+  // A packed batch's token outputs hold real rows only: the sink is told so.
+  if (sink && in.packed()) sink->packed_tokens(in.host_mask, B, T);
+  else if (sink) sink->token_mask(in.host_mask, B, T);
   auto capture = [&](size_t point, const float* data, int64_t stride) {
     if (sink) sink->capture(point, data, B, stride);
   };

@@ -138,10 +138,11 @@ void BertModel::run_chunk(const BertInputs& in, const int32_t* labels, const Ber
   batch.tokens = T;
   // A mask of all ones is no mask: the batch then takes the unmasked attention kernel.
   const bool padded = in.mask && std::any_of(in.mask, in.mask + R, [](uint8_t m) { return m == 0; });
-  // Padding whose outputs nobody reads (no capture, no masked-LM logits) is left out
-  // altogether: the batch is packed.
+  // Padding whose outputs nobody reads (no masked-LM logits; a capture files real tokens
+  // only) is left out altogether: the batch is packed. A classifier's capture stays
+  // padded: its head reads [CLS] rows at a fixed stride.
   std::vector<int64_t> starts;
-  if (padded && !sink && !(config_.masked_lm() && out.logits))
+  if (padded && !(sink && !config_.masked_lm()) && !(config_.masked_lm() && out.logits))
     starts = packed_starts(in, config_.masked_lm() ? labels : nullptr);
   if (!starts.empty()) {
     std::vector<int32_t> ids, types, first(static_cast<size_t>(B));
@@ -157,6 +158,7 @@ void BertModel::run_chunk(const BertInputs& in, const int32_t* labels, const Ber
     be.copy_from_host(buf.sample_starts, first.data(), first.size() * sizeof(int32_t));
     batch.starts = starts.data();
     batch.device_starts = buf.sample_starts;
+    batch.host_mask = in.mask;  // for a capture: which tokens each sample's packed rows are
   } else {
     be.copy_from_host(buf.ids, in.ids, size_t(R) * sizeof(int32_t));
     if (in.type_ids) be.copy_from_host(buf.type_ids, in.type_ids, size_t(R) * sizeof(int32_t));
