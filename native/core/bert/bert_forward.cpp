@@ -162,12 +162,16 @@ void bert_mlm_decoder_forward(Backend& be, const BertConfig& c, const BertParamL
 }
 
 void bert_classifier_head_forward(Backend& be, const BertConfig& c, const BertParamLayout& L, const float* params,
-                                  BertBuffers& buf, const float* hidden, int64_t B, int64_t T, ActivationSink* sink) {
+                                  BertBuffers& buf, const float* hidden, int64_t B, int64_t T, ActivationSink* sink,
+                                  const int32_t* cls_rows) {
   TF_CHECK(!c.masked_lm(), "bert forward: the classification head of a masked-LM model");
   const int64_t C = c.hidden_size;
   auto W = [&](int64_t offset) { return params + offset; };
   const float* cls = hidden;
-  if (T > 1) {
+  if (cls_rows) {
+    be.gather_rows_indexed(buf.cls_in, hidden, cls_rows, B, C);
+    cls = buf.cls_in;
+  } else if (T > 1) {
     be.gather_rows(buf.cls_in, hidden, B, C, T * C);
     cls = buf.cls_in;
   }

@@ -64,9 +64,10 @@ void bert_mlm_decoder_forward(Backend& be, const BertConfig& config, const BertP
 
 // Classification head: pooler dense + tanh on each sample's first ([CLS]) token of
 // hidden (batch x tokens x hidden; tokens = 1 when hidden holds the [CLS] rows alone),
-// then the classifier, into buffers.class_logits.
+// then the classifier, into buffers.class_logits. `cls_rows` (backend memory, batch
+// entries), when given, says where each sample's [CLS] row is instead: a packed batch.
 void bert_classifier_head_forward(Backend& be, const BertConfig& config, const BertParamLayout& layout,
                                   const float* params, BertBuffers& buffers, const float* hidden, int64_t batch,
-                                  int64_t tokens, ActivationSink* sink);
+                                  int64_t tokens, ActivationSink* sink, const int32_t* cls_rows = nullptr);
 
 }  // namespace tf

@@ -139,10 +139,9 @@ void BertModel::run_chunk(const BertInputs& in, const int32_t* labels, const Ber
   // A mask of all ones is no mask: the batch then takes the unmasked attention kernel.
   const bool padded = in.mask && std::any_of(in.mask, in.mask + R, [](uint8_t m) { return m == 0; });
   // Padding whose outputs nobody reads (no masked-LM logits; a capture files real tokens
-  // only) is left out altogether: the batch is packed. A classifier's capture stays
-  // padded: its head reads [CLS] rows at a fixed stride.
+  // only) is left out altogether: the batch is packed.
   std::vector<int64_t> starts;
-  if (padded && !(sink && !config_.masked_lm()) && !(config_.masked_lm() && out.logits))
+  if (padded && !(config_.masked_lm() && out.logits))
     starts = packed_starts(in, config_.masked_lm() ? labels : nullptr);
   if (!starts.empty()) {
     std::vector<int32_t> ids, types, first(static_cast<size_t>(B));
@@ -186,7 +185,10 @@ void BertModel::run_chunk(const BertInputs& in, const int32_t* labels, const Ber
 
   if (!config_.masked_lm()) {
     const int64_t L = config_.num_labels;
-    bert_classifier_head_forward(be, config_, layout_, params, buf, hidden, B, cls_only ? 1 : T, sink);
+    // Packed with every token kept (a capture), each sample's [CLS] row is its first packed row.
+    const bool packed_rows = !starts.empty() && !cls_only;
+    bert_classifier_head_forward(be, config_, layout_, params, buf, hidden, B, cls_only ? 1 : T, sink,
+                                 packed_rows ? batch.device_starts : nullptr);
     if (labels) be.copy_from_host(buf.labels, labels, size_t(B) * sizeof(int32_t));
     be.softmax_cross_entropy_forward(labels ? buf.losses : nullptr, buf.predictions, buf.class_logits,
                                      labels ? buf.labels : nullptr, B, L);
