@@ -1,7 +1,7 @@
 // The native BERT training pass on tiny models: the gradient of every parameter (masked
 // LM with its tied decoder, and the classification head) against central differences of
 // the float64 reference forward (test/helpers/bert-reference.ts), with padded sequences
-// and micro-batches that split the batch.
+// (packed, and padded with masked keys) and micro-batches that split the batch.
 import assert from 'node:assert/strict';
 import type { Tensor } from '../lib/io/tensor.ts';
 import { parseBertConfig } from '../lib/models/bert.ts';
@@ -45,10 +45,15 @@ function relativeError(got: ArrayLike<number>, want: ArrayLike<number>, floor: n
 
 const CONSTANT = { schedule: 'constant' as const, lr: 0, warmupSteps: 0, totalSteps: 1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, maxGradNorm: 0 };
 
-async function checkGradients(cfg: BertRefConfig, labels: Int32Array, lengths: number[], smoothing: number): Promise<void> {
+/**
+ * Sequences whose real tokens come first run packed (no padding rows); `mask` can
+ * rewrite the batch's mask, e.g. with a gap, which keeps it padded (masked keys).
+ */
+async function checkGradients(cfg: BertRefConfig, labels: Int32Array, lengths: number[], smoothing: number, mask?: (m: Uint8Array) => void): Promise<void> {
   const tensors = bertRandomTensors(cfg, 21);
   const tokens = 6;
   const batch = bertRandomBatch(cfg, lengths.length, tokens, 22, lengths);
+  mask?.(batch.mask);
   const config = parseBertConfig({ ...cfg });
   const trainer = await BertTrainer.create(config, asTensors(tensors), { batchSize: 4, maxTokens: 8, microBatch: 2 });
   trainer.configure({ ...CONSTANT, labelSmoothing: smoothing });
@@ -80,5 +85,20 @@ describe('BERT training: gradients against float64 finite differences', () => {
 
   it('sequence classification: pooler tanh, classifier, label smoothing 0.1, padded keys', async () => {
     await checkGradients(classifier, Int32Array.from([2, 0, 1]), [6, 3, 5], 0.1);
+  });
+
+  // A real token after padding: the batch cannot be packed and runs padded, masked keys and all.
+  const gap = (m: Uint8Array) => {
+    m[6 + 3] = 0;
+    m[6 + 4] = 1;
+  };
+  it('masked LM, a sequence with a gap in its mask (the padded path)', async () => {
+    const L = -100;
+    const labels = Int32Array.from([L, 3, L, 7, L, 12, 5, L, L, L, 2, L, L, 9, L, L, L, L]);
+    await checkGradients(mlm, labels, [6, 4, 2], 0, gap);
+  });
+
+  it('sequence classification, a sequence with a gap in its mask (the padded path)', async () => {
+    await checkGradients(classifier, Int32Array.from([2, 0, 1]), [6, 4, 5], 0.1, gap);
   });
 });

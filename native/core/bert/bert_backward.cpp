@@ -50,28 +50,44 @@ void bert_mlm_head_backward(Backend& be, const BertConfig& c, const BertParamLay
 
 void bert_classifier_head_backward(Backend& be, const BertConfig& c, const BertParamLayout& L, const float* params,
                                    float* grads, BertBuffers& buf, BertGradBuffers& g, const float* hidden, int64_t B,
-                                   int64_t T) {
+                                   int64_t T, const BertBatch& in) {
   TF_CHECK(!c.masked_lm(), "bert backward: the classification head of a masked-LM model");
   const int64_t C = c.hidden_size, NL = c.num_labels;
   auto W = [&](int64_t offset) { return params + offset; };
   auto G = [&](int64_t offset) { return grads + offset; };
-  // The forward gathered the [CLS] rows into cls_in unless hidden held them alone.
-  const float* cls = T > 1 ? buf.cls_in : hidden;
+  // The forward gathered the [CLS] rows into cls_in (by stride, or a packed batch's first
+  // rows) unless hidden held them alone.
+  const float* cls = T > 1 || in.packed() ? buf.cls_in : hidden;
   be.bias_backward(G(L.classifier_b), g.dclass_logits, B, NL);
   linear_backward(be, g.dpooled, G(L.classifier_w), g.dclass_logits, buf.pooled, W(L.classifier_w), B, C, NL);
   be.tanh_backward(g.dpooled, buf.pooled, g.dpooled, B * C);
   be.bias_backward(G(L.pooler_b), g.dpooled, B, C);
   linear_backward(be, g.dcls, G(L.pooler_w), g.dpooled, cls, W(L.pooler_w), B, C, C);
-  be.zero(g.dx, B * T * C);
-  be.scatter_add_rows(g.dx, g.dcls, B, C, T * C);
+  be.zero(g.dx, in.rows() * C);
+  if (in.packed()) be.scatter_add_rows_indexed(g.dx, g.dcls, in.device_starts, B, C);
+  else be.scatter_add_rows(g.dx, g.dcls, B, C, T * C);
 }
 
 void bert_encoder_backward(Backend& be, const BertConfig& c, const BertParamLayout& L, const float* params,
                            float* grads, BertBuffers& buf, BertGradBuffers& g, const BertBatch& in,
                            const TaskContext* ctx) {
-  TF_CHECK(!in.packed(), "bert backward: a packed batch is not supported");
   TF_CHECK(g.fits(in.batch, in.tokens) && buf.fits(in.batch, in.tokens), "bert backward: batch larger than the buffers");
-  const int64_t B = in.batch, T = in.tokens, C = c.hidden_size, I = c.intermediate_size, R = B * T;
+  const int64_t B = in.batch, T = in.tokens, C = c.hidden_size, I = c.intermediate_size, R = in.rows();
+  // Attention undone sample by sample in a packed batch, as the forward ran it (its
+  // probabilities one sample after another, each n x n per head).
+  auto attention_backward = [&](BertLayerBuffers& lb) {
+    if (!in.packed()) {
+      be.attention_backward(g.dqkv, g.dln, lb.qkv, lb.att, B, T, C, c.num_heads);
+      return;
+    }
+    int64_t att_offset = 0;
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t s = in.starts[b], n = in.starts[b + 1] - s;
+      be.attention_backward(g.dqkv + s * 3 * C, g.dln + s * C, lb.qkv + s * 3 * C, lb.att + att_offset, 1, n, C,
+                            c.num_heads);
+      att_offset += c.num_heads * n * n;
+    }
+  };
   auto W = [&](int64_t offset) { return params + offset; };
   auto G = [&](int64_t offset) { return grads + offset; };
 
@@ -98,7 +114,7 @@ void bert_encoder_backward(Backend& be, const BertConfig& c, const BertParamLayo
                           W(o.attn_ln_w), R, C);
     be.bias_backward(G(o.attn_out_b), g.dx, R, C);
     linear_backward(be, g.dln, G(o.attn_out_w), g.dx, lb.atty, W(o.attn_out_w), R, C, C);
-    be.attention_backward(g.dqkv, g.dln, lb.qkv, lb.att, B, T, C, c.num_heads);
+    attention_backward(lb);
     be.bias_backward(G(o.qkv_b), g.dqkv, R, 3 * C);
     // d x_in = the residual's d attn_res (in g.dx) + the projections'.
     linear_backward(be, g.dx, G(o.qkv_w), g.dqkv, x_in, W(o.qkv_w), R, C, 3 * C, 1.0f);
@@ -108,7 +124,16 @@ void bert_encoder_backward(Backend& be, const BertConfig& c, const BertParamLayo
   be.zero(g.dres, R * C);
   be.layernorm_backward(g.dres, G(L.embed_ln_w), G(L.embed_ln_b), g.dx, buf.embed_sum, buf.embed_mean, buf.embed_rstd,
                         W(L.embed_ln_w), R, C);
-  be.token_embeddings_backward(G(L.word), G(L.position), G(L.token_type), g.dres, in.ids, in.type_ids, B, T, C);
+  if (!in.packed()) {
+    be.token_embeddings_backward(G(L.word), G(L.position), G(L.token_type), g.dres, in.ids, in.type_ids, B, T, C);
+    return;
+  }
+  // Packed: each sample's positions start at 0 again.
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t s = in.starts[b];
+    be.token_embeddings_backward(G(L.word), G(L.position), G(L.token_type), g.dres + s * C, in.ids + s,
+                                 in.type_ids ? in.type_ids + s : nullptr, 1, in.starts[b + 1] - s, C);
+  }
 }
 
 }  // namespace tf

@@ -65,7 +65,7 @@ void bert_mlm_head_backward(Backend& be, const BertConfig& config, const BertPar
 // with dL/dhidden, non-zero on the [CLS] rows only. `hidden` is what the head read.
 void bert_classifier_head_backward(Backend& be, const BertConfig& config, const BertParamLayout& layout,
                                    const float* params, float* grads, BertBuffers& buffers, BertGradBuffers& grad,
-                                   const float* hidden, int64_t batch, int64_t tokens);
+                                   const float* hidden, int64_t batch, int64_t tokens, const BertBatch& in);
 
 // Encoder backward from grad.dx = dL/d(last layer output) down to the embedding tables.
 // `batch` must be the (unpacked) batch of the training forward pass that filled

@@ -6,6 +6,7 @@
 
 #include "../activations/host_staging_sink.h"
 #include "../error.h"
+#include "bert_batch.h"
 #include "bert_capture.h"
 #include "bert_forward.h"
 
@@ -106,69 +107,17 @@ void check_bert_inputs(const BertConfig& c, const BertInputs& in, const int32_t*
   }
 }
 
-namespace {
-
-// First rows of the samples of a packed batch (count + 1 prefix sums of their lengths),
-// or nothing when the batch cannot be packed: a sample whose real tokens are not a
-// prefix (its positions would move), or a label on padding (it would lose its row).
-std::vector<int64_t> packed_starts(const BertInputs& in, const int32_t* token_labels) {
-  const int64_t T = in.tokens;
-  std::vector<int64_t> starts = {0};
-  for (int64_t b = 0; b < in.count; ++b) {
-    const uint8_t* m = in.mask + b * T;
-    int64_t n = 0;
-    while (n < T && m[n]) ++n;
-    for (int64_t t = n; t < T; ++t)
-      if (m[t] || (token_labels && token_labels[b * T + t] != kIgnoreLabel)) return {};
-    starts.push_back(starts.back() + n);
-  }
-  return starts;
-}
-
-}  // namespace
-
 void BertModel::run_chunk(const BertInputs& in, const int32_t* labels, const BertOutputs& out, ActivationSink* sink,
                           float* sample_losses, const TaskContext* ctx) {
   Backend& be = *backend_;
   const bool on_host = be.device() == Device::Cpu;
   const int64_t B = in.count, T = in.tokens, R = B * T;
   BertBuffers& buf = buffers_for(B, T);
-  BertBatch batch;
-  batch.batch = B;
-  batch.tokens = T;
-  // A mask of all ones is no mask: the batch then takes the unmasked attention kernel.
-  const bool padded = in.mask && std::any_of(in.mask, in.mask + R, [](uint8_t m) { return m == 0; });
   // Padding whose outputs nobody reads (no masked-LM logits; a capture files real tokens
   // only) is left out altogether: the batch is packed.
   std::vector<int64_t> starts;
-  if (padded && !(config_.masked_lm() && out.logits))
-    starts = packed_starts(in, config_.masked_lm() ? labels : nullptr);
-  if (!starts.empty()) {
-    std::vector<int32_t> ids, types, first(static_cast<size_t>(B));
-    for (int64_t b = 0; b < B; ++b) {
-      first[size_t(b)] = int32_t(starts[size_t(b)]);
-      for (int64_t t = 0; t < starts[size_t(b) + 1] - starts[size_t(b)]; ++t) {
-        ids.push_back(in.ids[b * T + t]);
-        if (in.type_ids) types.push_back(in.type_ids[b * T + t]);
-      }
-    }
-    be.copy_from_host(buf.ids, ids.data(), ids.size() * sizeof(int32_t));
-    if (in.type_ids) be.copy_from_host(buf.type_ids, types.data(), types.size() * sizeof(int32_t));
-    be.copy_from_host(buf.sample_starts, first.data(), first.size() * sizeof(int32_t));
-    batch.starts = starts.data();
-    batch.device_starts = buf.sample_starts;
-    batch.host_mask = in.mask;  // for a capture: which tokens each sample's packed rows are
-  } else {
-    be.copy_from_host(buf.ids, in.ids, size_t(R) * sizeof(int32_t));
-    if (in.type_ids) be.copy_from_host(buf.type_ids, in.type_ids, size_t(R) * sizeof(int32_t));
-    if (padded) {
-      be.copy_from_host(buf.mask, in.mask, size_t(R));
-      batch.mask = buf.mask;
-      batch.host_mask = in.mask;
-    }
-  }
-  batch.ids = buf.ids;
-  if (in.type_ids) batch.type_ids = buf.type_ids;
+  if (!(config_.masked_lm() && out.logits)) starts = bert_packed_starts(in, config_.masked_lm() ? labels : nullptr);
+  const BertBatch batch = upload_bert_batch(be, buf, in, starts);
   // The row of `hidden` that holds token r = (b, t): r itself, or its packed row (-1: padding).
   auto row_of = [&](int64_t r) -> int64_t {
     if (starts.empty()) return r;

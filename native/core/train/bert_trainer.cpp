@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "../bert/bert_batch.h"
 #include "../bert/bert_forward.h"
 #include "../error.h"
 
@@ -56,32 +57,23 @@ void BertTrainer::run_micro_batch(const BertInputs& in, const int32_t* labels, f
   const float* params = state_->params();
   float* grads = state_->grads();
 
+  // Padding is skipped (a packed batch) when every sample's real tokens come first and
+  // no label sits on padding; the row of token (b, t) is then its packed row.
+  const std::vector<int64_t> starts = bert_packed_starts(in, c.masked_lm() ? labels : nullptr);
+  auto row_of = [&](int64_t b, int64_t t) { return starts.empty() ? b * T + t : starts[size_t(b)] + t; };
+
   // Masked LM: the labelled rows, the only ones the head decodes. None: no gradient.
   std::vector<int32_t> rows, row_labels;
   if (c.masked_lm()) {
     for (int64_t k = 0; k < R; ++k)
       if (labels[k] != kIgnoreLabel) {
-        rows.push_back(int32_t(k));
+        rows.push_back(int32_t(row_of(k / T, k % T)));
         row_labels.push_back(labels[k]);
       }
     if (rows.empty()) return;
   }
 
-  BertBatch batch;
-  batch.batch = B;
-  batch.tokens = T;
-  be.copy_from_host(buf.ids, in.ids, size_t(R) * sizeof(int32_t));
-  batch.ids = buf.ids;
-  if (in.type_ids) {
-    be.copy_from_host(buf.type_ids, in.type_ids, size_t(R) * sizeof(int32_t));
-    batch.type_ids = buf.type_ids;
-  }
-  // A mask of all ones is no mask: the unmasked attention kernel is the same function.
-  if (in.mask && std::any_of(in.mask, in.mask + R, [](uint8_t m) { return m == 0; })) {
-    be.copy_from_host(buf.mask, in.mask, size_t(R));
-    batch.mask = buf.mask;
-    batch.host_mask = in.mask;
-  }
+  const BertBatch batch = upload_bert_batch(be, buf, in, starts);
   const float* hidden = bert_encoder_forward(be, c, layout_, params, buf, batch, nullptr, ctx, false);
   if (ctx) ctx->check_cancelled();
 
@@ -96,16 +88,17 @@ void BertTrainer::run_micro_batch(const BertInputs& in, const int32_t* labels, f
     bert_mlm_decoder_forward(be, c, layout_, params, buf.head_ln, n, logits);
     be.softmax_cross_entropy_forward(nullptr, buf.predictions, logits, nullptr, n, V);
     be.cross_entropy_backward(g.dlogits, buf.losses, logits, buf.labels, n, V, cfg_.label_smoothing, scale);
-    bert_mlm_head_backward(be, c, layout_, params, grads, buf, g, buf.row_index, n, R);
+    bert_mlm_head_backward(be, c, layout_, params, grads, buf, g, buf.row_index, n, batch.rows());
   } else {
     n = B;
     be.copy_from_host(buf.labels, labels, size_t(B) * sizeof(int32_t));
     row_labels.assign(labels, labels + B);
-    bert_classifier_head_forward(be, c, layout_, params, buf, hidden, B, T, nullptr);
+    bert_classifier_head_forward(be, c, layout_, params, buf, hidden, B, T, nullptr,
+                                 batch.packed() ? batch.device_starts : nullptr);
     be.softmax_cross_entropy_forward(nullptr, buf.predictions, buf.class_logits, nullptr, B, c.num_labels);
     be.cross_entropy_backward(g.dclass_logits, buf.losses, buf.class_logits, buf.labels, B, c.num_labels,
                               cfg_.label_smoothing, scale);
-    bert_classifier_head_backward(be, c, layout_, params, grads, buf, g, hidden, B, T);
+    bert_classifier_head_backward(be, c, layout_, params, grads, buf, g, hidden, B, T, batch);
   }
   bert_encoder_backward(be, c, layout_, params, grads, buf, g, batch, ctx);
 
