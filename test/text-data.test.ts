@@ -94,6 +94,14 @@ describe('sequences and masking', () => {
     assert.deepEqual(stream, [5, 6, 7, 3, 8, 5, 9, 3, 5, 5, 5, 5, 5, 5, 6]);
   });
 
+  it('packs an example of any length (a whole file read as one paragraph)', () => {
+    // 300,000 words: more ids than a spread call may pass as arguments.
+    const huge = [{ text: Array.from({ length: 300_000 }, () => examples[0].text.split(' ')[0]).join(' '), line: 1 }];
+    const seqs = encodeExamples(tiny, huge, { maxLength: 66, pack: true });
+    assert.equal(seqs.length, Math.ceil(tiny.toIds(tiny.tokenize(huge[0].text)).length / 64));
+    assert.ok(seqs.slice(0, -1).every((s) => s.ids.length === 66));
+  });
+
   it('a limit gives the first sequences without tokenising the rest; the async form gives the same', async () => {
     for (const pack of [false, true]) {
       const all = encodeExamples(tiny, examples, { maxLength: 6, pack });

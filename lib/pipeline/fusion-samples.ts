@@ -31,7 +31,7 @@ export function chooseSamples(size: number, count: number, shuffle: boolean, see
 /** Streams `dataset` once and yields the chosen examples (normalised) in the chosen order, in batches. */
 export async function* selectedBatches(dataset: Dataset, indices: number[], batchSize: number, signal?: AbortSignal): AsyncGenerator<Batch> {
   const position = new Map(indices.map((idx, k) => [idx, k]));
-  const last = Math.max(...indices);
+  const last = indices.reduce((a, b) => Math.max(a, b), -1);  // no spread: there may be more indices than call arguments
   let perImage = 0;
   let images: Float32Array | null = null;
   const labels = new Int32Array(indices.length);

@@ -57,11 +57,19 @@ function* encodeSteps(tokenizer: BertTokenizer, examples: TextExample[], options
   const block = maxLength - 2;
   if (!Number.isInteger(maxLength) || block < 1) throw new RangeError(`packing needs a max length of at least 3, got ${maxLength}`);
   const stream: number[] = [];
+  // Element by element: one example can be a whole file (a paragraph without blank
+  // lines), far more ids than push(...ids) may pass as arguments.
+  const append = (ids: number[]) => {
+    for (const id of ids) stream.push(id);
+  };
   for (let i = 0; i < examples.length && stream.length < limit * block; i++) {
     const e = examples[i];
     if (stream.length > 0) stream.push(sep);
-    stream.push(...tokenizer.toIds(tokenizer.tokenize(e.text)));
-    if (e.pair !== undefined) stream.push(sep, ...tokenizer.toIds(tokenizer.tokenize(e.pair)));
+    append(tokenizer.toIds(tokenizer.tokenize(e.text)));
+    if (e.pair !== undefined) {
+      stream.push(sep);
+      append(tokenizer.toIds(tokenizer.tokenize(e.pair)));
+    }
     if ((i + 1) % CHUNK === 0) yield;
   }
   for (let start = 0; start < stream.length && out.length < limit; start += block) {
