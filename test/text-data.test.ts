@@ -45,6 +45,17 @@ describe('text datasets', () => {
     assert.match(test.description, /test split, 4 lines/);
     const train = await openTextDataset(LINES, { split: 'train', unit: 'paragraphs' });
     assert.equal(train.examples.length, 3);
+    assert.match(train.description, /train split, 3 paragraphs\)$/);
+    // A file without blank lines read as paragraphs is one example; the description says what happened.
+    const flat = mkdtempSync(join(tmpdir(), 'otfuse-flat-'));
+    try {
+      writeFileSync(join(flat, 'test.txt'), 'one cookie\nanother\nand a third\n');
+      const whole = await openTextDataset(flat, { unit: 'paragraphs' });
+      assert.equal(whole.examples.length, 1);
+      assert.match(whole.description, /test split, 1 paragraph of all 3 lines: the file has no blank line; read by lines, it holds 3 examples\)$/);
+    } finally {
+      rmSync(flat, { recursive: true, force: true });
+    }
     const names = ['negative', 'neutral', 'positive'];
     const labelled = await openTextDataset(LABELLED, { labels: { names, numClasses: 3 } });
     assert.deepEqual(labelled.examples.map((e) => e.label), [2, 1, 2, 0]);

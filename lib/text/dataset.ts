@@ -152,5 +152,16 @@ export async function openTextDataset(folder: string, options: OpenTextOptions =
   }
   if (examples.length === 0) throw new InputError(file, 'holds no examples (only blank lines)');
   const unit = options.labels ? 'lines' : options.unit ?? 'lines';
-  return { folder, split, file, examples, description: `${folder} (${split} split, ${examples.length} ${unit === 'lines' ? 'lines' : 'paragraphs'})` };
+  return { folder, split, file, examples, description: `${folder} (${split} split, ${describeCount(examples.length, unit, text)})` };
+}
+
+/**
+ * "666 lines", "12 paragraphs"; a file without a blank line is one paragraph, which is
+ * rarely what was meant (a one-example-per-line file read as paragraphs), so that says so.
+ */
+function describeCount(count: number, unit: ExampleUnit, text: string): string {
+  if (unit === 'lines') return `${count} ${count === 1 ? 'line' : 'lines'}`;
+  if (count > 1) return `${count} paragraphs`;
+  const lines = text.split('\n').filter((l) => l.trim().length > 0).length;
+  return lines > 1 ? `1 paragraph of all ${lines} lines: the file has no blank line; read by lines, it holds ${lines} examples` : '1 paragraph';
 }
