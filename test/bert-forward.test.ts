@@ -306,6 +306,22 @@ describe('BERT activation capture', () => {
     for (const s of [full, tight, small]) s.dispose();
   });
 
+  it('without labels, a capture stops after the last kept entry: the same rows', async () => {
+    for (const cfg of [BERT_SHAPES[0], BERT_SHAPES[3]]) {
+      const model = await createBertModel({ ...cfg }, bertRandomTensors(cfg, 65));
+      const batch = bertRandomBatch(cfg, 4, 8, 66, [8, 3, 5, 6]);
+      const names = bertActivationNames(model.config);
+      const keep = [names[0], names[2]];
+      const early = model.createActivationStore({ numSamples: 4, maxTokens: 8, only: keep });
+      const all = model.createActivationStore({ numSamples: 4, maxTokens: 8 });
+      await model.capture(early, batch);
+      await model.capture(all, batch);
+      for (const name of keep) assert.deepEqual(early.copy(name).data, all.copy(name).data, `${describeShape(cfg)} ${name}`);
+      early.dispose();
+      all.dispose();
+    }
+  });
+
   it('averages over real tokens and keeps [CLS] under only_cls', async () => {
     const cfg = BERT_SHAPES[3];
     const tensors = bertRandomTensors(cfg, 71);

@@ -127,6 +127,21 @@ describe('activation capture', () => {
     await assert.rejects(async () => model.forward(images, 5), /disposed/);
   });
 
+  it('without labels, a capture stops after the last kept entry: the same rows, no loss', async () => {
+    const model = await createVitModel({ ...cfg }, tensors);
+    for (const keep of [['vit.embeddings.patch_embeddings'], ['vit.encoder.layer.0.attention.attention.query', 'vit.embeddings']]) {
+      const early = model.createActivationStore({ numSamples: 5, only: keep });
+      const all = model.createActivationStore({ numSamples: 5 });
+      await model.capture(early, images, 5);
+      await model.capture(all, images, 5, { labels });
+      for (const name of keep) assert.deepEqual(early.copy(name).data, all.copy(name).data, name);
+      assert.ok([...early.losses()].every(Number.isNaN));
+      early.dispose();
+      all.dispose();
+    }
+    model.dispose();
+  });
+
   it('summary statistics per entry', async () => {
     const model = await createVitModel({ ...cfg }, tensors);
     const store = model.createActivationStore({ numSamples: 5, seqFilter: 'window_2' });

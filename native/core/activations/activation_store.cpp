@@ -186,8 +186,10 @@ void ActivationStore::commit(int64_t count, const float* losses) {
   TF_CHECK(count >= 0 && count <= remaining(), "activation store: commit beyond capacity");
   if (count == 0) return;
   TF_CHECK(pending_batch_ == count, "activation store: commit of a batch that was not captured");
+  // Kept entries only: a pass may stop after the last of them (last_kept_point).
   for (size_t i = 0; i < captured_.size(); ++i)
-    if (!captured_[i]) throw Error("activation store: '" + entries_[i].name + "' was not captured for this batch");
+    if (entries_[i].kept && !captured_[i])
+      throw Error("activation store: '" + entries_[i].name + "' was not captured for this batch");
   for (int64_t s = 0; s < count; ++s)
     losses_[num_samples_ + s] = losses ? losses[s] : std::numeric_limits<float>::quiet_NaN();
   if (has_padded_)

@@ -148,6 +148,13 @@ class ActivationStore final : public ActivationSink {
     const ActivationEntry& e = entries_.at(point);
     return e.padded ? pending_length(e) : e.source_tokens;
   }
+  // The last capture point this store keeps (points come in forward order): a forward
+  // pass that computes nothing else for it (no losses) may stop there. -1: none kept.
+  int64_t last_kept_point() const {
+    for (size_t i = entries_.size(); i-- > 0;)
+      if (entries_[i].kept) return int64_t(i);
+    return -1;
+  }
   // Rows that capture(point, data, batch, ...) reads from `data`: batch x capture_tokens,
   // or, for a padded point of a packed batch, the batch's real tokens.
   int64_t capture_rows(size_t point, int64_t batch) const {

@@ -18,7 +18,7 @@ void linear(Backend& be, float* y, const float* x, const float* w, int64_t rows,
 
 const float* bert_encoder_forward(Backend& be, const BertConfig& c, const BertParamLayout& L, const float* params,
                                   BertBuffers& buf, const BertBatch& in, ActivationSink* sink, const TaskContext* ctx,
-                                  bool cls_only) {
+                                  bool cls_only, int64_t last_point) {
   const int64_t B = in.batch, T = in.tokens, C = c.hidden_size, I = c.intermediate_size;
   TF_CHECK(B >= 1 && buf.fits(B, T), "bert forward: batch larger than the buffers");
   TF_CHECK(T >= 1 && T <= c.max_positions, "bert forward: sequence longer than the position embeddings");
@@ -68,7 +68,13 @@ const float* bert_encoder_forward(Backend& be, const BertConfig& c, const BertPa
   capture(bert_point_embed(), buf.embed, C);
 
   const float* x = buf.embed;
-  const int64_t full_layers = cls_only ? c.num_layers - 1 : c.num_layers;
+  int64_t full_layers = cls_only ? c.num_layers - 1 : c.num_layers;
+  // Stopping early: the layers up to the one holding last_point (none for the embeddings).
+  const bool stops = sink && last_point >= 0 && size_t(last_point) < bert_point_head(c);
+  if (stops) {
+    const int64_t first = int64_t(bert_point_layer(0, kBertQuery));
+    full_layers = last_point < first ? 0 : (last_point - first) / int64_t(kBertPointsPerLayer) + 1;
+  }
   for (int64_t l = 0; l < full_layers; ++l) {
     if (ctx) ctx->check_cancelled();
     const BertLayerOffsets& o = L.layers[size_t(l)];
@@ -100,6 +106,7 @@ const float* bert_encoder_forward(Backend& be, const BertConfig& c, const BertPa
     capture(point(kBertLayerOut), lb.out, C);
     x = lb.out;
   }
+  if (stops) return nullptr;
   if (ctx) ctx->check_cancelled();
   if (!cls_only) return x;
 

@@ -44,9 +44,14 @@ struct BertBatch {
 // With cls_only (a classifier's inference, no sink), only [CLS] reaches the head, so the
 // last layer computes keys and values for every token and everything after them for
 // [CLS] alone; the result is then batch x hidden, the [CLS] rows.
+//
+// With a sink and `last_point` >= 0 before the head's points (a capture that needs
+// nothing later, e.g. statistics repair measuring one layer), the pass stops after the
+// layer that produces last_point and returns null: there is no final hidden state.
 const float* bert_encoder_forward(Backend& be, const BertConfig& config, const BertParamLayout& layout,
                                   const float* params, BertBuffers& buffers, const BertBatch& batch,
-                                  ActivationSink* sink, const TaskContext* ctx, bool cls_only = false);
+                                  ActivationSink* sink, const TaskContext* ctx, bool cls_only = false,
+                                  int64_t last_point = -1);
 
 // Masked-LM head, first half: transform dense -> GELU -> LayerNorm on `rows` rows of
 // hidden states (rows x hidden, packed) into buffers.head_ln. `gather`, when not null,

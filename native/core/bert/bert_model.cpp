@@ -108,7 +108,7 @@ void check_bert_inputs(const BertConfig& c, const BertInputs& in, const int32_t*
 }
 
 void BertModel::run_chunk(const BertInputs& in, const int32_t* labels, const BertOutputs& out, ActivationSink* sink,
-                          float* sample_losses, const TaskContext* ctx) {
+                          float* sample_losses, const TaskContext* ctx, int64_t last_point) {
   Backend& be = *backend_;
   const bool on_host = be.device() == Device::Cpu;
   const int64_t B = in.count, T = in.tokens, R = B * T;
@@ -129,8 +129,12 @@ void BertModel::run_chunk(const BertInputs& in, const int32_t* labels, const Ber
   // A classifier's inference needs the last layer for [CLS] only.
   const bool cls_only = !config_.masked_lm() && !sink;
   const float* params = params_->get<float>();
-  const float* hidden = bert_encoder_forward(be, config_, layout_, params, buf, batch, sink, ctx, cls_only);
+  const float* hidden = bert_encoder_forward(be, config_, layout_, params, buf, batch, sink, ctx, cls_only, last_point);
   const float nan = std::numeric_limits<float>::quiet_NaN();
+  if (!hidden) {  // stopped after last_point: no head, no losses (no labels asked for them)
+    if (sample_losses) std::fill(sample_losses, sample_losses + B, nan);
+    return;
+  }
 
   if (!config_.masked_lm()) {
     const int64_t L = config_.num_labels;
@@ -267,6 +271,8 @@ int64_t BertModel::capture(ActivationStore& store, const BertInputs& in, const i
   // The store lives where this model runs, or on the host (copied over), as for the ViT.
   HostStagingSink staging(*backend_, store);
   ActivationSink& sink = capture_sink(*backend_, store, staging);
+  // Without labels (no losses to compute), nothing past the store's last kept point runs.
+  const int64_t last_point = labels ? -1 : store.last_kept_point();
   for (int64_t i = 0; i < take; i += chunk) {
     if (ctx) ctx->check_cancelled();
     BertInputs sub = in;
@@ -274,7 +280,7 @@ int64_t BertModel::capture(ActivationStore& store, const BertInputs& in, const i
     sub.ids = in.ids + i * T;
     if (in.type_ids) sub.type_ids = in.type_ids + i * T;
     if (in.mask) sub.mask = in.mask + i * T;
-    run_chunk(sub, labels ? labels + i * per_label : nullptr, BertOutputs{}, &sink, losses.data(), ctx);
+    run_chunk(sub, labels ? labels + i * per_label : nullptr, BertOutputs{}, &sink, losses.data(), ctx, last_point);
     store.commit(sub.count, labels ? losses.data() : nullptr);
     if (ctx) ctx->progress(double(i + sub.count), double(take));
   }

@@ -84,7 +84,7 @@ class BertModel {
   float* logits_buffer(int64_t rows);
   // One chunk of sequences: inputs and results in host memory (pointers already offset).
   void run_chunk(const BertInputs& in, const int32_t* labels, const BertOutputs& out, ActivationSink* sink,
-                 float* sample_losses, const TaskContext* ctx);
+                 float* sample_losses, const TaskContext* ctx, int64_t last_point = -1);
 
   BertConfig config_;
   BertParamLayout layout_;

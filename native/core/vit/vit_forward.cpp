@@ -14,8 +14,9 @@ void linear(Backend& be, float* y, const float* x, const float* w, int64_t rows,
 
 }  // namespace
 
-void vit_forward(Backend& be, const VitConfig& c, const VitParamLayout& L, const float* params, VitBuffers& buf,
-                 const float* images, int64_t B, ActivationSink* sink, const TaskContext* ctx, bool training) {
+bool vit_forward(Backend& be, const VitConfig& c, const VitParamLayout& L, const float* params, VitBuffers& buf,
+                 const float* images, int64_t B, ActivationSink* sink, const TaskContext* ctx, bool training,
+                 int64_t last_point) {
   TF_CHECK(B >= 1 && B <= buf.batch(), "vit forward: batch larger than the buffers");
   TF_CHECK(!training || (!sink && buf.layers_kept() == c.num_layers),
            "vit forward: a training pass keeps every layer and captures nothing");
@@ -38,7 +39,14 @@ void vit_forward(Backend& be, const VitConfig& c, const VitParamLayout& L, const
   // Without a capture, only CLS reaches the classifier: the last layer computes keys and
   // values for every token but everything after them for CLS alone. Training keeps every
   // layer whole, as the backward pass walks back through all of them.
-  const int64_t full_layers = sink || training ? c.num_layers : c.num_layers - 1;
+  int64_t full_layers = sink || training ? c.num_layers : c.num_layers - 1;
+  // Stopping early: the layers up to the one holding last_point (none for the embeddings).
+  const bool stops = sink && last_point >= 0 && size_t(last_point) < vit_point_final_ln(c);
+  if (stops) {
+    const int64_t first = int64_t(vit_point_layer(0, kLn1));
+    full_layers = last_point < first ? 0 : (last_point - first) / int64_t(kVitPointsPerLayer) + 1;
+    if (full_layers == 0) return false;
+  }
   for (int64_t l = 0; l < full_layers; ++l) {
     if (ctx) ctx->check_cancelled();
     const VitLayerOffsets& o = L.layers[size_t(l)];
@@ -73,6 +81,7 @@ void vit_forward(Backend& be, const VitConfig& c, const VitParamLayout& L, const
     capture(point(kLayerOut), lb.out, C);
     x = lb.out;
   }
+  if (stops) return false;
   if (ctx) ctx->check_cancelled();
 
   const float* cls_normed;
@@ -114,6 +123,7 @@ void vit_forward(Backend& be, const VitConfig& c, const VitParamLayout& L, const
   linear(be, buf.logits, cls_normed, W(L.head_w), B, C, c.num_labels);
   be.add_bias(buf.logits, W(L.head_b), B, c.num_labels);
   capture(vit_point_head(c), buf.logits, c.num_labels);
+  return true;
 }
 
 }  // namespace tf

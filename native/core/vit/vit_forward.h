@@ -24,8 +24,12 @@ namespace tf {
 // keep every layer, every layer runs on all tokens (no CLS-only last layer), and the
 // final LayerNorm runs on the CLS rows gathered into buffers.cls_in, its output and
 // statistics in final_ln / final_mean / final_rstd (batch rows).
-void vit_forward(Backend& be, const VitConfig& config, const VitParamLayout& layout, const float* params,
+//
+// `last_point` >= 0 (a capture that needs nothing later, e.g. statistics repair measuring
+// one layer) stops after the layer that produces that capture point: no later layer, no
+// final LayerNorm, no logits. Returns whether the pass ran to the logits.
+bool vit_forward(Backend& be, const VitConfig& config, const VitParamLayout& layout, const float* params,
                  VitBuffers& buffers, const float* images, int64_t batch, ActivationSink* sink,
-                 const TaskContext* ctx, bool training = false);
+                 const TaskContext* ctx, bool training = false, int64_t last_point = -1);
 
 }  // namespace tf

@@ -40,7 +40,7 @@ VitBuffers& VitModel::buffers_for(int64_t batch) {
 }
 
 void VitModel::run_chunk(const float* images, int64_t batch, const int32_t* labels, float* logits, float* losses,
-                         ActivationSink* sink, TaskContext* ctx) {
+                         ActivationSink* sink, TaskContext* ctx, int64_t last_point) {
   Backend& be = *backend_;
   const bool on_host = be.device() == Device::Cpu;
   VitBuffers& buf = buffers_for(std::min(micro_batch_, std::max<int64_t>(batch, 1)));
@@ -51,7 +51,11 @@ void VitModel::run_chunk(const float* images, int64_t batch, const int32_t* labe
     be.copy_from_host(staging_->get(), images, image_bytes);
     dev_images = staging_->get<float>();
   }
-  vit_forward(be, config_, layout_, params_->get<float>(), buf, dev_images, batch, sink, ctx);
+  if (!vit_forward(be, config_, layout_, params_->get<float>(), buf, dev_images, batch, sink, ctx, false, last_point)) {
+    // Stopped after last_point: no logits, no losses (no labels asked for them).
+    if (losses) std::fill(losses, losses + batch, std::nanf(""));
+    return;
+  }
   const int64_t V = config_.num_labels;
   if (labels) {
     const int32_t* dev_labels = labels;
@@ -97,10 +101,13 @@ int64_t VitModel::capture(ActivationStore& store, const float* images, int64_t n
   // a host store filled from a GPU gets each kept output copied over (host_staging_sink.h).
   HostStagingSink staging(*backend_, store);
   ActivationSink* sink = &capture_sink(*backend_, store, staging);
+  // Without labels (no losses to compute), nothing past the store's last kept point runs.
+  const int64_t last_point = labels ? -1 : store.last_kept_point();
   for (int64_t i = 0; i < take; i += micro_batch_) {
     const int64_t b = std::min(micro_batch_, take - i);
     if (ctx) ctx->check_cancelled();
-    run_chunk(images + i * per_image, b, labels ? labels + i : nullptr, logits.data(), losses.data(), sink, ctx);
+    run_chunk(images + i * per_image, b, labels ? labels + i : nullptr, logits.data(), losses.data(), sink, ctx,
+              last_point);
     store.commit(b, losses.data());
     if (ctx) ctx->progress(double(i + b), double(take));
   }

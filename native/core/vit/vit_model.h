@@ -54,7 +54,7 @@ class VitModel {
   VitBuffers& buffers_for(int64_t batch);
   // One micro-batch: inputs in host memory, results back in host memory.
   void run_chunk(const float* images, int64_t batch, const int32_t* labels, float* logits, float* losses,
-                 ActivationSink* sink, TaskContext* ctx);
+                 ActivationSink* sink, TaskContext* ctx, int64_t last_point = -1);
 
   VitConfig config_;
   VitParamLayout layout_;
