@@ -306,7 +306,7 @@ describe('BERT activation capture', () => {
     for (const s of [full, tight, small]) s.dispose();
   });
 
-  it('without labels, a capture stops after the last kept entry: the same rows', async () => {
+  it('keeps only the asked entries; without labels, a capture stops after the last of them: the same rows', async () => {
     for (const cfg of [BERT_SHAPES[0], BERT_SHAPES[3]]) {
       const model = await createBertModel({ ...cfg }, bertRandomTensors(cfg, 65));
       const batch = bertRandomBatch(cfg, 4, 8, 66, [8, 3, 5, 6]);
@@ -314,6 +314,10 @@ describe('BERT activation capture', () => {
       const keep = [names[0], names[2]];
       const early = model.createActivationStore({ numSamples: 4, maxTokens: 8, only: keep });
       const all = model.createActivationStore({ numSamples: 4, maxTokens: 8 });
+      // Only the asked entries are kept, in a fraction of the memory.
+      assert.deepEqual(early.entries().map((e) => e.name).sort(), [...keep].sort());
+      assert.ok(early.bytes < all.bytes / 4, `${early.bytes} of ${all.bytes} bytes`);
+      assert.equal(model.planActivations({ numSamples: 4, maxTokens: 8, only: keep }).bytes, early.bytes);
       await model.capture(early, batch);
       await model.capture(all, batch);
       for (const name of keep) assert.deepEqual(early.copy(name).data, all.copy(name).data, `${describeShape(cfg)} ${name}`);

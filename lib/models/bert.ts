@@ -261,13 +261,14 @@ export class BertModel {
     return createStore(this.native, options, this.planActivations(options), this.tokenBounds(options));
   }
 
-  private tokenBounds(options: BertActivationOptions): { maxTokens: number; maxTotalTokens?: number } {
+  /** The native store options beyond the common ones: the entries kept, and the token bounds that size them. */
+  private tokenBounds(options: BertActivationOptions): { only?: string[]; maxTokens: number; maxTotalTokens?: number } {
     const maxTokens = options.maxTokens ?? this.config.maxPositions;
     if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new InputError('max_tokens', `must be a positive integer, got ${maxTokens}`);
     const total = options.totalTokens;
-    if (total === undefined) return { maxTokens };
+    if (total === undefined) return { only: options.only, maxTokens };
     if (!Number.isInteger(total) || total < 1) throw new InputError('total_tokens', `must be a positive integer, got ${total}`);
-    return { maxTokens, maxTotalTokens: total };
+    return { only: options.only, maxTokens, maxTotalTokens: total };
   }
 
   /**
