@@ -251,9 +251,7 @@ export class BertModel {
 
   /** Sizes a store for `numSamples` sequences of up to maxTokens tokens; throws InputError over the limit. */
   planActivations(options: BertActivationOptions): { bytes: number; limit: number } {
-    return planStore(this.native, options, () => {
-      return this.tokenBounds(options);
-    });
+    return planStore(this.native, options, () => this.tokenBounds(options));
   }
 
   /** A store for this model's activations; refused with an InputError when over the memory limit. */

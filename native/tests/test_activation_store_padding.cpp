@@ -2,6 +2,7 @@
 // run over real tokens, samples of different lengths survive keep(), only_cls keeps
 // token 0, window filters are refused without a grid, the planned size follows
 // max_tokens and max_total_tokens, and packed batches (real rows only) file the same rows.
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -23,12 +24,17 @@ std::vector<CapturePoint> text_points(int64_t max_tokens) {
 
 float value(int64_t s, int64_t t, int64_t c) { return float(s * 1000 + t * 10 + c); }
 
+// The mask of samples with `lengths` real tokens first, padded to `tokens`.
+std::vector<uint8_t> prefix_mask(const std::vector<int64_t>& lengths, int64_t tokens) {
+  std::vector<uint8_t> mask(lengths.size() * size_t(tokens), 0);
+  for (size_t b = 0; b < lengths.size(); ++b) std::fill_n(mask.begin() + int64_t(b) * tokens, lengths[b], uint8_t(1));
+  return mask;
+}
+
 // A batch of `lengths.size()` samples padded to `tokens`, padding rows filled with -1.
 void capture_text(ActivationStore& store, int64_t first, const std::vector<int64_t>& lengths, int64_t tokens) {
   const int64_t batch = int64_t(lengths.size());
-  std::vector<uint8_t> mask(size_t(batch * tokens), 0);
-  for (int64_t b = 0; b < batch; ++b)
-    for (int64_t t = 0; t < lengths[size_t(b)]; ++t) mask[size_t(b * tokens + t)] = 1;
+  const std::vector<uint8_t> mask = prefix_mask(lengths, tokens);
   store.token_mask(mask.data(), batch, tokens);
   auto points = text_points(tokens);
   for (size_t p = 0; p < points.size(); ++p) {
@@ -122,9 +128,7 @@ TEST("padded store: planned for max_tokens; longer batches refused; no mask mean
 // only, one sample after the other.
 void capture_packed(ActivationStore& store, int64_t first, const std::vector<int64_t>& lengths, int64_t tokens) {
   const int64_t batch = int64_t(lengths.size());
-  std::vector<uint8_t> mask(size_t(batch * tokens), 0);
-  for (int64_t b = 0; b < batch; ++b)
-    for (int64_t t = 0; t < lengths[size_t(b)]; ++t) mask[size_t(b * tokens + t)] = 1;
+  const std::vector<uint8_t> mask = prefix_mask(lengths, tokens);
   store.packed_tokens(mask.data(), batch, tokens);
   auto points = text_points(tokens);
   for (size_t p = 0; p < points.size(); ++p) {

@@ -49,10 +49,10 @@ void bert_mlm_head_backward(Backend& be, const BertConfig& c, const BertParamLay
 }
 
 void bert_classifier_head_backward(Backend& be, const BertConfig& c, const BertParamLayout& L, const float* params,
-                                   float* grads, BertBuffers& buf, BertGradBuffers& g, const float* hidden, int64_t B,
-                                   int64_t T, const BertBatch& in) {
+                                   float* grads, BertBuffers& buf, BertGradBuffers& g, const float* hidden,
+                                   const BertBatch& in) {
   TF_CHECK(!c.masked_lm(), "bert backward: the classification head of a masked-LM model");
-  const int64_t C = c.hidden_size, NL = c.num_labels;
+  const int64_t B = in.batch, T = in.tokens, C = c.hidden_size, NL = c.num_labels;
   auto W = [&](int64_t offset) { return params + offset; };
   auto G = [&](int64_t offset) { return grads + offset; };
   // The forward gathered the [CLS] rows into cls_in (by stride, or a packed batch's first

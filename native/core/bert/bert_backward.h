@@ -60,15 +60,15 @@ void bert_mlm_head_backward(Backend& be, const BertConfig& config, const BertPar
                             float* grads, BertBuffers& buffers, BertGradBuffers& grad, const int32_t* gather,
                             int64_t rows, int64_t hidden_rows);
 
-// Classification head backward: grad.dclass_logits holds dL/dlogits for the batch; adds
-// the pooler's and classifier's gradients and overwrites grad.dx (batch x tokens rows)
-// with dL/dhidden, non-zero on the [CLS] rows only. `hidden` is what the head read.
+// Classification head backward: grad.dclass_logits holds dL/dlogits for `batch`; adds
+// the pooler's and classifier's gradients and overwrites grad.dx (batch.rows() rows) with
+// dL/dhidden, non-zero on the [CLS] rows only. `hidden` is what the head read.
 void bert_classifier_head_backward(Backend& be, const BertConfig& config, const BertParamLayout& layout,
                                    const float* params, float* grads, BertBuffers& buffers, BertGradBuffers& grad,
-                                   const float* hidden, int64_t batch, int64_t tokens, const BertBatch& in);
+                                   const float* hidden, const BertBatch& batch);
 
 // Encoder backward from grad.dx = dL/d(last layer output) down to the embedding tables.
-// `batch` must be the (unpacked) batch of the training forward pass that filled
+// `batch` must be the batch (padded or packed) of the training forward pass that filled
 // `buffers` (every layer kept, cls_only off).
 void bert_encoder_backward(Backend& be, const BertConfig& config, const BertParamLayout& layout, const float* params,
                            float* grads, BertBuffers& buffers, BertGradBuffers& grad, const BertBatch& batch,

@@ -98,7 +98,7 @@ void BertTrainer::run_micro_batch(const BertInputs& in, const int32_t* labels, f
     be.softmax_cross_entropy_forward(nullptr, buf.predictions, buf.class_logits, nullptr, B, c.num_labels);
     be.cross_entropy_backward(g.dclass_logits, buf.losses, buf.class_logits, buf.labels, B, c.num_labels,
                               cfg_.label_smoothing, scale);
-    bert_classifier_head_backward(be, c, layout_, params, grads, buf, g, hidden, B, T, batch);
+    bert_classifier_head_backward(be, c, layout_, params, grads, buf, g, hidden, batch);
   }
   bert_encoder_backward(be, c, layout_, params, grads, buf, g, batch, ctx);
 

@@ -45,7 +45,6 @@ bool vit_forward(Backend& be, const VitConfig& c, const VitParamLayout& L, const
   if (stops) {
     const int64_t first = int64_t(vit_point_layer(0, kLn1));
     full_layers = last_point < first ? 0 : (last_point - first) / int64_t(kVitPointsPerLayer) + 1;
-    if (full_layers == 0) return false;
   }
   for (int64_t l = 0; l < full_layers; ++l) {
     if (ctx) ctx->check_cancelled();
