@@ -31,6 +31,22 @@ export function setThreads(n: number): number {
   return native().setThreads(n);
 }
 
+/**
+ * Runs `work` with the thread pool at `threads` (0: as it is) and puts the previous size
+ * back after, so that a run's runtime.threads does not outlive the run in a script that
+ * goes on to other work.
+ */
+export async function withThreads<T>(threads: number, work: () => Promise<T>): Promise<T> {
+  if (threads <= 0) return work();
+  const previous = native().info().threads;
+  setThreads(threads);
+  try {
+    return await work();
+  } finally {
+    setThreads(previous);
+  }
+}
+
 export interface MatmulOptions extends TaskOptions {
   transA?: boolean;
   transB?: boolean;

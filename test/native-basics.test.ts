@@ -2,7 +2,7 @@
 // computed here, plus the async machinery: errors, cancellation, progress, and the event
 // loop staying free while native work runs.
 import assert from 'node:assert/strict';
-import { backendInfo, gelu, geluBackward, matmul, setThreads, weightedSum } from '../lib/compute.ts';
+import { backendInfo, gelu, geluBackward, matmul, setThreads, weightedSum, withThreads } from '../lib/compute.ts';
 import { isAbortError } from '../lib/errors.ts';
 import { native } from '../lib/native.ts';
 import { seededRandom } from './helpers/random.ts';
@@ -127,12 +127,20 @@ describe('native basics', () => {
     if (elapsed >= 20) assert.ok(ticks >= 3, `only ${ticks} timer ticks in ${elapsed} ms`);
   });
 
-  it('resizes the thread pool', async () => {
+  it('resizes the thread pool; withThreads puts the previous size back', async () => {
+    // Earlier tests may have left the pool at another size than the machine's default.
     const before = backendInfo().threads;
     assert.equal(setThreads(1), 1);
     const c = await matmul(new Float32Array([1, 2]), new Float32Array([3, 4]), 1, 1, 2);
     assert.equal(c[0], 11);
     setThreads(0);
+    const byDefault = backendInfo().threads;
+    assert.ok(byDefault >= 1);
+    assert.equal(setThreads(before), before);
+    const inside = await withThreads(1, async () => backendInfo().threads);
+    assert.equal(inside, 1);
+    assert.equal(backendInfo().threads, before);
+    await assert.rejects(withThreads(1, async () => { throw new Error('boom'); }), /boom/);
     assert.equal(backendInfo().threads, before);
     assert.throws(() => setThreads(-1), RangeError);
   });

@@ -110,11 +110,16 @@ describe('ot: costMatrix', () => {
       const xa = randomMatrix(300, 40, 11), xb = randomMatrix(300, 50, 12);
       const [a, b] = layout === 'rows' ? [randomMatrix(40, 300, 11), randomMatrix(50, 300, 12)] : [xa, xb];
       for (const metric of ['euclidean', 'cosine'] as const) {
-        const f64 = await costMatrix(a, b, { layout, metric, normalize: 'max' });
-        const f32 = await costMatrix(a, b, { layout, metric, normalize: 'max', precision: 'float32' });
+        // float32 is the CPU's SGEMM path; the GPU always accumulates in float64 (below).
+        const f64 = await costMatrix(a, b, { layout, metric, normalize: 'max', device: 'cpu' });
+        const f32 = await costMatrix(a, b, { layout, metric, normalize: 'max', precision: 'float32', device: 'cpu' });
         const diff = maxRelDiff(f32.data, f64.data);
         // Not the same numbers (float32 products), yet the same costs to float32 precision.
         assert.ok(diff > 0 && diff < 1e-4, `${layout} ${metric}: ${diff}`);
+        if (backendInfo().cudaAvailable) {
+          const gpu = await costMatrix(a, b, { layout, metric, normalize: 'max', precision: 'float32', device: 'cuda' });
+          assert.ok(maxRelDiff(gpu.data, f64.data) < 1e-9, `${layout} ${metric} on the GPU`);
+        }
       }
     }
     await assert.rejects(costMatrix(randomMatrix(4, 3, 1), randomMatrix(4, 3, 2), { precision: 'float16' as never }), /precision must be 'float64' or 'float32'/);
@@ -163,6 +168,11 @@ describe('ot: costMatrix', () => {
   });
 });
 
+/** Where the solvers can run here: the CPU, and the GPU when one is usable. */
+function devices(): Array<'cpu' | 'cuda'> {
+  return backendInfo().cudaAvailable ? ['cpu', 'cuda'] : ['cpu'];
+}
+
 describe('ot: sinkhorn', () => {
   it('matches a float64 re-derivation of POT (iterations and plan)', async () => {
     const c = randomCost(14, 19, 5);
@@ -201,21 +211,32 @@ describe('ot: sinkhorn', () => {
 
   it('reg 1e-4 on costs in [0, 1]: finite, non-negative, marginals kept', async () => {
     const c = randomCost(40, 25, 8);
-    const r = await sinkhorn(undefined, undefined, c, { reg: 1e-4 });
-    for (const x of r.plan) assert.ok(Number.isFinite(x) && x >= 0);
-    for (const x of r.logU) assert.ok(Number.isFinite(x));
-    assert.ok(r.absorptions > 0);
-    const cols = new Float64Array(25);
-    for (let i = 0; i < 40; i++) for (let j = 0; j < 25; j++) cols[j] += r.plan[i * 25 + j];
-    if (r.converged) for (const x of cols) assert.ok(Math.abs(x - 1 / 25) < 1e-9);
+    for (const device of devices()) {
+      const r = await sinkhorn(undefined, undefined, c, { reg: 1e-4, device });
+      assert.equal(r.device, device);
+      for (const x of r.plan) assert.ok(Number.isFinite(x) && x >= 0);
+      for (const x of r.logU) assert.ok(Number.isFinite(x));
+      // The CPU's scaling iteration absorbs its scalings into the kernel; the GPU's
+      // iteration is on the potentials themselves and has nothing to absorb.
+      if (device === 'cpu') assert.ok(r.absorptions > 0);
+      else assert.equal(r.absorptions, 0);
+      const cols = new Float64Array(25);
+      for (let i = 0; i < 40; i++) for (let j = 0; j < 25; j++) cols[j] += r.plan[i * 25 + j];
+      if (r.converged) for (const x of cols) assert.ok(Math.abs(x - 1 / 25) < 1e-9, device);
+    }
   });
 
   it('rows and columns without mass stay empty through absorptions: finite plans, zeros there', async () => {
     // A row that must pay a huge cost is absorbed; the zero-mass column's kernel entry must
     // not become exp(+huge) (inf, and a NaN in the plan once multiplied by its zero scaling).
-    const huge = await sinkhorn(undefined, [0, 1], { data: Float64Array.from([1, 1e8, 2, 3]), n: 2, m: 2 }, { reg: 1 });
-    assert.deepEqual(Array.from(huge.plan, (x) => Math.round(x * 1e12) / 1e12), [0, 0.5, 0, 0.5]);
-    assert.ok(huge.converged && huge.absorptions > 0 && Number.isFinite(huge.cost));
+    for (const device of devices()) {
+      const huge = await sinkhorn(undefined, [0, 1], { data: Float64Array.from([1, 1e8, 2, 3]), n: 2, m: 2 }, { reg: 1, device });
+      // Exact zeros where a marginal is zero; the rest within the stopping tolerance.
+      assert.deepEqual(Array.from(huge.plan, (x) => Math.round(x * 1e8) / 1e8), [0, 0.5, 0, 0.5], device);
+      assert.equal(huge.plan[0], 0);
+      assert.equal(huge.plan[2], 0);
+      assert.ok(huge.converged && (device === 'cuda' || huge.absorptions > 0) && Number.isFinite(huge.cost), device);
+    }
     // A seeded sweep: zero masses in a and b, costs with ties, negative entries or a range of
     // e^40, reg from 1e-4 up, both methods.
     const rnd = seededRandom(77);
@@ -233,8 +254,9 @@ describe('ot: sinkhorn', () => {
       const a = rnd() < 0.5 ? marginal(n) : undefined, b = rnd() < 0.7 ? marginal(m) : undefined;
       const reg = [1e-4, 1e-3, 0.01, 0.08, 1][Math.floor(rnd() * 5)];
       const method = t % 2 ? 'sinkhorn' : 'sinkhorn_log';
-      const r = await sinkhorn(a, b, { data, n, m }, { reg, method });
-      const what = `problem ${t}: ${n} x ${m}, kind ${kind}, reg ${reg}, ${method}`;
+      const device = devices()[Math.floor(t / 2) % devices().length];
+      const r = await sinkhorn(a, b, { data, n, m }, { reg, method, device });
+      const what = `problem ${t}: ${n} x ${m}, kind ${kind}, reg ${reg}, ${method}, ${device}`;
       assert.ok(r.plan.every((x) => Number.isFinite(x) && x >= 0) && Number.isFinite(r.cost) && Number.isFinite(r.marginalError), what);
       for (let i = 0; i < n; i++) for (let j = 0; j < m; j++)
         if ((a && a[i] === 0) || (b && b[j] === 0)) assert.equal(r.plan[i * m + j], 0, `${what}: (${i}, ${j})`);

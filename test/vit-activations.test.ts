@@ -236,7 +236,7 @@ describe('activation capture', () => {
   it('release gives one finalized entry back; the others stay readable', async () => {
     const model = await createVitModel({ ...cfg }, tensors);
     const store = model.createActivationStore({ numSamples: 5 });
-    assert.equal(store.device, 'cpu'); // where the model runs
+    assert.equal(store.device, model.native.device); // where the model runs
     await model.capture(store, images, 5);
     const before = store.copy('vit.embeddings.patch_embeddings').data;
     assert.throws(() => store.release('vit.embeddings'), /only after finalize/);

@@ -173,10 +173,13 @@ describe('ViT forward pass', () => {
     assert.equal(names.length, 2 + 10 * 2 + 2);
   });
 
-  it('a cuda request without a GPU fails clearly; auto runs on the CPU', async () => {
+  it('auto runs on the GPU when one is usable, else on the CPU; cuda without a GPU fails clearly', async () => {
     const cfg = SHAPES[0];
+    const gpu = native().info().cudaAvailable;
     const model = await createVitModel({ ...cfg }, randomTensors(cfg, 1), { device: 'auto' });
-    assert.equal(model.native.device, 'cpu');
-    if (!process.env.OTFUSE_EXPECT_GPU) await assert.rejects(() => createVitModel({ ...cfg }, randomTensors(cfg, 1), { device: 'cuda' }), /CUDA is not available/);
+    assert.equal(model.native.device, gpu ? 'cuda' : 'cpu');
+    assert.equal((await createVitModel({ ...cfg }, randomTensors(cfg, 1), { device: 'cpu' })).native.device, 'cpu');
+    if (gpu) assert.equal((await createVitModel({ ...cfg }, randomTensors(cfg, 1), { device: 'cuda' })).native.device, 'cuda');
+    else await assert.rejects(() => createVitModel({ ...cfg }, randomTensors(cfg, 1), { device: 'cuda' }), /CUDA is not available/);
   });
 });

@@ -9,7 +9,7 @@
  * cancellation are those of the ViT pipeline (run.ts).
  */
 import { basename } from 'node:path';
-import { setThreads } from '../compute.ts';
+import { withThreads } from '../compute.ts';
 import type { ExperimentConfig } from '../config/experiment.ts';
 import { InputError } from '../errors.ts';
 import { preflightOutput } from '../io/atomic-folder.ts';
@@ -51,11 +51,15 @@ export interface BertExperimentReport extends ReportCore<BertModelResult, BertCu
 
 export async function runBertExperiment(experiment: ExperimentConfig, options: RunOptions = {}): Promise<BertExperimentReport> {
   if (experiment.model.type !== 'hf_bert') throw new InputError('model.type', `is ${experiment.model.type}; runBertExperiment runs hf_bert experiments`);
+  // runtime.threads holds for this run only (withThreads puts the previous size back).
+  return withThreads(experiment.runtime.threads, () => runBertOnThreads(experiment, options));
+}
+
+async function runBertOnThreads(experiment: ExperimentConfig, options: RunOptions): Promise<BertExperimentReport> {
   const { signal } = options;
   const { seconds, started, stage, done, progress } = stageClock(options);
   const hooks = { signal, stage, done, progress };
 
-  if (experiment.runtime.threads > 0) setThreads(experiment.runtime.threads);
   const output = experiment.output.folder;
   // Refuse an output that could not be written before any work, not after minutes of it.
   if (output) await preflightOutput(output, { force: experiment.output.force, protectedFolders: Object.values(experiment.model.extraKeys), protectedData: inputDatasets(experiment), protectedFiles: options.inputFiles, forceHint: 'pass --force (or output.force: true)' });

@@ -7,7 +7,7 @@
  * reports progress; the abort signal stops it between (and inside) native steps.
  */
 import { basename } from 'node:path';
-import { checkDevice, setThreads } from '../compute.ts';
+import { checkDevice, withThreads } from '../compute.ts';
 import type { ExperimentConfig } from '../config/experiment.ts';
 import type { Dataset } from '../data/dataset.ts';
 import { preprocessorConfig, resolveNormalisation } from '../data/normalisation.ts';
@@ -52,7 +52,7 @@ export async function runExperiment(cfg: ExperimentConfig, options: RunOptions =
   checkDevice(cfg.runtime.device, 'runtime.device');
   const previousDevice = setDefaultDevice(cfg.runtime.device);
   try {
-    return await runExperimentOnDevice(cfg, options);
+    return await withThreads(cfg.runtime.threads, () => runExperimentOnDevice(cfg, options));
   } finally {
     setDefaultDevice(previousDevice);
   }
@@ -63,7 +63,6 @@ async function runExperimentOnDevice(cfg: ExperimentConfig, options: RunOptions)
   const { seconds, started, stage, done, progress } = stageClock(options);
   const hooks = { signal, stage, done, progress };
 
-  if (cfg.runtime.threads > 0) setThreads(cfg.runtime.threads);
   const output = cfg.output.folder;
   // Refuse an output that could not be written before any work, not after minutes of it.
   if (output) await preflightOutput(output, { force: cfg.output.force, protectedFolders: Object.values(cfg.model.extraKeys), protectedData: inputDatasets(cfg), protectedFiles: options.inputFiles, forceHint: 'pass --force (or output.force: true)' });
