@@ -157,7 +157,7 @@ TEST("cuda vs cpu: BERT gradients of the mean loss, and training steps with Adam
       for (const ParamTensor& t : layout.tensors()) {
         std::vector<float> a(gg.begin() + t.offset, gg.begin() + t.offset + t.size),
             w(gc.begin() + t.offset, gc.begin() + t.offset + t.size);
-        expect_close("grad " + t.name, a, w, 1e-3 * std::max(max_abs(w), 1e-8), 1e-4);
+        expect_close("grad " + t.name, a, w, gradient_bound(layout.tensors(), t, gc, gg), 1e-4);
         ++tensors;
       }
       std::printf("    gradients of %d tensors compared, loss cuda %.9g cpu %.9g\n", tensors, rg.loss, rc.loss);

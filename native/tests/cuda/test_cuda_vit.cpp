@@ -175,7 +175,7 @@ TEST("cuda vs cpu: ViT gradients of the mean loss, and training steps with AdamW
     for (const ParamTensor& t : layout.tensors()) {
       std::vector<float> a(gg.begin() + t.offset, gg.begin() + t.offset + t.size),
           b(gc.begin() + t.offset, gc.begin() + t.offset + t.size);
-      const double allowed = 1e-3 * std::max(max_abs(b), 1e-8);
+      const double allowed = gradient_bound(layout.tensors(), t, gc, gg);
       bool over = false;
       for (size_t k = 0; k < a.size() && !over; ++k) over = !(std::fabs(a[k] - b[k]) <= allowed + 1e-4 * std::fabs(b[k]));
       if (over || tensors < 4) expect_close("grad " + t.name, a, b, allowed, 1e-4);
