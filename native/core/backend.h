@@ -34,6 +34,11 @@ class Backend {
   virtual Device device() const = 0;
   // One line for humans: "cpu: OpenBLAS 0.3.21 (Haswell), 2 threads".
   virtual std::string describe() const = 0;
+  // Whether a padded BERT batch runs faster packed (real tokens only, one attention per
+  // sample) than whole with a key mask. True where time follows the rows computed (the
+  // CPU); the CUDA backend says false: there the per-sample launches cost more than the
+  // padding's rows (bert_batch_starts).
+  virtual bool packs_padded_batches() const { return true; }
 
   // --- memory -------------------------------------------------------------------------
   virtual void* allocate(size_t bytes) = 0;

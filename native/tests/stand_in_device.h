@@ -15,7 +15,11 @@ namespace tf::test {
 
 class StandInDevice final : public Backend {
  public:
+  // packs: what packs_padded_batches() answers; false stands in for the CUDA backend,
+  // which keeps padded BERT batches whole with a key mask.
+  explicit StandInDevice(bool packs = true) : packs_(packs) {}
   Device device() const override { return Device::Cuda; }
+  bool packs_padded_batches() const override { return packs_; }
   std::string describe() const override { return "stand-in device (CPU kernels)"; }
   void* allocate(size_t bytes) override {
     void* p = cpu().allocate(bytes);
@@ -155,6 +159,7 @@ class StandInDevice final : public Backend {
 
  private:
   static Backend& cpu() { return cpu_backend(); }
+  bool packs_;
 };
 
 }  // namespace tf::test

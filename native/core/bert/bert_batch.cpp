@@ -20,6 +20,11 @@ std::vector<int64_t> bert_packed_starts(const BertInputs& in, const int32_t* tok
   return starts;
 }
 
+std::vector<int64_t> bert_batch_starts(const Backend& be, const BertInputs& in, const int32_t* token_labels) {
+  if (!be.packs_padded_batches()) return {};
+  return bert_packed_starts(in, token_labels);
+}
+
 BertBatch upload_bert_batch(Backend& be, BertBuffers& buf, const BertInputs& in, const std::vector<int64_t>& starts) {
   const int64_t B = in.count, T = in.tokens, R = B * T;
   BertBatch batch;

@@ -114,9 +114,9 @@ void BertModel::run_chunk(const BertInputs& in, const int32_t* labels, const Ber
   const int64_t B = in.count, T = in.tokens, R = B * T;
   BertBuffers& buf = buffers_for(B, T);
   // Padding whose outputs nobody reads (no masked-LM logits; a capture files real tokens
-  // only) is left out altogether: the batch is packed.
+  // only) is left out altogether on the CPU: the batch is packed (see bert_batch_starts).
   std::vector<int64_t> starts;
-  if (!(config_.masked_lm() && out.logits)) starts = bert_packed_starts(in, config_.masked_lm() ? labels : nullptr);
+  if (!(config_.masked_lm() && out.logits)) starts = bert_batch_starts(be, in, config_.masked_lm() ? labels : nullptr);
   const BertBatch batch = upload_bert_batch(be, buf, in, starts);
   // The row of `hidden` that holds token r = (b, t): r itself, or its packed row (-1: padding).
   auto row_of = [&](int64_t r) -> int64_t {
@@ -176,9 +176,12 @@ void BertModel::run_chunk(const BertInputs& in, const int32_t* labels, const Ber
       std::vector<int32_t> row_predictions(static_cast<size_t>(rows));
       if (labels) be.copy_to_host(row_losses.data(), buf.losses, size_t(rows) * sizeof(float));
       be.copy_to_host(row_predictions.data(), buf.predictions, size_t(rows) * sizeof(int32_t));
+      // Predictions alone leave padding undecoded (-1), whether the batch was packed (no
+      // row there) or kept whole with a mask (a device backend: rows decoded, not read).
+      const bool padding_undecoded = !out.logits && in.mask;
       for (int64_t r = 0; r < R; ++r) {
         const int64_t h = row_of(r);
-        if (h < 0) continue;
+        if (h < 0 || (padding_undecoded && !in.mask[r])) continue;
         token_losses[size_t(r)] = row_losses[size_t(h)];
         token_predictions[size_t(r)] = row_predictions[size_t(h)];
       }

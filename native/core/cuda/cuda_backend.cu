@@ -65,6 +65,7 @@ class CudaBackend final : public Backend {
   Device device() const override { return Device::Cuda; }
 
   std::string describe() const override { return "cuda: " + probe().device + ", GEMM " + cuda::gemm_description(); }
+  bool packs_padded_batches() const override { return false; }
 
   void* allocate(size_t bytes) override {
     void* p = nullptr;

@@ -57,9 +57,10 @@ void BertTrainer::run_micro_batch(const BertInputs& in, const int32_t* labels, f
   const float* params = state_->params();
   float* grads = state_->grads();
 
-  // Padding is skipped (a packed batch) when every sample's real tokens come first and
-  // no label sits on padding; the row of token (b, t) is then its packed row.
-  const std::vector<int64_t> starts = bert_packed_starts(in, c.masked_lm() ? labels : nullptr);
+  // Padding is skipped (a packed batch, on the CPU: see bert_batch_starts) when every
+  // sample's real tokens come first and no label sits on padding; the row of token (b, t)
+  // is then its packed row.
+  const std::vector<int64_t> starts = bert_batch_starts(*backend_, in, c.masked_lm() ? labels : nullptr);
   auto row_of = [&](int64_t b, int64_t t) { return starts.empty() ? b * T + t : starts[size_t(b)] + t; };
 
   // Masked LM: the labelled rows, the only ones the head decodes. None: no gradient.
