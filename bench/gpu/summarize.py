@@ -117,6 +117,24 @@ def main():
             ratio(f"fusion stage on the GPU ({name}): maps one by one s / solved ahead, batched s",
                   fusion["cuda-one-by-one"]["seconds"].get("fusion", 0), fusion["cuda"]["seconds"].get("fusion", 0))
 
+    # The BERT-base-sized pair through `otfuse run` (report.json of each device).
+    bert = {}
+    for dev in ("cuda", "cpu"):
+        path = os.path.join(out, f"bert-{dev}.json")
+        try:
+            with open(path) as f:
+                bert[dev] = json.load(f)["seconds"]
+        except (OSError, ValueError, KeyError):
+            pass
+    stages = ("load", "activations", "fusion", "evaluate", "total")
+    for dev, sec in bert.items():
+        rows.append({"group": "fusion", "case": "BERT-base-sized pair (otfuse run)", "device": dev, "impl": "ours",
+                     "value": sec.get("total", 0), "unit": "s",
+                     "note": ", ".join(f"{k} {sec[k]:.2f} s" for k in stages[:-1] if k in sec)})
+    if "cuda" in bert and "cpu" in bert:
+        for k in ("activations", "fusion", "total"):
+            ratio(f"BERT-base-sized pair, {k}: cpu s / gpu s", bert["cpu"].get(k, 0), bert["cuda"].get(k, 0))
+
     for case in ("h768 L12 mlm B32 T128", "h96 L2 mlm B256 T64"):
         for fill in ("full", "padded"):
             forward_ratios("BERT", "bert", f"{case} {fill}", "seq/s")
