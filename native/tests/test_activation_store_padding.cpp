@@ -31,19 +31,26 @@ std::vector<uint8_t> prefix_mask(const std::vector<int64_t>& lengths, int64_t to
   return mask;
 }
 
-// A batch of `lengths.size()` samples padded to `tokens`, padding rows filled with -1.
-void capture_text(ActivationStore& store, int64_t first, const std::vector<int64_t>& lengths, int64_t tokens) {
+// A batch of `lengths.size()` samples padded to `tokens`, as a pass hands it over:
+// padded (padding rows filled with -1), or packed (padded points bring each sample's
+// real rows only, one sample after the other).
+void capture_text(ActivationStore& store, int64_t first, const std::vector<int64_t>& lengths, int64_t tokens,
+                  bool packed = false) {
   const int64_t batch = int64_t(lengths.size());
   const std::vector<uint8_t> mask = prefix_mask(lengths, tokens);
-  store.token_mask(mask.data(), batch, tokens);
+  if (packed) store.packed_tokens(mask.data(), batch, tokens);
+  else store.token_mask(mask.data(), batch, tokens);
   auto points = text_points(tokens);
   for (size_t p = 0; p < points.size(); ++p) {
     const int64_t rows = points[p].padded ? tokens : 1, w = points[p].width;
-    std::vector<float> data(size_t(batch * rows * w), -1.0f);
+    std::vector<float> data;
     for (int64_t b = 0; b < batch; ++b)
-      for (int64_t t = 0; t < rows; ++t)
-        if (!points[p].padded || mask[size_t(b * tokens + t)])
-          for (int64_t c = 0; c < w; ++c) data[size_t((b * rows + t) * w + c)] = value(first + b, t, c);
+      for (int64_t t = 0; t < rows; ++t) {
+        const bool real = !points[p].padded || t < lengths[size_t(b)];
+        if (packed && !real) continue;
+        for (int64_t c = 0; c < w; ++c) data.push_back(real ? value(first + b, t, c) : -1.0f);
+      }
+    if (packed) CHECK(store.capture_rows(p, batch) * w == int64_t(data.size()));
     store.capture(p, data.data(), batch, w);
   }
   store.commit(batch, nullptr);
@@ -124,25 +131,6 @@ TEST("padded store: planned for max_tokens; longer batches refused; no mask mean
   CHECK(s.rows(0) == 4 && (s.sample_tokens() == std::vector<int64_t>{4}));
 }
 
-// The same batch as capture_text, packed: padded points bring each sample's real rows
-// only, one sample after the other.
-void capture_packed(ActivationStore& store, int64_t first, const std::vector<int64_t>& lengths, int64_t tokens) {
-  const int64_t batch = int64_t(lengths.size());
-  const std::vector<uint8_t> mask = prefix_mask(lengths, tokens);
-  store.packed_tokens(mask.data(), batch, tokens);
-  auto points = text_points(tokens);
-  for (size_t p = 0; p < points.size(); ++p) {
-    const int64_t w = points[p].width;
-    std::vector<float> data;
-    for (int64_t b = 0; b < batch; ++b)
-      for (int64_t t = 0; t < (points[p].padded ? lengths[size_t(b)] : 1); ++t)
-        for (int64_t c = 0; c < w; ++c) data.push_back(value(first + b, t, c));
-    CHECK(store.capture_rows(p, batch) * w == int64_t(data.size()));
-    store.capture(p, data.data(), batch, w);
-  }
-  store.commit(batch, nullptr);
-}
-
 TEST("padded store: a packed batch files what its padded twin files, for every way of keeping tokens") {
   for (int kind = 0; kind < 3; ++kind) {
     ActivationStoreOptions o;
@@ -153,8 +141,8 @@ TEST("padded store: a packed batch files what its padded twin files, for every w
     ActivationStore padded(text_points(512), o), packed(text_points(512), o);
     capture_text(padded, 0, {3, 6}, 6);
     capture_text(padded, 2, {1, 2}, 4);
-    capture_packed(packed, 0, {3, 6}, 6);
-    capture_packed(packed, 2, {1, 2}, 4);
+    capture_text(packed, 0, {3, 6}, 6, true);
+    capture_text(packed, 2, {1, 2}, 4, true);
     CHECK(packed.sample_tokens() == padded.sample_tokens());
     for (size_t i = 0; i < 3; ++i) {
       CHECK(packed.rows(i) == padded.rows(i));
@@ -181,9 +169,9 @@ TEST("padded store: max_total_tokens sizes token-by-token entries for the real t
   CHECK(tight.entries[0].row_capacity == 9 && full.entries[0].row_capacity == 24);
   CHECK(tight.floats == uint64_t(9 * 3 + 9 * 2 + 4 * 2));
   ActivationStore s(text_points(512), o);
-  capture_packed(s, 0, {3, 6}, 6);
+  capture_text(s, 0, {3, 6}, 6, true);
   CHECK(s.rows(0) == 9);
-  CHECK_THROWS(capture_packed(s, 2, {1}, 4));
+  CHECK_THROWS(capture_text(s, 2, {1}, 4, true));
 }
 
 }  // namespace

@@ -34,6 +34,13 @@ struct BertBatch {
   bool packed() const { return starts != nullptr; }
   // Rows of every per-token buffer: batch x tokens, or the real tokens of a packed batch.
   int64_t rows() const { return starts ? starts[batch] : batch * tokens; }
+  // The row that holds token r = (b, t) of the batch as given (b * tokens + t): r itself,
+  // or its packed row, -1 for padding that packing left out.
+  int64_t row_of(int64_t r) const {
+    if (!starts) return r;
+    const int64_t b = r / tokens, t = r % tokens;
+    return t < starts[b + 1] - starts[b] ? starts[b] + t : -1;
+  }
 };
 
 // Embeddings and encoder. Returns the last layer's output, batch.rows() x hidden in

@@ -118,12 +118,6 @@ void BertModel::run_chunk(const BertInputs& in, const int32_t* labels, const Ber
   std::vector<int64_t> starts;
   if (!(config_.masked_lm() && out.logits)) starts = bert_batch_starts(be, in, config_.masked_lm() ? labels : nullptr);
   const BertBatch batch = upload_bert_batch(be, buf, in, starts);
-  // The row of `hidden` that holds token r = (b, t): r itself, or its packed row (-1: padding).
-  auto row_of = [&](int64_t r) -> int64_t {
-    if (starts.empty()) return r;
-    const int64_t b = r / T, t = r % T;
-    return t < starts[size_t(b) + 1] - starts[size_t(b)] ? starts[size_t(b)] + t : -1;
-  };
   const int64_t rows = batch.rows();
 
   // A classifier's inference needs the last layer for [CLS] only.
@@ -180,7 +174,7 @@ void BertModel::run_chunk(const BertInputs& in, const int32_t* labels, const Ber
       // row there) or kept whole with a mask (a device backend: rows decoded, not read).
       const bool padding_undecoded = !out.logits && in.mask;
       for (int64_t r = 0; r < R; ++r) {
-        const int64_t h = row_of(r);
+        const int64_t h = batch.row_of(r);
         if (h < 0 || (padding_undecoded && !in.mask[r])) continue;
         token_losses[size_t(r)] = row_losses[size_t(h)];
         token_predictions[size_t(r)] = row_predictions[size_t(h)];
@@ -192,7 +186,7 @@ void BertModel::run_chunk(const BertInputs& in, const int32_t* labels, const Ber
     for (int64_t r = 0; r < R; ++r)
       if (labels[r] != kIgnoreLabel) {
         tokens.push_back(int32_t(r));
-        hidden_rows.push_back(int32_t(row_of(r)));
+        hidden_rows.push_back(int32_t(batch.row_of(r)));
         row_labels.push_back(labels[r]);
       }
     const int64_t n = int64_t(tokens.size());

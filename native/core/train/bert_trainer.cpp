@@ -58,23 +58,22 @@ void BertTrainer::run_micro_batch(const BertInputs& in, const int32_t* labels, f
   float* grads = state_->grads();
 
   // Padding is skipped (a packed batch, on the CPU: see bert_batch_starts) when every
-  // sample's real tokens come first and no label sits on padding; the row of token (b, t)
-  // is then its packed row.
+  // sample's real tokens come first and no label sits on padding; a labelled token's row
+  // is then its packed row (batch.row_of).
   const std::vector<int64_t> starts = bert_batch_starts(*backend_, in, c.masked_lm() ? labels : nullptr);
-  auto row_of = [&](int64_t b, int64_t t) { return starts.empty() ? b * T + t : starts[size_t(b)] + t; };
+  const BertBatch batch = upload_bert_batch(be, buf, in, starts);
 
   // Masked LM: the labelled rows, the only ones the head decodes. None: no gradient.
   std::vector<int32_t> rows, row_labels;
   if (c.masked_lm()) {
     for (int64_t k = 0; k < R; ++k)
       if (labels[k] != kIgnoreLabel) {
-        rows.push_back(int32_t(row_of(k / T, k % T)));
+        rows.push_back(int32_t(batch.row_of(k)));
         row_labels.push_back(labels[k]);
       }
     if (rows.empty()) return;
   }
 
-  const BertBatch batch = upload_bert_batch(be, buf, in, starts);
   const float* hidden = bert_encoder_forward(be, c, layout_, params, buf, batch, nullptr, ctx, false);
   if (ctx) ctx->check_cancelled();
 
