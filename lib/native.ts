@@ -109,7 +109,23 @@ export interface NativeStorePlan {
   entries: Array<{ name: string; rowsPerSample: number; width: number }>;
 }
 
-export interface NativeVitModel {
+/**
+ * Statistics repair's staged passes (native/core/vit/vit_model.h): samples staged once are
+ * captured again and again, each capture starting at the stage of its store's first kept
+ * point from the residual streams carried there; parameters of a stage they have passed
+ * cannot be written any more.
+ */
+export interface NativeStagedPasses {
+  /** Overwrites the parameters at each part's offset (layout order). */
+  writeParameters(parts: NativeParameterParts, options?: NativeTaskOptions): Promise<void>;
+  /** Captures every staged sample into the store (no losses); resolves to their count. */
+  captureStaged(store: NativeActivationStore, options?: NativeTaskOptions): Promise<number>;
+  clearStaged(): void;
+}
+
+export interface NativeVitModel extends NativeStagedPasses {
+  /** Copies `count` images into the staged samples (before their first captureStaged). */
+  stageSamples(images: Float32Array, count: number, options?: NativeTaskOptions): Promise<void>;
   forward(
     images: Float32Array, count: number, labels: Int32Array | null, options?: NativeTaskOptions,
   ): Promise<{ logits: Float32Array; losses: Float32Array | null }>;
@@ -169,7 +185,9 @@ export interface NativeBertInputs {
   tokens: number;
 }
 
-export interface NativeBertModel {
+export interface NativeBertModel extends NativeStagedPasses {
+  /** Checks and copies the sequences into the staged samples (before their first captureStaged). */
+  stageSamples(inputs: NativeBertInputs, options?: NativeTaskOptions): Promise<void>;
   /**
    * Masked LM: labels count x tokens (-100 = no loss); logits count x tokens x vocab,
    * losses and predictions count x tokens (NaN / -1 where not computed). Classification:

@@ -10,7 +10,7 @@ import { defaultsOf } from '../lib/config/validate.ts';
 import { alignPair } from '../lib/fusion/align-pair.ts';
 import { fuse, type FusionParent, type FusionSettings } from '../lib/fusion/index.ts';
 import { graphActivations } from '../lib/fusion/graph.ts';
-import { repairStatistics } from '../lib/fusion/repair.ts';
+import { repairStatistics, wholePassMeasures } from '../lib/fusion/repair.ts';
 import { measureBert } from '../lib/pipeline/measure.ts';
 import type { Tensor } from '../lib/io/tensor.ts';
 import { createBertModel, type BertModel } from '../lib/models/bert.ts';
@@ -211,4 +211,21 @@ describe('statistics repair of a BERT', function () {
     assert.ok(worst.diff < 1e-4, `${worst.name} off by ${worst.diff}`);
     assert.deepEqual(repaired.get('cls.predictions.bias')!.data, original.get('cls.predictions.bias')!.data);
   });
+
+  for (const [name, cfg] of [['masked LM', mlm], ['classifier', cls]] as const) {
+    it(`carries padded batches from layer to layer to the same weights as a whole pass per group (${name})`, async () => {
+      const original = randomBert(cfg, 41), other = randomBert(cfg, 42);
+      const config = (await createBertModel({ ...cfg }, original)).config;
+      const batches = [batchOf(cfg, 43), bertRandomBatch(cfg, 3, 8, 44, [8, 3, 6])];
+      const staged = measureBert([config, config], 0, batches, { maxTokens: 10 });
+      const wholePasses = wholePassMeasures(staged, 0);
+      // The second model's weights stand in for a fusion result: far from the anchor's statistics.
+      const input = { graph: bertFusionGraph(config), fused: other, parents: [original, other], anchor: 0, outputMaps: [null, null], weights: [0.5, 0.5] };
+      const want = await repairStatistics({ ...input, measure: wholePasses }, 'anchor');
+      const got = await repairStatistics({ ...input, measure: staged }, 'anchor');
+      const worst = maxDiff(got, want);
+      assert.ok(worst.diff < 1e-5, `${worst.name} off by ${worst.diff}`);
+      assert.ok(maxDiff(got, other).diff > 1e-3, 'the repair changed nothing');
+    });
+  }
 });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { experimentSchema } from '../lib/config/experiment.ts';
 import { defaultsOf } from '../lib/config/validate.ts';
 import { fuse, type FusionSettings } from '../lib/fusion/index.ts';
-import { repairGroups, repairStatistics } from '../lib/fusion/repair.ts';
+import { repairGroups, repairStatistics, wholePassMeasures, type RepairMeasures } from '../lib/fusion/repair.ts';
 import { parseHfConfig } from '../lib/io/hf-config.ts';
 import type { Model } from '../lib/io/model-folder.ts';
 import type { Tensor } from '../lib/io/tensor.ts';
@@ -77,6 +77,45 @@ describe('statistics repair', function () {
     for (const name of ['classifier.weight', 'classifier.bias']) assert.deepEqual(repaired.get(name)!.data, shrunk.get(name)!.data);
   });
 
+  it('carries the samples from layer to layer to the same weights as a whole pass per group', async () => {
+    // The reference measures every group with a fresh model and a pass from the images.
+    const parents = parentsFromModels([model(cfg, randomTensors(cfg, 12) as Map<string, Tensor>), model(cfg, randomTensors(cfg, 13) as Map<string, Tensor>)]);
+    const stores = await Promise.all(parents.map(async (p) => {
+      const s = (await p.vit()).createActivationStore({ numSamples: 8 });
+      await (await p.vit()).capture(s, images, 8);
+      await s.finalize('std');
+      return s;
+    }));
+    const graph = vitFusionGraph(parents[0].config);
+    const fused = await fuse(parents.map((p, i) => ({ label: p.folder, tensors: p.model.tensors, store: stores[i] })), graph, settings(), { anchor: 0 });
+    const staged = measureOnSamples(parents, 0, samples);
+    let passes = 0;
+    const counted: RepairMeasures = { parent: (i, t, acts) => (passes++, staged.parent(i, t, acts)), fused: staged.fused };
+    const wholePasses = wholePassMeasures(counted, 0);
+    const input = { graph, fused: fused.tensors, parents: parents.map((p) => p.model.tensors), anchor: 0, outputMaps: fused.outputMaps, weights: fused.weights };
+    for (const target of ['anchor', 'mean'] as const) {
+      const want = await repairStatistics({ ...input, measure: wholePasses }, target);
+      const got = await repairStatistics({ ...input, measure: staged }, target);
+      assert.ok(maxDiff(got, want) < 1e-5, `${target}: off by ${maxDiff(got, want)}`);
+      assert.ok(maxDiff(got, fused.tensors) > 1e-3, `${target}: the repair changed nothing`);
+    }
+    // One pass per group and target, and one per parent measured for the 'mean' target.
+    assert.equal(passes, 2 * repairGroups(graph).length + 1 + 2);
+  });
+
+  it('refuses to measure a layer the staged samples have passed, and to write its weights', async () => {
+    const parents = parentsFromModels([model(cfg, original)]);
+    const session = await measureOnSamples(parents, 0, samples).fused(new Map(original));
+    try {
+      await session.measure(['vit.encoder.layer.1.intermediate.dense']);
+      await assert.rejects(session.measure(['vit.encoder.layer.0.intermediate.dense']), /passed 'vit\.encoder\.layer\.0\.intermediate\.dense'/);
+      await assert.rejects(session.update(['vit.encoder.layer.0.output.dense.weight']), /passed the stage/);
+      await session.update(['vit.encoder.layer.1.output.dense.weight', 'classifier.bias']);
+    } finally {
+      session.dispose();
+    }
+  });
+
   it('gives every repaired neuron its target statistics, for models of two widths', async () => {
     const wide: RefConfig = { ...cfg, hidden_size: 24, intermediate_size: 32, num_attention_heads: 3 };
     const parents = parentsFromModels([model(wide, randomTensors(wide, 9) as Map<string, Tensor>), model(cfg, randomTensors(cfg, 10) as Map<string, Tensor>)]);
@@ -91,7 +130,9 @@ describe('statistics repair', function () {
     const measure = measureOnSamples(parents, 1, samples);
     const repaired = await repairStatistics({ graph, fused: fused.tensors, parents: parents.map((p) => p.model.tensors), anchor: 1, outputMaps: fused.outputMaps, weights: fused.weights, measure }, 'anchor');
     const acts = repairGroups(graph).flat().map((p) => p.acts);
-    const after = await measure('fused', repaired, acts), want = await measure(1, parents[1].model.tensors, acts);
+    const session = await measure.fused(repaired);
+    const after = await session.measure(acts), want = await measure.parent(1, parents[1].model.tensors, acts);
+    session.dispose();
     // Repair goes in forward order, so each layer is matched after the ones before it: all match at the end.
     for (const name of acts) {
       const a = after.get(name)!, w = want.get(name)!;

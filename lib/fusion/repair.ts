@@ -11,8 +11,9 @@
  *   mean    the parents' statistics, each carried into the anchor's neuron order through
  *           its transport map, averaged with the fusion weights.
  *
- * Each group of layers is measured after everything before it was repaired. A layer
- * without a bias can only be rescaled, not shifted.
+ * Each group of layers is measured after everything before it was repaired; the samples'
+ * residual streams are carried from layer to layer (FusedMeasures), so the whole walk costs
+ * a few forward passes. A layer without a bias can only be rescaled, not shifted.
  */
 import { InputError, throwIfAborted } from '../errors.ts';
 import type { Tensor } from '../io/tensor.ts';
@@ -27,11 +28,27 @@ export interface NeuronStats {
   std: Float64Array;
 }
 
+/** Measures models on the fusion samples (lib/pipeline/measure.ts). */
+export interface RepairMeasures {
+  /** The named linear outputs of parent `model` with the given tensors, in one pass. */
+  parent(model: number, tensors: Map<string, Tensor>, acts: string[]): Promise<Map<string, NeuronStats>>;
+  /** A session on the fused model (the anchor's shape) with these tensors. */
+  fused(tensors: Map<string, Tensor>): Promise<FusedMeasures>;
+}
+
 /**
- * Measures the named linear outputs on the fusion samples, of parent `model` or of the
- * fused model ('fused', in the anchor's shape) with the given tensors.
+ * The fused model measured group by group in forward order while repair rescales it:
+ * each measurement starts where the previous one left the samples (the residual streams
+ * entering its layer), so the groups of a layer are measured after every earlier layer
+ * was repaired, at the cost of a few forward passes in all.
  */
-export type MeasureStats = (model: number | 'fused', tensors: Map<string, Tensor>, acts: string[]) => Promise<Map<string, NeuronStats>>;
+export interface FusedMeasures {
+  /** The named outputs with the weights as they are now; never a layer before the last one measured. */
+  measure(acts: string[]): Promise<Map<string, NeuronStats>>;
+  /** The named tensors (of the session's map) were changed in place: the model takes their values. */
+  update(names: string[]): Promise<void>;
+  dispose(): void;
+}
 
 export interface RepairInput {
   graph: FusionGraph;
@@ -43,9 +60,23 @@ export interface RepairInput {
   /** Per parent (null for the anchor): the maps that moved each linear layer's outputs. */
   outputMaps: Array<Map<string, OutputMap> | null>;
   weights: number[];
-  measure: MeasureStats;
+  measure: RepairMeasures;
   signal?: AbortSignal;
   onGroup?: (done: number, total: number) => void;
+}
+
+/**
+ * The fused model measured as `measures` measures a parent, with a fresh model and a pass
+ * from the inputs for every group: what a staged session must agree with (the tests and
+ * bench/fusion/repair.ts compare the two). `anchor` is a parent of the fused model's shape.
+ */
+export function wholePassMeasures(measures: RepairMeasures, anchor: number): RepairMeasures {
+  return {
+    parent: (model, tensors, acts) => measures.parent(model, tensors, acts),
+    async fused(tensors) {
+      return { measure: (acts) => measures.parent(anchor, tensors, acts), async update() {}, dispose() {} };
+    },
+  };
 }
 
 /** The linear layers repair walks, in groups that share an input (measured together), in forward order. */
@@ -81,7 +112,7 @@ function carry(stats: Map<string, NeuronStats>, piece: LinearPiece, om: OutputMa
 
 async function targets(input: RepairInput, target: Exclude<RepairTarget, 'none'>, pieces: LinearPiece[]): Promise<Map<string, NeuronStats>> {
   const acts = pieces.map((p) => p.acts);
-  const anchorStats = await input.measure(input.anchor, input.parents[input.anchor], acts);
+  const anchorStats = await input.measure.parent(input.anchor, input.parents[input.anchor], acts);
   if (target === 'anchor') return anchorStats;
   const out = new Map<string, NeuronStats>();
   for (const p of pieces) {
@@ -90,7 +121,7 @@ async function targets(input: RepairInput, target: Exclude<RepairTarget, 'none'>
   }
   for (let i = 0; i < input.parents.length; i++) {
     throwIfAborted(input.signal);
-    const stats = i === input.anchor ? anchorStats : await input.measure(i, input.parents[i], acts);
+    const stats = i === input.anchor ? anchorStats : await input.measure.parent(i, input.parents[i], acts);
     for (const p of pieces) {
       const t = out.get(p.acts)!;
       const s = i === input.anchor ? anchorStats.get(p.acts)! : carry(stats, p, input.outputMaps[i]?.get(p.weight), t.mean.length);
@@ -110,17 +141,23 @@ export async function repairStatistics(input: RepairInput, target: Exclude<Repai
   const want = await targets(input, target, pieces);
   const tensors = new Map<string, Tensor>();
   for (const [name, t] of input.fused) tensors.set(name, { ...t, shape: [...t.shape], data: t.data.slice() });
-  for (const [g, group] of groups.entries()) {
-    throwIfAborted(input.signal);
-    const stats = await input.measure('fused', tensors, group.map((p) => p.acts));
-    for (const p of group) {
-      const w = tensors.get(p.weight)!, s = stats.get(p.acts)!, t = want.get(p.acts)!;
-      const rows = w.shape[0], cols = w.data.length / rows;
-      // Without a bias the shift has nowhere to go (a scratch bias takes it): only the spread is matched.
-      const bias = p.bias ? (tensors.get(p.bias)!.data as Float32Array) : new Float32Array(rows);
-      native().fusionRepairRows(w.data as Float32Array, bias, rows, cols, s.mean, s.std, t.mean, t.std);
+  const session = await input.measure.fused(tensors);
+  try {
+    for (const [g, group] of groups.entries()) {
+      throwIfAborted(input.signal);
+      const stats = await session.measure(group.map((p) => p.acts));
+      for (const p of group) {
+        const w = tensors.get(p.weight)!, s = stats.get(p.acts)!, t = want.get(p.acts)!;
+        const rows = w.shape[0], cols = w.data.length / rows;
+        // Without a bias the shift has nowhere to go (a scratch bias takes it): only the spread is matched.
+        const bias = p.bias ? (tensors.get(p.bias)!.data as Float32Array) : new Float32Array(rows);
+        native().fusionRepairRows(w.data as Float32Array, bias, rows, cols, s.mean, s.std, t.mean, t.std);
+      }
+      await session.update(group.flatMap((p) => (p.bias ? [p.weight, p.bias] : [p.weight])));
+      input.onGroup?.(g + 1, groups.length);
     }
-    input.onGroup?.(g + 1, groups.length);
+  } finally {
+    session.dispose();
   }
   return tensors;
 }

@@ -26,7 +26,7 @@ import type { Model } from '../io/model-folder.ts';
 import type { Tensor } from '../io/tensor.ts';
 import { defaultDevice, native, runTask, type Device, type NativeBertConfig, type NativeBertModel, type TaskOptions } from '../native.ts';
 import type { TokenBatch } from '../text/batch.ts';
-import { buildNative, checkUnknownTensors, createStore, parameterParts, planStore, tensorsFromFlat, type ParameterPart } from './native-model.ts';
+import { buildNative, checkUnknownTensors, createStore, namedParts, parameterParts, planStore, tensorsFromFlat, type ParameterPart } from './native-model.ts';
 
 export type BertHead = 'masked-lm' | 'sequence-classification';
 
@@ -284,6 +284,22 @@ export class BertModel {
   /** The parameters under their HF names (copies, read off the JS thread). A tied decoder is the word embeddings and is not repeated. */
   async parameters(): Promise<Map<string, Tensor>> {
     return tensorsFromFlat(native().bertLayout(nativeBertConfig(this.config)), hfParameterName, await this.native.readParameters());
+  }
+
+  /** Overwrites the native copies of the tensors `names` with their values in `tensors` (the model's own shapes). */
+  async writeParameters(tensors: Map<string, Tensor>, names: string[], options: TaskOptions = {}): Promise<void> {
+    const parts = namedParts(native().bertLayout(nativeBertConfig(this.config)), hfParameterName, tensors, names, 'the BERT');
+    await runTask(options, (o) => this.native.writeParameters(parts, o));
+  }
+
+  /** Staged passes (statistics repair), as VitModel's: the batch's sequences are copied once. */
+  async stageSamples(batch: TokenBatch, options: TaskOptions = {}): Promise<void> {
+    await runTask(options, (o) => this.native.stageSamples(
+      { ids: batch.ids, typeIds: batch.typeIds, mask: batch.mask, count: batch.count, tokens: batch.tokens }, o));
+  }
+
+  async captureStaged(store: ActivationStore, options: TaskOptions = {}): Promise<number> {
+    return runTask(options, (o) => this.native.captureStaged(store.native, o));
   }
 
   /** Sequences per native encoder pass (0: about 1024 tokens' worth, the default). */

@@ -104,6 +104,26 @@ export function checkUnknownTensors(
     throw new InputError(source, `unexpected tensors for this ${kind} config: ${unknown.slice(0, 5).join(', ')}${unknown.length > 5 ? ', ...' : ''}`);
 }
 
+/**
+ * The tensors `names` of `tensors` and their places in the flat buffer of `layout`, read
+ * in place: for writing a few parameters of a built model (writeParameters). Shapes are
+ * checked; errors name `source` and the tensor.
+ */
+export function namedParts(
+  layout: FlatLayout, hfName: (native: string) => string, tensors: Map<string, Tensor>, names: string[], source: string,
+): ParameterPart[] {
+  const places = new Map(layout.tensors.map((t) => [hfName(t.name), t]));
+  return names.map((name) => {
+    const place = places.get(name), tensor = tensors.get(name);
+    if (!place) throw new InputError(`${source}: ${name}`, 'is not a parameter of this model');
+    if (!tensor) throw new InputError(`${source}: ${name}`, 'is missing');
+    const size = place.shape.reduce((a, b) => a * b, 1);
+    if (!(tensor.data instanceof Float32Array) || tensor.data.length !== size)
+      throw new InputError(`${source}: ${name}`, `must hold ${size} float32 values for shape [${place.shape.join(', ')}]`);
+    return { name, data: tensor.data, offset: place.offset };
+  });
+}
+
 /** The flat buffer -> HF-named tensors (copies), in buffer order. */
 export function tensorsFromFlat(layout: FlatLayout, hfName: (native: string) => string, flat: Float32Array): Map<string, Tensor> {
   const out = new Map<string, Tensor>();

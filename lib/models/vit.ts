@@ -16,7 +16,7 @@ import type { Model } from '../io/model-folder.ts';
 import type { Tensor } from '../io/tensor.ts';
 import { defaultDevice, native, runTask, type Device, type NativeVitConfig, type NativeVitModel, type TaskOptions } from '../native.ts';
 import type { ForwardOptions, ForwardResult, ImageClassifier, ImageInput } from './classifier.ts';
-import { buildNative, checkUnknownTensors, createStore, packParts, parameterParts, planStore, tensorsFromFlat, type ParameterPart } from './native-model.ts';
+import { buildNative, checkUnknownTensors, createStore, namedParts, packParts, parameterParts, planStore, tensorsFromFlat, type ParameterPart } from './native-model.ts';
 
 export type { Tensor } from '../io/tensor.ts';
 
@@ -199,6 +199,25 @@ export class VitModel implements ImageClassifier {
   /** The parameters under their HF names (copies, read off the JS thread). */
   async parameters(): Promise<Map<string, Tensor>> {
     return vitTensorsFromFlat(this.config, await this.native.readParameters());
+  }
+
+  /** Overwrites the native copies of the tensors `names` with their values in `tensors` (the model's own shapes). */
+  async writeParameters(tensors: Map<string, Tensor>, names: string[], options: TaskOptions = {}): Promise<void> {
+    const parts = namedParts(native().vitLayout(nativeVitConfig(this.config)), hfParameterName, tensors, names, 'the ViT');
+    await runTask(options, (o) => this.native.writeParameters(parts, o));
+  }
+
+  /**
+   * Staged passes (statistics repair): the images are copied once, then each
+   * captureStaged fills a store from the residual streams the samples carry from one
+   * layer to the next (NativeStagedPasses).
+   */
+  async stageSamples(images: Float32Array, count: number, options: TaskOptions = {}): Promise<void> {
+    await runTask(options, (o) => this.native.stageSamples(images, count, o));
+  }
+
+  async captureStaged(store: ActivationStore, options: TaskOptions = {}): Promise<number> {
+    return runTask(options, (o) => this.native.captureStaged(store.native, o));
   }
 
   /** Frees the native copy of the weights and the working buffers now instead of at garbage collection. */

@@ -8,7 +8,7 @@
 import type { ActivationStore } from '../activations.ts';
 import type { ExperimentConfig } from '../config/experiment.ts';
 import { fuse, sameShapes, vanillaAverage, type FusionGraph, type FusionResult } from '../fusion/index.ts';
-import { repairStatistics, type MeasureStats } from '../fusion/repair.ts';
+import { repairStatistics, type RepairMeasures } from '../fusion/repair.ts';
 import type { Tensor } from '../io/tensor.ts';
 import type { StageHooks } from './stages.ts';
 
@@ -48,7 +48,7 @@ export async function fusionStage(
  */
 export async function repairStage(
   graph: FusionGraph, fused: FusionResult, parents: Array<Map<string, Tensor>>, anchor: number, cfg: ExperimentConfig,
-  measure: () => MeasureStats, hooks: StageHooks,
+  measure: () => RepairMeasures, hooks: StageHooks,
 ): Promise<Map<string, Tensor> | null> {
   const repair = cfg.fusion.repair;
   if (repair === 'none') return null;

@@ -124,15 +124,18 @@ tf::BertConfig ReadBertConfig(Napi::Env env, const Napi::Value& value) {
 
 void BertModelWrap::Register(Napi::Env env, Napi::Object exports) {
   // No dispose(): the BERT adapter releases its model by dropping the reference.
-  Napi::Function ctor = Define(env, kClassName,
-                               {InstanceMethod<&BertModelWrap::Forward>("forward"),
-                                InstanceMethod<&BertModelWrap::Capture>("capture"),
-                                InstanceMethod<&BertModelWrap::PlanActivationStore>("planActivationStore"),
-                                ReadParametersMethod(),
-                                StaticMethod<&BertModelWrap::BuildStatic>("build"),
-                                InstanceMethod<&BertModelWrap::SetMicroBatch>("setMicroBatch"),
-                                MicroBatchAccessor(),
-                                DeviceAccessor()});
+  std::vector<Napi::ClassPropertyDescriptor<BertModelWrap>> members = {
+      InstanceMethod<&BertModelWrap::Forward>("forward"),
+      InstanceMethod<&BertModelWrap::Capture>("capture"),
+      InstanceMethod<&BertModelWrap::StageSamples>("stageSamples"),
+      InstanceMethod<&BertModelWrap::PlanActivationStore>("planActivationStore"),
+      ReadParametersMethod(),
+      StaticMethod<&BertModelWrap::BuildStatic>("build"),
+      InstanceMethod<&BertModelWrap::SetMicroBatch>("setMicroBatch"),
+      MicroBatchAccessor(),
+      DeviceAccessor()};
+  for (auto& m : StagedMethods()) members.push_back(m);
+  Napi::Function ctor = Define(env, kClassName, members);
   exports.Set("BertModel", ctor);
   Export<BertLayout>(env, exports, "bertLayout");
 }
@@ -219,6 +222,18 @@ Napi::Value BertModelWrap::Capture(const Napi::CallbackInfo& info) {
     return model->capture(store, inputs, labels, &ctx);
   };
   return StartCapture(env, opts, in.keep, handle, work);
+}
+
+// stageSamples(inputs, options) -> Promise<void>: checks and copies the sequences into the
+// model's staged samples (tf::BertModel::stage_samples) on a worker.
+Napi::Value BertModelWrap::StageSamples(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  InputViews in = ReadInputs(env, info[0]);
+  auto model = model_;
+  tf::BertInputs inputs = in.inputs;
+  return Task::Start(
+      env, TaskOptions::From(info[1]), in.keep, [model, inputs](tf::TaskContext&) { model->stage_samples(inputs); },
+      [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
 }
 
 // planActivationStore(options) -> { bytes, limit, entries: [{ name, rowsPerSample, width }] }

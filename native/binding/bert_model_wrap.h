@@ -18,6 +18,7 @@ class BertModelWrap : public ModelWrap<BertModelWrap, tf::BertModel> {
  private:
   Napi::Value Forward(const Napi::CallbackInfo& info);
   Napi::Value Capture(const Napi::CallbackInfo& info);
+  Napi::Value StageSamples(const Napi::CallbackInfo& info);
   Napi::Value PlanActivationStore(const Napi::CallbackInfo& info);
   Napi::Value SetMicroBatch(const Napi::CallbackInfo& info);
 };

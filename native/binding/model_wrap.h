@@ -11,6 +11,8 @@
 #include <string>
 
 #include "../core/backend.h"
+#include "activation_store_wrap.h"
+#include "capture_task.h"
 #include "model_args.h"
 #include "parameter_parts.h"
 #include "task.h"
@@ -53,6 +55,12 @@ class ModelWrap : public Napi::ObjectWrap<Derived> {
   }
   static Napi::ClassPropertyDescriptor<Derived> DisposeMethod() {
     return Napi::ObjectWrap<Derived>::InstanceMethod("dispose", Member(&ModelWrap::Dispose));
+  }
+  // Statistics repair's staged passes and in-place parameter writes (tf::VitModel).
+  static std::vector<Napi::ClassPropertyDescriptor<Derived>> StagedMethods() {
+    return {Napi::ObjectWrap<Derived>::InstanceMethod("writeParameters", Member(&ModelWrap::WriteParameters)),
+            Napi::ObjectWrap<Derived>::InstanceMethod("captureStaged", Member(&ModelWrap::CaptureStaged)),
+            Napi::ObjectWrap<Derived>::InstanceMethod("clearStaged", Member(&ModelWrap::ClearStaged))};
   }
 
   // The constructor's body: a model is only made by build() (BuildAsync), which hands
@@ -105,6 +113,35 @@ class ModelWrap : public Napi::ObjectWrap<Derived> {
     return Task::Start(
         env, TaskOptions::From(info[0]), {out}, [model, data](tf::TaskContext&) { model->read_parameters(data); },
         [result](Napi::Env) -> Napi::Value { return result->Value(); });
+  }
+  // writeParameters(parts, taskOptions?) -> Promise<void>: each { data, offset } part
+  // (ReadParameterParts) overwrites the model's parameters there, on a worker.
+  Napi::Value WriteParameters(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto model = model_;
+    std::vector<Napi::Value> keep;
+    std::vector<ParameterPart> parts =
+        ReadParameterParts(env, info[0], live(env).layout().total(), "writeParameters: parts", keep);
+    return Task::Start(
+        env, TaskOptions::From(info[1]), keep,
+        [model, parts](tf::TaskContext&) {
+          for (const ParameterPart& p : parts) model->write_parameters(p.offset, p.data, p.length);
+        },
+        [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
+  }
+  // captureStaged(store, taskOptions?) -> Promise<number captured>
+  Napi::Value CaptureStaged(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto handle = ActivationStoreWrap::Handle(env, info[0], "captureStaged: store");
+    live(env);
+    auto model = model_;
+    auto work = [model](tf::ActivationStore& store, tf::TaskContext& ctx) { return model->capture_staged(store, &ctx); };
+    return StartCapture(env, TaskOptions::From(info[1]), {info[0]}, handle, work);
+  }
+  // clearStaged(): forgets the staged samples (waits for a pass that uses them).
+  Napi::Value ClearStaged(const Napi::CallbackInfo& info) {
+    live(info.Env()).clear_staged();
+    return info.Env().Undefined();
   }
   Napi::Value GetMicroBatch(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), double(live(info.Env()).micro_batch()));

@@ -61,16 +61,19 @@ tf::VitConfig ReadVitConfig(Napi::Env env, const Napi::Value& value) {
 }
 
 void VitModelWrap::Register(Napi::Env env, Napi::Object exports) {
-  Napi::Function ctor = Define(env, kClassName,
-                               {InstanceMethod<&VitModelWrap::Forward>("forward"),
-                                InstanceMethod<&VitModelWrap::Capture>("capture"),
-                                InstanceMethod<&VitModelWrap::PlanActivationStore>("planActivationStore"),
-                                ReadParametersMethod(),
-                                StaticMethod<&VitModelWrap::BuildStatic>("build"),
-                                InstanceMethod<&VitModelWrap::SetMicroBatch>("setMicroBatch"),
-                                MicroBatchAccessor(),
-                                DisposeMethod(),
-                                DeviceAccessor()});
+  std::vector<Napi::ClassPropertyDescriptor<VitModelWrap>> members = {
+      InstanceMethod<&VitModelWrap::Forward>("forward"),
+      InstanceMethod<&VitModelWrap::Capture>("capture"),
+      InstanceMethod<&VitModelWrap::StageSamples>("stageSamples"),
+      InstanceMethod<&VitModelWrap::PlanActivationStore>("planActivationStore"),
+      ReadParametersMethod(),
+      StaticMethod<&VitModelWrap::BuildStatic>("build"),
+      InstanceMethod<&VitModelWrap::SetMicroBatch>("setMicroBatch"),
+      MicroBatchAccessor(),
+      DisposeMethod(),
+      DeviceAccessor()};
+  for (auto& m : StagedMethods()) members.push_back(m);
+  Napi::Function ctor = Define(env, kClassName, members);
   exports.Set("VitModel", ctor);
   Export<VitLayout>(env, exports, "vitLayout");
 }
@@ -135,6 +138,20 @@ Napi::Value VitModelWrap::Capture(const Napi::CallbackInfo& info) {
     return model->capture(store, images.data, n, labels, &ctx);
   };
   return StartCapture(env, opts, keep, handle, work);
+}
+
+// stageSamples(images, count, options) -> Promise<void>: copies the images into the
+// model's staged samples (tf::VitModel::stage_samples) on a worker.
+Napi::Value VitModelWrap::StageSamples(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const tf::VitConfig& c = live(env).config();
+  F32View images = ReadF32(env, info[0], "stageSamples: images");
+  int64_t n = ReadCount(env, info[1], c, images, "stageSamples");
+  auto model = model_;
+  return Task::Start(
+      env, TaskOptions::From(info[2]), {info[0]},
+      [model, images, n](tf::TaskContext&) { model->stage_samples(images.data, n); },
+      [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
 }
 
 // planActivationStore(options) -> { bytes, limit, entries: [{ name, rowsPerSample, width }] }

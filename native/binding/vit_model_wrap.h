@@ -18,6 +18,7 @@ class VitModelWrap : public ModelWrap<VitModelWrap, tf::VitModel> {
  private:
   Napi::Value Forward(const Napi::CallbackInfo& info);
   Napi::Value Capture(const Napi::CallbackInfo& info);
+  Napi::Value StageSamples(const Napi::CallbackInfo& info);
   Napi::Value PlanActivationStore(const Napi::CallbackInfo& info);
   Napi::Value SetMicroBatch(const Napi::CallbackInfo& info);
 };

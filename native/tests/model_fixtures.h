@@ -33,6 +33,21 @@ inline std::vector<float> plausible_params(const std::vector<ParamTensor>& tenso
   return p;
 }
 
+// A ViT small enough for exact comparisons: 8 x 8 images in 2 x 2 patches (a 4 x 4 grid,
+// 17 tokens), hidden 12 in 3 heads, MLP 20, 5 labels.
+inline VitConfig toy_vit(int64_t layers = 2) {
+  VitConfig c;
+  c.image_size = 8;
+  c.patch_size = 2;
+  c.num_channels = 3;
+  c.hidden_size = 12;
+  c.num_layers = layers;
+  c.num_heads = 3;
+  c.intermediate_size = 20;
+  c.num_labels = 5;
+  return c;
+}
+
 inline BertConfig small_bert(BertHead head, int64_t hidden, int64_t layers, int64_t heads, int64_t vocab) {
   BertConfig c;
   c.head = head;

@@ -12,24 +12,12 @@
 #include "../core/error.h"
 #include "../core/vit/vit_model.h"
 #include "check.h"
+#include "model_fixtures.h"
 #include "stand_in_device.h"
 #include "test_device.h"
 
 namespace tf::test {
 namespace {
-
-VitConfig toy_vit() {
-  VitConfig c;
-  c.image_size = 8;
-  c.patch_size = 2;  // 4 x 4 grid, 17 tokens
-  c.num_channels = 3;
-  c.hidden_size = 12;
-  c.num_layers = 2;
-  c.num_heads = 3;
-  c.intermediate_size = 20;
-  c.num_labels = 5;
-  return c;
-}
 
 // The toy ViT with random weights on the CPU and on the stand-in device (micro-batches
 // of 4), and 11 random images with labels.

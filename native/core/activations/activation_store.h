@@ -155,6 +155,13 @@ class ActivationStore final : public ActivationSink {
       if (entries_[i].kept) return int64_t(i);
     return -1;
   }
+  // The first capture point this store keeps: a staged pass (VitModel::capture_staged)
+  // may start at its stage. -1: none kept.
+  int64_t first_kept_point() const {
+    for (size_t i = 0; i < entries_.size(); ++i)
+      if (entries_[i].kept) return int64_t(i);
+    return -1;
+  }
   // Rows that capture(point, data, batch, ...) reads from `data`: batch x capture_tokens,
   // or, for a padded point of a packed batch, the batch's real tokens.
   int64_t capture_rows(size_t point, int64_t batch) const {

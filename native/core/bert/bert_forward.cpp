@@ -18,13 +18,15 @@ void linear(Backend& be, float* y, const float* x, const float* w, int64_t rows,
 
 const float* bert_encoder_forward(Backend& be, const BertConfig& c, const BertParamLayout& L, const float* params,
                                   BertBuffers& buf, const BertBatch& in, ActivationSink* sink, const TaskContext* ctx,
-                                  bool cls_only, int64_t last_point) {
+                                  bool cls_only, int64_t last_point, int64_t start_layer) {
   const int64_t B = in.batch, T = in.tokens, C = c.hidden_size, I = c.intermediate_size;
   TF_CHECK(B >= 1 && buf.fits(B, T), "bert forward: batch larger than the buffers");
   TF_CHECK(T >= 1 && T <= c.max_positions, "bert forward: sequence longer than the position embeddings");
   TF_CHECK(!(cls_only && sink), "bert forward: a capture needs every token of the last layer");
   TF_CHECK(!(in.packed() && in.mask), "bert forward: a packed batch has no padding to mask");
   TF_CHECK(!(in.packed() && sink && !in.host_mask), "bert forward: a packed capture needs the host mask");
+  TF_CHECK(start_layer < 0 || (sink && start_layer <= c.num_layers),
+           "bert forward: a pass that starts inside the encoder is a capture");
   const int64_t R = in.rows();
   auto W = [&](int64_t offset) { return params + offset; };
   // A packed batch's token outputs hold real rows only: the sink is told so.
@@ -53,19 +55,21 @@ const float* bert_encoder_forward(Backend& be, const BertConfig& c, const BertPa
     }
   };
 
-  if (in.packed()) {
-    for (int64_t b = 0; b < B; ++b) {
-      const int64_t s = in.starts[b];
-      be.token_embeddings_forward(buf.embed_sum + s * C, in.ids + s, in.type_ids ? in.type_ids + s : nullptr, W(L.word),
-                                  W(L.position), W(L.token_type), 1, in.starts[b + 1] - s, C);
+  if (start_layer < 0) {
+    if (in.packed()) {
+      for (int64_t b = 0; b < B; ++b) {
+        const int64_t s = in.starts[b];
+        be.token_embeddings_forward(buf.embed_sum + s * C, in.ids + s, in.type_ids ? in.type_ids + s : nullptr,
+                                    W(L.word), W(L.position), W(L.token_type), 1, in.starts[b + 1] - s, C);
+      }
+    } else {
+      be.token_embeddings_forward(buf.embed_sum, in.ids, in.type_ids, W(L.word), W(L.position), W(L.token_type), B,
+                                  T, C);
     }
-  } else {
-    be.token_embeddings_forward(buf.embed_sum, in.ids, in.type_ids, W(L.word), W(L.position), W(L.token_type), B, T,
-                                C);
+    be.layernorm_forward(buf.embed, buf.embed_mean, buf.embed_rstd, buf.embed_sum, W(L.embed_ln_w), W(L.embed_ln_b),
+                         R, C, c.layer_norm_eps);
+    capture(bert_point_embed(), buf.embed, C);
   }
-  be.layernorm_forward(buf.embed, buf.embed_mean, buf.embed_rstd, buf.embed_sum, W(L.embed_ln_w), W(L.embed_ln_b), R,
-                       C, c.layer_norm_eps);
-  capture(bert_point_embed(), buf.embed, C);
 
   const float* x = buf.embed;
   int64_t full_layers = cls_only ? c.num_layers - 1 : c.num_layers;
@@ -75,7 +79,7 @@ const float* bert_encoder_forward(Backend& be, const BertConfig& c, const BertPa
     const int64_t first = int64_t(bert_point_layer(0, kBertQuery));
     full_layers = last_point < first ? 0 : (last_point - first) / int64_t(kBertPointsPerLayer) + 1;
   }
-  for (int64_t l = 0; l < full_layers; ++l) {
+  for (int64_t l = std::max<int64_t>(start_layer, 0); l < full_layers; ++l) {
     if (ctx) ctx->check_cancelled();
     const BertLayerOffsets& o = L.layers[size_t(l)];
     BertLayerBuffers& lb = buf.layer(l);

@@ -55,10 +55,14 @@ struct BertBatch {
 // With a sink and `last_point` >= 0 before the head's points (a capture that needs
 // nothing later, e.g. statistics repair measuring one layer), the pass stops after the
 // layer that produces last_point and returns null: there is no final hidden state.
+//
+// `start_layer` >= 0 (a staged pass, with a sink) skips the embeddings and starts at that
+// layer (num_layers: none, the result is the stream itself) from the residual stream the
+// caller put in buffers.embed (batch.rows() x hidden); the batch's ids are then not read.
 const float* bert_encoder_forward(Backend& be, const BertConfig& config, const BertParamLayout& layout,
                                   const float* params, BertBuffers& buffers, const BertBatch& batch,
                                   ActivationSink* sink, const TaskContext* ctx, bool cls_only = false,
-                                  int64_t last_point = -1);
+                                  int64_t last_point = -1, int64_t start_layer = -1);
 
 // Masked-LM head, first half: transform dense -> GELU -> LayerNorm on `rows` rows of
 // hidden states (rows x hidden, packed) into buffers.head_ln. `gather`, when not null,

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "../activations/host_staging_sink.h"
+#include "../activations/stream_sink.h"
 #include "../error.h"
 #include "bert_batch.h"
 #include "bert_capture.h"
@@ -108,7 +109,8 @@ void check_bert_inputs(const BertConfig& c, const BertInputs& in, const int32_t*
 }
 
 void BertModel::run_chunk(const BertInputs& in, const int32_t* labels, const BertOutputs& out, ActivationSink* sink,
-                          float* sample_losses, const TaskContext* ctx, int64_t last_point) {
+                          float* sample_losses, const TaskContext* ctx, int64_t last_point, int64_t start_layer,
+                          const float* stream) {
   Backend& be = *backend_;
   const bool on_host = be.device() == Device::Cpu;
   const int64_t B = in.count, T = in.tokens, R = B * T;
@@ -119,11 +121,14 @@ void BertModel::run_chunk(const BertInputs& in, const int32_t* labels, const Ber
   if (!(config_.masked_lm() && out.logits)) starts = bert_batch_starts(be, in, config_.masked_lm() ? labels : nullptr);
   const BertBatch batch = upload_bert_batch(be, buf, in, starts);
   const int64_t rows = batch.rows();
+  // A staged pass: the stream enters the first layer from buf.embed.
+  if (start_layer >= 0) be.gather_rows(buf.embed, stream, rows, config_.hidden_size, config_.hidden_size);
 
   // A classifier's inference needs the last layer for [CLS] only.
   const bool cls_only = !config_.masked_lm() && !sink;
   const float* params = params_->get<float>();
-  const float* hidden = bert_encoder_forward(be, config_, layout_, params, buf, batch, sink, ctx, cls_only, last_point);
+  const float* hidden =
+      bert_encoder_forward(be, config_, layout_, params, buf, batch, sink, ctx, cls_only, last_point, start_layer);
   const float nan = std::numeric_limits<float>::quiet_NaN();
   if (!hidden) {  // stopped after last_point: no head, no losses (no labels asked for them)
     if (sample_losses) std::fill(sample_losses, sample_losses + B, nan);
@@ -252,14 +257,18 @@ void BertModel::forward(const BertInputs& in, const int32_t* labels, const BertO
   }
 }
 
-int64_t BertModel::capture(ActivationStore& store, const BertInputs& in, const int32_t* labels, TaskContext* ctx) {
-  std::lock_guard<std::mutex> lock(mutex_);
+void BertModel::check_store(const ActivationStore& store) const {
   TF_CHECK(store.entry_count() == points_.size(), "activation store was planned for a different model");
   for (size_t i = 0; i < points_.size(); ++i) {
     const ActivationEntry& e = store.entry(i);
     if (e.width != points_[i].width || e.padded != points_[i].padded)
       throw Error("activation store entry '" + e.name + "' does not match this model's '" + points_[i].name + "'");
   }
+}
+
+int64_t BertModel::capture(ActivationStore& store, const BertInputs& in, const int32_t* labels, TaskContext* ctx) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  check_store(store);
   check_inputs(in, labels);
   const int64_t T = in.tokens, chunk = chunk_size(T);
   const int64_t per_label = config_.masked_lm() ? T : 1;
@@ -287,6 +296,101 @@ int64_t BertModel::capture(ActivationStore& store, const BertInputs& in, const i
 void BertModel::read_parameters(float* params) const {
   std::lock_guard<std::mutex> lock(mutex_);
   params_->download(params);
+}
+
+int64_t BertModel::stage_of_point(size_t point) const {
+  const size_t first = bert_point_layer(0, kBertQuery);
+  if (point < first) return -1;
+  if (point >= bert_point_head(config_)) return config_.num_layers;
+  return int64_t((point - first) / kBertPointsPerLayer);
+}
+
+int64_t BertModel::stage_of_parameter(int64_t offset) const {
+  int64_t stage = -1;
+  for (int64_t l = 0; l < config_.num_layers && offset >= layout_.layers[size_t(l)].qkv_w; ++l) stage = l;
+  const BertLayerOffsets& last = layout_.layers.back();
+  return offset >= last.out_ln_b + config_.hidden_size ? config_.num_layers : stage;
+}
+
+void BertModel::write_parameters(int64_t offset, const float* data, int64_t count) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  staged_.check_write(stage_of_parameter(offset));
+  write_parameter_range(*backend_, params_->get<float>(), layout_.total(), offset, data, count);
+}
+
+void BertModel::stage_samples(const BertInputs& in) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  check_inputs(in, nullptr);
+  staged_.add(in.count);
+  const int64_t T = in.tokens, chunk = chunk_size(T);
+  for (int64_t i = 0; i < in.count; i += chunk) {
+    StagedChunk c;
+    c.count = std::min(chunk, in.count - i);
+    c.tokens = T;
+    const int64_t from = i * T, to = (i + c.count) * T;
+    c.ids.assign(in.ids + from, in.ids + to);
+    if (in.type_ids) c.type_ids.assign(in.type_ids + from, in.type_ids + to);
+    if (in.mask) c.mask.assign(in.mask + from, in.mask + to);
+    // The rows its passes lay out (packed where this backend packs), as run_chunk decides.
+    const std::vector<int64_t> starts = bert_batch_starts(*backend_, c.inputs(), nullptr);
+    c.rows = starts.empty() ? c.count * T : starts.back();
+    c.first_row = staged_rows_;
+    staged_rows_ += c.rows;
+    staged_chunks_.push_back(std::move(c));
+  }
+}
+
+void BertModel::clear_staged() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  staged_ = StagedSamples{};
+  staged_chunks_.clear();
+  staged_rows_ = 0;
+}
+
+int64_t BertModel::staged_count() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return staged_.count();
+}
+
+int64_t BertModel::staged_stage() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return staged_.stage();
+}
+
+void BertModel::run_staged(ActivationStore* store, ActivationSink* sink, int64_t last_point, float* streams_out,
+                           TaskContext* ctx) {
+  const int64_t C = config_.hidden_size, stage = staged_.stage();
+  for (const StagedChunk& c : staged_chunks_) {
+    if (ctx) ctx->check_cancelled();
+    const float* stream = stage < 0 ? nullptr : staged_.streams() + c.first_row * C;
+    if (store) {
+      run_chunk(c.inputs(), nullptr, BertOutputs{}, sink, nullptr, ctx, last_point, stage, stream);
+      store->commit(c.count, nullptr);
+      continue;
+    }
+    // The chunk's stream is read into the pass's buffers before the stage's last point
+    // overwrites it in place.
+    StreamSink keep(*backend_, size_t(last_point), streams_out + c.first_row * C, c.rows, C);
+    run_chunk(c.inputs(), nullptr, BertOutputs{}, &keep, nullptr, ctx, last_point, stage, stream);
+    TF_CHECK(keep.captured(), "staged samples: the stage's output was not produced");
+  }
+}
+
+int64_t BertModel::capture_staged(ActivationStore& store, TaskContext* ctx) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  check_store(store);
+  const int64_t target = staged_.capture_stage(store, points_, [&](size_t p) { return stage_of_point(p); });
+  const int64_t n = staged_.count();
+  const double stages = double(target - staged_.stage() + 1);
+  const double done = staged_.carry_to(target, stages, ctx, [&] {
+    const int64_t stage = staged_.stage();
+    run_staged(nullptr, nullptr, int64_t(stage < 0 ? bert_point_embed() : bert_point_layer(stage, kBertLayerOut)),
+               staged_.streams(*backend_, staged_rows_ * config_.hidden_size), ctx);
+  });
+  HostStagingSink staging(*backend_, store);
+  run_staged(&store, &capture_sink(*backend_, store, staging), store.last_kept_point(), nullptr, ctx);
+  if (ctx) ctx->progress(done + double(n), stages * double(n));
+  return n;
 }
 
 }  // namespace tf

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "../activations/activation_store.h"
+#include "../activations/staged_samples.h"
 #include "../backend.h"
 #include "../task.h"
 #include "bert_buffers.h"
@@ -78,13 +79,46 @@ class BertModel {
 
   void read_parameters(float* params) const;
 
+  // Staged passes for statistics repair, as VitModel's (see there): write_parameters
+  // refuses parameters of a stage the staged samples have passed; stage_samples copies
+  // the sequences (checked as forward checks them) and may be called once per batch
+  // before the first capture_staged; stage -1 is the embeddings, stage num_layers the
+  // head (masked-LM transform or pooler).
+  void write_parameters(int64_t offset, const float* data, int64_t count);
+  void stage_samples(const BertInputs& in);
+  int64_t capture_staged(ActivationStore& store, TaskContext* ctx);
+  void clear_staged();
+  int64_t staged_count() const;
+  int64_t staged_stage() const;
+
  private:
   int64_t chunk_size(int64_t tokens) const;
   BertBuffers& buffers_for(int64_t batch, int64_t tokens);
   float* logits_buffer(int64_t rows);
   // One chunk of sequences: inputs and results in host memory (pointers already offset).
+  // `start_layer` >= 0 starts a capture there from `stream` (backend memory, the chunk's
+  // rows x hidden as its pass lays them out: packed or padded) instead of at the ids.
   void run_chunk(const BertInputs& in, const int32_t* labels, const BertOutputs& out, ActivationSink* sink,
-                 float* sample_losses, const TaskContext* ctx, int64_t last_point = -1);
+                 float* sample_losses, const TaskContext* ctx, int64_t last_point = -1, int64_t start_layer = -1,
+                 const float* stream = nullptr);
+  void check_store(const ActivationStore& store) const;
+  int64_t stage_of_point(size_t point) const;
+  int64_t stage_of_parameter(int64_t offset) const;
+  // As VitModel::run_staged.
+  void run_staged(ActivationStore* store, ActivationSink* sink, int64_t last_point, float* streams_out,
+                  TaskContext* ctx);
+
+  // One chunk of staged sequences (copies), and where its rows start in the streams.
+  struct StagedChunk {
+    std::vector<int32_t> ids, type_ids;
+    std::vector<uint8_t> mask;
+    int64_t count = 0, tokens = 0;
+    int64_t rows = 0, first_row = 0;
+    BertInputs inputs() const {
+      return {ids.data(), type_ids.empty() ? nullptr : type_ids.data(), mask.empty() ? nullptr : mask.data(), count,
+              tokens};
+    }
+  };
 
   BertConfig config_;
   BertParamLayout layout_;
@@ -93,6 +127,9 @@ class BertModel {
   std::unique_ptr<DeviceBuffer> params_;
   std::unique_ptr<BertBuffers> buffers_;
   std::unique_ptr<DeviceBuffer> logits_;  // decoder or classifier output, grown on demand
+  StagedSamples staged_;
+  std::vector<StagedChunk> staged_chunks_;
+  int64_t staged_rows_ = 0;  // rows of all chunks' streams
   static constexpr int64_t kMicroBatchRows = 1024;
   int64_t micro_batch_ = 0;
   mutable std::mutex mutex_;

@@ -1,5 +1,7 @@
 #include "vit_forward.h"
 
+#include <algorithm>
+
 #include "../error.h"
 #include "vit_capture.h"
 
@@ -16,8 +18,10 @@ void linear(Backend& be, float* y, const float* x, const float* w, int64_t rows,
 
 bool vit_forward(Backend& be, const VitConfig& c, const VitParamLayout& L, const float* params, VitBuffers& buf,
                  const float* images, int64_t B, ActivationSink* sink, const TaskContext* ctx, bool training,
-                 int64_t last_point) {
+                 int64_t last_point, int64_t start_layer) {
   TF_CHECK(B >= 1 && B <= buf.batch(), "vit forward: batch larger than the buffers");
+  TF_CHECK(start_layer < 0 || (sink && !training && start_layer <= c.num_layers),
+           "vit forward: a pass that starts inside the encoder is a capture");
   TF_CHECK(!training || (!sink && buf.layers_kept() == c.num_layers),
            "vit forward: a training pass keeps every layer and captures nothing");
   const int64_t T = c.tokens(), C = c.hidden_size, I = c.intermediate_size, P = c.num_patches();
@@ -28,12 +32,14 @@ bool vit_forward(Backend& be, const VitConfig& c, const VitParamLayout& L, const
   };
 
   // Embeddings: the patch conv as a GEMM over flattened patches, then CLS and positions.
-  be.patch_extract(buf.patches, images, B, c.num_channels, c.image_size, c.patch_size);
-  linear(be, buf.patch_out, buf.patches, W(L.patch_w), B * P, c.patch_dim(), C);
-  be.add_bias(buf.patch_out, W(L.patch_b), B * P, C);
-  capture(vit_point_patch(), buf.patch_out, C);
-  be.embeddings_assemble(buf.embed, buf.patch_out, W(L.cls), W(L.pos), B, P, C);
-  capture(vit_point_embed(), buf.embed, C);
+  if (start_layer < 0) {
+    be.patch_extract(buf.patches, images, B, c.num_channels, c.image_size, c.patch_size);
+    linear(be, buf.patch_out, buf.patches, W(L.patch_w), B * P, c.patch_dim(), C);
+    be.add_bias(buf.patch_out, W(L.patch_b), B * P, C);
+    capture(vit_point_patch(), buf.patch_out, C);
+    be.embeddings_assemble(buf.embed, buf.patch_out, W(L.cls), W(L.pos), B, P, C);
+    capture(vit_point_embed(), buf.embed, C);
+  }
 
   const float* x = buf.embed;
   // Without a capture, only CLS reaches the classifier: the last layer computes keys and
@@ -46,7 +52,7 @@ bool vit_forward(Backend& be, const VitConfig& c, const VitParamLayout& L, const
     const int64_t first = int64_t(vit_point_layer(0, kLn1));
     full_layers = last_point < first ? 0 : (last_point - first) / int64_t(kVitPointsPerLayer) + 1;
   }
-  for (int64_t l = 0; l < full_layers; ++l) {
+  for (int64_t l = std::max<int64_t>(start_layer, 0); l < full_layers; ++l) {
     if (ctx) ctx->check_cancelled();
     const VitLayerOffsets& o = L.layers[size_t(l)];
     VitLayerBuffers& lb = buf.layer(l);

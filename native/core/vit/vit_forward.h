@@ -28,8 +28,13 @@ namespace tf {
 // `last_point` >= 0 (a capture that needs nothing later, e.g. statistics repair measuring
 // one layer) stops after the layer that produces that capture point: no later layer, no
 // final LayerNorm, no logits. Returns whether the pass ran to the logits.
+//
+// `start_layer` >= 0 (a staged pass, with a sink) skips the embeddings and starts at that
+// encoder layer (num_layers: at the final LayerNorm) from the residual stream the caller
+// put in buffers.embed (batch x tokens x hidden); `images` is then not read.
 bool vit_forward(Backend& be, const VitConfig& config, const VitParamLayout& layout, const float* params,
                  VitBuffers& buffers, const float* images, int64_t batch, ActivationSink* sink,
-                 const TaskContext* ctx, bool training = false, int64_t last_point = -1);
+                 const TaskContext* ctx, bool training = false, int64_t last_point = -1,
+                 int64_t start_layer = -1);
 
 }  // namespace tf

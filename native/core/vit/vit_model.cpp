@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "../activations/host_staging_sink.h"
+#include "../activations/stream_sink.h"
 #include "../error.h"
 #include "vit_capture.h"
 #include "vit_forward.h"
@@ -40,18 +41,24 @@ VitBuffers& VitModel::buffers_for(int64_t batch) {
 }
 
 void VitModel::run_chunk(const float* images, int64_t batch, const int32_t* labels, float* logits, float* losses,
-                         ActivationSink* sink, TaskContext* ctx, int64_t last_point) {
+                         ActivationSink* sink, TaskContext* ctx, int64_t last_point, int64_t start_layer,
+                         const float* stream) {
   Backend& be = *backend_;
   const bool on_host = be.device() == Device::Cpu;
   VitBuffers& buf = buffers_for(std::min(micro_batch_, std::max<int64_t>(batch, 1)));
-  const size_t image_bytes = size_t(batch * config_.image_floats()) * sizeof(float);
   const float* dev_images = images;
-  if (!on_host) {
+  if (start_layer >= 0) {
+    // A staged pass: the stream enters the first layer from buf.embed.
+    const int64_t C = config_.hidden_size;
+    be.gather_rows(buf.embed, stream, batch * config_.tokens(), C, C);
+  } else if (!on_host) {
+    const size_t image_bytes = size_t(batch * config_.image_floats()) * sizeof(float);
     if (!staging_ || staging_->bytes() < image_bytes) staging_ = std::make_unique<DeviceBuffer>(be, image_bytes);
     be.copy_from_host(staging_->get(), images, image_bytes);
     dev_images = staging_->get<float>();
   }
-  if (!vit_forward(be, config_, layout_, params_->get<float>(), buf, dev_images, batch, sink, ctx, false, last_point)) {
+  if (!vit_forward(be, config_, layout_, params_->get<float>(), buf, dev_images, batch, sink, ctx, false, last_point,
+                   start_layer)) {
     // Stopped after last_point: no logits, no losses (no labels asked for them).
     if (losses) std::fill(losses, losses + batch, std::nanf(""));
     return;
@@ -84,15 +91,19 @@ void VitModel::forward(const float* images, int64_t n, float* logits, const int3
   }
 }
 
-int64_t VitModel::capture(ActivationStore& store, const float* images, int64_t n, const int32_t* labels,
-                          TaskContext* ctx) {
-  std::lock_guard<std::mutex> lock(mutex_);
+void VitModel::check_store(const ActivationStore& store) const {
   TF_CHECK(store.entry_count() == points_.size(), "activation store was planned for a different model");
   for (size_t i = 0; i < points_.size(); ++i) {
     const ActivationEntry& e = store.entry(i);
     if (e.width != points_[i].width || e.source_tokens != points_[i].tokens)
       throw Error("activation store entry '" + e.name + "' does not match this model's '" + points_[i].name + "'");
   }
+}
+
+int64_t VitModel::capture(ActivationStore& store, const float* images, int64_t n, const int32_t* labels,
+                          TaskContext* ctx) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  check_store(store);
   const int64_t take = std::min(n, store.remaining());
   const int64_t per_image = config_.image_floats(), V = config_.num_labels;
   std::vector<float> logits(size_t(std::min(micro_batch_, std::max<int64_t>(take, 1)) * V));
@@ -117,6 +128,88 @@ int64_t VitModel::capture(ActivationStore& store, const float* images, int64_t n
 void VitModel::read_parameters(float* params) const {
   std::lock_guard<std::mutex> lock(mutex_);
   params_->download(params);
+}
+
+int64_t VitModel::stage_of_point(size_t point) const {
+  const size_t first = vit_point_layer(0, kLn1);
+  if (point < first) return -1;
+  if (point >= vit_point_final_ln(config_)) return config_.num_layers;
+  return int64_t((point - first) / kVitPointsPerLayer);
+}
+
+int64_t VitModel::stage_of_parameter(int64_t offset) const {
+  int64_t stage = -1;
+  for (int64_t l = 0; l < config_.num_layers && offset >= layout_.layers[size_t(l)].ln1_w; ++l) stage = l;
+  return offset >= layout_.final_ln_w ? config_.num_layers : stage;
+}
+
+void VitModel::write_parameters(int64_t offset, const float* data, int64_t count) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  staged_.check_write(stage_of_parameter(offset));
+  write_parameter_range(*backend_, params_->get<float>(), layout_.total(), offset, data, count);
+}
+
+void VitModel::stage_samples(const float* images, int64_t n) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  staged_.add(n);
+  staged_images_.insert(staged_images_.end(), images, images + n * config_.image_floats());
+}
+
+void VitModel::clear_staged() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  staged_ = StagedSamples{};
+  std::vector<float>().swap(staged_images_);
+}
+
+int64_t VitModel::staged_count() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return staged_.count();
+}
+
+int64_t VitModel::staged_stage() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return staged_.stage();
+}
+
+void VitModel::run_staged(ActivationStore* store, ActivationSink* sink, int64_t last_point, float* streams_out,
+                          TaskContext* ctx) {
+  const int64_t n = staged_.count(), T = config_.tokens(), C = config_.hidden_size, stage = staged_.stage();
+  const float* streams = staged_.streams();
+  std::vector<float> logits(store ? size_t(std::min(micro_batch_, n) * config_.num_labels) : 0);
+  for (int64_t i = 0; i < n; i += micro_batch_) {
+    const int64_t b = std::min(micro_batch_, n - i);
+    if (ctx) ctx->check_cancelled();
+    const float* images = stage < 0 ? staged_images_.data() + i * config_.image_floats() : nullptr;
+    const float* stream = stage < 0 ? nullptr : streams + i * T * C;
+    if (store) {
+      run_chunk(images, b, nullptr, logits.data(), nullptr, sink, ctx, last_point, stage, stream);
+      store->commit(b, nullptr);
+      continue;
+    }
+    // The chunk's stream is read into the pass's buffers before the stage's last point
+    // overwrites it in place.
+    StreamSink keep(*backend_, size_t(last_point), streams_out + i * T * C, b * T, C);
+    run_chunk(images, b, nullptr, nullptr, nullptr, &keep, ctx, last_point, stage, stream);
+    TF_CHECK(keep.captured(), "staged samples: the stage's output was not produced");
+  }
+}
+
+int64_t VitModel::capture_staged(ActivationStore& store, TaskContext* ctx) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  check_store(store);
+  const int64_t target = staged_.capture_stage(store, points_, [&](size_t p) { return stage_of_point(p); });
+  const int64_t n = staged_.count(), floats = n * config_.tokens() * config_.hidden_size;
+  const double stages = double(target - staged_.stage() + 1);
+  const double done = staged_.carry_to(target, stages, ctx, [&] {
+    const int64_t stage = staged_.stage();
+    run_staged(nullptr, nullptr, int64_t(stage < 0 ? vit_point_embed() : vit_point_layer(stage, kLayerOut)),
+               staged_.streams(*backend_, floats), ctx);
+    if (stage < 0) std::vector<float>().swap(staged_images_);
+  });
+  HostStagingSink staging(*backend_, store);
+  run_staged(&store, &capture_sink(*backend_, store, staging), store.last_kept_point(), nullptr, ctx);
+  if (ctx) ctx->progress(done + double(n), stages * double(n));
+  return n;
 }
 
 }  // namespace tf

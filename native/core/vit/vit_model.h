@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "../activations/activation_store.h"
+#include "../activations/staged_samples.h"
 #include "../backend.h"
 #include "../task.h"
 #include "vit_buffers.h"
@@ -50,11 +51,50 @@ class VitModel {
   // Copies the parameters back to the host (params.size() == layout().total()).
   void read_parameters(float* params) const;
 
+  // Overwrites `count` parameters from `offset` (in floats, layout order) with host
+  // floats. With staged samples, parameters of a stage they have passed are refused:
+  // the streams they carry would no longer be this model's.
+  void write_parameters(int64_t offset, const float* data, int64_t count);
+
+  // --- Staged passes (statistics repair, lib/fusion/repair.ts) --------------------------
+  // Repair measures the same samples again and again, one group of layers at a time in
+  // forward order, and rescales each group before it measures the next. Staged samples
+  // carry every sample's residual stream from stage to stage (stage -1: the embeddings;
+  // stage l: encoder layer l; stage num_layers: the final LayerNorm and head), so each
+  // capture starts at the stage of its store's first kept point instead of at the images,
+  // and a repair costs a few forward passes instead of one per group.
+  //
+  // Adds n images (host, copied) to the staged samples; only before their first capture.
+  void stage_samples(const float* images, int64_t n);
+  // Captures every staged sample into `store` (its kept points; it must have room for
+  // them all, and no losses are computed). The samples' streams are first carried, with
+  // the parameters as they are now, to the stage of the store's first kept point; a point
+  // of a stage they have passed is an error. Returns the samples captured.
+  int64_t capture_staged(ActivationStore& store, TaskContext* ctx);
+  // Forgets the staged samples and their streams.
+  void clear_staged();
+  int64_t staged_count() const;
+  int64_t staged_stage() const;
+
  private:
   VitBuffers& buffers_for(int64_t batch);
-  // One micro-batch: inputs in host memory, results back in host memory.
+  // One micro-batch: inputs in host memory, results back in host memory. `start_layer`
+  // >= 0 starts a capture there from `stream` (backend memory, batch x tokens x hidden)
+  // instead of at the images.
   void run_chunk(const float* images, int64_t batch, const int32_t* labels, float* logits, float* losses,
-                 ActivationSink* sink, TaskContext* ctx, int64_t last_point = -1);
+                 ActivationSink* sink, TaskContext* ctx, int64_t last_point = -1, int64_t start_layer = -1,
+                 const float* stream = nullptr);
+  void check_store(const ActivationStore& store) const;
+  // The stage (-1 ... num_layers) that computes capture point `point`, and that reads
+  // the parameter at `offset`.
+  int64_t stage_of_point(size_t point) const;
+  int64_t stage_of_parameter(int64_t offset) const;
+  // Runs every staged sample from the stage it has reached: into `store` through `sink`
+  // (committed chunk by chunk) when a store is given, else keeping capture point
+  // `last_point`, the stream that leaves the stage, in `streams_out`.
+  void run_staged(ActivationStore* store, ActivationSink* sink, int64_t last_point, float* streams_out,
+                  TaskContext* ctx);
+
 
   VitConfig config_;
   VitParamLayout layout_;
@@ -63,6 +103,8 @@ class VitModel {
   std::unique_ptr<DeviceBuffer> params_;
   std::unique_ptr<VitBuffers> buffers_;
   std::unique_ptr<DeviceBuffer> staging_;  // images on a device backend
+  StagedSamples staged_;
+  std::vector<float> staged_images_;  // host; dropped once the embeddings are passed
   static constexpr int64_t kMicroBatchRows = 1024;
   int64_t micro_batch_ = 1;
   mutable std::mutex mutex_;
