@@ -75,6 +75,7 @@ def main():
         cpu = find(rows, "sinkhorn", case, "cpu", "ours scaling")
         ratio(f"Sinkhorn n={n}: cpu ms / gpu (f64 cost) ms", cpu, find(rows, "sinkhorn", case, "cuda", "ours f64 cost"), 50)
         ratio(f"Sinkhorn n={n}: cpu ms / gpu (f32 cost) ms", cpu, find(rows, "sinkhorn", case, "cuda", "ours f32 cost"), 50)
+        ratio(f"Sinkhorn n={n}: cpu ms / gpu (float32 kernel mode) ms", cpu, find(rows, "sinkhorn", case, "cuda", "ours f32 kernel"), 50)
         ratio(f"Sinkhorn n={n}: torch ms / ours (f64 cost) ms", find(rows, "sinkhorn", case, "cuda", "torch f64 log"),
               find(rows, "sinkhorn", case, "cuda", "ours f64 cost"))
         for method in ("sinkhorn", "sinkhorn_log"):

@@ -24,6 +24,13 @@
 //     same stopping rule (every check_every iterations, ||plan column sums - b||_2 <
 //     tol). With a float64 cost the plans agree to ~1e-12 relative and the iteration
 //     counts are equal unless the error crosses tol within rounding at a check.
+//   sinkhorn with SinkhornOptions::gpu_float_kernel: the same iteration against a float32
+//     kernel anchored at the potentials (no exp per entry and pass; ot_sinkhorn.cu), which
+//     rounds the problem's kernel to float32: plans are expected within ~1e-5 relative of
+//     the CPU's, iteration counts may differ, and the reported marginal error (of the plan
+//     written in float64) may sit above the tolerance its stopping test met. Off by
+//     default. It has been compiled but not yet run on a GPU: native/tests/cuda and
+//     tf_gpu_bench check and time it where one is present.
 //   combine_maps, column_mean_abs, column_mean_std, repair_rows: bit-identical (the same
 //     float64 operations in the same order, with no fused multiply-adds).
 #pragma once

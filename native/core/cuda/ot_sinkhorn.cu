@@ -228,6 +228,168 @@ __global__ void error_kernel(const double* err2, int64_t m, double* err) {
   if (threadIdx.x == 0) err[p] = sqrt(s);
 }
 
+// ---- float32 kernel mode (SinkhornOptions::gpu_float_kernel) --------------------------------
+// The passes above evaluate exp((f_i + g_j - C_ij) / reg) for every entry. With a kernel
+// Kt_ij = exp((f0_i + g0_j - C_ij) / reg) stored in float32 at anchor potentials (f0, g0),
+// the same sums are
+//   row:     sum_j exp((f_i + g_j - C_ij) / reg) = su_i * sum_j Kt_ij sv_j
+//   column:  sum_i exp((f_i + g_j - C_ij) / reg) = sv_j * sum_i su_i Kt_ij
+// with su_i = exp((f_i - f0_i) / reg) and sv_j = exp((g_j - g0_j) / reg): one float read
+// per entry and no exp. The kernel is re-anchored at the current potentials (rebuilt, one
+// float64 exp per entry) before any pass once a potential has moved more than kDrift * reg
+// from its anchor, which keeps the scalings within [e^-kDrift, e^kDrift] and the mass
+// lost to float32 underflow (entries below ~1e-38) under ~1e-9 of a row's. Sums outside
+// the usable range are recomputed exactly from C, as in the float64 passes. The kernel's
+// rounding (6e-8 relative per entry) perturbs the problem being iterated, so the fixed
+// point is not the float64 one to the last digits; the plan is still written from the
+// potentials and C in float64.
+constexpr double kDrift = 25.0;
+
+// A block per (row, problem): f_i = f0_i + reg log a_i - reg log sum_j Kt_ij sv_j, and its
+// scaling su_i for the column pass.
+template <typename CT>
+__global__ void __launch_bounds__(kRowThreads) row_pass_f32_kernel(double* f, double* su, const double* f0,
+                                                                   const double* g, const double* sv, const float* K,
+                                                                   const CT* C, const double* loga, Dims d,
+                                                                   const int* active, int* need) {
+  __shared__ double shared_a[32], shared_b[32];
+  const int64_t p = blockIdx.y, i = blockIdx.x, row = p * d.n + i;
+  if (!active[p]) return;
+  const double la = loga[row];
+  if (la == -INFINITY) {  // no mass: u_i = 0, as POT
+    if (threadIdx.x == 0) {
+      f[row] = -INFINITY;
+      su[row] = 0.0;
+    }
+    return;
+  }
+  const double* gp = g + p * d.m;
+  const double* svp = sv + p * d.m;
+  const float* k = K + row * d.m;
+  double s = 0.0;
+  for (int64_t j = threadIdx.x; j < d.m; j += blockDim.x) s += double(k[j]) * svp[j];
+  s = block_sum(s, shared_a);
+  const double f0i = f0[row];
+  double fi;
+  if (usable(s)) {
+    fi = f0i + d.reg * la - d.reg * log(s);
+  } else {
+    const CT* c = C + row * d.m;
+    Lse st{-INFINITY, 0.0};
+    for (int64_t j = threadIdx.x; j < d.m; j += blockDim.x) lse_add(st, gp[j] - double(c[j]), d.inv_reg);
+    st = block_lse(st, d.inv_reg, shared_a, shared_b);
+    fi = d.reg * la - st.mx - d.reg * log(st.s);
+  }
+  if (threadIdx.x == 0) {
+    f[row] = fi;
+    const double drift = (fi - f0i) * d.inv_reg;
+    su[row] = exp(drift);  // may overflow: the column pass then recomputes exactly
+    if (!(fabs(drift) <= kDrift)) need[p] = 1;
+  }
+}
+
+// Column pass, stage 1: sum_i su_i Kt_ij over a chunk of rows.
+__global__ void col_partial_f32_kernel(double* part_s, const double* su, const float* K, Dims d, int64_t chunk_rows,
+                                       int64_t chunks, const int* active) {
+  __shared__ double sh_s[kColY][kColX + 1];
+  const int64_t p = blockIdx.z;
+  if (!active[p]) return;
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int64_t j = int64_t(blockIdx.x) * kColX + tx, chunk = blockIdx.y;
+  const int64_t r0 = chunk * chunk_rows, r1 = min(d.n, r0 + chunk_rows);
+  const double* sup = su + p * d.n;
+  double s = 0.0;
+  if (j < d.m) {
+    const float* kj = K + p * d.n * d.m + j;
+    for (int64_t i = r0 + ty; i < r1; i += kColY) {
+      const double u = sup[i];
+      if (u != 0.0) s += u * double(kj[i * d.m]);  // rows without mass add nothing (0 * inf kept out)
+    }
+  }
+  sh_s[ty][tx] = s;
+  __syncthreads();
+  if (ty == 0 && j < d.m) {
+    double t = 0.0;
+    for (int y = 0; y < kColY; ++y) t += sh_s[y][tx];
+    part_s[(p * chunks + chunk) * d.m + j] = t;
+  }
+}
+
+// Column pass, stage 2: g_next_j = g0_j + reg log b_j - reg log T_j with T_j the chunks'
+// sum; the plan's column sum at (f, g) is T_j sv_j. sv is moved to g_next in place.
+template <typename CT>
+__global__ void col_merge_f32_kernel(double* g_next, double* err2, double* sv, const double* part_s, const double* f,
+                                     const double* g, const double* g0, const CT* C, const double* logb,
+                                     const double* b, Dims d, int64_t chunks, const int* active, int* need) {
+  const int64_t p = blockIdx.y;
+  const bool on = active[p] != 0;
+  for (int64_t j = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; j < d.m; j += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t at = p * d.m + j;
+    if (!on) {
+      g_next[at] = g[at];
+      continue;
+    }
+    const double lb = logb[at];
+    if (lb == -INFINITY) {  // no mass: v_j = 0, as POT; its plan column is 0
+      g_next[at] = -INFINITY;
+      err2[at] = 0.0;
+      sv[at] = 0.0;
+      continue;
+    }
+    double t = 0.0;
+    for (int64_t k = 0; k < chunks; ++k) t += part_s[(p * chunks + k) * d.m + j];
+    const double gj = g[at], g0j = g0[at], svj = sv[at];
+    double gn, colsum;
+    if (usable(t) && usable(svj)) {
+      gn = g0j + d.reg * lb - d.reg * log(t);
+      colsum = t * svj;
+    } else {
+      // Rare: redo this column exactly, one thread down all its rows.
+      Lse st{-INFINITY, 0.0};
+      const double* fp = f + p * d.n;
+      const CT* cj = C + p * d.n * d.m + j;
+      for (int64_t i = 0; i < d.n; ++i) lse_add(st, fp[i] - double(cj[i * d.m]), d.inv_reg);
+      gn = d.reg * lb - st.mx - d.reg * log(st.s);
+      colsum = exp((gj + st.mx) * d.inv_reg + log(st.s));
+    }
+    g_next[at] = gn;
+    const double e = colsum - b[at];
+    err2[at] = e * e;
+    const double drift = (gn - g0j) * d.inv_reg;
+    sv[at] = exp(drift);
+    if (!(fabs(drift) <= kDrift)) need[p] = 1;
+  }
+}
+
+// Re-anchors the kernel of every active problem whose flag is set at the current (f, g):
+// Kt = exp((f + g - C) / reg), (f0, g0) = (f, g), su = sv = 1 (0 without mass). A small
+// grid strides over the entries; without a flag set it returns at once.
+template <typename CT>
+__global__ void rebuild_f32_kernel(float* K, double* f0, double* g0, double* su, double* sv, const double* f,
+                                   const double* g, const CT* C, int64_t batch, Dims d, const int* need,
+                                   int* rebuilds, const int* active) {
+  const int64_t per = d.n * d.m, stride = int64_t(gridDim.x) * blockDim.x;
+  const int64_t first = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  for (int64_t p = 0; p < batch; ++p) {
+    if (!active[p] || !need[p]) continue;
+    const double* fp = f + p * d.n;
+    const double* gp = g + p * d.m;
+    for (int64_t idx = first; idx < per; idx += stride) {
+      const int64_t i = idx / d.m, j = idx - i * d.m;
+      K[p * per + idx] = float(exp((fp[i] + gp[j] - double(C[p * per + idx])) * d.inv_reg));
+    }
+    for (int64_t i = first; i < d.n; i += stride) {
+      f0[p * d.n + i] = fp[i];
+      su[p * d.n + i] = fp[i] == -INFINITY ? 0.0 : 1.0;
+    }
+    for (int64_t j = first; j < d.m; j += stride) {
+      g0[p * d.m + j] = gp[j];
+      sv[p * d.m + j] = gp[j] == -INFINITY ? 0.0 : 1.0;
+    }
+    if (first == 0) ++rebuilds[p];
+  }
+}
+
 // ---- the plan and its measures ----------------------------------------------------------------
 template <typename CT>
 __global__ void plan_kernel(double* plan, const double* f, const double* g, const CT* C, int64_t batch, Dims d,
@@ -314,11 +476,14 @@ void check_histogram(const std::vector<double>& x, int64_t batch, int64_t k, con
 template <typename CT>
 class Solver {
  public:
-  Solver(const double* a, const double* b, const CT* C, int64_t batch, int64_t n, int64_t m, cudaStream_t stream)
+  Solver(const double* a, const double* b, const CT* C, int64_t batch, int64_t n, int64_t m, bool float_kernel,
+         cudaStream_t stream)
       : a_(a), b_(b), C_(C), batch_(batch), n_(n), m_(m), stream_(stream),
         chunk_rows_(std::max<int64_t>(64, (n + 63) / 64)),
         chunks_((n + chunk_rows_ - 1) / chunk_rows_),
-        mem_(bytes(), stream) {
+        float_kernel_(float_kernel),
+        mem_(bytes(), stream),
+        kernel_mem_(float_kernel ? size_t(batch * n * m) * sizeof(float) : 0, stream) {
     double* p = mem_.as<double>();
     f_ = take(p, batch * n);
     g_ = take(p, batch * m);
@@ -331,8 +496,16 @@ class Solver {
     part_mx_ = take(p, batch * chunks_ * m);
     row_cost_ = take(p, batch * n);
     cost_ = take(p, batch);
+    f0_ = take(p, batch * n);
+    g0_ = take(p, batch * m);
+    su_ = take(p, batch * n);
+    sv_ = take(p, batch * m);
     active_ = reinterpret_cast<int*>(p);
     solvable_dev_ = active_ + batch;
+    need_ = solvable_dev_ + batch;
+    rebuilds_ = need_ + batch;
+    kernel_ = kernel_mem_.as<float>();
+    TF_CUDA_CHECK(cudaMemsetAsync(rebuilds_, 0, size_t(batch) * sizeof(int), stream));
     launch(log_kernel, grid_for(batch * n), loga_, a_, batch * n);
     launch(log_kernel, grid_for(batch * m), logb_, b_, batch * m);
   }
@@ -386,8 +559,11 @@ class Solver {
       download_now(err.data(), err_, err.size() * sizeof(double), stream_);
       download_now(cost.data(), cost_, cost.size() * sizeof(double), stream_);
     }
+    std::vector<int> rebuilds(size_t(batch_), 0);
+    if (float_kernel_) download_now(rebuilds.data(), rebuilds_, rebuilds.size() * sizeof(int), stream_);
     for (int64_t p = 0; p < batch_; ++p) {
       SinkhornResult& r = results[size_t(p)];
+      r.absorptions = rebuilds[size_t(p)];
       if (solvable_[size_t(p)]) {
         r.marginal_error = err[size_t(p)];
         r.transport_cost = cost[size_t(p)];
@@ -400,8 +576,8 @@ class Solver {
 
  private:
   size_t bytes() const {
-    const int64_t doubles = batch_ * (2 * n_ + 4 * m_ + 2 + 2 * chunks_ * m_ + n_);
-    return size_t(doubles) * sizeof(double) + size_t(2 * batch_) * sizeof(int);
+    const int64_t doubles = batch_ * (2 * n_ + 4 * m_ + 2 + 2 * chunks_ * m_ + n_ + 2 * n_ + 2 * m_);
+    return size_t(doubles) * sizeof(double) + size_t(4 * batch_) * sizeof(int);
   }
   static double* take(double*& p, int64_t count) {
     double* out = p;
@@ -414,6 +590,27 @@ class Solver {
     TF_CUDA_CHECK_LAUNCH();
   }
   void upload(int* dev, const std::vector<int>& host) { upload_now(dev, host.data(), host.size() * sizeof(int), stream_); }
+
+  // The column pass of the float32 kernel mode.
+  void column_pass_f32(const Dims& d) {
+    dim3 grid(blocks_of(m_, kColX), unsigned(chunks_), unsigned(batch_));
+    col_partial_f32_kernel<<<grid, dim3(kColX, kColY), 0, stream_>>>(part_s_, su_, kernel_, d, chunk_rows_, chunks_,
+                                                                       active_);
+    TF_CUDA_CHECK_LAUNCH();
+    col_merge_f32_kernel<CT><<<dim3(blocks_of(m_, kThreads), unsigned(batch_)), kThreads, 0, stream_>>>(
+        g_next_, err2_, sv_, part_s_, f_, g_, g0_, C_, logb_, b_, d, chunks_, active_, need_);
+    TF_CUDA_CHECK_LAUNCH();
+  }
+
+  // Float32 kernel mode: re-anchors the kernels whose potentials drifted (need_), then
+  // clears the flags for the passes of this iteration to set.
+  void rebuild_f32(const Dims& d) {
+    const unsigned blocks = std::min<unsigned>(grid_for(n_ * m_), 1024);
+    rebuild_f32_kernel<CT><<<blocks, kThreads, 0, stream_>>>(kernel_, f0_, g0_, su_, sv_, f_, g_, C_, batch_, d,
+                                                             need_, rebuilds_, active_);
+    TF_CUDA_CHECK_LAUNCH();
+    TF_CUDA_CHECK(cudaMemsetAsync(need_, 0, size_t(batch_) * sizeof(int), stream_));
+  }
 
   // The column pass: EXACT from scratch, or shifted by g (after a row pass).
   template <bool EXACT>
@@ -442,15 +639,26 @@ class Solver {
     if (std::none_of(active.begin(), active.end(), [](int x) { return x != 0; }) || max_iter <= 0) return;
     column_pass<true>(d);
     std::swap(g_, g_next_);
+    // Float32 kernel mode: every kernel is built at this stage's reg before its first pass.
+    if (float_kernel_) upload(need_, std::vector<int>(size_t(batch_), 1));
     for (int it = 0; it < max_iter; ++it) {
       if (std::none_of(active.begin(), active.end(), [](int x) { return x != 0; })) break;
-      row_pass_kernel<CT><<<dim3(unsigned(n_), unsigned(batch_)), kRowThreads, 0, stream_>>>(f_, g_, C_, loga_, d,
-                                                                                             active_);
+      const dim3 rows{unsigned(n_), unsigned(batch_)};
+      if (float_kernel_) {
+        rebuild_f32(d);
+        row_pass_f32_kernel<CT><<<rows, kRowThreads, 0, stream_>>>(f_, su_, f0_, g_, sv_, kernel_, C_, loga_, d,
+                                                                   active_, need_);
+      } else {
+        row_pass_kernel<CT><<<rows, kRowThreads, 0, stream_>>>(f_, g_, C_, loga_, d, active_);
+      }
       TF_CUDA_CHECK_LAUNCH();
       for (int64_t p = 0; p < batch_; ++p)
         if (active[size_t(p)]) ++results[size_t(p)].iterations;
       const bool check = it % check_every == 0, last = it == max_iter - 1;
-      if (check || !last) column_pass<false>(d);
+      if (check || !last) {
+        if (float_kernel_) column_pass_f32(d);
+        else column_pass<false>(d);
+      }
       if (check) {
         error_kernel<<<unsigned(batch_), kThreads, 0, stream_>>>(err2_, m_, err_);
         TF_CUDA_CHECK_LAUNCH();
@@ -483,10 +691,16 @@ class Solver {
   int64_t batch_, n_, m_;
   cudaStream_t stream_;
   int64_t chunk_rows_, chunks_;
+  bool float_kernel_;
   Scratch mem_;
+  Scratch kernel_mem_;  // the float32 kernels (batch x n x m), in float32 kernel mode only
   double *f_, *g_, *g_next_, *loga_, *logb_, *err2_, *err_, *part_s_, *part_mx_, *row_cost_, *cost_;
+  double *f0_, *g0_, *su_, *sv_;  // float32 kernel mode: the kernels' anchors and the scalings
+  float* kernel_;
   int* active_;
   int* solvable_dev_;
+  int* need_;      // float32 kernel mode: per problem, a potential left its anchor's range
+  int* rebuilds_;  // float32 kernel mode: kernels built per problem (reported as absorptions)
   std::vector<int> solvable_, converged_;
 };
 
@@ -530,7 +744,7 @@ std::vector<SinkhornResult> solve(const double* a, const double* b, const CT* co
     for (double r = start; r > o.reg * (1 + 1e-12); r *= e.factor) stage_regs.push_back(r);
   }
 
-  Solver<CT> solver(a, b, cost, batch, n, m, stream);
+  Solver<CT> solver(a, b, cost, batch, n, m, o.gpu_float_kernel, stream);
   std::vector<SinkhornResult> results = solver.solve(solvable, o, stage_regs, ctx);
   solver.finish(o, plan, log_u, log_v, results);
   for (int64_t p = 0; p < batch; ++p) {

@@ -115,6 +115,10 @@ struct SinkhornOptions {
   int check_every = 10;
   SinkhornMethod method = SinkhornMethod::Scaling;
   EpsilonScaling epsilon_scaling;
+  // GPU solves only (cuda::ot::sinkhorn, ot_cuda.h): iterate against a float32 kernel
+  // anchored at the potentials instead of evaluating a float64 exp per cost entry in each
+  // pass. Off by default: its iterates are not the float64 ones (see ot_cuda.h).
+  bool gpu_float_kernel = false;
 };
 
 struct SinkhornResult {

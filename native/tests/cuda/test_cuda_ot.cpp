@@ -259,6 +259,106 @@ TEST("cuda vs cpu: Sinkhorn on a float32 cost, against the cpu on the float-roun
   }
 }
 
+// The float32 kernel mode (SinkhornOptions::gpu_float_kernel) iterates a problem whose
+// kernel is rounded to float32 (6e-8 relative per entry): its plan is the CPU's to a
+// looser bound than the float64 passes', its iteration count may differ, and its reported
+// marginal error (of the plan written from the potentials in float64) may sit somewhat
+// above the tolerance that its own stopping test met.
+TEST("cuda vs cpu: Sinkhorn in float32 kernel mode, single, batched and with epsilon scaling") {
+  Backend* gpu = cuda_under_test();
+  if (!gpu) return;
+  uint32_t seed = 700;
+  auto check = [&](const std::string& name, const ot::SinkhornResult& g, const ot::SinkhornResult& w,
+                   const std::vector<double>& got, const std::vector<double>& want, double b_norm) {
+    std::printf("    %s: iterations cuda %d, cpu %d; marginal error %.3g vs %.3g; kernels built %d\n", name.c_str(),
+                g.iterations, w.iterations, g.marginal_error, w.marginal_error, g.absorptions);
+    expect_plan_close(name + " plan", got, want, 1e-4);
+    CHECK(g.converged == w.converged);
+    CHECK(g.absorptions >= 1);
+    CHECK_NEAR(g.transport_cost, w.transport_cost, 1e-5 * std::fabs(w.transport_cost) + 1e-15);
+    CHECK(g.marginal_error <= std::max(10 * w.marginal_error, 1e-6 * b_norm));
+  };
+  auto norm = [](const std::vector<double>& x) {
+    double s = 0;
+    for (double v : x) s += v * v;
+    return std::sqrt(s);
+  };
+  for (SinkhornCase c : {SinkhornCase{64, 64, 0.01, 0}, SinkhornCase{257, 300, 0.02, 0},
+                         SinkhornCase{90, 70, 0.05, 0.2}, SinkhornCase{1024, 1024, 0.05, 0}}) {
+    for (bool float_cost : {false, true}) {
+      const std::string name = "float32 kernel, " + std::to_string(c.n) + "x" + std::to_string(c.m) + " reg " +
+                                std::to_string(c.reg) + (c.zero_fraction > 0 ? " zero-mass" : "") +
+                                (float_cost ? ", float cost" : ", double cost");
+      part(name, [&] {
+        std::vector<double> a, b, cost;
+        make_problem(c, seed++, a, b, cost);
+        std::vector<float> fcost(cost.begin(), cost.end());
+        if (float_cost)
+          for (size_t i = 0; i < cost.size(); ++i) cost[i] = double(fcost[i]);
+        SinkhornOptions o;
+        o.reg = c.reg;
+        std::vector<double> want(cost.size());
+        const auto w = ot::sinkhorn(a.data(), b.data(), cost.data(), c.n, c.m, o, want.data());
+        o.gpu_float_kernel = true;
+        auto ga = upload_to(*gpu, a), gb = upload_to(*gpu, b), gc = upload_to(*gpu, cost), gf = upload_to(*gpu, fcost);
+        DeviceBuffer gp(*gpu, cost.size() * sizeof(double));
+        const auto g = float_cost ? cuda::ot::sinkhorn(ga.get<double>(), gb.get<double>(), gf.get<float>(), c.n, c.m,
+                                                       o, gp.get<double>())
+                                  : cuda::ot::sinkhorn(ga.get<double>(), gb.get<double>(), gc.get<double>(), c.n, c.m,
+                                                       o, gp.get<double>());
+        check(name, g, w, download_from<double>(gp), want, norm(b));
+      });
+    }
+  }
+  part("float32 kernel, batch of 5, 96x80", [&] {
+    const int64_t batch = 5, n = 96, m = 80;
+    std::vector<double> a, b, cost, all_a, all_b, all_cost;
+    for (int64_t p = 0; p < batch; ++p) {
+      make_problem({n, m, 0.03, p % 2 ? 0.15 : 0.0}, uint32_t(800 + p), a, b, cost);
+      for (auto& x : cost) x *= 1.0 + 0.3 * double(p);
+      all_a.insert(all_a.end(), a.begin(), a.end());
+      all_b.insert(all_b.end(), b.begin(), b.end());
+      all_cost.insert(all_cost.end(), cost.begin(), cost.end());
+    }
+    SinkhornOptions o;
+    o.reg = 0.03;
+    o.gpu_float_kernel = true;
+    auto ga = upload_to(*gpu, all_a), gb = upload_to(*gpu, all_b), gc = upload_to(*gpu, all_cost);
+    DeviceBuffer gp(*gpu, all_cost.size() * sizeof(double));
+    const auto results = cuda::ot::sinkhorn_batched(ga.get<double>(), gb.get<double>(), gc.get<double>(), batch, n, m,
+                                                    o, gp.get<double>());
+    const auto plans = download_from<double>(gp);
+    CHECK(results.size() == size_t(batch));
+    o.gpu_float_kernel = false;
+    for (int64_t p = 0; p < batch && size_t(p) < results.size(); ++p) {
+      const size_t off = size_t(p * n * m);
+      std::vector<double> want(size_t(n * m));
+      const auto w = ot::sinkhorn(all_a.data() + p * n, all_b.data() + p * m, all_cost.data() + off, n, m, o,
+                                  want.data());
+      std::vector<double> got(plans.begin() + long(off), plans.begin() + long(off + size_t(n * m)));
+      const std::vector<double> bp(all_b.begin() + p * m, all_b.begin() + (p + 1) * m);
+      check("float32 kernel, batch problem " + std::to_string(p), results[size_t(p)], w, got, want, norm(bp));
+    }
+  });
+  part("float32 kernel, epsilon scaling to reg 0.003", [&] {
+    SinkhornCase c{150, 180, 0.003, 0};
+    std::vector<double> a, b, cost;
+    make_problem(c, 900, a, b, cost);
+    SinkhornOptions o;
+    o.reg = c.reg;
+    o.epsilon_scaling.enabled = true;
+    o.epsilon_scaling.reg_start = 0.5;
+    std::vector<double> want(cost.size());
+    const auto w = ot::sinkhorn(a.data(), b.data(), cost.data(), c.n, c.m, o, want.data());
+    o.gpu_float_kernel = true;
+    auto ga = upload_to(*gpu, a), gb = upload_to(*gpu, b), gc = upload_to(*gpu, cost);
+    DeviceBuffer gp(*gpu, cost.size() * sizeof(double));
+    const auto g = cuda::ot::sinkhorn(ga.get<double>(), gb.get<double>(), gc.get<double>(), c.n, c.m, o,
+                                      gp.get<double>());
+    check("float32 kernel, epsilon scaling", g, w, download_from<double>(gp), want, norm(b));
+  });
+}
+
 TEST("cuda vs cpu: Sinkhorn with epsilon scaling") {
   Backend* gpu = cuda_under_test();
   if (!gpu) return;
