@@ -114,6 +114,21 @@ describe('statistics repair', function () {
     } finally {
       session.dispose();
     }
+    // The model's own staged calls: nothing staged, a store too small, a write outside the buffer.
+    const vit = await parents[0].vit();
+    const store = (n: number) => vit.createActivationStore({ numSamples: n, only: ['vit.encoder.layer.0.intermediate.dense'] });
+    const small = store(3), full = store(8);
+    try {
+      await assert.rejects(vit.captureStaged(full), /no staged samples/);
+      await vit.stageSamples(images, 8);
+      await assert.rejects(vit.captureStaged(small), /has room for 3 samples, 8 are staged/);
+      assert.throws(() => vit.native.writeParameters([{ data: new Float32Array(4), offset: -1 }]), /do not fit/);
+      assert.equal(await vit.captureStaged(full), 8);
+    } finally {
+      vit.native.clearStaged();
+      small.dispose();
+      full.dispose();
+    }
   });
 
   it('gives every repaired neuron its target statistics, for models of two widths', async () => {
