@@ -103,6 +103,30 @@ describe('statistics repair', function () {
     assert.equal(passes, 2 * repairGroups(graph).length + 1 + 2);
   });
 
+  it('measures a parent in spans of layers when its captures would not fit in memory at once', async () => {
+    const parents = parentsFromModels([model(cfg, original)]);
+    const acts = repairGroups(vitFusionGraph(parents[0].config)).flat().map((p) => p.acts);
+    const whole = await measureOnSamples(parents, 0, samples).parent(0, original, acts);
+    // 8 images x 17 tokens x 24 floats = 13 KB for an MLP entry: a 40 KB limit (20 KB spans) splits the walk.
+    let captures = 0;
+    const vit = await parents[0].vit();
+    const counting = Object.getPrototypeOf(vit).captureStaged;
+    Object.getPrototypeOf(vit).captureStaged = function (this: unknown, ...args: unknown[]) {
+      captures++;
+      return counting.apply(this, args);
+    };
+    try {
+      const spans = await measureOnSamples(parents, 0, samples, undefined, 40_000).parent(0, original, acts);
+      assert.ok(captures > 2, `${captures} captures`);
+      for (const name of acts) {
+        assert.deepEqual(spans.get(name)!.mean, whole.get(name)!.mean, name);
+        assert.deepEqual(spans.get(name)!.std, whole.get(name)!.std, name);
+      }
+    } finally {
+      Object.getPrototypeOf(vit).captureStaged = counting;
+    }
+  });
+
   it('refuses to measure a layer the staged samples have passed, and to write its weights', async () => {
     const parents = parentsFromModels([model(cfg, original)]);
     const session = await measureOnSamples(parents, 0, samples).fused(new Map(original));

@@ -1,9 +1,10 @@
 /**
  * Per-neuron statistics of models' linear outputs on the fusion samples, for statistics
  * repair: captures of every token, then natively computed column means and standard
- * deviations of the asked entries. A parent is measured in one pass; the fused model in
- * a session whose samples carry their residual streams from layer to layer
- * (FusedMeasures), so that repair's group-by-group measurements cost a few passes.
+ * deviations of the asked entries. The samples are staged in the model and carry their
+ * residual streams from layer to layer: a parent is measured in one pass (split into
+ * spans of layers where the captures would not fit in memory at once), the fused model
+ * in a session (FusedMeasures) whose group-by-group measurements cost a few passes.
  */
 import type { ActivationOptions, ActivationStore } from '../activations.ts';
 import type { Batch } from '../data/dataset.ts';
@@ -25,10 +26,42 @@ export async function columnStats(store: ActivationStore, acts: string[], signal
 
 /** What a staged session needs of a model adapter (VitModel, BertModel). */
 interface StagedModel {
+  planActivations(options: ActivationOptions): { bytes: number; limit: number };
   createActivationStore(options: ActivationOptions): ActivationStore;
   captureStaged(store: ActivationStore, options?: TaskOptions): Promise<number>;
   writeParameters(tensors: Map<string, Tensor>, names: string[], options?: TaskOptions): Promise<void>;
   readonly native: { clearStaged(): void };
+}
+
+/**
+ * The statistics of `acts` (in forward order) of a model whose samples are staged, in as
+ * few passes as memory allows: consecutive entries are captured together while their
+ * store takes at most half the store limit (every token of every hidden layer of a
+ * ViT-B/16 over 200 images would take 13 GB), each capture starting where the last one
+ * left the samples.
+ */
+async function measureInSpans(
+  model: StagedModel, acts: string[], storeFor: (acts: string[]) => ActivationOptions, signal?: AbortSignal,
+): Promise<Map<string, NeuronStats>> {
+  const out = new Map<string, NeuronStats>();
+  for (let first = 0; first < acts.length;) {
+    let end = first + 1;
+    while (end < acts.length) {
+      const plan = model.planActivations(storeFor(acts.slice(first, end + 1)));
+      if (plan.bytes > plan.limit / 2) break;
+      end++;
+    }
+    const span = acts.slice(first, end);
+    const store = model.createActivationStore(storeFor(span));
+    try {
+      await model.captureStaged(store, { signal });
+      for (const [name, stats] of await columnStats(store, span, signal)) out.set(name, stats);
+    } finally {
+      store.dispose();
+    }
+    first = end;
+  }
+  return out;
 }
 
 /** A model whose samples are staged already, measured store by store; `release` frees it. */
@@ -36,15 +69,7 @@ function stagedSession(
   model: StagedModel, tensors: Map<string, Tensor>, storeFor: (acts: string[]) => ActivationOptions, release: () => void, signal?: AbortSignal,
 ): FusedMeasures {
   return {
-    async measure(acts) {
-      const store = model.createActivationStore(storeFor(acts));
-      try {
-        await model.captureStaged(store, { signal });
-        return await columnStats(store, acts, signal);
-      } finally {
-        store.dispose();
-      }
-    },
+    measure: (acts) => measureInSpans(model, acts, storeFor, signal),
     update: (names) => model.writeParameters(tensors, names, { signal }),
     dispose() {
       model.native.clearStaged();
@@ -53,18 +78,17 @@ function stagedSession(
   };
 }
 
-export function measureOnSamples(parents: Parent[], anchor: number, samples: Batch[], signal?: AbortSignal): RepairMeasures {
+/** `maxStoreBytes`: the store limit the spans of measureInSpans are sized by (default: the machine's). */
+export function measureOnSamples(parents: Parent[], anchor: number, samples: Batch[], signal?: AbortSignal, maxStoreBytes?: number): RepairMeasures {
   const count = samples.reduce((s, b) => s + b.count, 0);
-  const storeFor = (acts: string[]): ActivationOptions => ({ numSamples: count, seqFilter: 'none', only: acts });
+  const storeFor = (acts: string[]): ActivationOptions => ({ numSamples: count, seqFilter: 'none', only: acts, maxBytes: maxStoreBytes });
   return {
     async parent(which, tensors, acts) {
       const model = await createVitModel(parents[which].config, tensors, { source: parents[which].folder });
-      const store = model.createActivationStore(storeFor(acts));
       try {
-        for (const b of samples) await model.capture(store, b.images, b.count, { signal });
-        return await columnStats(store, acts, signal);
+        for (const b of samples) await model.stageSamples(b.images, b.count, { signal });
+        return await measureInSpans(model, acts, storeFor, signal);
       } finally {
-        store.dispose();
         model.dispose();
       }
     },
@@ -86,23 +110,23 @@ export function measureOnSamples(parents: Parent[], anchor: number, samples: Bat
  * model (in the anchor's config).
  */
 export function measureBert(
-  configs: BertConfig[], anchor: number, batches: TokenBatch[], options: { maxTokens: number; device?: Device; signal?: AbortSignal },
+  configs: BertConfig[], anchor: number, batches: TokenBatch[],
+  options: { maxTokens: number; device?: Device; signal?: AbortSignal; maxStoreBytes?: number },
 ): RepairMeasures {
   const count = batches.reduce((s, b) => s + b.count, 0);
   // Real tokens over all batches: the stores reserve those rows only, not count x maxTokens.
   const totalTokens = batches.reduce((s, b) => s + b.mask.reduce((t, m) => t + (m ? 1 : 0), 0), 0);
   const storeFor = (acts: string[]): ActivationOptions & { maxTokens: number; totalTokens: number } =>
-    ({ numSamples: count, seqFilter: 'none', only: acts, maxTokens: options.maxTokens, totalTokens });
+    ({ numSamples: count, seqFilter: 'none', only: acts, maxTokens: options.maxTokens, totalTokens, maxBytes: options.maxStoreBytes });
   const { signal, device } = options;
   return {
     async parent(which, tensors, acts) {
       const model = await createBertModel(configs[which], tensors, { source: `parent ${which}`, device });
-      const store = model.createActivationStore(storeFor(acts));
       try {
-        for (const batch of batches) await model.capture(store, batch, { signal });
-        return await columnStats(store, acts, signal);
+        for (const batch of batches) await model.stageSamples(batch, { signal });
+        return await measureInSpans(model, acts, storeFor, signal);
       } finally {
-        store.dispose();
+        model.native.clearStaged();
       }
     },
     async fused(tensors) {
