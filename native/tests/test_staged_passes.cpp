@@ -78,6 +78,16 @@ TEST("ViT staged captures equal plain captures, after parameter writes too, on t
     VitModel staged(c, *be, params.data(), layout.total()), plain(c, *be, params.data(), layout.total());
     staged.set_micro_batch(4);
     plain.set_micro_batch(4);
+    // A capture without labels stops right after its last point, inside that point's layer;
+    // with labels the pass runs to the losses. Both must file the same rows.
+    std::vector<int32_t> labels(static_cast<size_t>(n), 1);
+    for (const CapturePoint& point : plain.capture_points()) {
+      ActivationStore stopped(plain.capture_points(), only(point.name, n), *be);
+      ActivationStore whole(plain.capture_points(), only(point.name, n), *be);
+      plain.capture(stopped, images.data(), n, nullptr, nullptr);
+      plain.capture(whole, images.data(), n, labels.data(), nullptr);
+      check_same(point.name + ": stopped against a whole pass", entry_of(stopped, point.name), entry_of(whole, point.name));
+    }
     staged.stage_samples(images.data(), 5);  // two calls, as repair stages its batches
     staged.stage_samples(images.data() + 5 * c.image_floats(), n - 5);
     // Layer 1's MLP input weights, rescaled once layer 1's attention output was captured.

@@ -84,27 +84,34 @@ const float* bert_encoder_forward(Backend& be, const BertConfig& c, const BertPa
     const BertLayerOffsets& o = L.layers[size_t(l)];
     BertLayerBuffers& lb = buf.layer(l);
     auto point = [&](BertLayerPoint p) { return bert_point_layer(l, p); };
+    // Stopping inside this layer: nothing after the stopping point's own computation runs.
+    auto stop_after = [&](BertLayerPoint p) { return stops && size_t(last_point) <= point(p); };
 
     linear(be, lb.qkv, x, W(o.qkv_w), R, C, 3 * C);
     be.add_bias(lb.qkv, W(o.qkv_b), R, 3 * C);
     capture(point(kBertQuery), lb.qkv, 3 * C);
     capture(point(kBertKey), lb.qkv + C, 3 * C);
     capture(point(kBertValue), lb.qkv + 2 * C, 3 * C);
+    if (stop_after(kBertValue)) return nullptr;
 
     attention(lb, T);
     linear(be, lb.attn_out, lb.atty, W(o.attn_out_w), R, C, C);
     be.bias_residual_forward(lb.attn_res, lb.attn_out, W(o.attn_out_b), x, R, C);
     capture(point(kBertAttnOut), lb.attn_out, C);
+    if (stop_after(kBertAttnOut)) return nullptr;
     be.layernorm_forward(lb.attn_ln, lb.attn_mean, lb.attn_rstd, lb.attn_res, W(o.attn_ln_w), W(o.attn_ln_b), R, C,
                          c.layer_norm_eps);
     capture(point(kBertAttnLn), lb.attn_ln, C);
+    if (stop_after(kBertAttnLn)) return nullptr;
 
     linear(be, lb.mlp_pre, lb.attn_ln, W(o.mlp_in_w), R, C, I);
     be.bias_gelu_forward(lb.mlp_pre, lb.mlp_act, W(o.mlp_in_b), R, I);
     capture(point(kBertMlpIn), lb.mlp_pre, I);
+    if (stop_after(kBertMlpIn)) return nullptr;
     linear(be, lb.mlp_out, lb.mlp_act, W(o.mlp_out_w), R, I, C);
     be.bias_residual_forward(lb.out_res, lb.mlp_out, W(o.mlp_out_b), lb.attn_ln, R, C);
     capture(point(kBertMlpOut), lb.mlp_out, C);
+    if (stop_after(kBertMlpOut)) return nullptr;
     be.layernorm_forward(lb.out, lb.out_mean, lb.out_rstd, lb.out_res, W(o.out_ln_w), W(o.out_ln_b), R, C,
                          c.layer_norm_eps);
     capture(point(kBertLayerOut), lb.out, C);

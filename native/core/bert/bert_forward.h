@@ -53,8 +53,8 @@ struct BertBatch {
 // [CLS] alone; the result is then batch x hidden, the [CLS] rows.
 //
 // With a sink and `last_point` >= 0 before the head's points (a capture that needs
-// nothing later, e.g. statistics repair measuring one layer), the pass stops after the
-// layer that produces last_point and returns null: there is no final hidden state.
+// nothing later, e.g. statistics repair measuring one layer), the pass stops right after
+// computing last_point, inside its layer, and returns null: there is no final hidden state.
 //
 // `start_layer` >= 0 (a staged pass, with a sink) skips the embeddings and starts at that
 // layer (num_layers: none, the result is the stream itself) from the residual stream the

@@ -57,29 +57,36 @@ bool vit_forward(Backend& be, const VitConfig& c, const VitParamLayout& L, const
     const VitLayerOffsets& o = L.layers[size_t(l)];
     VitLayerBuffers& lb = buf.layer(l);
     auto point = [&](VitLayerPoint p) { return vit_point_layer(l, p); };
+    // Stopping inside this layer: nothing after the stopping point's own computation runs.
+    auto stop_after = [&](VitLayerPoint p) { return stops && size_t(last_point) <= point(p); };
 
     be.layernorm_forward(lb.ln1, lb.ln1_mean, lb.ln1_rstd, x, W(o.ln1_w), W(o.ln1_b), BT, C, c.layer_norm_eps);
     capture(point(kLn1), lb.ln1, C);
+    if (stop_after(kLn1)) return false;
 
     linear(be, lb.qkv, lb.ln1, W(o.qkv_w), BT, C, 3 * C);
     if (o.qkv_b >= 0) be.add_bias(lb.qkv, W(o.qkv_b), BT, 3 * C);
     capture(point(kQuery), lb.qkv, 3 * C);
     capture(point(kKey), lb.qkv + C, 3 * C);
     capture(point(kValue), lb.qkv + 2 * C, 3 * C);
+    if (stop_after(kValue)) return false;
 
     be.attention_forward(lb.atty, lb.att, lb.qkv, B, T, C, c.num_heads, T);
     linear(be, lb.attn_out, lb.atty, W(o.proj_w), BT, C, C);
     be.bias_residual_forward(lb.attn_res, lb.attn_out, W(o.proj_b), x, BT, C);
     capture(point(kAttnOut), lb.attn_out, C);
     capture(point(kAttention), lb.attn_out, C);
+    if (stop_after(kAttention)) return false;
 
     be.layernorm_forward(lb.ln2, lb.ln2_mean, lb.ln2_rstd, lb.attn_res, W(o.ln2_w), W(o.ln2_b), BT, C,
                          c.layer_norm_eps);
     capture(point(kLn2), lb.ln2, C);
+    if (stop_after(kLn2)) return false;
 
     linear(be, lb.mlp_pre, lb.ln2, W(o.fc1_w), BT, C, I);
     be.bias_gelu_forward(lb.mlp_pre, lb.mlp_act, W(o.fc1_b), BT, I);
     capture(point(kMlpIn), lb.mlp_pre, I);
+    if (stop_after(kMlpIn)) return false;
     linear(be, lb.mlp_out, lb.mlp_act, W(o.fc2_w), BT, I, C);
     be.bias_residual_forward(lb.out, lb.mlp_out, W(o.fc2_b), lb.attn_res, BT, C);
     capture(point(kMlpOut), lb.mlp_out, C);

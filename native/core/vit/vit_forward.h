@@ -26,8 +26,8 @@ namespace tf {
 // statistics in final_ln / final_mean / final_rstd (batch rows).
 //
 // `last_point` >= 0 (a capture that needs nothing later, e.g. statistics repair measuring
-// one layer) stops after the layer that produces that capture point: no later layer, no
-// final LayerNorm, no logits. Returns whether the pass ran to the logits.
+// one layer) stops right after computing that capture point, inside its layer: nothing
+// later, no final LayerNorm, no logits. Returns whether the pass ran to the logits.
 //
 // `start_layer` >= 0 (a staged pass, with a sink) skips the embeddings and starts at that
 // encoder layer (num_layers: at the final LayerNorm) from the residual stream the caller
