@@ -3,7 +3,7 @@
  * staged session (lib/pipeline/measure.ts: the fusion samples carry their residual
  * streams from layer to layer, so each group's measurement starts at its own layer) and
  * a fresh model with a whole pass from the inputs for every group (wholePassMeasures:
- * each pass stops after the group's layer). Both repairs must give the same weights;
+ * each pass stops right after the group). Both repairs must give the same weights;
  * prints one JSON line with their seconds and the largest weight difference.
  *
  *   node --import tsx bench/fusion/repair.ts <experiment.yaml> [--set key=value ...]
