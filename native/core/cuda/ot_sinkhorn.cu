@@ -166,6 +166,35 @@ __global__ void col_partial_kernel(double* part_s, double* part_mx, const double
   }
 }
 
+// Columns no pass needs to touch: a problem no longer active keeps its g, a column
+// without mass gets -inf (v_j = 0, as POT) and no error. Returns whether `at` was one.
+__device__ __forceinline__ bool settled_column(double* g_next, double* err2, const double* g, double lb, int64_t at,
+                                               bool on) {
+  if (!on) {
+    g_next[at] = g[at];
+    return true;
+  }
+  if (lb == -INFINITY) {
+    g_next[at] = -INFINITY;
+    err2[at] = 0.0;
+    return true;
+  }
+  return false;
+}
+
+// Rare: column j of problem p redone exactly, one thread down all its rows: its next
+// potential and the plan's column sum at (f, g_j).
+template <typename CT>
+__device__ void exact_column(const double* f, const CT* C, Dims d, int64_t p, int64_t j, double lb, double gj,
+                             double* g_next, double* colsum) {
+  Lse st{-INFINITY, 0.0};
+  const double* fp = f + p * d.n;
+  const CT* cj = C + p * d.n * d.m + j;
+  for (int64_t i = 0; i < d.n; ++i) lse_add(st, fp[i] - double(cj[i * d.m]), d.inv_reg);
+  *g_next = d.reg * lb - st.mx - d.reg * log(st.s);
+  *colsum = exp((gj + st.mx) * d.inv_reg + log(st.s));
+}
+
 // ---- column pass, stage 2: chunks in order, the v-update, the check ---------------------------
 // g_next_j = reg log b_j - reg LSE_i((f_i - C_ij) / reg); err2_j = (column sum_j - b_j)² of
 // the plan for (f, g). Problems no longer active keep their g.
@@ -177,16 +206,8 @@ __global__ void col_merge_kernel(double* g_next, double* err2, const double* par
   const bool on = active[p] != 0;
   for (int64_t j = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; j < d.m; j += int64_t(gridDim.x) * blockDim.x) {
     const int64_t at = p * d.m + j;
-    if (!on) {
-      g_next[at] = g[at];
-      continue;
-    }
-    const double lb = logb[at];
-    if (lb == -INFINITY) {  // no mass: v_j = 0, as POT; its plan column is 0
-      g_next[at] = -INFINITY;
-      err2[at] = 0.0;
-      continue;
-    }
+    const double lb = on ? logb[at] : 0.0;
+    if (settled_column(g_next, err2, g, lb, at, on)) continue;
     if (EXACT) {
       Lse st{-INFINITY, 0.0};
       for (int64_t k = 0; k < chunks; ++k) {
@@ -205,13 +226,7 @@ __global__ void col_merge_kernel(double* g_next, double* err2, const double* par
       g_next[at] = d.reg * lb - d.reg * log(s) + gj;
       colsum = s;
     } else {
-      // Rare: redo this column exactly, one thread down all its rows.
-      Lse st{-INFINITY, 0.0};
-      const double* fp = f + p * d.n;
-      const CT* cj = C + p * d.n * d.m + j;
-      for (int64_t i = 0; i < d.n; ++i) lse_add(st, fp[i] - double(cj[i * d.m]), d.inv_reg);
-      g_next[at] = d.reg * lb - st.mx - d.reg * log(st.s);
-      colsum = exp((gj + st.mx) * d.inv_reg + log(st.s));
+      exact_column(f, C, d, p, j, lb, gj, &g_next[at], &colsum);
     }
     const double e = colsum - b[at];
     err2[at] = e * e;
@@ -325,17 +340,8 @@ __global__ void col_merge_f32_kernel(double* g_next, double* err2, double* sv, c
   const bool on = active[p] != 0;
   for (int64_t j = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; j < d.m; j += int64_t(gridDim.x) * blockDim.x) {
     const int64_t at = p * d.m + j;
-    if (!on) {
-      g_next[at] = g[at];
-      continue;
-    }
-    const double lb = logb[at];
-    if (lb == -INFINITY) {  // no mass: v_j = 0, as POT; its plan column is 0
-      g_next[at] = -INFINITY;
-      err2[at] = 0.0;
-      sv[at] = 0.0;
-      continue;
-    }
+    const double lb = on ? logb[at] : 0.0;
+    if (settled_column(g_next, err2, g, lb, at, on)) continue;
     double t = 0.0;
     for (int64_t k = 0; k < chunks; ++k) t += part_s[(p * chunks + k) * d.m + j];
     const double gj = g[at], g0j = g0[at], svj = sv[at];
@@ -344,13 +350,7 @@ __global__ void col_merge_f32_kernel(double* g_next, double* err2, double* sv, c
       gn = g0j + d.reg * lb - d.reg * log(t);
       colsum = t * svj;
     } else {
-      // Rare: redo this column exactly, one thread down all its rows.
-      Lse st{-INFINITY, 0.0};
-      const double* fp = f + p * d.n;
-      const CT* cj = C + p * d.n * d.m + j;
-      for (int64_t i = 0; i < d.n; ++i) lse_add(st, fp[i] - double(cj[i * d.m]), d.inv_reg);
-      gn = d.reg * lb - st.mx - d.reg * log(st.s);
-      colsum = exp((gj + st.mx) * d.inv_reg + log(st.s));
+      exact_column(f, C, d, p, j, lb, gj, &gn, &colsum);
     }
     g_next[at] = gn;
     const double e = colsum - b[at];

@@ -162,6 +162,38 @@ void make_problem(const SinkhornCase& c, uint32_t seed, std::vector<double>& a, 
   }
 }
 
+// `batch` problems of n x m packed one after another, each with its own costs and
+// marginals (odd ones with zero-mass rows and columns) and its costs scaled by 1 + 0.3 p,
+// so that each stops on its own test.
+void make_batch(int64_t batch, int64_t n, int64_t m, uint32_t seed, std::vector<double>& all_a,
+                std::vector<double>& all_b, std::vector<double>& all_cost) {
+  std::vector<double> a, b, cost;
+  for (int64_t p = 0; p < batch; ++p) {
+    make_problem({n, m, 0.03, p % 2 ? 0.15 : 0.0}, uint32_t(seed + p), a, b, cost);
+    for (auto& x : cost) x *= 1.0 + 0.3 * double(p);
+    all_a.insert(all_a.end(), a.begin(), a.end());
+    all_b.insert(all_b.end(), b.begin(), b.end());
+    all_cost.insert(all_cost.end(), cost.begin(), cost.end());
+  }
+}
+
+// Problem p of a batch made by make_batch, solved by the CPU (`want`, `cpu`), and its plan
+// taken from the GPU's packed plans (`got`).
+struct BatchProblem {
+  std::vector<double> want, got;
+  ot::SinkhornResult cpu;
+};
+BatchProblem batch_problem(int64_t p, int64_t n, int64_t m, const std::vector<double>& all_a,
+                           const std::vector<double>& all_b, const std::vector<double>& all_cost,
+                           const SinkhornOptions& o, const std::vector<double>& plans) {
+  const size_t off = size_t(p * n * m);
+  BatchProblem out;
+  out.want.resize(size_t(n * m));
+  out.cpu = ot::sinkhorn(all_a.data() + p * n, all_b.data() + p * m, all_cost.data() + off, n, m, o, out.want.data());
+  out.got.assign(plans.begin() + long(off), plans.begin() + long(off + size_t(n * m)));
+  return out;
+}
+
 void compare_results(const std::string& name, const ot::SinkhornResult& g, const ot::SinkhornResult& w) {
   std::printf("    %s: iterations cuda %d, cpu %d; marginal error %.3g vs %.3g\n", name.c_str(), g.iterations,
               w.iterations, g.marginal_error, w.marginal_error);
@@ -312,14 +344,8 @@ TEST("cuda vs cpu: Sinkhorn in float32 kernel mode, single, batched and with eps
   }
   part("float32 kernel, batch of 5, 96x80", [&] {
     const int64_t batch = 5, n = 96, m = 80;
-    std::vector<double> a, b, cost, all_a, all_b, all_cost;
-    for (int64_t p = 0; p < batch; ++p) {
-      make_problem({n, m, 0.03, p % 2 ? 0.15 : 0.0}, uint32_t(800 + p), a, b, cost);
-      for (auto& x : cost) x *= 1.0 + 0.3 * double(p);
-      all_a.insert(all_a.end(), a.begin(), a.end());
-      all_b.insert(all_b.end(), b.begin(), b.end());
-      all_cost.insert(all_cost.end(), cost.begin(), cost.end());
-    }
+    std::vector<double> all_a, all_b, all_cost;
+    make_batch(batch, n, m, 800, all_a, all_b, all_cost);
     SinkhornOptions o;
     o.reg = 0.03;
     o.gpu_float_kernel = true;
@@ -331,13 +357,9 @@ TEST("cuda vs cpu: Sinkhorn in float32 kernel mode, single, batched and with eps
     CHECK(results.size() == size_t(batch));
     o.gpu_float_kernel = false;
     for (int64_t p = 0; p < batch && size_t(p) < results.size(); ++p) {
-      const size_t off = size_t(p * n * m);
-      std::vector<double> want(size_t(n * m));
-      const auto w = ot::sinkhorn(all_a.data() + p * n, all_b.data() + p * m, all_cost.data() + off, n, m, o,
-                                  want.data());
-      std::vector<double> got(plans.begin() + long(off), plans.begin() + long(off + size_t(n * m)));
+      const BatchProblem q = batch_problem(p, n, m, all_a, all_b, all_cost, o, plans);
       const std::vector<double> bp(all_b.begin() + p * m, all_b.begin() + (p + 1) * m);
-      check("float32 kernel, batch problem " + std::to_string(p), results[size_t(p)], w, got, want, norm(bp));
+      check("float32 kernel, batch problem " + std::to_string(p), results[size_t(p)], q.cpu, q.got, q.want, norm(bp));
     }
   });
   part("float32 kernel, epsilon scaling to reg 0.003", [&] {
@@ -388,19 +410,11 @@ TEST("cuda vs cpu: batched Sinkhorn, every problem against its own cpu solve") {
     const int64_t batch = 6, n = 96, m = 80;
     const std::string name = std::string("batch of 6, 96x80, ") + (float_cost ? "float" : "double") + " cost";
     part(name, [&] {
-      std::vector<double> a, b, cost, all_a, all_b, all_cost;
-      std::vector<float> all_fcost;
-      for (int64_t p = 0; p < batch; ++p) {
-        // Different costs and marginals (some with zero mass): each stops on its own test.
-        make_problem({n, m, 0.03, p % 2 ? 0.15 : 0.0}, uint32_t(600 + p), a, b, cost);
-        for (auto& x : cost) x *= 1.0 + 0.3 * double(p);  // different stopping iterations
-        all_a.insert(all_a.end(), a.begin(), a.end());
-        all_b.insert(all_b.end(), b.begin(), b.end());
-        for (double x : cost) {
-          all_fcost.push_back(float(x));
-          all_cost.push_back(float_cost ? double(float(x)) : x);
-        }
-      }
+      std::vector<double> all_a, all_b, all_cost;
+      make_batch(batch, n, m, 600, all_a, all_b, all_cost);
+      std::vector<float> all_fcost(all_cost.begin(), all_cost.end());
+      if (float_cost)
+        for (size_t i = 0; i < all_cost.size(); ++i) all_cost[i] = double(all_fcost[i]);
       SinkhornOptions o;
       o.reg = 0.03;
       auto ga = upload_to(*gpu, all_a), gb = upload_to(*gpu, all_b), gc = upload_to(*gpu, all_cost),
@@ -414,14 +428,10 @@ TEST("cuda vs cpu: batched Sinkhorn, every problem against its own cpu solve") {
       const auto plans = download_from<double>(gp);
       CHECK(results.size() == size_t(batch));
       for (int64_t p = 0; p < batch && size_t(p) < results.size(); ++p) {
-        const size_t off = size_t(p * n * m);
-        std::vector<double> want(size_t(n * m));
-        const auto w = ot::sinkhorn(all_a.data() + p * n, all_b.data() + p * m, all_cost.data() + off, n, m, o,
-                                    want.data());
-        std::vector<double> got(plans.begin() + long(off), plans.begin() + long(off + size_t(n * m)));
+        const BatchProblem q = batch_problem(p, n, m, all_a, all_b, all_cost, o, plans);
         const std::string pn = name + " problem " + std::to_string(p);
-        expect_plan_close(pn + " plan", got, want, 1e-6);
-        compare_results(pn, results[size_t(p)], w);
+        expect_plan_close(pn + " plan", q.got, q.want, 1e-6);
+        compare_results(pn, results[size_t(p)], q.cpu);
       }
     });
   }
