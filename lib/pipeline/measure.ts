@@ -44,13 +44,12 @@ async function measureInSpans(
   model: StagedModel, acts: string[], storeFor: (acts: string[]) => ActivationOptions, signal?: AbortSignal,
 ): Promise<Map<string, NeuronStats>> {
   const out = new Map<string, NeuronStats>();
+  // Each entry's size planned once; a span's store is about the sum of its entries'.
+  const plans = acts.map((act) => model.planActivations(storeFor([act])));
+  const budget = plans.length > 0 ? plans[0].limit / 2 : 0;
   for (let first = 0; first < acts.length;) {
     let end = first + 1;
-    while (end < acts.length) {
-      const plan = model.planActivations(storeFor(acts.slice(first, end + 1)));
-      if (plan.bytes > plan.limit / 2) break;
-      end++;
-    }
+    for (let bytes = plans[first].bytes; end < acts.length && bytes + plans[end].bytes <= budget; end++) bytes += plans[end].bytes;
     const span = acts.slice(first, end);
     const store = model.createActivationStore(storeFor(span));
     try {

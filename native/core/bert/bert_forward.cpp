@@ -70,21 +70,18 @@ const float* bert_encoder_forward(Backend& be, const BertConfig& c, const BertPa
                          R, C, c.layer_norm_eps);
     capture(bert_point_embed(), buf.embed, C);
   }
+  // Stopping early (a capture whose last point lies before the head): right after that
+  // point, wherever it is computed.
+  const bool stops = sink && last_point >= 0 && size_t(last_point) < bert_point_head(c);
+  if (stops && size_t(last_point) <= bert_point_embed()) return nullptr;
 
   const float* x = buf.embed;
-  int64_t full_layers = cls_only ? c.num_layers - 1 : c.num_layers;
-  // Stopping early: the layers up to the one holding last_point (none for the embeddings).
-  const bool stops = sink && last_point >= 0 && size_t(last_point) < bert_point_head(c);
-  if (stops) {
-    const int64_t first = int64_t(bert_point_layer(0, kBertQuery));
-    full_layers = last_point < first ? 0 : (last_point - first) / int64_t(kBertPointsPerLayer) + 1;
-  }
+  const int64_t full_layers = cls_only ? c.num_layers - 1 : c.num_layers;
   for (int64_t l = std::max<int64_t>(start_layer, 0); l < full_layers; ++l) {
     if (ctx) ctx->check_cancelled();
     const BertLayerOffsets& o = L.layers[size_t(l)];
     BertLayerBuffers& lb = buf.layer(l);
     auto point = [&](BertLayerPoint p) { return bert_point_layer(l, p); };
-    // Stopping inside this layer: nothing after the stopping point's own computation runs.
     auto stop_after = [&](BertLayerPoint p) { return stops && size_t(last_point) <= point(p); };
 
     linear(be, lb.qkv, x, W(o.qkv_w), R, C, 3 * C);
@@ -115,9 +112,10 @@ const float* bert_encoder_forward(Backend& be, const BertConfig& c, const BertPa
     be.layernorm_forward(lb.out, lb.out_mean, lb.out_rstd, lb.out_res, W(o.out_ln_w), W(o.out_ln_b), R, C,
                          c.layer_norm_eps);
     capture(point(kBertLayerOut), lb.out, C);
+    if (stop_after(kBertLayerOut)) return nullptr;
     x = lb.out;
   }
-  if (stops) return nullptr;
+  TF_CHECK(!stops, "bert forward: the pass started after its last capture point");
   if (ctx) ctx->check_cancelled();
   if (!cls_only) return x;
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <limits>
 
 #include "../activations/host_staging_sink.h"
@@ -334,8 +335,7 @@ void BertModel::stage_samples(const BertInputs& in) {
     // The rows its passes lay out (packed where this backend packs), as run_chunk decides.
     const std::vector<int64_t> starts = bert_batch_starts(*backend_, c.inputs(), nullptr);
     c.rows = starts.empty() ? c.count * T : starts.back();
-    c.first_row = staged_rows_;
-    staged_rows_ += c.rows;
+    c.first_row = staged_rows();
     staged_chunks_.push_back(std::move(c));
   }
 }
@@ -344,7 +344,10 @@ void BertModel::clear_staged() {
   std::lock_guard<std::mutex> lock(mutex_);
   staged_ = StagedSamples{};
   staged_chunks_.clear();
-  staged_rows_ = 0;
+}
+
+int64_t BertModel::staged_rows() const {
+  return staged_chunks_.empty() ? 0 : staged_chunks_.back().first_row + staged_chunks_.back().rows;
 }
 
 int64_t BertModel::staged_count() const {
@@ -357,9 +360,12 @@ int64_t BertModel::staged_stage() const {
   return staged_.stage();
 }
 
-void BertModel::run_staged(ActivationStore* store, ActivationSink* sink, int64_t last_point, float* streams_out,
+void BertModel::run_staged(ActivationStore* store, int64_t last_point, float* streams_out,
                            TaskContext* ctx) {
   const int64_t C = config_.hidden_size, stage = staged_.stage();
+  std::optional<HostStagingSink> staging;
+  if (store) staging.emplace(*backend_, *store);
+  ActivationSink* sink = store ? &capture_sink(*backend_, *store, *staging) : nullptr;
   for (const StagedChunk& c : staged_chunks_) {
     if (ctx) ctx->check_cancelled();
     const float* stream = stage < 0 ? nullptr : staged_.streams() + c.first_row * C;
@@ -384,11 +390,10 @@ int64_t BertModel::capture_staged(ActivationStore& store, TaskContext* ctx) {
   const double stages = double(target - staged_.stage() + 1);
   const double done = staged_.carry_to(target, stages, ctx, [&] {
     const int64_t stage = staged_.stage();
-    run_staged(nullptr, nullptr, int64_t(stage < 0 ? bert_point_embed() : bert_point_layer(stage, kBertLayerOut)),
-               staged_.streams(*backend_, staged_rows_ * config_.hidden_size), ctx);
+    run_staged(nullptr, int64_t(stage < 0 ? bert_point_embed() : bert_point_layer(stage, kBertLayerOut)),
+               staged_.streams(*backend_, staged_rows() * config_.hidden_size), ctx);
   });
-  HostStagingSink staging(*backend_, store);
-  run_staged(&store, &capture_sink(*backend_, store, staging), store.last_kept_point(), nullptr, ctx);
+  run_staged(&store, store.last_kept_point(), nullptr, ctx);
   if (ctx) ctx->progress(done + double(n), stages * double(n));
   return n;
 }

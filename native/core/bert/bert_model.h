@@ -104,9 +104,10 @@ class BertModel {
   void check_store(const ActivationStore& store) const;
   int64_t stage_of_point(size_t point) const;
   int64_t stage_of_parameter(int64_t offset) const;
+  // Rows of all staged chunks' streams.
+  int64_t staged_rows() const;
   // As VitModel::run_staged.
-  void run_staged(ActivationStore* store, ActivationSink* sink, int64_t last_point, float* streams_out,
-                  TaskContext* ctx);
+  void run_staged(ActivationStore* store, int64_t last_point, float* streams_out, TaskContext* ctx);
 
   // One chunk of staged sequences (copies), and where its rows start in the streams.
   struct StagedChunk {
@@ -129,7 +130,6 @@ class BertModel {
   std::unique_ptr<DeviceBuffer> logits_;  // decoder or classifier output, grown on demand
   StagedSamples staged_;
   std::vector<StagedChunk> staged_chunks_;
-  int64_t staged_rows_ = 0;  // rows of all chunks' streams
   static constexpr int64_t kMicroBatchRows = 1024;
   int64_t micro_batch_ = 0;
   mutable std::mutex mutex_;

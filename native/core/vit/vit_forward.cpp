@@ -40,24 +40,21 @@ bool vit_forward(Backend& be, const VitConfig& c, const VitParamLayout& L, const
     be.embeddings_assemble(buf.embed, buf.patch_out, W(L.cls), W(L.pos), B, P, C);
     capture(vit_point_embed(), buf.embed, C);
   }
+  // Stopping early (a capture whose last point lies before the final LayerNorm): right
+  // after that point, wherever it is computed.
+  const bool stops = sink && last_point >= 0 && size_t(last_point) < vit_point_final_ln(c);
+  if (stops && size_t(last_point) <= vit_point_embed()) return false;
 
   const float* x = buf.embed;
   // Without a capture, only CLS reaches the classifier: the last layer computes keys and
   // values for every token but everything after them for CLS alone. Training keeps every
   // layer whole, as the backward pass walks back through all of them.
-  int64_t full_layers = sink || training ? c.num_layers : c.num_layers - 1;
-  // Stopping early: the layers up to the one holding last_point (none for the embeddings).
-  const bool stops = sink && last_point >= 0 && size_t(last_point) < vit_point_final_ln(c);
-  if (stops) {
-    const int64_t first = int64_t(vit_point_layer(0, kLn1));
-    full_layers = last_point < first ? 0 : (last_point - first) / int64_t(kVitPointsPerLayer) + 1;
-  }
+  const int64_t full_layers = sink || training ? c.num_layers : c.num_layers - 1;
   for (int64_t l = std::max<int64_t>(start_layer, 0); l < full_layers; ++l) {
     if (ctx) ctx->check_cancelled();
     const VitLayerOffsets& o = L.layers[size_t(l)];
     VitLayerBuffers& lb = buf.layer(l);
     auto point = [&](VitLayerPoint p) { return vit_point_layer(l, p); };
-    // Stopping inside this layer: nothing after the stopping point's own computation runs.
     auto stop_after = [&](VitLayerPoint p) { return stops && size_t(last_point) <= point(p); };
 
     be.layernorm_forward(lb.ln1, lb.ln1_mean, lb.ln1_rstd, x, W(o.ln1_w), W(o.ln1_b), BT, C, c.layer_norm_eps);
@@ -91,9 +88,10 @@ bool vit_forward(Backend& be, const VitConfig& c, const VitParamLayout& L, const
     be.bias_residual_forward(lb.out, lb.mlp_out, W(o.fc2_b), lb.attn_res, BT, C);
     capture(point(kMlpOut), lb.mlp_out, C);
     capture(point(kLayerOut), lb.out, C);
+    if (stop_after(kLayerOut)) return false;
     x = lb.out;
   }
-  if (stops) return false;
+  TF_CHECK(!stops, "vit forward: the pass started after its last capture point");
   if (ctx) ctx->check_cancelled();
 
   const float* cls_normed;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "../activations/host_staging_sink.h"
 #include "../activations/stream_sink.h"
@@ -171,11 +172,14 @@ int64_t VitModel::staged_stage() const {
   return staged_.stage();
 }
 
-void VitModel::run_staged(ActivationStore* store, ActivationSink* sink, int64_t last_point, float* streams_out,
+void VitModel::run_staged(ActivationStore* store, int64_t last_point, float* streams_out,
                           TaskContext* ctx) {
   const int64_t n = staged_.count(), T = config_.tokens(), C = config_.hidden_size, stage = staged_.stage();
   const float* streams = staged_.streams();
   std::vector<float> logits(store ? size_t(std::min(micro_batch_, n) * config_.num_labels) : 0);
+  std::optional<HostStagingSink> staging;
+  if (store) staging.emplace(*backend_, *store);
+  ActivationSink* sink = store ? &capture_sink(*backend_, *store, *staging) : nullptr;
   for (int64_t i = 0; i < n; i += micro_batch_) {
     const int64_t b = std::min(micro_batch_, n - i);
     if (ctx) ctx->check_cancelled();
@@ -202,12 +206,11 @@ int64_t VitModel::capture_staged(ActivationStore& store, TaskContext* ctx) {
   const double stages = double(target - staged_.stage() + 1);
   const double done = staged_.carry_to(target, stages, ctx, [&] {
     const int64_t stage = staged_.stage();
-    run_staged(nullptr, nullptr, int64_t(stage < 0 ? vit_point_embed() : vit_point_layer(stage, kLayerOut)),
+    run_staged(nullptr, int64_t(stage < 0 ? vit_point_embed() : vit_point_layer(stage, kLayerOut)),
                staged_.streams(*backend_, floats), ctx);
     if (stage < 0) std::vector<float>().swap(staged_images_);
   });
-  HostStagingSink staging(*backend_, store);
-  run_staged(&store, &capture_sink(*backend_, store, staging), store.last_kept_point(), nullptr, ctx);
+  run_staged(&store, store.last_kept_point(), nullptr, ctx);
   if (ctx) ctx->progress(done + double(n), stages * double(n));
   return n;
 }

@@ -89,11 +89,10 @@ class VitModel {
   // the parameter at `offset`.
   int64_t stage_of_point(size_t point) const;
   int64_t stage_of_parameter(int64_t offset) const;
-  // Runs every staged sample from the stage it has reached: into `store` through `sink`
-  // (committed chunk by chunk) when a store is given, else keeping capture point
-  // `last_point`, the stream that leaves the stage, in `streams_out`.
-  void run_staged(ActivationStore* store, ActivationSink* sink, int64_t last_point, float* streams_out,
-                  TaskContext* ctx);
+  // Runs every staged sample from the stage it has reached: into `store` (committed chunk
+  // by chunk) when one is given, else keeping capture point `last_point`, the stream that
+  // leaves the stage, in `streams_out`.
+  void run_staged(ActivationStore* store, int64_t last_point, float* streams_out, TaskContext* ctx);
 
 
   VitConfig config_;
