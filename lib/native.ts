@@ -113,13 +113,22 @@ export interface NativeStorePlan {
  * Statistics repair's staged passes (native/core/vit/vit_model.h): samples staged once are
  * captured again and again, each capture starting at the stage of its store's first kept
  * point from the residual streams carried there; parameters of a stage they have passed
- * cannot be written any more.
+ * cannot be written any more. A capture that stops right after a linear group of a layer
+ * (Q/K/V, attention output, MLP input or output) keeps its outputs, and the next capture
+ * re-enters the layer after it (native/core/activations/layer_resume.h).
  */
 export interface NativeStagedPasses {
   /** Overwrites the parameters at each part's offset (layout order). */
   writeParameters(parts: NativeParameterParts, options?: NativeTaskOptions): Promise<void>;
   /** Captures every staged sample into the store (no losses); resolves to their count. */
   captureStaged(store: NativeActivationStore, options?: NativeTaskOptions): Promise<number>;
+  /**
+   * The kept group's output neurons were rescaled and its parameters written: its kept
+   * outputs follow (y -> scale y + shift; scale and shift concatenated over `points`, which
+   * must be the group's outputs). Resolves to false when they could not, and the next
+   * capture runs the layer from its start.
+   */
+  rescaleStaged(points: string[], scale: Float64Array, shift: Float64Array, options?: NativeTaskOptions): Promise<boolean>;
   clearStaged(): void;
 }
 
@@ -398,7 +407,7 @@ export interface NativeAddon {
   fusionRepairRows(
     weight: Float32Array, bias: Float32Array, rows: number, cols: number,
     mean: Float64Array, std: Float64Array, targetMean: Float64Array, targetStd: Float64Array,
-  ): void;
+  ): { scale: Float64Array; shift: Float64Array };
   /** Models are made by `build` only: the parts packed, checked for finite values and uploaded on a worker thread. */
   VitModel: NativeModelClass<NativeVitConfig, NativeVitModel>;
   vitLayout(config: NativeVitConfig): NativeVitLayout;

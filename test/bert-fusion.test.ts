@@ -13,9 +13,10 @@ import { graphActivations } from '../lib/fusion/graph.ts';
 import { repairStatistics, wholePassMeasures } from '../lib/fusion/repair.ts';
 import { measureBert } from '../lib/pipeline/measure.ts';
 import type { Tensor } from '../lib/io/tensor.ts';
-import { createBertModel, type BertModel } from '../lib/models/bert.ts';
+import { BertModel, createBertModel } from '../lib/models/bert.ts';
 import { bertFusionGraph } from '../lib/models/bert-graph.ts';
 import { bertRandomBatch, bertRandomTensors, type BertRefConfig, type RefBatch } from './helpers/bert-reference.ts';
+import { countReentries } from './helpers/count-reentries.ts';
 import { permuteBert } from './helpers/permute-bert.ts';
 import { seededRandom } from './helpers/random.ts';
 
@@ -213,7 +214,7 @@ describe('statistics repair of a BERT', function () {
   });
 
   for (const [name, cfg] of [['masked LM', mlm], ['classifier', cls]] as const) {
-    it(`carries padded batches from layer to layer to the same weights as a whole pass per group (${name})`, async () => {
+    it(`carries padded batches from layer to layer, re-entering layers, to the weights of a whole pass per group (${name})`, async () => {
       const original = randomBert(cfg, 41), other = randomBert(cfg, 42);
       const config = (await createBertModel({ ...cfg }, original)).config;
       const batches = [batchOf(cfg, 43), bertRandomBatch(cfg, 3, 8, 44, [8, 3, 6])];
@@ -222,7 +223,9 @@ describe('statistics repair of a BERT', function () {
       // The second model's weights stand in for a fusion result: far from the anchor's statistics.
       const input = { graph: bertFusionGraph(config), fused: other, parents: [original, other], anchor: 0, outputMaps: [null, null], weights: [0.5, 0.5] };
       const want = await repairStatistics({ ...input, measure: wholePasses }, 'anchor');
-      const got = await repairStatistics({ ...input, measure: staged }, 'anchor');
+      const { result: got, taken, refused } = await countReentries(BertModel, () => repairStatistics({ ...input, measure: staged }, 'anchor'));
+      // Every group of every layer re-entered after, the head's transform or pooler computed again.
+      assert.deepEqual({ taken, refused }, { taken: 4 * cfg.num_hidden_layers, refused: 1 });
       const worst = maxDiff(got, want);
       assert.ok(worst.diff < 1e-5, `${worst.name} off by ${worst.diff}`);
       assert.ok(maxDiff(got, other).diff > 1e-3, 'the repair changed nothing');

@@ -9,9 +9,10 @@ import { repairGroups, repairStatistics, wholePassMeasures, type RepairMeasures 
 import { parseHfConfig } from '../lib/io/hf-config.ts';
 import type { Model } from '../lib/io/model-folder.ts';
 import type { Tensor } from '../lib/io/tensor.ts';
-import { vitFusionGraph } from '../lib/models/vit.ts';
+import { VitModel, vitFusionGraph } from '../lib/models/vit.ts';
 import { measureOnSamples } from '../lib/pipeline/measure.ts';
 import { parentsFromModels } from '../lib/pipeline/parents.ts';
+import { countReentries } from './helpers/count-reentries.ts';
 import { permuteVit } from './helpers/permute-vit.ts';
 import { randomImages, randomTensors, type RefConfig } from './helpers/vit-reference.ts';
 
@@ -77,7 +78,7 @@ describe('statistics repair', function () {
     for (const name of ['classifier.weight', 'classifier.bias']) assert.deepEqual(repaired.get(name)!.data, shrunk.get(name)!.data);
   });
 
-  it('carries the samples from layer to layer to the same weights as a whole pass per group', async () => {
+  it('carries the samples from layer to layer, re-entering layers after rescaled groups, to the weights of a whole pass per group', async () => {
     // The reference measures every group with a fresh model and a pass from the images.
     const parents = parentsFromModels([model(cfg, randomTensors(cfg, 12) as Map<string, Tensor>), model(cfg, randomTensors(cfg, 13) as Map<string, Tensor>)]);
     const stores = await Promise.all(parents.map(async (p) => {
@@ -95,7 +96,9 @@ describe('statistics repair', function () {
     const input = { graph, fused: fused.tensors, parents: parents.map((p) => p.model.tensors), anchor: 0, outputMaps: fused.outputMaps, weights: fused.weights };
     for (const target of ['anchor', 'mean'] as const) {
       const want = await repairStatistics({ ...input, measure: wholePasses }, target);
-      const got = await repairStatistics({ ...input, measure: staged }, target);
+      const { result: got, taken, refused } = await countReentries(VitModel, () => repairStatistics({ ...input, measure: staged }, target));
+      // Every group of every layer re-entered after, the patch projection alone computed again.
+      assert.deepEqual({ taken, refused }, { taken: 4 * cfg.num_hidden_layers, refused: 1 });
       assert.ok(maxDiff(got, want) < 1e-5, `${target}: off by ${maxDiff(got, want)}`);
       assert.ok(maxDiff(got, fused.tensors) > 1e-3, `${target}: the repair changed nothing`);
     }

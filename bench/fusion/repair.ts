@@ -1,12 +1,13 @@
 /**
  * Statistics repair's measurements, side by side in one process on the same fusion: the
  * staged session (lib/pipeline/measure.ts: the fusion samples carry their residual
- * streams from layer to layer, so each group's measurement starts at its own layer) and
- * a fresh model with a whole pass from the inputs for every group (wholePassMeasures:
- * each pass stops right after the group). Both repairs must give the same weights;
- * prints one JSON line with their seconds and the largest weight difference.
+ * streams from layer to layer and re-enter a layer right after the group measured last)
+ * and a fresh model with a whole pass from the inputs for every group
+ * (wholePassMeasures: each pass stops right after the group). Both repairs must give the
+ * same weights, to rounding; prints one JSON line with their seconds and the largest
+ * weight difference. --staged-only times the staged session alone.
  *
- *   node --import tsx bench/fusion/repair.ts <experiment.yaml> [--set key=value ...]
+ *   node --import tsx bench/fusion/repair.ts <experiment.yaml> [--staged-only] [--set key=value ...]
  *
  * Works for ViT (hf_vit) and BERT (hf_bert) experiments; fusion.repair picks the target
  * (anchor when it is none).
@@ -66,9 +67,9 @@ async function timed(measure: RepairInput['measure']): Promise<{ seconds: number
   return { seconds: (performance.now() - t0) / 1000, tensors };
 }
 const staged = await timed(input.measure);
-const whole = await timed(wholePassMeasures(input.measure, anchorIndex));
+const whole = rest.includes('--staged-only') ? null : await timed(wholePassMeasures(input.measure, anchorIndex));
 let worst = 0, scale = 0;
-for (const [name, t] of whole.tensors) {
+for (const [name, t] of whole?.tensors ?? []) {
   const u = staged.tensors.get(name)!.data;
   for (let i = 0; i < t.data.length; i++) {
     worst = Math.max(worst, Math.abs(Number(u[i]) - Number(t.data[i])));
@@ -77,6 +78,6 @@ for (const [name, t] of whole.tensors) {
 }
 process.stdout.write(`${JSON.stringify({
   config: configFile, target, samples, device: cfg.runtime.device === 'auto' ? (backendInfo().cudaAvailable ? 'cuda' : 'cpu') : cfg.runtime.device,
-  threads, machine: machineDescription(threads), seconds: { staged: staged.seconds, wholePasses: whole.seconds },
-  speedup: whole.seconds / staged.seconds, maxWeightDiff: worst, maxWeight: scale,
+  threads, machine: machineDescription(threads), seconds: { staged: staged.seconds, wholePasses: whole?.seconds ?? null },
+  speedup: whole ? whole.seconds / staged.seconds : null, maxWeightDiff: whole ? worst : null, maxWeight: whole ? scale : null,
 })}\n`);

@@ -12,8 +12,9 @@
  *           its transport map, averaged with the fusion weights.
  *
  * Each group of layers is measured after everything before it was repaired; the samples'
- * residual streams are carried from layer to layer (FusedMeasures), so the whole walk costs
- * a few forward passes. A layer without a bias can only be rescaled, not shifted.
+ * residual streams are carried from layer to layer and the measured group's outputs are
+ * rescaled with its weights instead of computed again (FusedMeasures), so the whole walk
+ * costs about two forward passes. A layer without a bias can only be rescaled, not shifted.
  */
 import { InputError, throwIfAborted } from '../errors.ts';
 import type { Tensor } from '../io/tensor.ts';
@@ -36,17 +37,28 @@ export interface RepairMeasures {
   fused(tensors: Map<string, Tensor>): Promise<FusedMeasures>;
 }
 
+/** How repair changed a linear layer's outputs: each output y_j became scale_j y_j + shift_j. */
+export interface RescaledOutputs {
+  acts: string;
+  scale: Float64Array;
+  shift: Float64Array;
+}
+
 /**
  * The fused model measured group by group in forward order while repair rescales it:
  * each measurement starts where the previous one left the samples (the residual streams
- * entering its layer), so the groups of a layer are measured after every earlier layer
- * was repaired, at the cost of a few forward passes in all.
+ * entering its layer, or inside it, right after the group measured last, whose outputs
+ * are rescaled with its weights), so the whole walk costs about two forward passes.
  */
 export interface FusedMeasures {
   /** The named outputs with the weights as they are now; never a layer before the last one measured. */
   measure(acts: string[]): Promise<Map<string, NeuronStats>>;
-  /** The named tensors (of the session's map) were changed in place: the model takes their values. */
-  update(names: string[]): Promise<void>;
+  /**
+   * The named tensors (of the session's map) were changed in place: the model takes their
+   * values. `rescaled`, when given, says how they changed the outputs of the group measured
+   * last, which then need not be computed again.
+   */
+  update(names: string[], rescaled?: RescaledOutputs[]): Promise<void>;
   dispose(): void;
 }
 
@@ -146,14 +158,16 @@ export async function repairStatistics(input: RepairInput, target: Exclude<Repai
     for (const [g, group] of groups.entries()) {
       throwIfAborted(input.signal);
       const stats = await session.measure(group.map((p) => p.acts));
+      const rescaled: RescaledOutputs[] = [];
       for (const p of group) {
         const w = tensors.get(p.weight)!, s = stats.get(p.acts)!, t = want.get(p.acts)!;
         const rows = w.shape[0], cols = w.data.length / rows;
         // Without a bias the shift has nowhere to go (a scratch bias takes it): only the spread is matched.
         const bias = p.bias ? (tensors.get(p.bias)!.data as Float32Array) : new Float32Array(rows);
-        native().fusionRepairRows(w.data as Float32Array, bias, rows, cols, s.mean, s.std, t.mean, t.std);
+        const { scale, shift } = native().fusionRepairRows(w.data as Float32Array, bias, rows, cols, s.mean, s.std, t.mean, t.std);
+        rescaled.push({ acts: p.acts, scale, shift: p.bias ? shift : new Float64Array(rows) });
       }
-      await session.update(group.flatMap((p) => (p.bias ? [p.weight, p.bias] : [p.weight])));
+      await session.update(group.flatMap((p) => (p.bias ? [p.weight, p.bias] : [p.weight])), rescaled);
       input.onGroup?.(g + 1, groups.length);
     }
   } finally {

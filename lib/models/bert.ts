@@ -302,6 +302,11 @@ export class BertModel {
     return runTask(options, (o) => this.native.captureStaged(store.native, o));
   }
 
+  /** After a group's output neurons were rescaled and written: its kept outputs follow (NativeStagedPasses). */
+  async rescaleStaged(points: string[], scale: Float64Array, shift: Float64Array, options: TaskOptions = {}): Promise<boolean> {
+    return runTask(options, (o) => this.native.rescaleStaged(points, scale, shift, o));
+  }
+
   /** Sequences per native encoder pass (0: about 1024 tokens' worth, the default). */
   setMicroBatch(n: number): void {
     this.native.setMicroBatch(n);

@@ -220,6 +220,11 @@ export class VitModel implements ImageClassifier {
     return runTask(options, (o) => this.native.captureStaged(store.native, o));
   }
 
+  /** After a group's output neurons were rescaled and written: its kept outputs follow (NativeStagedPasses). */
+  async rescaleStaged(points: string[], scale: Float64Array, shift: Float64Array, options: TaskOptions = {}): Promise<boolean> {
+    return runTask(options, (o) => this.native.rescaleStaged(points, scale, shift, o));
+  }
+
   /** Frees the native copy of the weights and the working buffers now instead of at garbage collection. */
   dispose(): void {
     this.native.dispose();

@@ -4,11 +4,13 @@
  * deviations of the asked entries. The samples are staged in the model and carry their
  * residual streams from layer to layer: a parent is measured in one pass (split into
  * spans of layers where the captures would not fit in memory at once), the fused model
- * in a session (FusedMeasures) whose group-by-group measurements cost a few passes.
+ * in a session (FusedMeasures) whose group-by-group measurements cost about two passes:
+ * each rescaled group's kept outputs are rescaled natively as its weights were, and the
+ * next measurement re-enters the layer after it.
  */
 import type { ActivationOptions, ActivationStore } from '../activations.ts';
 import type { Batch } from '../data/dataset.ts';
-import type { FusedMeasures, NeuronStats, RepairMeasures } from '../fusion/repair.ts';
+import type { FusedMeasures, NeuronStats, RepairMeasures, RescaledOutputs } from '../fusion/repair.ts';
 import type { Tensor } from '../io/tensor.ts';
 import { native, runTask, type Device, type TaskOptions } from '../native.ts';
 import { createBertModel, type BertConfig } from '../models/bert.ts';
@@ -30,6 +32,7 @@ interface StagedModel {
   createActivationStore(options: ActivationOptions): ActivationStore;
   captureStaged(store: ActivationStore, options?: TaskOptions): Promise<number>;
   writeParameters(tensors: Map<string, Tensor>, names: string[], options?: TaskOptions): Promise<void>;
+  rescaleStaged(points: string[], scale: Float64Array, shift: Float64Array, options?: TaskOptions): Promise<boolean>;
   readonly native: { clearStaged(): void };
 }
 
@@ -63,13 +66,31 @@ async function measureInSpans(
   return out;
 }
 
+/** Points, scales and shifts of a group's rescaled outputs, concatenated in order. */
+function concatRescaled(rescaled: RescaledOutputs[]): [string[], Float64Array, Float64Array] {
+  const total = rescaled.reduce((n, r) => n + r.scale.length, 0);
+  const scale = new Float64Array(total), shift = new Float64Array(total);
+  let at = 0;
+  for (const r of rescaled) {
+    scale.set(r.scale, at);
+    shift.set(r.shift, at);
+    at += r.scale.length;
+  }
+  return [rescaled.map((r) => r.acts), scale, shift];
+}
+
 /** A model whose samples are staged already, measured store by store; `release` frees it. */
 function stagedSession(
   model: StagedModel, tensors: Map<string, Tensor>, storeFor: (acts: string[]) => ActivationOptions, release: () => void, signal?: AbortSignal,
 ): FusedMeasures {
   return {
     measure: (acts) => measureInSpans(model, acts, storeFor, signal),
-    update: (names) => model.writeParameters(tensors, names, { signal }),
+    async update(names, rescaled) {
+      await model.writeParameters(tensors, names, { signal });
+      // The measured group's kept outputs follow its weights; when the model cannot map
+      // them (not a layer's group), its next measurement computes the layer again.
+      if (rescaled?.length) await model.rescaleStaged(...concatRescaled(rescaled), { signal });
+    },
     dispose() {
       model.native.clearStaged();
       release();

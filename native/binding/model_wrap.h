@@ -12,6 +12,7 @@
 
 #include "../core/backend.h"
 #include "activation_store_wrap.h"
+#include "args.h"
 #include "capture_task.h"
 #include "model_args.h"
 #include "parameter_parts.h"
@@ -60,6 +61,7 @@ class ModelWrap : public Napi::ObjectWrap<Derived> {
   static std::vector<Napi::ClassPropertyDescriptor<Derived>> StagedMethods() {
     return {Napi::ObjectWrap<Derived>::InstanceMethod("writeParameters", Member(&ModelWrap::WriteParameters)),
             Napi::ObjectWrap<Derived>::InstanceMethod("captureStaged", Member(&ModelWrap::CaptureStaged)),
+            Napi::ObjectWrap<Derived>::InstanceMethod("rescaleStaged", Member(&ModelWrap::RescaleStaged)),
             Napi::ObjectWrap<Derived>::InstanceMethod("clearStaged", Member(&ModelWrap::ClearStaged))};
   }
 
@@ -137,6 +139,23 @@ class ModelWrap : public Napi::ObjectWrap<Derived> {
     auto model = model_;
     auto work = [model](tf::ActivationStore& store, tf::TaskContext& ctx) { return model->capture_staged(store, &ctx); };
     return StartCapture(env, TaskOptions::From(info[1]), {info[0]}, handle, work);
+  }
+  // rescaleStaged(points, scale, shift, taskOptions?) -> Promise<boolean>: the kept
+  // group's output neurons were rescaled (tf::VitModel::rescale_staged); whether the kept
+  // outputs could follow.
+  Napi::Value RescaleStaged(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    live(env);
+    auto model = model_;
+    std::vector<std::string> names = ReadCaptureNames(env, info[0], "rescaleStaged: points");
+    const F64View scale = ReadF64(env, info[1], "rescaleStaged: scale"), shift = ReadF64(env, info[2], "rescaleStaged: shift");
+    auto a = std::make_shared<std::vector<double>>(scale.data, scale.data + scale.length);
+    auto c = std::make_shared<std::vector<double>>(shift.data, shift.data + shift.length);
+    auto taken = std::make_shared<bool>(false);
+    return Task::Start(
+        env, TaskOptions::From(info[3]), {},
+        [model, names = std::move(names), a, c, taken](tf::TaskContext&) { *taken = model->rescale_staged(names, *a, *c); },
+        [taken](Napi::Env e) -> Napi::Value { return Napi::Boolean::New(e, *taken); });
   }
   // clearStaged(): forgets the staged samples (waits for a pass that uses them).
   Napi::Value ClearStaged(const Napi::CallbackInfo& info) {

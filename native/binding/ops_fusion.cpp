@@ -218,8 +218,9 @@ Napi::Value ColumnStats(const Napi::CallbackInfo& info) {
       });
 }
 
-// fusionRepairRows(weight, bias, rows, cols, mean, std, targetMean, targetStd): rescales
-// weight (rows x cols) and bias in place so that the outputs take the target statistics.
+// fusionRepairRows(weight, bias, rows, cols, mean, std, targetMean, targetStd) ->
+// { scale, shift }: rescales weight (rows x cols) and bias in place so that the outputs
+// take the target statistics; each output y_j became scale_j y_j + shift_j.
 Napi::Value RepairRows(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   F32View w = ReadF32(env, info[0], "fusionRepairRows: weight"), b = ReadF32(env, info[1], "fusionRepairRows: bias");
@@ -229,8 +230,12 @@ Napi::Value RepairRows(const Napi::CallbackInfo& info) {
   if (w.length != size_t(rows * cols) || b.length != size_t(rows) || m.length != size_t(rows) || s.length != size_t(rows) ||
       tm.length != size_t(rows) || ts.length != size_t(rows))
     ThrowArgError(env, "fusionRepairRows: weight must be rows x cols and every vector of length rows");
-  tf::fusion::repair_rows(w.data, b.data, rows, cols, m.data, s.data, tm.data, ts.data);
-  return env.Undefined();
+  std::vector<double> scale(static_cast<size_t>(rows)), shift(static_cast<size_t>(rows));
+  tf::fusion::repair_rows(w.data, b.data, rows, cols, m.data, s.data, tm.data, ts.data, scale.data(), shift.data());
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("scale", Copy(env, scale));
+  r.Set("shift", Copy(env, shift));
+  return r;
 }
 
 }  // namespace

@@ -84,6 +84,7 @@ class Backend {
   virtual void bias_residual_forward(float* out, float* proj, const float* bias, const float* residual,
                                      int64_t rows, int64_t cols);
   virtual void gather_rows(float* dst, const float* src, int64_t rows, int64_t cols, int64_t src_stride);
+  virtual void scale_shift_columns(float* x, const float* scale, const float* shift, int64_t rows, int64_t cols);
   virtual void cross_entropy_forward(float* losses, const float* logits, const int32_t* labels, int64_t rows,
                                      int64_t classes);
 

@@ -32,6 +32,9 @@ void Backend::bias_residual_forward(float*, float*, const float*, const float*, 
   not_implemented("bias_residual_forward");
 }
 void Backend::gather_rows(float*, const float*, int64_t, int64_t, int64_t) { not_implemented("gather_rows"); }
+void Backend::scale_shift_columns(float*, const float*, const float*, int64_t, int64_t) {
+  not_implemented("scale_shift_columns");
+}
 void Backend::cross_entropy_forward(float*, const float*, const int32_t*, int64_t, int64_t) {
   not_implemented("cross_entropy_forward");
 }

@@ -66,6 +66,9 @@ class StandInDevice final : public Backend {
     cpu().embeddings_assemble(out, patch_out, cls, pos, batch, patches, channels);
   }
   void add_bias(float* x, const float* bias, int64_t rows, int64_t cols) override { cpu().add_bias(x, bias, rows, cols); }
+  void scale_shift_columns(float* x, const float* scale, const float* shift, int64_t rows, int64_t cols) override {
+    cpu().scale_shift_columns(x, scale, shift, rows, cols);
+  }
   void bias_gelu_forward(float* pre, float* out, const float* bias, int64_t rows, int64_t cols) override {
     cpu().bias_gelu_forward(pre, out, bias, rows, cols);
   }

@@ -179,6 +179,23 @@ TEST("bias + GELU and bias + residual against float64") {
     }
 }
 
+TEST("scale and shift per column against float64 (one rounding)") {
+  Backend& be = device_backend();
+  const int64_t rows = 11, cols = 37;
+  auto x = random_vector(size_t(rows * cols), 54, -5.0f, 5.0f), scale = random_vector(size_t(cols), 55, -2.0f, 2.0f);
+  auto shift = random_vector(size_t(cols), 56, -3.0f, 3.0f);
+  auto dx = to_device(be, x), dscale = to_device(be, scale), dshift = to_device(be, shift);
+  if (!runs_on_backend([&] { be.scale_shift_columns(dx.get<float>(), dscale.get<float>(), dshift.get<float>(), rows, cols); }))
+    return;
+  auto y = to_host(dx);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) {
+      const size_t i = size_t(r * cols + c);
+      // A fused multiply-add: the float64 value rounded once.
+      CHECK(y[i] == float(double(x[i]) * scale[c] + shift[c]));
+    }
+}
+
 TEST("vectorised exp and GELU over their whole range") {
   using namespace tf::cpu::simd;
   double worst_exp = 0;

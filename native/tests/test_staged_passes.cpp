@@ -3,6 +3,8 @@
 // plain capture from the inputs, bit for bit on the same backend, with parameters written
 // between captures; a point or a parameter of a stage already passed is refused. Run on
 // the CPU and on the stand-in device, packing and not packing padded text (as CUDA).
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -67,6 +69,112 @@ void walk_points(Model& staged, Model& plain, int64_t count, int64_t max_tokens,
   }
 }
 
+
+// --- Re-entering a layer after a rescaled group (layer_resume.h) ------------------------
+
+// One linear group of a layer: its capture points (in the order of its output neurons)
+// and its weight (rows x cols) and bias in the parameter buffer.
+struct LinearGroup {
+  std::vector<std::string> points;
+  int64_t weight = 0, bias = 0, rows = 0, cols = 0;
+};
+
+ActivationStoreOptions keep(const std::vector<std::string>& names, int64_t capacity, int64_t max_tokens) {
+  ActivationStoreOptions o = only(names.front(), capacity, max_tokens);
+  o.only = names;
+  return o;
+}
+
+double largest_difference(const std::vector<float>& a, const std::vector<float>& b, double& largest_value) {
+  double d = 0;
+  largest_value = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    d = std::max(d, std::fabs(double(a[i]) - double(b[i])));
+    largest_value = std::max(largest_value, std::fabs(double(b[i])));
+  }
+  return a.size() == b.size() ? d : INFINITY;
+}
+
+// Repair's walk: each group measured in forward order, then its output neurons rescaled
+// (W' = a W, b' = a b + c, random a and c) on both models and declared to the staged one,
+// which re-enters the layer after it instead of recomputing it. Every measurement and the
+// model's last point must agree with a plain capture of the rescaled model, to rounding.
+template <typename Model, typename Plain>
+void rescaled_walk(Model& staged, Model& plain, const std::vector<LinearGroup>& groups, int64_t count,
+                   int64_t max_tokens, const std::string& last_point, const Plain& capture_plain,
+                   const std::string& name) {
+  std::vector<float> all(size_t(plain.layout().total()));
+  uint32_t seed = 700;
+  auto compare = [&](const std::vector<std::string>& names) {
+    ActivationStore a(staged.capture_points(), keep(names, count, max_tokens), staged.backend());
+    ActivationStore b(plain.capture_points(), keep(names, count, max_tokens), plain.backend());
+    CHECK(staged.capture_staged(a, nullptr) == count);
+    capture_plain(b);
+    for (const std::string& point : names) {
+      double scale = 0;
+      const double d = largest_difference(entry_of(a, point), entry_of(b, point), scale);
+      if (!(d <= 2e-5 * (1.0 + scale)))
+        record_failure(__FILE__, __LINE__, name + ", " + point + ": re-entered capture off by " + std::to_string(d));
+    }
+  };
+  for (const LinearGroup& g : groups) {
+    compare(g.points);
+    const std::vector<float> a = random_vector(size_t(g.rows), ++seed, 0.5f, 1.5f);
+    const std::vector<float> c = random_vector(size_t(g.rows), ++seed, -0.3f, 0.3f);
+    plain.read_parameters(all.data());
+    std::vector<double> scale(a.begin(), a.end()), shift(c.begin(), c.end());
+    for (int64_t r = 0; r < g.rows; ++r) {
+      for (int64_t k = 0; k < g.cols; ++k) {
+        float& w = all[size_t(g.weight + r * g.cols + k)];
+        w = float(double(a[r]) * w);
+      }
+      float& b = all[size_t(g.bias + r)];
+      b = float(double(a[r]) * b + c[r]);
+    }
+    for (Model* m : {&staged, &plain}) {
+      m->write_parameters(g.weight, all.data() + g.weight, g.rows * g.cols);
+      m->write_parameters(g.bias, all.data() + g.bias, g.rows);
+    }
+    if (!staged.rescale_staged(g.points, scale, shift))
+      record_failure(__FILE__, __LINE__, name + ", " + g.points.front() + ": the rescale was not taken");
+  }
+  compare({last_point});
+}
+
+// The declarations rescale_staged refuses (the next capture then starts the layer over),
+// and one it takes on trust: with the parameters written but unchanged, a declared
+// doubling shows in the next capture, which proves that capture re-entered the layer.
+template <typename Model>
+void rescale_guards(Model& staged, const LinearGroup& qkv, const std::string& after, int64_t count,
+                    int64_t max_tokens, const std::vector<float>& params, const std::string& name) {
+  auto capture = [&](const std::vector<std::string>& names) {
+    ActivationStore s(staged.capture_points(), keep(names, count, max_tokens), staged.backend());
+    CHECK(staged.capture_staged(s, nullptr) == count);
+    return entry_of(s, names.back());
+  };
+  const std::vector<double> ones(size_t(qkv.rows), 1.0), zeros(size_t(qkv.rows), 0.0);
+  capture(qkv.points);
+  const std::vector<float> reference = capture({after});  // nothing rescaled: re-entered, the same values
+  capture(qkv.points);
+  // Not written since kept: refused.
+  if (staged.rescale_staged(qkv.points, ones, zeros)) record_failure(__FILE__, __LINE__, name + ": took an unwritten rescale");
+  check_same(name + ", after a refused rescale", capture({after}), reference);
+  capture(qkv.points);
+  staged.write_parameters(qkv.weight, params.data() + qkv.weight, qkv.rows * qkv.cols);
+  // Part of the group only: refused.
+  const std::vector<std::string> query_only = {qkv.points.front()};
+  const std::vector<double> third(size_t(qkv.rows / 3), 1.0), third0(size_t(qkv.rows / 3), 0.0);
+  if (staged.rescale_staged(query_only, third, third0)) record_failure(__FILE__, __LINE__, name + ": took part of a group");
+  check_same(name + ", after a partial rescale", capture({after}), reference);
+  capture(qkv.points);
+  staged.write_parameters(qkv.weight, params.data() + qkv.weight, qkv.rows * qkv.cols);
+  const std::vector<double> twos(size_t(qkv.rows), 2.0);
+  CHECK(staged.rescale_staged(qkv.points, twos, zeros));
+  double scale = 0;
+  if (!(largest_difference(capture({after}), reference, scale) > 1e-3 * (1.0 + scale)))
+    record_failure(__FILE__, __LINE__, name + ": the capture after a declared rescale did not re-enter the layer");
+}
+
 TEST("ViT staged captures equal plain captures, after parameter writes too, on the CPU and a device") {
   const VitConfig c = toy_vit(3);
   const VitParamLayout layout(c);
@@ -128,6 +236,87 @@ TEST("BERT staged captures equal plain captures, packed and padded, after parame
                   name);
       CHECK(staged.staged_stage() == f.config.num_layers);
       CHECK_THROWS(staged.write_parameters(offset, f.params.data(), 4));
+    }
+  }
+}
+
+TEST("ViT staged captures re-enter layers after rescaled groups and agree with plain passes") {
+  const VitConfig c = toy_vit(3);
+  const VitParamLayout layout(c);
+  const std::vector<float> params = random_vector(size_t(layout.total()), 321, -0.5f, 0.5f);
+  const int64_t n = 9, C = c.hidden_size, I = c.intermediate_size;
+  const std::vector<float> images = random_vector(size_t(n * c.image_floats()), 322, -2.0f, 2.0f);
+  const auto& points = vit_capture_points(c);
+  auto point = [&](int64_t l, VitLayerPoint p) { return points[vit_point_layer(l, p)].name; };
+  std::vector<LinearGroup> groups;
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    const VitLayerOffsets& o = layout.layers[size_t(l)];
+    groups.push_back({{point(l, kQuery), point(l, kKey), point(l, kValue)}, o.qkv_w, o.qkv_b, 3 * C, C});
+    groups.push_back({{point(l, kAttnOut)}, o.proj_w, o.proj_b, C, C});
+    groups.push_back({{point(l, kMlpIn)}, o.fc1_w, o.fc1_b, I, C});
+    groups.push_back({{point(l, kMlpOut)}, o.fc2_w, o.fc2_b, C, I});
+  }
+  StandInDevice device;
+  // And the GPU, when the tests run with --device cuda.
+  std::vector<Backend*> backends = {&cpu_backend(), &device};
+  if (device_backend().device() != Device::Cpu) backends.push_back(&device_backend());
+  for (Backend* be : backends) {
+    const std::string name = be == &device ? "stand-in device" : device_name(be->device());
+    VitModel staged(c, *be, params.data(), layout.total()), plain(c, *be, params.data(), layout.total());
+    staged.set_micro_batch(4);
+    plain.set_micro_batch(4);
+    staged.stage_samples(images.data(), n);
+    rescaled_walk(staged, plain, groups, n, 0, "head",
+                  [&](ActivationStore& s) { plain.capture(s, images.data(), n, nullptr, nullptr); }, name);
+
+    VitModel guarded(c, *be, params.data(), layout.total());
+    guarded.set_micro_batch(4);
+    guarded.stage_samples(images.data(), n);
+    rescale_guards(guarded, groups[4], point(1, kAttnOut), n, 0, params, name);
+  }
+}
+
+TEST("BERT staged captures re-enter layers after rescaled groups, packed and padded") {
+  for (BertHead head : {BertHead::MaskedLM, BertHead::SequenceClassification}) {
+    const BertFixture f(small_bert(head, 16, 3, 2, 37), 331, 7, 9);
+    const int64_t C = f.config.hidden_size, I = f.config.intermediate_size;
+    const auto& points = bert_capture_points(f.config);
+    auto point = [&](int64_t l, BertLayerPoint p) { return points[bert_point_layer(l, p)].name; };
+    std::vector<LinearGroup> groups;
+    for (int64_t l = 0; l < f.config.num_layers; ++l) {
+      const BertLayerOffsets& o = f.layout.layers[size_t(l)];
+      groups.push_back({{point(l, kBertQuery), point(l, kBertKey), point(l, kBertValue)}, o.qkv_w, o.qkv_b, 3 * C, C});
+      groups.push_back({{point(l, kBertAttnOut)}, o.attn_out_w, o.attn_out_b, C, C});
+      groups.push_back({{point(l, kBertMlpIn)}, o.mlp_in_w, o.mlp_in_b, I, C});
+      groups.push_back({{point(l, kBertMlpOut)}, o.mlp_out_w, o.mlp_out_b, C, I});
+    }
+    StandInDevice packing, padded(false);
+    std::vector<Backend*> backends = {&cpu_backend(), &packing, &padded};
+    if (device_backend().device() != Device::Cpu) backends.push_back(&device_backend());
+    for (Backend* be : backends) {
+      const std::string name = f.head() + ", " +
+                               (be == &packing  ? "packing device"
+                                : be == &padded ? "padded device"
+                                                : device_name(be->device()));
+      const TextBatch& b = f.batch;
+      BertModel staged(f.config, *be, f.params.data(), f.layout.total());
+      BertModel plain(f.config, *be, f.params.data(), f.layout.total());
+      staged.set_micro_batch(3);
+      plain.set_micro_batch(3);
+      staged.stage_samples(b.inputs(0, 4));
+      staged.stage_samples(b.inputs(4));
+      rescaled_walk(staged, plain, groups, b.count, b.tokens, points[bert_point_head(f.config)].name,
+                    [&](ActivationStore& s) {
+                      plain.capture(s, b.inputs(0, 4), nullptr, nullptr);
+                      plain.capture(s, b.inputs(4), nullptr, nullptr);
+                    },
+                    name);
+
+      BertModel guarded(f.config, *be, f.params.data(), f.layout.total());
+      guarded.set_micro_batch(3);
+      guarded.stage_samples(b.inputs(0, 4));
+      guarded.stage_samples(b.inputs(4));
+      rescale_guards(guarded, groups[4], point(1, kBertAttnOut), b.count, b.tokens, f.params, name);
     }
   }
 }

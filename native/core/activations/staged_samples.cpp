@@ -1,6 +1,9 @@
 #include "staged_samples.h"
 
+#include <algorithm>
+#include <cmath>
 #include <string>
+#include <utility>
 
 #include "../error.h"
 
@@ -32,6 +35,7 @@ double StagedSamples::carry_to(int64_t target, double total_stages, TaskContext*
   while (stage_ < target) {
     advance();
     ++stage_;
+    set_kept(LayerGroup::None);  // what was kept belongs to the stage passed
     if (ctx) ctx->progress(done += double(count_), total_stages * double(count_));
   }
   return done;
@@ -42,9 +46,95 @@ float* StagedSamples::streams(Backend& be, int64_t floats) {
   return streams_->get<float>();
 }
 
-void StagedSamples::check_write(int64_t s) const {
+void StagedSamples::check_write(int64_t s) {
   if (count_ > 0 && s < stage_)
     throw Error("write_parameters: the staged samples have passed the stage these parameters belong to");
+  if (s == stage_) kept_current_ = false;
+}
+
+StagedSamples::Pass StagedSamples::capture_pass(const ActivationStore& store, int64_t stage,
+                                               const LayerPoints& layers) const {
+  Pass pass;
+  const size_t first = size_t(store.first_kept_point()), last = size_t(store.last_kept_point());
+  if (stage < 0 || layers.layer_of(first) != stage) return pass;
+  const LayerGroup before = layers.group_before(layers.local(first));
+  if (stage == stage_ && kept_current_ && kept_ != LayerGroup::None && int(kept_) <= int(before)) pass.enter = kept_;
+  pass.keep = layers.layer_of(last) == stage && layers.group_columns(layers.local(last)).group != LayerGroup::None;
+  return pass;
+}
+
+StagedSamples::Pass StagedSamples::carry_pass(const LayerPoints& layers) const {
+  Pass pass;
+  if (stage_ >= 0 && stage_ < layers.num_layers && kept_current_) pass.enter = kept_;
+  return pass;
+}
+
+LayerResume StagedSamples::chunk(Backend& be, const Pass& pass, int64_t first_row, int64_t total_rows,
+                                 const LayerPoints& layers) {
+  LayerResume r;
+  r.enter = pass.enter;
+  r.keep = pass.keep;
+  if (pass.enter == LayerGroup::None && !pass.keep) return r;
+  const int64_t widest = layers.widest_group();
+  if (!group_) {
+    group_ = std::make_unique<DeviceBuffer>(be, size_t(total_rows * widest) * sizeof(float));
+    residual_ = std::make_unique<DeviceBuffer>(be, size_t(total_rows * layers.hidden) * sizeof(float));
+    zeros_ = std::make_unique<DeviceBuffer>(be, size_t(widest) * sizeof(float));
+    be.zero(zeros_->get<float>(), widest);
+  }
+  // Each chunk's rows in a region of their own, sized for the widest group and packed
+  // at the width of the group it holds: a chunk that re-enters one group and keeps a
+  // wider one overwrites its own region only.
+  r.group = group_->get<float>() + first_row * widest;
+  r.residual = residual_->get<float>() + first_row * layers.hidden;
+  r.zeros = zeros_->get<float>();
+  return r;
+}
+
+void StagedSamples::set_kept(LayerGroup g) {
+  kept_ = g;
+  kept_current_ = g != LayerGroup::None;
+}
+
+bool StagedSamples::rescale_kept(Backend& be, const std::vector<std::string>& names,
+                                 const std::vector<CapturePoint>& points, const std::vector<double>& scale,
+                                 const std::vector<double>& shift, const LayerPoints& layers,
+                                 const std::vector<std::pair<int64_t, int64_t>>& chunks) {
+  const int64_t width = layers.group_width(kept_), widest = layers.widest_group();
+  // scale and shift laid out as the group's columns; a NaN scale marks a column no point covers.
+  std::vector<float> affine(size_t(2 * width), std::nanf(""));
+  bool exact = kept_ != LayerGroup::None && !kept_current_;
+  size_t from = 0;
+  for (const std::string& name : names) {
+    auto it = std::find_if(points.begin(), points.end(), [&](const CapturePoint& p) { return p.name == name; });
+    if (it == points.end()) throw Error("rescale_staged: no capture point '" + name + "'");
+    const size_t point = size_t(it - points.begin());
+    TF_CHECK(scale.size() >= from + size_t(it->width) && shift.size() == scale.size(),
+             "rescale_staged: scale and shift need one entry per neuron of the points");
+    const GroupColumns part = layers.layer_of(point) == stage_ ? layers.group_columns(layers.local(point)) : GroupColumns{};
+    exact = exact && part.group == kept_ && part.offset + it->width <= width;
+    for (int64_t j = 0; j < it->width && exact; ++j) {
+      float& a = affine[size_t(part.offset + j)];
+      exact = std::isnan(a);  // not covered twice
+      a = float(scale[from + size_t(j)]);
+      affine[size_t(width + part.offset + j)] = float(shift[from + size_t(j)]);
+    }
+    from += size_t(it->width);
+  }
+  TF_CHECK(from == scale.size(), "rescale_staged: scale and shift need one entry per neuron of the points");
+  for (int64_t j = 0; j < width && exact; ++j) exact = !std::isnan(affine[size_t(j)]);
+  if (!exact) {
+    set_kept(LayerGroup::None);
+    return false;
+  }
+  DeviceBuffer dev(be, affine.size() * sizeof(float));
+  dev.upload(affine.data());
+  for (const auto& [first_row, rows] : chunks)
+    be.scale_shift_columns(group_->get<float>() + first_row * widest, dev.get<float>(), dev.get<float>() + width,
+                           rows, width);
+  be.synchronize();  // before `dev` is freed
+  kept_current_ = true;
+  return true;
 }
 
 void write_parameter_range(Backend& be, float* params, int64_t total, int64_t offset, const float* data, int64_t count) {

@@ -36,4 +36,36 @@ std::vector<CapturePoint> bert_capture_points(const BertConfig& c) {
   return points;
 }
 
+LayerPoints bert_layer_points(const BertConfig& c) {
+  const int64_t C = c.hidden_size;
+  LayerPoints lp;
+  lp.first = bert_point_layer(0, kBertQuery);
+  lp.per_layer = kBertPointsPerLayer;
+  lp.num_layers = c.num_layers;
+  lp.group_before = [](size_t p) {
+    switch (p) {
+      case kBertAttnOut: return LayerGroup::Qkv;
+      case kBertAttnLn:
+      case kBertMlpIn: return LayerGroup::AttnOut;
+      case kBertMlpOut: return LayerGroup::MlpIn;
+      case kBertLayerOut: return LayerGroup::MlpOut;
+      default: return LayerGroup::None;
+    }
+  };
+  lp.group_columns = [C](size_t p) {
+    switch (p) {
+      case kBertQuery: return GroupColumns{LayerGroup::Qkv, 0};
+      case kBertKey: return GroupColumns{LayerGroup::Qkv, C};
+      case kBertValue: return GroupColumns{LayerGroup::Qkv, 2 * C};
+      case kBertAttnOut: return GroupColumns{LayerGroup::AttnOut, 0};
+      case kBertMlpIn: return GroupColumns{LayerGroup::MlpIn, 0};
+      case kBertMlpOut: return GroupColumns{LayerGroup::MlpOut, 0};
+      default: return GroupColumns{};
+    }
+  };
+  lp.hidden = C;
+  lp.intermediate = c.intermediate_size;
+  return lp;
+}
+
 }  // namespace tf

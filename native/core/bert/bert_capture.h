@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "../activations/capture_point.h"
+#include "../activations/layer_resume.h"
 #include "bert_config.h"
 
 namespace tf {
@@ -40,5 +41,8 @@ inline size_t bert_point_layer(int64_t layer, BertLayerPoint p) {
 inline size_t bert_point_head(const BertConfig& c) { return 1 + size_t(c.num_layers) * kBertPointsPerLayer; }
 
 std::vector<CapturePoint> bert_capture_points(const BertConfig& config);
+
+// The layers' points and their linear groups, for re-entering a layer (layer_resume.h).
+LayerPoints bert_layer_points(const BertConfig& config);
 
 }  // namespace tf

@@ -18,7 +18,7 @@ void linear(Backend& be, float* y, const float* x, const float* w, int64_t rows,
 
 const float* bert_encoder_forward(Backend& be, const BertConfig& c, const BertParamLayout& L, const float* params,
                                   BertBuffers& buf, const BertBatch& in, ActivationSink* sink, const TaskContext* ctx,
-                                  bool cls_only, int64_t last_point, int64_t start_layer) {
+                                  bool cls_only, int64_t last_point, int64_t start_layer, LayerResume* resume) {
   const int64_t B = in.batch, T = in.tokens, C = c.hidden_size, I = c.intermediate_size;
   TF_CHECK(B >= 1 && buf.fits(B, T), "bert forward: batch larger than the buffers");
   TF_CHECK(T >= 1 && T <= c.max_positions, "bert forward: sequence longer than the position embeddings");
@@ -27,6 +27,7 @@ const float* bert_encoder_forward(Backend& be, const BertConfig& c, const BertPa
   TF_CHECK(!(in.packed() && sink && !in.host_mask), "bert forward: a packed capture needs the host mask");
   TF_CHECK(start_layer < 0 || (sink && start_layer <= c.num_layers),
            "bert forward: a pass that starts inside the encoder is a capture");
+  TF_CHECK(!resume || (start_layer >= 0 && start_layer < c.num_layers), "bert forward: re-entering outside a layer");
   const int64_t R = in.rows();
   auto W = [&](int64_t offset) { return params + offset; };
   // A packed batch's token outputs hold real rows only: the sink is told so.
@@ -84,31 +85,75 @@ const float* bert_encoder_forward(Backend& be, const BertConfig& c, const BertPa
     auto point = [&](BertLayerPoint p) { return bert_point_layer(l, p); };
     auto stop_after = [&](BertLayerPoint p) { return stops && size_t(last_point) <= point(p); };
 
-    linear(be, lb.qkv, x, W(o.qkv_w), R, C, 3 * C);
-    be.add_bias(lb.qkv, W(o.qkv_b), R, 3 * C);
-    capture(point(kBertQuery), lb.qkv, 3 * C);
-    capture(point(kBertKey), lb.qkv + C, 3 * C);
-    capture(point(kBertValue), lb.qkv + 2 * C, 3 * C);
-    if (stop_after(kBertValue)) return nullptr;
+    // Re-entering this layer after a kept group (layer_resume.h), or keeping one.
+    LayerResume* at = resume && l == start_layer ? resume : nullptr;
+    const LayerGroup enter = at ? at->enter : LayerGroup::None;
+    auto entered = [&](LayerGroup g) { return int(enter) >= int(g); };
+    auto keep = [&](LayerGroup g, const float* out, int64_t width, bool with_residual) {
+      if (at) at->keep_group(be, g, out, R, width, with_residual ? lb.attn_ln : nullptr, C);
+    };
+    auto restore = [&](float* dst, const float* src, int64_t width) { be.gather_rows(dst, src, R, width, width); };
 
-    attention(lb, T);
-    linear(be, lb.attn_out, lb.atty, W(o.attn_out_w), R, C, C);
-    be.bias_residual_forward(lb.attn_res, lb.attn_out, W(o.attn_out_b), x, R, C);
-    capture(point(kBertAttnOut), lb.attn_out, C);
-    if (stop_after(kBertAttnOut)) return nullptr;
-    be.layernorm_forward(lb.attn_ln, lb.attn_mean, lb.attn_rstd, lb.attn_res, W(o.attn_ln_w), W(o.attn_ln_b), R, C,
-                         c.layer_norm_eps);
-    capture(point(kBertAttnLn), lb.attn_ln, C);
-    if (stop_after(kBertAttnLn)) return nullptr;
+    if (!entered(LayerGroup::Qkv)) {
+      linear(be, lb.qkv, x, W(o.qkv_w), R, C, 3 * C);
+      be.add_bias(lb.qkv, W(o.qkv_b), R, 3 * C);
+      capture(point(kBertQuery), lb.qkv, 3 * C);
+      capture(point(kBertKey), lb.qkv + C, 3 * C);
+      capture(point(kBertValue), lb.qkv + 2 * C, 3 * C);
+      if (stop_after(kBertValue)) {
+        keep(LayerGroup::Qkv, lb.qkv, 3 * C, false);
+        return nullptr;
+      }
+    } else if (enter == LayerGroup::Qkv) {
+      restore(lb.qkv, resume->group, 3 * C);
+    }
 
-    linear(be, lb.mlp_pre, lb.attn_ln, W(o.mlp_in_w), R, C, I);
-    be.bias_gelu_forward(lb.mlp_pre, lb.mlp_act, W(o.mlp_in_b), R, I);
-    capture(point(kBertMlpIn), lb.mlp_pre, I);
-    if (stop_after(kBertMlpIn)) return nullptr;
-    linear(be, lb.mlp_out, lb.mlp_act, W(o.mlp_out_w), R, I, C);
-    be.bias_residual_forward(lb.out_res, lb.mlp_out, W(o.mlp_out_b), lb.attn_ln, R, C);
-    capture(point(kBertMlpOut), lb.mlp_out, C);
-    if (stop_after(kBertMlpOut)) return nullptr;
+    if (!entered(LayerGroup::AttnOut)) {
+      attention(lb, T);
+      linear(be, lb.attn_out, lb.atty, W(o.attn_out_w), R, C, C);
+      be.bias_residual_forward(lb.attn_res, lb.attn_out, W(o.attn_out_b), x, R, C);
+      capture(point(kBertAttnOut), lb.attn_out, C);
+      if (stop_after(kBertAttnOut)) {
+        keep(LayerGroup::AttnOut, lb.attn_out, C, false);
+        return nullptr;
+      }
+    } else if (enter == LayerGroup::AttnOut) {
+      restore(lb.attn_out, resume->group, C);
+      be.bias_residual_forward(lb.attn_res, lb.attn_out, resume->zeros, x, R, C);
+    }
+
+    if (!entered(LayerGroup::MlpIn)) {
+      be.layernorm_forward(lb.attn_ln, lb.attn_mean, lb.attn_rstd, lb.attn_res, W(o.attn_ln_w), W(o.attn_ln_b), R,
+                           C, c.layer_norm_eps);
+      capture(point(kBertAttnLn), lb.attn_ln, C);
+      if (stop_after(kBertAttnLn)) return nullptr;
+
+      linear(be, lb.mlp_pre, lb.attn_ln, W(o.mlp_in_w), R, C, I);
+      be.bias_gelu_forward(lb.mlp_pre, lb.mlp_act, W(o.mlp_in_b), R, I);
+      capture(point(kBertMlpIn), lb.mlp_pre, I);
+      if (stop_after(kBertMlpIn)) {
+        keep(LayerGroup::MlpIn, lb.mlp_pre, I, true);
+        return nullptr;
+      }
+    } else if (enter == LayerGroup::MlpIn) {
+      restore(lb.attn_ln, resume->residual, C);
+      restore(lb.mlp_pre, resume->group, I);
+      be.bias_gelu_forward(lb.mlp_pre, lb.mlp_act, resume->zeros, R, I);
+    }
+
+    if (!entered(LayerGroup::MlpOut)) {
+      linear(be, lb.mlp_out, lb.mlp_act, W(o.mlp_out_w), R, I, C);
+      be.bias_residual_forward(lb.out_res, lb.mlp_out, W(o.mlp_out_b), lb.attn_ln, R, C);
+      capture(point(kBertMlpOut), lb.mlp_out, C);
+      if (stop_after(kBertMlpOut)) {
+        keep(LayerGroup::MlpOut, lb.mlp_out, C, true);
+        return nullptr;
+      }
+    } else {
+      restore(lb.attn_ln, resume->residual, C);
+      restore(lb.mlp_out, resume->group, C);
+      be.bias_residual_forward(lb.out_res, lb.mlp_out, resume->zeros, lb.attn_ln, R, C);
+    }
     be.layernorm_forward(lb.out, lb.out_mean, lb.out_rstd, lb.out_res, W(o.out_ln_w), W(o.out_ln_b), R, C,
                          c.layer_norm_eps);
     capture(point(kBertLayerOut), lb.out, C);

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "../activations/capture_point.h"
+#include "../activations/layer_resume.h"
 #include "../backend.h"
 #include "../task.h"
 #include "bert_buffers.h"
@@ -59,10 +60,12 @@ struct BertBatch {
 // `start_layer` >= 0 (a staged pass, with a sink) skips the embeddings and starts at that
 // layer (num_layers: none, the result is the stream itself) from the residual stream the
 // caller put in buffers.embed (batch.rows() x hidden); the batch's ids are then not read.
+// With `resume` (layer_resume.h), that layer is re-entered after a group kept by an
+// earlier pass, and a pass that stops right after a group of that layer keeps it.
 const float* bert_encoder_forward(Backend& be, const BertConfig& config, const BertParamLayout& layout,
                                   const float* params, BertBuffers& buffers, const BertBatch& batch,
                                   ActivationSink* sink, const TaskContext* ctx, bool cls_only = false,
-                                  int64_t last_point = -1, int64_t start_layer = -1);
+                                  int64_t last_point = -1, int64_t start_layer = -1, LayerResume* resume = nullptr);
 
 // Masked-LM head, first half: transform dense -> GELU -> LayerNorm on `rows` rows of
 // hidden states (rows x hidden, packed) into buffers.head_ln. `gather`, when not null,

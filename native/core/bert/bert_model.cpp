@@ -16,7 +16,11 @@ namespace tf {
 
 BertModel::BertModel(const BertConfig& config, Backend& backend, const float* params, int64_t count,
                      const std::vector<std::string>& point_names)
-    : config_(config), layout_(config), backend_(&backend), points_(bert_capture_points(config)) {
+    : config_(config),
+      layout_(config),
+      backend_(&backend),
+      points_(bert_capture_points(config)),
+      layer_points_(bert_layer_points(config)) {
   if (count != layout_.total())
     throw Error("BERT parameters: expected " + std::to_string(layout_.total()) + " floats for this config, got " +
                 std::to_string(count));
@@ -111,7 +115,7 @@ void check_bert_inputs(const BertConfig& c, const BertInputs& in, const int32_t*
 
 void BertModel::run_chunk(const BertInputs& in, const int32_t* labels, const BertOutputs& out, ActivationSink* sink,
                           float* sample_losses, const TaskContext* ctx, int64_t last_point, int64_t start_layer,
-                          const float* stream) {
+                          const float* stream, LayerResume* resume) {
   Backend& be = *backend_;
   const bool on_host = be.device() == Device::Cpu;
   const int64_t B = in.count, T = in.tokens, R = B * T;
@@ -129,7 +133,7 @@ void BertModel::run_chunk(const BertInputs& in, const int32_t* labels, const Ber
   const bool cls_only = !config_.masked_lm() && !sink;
   const float* params = params_->get<float>();
   const float* hidden =
-      bert_encoder_forward(be, config_, layout_, params, buf, batch, sink, ctx, cls_only, last_point, start_layer);
+      bert_encoder_forward(be, config_, layout_, params, buf, batch, sink, ctx, cls_only, last_point, start_layer, resume);
   const float nan = std::numeric_limits<float>::quiet_NaN();
   if (!hidden) {  // stopped after last_point: no head, no losses (no labels asked for them)
     if (sample_losses) std::fill(sample_losses, sample_losses + B, nan);
@@ -360,26 +364,42 @@ int64_t BertModel::staged_stage() const {
   return staged_.stage();
 }
 
-void BertModel::run_staged(ActivationStore* store, int64_t last_point, float* streams_out,
-                           TaskContext* ctx) {
+std::vector<std::pair<int64_t, int64_t>> BertModel::staged_row_chunks() const {
+  std::vector<std::pair<int64_t, int64_t>> chunks;
+  for (const StagedChunk& c : staged_chunks_) chunks.emplace_back(c.first_row, c.rows);
+  return chunks;
+}
+
+void BertModel::run_staged(ActivationStore* store, int64_t last_point, float* streams_out, TaskContext* ctx,
+                           const StagedSamples::Pass& pass) {
   const int64_t C = config_.hidden_size, stage = staged_.stage();
   std::optional<HostStagingSink> staging;
   if (store) staging.emplace(*backend_, *store);
   ActivationSink* sink = store ? &capture_sink(*backend_, *store, *staging) : nullptr;
+  // As VitModel::run_staged.
+  const bool in_layer = stage >= 0 && stage < config_.num_layers;
+  LayerGroup kept = LayerGroup::None;
+  if (pass.keep) staged_.set_kept(LayerGroup::None);
   for (const StagedChunk& c : staged_chunks_) {
     if (ctx) ctx->check_cancelled();
     const float* stream = stage < 0 ? nullptr : staged_.streams() + c.first_row * C;
+    LayerResume resume;
+    if (in_layer) resume = staged_.chunk(*backend_, pass, c.first_row, staged_rows(), layer_points_);
     if (store) {
-      run_chunk(c.inputs(), nullptr, BertOutputs{}, sink, nullptr, ctx, last_point, stage, stream);
+      run_chunk(c.inputs(), nullptr, BertOutputs{}, sink, nullptr, ctx, last_point, stage, stream,
+                in_layer ? &resume : nullptr);
       store->commit(c.count, nullptr);
+      kept = resume.kept;
       continue;
     }
     // The chunk's stream is read into the pass's buffers before the stage's last point
     // overwrites it in place.
     StreamSink keep(*backend_, size_t(last_point), streams_out + c.first_row * C, c.rows, C);
-    run_chunk(c.inputs(), nullptr, BertOutputs{}, &keep, nullptr, ctx, last_point, stage, stream);
+    run_chunk(c.inputs(), nullptr, BertOutputs{}, &keep, nullptr, ctx, last_point, stage, stream,
+              in_layer ? &resume : nullptr);
     TF_CHECK(keep.captured(), "staged samples: the stage's output was not produced");
   }
+  if (pass.keep) staged_.set_kept(kept);
 }
 
 int64_t BertModel::capture_staged(ActivationStore& store, TaskContext* ctx) {
@@ -391,11 +411,17 @@ int64_t BertModel::capture_staged(ActivationStore& store, TaskContext* ctx) {
   const double done = staged_.carry_to(target, stages, ctx, [&] {
     const int64_t stage = staged_.stage();
     run_staged(nullptr, int64_t(stage < 0 ? bert_point_embed() : bert_point_layer(stage, kBertLayerOut)),
-               staged_.streams(*backend_, staged_rows() * config_.hidden_size), ctx);
+               staged_.streams(*backend_, staged_rows() * config_.hidden_size), ctx, staged_.carry_pass(layer_points_));
   });
-  run_staged(&store, store.last_kept_point(), nullptr, ctx);
+  run_staged(&store, store.last_kept_point(), nullptr, ctx, staged_.capture_pass(store, target, layer_points_));
   if (ctx) ctx->progress(done + double(n), stages * double(n));
   return n;
+}
+
+bool BertModel::rescale_staged(const std::vector<std::string>& names, const std::vector<double>& scale,
+                               const std::vector<double>& shift) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return staged_.rescale_kept(*backend_, names, points_, scale, shift, layer_points_, staged_row_chunks());
 }
 
 }  // namespace tf

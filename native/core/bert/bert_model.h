@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../activations/activation_store.h"
@@ -83,10 +84,12 @@ class BertModel {
   // refuses parameters of a stage the staged samples have passed; stage_samples copies
   // the sequences (checked as forward checks them) and may be called once per batch
   // before the first capture_staged; stage -1 is the embeddings, stage num_layers the
-  // head (masked-LM transform or pooler).
+  // head (masked-LM transform or pooler); rescale_staged re-enters layers as VitModel's.
   void write_parameters(int64_t offset, const float* data, int64_t count);
   void stage_samples(const BertInputs& in);
   int64_t capture_staged(ActivationStore& store, TaskContext* ctx);
+  bool rescale_staged(const std::vector<std::string>& points, const std::vector<double>& scale,
+                      const std::vector<double>& shift);
   void clear_staged();
   int64_t staged_count() const;
   int64_t staged_stage() const;
@@ -100,14 +103,16 @@ class BertModel {
   // rows x hidden as its pass lays them out: packed or padded) instead of at the ids.
   void run_chunk(const BertInputs& in, const int32_t* labels, const BertOutputs& out, ActivationSink* sink,
                  float* sample_losses, const TaskContext* ctx, int64_t last_point = -1, int64_t start_layer = -1,
-                 const float* stream = nullptr);
+                 const float* stream = nullptr, LayerResume* resume = nullptr);
   void check_store(const ActivationStore& store) const;
   int64_t stage_of_point(size_t point) const;
   int64_t stage_of_parameter(int64_t offset) const;
   // Rows of all staged chunks' streams.
   int64_t staged_rows() const;
-  // As VitModel::run_staged.
-  void run_staged(ActivationStore* store, int64_t last_point, float* streams_out, TaskContext* ctx);
+  // As VitModel::run_staged and staged_chunks.
+  void run_staged(ActivationStore* store, int64_t last_point, float* streams_out, TaskContext* ctx,
+                  const StagedSamples::Pass& pass);
+  std::vector<std::pair<int64_t, int64_t>> staged_row_chunks() const;
 
   // One chunk of staged sequences (copies), and where its rows start in the streams.
   struct StagedChunk {
@@ -125,6 +130,7 @@ class BertModel {
   BertParamLayout layout_;
   Backend* backend_;
   std::vector<CapturePoint> points_;
+  LayerPoints layer_points_;
   std::unique_ptr<DeviceBuffer> params_;
   std::unique_ptr<BertBuffers> buffers_;
   std::unique_ptr<DeviceBuffer> logits_;  // decoder or classifier output, grown on demand

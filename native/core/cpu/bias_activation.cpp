@@ -2,6 +2,7 @@
 // GEMM output: bias, bias + GELU, bias + residual add, and row gathers; with the
 // backward twins that are not GEMMs (bias gradients, row scatters).
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "../thread_pool.h"
@@ -59,6 +60,14 @@ void add_bias_rows(float* x, const float* bias, int64_t rows, int64_t cols) {
 }
 
 TF_SIMD_CLONES
+void scale_shift_rows(float* x, const float* scale, const float* shift, int64_t rows, int64_t cols) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = x + r * cols;
+    for (int64_t c = 0; c < cols; ++c) row[c] = std::fma(row[c], scale[c], shift[c]);  // one rounding, as on CUDA
+  }
+}
+
+TF_SIMD_CLONES
 void add_rows(float* acc, const float* dout, int64_t rows, int64_t cols) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* row = dout + r * cols;
@@ -87,6 +96,11 @@ void scatter_add_rows(float* dst, const float* src, int64_t rows, int64_t cols, 
 void add_bias(float* x, const float* bias, int64_t rows, int64_t cols) {
   parallel_for(rows, row_grain(cols),
                [&](int64_t r0, int64_t r1) { add_bias_rows(x + r0 * cols, bias, r1 - r0, cols); });
+}
+
+void scale_shift_columns(float* x, const float* scale, const float* shift, int64_t rows, int64_t cols) {
+  parallel_for(rows, row_grain(cols),
+               [&](int64_t r0, int64_t r1) { scale_shift_rows(x + r0 * cols, scale, shift, r1 - r0, cols); });
 }
 
 void bias_gelu_forward(float* pre, float* out, const float* bias, int64_t rows, int64_t cols) {

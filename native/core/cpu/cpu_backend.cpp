@@ -78,6 +78,9 @@ class CpuBackend final : public Backend {
   void gather_rows(float* dst, const float* src, int64_t rows, int64_t cols, int64_t src_stride) override {
     cpu::gather_rows(dst, src, rows, cols, src_stride);
   }
+  void scale_shift_columns(float* x, const float* scale, const float* shift, int64_t rows, int64_t cols) override {
+    cpu::scale_shift_columns(x, scale, shift, rows, cols);
+  }
   void cross_entropy_forward(float* losses, const float* logits, const int32_t* labels, int64_t rows,
                              int64_t classes) override {
     cpu::cross_entropy_forward(losses, logits, labels, rows, classes);

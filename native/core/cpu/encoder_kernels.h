@@ -73,6 +73,10 @@ void bias_residual_forward(float* out, float* proj, const float* bias, const flo
 
 // Copies `rows` rows of `cols` floats from src (row stride src_stride) to dst (packed).
 void gather_rows(float* dst, const float* src, int64_t rows, int64_t cols, int64_t src_stride);
+
+// x (rows x cols) = x * scale + shift, per column: what rescaling a linear layer's output
+// neurons (statistics repair) does to outputs already computed.
+void scale_shift_columns(float* x, const float* scale, const float* shift, int64_t rows, int64_t cols);
 // Its backward: dst row r (row stride dst_stride) += src row r (packed).
 void scatter_add_rows(float* dst, const float* src, int64_t rows, int64_t cols, int64_t dst_stride);
 

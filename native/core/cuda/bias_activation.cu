@@ -51,6 +51,10 @@ __global__ void gather_rows_kernel(float* dst, const float* src, int64_t rows, i
   TF_GRID_STRIDE(i, rows * cols) dst[i] = src[(i / cols) * src_stride + i % cols];
 }
 
+__global__ void scale_shift_kernel(float* x, const float* scale, const float* shift, int64_t rows, int64_t cols) {
+  TF_GRID_STRIDE(i, rows * cols) x[i] = __fmaf_rn(x[i], scale[i % cols], shift[i % cols]);
+}
+
 __global__ void scatter_add_rows_kernel(float* dst, const float* src, int64_t rows, int64_t cols, int64_t dst_stride) {
   TF_GRID_STRIDE(i, rows * cols) dst[(i / cols) * dst_stride + i % cols] += src[i];
 }
@@ -62,6 +66,13 @@ struct PlainTerm {
 };
 
 }  // namespace
+
+void scale_shift_columns(float* x, const float* scale, const float* shift, int64_t rows, int64_t cols,
+                         cudaStream_t stream) {
+  if (rows * cols <= 0) return;
+  scale_shift_kernel<<<grid_for(rows * cols), kThreads, 0, stream>>>(x, scale, shift, rows, cols);
+  TF_CUDA_CHECK_LAUNCH();
+}
 
 void add_bias(float* x, const float* bias, int64_t rows, int64_t cols, cudaStream_t stream) {
   if (rows * cols <= 0) return;

@@ -123,6 +123,9 @@ class CudaBackend final : public Backend {
   void bias_gelu_forward(float* pre, float* out, const float* bias, int64_t rows, int64_t cols) override {
     cuda::bias_gelu_forward(pre, out, bias, rows, cols, stream_);
   }
+  void scale_shift_columns(float* x, const float* scale, const float* shift, int64_t rows, int64_t cols) override {
+    cuda::scale_shift_columns(x, scale, shift, rows, cols, stream_);
+  }
   void bias_residual_forward(float* out, float* proj, const float* bias, const float* residual, int64_t rows,
                              int64_t cols) override {
     cuda::bias_residual_forward(out, proj, bias, residual, rows, cols, stream_);

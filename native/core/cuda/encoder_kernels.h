@@ -7,8 +7,9 @@
 // Agreement with the CPU twins (what native/tests/cuda checks):
 //   bit-identical: patch_extract, embeddings_assemble, embeddings_backward (float64 batch
 //     sums in the same order), add_bias, bias_residual_forward, gather_rows,
-//     scatter_add_rows, bias_backward (the CPU's 64-row float partials, then float64 over
-//     the blocks in order), zero, augment_images (the same counter-based draws).
+//     scale_shift_columns (one fused multiply-add on both), scatter_add_rows,
+//     bias_backward (the CPU's 64-row float partials, then float64 over the blocks in
+//     order), zero, augment_images (the same counter-based draws).
 //   within a bound: layernorm forward/backward (float64 row statistics here, float32 on
 //     the CPU), attention (float32 sums in another order), bias_gelu_forward (erfc here,
 //     a polynomial erf on the CPU), cross-entropy (float64 sums in another order),
@@ -61,6 +62,8 @@ void bias_gelu_forward(float* pre, float* out, const float* bias, int64_t rows, 
 void bias_residual_forward(float* out, float* proj, const float* bias, const float* residual, int64_t rows,
                            int64_t cols, cudaStream_t stream);
 void gather_rows(float* dst, const float* src, int64_t rows, int64_t cols, int64_t src_stride, cudaStream_t stream);
+void scale_shift_columns(float* x, const float* scale, const float* shift, int64_t rows, int64_t cols,
+                         cudaStream_t stream);
 void scatter_add_rows(float* dst, const float* src, int64_t rows, int64_t cols, int64_t dst_stride,
                       cudaStream_t stream);
 

@@ -90,8 +90,10 @@ void column_mean_std_on(Backend& be, const float* x, int64_t rows, int64_t cols,
 // Statistics repair of one linear layer's outputs: neuron j's output y_j becomes
 // (y_j - mean_j) * target_std_j / std_j + target_mean_j, by scaling row j of the weight
 // (rows x cols) and rewriting bias j in place. A neuron with no spread (std_j ~ 0) keeps
-// its scale and is only shifted.
+// its scale and is only shifted. scale and shift (rows each), when given, receive the map
+// y_j -> scale_j y_j + shift_j that this applies to every output computed before it.
 void repair_rows(float* weight, float* bias, int64_t rows, int64_t cols, const double* mean, const double* std,
-                 const double* target_mean, const double* target_std);
+                 const double* target_mean, const double* target_std, double* scale = nullptr,
+                 double* shift = nullptr);
 
 }  // namespace tf::fusion

@@ -29,7 +29,7 @@ void column_mean_std(const float* x, int64_t rows, int64_t cols, double* mean, d
 }
 
 void repair_rows(float* weight, float* bias, int64_t rows, int64_t cols, const double* mean, const double* std,
-                 const double* target_mean, const double* target_std) {
+                 const double* target_mean, const double* target_std, double* scale, double* shift) {
   parallel_for(rows, 16, [&](int64_t lo, int64_t hi) {
     for (int64_t j = lo; j < hi; ++j) {
       // y' = a y + c with a = target_std / std and c = target_mean - a mean; y = W_j x + b_j.
@@ -38,6 +38,8 @@ void repair_rows(float* weight, float* bias, int64_t rows, int64_t cols, const d
       float* w = weight + j * cols;
       for (int64_t k = 0; k < cols; ++k) w[k] = float(a * double(w[k]));
       bias[j] = float(a * double(bias[j]) + c);
+      if (scale) scale[j] = a;
+      if (shift) shift[j] = c;
     }
   });
 }

@@ -27,4 +27,38 @@ std::vector<CapturePoint> vit_capture_points(const VitConfig& c) {
   return points;
 }
 
+LayerPoints vit_layer_points(const VitConfig& c) {
+  const int64_t C = c.hidden_size;
+  LayerPoints lp;
+  lp.first = vit_point_layer(0, kLn1);
+  lp.per_layer = kVitPointsPerLayer;
+  lp.num_layers = c.num_layers;
+  lp.group_before = [](size_t p) {
+    switch (p) {
+      case kAttnOut:
+      case kAttention: return LayerGroup::Qkv;
+      case kLn2:
+      case kMlpIn: return LayerGroup::AttnOut;
+      case kMlpOut: return LayerGroup::MlpIn;
+      case kLayerOut: return LayerGroup::MlpOut;
+      default: return LayerGroup::None;
+    }
+  };
+  lp.group_columns = [C](size_t p) {
+    switch (p) {
+      case kQuery: return GroupColumns{LayerGroup::Qkv, 0};
+      case kKey: return GroupColumns{LayerGroup::Qkv, C};
+      case kValue: return GroupColumns{LayerGroup::Qkv, 2 * C};
+      case kAttnOut:
+      case kAttention: return GroupColumns{LayerGroup::AttnOut, 0};
+      case kMlpIn: return GroupColumns{LayerGroup::MlpIn, 0};
+      case kMlpOut: return GroupColumns{LayerGroup::MlpOut, 0};
+      default: return GroupColumns{};
+    }
+  };
+  lp.hidden = C;
+  lp.intermediate = c.intermediate_size;
+  return lp;
+}
+
 }  // namespace tf

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "../activations/capture_point.h"
+#include "../activations/layer_resume.h"
 #include "vit_config.h"
 
 namespace tf {
@@ -39,5 +40,8 @@ inline size_t vit_point_final_ln(const VitConfig& c) { return 2 + size_t(c.num_l
 inline size_t vit_point_head(const VitConfig& c) { return vit_point_final_ln(c) + 1; }
 
 std::vector<CapturePoint> vit_capture_points(const VitConfig& config);
+
+// The layers' points and their linear groups, for re-entering a layer (layer_resume.h).
+LayerPoints vit_layer_points(const VitConfig& config);
 
 }  // namespace tf

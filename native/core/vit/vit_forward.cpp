@@ -18,12 +18,13 @@ void linear(Backend& be, float* y, const float* x, const float* w, int64_t rows,
 
 bool vit_forward(Backend& be, const VitConfig& c, const VitParamLayout& L, const float* params, VitBuffers& buf,
                  const float* images, int64_t B, ActivationSink* sink, const TaskContext* ctx, bool training,
-                 int64_t last_point, int64_t start_layer) {
+                 int64_t last_point, int64_t start_layer, LayerResume* resume) {
   TF_CHECK(B >= 1 && B <= buf.batch(), "vit forward: batch larger than the buffers");
   TF_CHECK(start_layer < 0 || (sink && !training && start_layer <= c.num_layers),
            "vit forward: a pass that starts inside the encoder is a capture");
   TF_CHECK(!training || (!sink && buf.layers_kept() == c.num_layers),
            "vit forward: a training pass keeps every layer and captures nothing");
+  TF_CHECK(!resume || (start_layer >= 0 && start_layer < c.num_layers), "vit forward: re-entering outside a layer");
   const int64_t T = c.tokens(), C = c.hidden_size, I = c.intermediate_size, P = c.num_patches();
   const int64_t BT = B * T;
   auto W = [&](int64_t offset) { return params + offset; };
@@ -57,38 +58,81 @@ bool vit_forward(Backend& be, const VitConfig& c, const VitParamLayout& L, const
     auto point = [&](VitLayerPoint p) { return vit_point_layer(l, p); };
     auto stop_after = [&](VitLayerPoint p) { return stops && size_t(last_point) <= point(p); };
 
-    be.layernorm_forward(lb.ln1, lb.ln1_mean, lb.ln1_rstd, x, W(o.ln1_w), W(o.ln1_b), BT, C, c.layer_norm_eps);
-    capture(point(kLn1), lb.ln1, C);
-    if (stop_after(kLn1)) return false;
+    // Re-entering this layer after a kept group (layer_resume.h), or keeping one.
+    LayerResume* at = resume && l == start_layer ? resume : nullptr;
+    const LayerGroup enter = at ? at->enter : LayerGroup::None;
+    auto entered = [&](LayerGroup g) { return int(enter) >= int(g); };
+    auto keep = [&](LayerGroup g, const float* out, int64_t width, bool with_residual) {
+      if (at) at->keep_group(be, g, out, BT, width, with_residual ? lb.attn_res : nullptr, C);
+    };
+    auto restore = [&](float* dst, const float* src, int64_t width) { be.gather_rows(dst, src, BT, width, width); };
 
-    linear(be, lb.qkv, lb.ln1, W(o.qkv_w), BT, C, 3 * C);
-    if (o.qkv_b >= 0) be.add_bias(lb.qkv, W(o.qkv_b), BT, 3 * C);
-    capture(point(kQuery), lb.qkv, 3 * C);
-    capture(point(kKey), lb.qkv + C, 3 * C);
-    capture(point(kValue), lb.qkv + 2 * C, 3 * C);
-    if (stop_after(kValue)) return false;
+    if (!entered(LayerGroup::Qkv)) {
+      be.layernorm_forward(lb.ln1, lb.ln1_mean, lb.ln1_rstd, x, W(o.ln1_w), W(o.ln1_b), BT, C, c.layer_norm_eps);
+      capture(point(kLn1), lb.ln1, C);
+      if (stop_after(kLn1)) return false;
 
-    be.attention_forward(lb.atty, lb.att, lb.qkv, B, T, C, c.num_heads, T);
-    linear(be, lb.attn_out, lb.atty, W(o.proj_w), BT, C, C);
-    be.bias_residual_forward(lb.attn_res, lb.attn_out, W(o.proj_b), x, BT, C);
-    capture(point(kAttnOut), lb.attn_out, C);
-    capture(point(kAttention), lb.attn_out, C);
-    if (stop_after(kAttention)) return false;
+      linear(be, lb.qkv, lb.ln1, W(o.qkv_w), BT, C, 3 * C);
+      if (o.qkv_b >= 0) be.add_bias(lb.qkv, W(o.qkv_b), BT, 3 * C);
+      capture(point(kQuery), lb.qkv, 3 * C);
+      capture(point(kKey), lb.qkv + C, 3 * C);
+      capture(point(kValue), lb.qkv + 2 * C, 3 * C);
+      if (stop_after(kValue)) {
+        keep(LayerGroup::Qkv, lb.qkv, 3 * C, false);
+        return false;
+      }
+    } else if (enter == LayerGroup::Qkv) {
+      restore(lb.qkv, resume->group, 3 * C);
+    }
 
-    be.layernorm_forward(lb.ln2, lb.ln2_mean, lb.ln2_rstd, lb.attn_res, W(o.ln2_w), W(o.ln2_b), BT, C,
-                         c.layer_norm_eps);
-    capture(point(kLn2), lb.ln2, C);
-    if (stop_after(kLn2)) return false;
+    if (!entered(LayerGroup::AttnOut)) {
+      be.attention_forward(lb.atty, lb.att, lb.qkv, B, T, C, c.num_heads, T);
+      linear(be, lb.attn_out, lb.atty, W(o.proj_w), BT, C, C);
+      be.bias_residual_forward(lb.attn_res, lb.attn_out, W(o.proj_b), x, BT, C);
+      capture(point(kAttnOut), lb.attn_out, C);
+      capture(point(kAttention), lb.attn_out, C);
+      if (stop_after(kAttention)) {
+        keep(LayerGroup::AttnOut, lb.attn_out, C, false);
+        return false;
+      }
+    } else if (enter == LayerGroup::AttnOut) {
+      restore(lb.attn_out, resume->group, C);
+      be.bias_residual_forward(lb.attn_res, lb.attn_out, resume->zeros, x, BT, C);
+    }
 
-    linear(be, lb.mlp_pre, lb.ln2, W(o.fc1_w), BT, C, I);
-    be.bias_gelu_forward(lb.mlp_pre, lb.mlp_act, W(o.fc1_b), BT, I);
-    capture(point(kMlpIn), lb.mlp_pre, I);
-    if (stop_after(kMlpIn)) return false;
-    linear(be, lb.mlp_out, lb.mlp_act, W(o.fc2_w), BT, I, C);
-    be.bias_residual_forward(lb.out, lb.mlp_out, W(o.fc2_b), lb.attn_res, BT, C);
-    capture(point(kMlpOut), lb.mlp_out, C);
+    if (!entered(LayerGroup::MlpIn)) {
+      be.layernorm_forward(lb.ln2, lb.ln2_mean, lb.ln2_rstd, lb.attn_res, W(o.ln2_w), W(o.ln2_b), BT, C,
+                           c.layer_norm_eps);
+      capture(point(kLn2), lb.ln2, C);
+      if (stop_after(kLn2)) return false;
+
+      linear(be, lb.mlp_pre, lb.ln2, W(o.fc1_w), BT, C, I);
+      be.bias_gelu_forward(lb.mlp_pre, lb.mlp_act, W(o.fc1_b), BT, I);
+      capture(point(kMlpIn), lb.mlp_pre, I);
+      if (stop_after(kMlpIn)) {
+        keep(LayerGroup::MlpIn, lb.mlp_pre, I, true);
+        return false;
+      }
+    } else if (enter == LayerGroup::MlpIn) {
+      restore(lb.attn_res, resume->residual, C);
+      restore(lb.mlp_pre, resume->group, I);
+      be.bias_gelu_forward(lb.mlp_pre, lb.mlp_act, resume->zeros, BT, I);
+    }
+
+    if (!entered(LayerGroup::MlpOut)) {
+      linear(be, lb.mlp_out, lb.mlp_act, W(o.fc2_w), BT, I, C);
+      be.bias_residual_forward(lb.out, lb.mlp_out, W(o.fc2_b), lb.attn_res, BT, C);
+      capture(point(kMlpOut), lb.mlp_out, C);
+    } else {
+      restore(lb.attn_res, resume->residual, C);
+      restore(lb.mlp_out, resume->group, C);
+      be.bias_residual_forward(lb.out, lb.mlp_out, resume->zeros, lb.attn_res, BT, C);
+    }
     capture(point(kLayerOut), lb.out, C);
-    if (stop_after(kLayerOut)) return false;
+    if (stop_after(kLayerOut)) {
+      keep(LayerGroup::MlpOut, lb.mlp_out, C, true);
+      return false;
+    }
     x = lb.out;
   }
   TF_CHECK(!stops, "vit forward: the pass started after its last capture point");

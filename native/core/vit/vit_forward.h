@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "../activations/capture_point.h"
+#include "../activations/layer_resume.h"
 #include "../backend.h"
 #include "../task.h"
 #include "vit_buffers.h"
@@ -31,10 +32,12 @@ namespace tf {
 //
 // `start_layer` >= 0 (a staged pass, with a sink) skips the embeddings and starts at that
 // encoder layer (num_layers: at the final LayerNorm) from the residual stream the caller
-// put in buffers.embed (batch x tokens x hidden); `images` is then not read.
+// put in buffers.embed (batch x tokens x hidden); `images` is then not read. With
+// `resume` (layer_resume.h), that layer is re-entered after a group kept by an earlier
+// pass, and a pass that stops right after a group of that layer keeps it.
 bool vit_forward(Backend& be, const VitConfig& config, const VitParamLayout& layout, const float* params,
                  VitBuffers& buffers, const float* images, int64_t batch, ActivationSink* sink,
                  const TaskContext* ctx, bool training = false, int64_t last_point = -1,
-                 int64_t start_layer = -1);
+                 int64_t start_layer = -1, LayerResume* resume = nullptr);
 
 }  // namespace tf

@@ -14,7 +14,11 @@ namespace tf {
 
 VitModel::VitModel(const VitConfig& config, Backend& backend, const float* params, int64_t count,
                    const std::vector<std::string>& point_names)
-    : config_(config), layout_(config), backend_(&backend), points_(vit_capture_points(config)) {
+    : config_(config),
+      layout_(config),
+      backend_(&backend),
+      points_(vit_capture_points(config)),
+      layer_points_(vit_layer_points(config)) {
   if (count != layout_.total())
     throw Error("ViT parameters: expected " + std::to_string(layout_.total()) + " floats for this config, got " +
                 std::to_string(count));
@@ -43,7 +47,7 @@ VitBuffers& VitModel::buffers_for(int64_t batch) {
 
 void VitModel::run_chunk(const float* images, int64_t batch, const int32_t* labels, float* logits, float* losses,
                          ActivationSink* sink, TaskContext* ctx, int64_t last_point, int64_t start_layer,
-                         const float* stream) {
+                         const float* stream, LayerResume* resume) {
   Backend& be = *backend_;
   const bool on_host = be.device() == Device::Cpu;
   VitBuffers& buf = buffers_for(std::min(micro_batch_, std::max<int64_t>(batch, 1)));
@@ -59,7 +63,7 @@ void VitModel::run_chunk(const float* images, int64_t batch, const int32_t* labe
     dev_images = staging_->get<float>();
   }
   if (!vit_forward(be, config_, layout_, params_->get<float>(), buf, dev_images, batch, sink, ctx, false, last_point,
-                   start_layer)) {
+                   start_layer, resume)) {
     // Stopped after last_point: no logits, no losses (no labels asked for them).
     if (losses) std::fill(losses, losses + batch, std::nanf(""));
     return;
@@ -172,30 +176,48 @@ int64_t VitModel::staged_stage() const {
   return staged_.stage();
 }
 
-void VitModel::run_staged(ActivationStore* store, int64_t last_point, float* streams_out,
-                          TaskContext* ctx) {
+std::vector<std::pair<int64_t, int64_t>> VitModel::staged_chunks() const {
+  std::vector<std::pair<int64_t, int64_t>> chunks;
+  const int64_t n = staged_.count(), T = config_.tokens();
+  for (int64_t i = 0; i < n; i += micro_batch_) chunks.emplace_back(i * T, std::min(micro_batch_, n - i) * T);
+  return chunks;
+}
+
+void VitModel::run_staged(ActivationStore* store, int64_t last_point, float* streams_out, TaskContext* ctx,
+                          const StagedSamples::Pass& pass) {
   const int64_t n = staged_.count(), T = config_.tokens(), C = config_.hidden_size, stage = staged_.stage();
   const float* streams = staged_.streams();
   std::vector<float> logits(store ? size_t(std::min(micro_batch_, n) * config_.num_labels) : 0);
   std::optional<HostStagingSink> staging;
   if (store) staging.emplace(*backend_, *store);
   ActivationSink* sink = store ? &capture_sink(*backend_, *store, *staging) : nullptr;
+  // Only a pass that starts inside the encoder re-enters or keeps a layer's groups. One
+  // that keeps overwrites the kept outputs chunk by chunk: they stand for nothing until it
+  // has run to the end.
+  const bool in_layer = stage >= 0 && stage < config_.num_layers;
+  LayerGroup kept = LayerGroup::None;
+  if (pass.keep) staged_.set_kept(LayerGroup::None);
   for (int64_t i = 0; i < n; i += micro_batch_) {
     const int64_t b = std::min(micro_batch_, n - i);
     if (ctx) ctx->check_cancelled();
     const float* images = stage < 0 ? staged_images_.data() + i * config_.image_floats() : nullptr;
     const float* stream = stage < 0 ? nullptr : streams + i * T * C;
+    LayerResume resume;
+    if (in_layer) resume = staged_.chunk(*backend_, pass, i * T, n * T, layer_points_);
     if (store) {
-      run_chunk(images, b, nullptr, logits.data(), nullptr, sink, ctx, last_point, stage, stream);
+      run_chunk(images, b, nullptr, logits.data(), nullptr, sink, ctx, last_point, stage, stream,
+                in_layer ? &resume : nullptr);
       store->commit(b, nullptr);
+      kept = resume.kept;
       continue;
     }
     // The chunk's stream is read into the pass's buffers before the stage's last point
     // overwrites it in place.
     StreamSink keep(*backend_, size_t(last_point), streams_out + i * T * C, b * T, C);
-    run_chunk(images, b, nullptr, nullptr, nullptr, &keep, ctx, last_point, stage, stream);
+    run_chunk(images, b, nullptr, nullptr, nullptr, &keep, ctx, last_point, stage, stream, in_layer ? &resume : nullptr);
     TF_CHECK(keep.captured(), "staged samples: the stage's output was not produced");
   }
+  if (pass.keep) staged_.set_kept(kept);
 }
 
 int64_t VitModel::capture_staged(ActivationStore& store, TaskContext* ctx) {
@@ -207,12 +229,18 @@ int64_t VitModel::capture_staged(ActivationStore& store, TaskContext* ctx) {
   const double done = staged_.carry_to(target, stages, ctx, [&] {
     const int64_t stage = staged_.stage();
     run_staged(nullptr, int64_t(stage < 0 ? vit_point_embed() : vit_point_layer(stage, kLayerOut)),
-               staged_.streams(*backend_, floats), ctx);
+               staged_.streams(*backend_, floats), ctx, staged_.carry_pass(layer_points_));
     if (stage < 0) std::vector<float>().swap(staged_images_);
   });
-  run_staged(&store, store.last_kept_point(), nullptr, ctx);
+  run_staged(&store, store.last_kept_point(), nullptr, ctx, staged_.capture_pass(store, target, layer_points_));
   if (ctx) ctx->progress(done + double(n), stages * double(n));
   return n;
+}
+
+bool VitModel::rescale_staged(const std::vector<std::string>& names, const std::vector<double>& scale,
+                              const std::vector<double>& shift) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return staged_.rescale_kept(*backend_, names, points_, scale, shift, layer_points_, staged_chunks());
 }
 
 }  // namespace tf

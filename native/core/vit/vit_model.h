@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../activations/activation_store.h"
@@ -71,6 +72,18 @@ class VitModel {
   // the parameters as they are now, to the stage of the store's first kept point; a point
   // of a stage they have passed is an error. Returns the samples captured.
   int64_t capture_staged(ActivationStore& store, TaskContext* ctx);
+  // Re-entering a layer (layer_resume.h): a capture that stops right after a linear group
+  // of the stage the samples are at (Q/K/V, attention output, MLP input or output) keeps
+  // that group's outputs, and the next capture that needs nothing before them re-enters
+  // the layer there instead of at its start, as long as the stage's parameters are not
+  // written in between, or are written and then declared here: the caller rescaled the
+  // group's output neurons (W' = a W, b' = a b + c per neuron of each named point, scale
+  // and shift holding a and c point after point) and the kept outputs are mapped the same
+  // way. `points` must name the kept group's outputs (Q, K and V together). Returns
+  // false, forgetting the kept outputs, when they cannot be mapped: the next capture
+  // then runs the layer from its start.
+  bool rescale_staged(const std::vector<std::string>& points, const std::vector<double>& scale,
+                      const std::vector<double>& shift);
   // Forgets the staged samples and their streams.
   void clear_staged();
   int64_t staged_count() const;
@@ -83,22 +96,26 @@ class VitModel {
   // instead of at the images.
   void run_chunk(const float* images, int64_t batch, const int32_t* labels, float* logits, float* losses,
                  ActivationSink* sink, TaskContext* ctx, int64_t last_point = -1, int64_t start_layer = -1,
-                 const float* stream = nullptr);
+                 const float* stream = nullptr, LayerResume* resume = nullptr);
   void check_store(const ActivationStore& store) const;
   // The stage (-1 ... num_layers) that computes capture point `point`, and that reads
   // the parameter at `offset`.
   int64_t stage_of_point(size_t point) const;
   int64_t stage_of_parameter(int64_t offset) const;
-  // Runs every staged sample from the stage it has reached: into `store` (committed chunk
-  // by chunk) when one is given, else keeping capture point `last_point`, the stream that
-  // leaves the stage, in `streams_out`.
-  void run_staged(ActivationStore* store, int64_t last_point, float* streams_out, TaskContext* ctx);
+  // Runs every staged sample from the stage it has reached, passing its layer as `pass`
+  // says: into `store` (committed chunk by chunk) when one is given, else keeping capture
+  // point `last_point`, the stream that leaves the stage, in `streams_out`.
+  void run_staged(ActivationStore* store, int64_t last_point, float* streams_out, TaskContext* ctx,
+                  const StagedSamples::Pass& pass);
+  // The staged passes' chunks as (first row, rows).
+  std::vector<std::pair<int64_t, int64_t>> staged_chunks() const;
 
 
   VitConfig config_;
   VitParamLayout layout_;
   Backend* backend_;
   std::vector<CapturePoint> points_;
+  LayerPoints layer_points_;
   std::unique_ptr<DeviceBuffer> params_;
   std::unique_ptr<VitBuffers> buffers_;
   std::unique_ptr<DeviceBuffer> staging_;  // images on a device backend

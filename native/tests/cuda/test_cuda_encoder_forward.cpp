@@ -135,7 +135,7 @@ TEST("cuda vs cpu: patch extraction and embedding assembly are bit-identical") {
   }
 }
 
-TEST("cuda vs cpu: bias, bias + GELU, bias + residual, row gather") {
+TEST("cuda vs cpu: bias, bias + GELU, bias + residual, scale and shift, row gather") {
   Backend* gpu = cuda_under_test();
   if (!gpu) return;
   Backend& cpu = cpu_backend();
@@ -161,6 +161,12 @@ TEST("cuda vs cpu: bias, bias + GELU, bias + residual, row gather") {
         expect_identical("bias_residual proj", download_from<float>(dproj), cproj);
         expect_identical("bias_residual out", download_from<float>(dsum), csum);
         expect_identical("add_bias", download_from<float>(dx), cx);
+        auto scale = random_vector(size_t(cols), 57, -2.0f, 2.0f);
+        std::vector<float> cs = pre;
+        cpu.scale_shift_columns(cs.data(), scale.data(), bias.data(), rows, cols);
+        auto ds = upload_to(*gpu, pre), dscale = upload_to(*gpu, scale);
+        gpu->scale_shift_columns(ds.get<float>(), dscale.get<float>(), dbias.get<float>(), rows, cols);
+        expect_identical("scale_shift_columns", download_from<float>(ds), cs);
         // Gather every third row's first cols - 1 columns (CLS rows out of a sequence).
         if (rows >= 3 && cols >= 2) {
           const int64_t gr = rows / 3, gc = cols - 1, stride = 3 * cols;
