@@ -129,6 +129,11 @@ export interface NativeStagedPasses {
    * capture runs the layer from its start.
    */
   rescaleStaged(points: string[], scale: Float64Array, shift: Float64Array, options?: NativeTaskOptions): Promise<boolean>;
+  /**
+   * Each point's per-neuron mean and standard deviation over every staged sample (every
+   * token), from a staged capture through a store of one chunk, drained after each.
+   */
+  measureStaged(points: string[], options?: NativeTaskOptions): Promise<Array<{ mean: Float64Array; std: Float64Array }>>;
   clearStaged(): void;
 }
 

@@ -206,7 +206,7 @@ describe('statistics repair of a BERT', function () {
     }
     const repaired = await repairStatistics({
       graph: bertFusionGraph(config), fused: shrunk, parents: [original], anchor: 0, outputMaps: [null], weights: [1],
-      measure: measureBert([config], 0, [batch], { maxTokens: batch.tokens }),
+      measure: measureBert([config], 0, [batch]),
     }, 'anchor');
     const worst = maxDiff(repaired, original);
     assert.ok(worst.diff < 1e-4, `${worst.name} off by ${worst.diff}`);
@@ -218,7 +218,7 @@ describe('statistics repair of a BERT', function () {
       const original = randomBert(cfg, 41), other = randomBert(cfg, 42);
       const config = (await createBertModel({ ...cfg }, original)).config;
       const batches = [batchOf(cfg, 43), bertRandomBatch(cfg, 3, 8, 44, [8, 3, 6])];
-      const staged = measureBert([config, config], 0, batches, { maxTokens: 10 });
+      const staged = measureBert([config, config], 0, batches);
       const wholePasses = wholePassMeasures(staged, 0);
       // The second model's weights stand in for a fusion result: far from the anchor's statistics.
       const input = { graph: bertFusionGraph(config), fused: other, parents: [original, other], anchor: 0, outputMaps: [null, null], weights: [0.5, 0.5] };

@@ -45,7 +45,7 @@ if (cfg.model.type === 'hf_bert') {
   input = {
     graph: bertFusionGraph(anchor.config), fused: fusion.result.tensors, parents: parents.map((p) => p.tensors), anchor: anchorIndex,
     outputMaps: fusion.result.outputMaps, weights: fusion.result.weights,
-    measure: measureBert(parents.map((p) => p.config), anchorIndex, batches, { maxTokens: text.data.text.max_length, device: cfg.runtime.device }),
+    measure: measureBert(parents.map((p) => p.config), anchorIndex, batches, { device: cfg.runtime.device }),
   };
   for (const p of parents) p.release();
 } else {

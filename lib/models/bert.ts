@@ -302,6 +302,11 @@ export class BertModel {
     return runTask(options, (o) => this.native.captureStaged(store.native, o));
   }
 
+  /** Per-neuron mean and std of each point over every staged sample, in one staged pass (NativeStagedPasses). */
+  async measureStaged(points: string[], options: TaskOptions = {}): Promise<Array<{ mean: Float64Array; std: Float64Array }>> {
+    return runTask(options, (o) => this.native.measureStaged(points, o));
+  }
+
   /** After a group's output neurons were rescaled and written: its kept outputs follow (NativeStagedPasses). */
   async rescaleStaged(points: string[], scale: Float64Array, shift: Float64Array, options: TaskOptions = {}): Promise<boolean> {
     return runTask(options, (o) => this.native.rescaleStaged(points, scale, shift, o));

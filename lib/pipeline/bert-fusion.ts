@@ -147,5 +147,5 @@ function checkSeqPos(cfg: BertExperimentConfig, samples: TextSamples): void {
 export function repairBertFusion(parents: BertParent[], anchorIndex: number, cfg: BertExperimentConfig, fusion: BertFusion, hooks: StageHooks): Promise<Map<string, Tensor> | null> {
   const batches = fusion.samples?.batches.map((b) => b.batch) ?? [];
   return repairStage(bertFusionGraph(parents[anchorIndex].config), fusion.result, parents.map((p) => p.tensors), anchorIndex, cfg,
-    () => measureBert(parents.map((p) => p.config), anchorIndex, batches, { maxTokens: cfg.data.text.max_length, device: cfg.runtime.device, signal: hooks.signal }), hooks);
+    () => measureBert(parents.map((p) => p.config), anchorIndex, batches, { device: cfg.runtime.device, signal: hooks.signal }), hooks);
 }

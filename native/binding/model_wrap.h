@@ -7,10 +7,12 @@
 
 #include <napi.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 
 #include "../core/backend.h"
+#include "../core/fusion/column_moments.h"
 #include "activation_store_wrap.h"
 #include "args.h"
 #include "capture_task.h"
@@ -62,6 +64,7 @@ class ModelWrap : public Napi::ObjectWrap<Derived> {
     return {Napi::ObjectWrap<Derived>::InstanceMethod("writeParameters", Member(&ModelWrap::WriteParameters)),
             Napi::ObjectWrap<Derived>::InstanceMethod("captureStaged", Member(&ModelWrap::CaptureStaged)),
             Napi::ObjectWrap<Derived>::InstanceMethod("rescaleStaged", Member(&ModelWrap::RescaleStaged)),
+            Napi::ObjectWrap<Derived>::InstanceMethod("measureStaged", Member(&ModelWrap::MeasureStaged)),
             Napi::ObjectWrap<Derived>::InstanceMethod("clearStaged", Member(&ModelWrap::ClearStaged))};
   }
 
@@ -156,6 +159,41 @@ class ModelWrap : public Napi::ObjectWrap<Derived> {
         env, TaskOptions::From(info[3]), {},
         [model, names = std::move(names), a, c, taken](tf::TaskContext&) { *taken = model->rescale_staged(names, *a, *c); },
         [taken](Napi::Env e) -> Napi::Value { return Napi::Boolean::New(e, *taken); });
+  }
+  // measureStaged(points, taskOptions?) -> Promise<Array<{ mean, std }>>: each point's
+  // per-neuron mean and standard deviation over every staged sample (every token), from a
+  // staged capture into a store of one chunk, drained after each (fusion/column_moments.h).
+  Napi::Value MeasureStaged(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    live(env);
+    auto model = model_;
+    std::vector<std::string> names = ReadCaptureNames(env, info[0], "measureStaged: points");
+    if (names.empty()) ThrowArgError(env, "measureStaged: points must name at least one capture point");
+    auto results = std::make_shared<std::vector<std::pair<std::vector<double>, std::vector<double>>>>();
+    return Task::Start(
+        env, TaskOptions::From(info[1]), {},
+        [model, names = std::move(names), results](tf::TaskContext& ctx) {
+          tf::ActivationStoreOptions options = model->staged_chunk_options();
+          options.only = names;
+          tf::ActivationStore store(model->capture_points(), options, model->backend());
+          tf::fusion::StreamedColumnStats stats(store);
+          model->capture_staged(store, &ctx, [&] { stats.drain(); });
+          for (const std::string& name : names) {
+            const auto at = std::find(stats.names().begin(), stats.names().end(), name) - stats.names().begin();
+            const tf::fusion::ColumnMoments& m = stats.moments()[size_t(at)];
+            results->emplace_back(m.mean(), m.std());
+          }
+        },
+        [results](Napi::Env e) -> Napi::Value {
+          Napi::Array out = Napi::Array::New(e, results->size());
+          for (size_t i = 0; i < results->size(); ++i) {
+            Napi::Object r = Napi::Object::New(e);
+            r.Set("mean", Copy(e, (*results)[i].first));
+            r.Set("std", Copy(e, (*results)[i].second));
+            out.Set(uint32_t(i), r);
+          }
+          return out;
+        });
   }
   // clearStaged(): forgets the staged samples (waits for a pass that uses them).
   Napi::Value ClearStaged(const Napi::CallbackInfo& info) {

@@ -48,6 +48,17 @@ inline VitConfig toy_vit(int64_t layers = 2) {
   return c;
 }
 
+// A toy_vit with uniform random parameters in [-0.5, 0.5] and `count` random images.
+struct VitFixture {
+  VitConfig config;
+  VitParamLayout layout;
+  std::vector<float> params, images;
+
+  VitFixture(int64_t layers, uint32_t seed, int64_t count)
+      : config(toy_vit(layers)), layout(config), params(random_vector(size_t(layout.total()), seed, -0.5f, 0.5f)),
+        images(random_vector(size_t(count * config.image_floats()), seed + 1, -2.0f, 2.0f)) {}
+};
+
 inline BertConfig small_bert(BertHead head, int64_t hidden, int64_t layers, int64_t heads, int64_t vocab) {
   BertConfig c;
   c.head = head;

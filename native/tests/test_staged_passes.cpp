@@ -241,11 +241,13 @@ TEST("BERT staged captures equal plain captures, packed and padded, after parame
 }
 
 TEST("ViT staged captures re-enter layers after rescaled groups and agree with plain passes") {
-  const VitConfig c = toy_vit(3);
-  const VitParamLayout layout(c);
-  const std::vector<float> params = random_vector(size_t(layout.total()), 321, -0.5f, 0.5f);
-  const int64_t n = 9, C = c.hidden_size, I = c.intermediate_size;
-  const std::vector<float> images = random_vector(size_t(n * c.image_floats()), 322, -2.0f, 2.0f);
+  const int64_t n = 9;
+  const VitFixture f(3, 321, n);
+  const VitConfig& c = f.config;
+  const VitParamLayout& layout = f.layout;
+  const std::vector<float>& params = f.params;
+  const std::vector<float>& images = f.images;
+  const int64_t C = c.hidden_size, I = c.intermediate_size;
   const auto& points = vit_capture_points(c);
   auto point = [&](int64_t l, VitLayerPoint p) { return points[vit_point_layer(l, p)].name; };
   std::vector<LinearGroup> groups;

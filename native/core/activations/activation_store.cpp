@@ -201,6 +201,14 @@ void ActivationStore::commit(int64_t count, const float* losses) {
   start_batch(-1);
 }
 
+void ActivationStore::clear() {
+  check_open("clear");
+  num_samples_ = 0;
+  sample_tokens_.clear();
+  stored_tokens_ = 0;
+  start_batch(-1);
+}
+
 void ActivationStore::keep(const uint8_t* mask, int64_t count) {
   check_open("keep samples");
   TF_CHECK(count == num_samples_, "activation store: keep mask must have one entry per stored sample");

@@ -174,6 +174,9 @@ class ActivationStore final : public ActivationSink {
   void commit(int64_t count, const float* losses);
   // Keeps sample s when mask[s] != 0 (mask has num_samples() entries), preserving order.
   void keep(const uint8_t* mask, int64_t count);
+  // Forgets every stored sample, keeping the memory: a store refilled chunk by chunk and
+  // read after each (statistics repair's streamed measurements, fusion/column_moments.h).
+  void clear();
   // Applies the transform to every entry, once; the store is read-only afterwards.
   void finalize(ActivationTransform t);
 

@@ -16,11 +16,11 @@ void StagedSamples::add(int64_t n) {
 }
 
 int64_t StagedSamples::capture_stage(const ActivationStore& store, const std::vector<CapturePoint>& points,
-                                     const std::function<int64_t(size_t)>& stage_of) const {
+                                     const std::function<int64_t(size_t)>& stage_of, int64_t room) const {
   TF_CHECK(count_ > 0, "capture_staged: no staged samples");
-  if (store.remaining() < count_)
+  if (store.remaining() < room)
     throw Error("capture_staged: the store has room for " + std::to_string(store.remaining()) + " samples, " +
-                std::to_string(count_) + " are staged");
+                std::to_string(room) + (room == count_ ? " are staged" : " are captured at once"));
   const int64_t first = store.first_kept_point();
   TF_CHECK(first >= 0, "capture_staged: the store keeps no capture point");
   const int64_t target = stage_of(size_t(first));

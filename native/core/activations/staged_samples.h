@@ -27,10 +27,11 @@ class StagedSamples {
   void add(int64_t n);
 
   // The stage a capture into `store` starts at: that of the store's first kept point
-  // (`stage_of`). Throws when the store has no room for every staged sample, keeps no
-  // point, or keeps one of a stage the samples have passed (named from `points`).
+  // (`stage_of`). Throws when the store has no room for `room` samples (every staged
+  // sample, or one chunk of them for a store drained chunk by chunk), keeps no point, or
+  // keeps one of a stage the samples have passed (named from `points`).
   int64_t capture_stage(const ActivationStore& store, const std::vector<CapturePoint>& points,
-                        const std::function<int64_t(size_t)>& stage_of) const;
+                        const std::function<int64_t(size_t)>& stage_of, int64_t room) const;
   // Carries the samples to `target` with `advance` (one stage per call, which must leave
   // the next stage's streams in streams()), reporting count() samples per stage of
   // `total_stages`. Returns the progress reported so far.

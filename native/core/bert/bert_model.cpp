@@ -371,7 +371,7 @@ std::vector<std::pair<int64_t, int64_t>> BertModel::staged_row_chunks() const {
 }
 
 void BertModel::run_staged(ActivationStore* store, int64_t last_point, float* streams_out, TaskContext* ctx,
-                           const StagedSamples::Pass& pass) {
+                           const StagedSamples::Pass& pass, const std::function<void()>& after_chunk) {
   const int64_t C = config_.hidden_size, stage = staged_.stage();
   std::optional<HostStagingSink> staging;
   if (store) staging.emplace(*backend_, *store);
@@ -389,6 +389,7 @@ void BertModel::run_staged(ActivationStore* store, int64_t last_point, float* st
       run_chunk(c.inputs(), nullptr, BertOutputs{}, sink, nullptr, ctx, last_point, stage, stream,
                 in_layer ? &resume : nullptr);
       store->commit(c.count, nullptr);
+      if (after_chunk) after_chunk();
       kept = resume.kept;
       continue;
     }
@@ -402,18 +403,37 @@ void BertModel::run_staged(ActivationStore* store, int64_t last_point, float* st
   if (pass.keep) staged_.set_kept(kept);
 }
 
-int64_t BertModel::capture_staged(ActivationStore& store, TaskContext* ctx) {
+ActivationStoreOptions BertModel::staged_chunk_options() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ActivationStoreOptions o;
+  o.capacity = 1;
+  o.max_tokens = 1;
+  for (const StagedChunk& c : staged_chunks_) {
+    const int64_t real = c.mask.empty() ? c.count * c.tokens
+                                        : int64_t(std::count_if(c.mask.begin(), c.mask.end(), [](uint8_t m) { return m != 0; }));
+    o.capacity = std::max(o.capacity, c.count);
+    o.max_tokens = std::max(o.max_tokens, c.tokens);
+    o.max_total_tokens = std::max(o.max_total_tokens, real);
+  }
+  return o;
+}
+
+int64_t BertModel::capture_staged(ActivationStore& store, TaskContext* ctx, const std::function<void()>& after_chunk) {
   std::lock_guard<std::mutex> lock(mutex_);
   check_store(store);
-  const int64_t target = staged_.capture_stage(store, points_, [&](size_t p) { return stage_of_point(p); });
   const int64_t n = staged_.count();
+  int64_t largest = 0;
+  for (const StagedChunk& c : staged_chunks_) largest = std::max(largest, c.count);
+  const int64_t target = staged_.capture_stage(store, points_, [&](size_t p) { return stage_of_point(p); },
+                                               after_chunk ? largest : n);
   const double stages = double(target - staged_.stage() + 1);
   const double done = staged_.carry_to(target, stages, ctx, [&] {
     const int64_t stage = staged_.stage();
     run_staged(nullptr, int64_t(stage < 0 ? bert_point_embed() : bert_point_layer(stage, kBertLayerOut)),
                staged_.streams(*backend_, staged_rows() * config_.hidden_size), ctx, staged_.carry_pass(layer_points_));
   });
-  run_staged(&store, store.last_kept_point(), nullptr, ctx, staged_.capture_pass(store, target, layer_points_));
+  run_staged(&store, store.last_kept_point(), nullptr, ctx, staged_.capture_pass(store, target, layer_points_),
+             after_chunk);
   if (ctx) ctx->progress(done + double(n), stages * double(n));
   return n;
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -87,7 +88,11 @@ class BertModel {
   // head (masked-LM transform or pooler); rescale_staged re-enters layers as VitModel's.
   void write_parameters(int64_t offset, const float* data, int64_t count);
   void stage_samples(const BertInputs& in);
-  int64_t capture_staged(ActivationStore& store, TaskContext* ctx);
+  int64_t capture_staged(ActivationStore& store, TaskContext* ctx,
+                         const std::function<void()>& after_chunk = nullptr);
+  // Options for a store that a capture_staged with after_chunk fills: room for the largest
+  // chunk of staged samples (each chunk is committed, then after_chunk must empty it).
+  ActivationStoreOptions staged_chunk_options() const;
   bool rescale_staged(const std::vector<std::string>& points, const std::vector<double>& scale,
                       const std::vector<double>& shift);
   void clear_staged();
@@ -111,7 +116,7 @@ class BertModel {
   int64_t staged_rows() const;
   // As VitModel::run_staged and staged_chunks.
   void run_staged(ActivationStore* store, int64_t last_point, float* streams_out, TaskContext* ctx,
-                  const StagedSamples::Pass& pass);
+                  const StagedSamples::Pass& pass, const std::function<void()>& after_chunk = nullptr);
   std::vector<std::pair<int64_t, int64_t>> staged_row_chunks() const;
 
   // One chunk of staged sequences (copies), and where its rows start in the streams.

@@ -184,7 +184,7 @@ std::vector<std::pair<int64_t, int64_t>> VitModel::staged_chunks() const {
 }
 
 void VitModel::run_staged(ActivationStore* store, int64_t last_point, float* streams_out, TaskContext* ctx,
-                          const StagedSamples::Pass& pass) {
+                          const StagedSamples::Pass& pass, const std::function<void()>& after_chunk) {
   const int64_t n = staged_.count(), T = config_.tokens(), C = config_.hidden_size, stage = staged_.stage();
   const float* streams = staged_.streams();
   std::vector<float> logits(store ? size_t(std::min(micro_batch_, n) * config_.num_labels) : 0);
@@ -208,6 +208,7 @@ void VitModel::run_staged(ActivationStore* store, int64_t last_point, float* str
       run_chunk(images, b, nullptr, logits.data(), nullptr, sink, ctx, last_point, stage, stream,
                 in_layer ? &resume : nullptr);
       store->commit(b, nullptr);
+      if (after_chunk) after_chunk();
       kept = resume.kept;
       continue;
     }
@@ -220,11 +221,19 @@ void VitModel::run_staged(ActivationStore* store, int64_t last_point, float* str
   if (pass.keep) staged_.set_kept(kept);
 }
 
-int64_t VitModel::capture_staged(ActivationStore& store, TaskContext* ctx) {
+ActivationStoreOptions VitModel::staged_chunk_options() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ActivationStoreOptions o;
+  o.capacity = std::max<int64_t>(1, std::min(micro_batch_, staged_.count()));
+  return o;
+}
+
+int64_t VitModel::capture_staged(ActivationStore& store, TaskContext* ctx, const std::function<void()>& after_chunk) {
   std::lock_guard<std::mutex> lock(mutex_);
   check_store(store);
-  const int64_t target = staged_.capture_stage(store, points_, [&](size_t p) { return stage_of_point(p); });
   const int64_t n = staged_.count(), floats = n * config_.tokens() * config_.hidden_size;
+  const int64_t target = staged_.capture_stage(store, points_, [&](size_t p) { return stage_of_point(p); },
+                                               after_chunk ? std::min(micro_batch_, n) : n);
   const double stages = double(target - staged_.stage() + 1);
   const double done = staged_.carry_to(target, stages, ctx, [&] {
     const int64_t stage = staged_.stage();
@@ -232,7 +241,8 @@ int64_t VitModel::capture_staged(ActivationStore& store, TaskContext* ctx) {
                staged_.streams(*backend_, floats), ctx, staged_.carry_pass(layer_points_));
     if (stage < 0) std::vector<float>().swap(staged_images_);
   });
-  run_staged(&store, store.last_kept_point(), nullptr, ctx, staged_.capture_pass(store, target, layer_points_));
+  run_staged(&store, store.last_kept_point(), nullptr, ctx, staged_.capture_pass(store, target, layer_points_),
+             after_chunk);
   if (ctx) ctx->progress(done + double(n), stages * double(n));
   return n;
 }

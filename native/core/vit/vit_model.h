@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -70,8 +71,14 @@ class VitModel {
   // Captures every staged sample into `store` (its kept points; it must have room for
   // them all, and no losses are computed). The samples' streams are first carried, with
   // the parameters as they are now, to the stage of the store's first kept point; a point
-  // of a stage they have passed is an error. Returns the samples captured.
-  int64_t capture_staged(ActivationStore& store, TaskContext* ctx);
+  // of a stage they have passed is an error. Returns the samples captured. With
+  // after_chunk, the store is filled one chunk at a time and handed to after_chunk after
+  // each chunk's commit, which must empty it (fusion/column_moments.h).
+  int64_t capture_staged(ActivationStore& store, TaskContext* ctx,
+                         const std::function<void()>& after_chunk = nullptr);
+  // Options for a store that a capture_staged with after_chunk fills: room for the largest
+  // chunk of staged samples (each chunk is committed, then after_chunk must empty it).
+  ActivationStoreOptions staged_chunk_options() const;
   // Re-entering a layer (layer_resume.h): a capture that stops right after a linear group
   // of the stage the samples are at (Q/K/V, attention output, MLP input or output) keeps
   // that group's outputs, and the next capture that needs nothing before them re-enters
@@ -106,7 +113,7 @@ class VitModel {
   // says: into `store` (committed chunk by chunk) when one is given, else keeping capture
   // point `last_point`, the stream that leaves the stage, in `streams_out`.
   void run_staged(ActivationStore* store, int64_t last_point, float* streams_out, TaskContext* ctx,
-                  const StagedSamples::Pass& pass);
+                  const StagedSamples::Pass& pass, const std::function<void()>& after_chunk = nullptr);
   // The staged passes' chunks as (first row, rows).
   std::vector<std::pair<int64_t, int64_t>> staged_chunks() const;
 
