@@ -36,7 +36,10 @@ VitModel::VitModel(const VitConfig& config, Backend& backend, const float* param
 void VitModel::set_micro_batch(int64_t n) {
   TF_CHECK(n >= 1, "micro batch must be at least 1");
   std::lock_guard<std::mutex> lock(mutex_);
-  if (n != micro_batch_) buffers_.reset();
+  if (n != micro_batch_) {
+    buffers_.reset();
+    staged_.set_kept(LayerGroup::None);  // kept group outputs are laid out chunk by chunk
+  }
   micro_batch_ = n;
 }
 
