@@ -13,7 +13,7 @@ import { graphActivations } from '../lib/fusion/graph.ts';
 import { repairStatistics, wholePassMeasures } from '../lib/fusion/repair.ts';
 import { measureBert } from '../lib/pipeline/measure.ts';
 import type { Tensor } from '../lib/io/tensor.ts';
-import { BertModel, createBertModel } from '../lib/models/bert.ts';
+import { createBertModel, type BertModel } from '../lib/models/bert.ts';
 import { bertFusionGraph } from '../lib/models/bert-graph.ts';
 import { bertRandomBatch, bertRandomTensors, type BertRefConfig, type RefBatch } from './helpers/bert-reference.ts';
 import { countReentries } from './helpers/count-reentries.ts';
@@ -223,7 +223,7 @@ describe('statistics repair of a BERT', function () {
       // The second model's weights stand in for a fusion result: far from the anchor's statistics.
       const input = { graph: bertFusionGraph(config), fused: other, parents: [original, other], anchor: 0, outputMaps: [null, null], weights: [0.5, 0.5] };
       const want = await repairStatistics({ ...input, measure: wholePasses }, 'anchor');
-      const { result: got, taken, refused } = await countReentries(BertModel, () => repairStatistics({ ...input, measure: staged }, 'anchor'));
+      const { result: got, taken, refused } = await countReentries(() => repairStatistics({ ...input, measure: staged }, 'anchor'));
       // Every group of every layer re-entered after, the head's transform or pooler computed again.
       assert.deepEqual({ taken, refused }, { taken: 4 * cfg.num_hidden_layers, refused: 1 });
       const worst = maxDiff(got, want);

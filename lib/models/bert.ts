@@ -26,7 +26,7 @@ import type { Model } from '../io/model-folder.ts';
 import type { Tensor } from '../io/tensor.ts';
 import { defaultDevice, native, runTask, type Device, type NativeBertConfig, type NativeBertModel, type TaskOptions } from '../native.ts';
 import type { TokenBatch } from '../text/batch.ts';
-import { buildNative, checkUnknownTensors, createStore, namedParts, parameterParts, planStore, tensorsFromFlat, type ParameterPart } from './native-model.ts';
+import { buildNative, checkUnknownTensors, createStore, namedParts, parameterParts, planStore, StagedModel, tensorsFromFlat, type ParameterPart } from './native-model.ts';
 
 export type BertHead = 'masked-lm' | 'sequence-classification';
 
@@ -226,13 +226,12 @@ export interface BertActivationOptions extends ActivationOptions {
   totalTokens?: number;
 }
 
-export class BertModel {
+export class BertModel extends StagedModel<NativeBertModel> {
   readonly config: BertConfig;
-  readonly native: NativeBertModel;
 
   constructor(config: BertConfig, nativeModel: NativeBertModel) {
+    super(nativeModel);
     this.config = config;
-    this.native = nativeModel;
   }
 
   get head(): BertHead { return this.config.head; }
@@ -296,20 +295,6 @@ export class BertModel {
   async stageSamples(batch: TokenBatch, options: TaskOptions = {}): Promise<void> {
     await runTask(options, (o) => this.native.stageSamples(
       { ids: batch.ids, typeIds: batch.typeIds, mask: batch.mask, count: batch.count, tokens: batch.tokens }, o));
-  }
-
-  async captureStaged(store: ActivationStore, options: TaskOptions = {}): Promise<number> {
-    return runTask(options, (o) => this.native.captureStaged(store.native, o));
-  }
-
-  /** Per-neuron mean and std of each point over every staged sample, in one staged pass (NativeStagedPasses). */
-  async measureStaged(points: string[], options: TaskOptions = {}): Promise<Array<{ mean: Float64Array; std: Float64Array }>> {
-    return runTask(options, (o) => this.native.measureStaged(points, o));
-  }
-
-  /** After a group's output neurons were rescaled and written: its kept outputs follow (NativeStagedPasses). */
-  async rescaleStaged(points: string[], scale: Float64Array, shift: Float64Array, options: TaskOptions = {}): Promise<boolean> {
-    return runTask(options, (o) => this.native.rescaleStaged(points, scale, shift, o));
   }
 
   /** Sequences per native encoder pass (0: about 1024 tokens' worth, the default). */

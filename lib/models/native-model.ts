@@ -7,7 +7,10 @@
 import { ActivationStore, checkActivationBytes, checkSeqFilter, type ActivationOptions } from '../activations.ts';
 import { InputError } from '../errors.ts';
 import type { Tensor } from '../io/tensor.ts';
-import { native, type NativeBertModel, type NativeBuilt, type NativeStoreOptions, type NativeVitModel } from '../native.ts';
+import {
+  native, runTask, type NativeBertModel, type NativeBuilt, type NativeStagedPasses, type NativeStoreOptions, type NativeVitModel,
+  type TaskOptions,
+} from '../native.ts';
 
 /** A native parameter layout: the buffer's length and each tensor's place in it. */
 export interface FlatLayout {
@@ -165,4 +168,27 @@ export function createStore(model: NativeModel, options: ActivationOptions, plan
     maxBytes: plan.limit,
     ...extra,
   }));
+}
+
+/**
+ * What VitModel and BertModel share: the native model, and statistics repair's staged
+ * passes over its staged samples (NativeStagedPasses), with task options.
+ */
+export class StagedModel<N extends NativeStagedPasses> {
+  constructor(readonly native: N) {}
+
+  /** Fills a store from the residual streams the staged samples carry from one layer to the next. */
+  async captureStaged(store: ActivationStore, options: TaskOptions = {}): Promise<number> {
+    return runTask(options, (o) => this.native.captureStaged(store.native, o));
+  }
+
+  /** Per-neuron mean and std of each point over every staged sample, in one staged pass. */
+  async measureStaged(points: string[], options: TaskOptions = {}): Promise<Array<{ mean: Float64Array; std: Float64Array }>> {
+    return runTask(options, (o) => this.native.measureStaged(points, o));
+  }
+
+  /** After a group's output neurons were rescaled and written: its kept outputs follow. */
+  async rescaleStaged(points: string[], scale: Float64Array, shift: Float64Array, options: TaskOptions = {}): Promise<boolean> {
+    return runTask(options, (o) => this.native.rescaleStaged(points, scale, shift, o));
+  }
 }

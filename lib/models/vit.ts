@@ -16,7 +16,7 @@ import type { Model } from '../io/model-folder.ts';
 import type { Tensor } from '../io/tensor.ts';
 import { defaultDevice, native, runTask, type Device, type NativeVitConfig, type NativeVitModel, type TaskOptions } from '../native.ts';
 import type { ForwardOptions, ForwardResult, ImageClassifier, ImageInput } from './classifier.ts';
-import { buildNative, checkUnknownTensors, createStore, namedParts, packParts, parameterParts, planStore, tensorsFromFlat, type ParameterPart } from './native-model.ts';
+import { buildNative, checkUnknownTensors, createStore, namedParts, packParts, parameterParts, planStore, StagedModel, tensorsFromFlat, type ParameterPart } from './native-model.ts';
 
 export type { Tensor } from '../io/tensor.ts';
 
@@ -159,13 +159,12 @@ export function vitInput(config: VitConfig): ImageInput {
   return { channels: config.numChannels, height: config.imageSize, width: config.imageSize };
 }
 
-export class VitModel implements ImageClassifier {
+export class VitModel extends StagedModel<NativeVitModel> implements ImageClassifier {
   readonly config: VitConfig;
-  readonly native: NativeVitModel;
 
   constructor(config: VitConfig, nativeModel: NativeVitModel) {
+    super(nativeModel);
     this.config = config;
-    this.native = nativeModel;
   }
 
   get numLabels(): number { return this.config.numLabels; }
@@ -214,20 +213,6 @@ export class VitModel implements ImageClassifier {
    */
   async stageSamples(images: Float32Array, count: number, options: TaskOptions = {}): Promise<void> {
     await runTask(options, (o) => this.native.stageSamples(images, count, o));
-  }
-
-  async captureStaged(store: ActivationStore, options: TaskOptions = {}): Promise<number> {
-    return runTask(options, (o) => this.native.captureStaged(store.native, o));
-  }
-
-  /** Per-neuron mean and std of each point over every staged sample, in one staged pass (NativeStagedPasses). */
-  async measureStaged(points: string[], options: TaskOptions = {}): Promise<Array<{ mean: Float64Array; std: Float64Array }>> {
-    return runTask(options, (o) => this.native.measureStaged(points, o));
-  }
-
-  /** After a group's output neurons were rescaled and written: its kept outputs follow (NativeStagedPasses). */
-  async rescaleStaged(points: string[], scale: Float64Array, shift: Float64Array, options: TaskOptions = {}): Promise<boolean> {
-    return runTask(options, (o) => this.native.rescaleStaged(points, scale, shift, o));
   }
 
   /** Frees the native copy of the weights and the working buffers now instead of at garbage collection. */

@@ -12,22 +12,20 @@
 import type { Batch } from '../data/dataset.ts';
 import type { FusedMeasures, NeuronStats, RepairMeasures, RescaledOutputs } from '../fusion/repair.ts';
 import type { Tensor } from '../io/tensor.ts';
-import type { Device, TaskOptions } from '../native.ts';
+import type { Device, NativeStagedPasses, TaskOptions } from '../native.ts';
 import { createBertModel, type BertConfig } from '../models/bert.ts';
+import type { StagedModel } from '../models/native-model.ts';
 import { createVitModel } from '../models/vit.ts';
 import type { TokenBatch } from '../text/batch.ts';
 import type { Parent } from './parents.ts';
 
 /** What a staged session needs of a model adapter (VitModel, BertModel). */
-interface StagedModel {
+type StagedAdapter = StagedModel<NativeStagedPasses> & {
   writeParameters(tensors: Map<string, Tensor>, names: string[], options?: TaskOptions): Promise<void>;
-  rescaleStaged(points: string[], scale: Float64Array, shift: Float64Array, options?: TaskOptions): Promise<boolean>;
-  measureStaged(points: string[], options?: TaskOptions): Promise<NeuronStats[]>;
-  readonly native: { clearStaged(): void };
-}
+};
 
 /** The statistics of `acts` over the staged samples, in one staged pass. */
-async function measureStaged(model: StagedModel, acts: string[], signal?: AbortSignal): Promise<Map<string, NeuronStats>> {
+async function measureStaged(model: StagedAdapter, acts: string[], signal?: AbortSignal): Promise<Map<string, NeuronStats>> {
   const stats = await model.measureStaged(acts, { signal });
   return new Map(acts.map((name, i) => [name, stats[i]]));
 }
@@ -46,7 +44,7 @@ function concatRescaled(rescaled: RescaledOutputs[]): [string[], Float64Array, F
 }
 
 /** A model whose samples are staged already, measured pass by pass; `release` frees it. */
-function stagedSession(model: StagedModel, tensors: Map<string, Tensor>, release: () => void, signal?: AbortSignal): FusedMeasures {
+function stagedSession(model: StagedAdapter, tensors: Map<string, Tensor>, release: () => void, signal?: AbortSignal): FusedMeasures {
   return {
     measure: (acts) => measureStaged(model, acts, signal),
     async update(names, rescaled) {

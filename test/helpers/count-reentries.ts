@@ -1,14 +1,15 @@
 /**
- * Counts how often a model class's rescaleStaged was taken (resolved true) while `run`
- * runs: statistics repair re-enters a layer after each of its rescaled linear groups
+ * Counts how often the models' rescaleStaged was taken (resolved true) while `run` runs:
+ * statistics repair re-enters a layer after each of its rescaled linear groups
  * (lib/pipeline/measure.ts) instead of computing the layer again.
  */
-export async function countReentries<T>(
-  cls: { prototype: { rescaleStaged(...args: never[]): Promise<boolean> } }, run: () => Promise<T>,
-): Promise<{ result: T; taken: number; refused: number }> {
-  const original = cls.prototype.rescaleStaged;
+import { StagedModel } from '../../lib/models/native-model.ts';
+
+export async function countReentries<T>(run: () => Promise<T>): Promise<{ result: T; taken: number; refused: number }> {
+  const proto = StagedModel.prototype;
+  const original = proto.rescaleStaged;
   let taken = 0, refused = 0;
-  cls.prototype.rescaleStaged = async function (this: unknown, ...args: never[]) {
+  proto.rescaleStaged = async function (this: typeof proto, ...args: Parameters<typeof original>) {
     const ok = await original.apply(this, args);
     if (ok) taken++;
     else refused++;
@@ -17,6 +18,6 @@ export async function countReentries<T>(
   try {
     return { result: await run(), taken, refused };
   } finally {
-    cls.prototype.rescaleStaged = original;
+    proto.rescaleStaged = original;
   }
 }

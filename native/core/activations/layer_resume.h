@@ -43,6 +43,14 @@ struct LayerPoints {
     if (point < first || point >= first + size_t(num_layers) * per_layer) return -1;
     return int64_t((point - first) / per_layer);
   }
+  // The stage that computes a point: -1 before the layers (the embeddings), num_layers
+  // after them (final LayerNorm, heads).
+  int64_t stage_of(size_t point) const {
+    return point < first ? -1 : point >= first + size_t(num_layers) * per_layer ? num_layers : layer_of(point);
+  }
+  // The point a stage hands to the next: the embeddings' output (the point right before
+  // the first layer's) for stage -1, else the layer's output (its last point).
+  size_t stage_output(int64_t stage) const { return first - 1 + size_t(stage + 1) * per_layer; }
   size_t local(size_t point) const { return (point - first) % per_layer; }
   int64_t group_width(LayerGroup g) const {
     return g == LayerGroup::Qkv ? 3 * hidden : g == LayerGroup::MlpIn ? intermediate : g == LayerGroup::None ? 0 : hidden;

@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <string>
 #include <utility>
 
 #include "../error.h"
+#include "host_staging_sink.h"
+#include "stream_sink.h"
 
 namespace tf {
 
@@ -15,30 +18,72 @@ void StagedSamples::add(int64_t n) {
   count_ += n;
 }
 
-int64_t StagedSamples::capture_stage(const ActivationStore& store, const std::vector<CapturePoint>& points,
-                                     const std::function<int64_t(size_t)>& stage_of, int64_t room) const {
+int64_t StagedSamples::capture(Backend& be, ActivationStore& store, const std::vector<CapturePoint>& points,
+                               const LayerPoints& layers, const std::vector<StagedRows>& chunks,
+                               const StagedChunkPass& run, TaskContext* ctx, const std::function<void()>& after_chunk) {
   TF_CHECK(count_ > 0, "capture_staged: no staged samples");
+  int64_t room = count_;
+  if (after_chunk) {
+    room = 0;
+    for (const StagedRows& c : chunks) room = std::max(room, c.samples);
+  }
   if (store.remaining() < room)
     throw Error("capture_staged: the store has room for " + std::to_string(store.remaining()) + " samples, " +
                 std::to_string(room) + (room == count_ ? " are staged" : " are captured at once"));
   const int64_t first = store.first_kept_point();
   TF_CHECK(first >= 0, "capture_staged: the store keeps no capture point");
-  const int64_t target = stage_of(size_t(first));
+  const int64_t target = layers.stage_of(size_t(first));
   if (target < stage_)
     throw Error("capture_staged: the staged samples have passed '" + points.at(size_t(first)).name + "'");
-  return target;
-}
 
-double StagedSamples::carry_to(int64_t target, double total_stages, TaskContext* ctx,
-                               const std::function<void()>& advance) {
+  const int64_t total_rows = chunks.empty() ? 0 : chunks.back().first_row + chunks.back().rows;
+  const double stages = double(target - stage_ + 1), per_stage = double(count_);
   double done = 0;
   while (stage_ < target) {
-    advance();
+    run_pass(be, nullptr, int64_t(layers.stage_output(stage_)), streams(be, total_rows * layers.hidden),
+             carry_pass(layers), layers, chunks, run, ctx, nullptr);
     ++stage_;
     set_kept(LayerGroup::None);  // what was kept belongs to the stage passed
-    if (ctx) ctx->progress(done += double(count_), total_stages * double(count_));
+    if (ctx) ctx->progress(done += per_stage, stages * per_stage);
   }
-  return done;
+  run_pass(be, &store, store.last_kept_point(), nullptr, capture_pass(store, target, layers), layers, chunks, run,
+           ctx, after_chunk);
+  if (ctx) ctx->progress(done + per_stage, stages * per_stage);
+  return count_;
+}
+
+void StagedSamples::run_pass(Backend& be, ActivationStore* store, int64_t last_point, float* streams_out,
+                             const Pass& pass, const LayerPoints& layers, const std::vector<StagedRows>& chunks,
+                             const StagedChunkPass& run, TaskContext* ctx, const std::function<void()>& after_chunk) {
+  const int64_t C = layers.hidden, total_rows = chunks.empty() ? 0 : chunks.back().first_row + chunks.back().rows;
+  std::optional<HostStagingSink> staging;
+  if (store) staging.emplace(be, *store);
+  ActivationSink* sink = store ? &capture_sink(be, *store, *staging) : nullptr;
+  // Only a pass that starts inside the encoder re-enters or keeps a layer's groups. One
+  // that keeps overwrites the kept outputs chunk by chunk: they stand for nothing until it
+  // has run to the end.
+  const bool in_layer = stage_ >= 0 && stage_ < layers.num_layers;
+  LayerGroup kept = LayerGroup::None;
+  if (pass.keep) set_kept(LayerGroup::None);
+  for (size_t k = 0; k < chunks.size(); ++k) {
+    const StagedRows& c = chunks[k];
+    if (ctx) ctx->check_cancelled();
+    const float* stream = stage_ < 0 ? nullptr : streams_->get<float>() + c.first_row * C;
+    LayerResume resume;
+    if (in_layer) resume = chunk(be, pass, c.first_row, total_rows, layers);
+    LayerResume* at = in_layer ? &resume : nullptr;
+    if (store) {
+      run(k, *sink, last_point, stage_, stream, at);
+      store->commit(c.samples, nullptr);
+      if (after_chunk) after_chunk();
+      kept = resume.kept;
+      continue;
+    }
+    StreamSink keep(be, size_t(last_point), streams_out + c.first_row * C, c.rows, C);
+    run(k, keep, last_point, stage_, stream, at);
+    TF_CHECK(keep.captured(), "staged samples: the stage's output was not produced");
+  }
+  if (pass.keep) set_kept(kept);
 }
 
 float* StagedSamples::streams(Backend& be, int64_t floats) {
@@ -99,7 +144,7 @@ void StagedSamples::set_kept(LayerGroup g) {
 bool StagedSamples::rescale_kept(Backend& be, const std::vector<std::string>& names,
                                  const std::vector<CapturePoint>& points, const std::vector<double>& scale,
                                  const std::vector<double>& shift, const LayerPoints& layers,
-                                 const std::vector<std::pair<int64_t, int64_t>>& chunks) {
+                                 const std::vector<StagedRows>& chunks) {
   const int64_t width = layers.group_width(kept_), widest = layers.widest_group();
   // scale and shift laid out as the group's columns; a NaN scale marks a column no point covers.
   std::vector<float> affine(size_t(2 * width), std::nanf(""));
@@ -129,9 +174,9 @@ bool StagedSamples::rescale_kept(Backend& be, const std::vector<std::string>& na
   }
   DeviceBuffer dev(be, affine.size() * sizeof(float));
   dev.upload(affine.data());
-  for (const auto& [first_row, rows] : chunks)
-    be.scale_shift_columns(group_->get<float>() + first_row * widest, dev.get<float>(), dev.get<float>() + width,
-                           rows, width);
+  for (const StagedRows& c : chunks)
+    be.scale_shift_columns(group_->get<float>() + c.first_row * widest, dev.get<float>(), dev.get<float>() + width,
+                           c.rows, width);
   be.synchronize();  // before `dev` is freed
   kept_current_ = true;
   return true;

@@ -2,11 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <optional>
 #include <limits>
 
 #include "../activations/host_staging_sink.h"
-#include "../activations/stream_sink.h"
 #include "../error.h"
 #include "bert_batch.h"
 #include "bert_capture.h"
@@ -303,13 +301,6 @@ void BertModel::read_parameters(float* params) const {
   params_->download(params);
 }
 
-int64_t BertModel::stage_of_point(size_t point) const {
-  const size_t first = bert_point_layer(0, kBertQuery);
-  if (point < first) return -1;
-  if (point >= bert_point_head(config_)) return config_.num_layers;
-  return int64_t((point - first) / kBertPointsPerLayer);
-}
-
 int64_t BertModel::stage_of_parameter(int64_t offset) const {
   int64_t stage = -1;
   for (int64_t l = 0; l < config_.num_layers && offset >= layout_.layers[size_t(l)].qkv_w; ++l) stage = l;
@@ -364,43 +355,10 @@ int64_t BertModel::staged_stage() const {
   return staged_.stage();
 }
 
-std::vector<std::pair<int64_t, int64_t>> BertModel::staged_row_chunks() const {
-  std::vector<std::pair<int64_t, int64_t>> chunks;
-  for (const StagedChunk& c : staged_chunks_) chunks.emplace_back(c.first_row, c.rows);
+std::vector<StagedRows> BertModel::staged_row_chunks() const {
+  std::vector<StagedRows> chunks;
+  for (const StagedChunk& c : staged_chunks_) chunks.push_back({c.first_row, c.rows, c.count});
   return chunks;
-}
-
-void BertModel::run_staged(ActivationStore* store, int64_t last_point, float* streams_out, TaskContext* ctx,
-                           const StagedSamples::Pass& pass, const std::function<void()>& after_chunk) {
-  const int64_t C = config_.hidden_size, stage = staged_.stage();
-  std::optional<HostStagingSink> staging;
-  if (store) staging.emplace(*backend_, *store);
-  ActivationSink* sink = store ? &capture_sink(*backend_, *store, *staging) : nullptr;
-  // As VitModel::run_staged.
-  const bool in_layer = stage >= 0 && stage < config_.num_layers;
-  LayerGroup kept = LayerGroup::None;
-  if (pass.keep) staged_.set_kept(LayerGroup::None);
-  for (const StagedChunk& c : staged_chunks_) {
-    if (ctx) ctx->check_cancelled();
-    const float* stream = stage < 0 ? nullptr : staged_.streams() + c.first_row * C;
-    LayerResume resume;
-    if (in_layer) resume = staged_.chunk(*backend_, pass, c.first_row, staged_rows(), layer_points_);
-    if (store) {
-      run_chunk(c.inputs(), nullptr, BertOutputs{}, sink, nullptr, ctx, last_point, stage, stream,
-                in_layer ? &resume : nullptr);
-      store->commit(c.count, nullptr);
-      if (after_chunk) after_chunk();
-      kept = resume.kept;
-      continue;
-    }
-    // The chunk's stream is read into the pass's buffers before the stage's last point
-    // overwrites it in place.
-    StreamSink keep(*backend_, size_t(last_point), streams_out + c.first_row * C, c.rows, C);
-    run_chunk(c.inputs(), nullptr, BertOutputs{}, &keep, nullptr, ctx, last_point, stage, stream,
-              in_layer ? &resume : nullptr);
-    TF_CHECK(keep.captured(), "staged samples: the stage's output was not produced");
-  }
-  if (pass.keep) staged_.set_kept(kept);
 }
 
 ActivationStoreOptions BertModel::staged_chunk_options() const {
@@ -421,21 +379,12 @@ ActivationStoreOptions BertModel::staged_chunk_options() const {
 int64_t BertModel::capture_staged(ActivationStore& store, TaskContext* ctx, const std::function<void()>& after_chunk) {
   std::lock_guard<std::mutex> lock(mutex_);
   check_store(store);
-  const int64_t n = staged_.count();
-  int64_t largest = 0;
-  for (const StagedChunk& c : staged_chunks_) largest = std::max(largest, c.count);
-  const int64_t target = staged_.capture_stage(store, points_, [&](size_t p) { return stage_of_point(p); },
-                                               after_chunk ? largest : n);
-  const double stages = double(target - staged_.stage() + 1);
-  const double done = staged_.carry_to(target, stages, ctx, [&] {
-    const int64_t stage = staged_.stage();
-    run_staged(nullptr, int64_t(stage < 0 ? bert_point_embed() : bert_point_layer(stage, kBertLayerOut)),
-               staged_.streams(*backend_, staged_rows() * config_.hidden_size), ctx, staged_.carry_pass(layer_points_));
-  });
-  run_staged(&store, store.last_kept_point(), nullptr, ctx, staged_.capture_pass(store, target, layer_points_),
-             after_chunk);
-  if (ctx) ctx->progress(done + double(n), stages * double(n));
-  return n;
+  auto run = [&](size_t k, ActivationSink& sink, int64_t last_point, int64_t stage, const float* stream,
+                 LayerResume* resume) {
+    run_chunk(staged_chunks_[k].inputs(), nullptr, BertOutputs{}, &sink, nullptr, ctx, last_point, stage, stream,
+              resume);
+  };
+  return staged_.capture(*backend_, store, points_, layer_points_, staged_row_chunks(), run, ctx, after_chunk);
 }
 
 bool BertModel::rescale_staged(const std::vector<std::string>& names, const std::vector<double>& scale,

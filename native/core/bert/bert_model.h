@@ -90,9 +90,7 @@ class BertModel {
   void stage_samples(const BertInputs& in);
   int64_t capture_staged(ActivationStore& store, TaskContext* ctx,
                          const std::function<void()>& after_chunk = nullptr);
-  // Options for a store that a capture_staged with after_chunk fills: room for the largest
-  // chunk of staged samples (each chunk is committed, then after_chunk must empty it).
-  ActivationStoreOptions staged_chunk_options() const;
+  ActivationStoreOptions staged_chunk_options() const;  // also sized for the chunks' tokens
   bool rescale_staged(const std::vector<std::string>& points, const std::vector<double>& scale,
                       const std::vector<double>& shift);
   void clear_staged();
@@ -110,14 +108,11 @@ class BertModel {
                  float* sample_losses, const TaskContext* ctx, int64_t last_point = -1, int64_t start_layer = -1,
                  const float* stream = nullptr, LayerResume* resume = nullptr);
   void check_store(const ActivationStore& store) const;
-  int64_t stage_of_point(size_t point) const;
   int64_t stage_of_parameter(int64_t offset) const;
   // Rows of all staged chunks' streams.
   int64_t staged_rows() const;
-  // As VitModel::run_staged and staged_chunks.
-  void run_staged(ActivationStore* store, int64_t last_point, float* streams_out, TaskContext* ctx,
-                  const StagedSamples::Pass& pass, const std::function<void()>& after_chunk = nullptr);
-  std::vector<std::pair<int64_t, int64_t>> staged_row_chunks() const;
+  // The staged chunks as the passes run them.
+  std::vector<StagedRows> staged_row_chunks() const;
 
   // One chunk of staged sequences (copies), and where its rows start in the streams.
   struct StagedChunk {

@@ -2,10 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <optional>
 
 #include "../activations/host_staging_sink.h"
-#include "../activations/stream_sink.h"
 #include "../error.h"
 #include "vit_capture.h"
 #include "vit_forward.h"
@@ -38,7 +36,7 @@ void VitModel::set_micro_batch(int64_t n) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (n != micro_batch_) {
     buffers_.reset();
-    staged_.set_kept(LayerGroup::None);  // kept group outputs are laid out chunk by chunk
+    staged_.forget_kept();  // kept group outputs are laid out chunk by chunk
   }
   micro_batch_ = n;
 }
@@ -138,13 +136,6 @@ void VitModel::read_parameters(float* params) const {
   params_->download(params);
 }
 
-int64_t VitModel::stage_of_point(size_t point) const {
-  const size_t first = vit_point_layer(0, kLn1);
-  if (point < first) return -1;
-  if (point >= vit_point_final_ln(config_)) return config_.num_layers;
-  return int64_t((point - first) / kVitPointsPerLayer);
-}
-
 int64_t VitModel::stage_of_parameter(int64_t offset) const {
   int64_t stage = -1;
   for (int64_t l = 0; l < config_.num_layers && offset >= layout_.layers[size_t(l)].ln1_w; ++l) stage = l;
@@ -179,49 +170,14 @@ int64_t VitModel::staged_stage() const {
   return staged_.stage();
 }
 
-std::vector<std::pair<int64_t, int64_t>> VitModel::staged_chunks() const {
-  std::vector<std::pair<int64_t, int64_t>> chunks;
+std::vector<StagedRows> VitModel::staged_rows() const {
+  std::vector<StagedRows> chunks;
   const int64_t n = staged_.count(), T = config_.tokens();
-  for (int64_t i = 0; i < n; i += micro_batch_) chunks.emplace_back(i * T, std::min(micro_batch_, n - i) * T);
-  return chunks;
-}
-
-void VitModel::run_staged(ActivationStore* store, int64_t last_point, float* streams_out, TaskContext* ctx,
-                          const StagedSamples::Pass& pass, const std::function<void()>& after_chunk) {
-  const int64_t n = staged_.count(), T = config_.tokens(), C = config_.hidden_size, stage = staged_.stage();
-  const float* streams = staged_.streams();
-  std::vector<float> logits(store ? size_t(std::min(micro_batch_, n) * config_.num_labels) : 0);
-  std::optional<HostStagingSink> staging;
-  if (store) staging.emplace(*backend_, *store);
-  ActivationSink* sink = store ? &capture_sink(*backend_, *store, *staging) : nullptr;
-  // Only a pass that starts inside the encoder re-enters or keeps a layer's groups. One
-  // that keeps overwrites the kept outputs chunk by chunk: they stand for nothing until it
-  // has run to the end.
-  const bool in_layer = stage >= 0 && stage < config_.num_layers;
-  LayerGroup kept = LayerGroup::None;
-  if (pass.keep) staged_.set_kept(LayerGroup::None);
   for (int64_t i = 0; i < n; i += micro_batch_) {
     const int64_t b = std::min(micro_batch_, n - i);
-    if (ctx) ctx->check_cancelled();
-    const float* images = stage < 0 ? staged_images_.data() + i * config_.image_floats() : nullptr;
-    const float* stream = stage < 0 ? nullptr : streams + i * T * C;
-    LayerResume resume;
-    if (in_layer) resume = staged_.chunk(*backend_, pass, i * T, n * T, layer_points_);
-    if (store) {
-      run_chunk(images, b, nullptr, logits.data(), nullptr, sink, ctx, last_point, stage, stream,
-                in_layer ? &resume : nullptr);
-      store->commit(b, nullptr);
-      if (after_chunk) after_chunk();
-      kept = resume.kept;
-      continue;
-    }
-    // The chunk's stream is read into the pass's buffers before the stage's last point
-    // overwrites it in place.
-    StreamSink keep(*backend_, size_t(last_point), streams_out + i * T * C, b * T, C);
-    run_chunk(images, b, nullptr, nullptr, nullptr, &keep, ctx, last_point, stage, stream, in_layer ? &resume : nullptr);
-    TF_CHECK(keep.captured(), "staged samples: the stage's output was not produced");
+    chunks.push_back({i * T, b * T, b});
   }
-  if (pass.keep) staged_.set_kept(kept);
+  return chunks;
 }
 
 ActivationStoreOptions VitModel::staged_chunk_options() const {
@@ -234,26 +190,22 @@ ActivationStoreOptions VitModel::staged_chunk_options() const {
 int64_t VitModel::capture_staged(ActivationStore& store, TaskContext* ctx, const std::function<void()>& after_chunk) {
   std::lock_guard<std::mutex> lock(mutex_);
   check_store(store);
-  const int64_t n = staged_.count(), floats = n * config_.tokens() * config_.hidden_size;
-  const int64_t target = staged_.capture_stage(store, points_, [&](size_t p) { return stage_of_point(p); },
-                                               after_chunk ? std::min(micro_batch_, n) : n);
-  const double stages = double(target - staged_.stage() + 1);
-  const double done = staged_.carry_to(target, stages, ctx, [&] {
-    const int64_t stage = staged_.stage();
-    run_staged(nullptr, int64_t(stage < 0 ? vit_point_embed() : vit_point_layer(stage, kLayerOut)),
-               staged_.streams(*backend_, floats), ctx, staged_.carry_pass(layer_points_));
-    if (stage < 0) std::vector<float>().swap(staged_images_);
-  });
-  run_staged(&store, store.last_kept_point(), nullptr, ctx, staged_.capture_pass(store, target, layer_points_),
-             after_chunk);
-  if (ctx) ctx->progress(done + double(n), stages * double(n));
+  std::vector<float> logits(size_t(std::min(micro_batch_, staged_.count()) * config_.num_labels));
+  auto run = [&](size_t k, ActivationSink& sink, int64_t last_point, int64_t stage, const float* stream,
+                 LayerResume* resume) {
+    const int64_t i = int64_t(k) * micro_batch_, b = std::min(micro_batch_, staged_.count() - i);
+    const float* images = stream ? nullptr : staged_images_.data() + i * config_.image_floats();
+    run_chunk(images, b, nullptr, logits.data(), nullptr, &sink, ctx, last_point, stage, stream, resume);
+  };
+  const int64_t n = staged_.capture(*backend_, store, points_, layer_points_, staged_rows(), run, ctx, after_chunk);
+  if (staged_.carried()) std::vector<float>().swap(staged_images_);  // the streams stand for them now
   return n;
 }
 
 bool VitModel::rescale_staged(const std::vector<std::string>& names, const std::vector<double>& scale,
                               const std::vector<double>& shift) {
   std::lock_guard<std::mutex> lock(mutex_);
-  return staged_.rescale_kept(*backend_, names, points_, scale, shift, layer_points_, staged_chunks());
+  return staged_.rescale_kept(*backend_, names, points_, scale, shift, layer_points_, staged_rows());
 }
 
 }  // namespace tf

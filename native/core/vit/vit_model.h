@@ -105,17 +105,10 @@ class VitModel {
                  ActivationSink* sink, TaskContext* ctx, int64_t last_point = -1, int64_t start_layer = -1,
                  const float* stream = nullptr, LayerResume* resume = nullptr);
   void check_store(const ActivationStore& store) const;
-  // The stage (-1 ... num_layers) that computes capture point `point`, and that reads
-  // the parameter at `offset`.
-  int64_t stage_of_point(size_t point) const;
+  // The stage (-1 ... num_layers) that reads the parameter at `offset`.
   int64_t stage_of_parameter(int64_t offset) const;
-  // Runs every staged sample from the stage it has reached, passing its layer as `pass`
-  // says: into `store` (committed chunk by chunk) when one is given, else keeping capture
-  // point `last_point`, the stream that leaves the stage, in `streams_out`.
-  void run_staged(ActivationStore* store, int64_t last_point, float* streams_out, TaskContext* ctx,
-                  const StagedSamples::Pass& pass, const std::function<void()>& after_chunk = nullptr);
-  // The staged passes' chunks as (first row, rows).
-  std::vector<std::pair<int64_t, int64_t>> staged_chunks() const;
+  // The staged samples' chunks as the passes run them (micro-batches).
+  std::vector<StagedRows> staged_rows() const;
 
 
   VitConfig config_;
